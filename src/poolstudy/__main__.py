@@ -1,0 +1,3 @@
+from poolstudy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""The configuration: JSON-schema validation with defaults, and the registry-name check.
+
+The schema (``workflow/schemas/config.schema.yaml``) fixes the structure and the defaults;
+names of operators, datasets and shift protocols are checked against the registries here, so a
+new registry entry is accepted without editing the schema. Every error names the key and, for
+a name, the valid choices.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration that the pipeline cannot run."""
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = _copy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+DefaultFillingValidator = _with_defaults(Draft202012Validator)
+
+
+def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def key_path(parts) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def describe_error(error) -> str:
+    where = key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"config key {where}: {error.message}; allowed keys: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return (f"config key {where}: {error.instance!r} is not allowed; "
+                f"choose one of: {', '.join(map(str, error.validator_value))}")
+    return f"config key {where}: {error.message}"
+
+
+def validate_structure(config: dict, schema: dict | None = None) -> dict:
+    """Validate against the schema, filling in defaults in place; raise ConfigError."""
+    validator = DefaultFillingValidator(schema or load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(map(describe_error, errors)))
+    return config
+
+
+def registries() -> dict[str, list[str]]:
+    from poolstudy.data import DATASETS
+    from poolstudy.pooling import OPERATORS
+    from poolstudy.shifts import PROTOCOLS
+
+    return {"operator": list(OPERATORS), "dataset": list(DATASETS), "protocol": list(PROTOCOLS)}
+
+
+def check_names(config: dict) -> dict:
+    """Every operator, dataset and protocol name must be registered; raise ConfigError."""
+    known = registries()
+    problems = []
+
+    def check(kind: str, where: str, names) -> None:
+        for index, name in enumerate(names):
+            if name not in known[kind]:
+                label = f"{where}[{index}]" if isinstance(names, list) else f"{where}.{name}"
+                problems.append(
+                    f"config key {label}: unknown {kind} {name!r}; "
+                    f"choose one of: {', '.join(known[kind])}"
+                )
+
+    check("dataset", "datasets", config.get("datasets", []))
+    check("operator", "operators", config.get("operators", []))
+    check("protocol", "evaluate.protocols", config.get("evaluate", {}).get("protocols", []))
+    check("operator", "model.operator_options",
+          dict(config.get("model", {}).get("operator_options", {})))
+    check("dataset", "data.options", dict(config.get("data", {}).get("options", {})))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def validate_config(config: dict) -> dict:
+    return check_names(validate_structure(config))
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    try:
+        config = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    return validate_config(config)

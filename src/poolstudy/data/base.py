@@ -1,0 +1,45 @@
+"""What every dataset source returns, and the error raised when its files cannot be had."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+class DatasetUnavailable(RuntimeError):
+    """The raw files of a dataset are missing and could not be downloaded."""
+
+
+@dataclass
+class RawDataset:
+    """A whole dataset before splitting.
+
+    images: uint8 tensor [N, C, H, W]; labels: int64 tensor [N];
+    official_test: bool tensor [N] marking the source's own test split, or None when the
+    source has none (the split is then drawn at random).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    official_test: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError("images must be a uint8 tensor [N, C, H, W]")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must be a tensor [N] matching the images")
+        self.labels = self.labels.to(torch.int64)
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: ``load(raw_dir, mirror, options) -> RawDataset``."""
+
+    name: str
+    summary: str
+    source: str  # BibTeX key in paper/references.bib, or ""
+    load: Callable[[Path, Path | None, dict], RawDataset]

@@ -1,0 +1,130 @@
+"""Turn a registered dataset into its one canonical prepared file, and read that file back.
+
+The prepared file (``torch.save``) holds uint8 images [N, C, H, W] on the configured canvas,
+int64 labels, and a split code per image (0 train, 1 validation, 2 test) drawn with a fixed
+seed, so every run of every operator sees the same split.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from poolstudy.atomic import atomic_path
+from poolstudy.data import DATASETS
+from poolstudy.data.base import RawDataset
+
+SPLITS = ("train", "val", "test")
+MIRROR_ENV = "POOLSTUDY_DATA_MIRROR"
+
+
+@dataclass
+class PreparedDataset:
+    name: str
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor  # int64 [N]
+    split: torch.Tensor  # uint8 [N]: index into SPLITS
+    classes: list[str]
+
+    def subset(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = self.split == SPLITS.index(split)
+        return self.images[mask], self.labels[mask]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.images.shape[-1])
+
+
+def resolve_mirror(configured: str | None) -> Path | None:
+    """The local mirror folder: the config's ``data.mirror``, else ``$POOLSTUDY_DATA_MIRROR``."""
+    value = configured or os.environ.get(MIRROR_ENV)
+    return Path(value) if value else None
+
+
+def place_on_canvas(images: torch.Tensor, canvas: int | None) -> torch.Tensor:
+    """Centre uint8 images on a zero canvas of side ``canvas`` (None keeps them as they are)."""
+    if canvas is None:
+        return images
+    height, width = images.shape[-2:]
+    if canvas < max(height, width):
+        raise ValueError(f"canvas {canvas} is smaller than the images ({height}x{width})")
+    top, left = (canvas - height) // 2, (canvas - width) // 2
+    return F.pad(images, (left, canvas - width - left, top, canvas - height - top))
+
+
+def split_codes(raw: RawDataset, val_fraction: float, test_fraction: float, seed: int):
+    """Split code per image. The source's own test split is kept when it has one."""
+    n = raw.labels.shape[0]
+    generator = torch.Generator().manual_seed(seed)
+    codes = torch.zeros(n, dtype=torch.uint8)
+    if raw.official_test is not None:
+        codes[raw.official_test] = 2
+        pool = torch.nonzero(~raw.official_test).flatten()
+    else:
+        pool = torch.arange(n)
+        order = pool[torch.randperm(n, generator=generator)]
+        n_test = round(test_fraction * n)
+        codes[order[:n_test]] = 2
+        pool = order[n_test:]
+    pool = pool[torch.randperm(pool.numel(), generator=generator)]
+    n_val = round(val_fraction * pool.numel())
+    codes[pool[:n_val]] = 1
+    return codes
+
+
+def prepare_dataset(
+    name: str,
+    out_path: str | os.PathLike,
+    raw_dir: str | os.PathLike = "data/raw",
+    mirror: str | None = None,
+    split: dict | None = None,
+    options: dict | None = None,
+) -> PreparedDataset:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(DATASETS)}")
+    split = split or {}
+    options = dict(options or {})
+    raw = DATASETS[name].load(Path(raw_dir), resolve_mirror(mirror), options)
+    prepared = PreparedDataset(
+        name=name,
+        images=place_on_canvas(raw.images, options.get("canvas")),
+        labels=raw.labels,
+        split=split_codes(
+            raw,
+            val_fraction=float(split.get("val_fraction", 0.15)),
+            test_fraction=float(split.get("test_fraction", 0.25)),
+            seed=int(split.get("seed", 0)),
+        ),
+        classes=list(raw.classes),
+    )
+    save_prepared(prepared, out_path)
+    return prepared
+
+
+def save_prepared(prepared: PreparedDataset, path: str | os.PathLike) -> None:
+    payload = {
+        "name": prepared.name,
+        "images": prepared.images.contiguous(),
+        "labels": prepared.labels,
+        "split": prepared.split,
+        "classes": prepared.classes,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_prepared(path: str | os.PathLike) -> PreparedDataset:
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return PreparedDataset(**payload)

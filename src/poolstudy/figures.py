@@ -1,0 +1,113 @@
+"""Tidy tables -> matplotlib figures (PDF). A figure is a query on a table, not a folder walk."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from poolstudy.atomic import atomic_path  # noqa: E402
+from poolstudy.pooling import OPERATORS  # noqa: E402
+
+# Fixed metadata so that the same tables give byte-identical PDFs.
+PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": "poolstudy"}
+
+
+def operator_order(names) -> list[str]:
+    """Operators in registry order (the order of the paper's tables)."""
+    present = set(names)
+    return [name for name in OPERATORS if name in present]
+
+
+def operator_colors(names) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {name: cmap(i % 10) for i, name in enumerate(OPERATORS) if name in set(names)}
+
+
+def save_figure(fig, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata=PDF_METADATA)
+    plt.close(fig)
+
+
+def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
+    """Test accuracy against shift magnitude: one panel per dataset x protocol, a line per
+    operator, the 95% interval over seeds as a band."""
+    datasets = list(dict.fromkeys(curves["dataset"]))
+    protocols = list(dict.fromkeys(curves["protocol"]))
+    colors = operator_colors(curves["operator"])
+    fig, axes = plt.subplots(
+        len(datasets),
+        len(protocols),
+        figsize=(3.3 * len(protocols), 2.6 * len(datasets)),
+        squeeze=False,
+        sharey="row",
+    )
+    for row, dataset in enumerate(datasets):
+        for col, protocol in enumerate(protocols):
+            ax = axes[row][col]
+            cell = curves[(curves["dataset"] == dataset) & (curves["protocol"] == protocol)]
+            for operator in operator_order(cell["operator"]):
+                line = cell[cell["operator"] == operator].sort_values("shift")
+                ax.plot(line["shift"], line["mean"], marker="o", ms=3, label=operator,
+                        color=colors[operator])
+                if line["ci_low"].notna().any():
+                    ax.fill_between(line["shift"], line["ci_low"], line["ci_high"],
+                                    color=colors[operator], alpha=0.2, lw=0)
+            ax.set_title(f"{dataset}, {protocol} shift", fontsize=9)
+            ax.set_xlabel("shift (pixels, max of |dx|, |dy|)")
+            if col == 0:
+                ax.set_ylabel("test accuracy (%)")
+            ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    save_figure(fig, path)
+
+
+def overfitting_gap(summary: pd.DataFrame, path) -> None:
+    """Train and test accuracy per operator (bars with 95% intervals): the overfitting gap."""
+    clean = summary[summary["metric"].isin(["accuracy_train", "accuracy_test"])]
+    datasets = list(dict.fromkeys(clean["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 2.8), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        cell = clean[clean["dataset"] == dataset]
+        operators = operator_order(cell["operator"])
+        positions = np.arange(len(operators))
+        for offset, metric, label in ((-0.2, "accuracy_train", "train"),
+                                      (0.2, "accuracy_test", "test")):
+            part = cell[cell["metric"] == metric].set_index("operator").reindex(operators)
+            errors = np.vstack([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]])
+            ax.bar(positions + offset, part["mean"], width=0.4, label=label,
+                   yerr=np.nan_to_num(errors), capsize=2)
+        ax.set_xticks(positions, operators, rotation=30)
+        low = float(cell["mean"].min())
+        ax.set_ylim(max(0.0, low - 5.0), 100.5)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(dataset, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    save_figure(fig, path)
+
+
+FIGURES = {
+    "accuracy_vs_shift": lambda tables, path: accuracy_vs_shift(tables["shift_curves"], path),
+    "overfitting_gap": lambda tables, path: overfitting_gap(tables["summary"], path),
+}
+
+
+def make_figures(tables_dir, out_dir) -> list[str]:
+    tables = {
+        name: pd.read_csv(os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False,
+                          na_values=[""])
+        for name in ("summary", "shift_curves")
+    }
+    written = []
+    for name, draw in FIGURES.items():
+        path = os.path.join(out_dir, f"{name}.pdf")
+        draw(tables, path)
+        written.append(path)
+    return written

@@ -1,0 +1,250 @@
+"""Tidy tables -> LaTeX for ``paper/generated/``: numbers as keyed values, tables, and the
+comparative sentences, all computed from the results so no claim outlives its numbers.
+
+``numbers.tex`` holds ``\\psset{key}{value}`` lines; the hand-written text reads them with
+``\\psvalue{key}``, which stops the build on a key the pipeline did not produce.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pandas as pd
+
+from poolstudy.atomic import write_text
+from poolstudy.data import DATASETS
+from poolstudy.pooling import OPERATORS
+
+BASELINE = "none"
+
+
+def latex_escape(text: str) -> str:
+    replacements = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
+                    "$": r"\$", "{": r"\{", "}": r"\}"}
+    return "".join(replacements.get(ch, ch) for ch in str(text))
+
+
+def op_tex(name: str) -> str:
+    return r"\texttt{" + latex_escape(name) + "}"
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else (
+        f"{value:.{digits}f}"
+    )
+
+
+def half_width(row) -> float:
+    return (row["ci_high"] - row["ci_low"]) / 2
+
+
+def fmt_ci(row, digits: int = 1) -> str:
+    """``mean $\\pm$ half-width`` of a t-interval (just the mean when there is none)."""
+    hw = half_width(row)
+    if math.isnan(hw):
+        return fmt(row["mean"], digits)
+    return f"{fmt(row['mean'], digits)} $\\pm$ {fmt(hw, digits)}"
+
+
+def fmt_signed(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
+
+
+def present_operators(frame: pd.DataFrame) -> list[str]:
+    present = set(frame["operator"])
+    return [name for name in OPERATORS if name in present]
+
+
+def cell(summary: pd.DataFrame, dataset: str, operator: str, metric: str, protocol: str = ""):
+    rows = summary[
+        (summary["dataset"] == dataset)
+        & (summary["operator"] == operator)
+        & (summary["metric"] == metric)
+        & (summary["protocol"] == protocol)
+    ]
+    if len(rows) != 1:
+        raise KeyError(f"expected one summary row for {dataset}/{operator}/{metric}/{protocol}")
+    return rows.iloc[0]
+
+
+def clean_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows without a shift (clean accuracies, consistency), protocol '' for clean."""
+    table = summary[summary["dx"].isna()].copy()
+    table["protocol"] = table["protocol"].fillna("")
+    return table
+
+
+def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str, str]:
+    summary = clean_table(tables["summary"])
+    models = tables["models"]
+    entries: dict[str, str] = {}
+    datasets = list(dict.fromkeys(summary["dataset"]))
+    protocols = [p for p in dict.fromkeys(summary["protocol"]) if p]
+    for key, value in settings.items():
+        entries[f"config.{key}"] = str(value)
+    entries["config.n_datasets"] = str(len(datasets))
+    entries["config.n_operators"] = str(len(present_operators(summary)))
+    entries["run.train_minutes"] = fmt(models["wall_seconds"].sum() / 60.0)
+    entries["run.n_models"] = str(len(models))
+    entries["run.device"] = latex_escape(", ".join(sorted(set(models["device"]))))
+    for dataset in datasets:
+        in_dataset = summary[summary["dataset"] == dataset]
+        for operator in present_operators(in_dataset):
+            prefix = f"{dataset}.{operator}"
+            for metric in ("accuracy_train", "accuracy_val", "accuracy_test"):
+                row = cell(summary, dataset, operator, metric)
+                entries[f"{prefix}.{metric}"] = fmt(row["mean"])
+                entries[f"{prefix}.{metric}.ci"] = fmt(half_width(row))
+                entries[f"{prefix}.n_seeds"] = str(int(row["n"]))
+            gap = (cell(summary, dataset, operator, "accuracy_train")["mean"]
+                   - cell(summary, dataset, operator, "accuracy_test")["mean"])
+            entries[f"{prefix}.gap"] = fmt(gap)
+            for protocol in protocols:
+                row = cell(summary, dataset, operator, "consistency", protocol)
+                entries[f"{prefix}.consistency_{protocol}"] = fmt(row["mean"])
+            run = models[(models["dataset"] == dataset) & (models["operator"] == operator)]
+            entries[f"{prefix}.parameters"] = f"{int(run['parameters'].iloc[0]):,}"
+            entries[f"{prefix}.mflops"] = fmt(run["flops"].iloc[0] / 1e6)
+            entries[f"{prefix}.receptive_field"] = str(int(run["receptive_field"].iloc[0]))
+    primary = datasets[0]
+    test = summary[(summary["dataset"] == primary) & (summary["metric"] == "accuracy_test")]
+    best = test.loc[test["mean"].idxmax()]
+    worst = test.loc[test["mean"].idxmin()]
+    entries["primary.dataset"] = latex_escape(primary)
+    entries["primary.best_operator"] = op_tex(best["operator"])
+    entries["primary.best_accuracy"] = fmt(best["mean"])
+    entries["primary.best_accuracy.ci"] = fmt(half_width(best))
+    entries["primary.worst_operator"] = op_tex(worst["operator"])
+    entries["primary.worst_accuracy"] = fmt(worst["mean"])
+    return entries
+
+
+def numbers_tex(entries: dict[str, str]) -> str:
+    lines = ["% Generated by `python -m poolstudy paper`: do not edit."]
+    lines += [f"\\psset{{{key}}}{{{value}}}" for key, value in entries.items()]
+    return "\n".join(lines) + "\n"
+
+
+def operators_table(models: pd.DataFrame) -> str:
+    """Every operator that was run: what it is, its source, and the accounting of its network."""
+    lines = [
+        r"\begin{tabular}{lp{5.2cm}rrrr}",
+        r"\toprule",
+        r"operator & what it does & params & MFLOPs & RF & final map \\",
+        r"\midrule",
+    ]
+    first = models.drop_duplicates(["dataset", "operator"]).drop_duplicates("operator")
+    for operator in present_operators(first):
+        run = first[first["operator"] == operator].iloc[0]
+        cls = OPERATORS[operator]
+        source = f" \\cite{{{cls.source}}}" if cls.source else ""
+        size = int(run["final_feature_map"])
+        lines.append(
+            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & "
+            f"{int(run['parameters']):,} & {fmt(run['flops'] / 1e6, 2)} & "
+            f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def results_table(summary: pd.DataFrame, dataset: str) -> str:
+    """Clean accuracies with 95% intervals, the gap and consistency per protocol."""
+    summary = clean_table(summary)
+    in_dataset = summary[summary["dataset"] == dataset]
+    protocols = [p for p in dict.fromkeys(in_dataset["protocol"]) if p]
+    header = ["operator", "train", "test", "gap"] + [f"cons.\\ {p}" for p in protocols]
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+    ]
+    for operator in present_operators(in_dataset):
+        train = cell(summary, dataset, operator, "accuracy_train")
+        test = cell(summary, dataset, operator, "accuracy_test")
+        values = [op_tex(operator), fmt_ci(train), fmt_ci(test), fmt(train["mean"] - test["mean"])]
+        values += [fmt_ci(cell(summary, dataset, operator, "consistency", p)) for p in protocols]
+        lines.append(" & ".join(values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_sentence(row, metric_words: str) -> str:
+    """One generated claim: a difference is called one only when its interval excludes 0."""
+    name = op_tex(row["operator"])
+    interval = f"95\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+    if math.isnan(row["ci_low"]):
+        return (f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
+                f"points (one seed: no interval, no claim).")
+    if row["significant"]:
+        verb = "raises" if row["mean"] > 0 else "lowers"
+        return (f"{name} {verb} {metric_words} by {fmt(abs(row['mean']))} points "
+                f"relative to no pooling ({interval}).")
+    return (f"{name} shows no significant difference in {metric_words} from no pooling "
+            f"({fmt_signed(row['mean'])} points, {interval}).")
+
+
+def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
+    """Generated comparative sentences against the no-pooling baseline."""
+    if paired.empty:
+        return f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired " \
+               "comparison is reported.\n"
+    rows = paired[(paired["dataset"] == dataset) & paired["dx"].isna()].copy()
+    rows["protocol"] = rows["protocol"].fillna("")
+    sentences = []
+    for operator in present_operators(rows):
+        row = rows[(rows["operator"] == operator) & (rows["metric"] == "accuracy_test")]
+        if len(row):
+            sentences.append(comparison_sentence(row.iloc[0], "clean test accuracy"))
+    consistency = rows[rows["metric"] == "consistency"]
+    for protocol in dict.fromkeys(consistency["protocol"]):
+        for operator in present_operators(consistency):
+            row = consistency[(consistency["operator"] == operator)
+                              & (consistency["protocol"] == protocol)]
+            if len(row):
+                sentences.append(comparison_sentence(row.iloc[0], f"{protocol}-shift consistency"))
+    return "\n".join(sentences) + "\n"
+
+
+def datasets_table(datasets: list[str]) -> str:
+    lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
+    for name in datasets:
+        entry = DATASETS[name]
+        source = f" \\cite{{{entry.source}}}" if entry.source else ""
+        lines.append(f"{latex_escape(name)} & {latex_escape(entry.summary)}{source} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def figure_inputs(figures_dir: str) -> str:
+    """The figure folder as a LaTeX graphics path (relative to paper/)."""
+    return f"\\graphicspath{{{{{figures_dir.rstrip('/')}/}}}}\n"
+
+
+def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) -> list[str]:
+    def read(name):
+        return pd.read_csv(os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False,
+                           na_values=[""])
+
+    tables = {name: read(name) for name in ("summary", "paired", "models")}
+    for name in ("summary", "paired"):
+        tables[name]["protocol"] = tables[name]["protocol"].fillna("")
+    if "significant" in tables["paired"]:
+        tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
+    datasets = list(dict.fromkeys(tables["summary"]["dataset"]))
+    outputs = {
+        "numbers.tex": numbers_tex(number_entries(tables, settings)),
+        "operators_table.tex": operators_table(tables["models"]),
+        "datasets_table.tex": datasets_table(datasets),
+        "results_table.tex": results_table(tables["summary"], datasets[0]),
+        "findings.tex": findings_tex(tables["paired"], datasets[0]),
+        "graphics.tex": figure_inputs(figures_dir),
+    }
+    written = []
+    for name, text in outputs.items():
+        path = os.path.join(out_dir, name)
+        write_text(path, text)
+        written.append(path)
+    return written

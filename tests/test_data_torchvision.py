@@ -1,0 +1,185 @@
+"""MNIST (LeCun et al. 1998), Fashion-MNIST (Xiao et al. 2017) and CIFAR-10 (Krizhevsky 2009)
+through torchvision, offline: tiny archives in the real formats stand in for the real ones,
+torchvision's checksums are pointed at them, and every network call fails."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.datasets as tv_datasets
+import torchvision.datasets.utils as tv_utils
+from fake_archives import (
+    CIFAR_ARCHIVE,
+    CIFAR_CLASSES,
+    IDX_FILES,
+    patch_cifar10_checksums,
+    patch_mnist_checksums,
+    write_cifar10,
+    write_mnist_like,
+)
+
+from poolstudy.data import DATASETS, DatasetUnavailable
+from poolstudy.data.prepare import MIRROR_ENV, load_prepared, prepare_dataset
+
+MNIST_LIKE = [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
+REQUIRED = {"mnist": IDX_FILES, "fashion_mnist": IDX_FILES, "cifar10": (CIFAR_ARCHIVE,)}
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """No test reaches the network, and no mirror is set from outside."""
+
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(tv_utils, "_urlretrieve", refuse)
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+
+
+def mnist_mirror(monkeypatch, folder: Path, class_name: str):
+    fake = write_mnist_like(folder)
+    patch_mnist_checksums(monkeypatch, getattr(tv_datasets, class_name), fake)
+    return fake
+
+
+def cifar_mirror(monkeypatch, folder: Path):
+    fake = write_cifar10(folder)
+    patch_cifar10_checksums(monkeypatch, fake)
+    return fake
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def prepare(name: str, tmp_path: Path, mirror: Path | None):
+    return prepare_dataset(
+        name,
+        tmp_path / "prepared" / f"{name}.pt",
+        raw_dir=tmp_path / "raw",
+        mirror=str(mirror) if mirror is not None else None,
+        options={"canvas": 32},
+    )
+
+
+def test_entries_cite_the_dataset_papers():
+    sources = {name: DATASETS[name].source for name in REQUIRED}
+    assert sources == {
+        "mnist": "lecun1998gradient",
+        "fashion_mnist": "xiao2017fashion",
+        "cifar10": "krizhevsky2009learning",
+    }
+    assert all(DATASETS[name].summary for name in REQUIRED)
+
+
+@pytest.mark.parametrize("name, class_name", MNIST_LIKE)
+def test_mnist_like_from_mirror(monkeypatch, tmp_path, name, class_name):
+    fake = mnist_mirror(monkeypatch, tmp_path / "mirror", class_name)
+    prepared = prepare(name, tmp_path, tmp_path / "mirror")
+
+    assert prepared.images.shape == (10, 1, 32, 32)
+    assert prepared.images.dtype == torch.uint8
+    assert prepared.labels.dtype == torch.int64
+    assert prepared.labels.tolist() == fake.labels.tolist()
+    assert (prepared.split[6:] == 2).all() and (prepared.split[:6] != 2).all()
+    assert prepared.classes == list(getattr(tv_datasets, class_name).classes)
+    np.testing.assert_array_equal(prepared.images[7, 0, 2:30, 2:30].numpy(), fake.images[7])
+    assert prepared.images[7, 0, :2].sum() == 0 and prepared.images[7, 0, :, 30:].sum() == 0
+    for filename in IDX_FILES:
+        assert (tmp_path / "raw" / class_name / "raw" / filename).is_file()
+    reloaded = load_prepared(tmp_path / "prepared" / f"{name}.pt")
+    assert torch.equal(reloaded.images, prepared.images)
+
+
+def test_cifar10_from_mirror(monkeypatch, tmp_path):
+    fake = cifar_mirror(monkeypatch, tmp_path / "mirror")
+    prepared = prepare("cifar10", tmp_path, tmp_path / "mirror")
+
+    assert prepared.images.shape == (13, 3, 32, 32)
+    assert prepared.images.dtype == torch.uint8
+    assert prepared.labels.tolist() == fake.labels.tolist()
+    assert (prepared.split[10:] == 2).all() and (prepared.split[:10] != 2).all()
+    assert prepared.classes == CIFAR_CLASSES
+    np.testing.assert_array_equal(prepared.images[11].numpy(), fake.images[11])
+    np.testing.assert_array_equal(prepared.images[3].numpy(), fake.images[3])
+    assert (tmp_path / "raw" / CIFAR_ARCHIVE).is_file()
+    assert (tmp_path / "raw" / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def test_files_in_raw_dir_are_reused_without_mirror(monkeypatch, tmp_path):
+    fake = mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    prepare("mnist", tmp_path, tmp_path / "mirror")
+    for path in files_under(tmp_path / "mirror"):
+        path.unlink()
+    again = prepare("mnist", tmp_path, None)
+    assert again.labels.tolist() == fake.labels.tolist()
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_offline_without_mirror_names_files_and_mirror(tmp_path, name):
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare(name, tmp_path, None)
+    message = str(caught.value)
+    for filename in REQUIRED[name]:
+        assert filename in message
+    assert MIRROR_ENV in message and "data.mirror" in message
+    assert "https://" in message or "http://" in message
+    assert files_under(tmp_path / "raw") == []
+    assert not (tmp_path / "prepared" / f"{name}.pt").exists()
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_failed_download_leaves_no_half_written_file(monkeypatch, tmp_path, name):
+    attempts = []
+
+    def half_download(url, filename, *args, **kwargs):
+        attempts.append(url)
+        Path(filename).write_bytes(b"\x1f\x8b half of an archive")
+        raise urllib.error.URLError("connection reset")
+
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(tv_utils, "_urlretrieve", half_download)
+    with pytest.raises(DatasetUnavailable):
+        prepare(name, tmp_path, None)
+    assert attempts
+    assert files_under(tmp_path / "raw") == []
+
+
+def test_partial_mirror_reports_the_missing_file(monkeypatch, tmp_path):
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    (tmp_path / "mirror" / IDX_FILES[3]).unlink()
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path, tmp_path / "mirror")
+    assert f"[missing] {IDX_FILES[3]}" in str(caught.value)
+    assert str(tmp_path / "mirror") in str(caught.value)
+    kept = [p.name for p in files_under(tmp_path / "raw")]
+    assert sorted(kept) == sorted(IDX_FILES[:3])
+
+
+@pytest.mark.parametrize("name, corrupted", [("mnist", IDX_FILES[1]), ("cifar10", CIFAR_ARCHIVE)])
+def test_corrupted_mirror_file_is_named(monkeypatch, tmp_path, name, corrupted):
+    if name == "cifar10":
+        cifar_mirror(monkeypatch, tmp_path / "mirror")
+    else:
+        mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    (tmp_path / "mirror" / corrupted).write_bytes(b"not the archive")
+    with pytest.raises(DatasetUnavailable, match="corrupted") as caught:
+        prepare(name, tmp_path, tmp_path / "mirror")
+    assert str(tmp_path / "mirror" / corrupted) in str(caught.value)
+    left = files_under(tmp_path / "raw")
+    assert corrupted not in [p.name for p in left]
+    assert not [p for p in left if p.name.startswith(".") or "tmp" in p.name]
+
+
+def test_mirror_from_environment_variable(monkeypatch, tmp_path):
+    fake = cifar_mirror(monkeypatch, tmp_path / "mirror")
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "mirror"))
+    prepared = prepare("cifar10", tmp_path, None)
+    assert prepared.labels.tolist() == fake.labels.tolist()
+    assert (tmp_path / "raw" / CIFAR_ARCHIVE).is_file()

@@ -1,0 +1,107 @@
+"""The whole pipeline on the tiny config, through Snakemake and through DVC, down to the PDF."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import copy_project, run
+
+pytestmark = pytest.mark.e2e
+
+
+def generated_numbers(project) -> dict[str, str]:
+    text = (project / "paper" / "generated" / "numbers.tex").read_text()
+    return dict(re.findall(r"\\psset\{([^}]*)\}\{([^}]*)\}", text))
+
+
+def test_snakemake_builds_the_paper(snakemake_project):
+    pdf = snakemake_project / "paper" / "build" / "paper.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.stat().st_size > 10_000
+    for name in ("accuracy_vs_shift", "overfitting_gap"):
+        assert (snakemake_project / "results" / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
+def test_generated_numbers_equal_the_results_table(snakemake_project):
+    numbers = generated_numbers(snakemake_project)
+    summary = pd.read_csv(snakemake_project / "results" / "tables" / "summary.csv")
+    for operator in ("none", "max"):
+        row = summary[(summary["operator"] == operator) & (summary["metric"] == "accuracy_test")]
+        assert numbers[f"digits.{operator}.accuracy_test"] == f"{row['mean'].iloc[0]:.1f}"
+        assert int(numbers[f"digits.{operator}.n_seeds"]) == 2
+    best = summary[summary["metric"] == "accuracy_test"].sort_values("mean").iloc[-1]
+    assert numbers["primary.best_accuracy"] == f"{best['mean']:.1f}"
+    assert best["operator"] in numbers["primary.best_operator"]
+
+
+def test_every_run_is_recorded(snakemake_project):
+    models = pd.read_csv(snakemake_project / "results" / "tables" / "models.csv")
+    assert sorted(zip(models["operator"], models["seed"], strict=True)) == [
+        ("max", 0), ("max", 1), ("none", 0), ("none", 1)
+    ]
+    assert (models["n_train"] == 256).all()
+    metrics = json.loads((snakemake_project / "results" / "metrics.json").read_text())
+    assert set(metrics["digits"]) == {"none", "max"}
+    assert {"accuracy_test", "consistency_circular", "consistency_zero"} <= set(
+        metrics["digits"]["max"]
+    )
+
+
+def test_rerun_with_nothing_changed_does_nothing(snakemake_project):
+    result = run(["snakemake", "--cores", "1", "--dry-run"], cwd=snakemake_project)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_invalid_config_stops_before_any_job(tmp_path):
+    project = copy_project(tmp_path / "project")
+    config = yaml.safe_load((project / "config" / "config.yaml").read_text())
+    config["operators"] = ["none", "maxx"]
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = run(["snakemake", "--cores", "1"], cwd=project, check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "operators[1]" in message and "'maxx'" in message
+    assert "max, avg, stride" in message
+    assert not (project / "data").exists()
+
+
+def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
+    project = copy_project(tmp_path / "project")
+    run(["git", "init", "-q"], cwd=project)
+    run(["dvc", "repro"], cwd=project)
+    for table in ("summary", "paired", "shift_curves"):
+        ours = pd.read_csv(project / "results" / "tables" / f"{table}.csv")
+        theirs = pd.read_csv(snakemake_project / "results" / "tables" / f"{table}.csv")
+        pd.testing.assert_frame_equal(ours, theirs)
+    assert filecmp.cmp(
+        project / "paper" / "generated" / "numbers.tex",
+        snakemake_project / "paper" / "generated" / "numbers.tex",
+        shallow=False,
+    )
+    assert (project / "paper" / "build" / "paper.pdf").read_bytes()[:5] == b"%PDF-"
+
+    again = run(["dvc", "repro"], cwd=project)
+    assert "didn't change" in again.stdout and "Running stage" not in again.stdout
+    assert "Nothing to be done" in run(
+        ["snakemake", "--cores", "1", "--dry-run"], cwd=project
+    ).stdout
+
+    metrics = run(["dvc", "metrics", "show"], cwd=project).stdout
+    assert "accuracy_test" in metrics
+
+    # push to the default local remote, lose the cache and the outputs, pull them back
+    prepared = project / "data" / "prepared" / "digits.pt"
+    model = project / "models" / "tiny" / "digits" / "max" / "0" / "model.pt"
+    before = {path: path.read_bytes() for path in (prepared, model)}
+    run(["dvc", "push"], cwd=project)
+    shutil.rmtree(project / ".dvc" / "cache")
+    shutil.rmtree(project / "data" / "prepared")
+    shutil.rmtree(project / "models")
+    run(["dvc", "pull"], cwd=project)
+    assert {path: path.read_bytes() for path in before} == before

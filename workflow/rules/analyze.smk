@@ -1,0 +1,19 @@
+rule analyze:
+    input:
+        evals=every_run(EVAL),
+        metas=every_run(f"{RUN_DIR}/meta.json"),
+    output:
+        tables=expand(f"{TABLES}/{{name}}.csv", name=TABLE_NAMES),
+        metrics=METRICS,
+    params:
+        experiment=EXPERIMENT,
+        confidence=config["stats"]["confidence"],
+        out_dir=lambda w, output: os.path.dirname(output.tables[0]),
+    log:
+        "logs/analyze.log",
+    conda:
+        "../envs/poolstudy.yaml"
+    shell:
+        "python -m poolstudy analyze --evals {input.evals} --metas {input.metas}"
+        " --experiment {params.experiment} --out-dir {params.out_dir} --metrics {output.metrics}"
+        " --confidence {params.confidence} 2>&1 | tee {log}"

@@ -1,0 +1,61 @@
+import json
+import os
+import shlex
+
+EXPERIMENT = config["experiment"]
+DATASETS = config["datasets"]
+OPERATORS = config["operators"]
+SEEDS = config["seeds"]
+
+PREPARED = "data/prepared/{dataset}.pt"
+RUN_DIR = "models/{experiment}/{dataset}/{operator}/{seed}"
+EVAL = "results/eval/{experiment}/{dataset}/{operator}/{seed}.csv"
+TABLES = "results/tables"
+TABLE_NAMES = ["observations", "summary", "paired", "shift_curves", "models"]
+FIGURES = "results/figures"
+FIGURE_NAMES = ["accuracy_vs_shift", "overfitting_gap"]
+METRICS = "results/metrics.json"
+GENERATED = "paper/generated"
+GENERATED_NAMES = [
+    "numbers",
+    "operators_table",
+    "datasets_table",
+    "results_table",
+    "findings",
+    "graphics",
+]
+PAPER_PDF = "paper/build/paper.pdf"
+
+
+def as_arg(value):
+    """A config value as one shell-quoted JSON argument."""
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def every_run(pattern):
+    return expand(
+        pattern,
+        experiment=EXPERIMENT,
+        dataset=DATASETS,
+        operator=OPERATORS,
+        seed=SEEDS,
+    )
+
+
+def paper_settings():
+    """Settings the paper's text quotes, taken from the config (never typed into the text)."""
+    train, evaluate, model = config["train"], config["evaluate"], config["model"]
+    return {
+        "experiment": EXPERIMENT,
+        "seeds": len(SEEDS),
+        "epochs": train["epochs"],
+        "batch_size": train["batch_size"],
+        "lr": train["lr"],
+        "augment_shift": train["augment_shift"],
+        "max_shift": evaluate["max_shift"],
+        "consistency_shift": evaluate["consistency_shift"],
+        "confidence": round(100 * config["stats"]["confidence"]),
+        "widths": ", ".join(str(w) for w in model["widths"]),
+        "head": model["head"],
+        "padding_mode": model["padding_mode"],
+    }
