@@ -24,6 +24,7 @@ lint: setup
 
 bench: setup
 	python -m poolstudy bench
+	python -m poolstudy bench --pipeline
 
 clean:
 	rm -rf results paper/build paper/generated logs .snakemake/metadata

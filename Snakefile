@@ -1,8 +1,8 @@
 # poolstudy: can pooling raise a CNN's accuracy when overfitting is not the reason?
 # Thin on purpose: the logic lives in src/poolstudy and every rule calls `python -m poolstudy`.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
-from poolstudy.config import check_names
+from poolstudy.config import validate_config
 
 min_version("8.20")
 
@@ -10,8 +10,9 @@ min_version("8.20")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-check_names(config)
+# The JSON schema in workflow/schemas/ (structure, defaults) and the registries (names):
+# a bad key, type or name stops the run with one message naming the key and the choices.
+validate_config(config)
 
 
 include: "workflow/rules/common.smk"

@@ -8,22 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from poolstudy.workspace import copy_sources
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "data" / "tiny.yaml"
-# What a fresh clone holds: the copy a pipeline test runs in leaves out every output.
-NOT_COPIED = {
-    ".git", ".venv", ".snakemake", ".dvc-remote", "data", "models", "results", "logs",
-    "paper/build", "paper/generated", ".dvc/cache", ".dvc/tmp",
-}
-NEVER_COPIED = {"__pycache__", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints"}
-
-
-def _ignore(folder: str, names: list[str]) -> list[str]:
-    relative = Path(folder).relative_to(REPO)
-    return [
-        name for name in names
-        if name in NEVER_COPIED or (relative / name).as_posix() in NOT_COPIED
-    ]
 
 
 def tool_env() -> dict:
@@ -46,7 +34,7 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
 
 def copy_project(dest: Path, config: Path | None = TINY_CONFIG) -> Path:
     """Copy the project's source files (no outputs) to ``dest``; use ``config`` as default."""
-    shutil.copytree(REPO, dest, ignore=_ignore)
+    copy_sources(dest)
     if config is not None:
         shutil.copy(config, dest / "config" / "config.yaml")
     return dest

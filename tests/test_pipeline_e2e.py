@@ -43,7 +43,10 @@ def test_generated_numbers_equal_the_results_table(snakemake_project):
 def test_every_run_is_recorded(snakemake_project):
     models = pd.read_csv(snakemake_project / "results" / "tables" / "models.csv")
     assert sorted(zip(models["operator"], models["seed"], strict=True)) == [
-        ("max", 0), ("max", 1), ("none", 0), ("none", 1)
+        ("max", 0),
+        ("max", 1),
+        ("none", 0),
+        ("none", 1),
     ]
     assert (models["n_train"] == 256).all()
     metrics = json.loads((snakemake_project / "results" / "metrics.json").read_text())
@@ -88,9 +91,9 @@ def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
 
     again = run(["dvc", "repro"], cwd=project)
     assert "didn't change" in again.stdout and "Running stage" not in again.stdout
-    assert "Nothing to be done" in run(
-        ["snakemake", "--cores", "1", "--dry-run"], cwd=project
-    ).stdout
+    assert (
+        "Nothing to be done" in run(["snakemake", "--cores", "1", "--dry-run"], cwd=project).stdout
+    )
 
     metrics = run(["dvc", "metrics", "show"], cwd=project).stdout
     assert "accuracy_test" in metrics

@@ -26,8 +26,12 @@ def cmd_prepare(args) -> int:
     from poolstudy.data.prepare import SPLITS, prepare_dataset
 
     prepared = prepare_dataset(
-        args.dataset, args.out, raw_dir=args.raw_dir, mirror=args.mirror,
-        split=args.split, options=args.options,
+        args.dataset,
+        args.out,
+        raw_dir=args.raw_dir,
+        mirror=args.mirror,
+        split=args.split,
+        options=args.options,
     )
     counts = prepared.split.bincount(minlength=len(SPLITS)).tolist()
     sizes = ", ".join(f"{name} {count}" for name, count in zip(SPLITS, counts, strict=True))
@@ -42,8 +46,10 @@ def cmd_train(args) -> int:
         args.data, args.operator, args.seed, args.model, args.train, args.out_dir, args.threads
     )
     meta = result.meta
-    print(f"{args.operator} seed {args.seed}: {meta['parameters']:,} parameters, "
-          f"{meta['wall_seconds']:.1f}s on {meta['device']}")
+    print(
+        f"{args.operator} seed {args.seed}: {meta['parameters']:,} parameters, "
+        f"{meta['wall_seconds']:.1f}s on {meta['device']}"
+    )
     return 0
 
 
@@ -58,10 +64,16 @@ def cmd_evaluate(args) -> int:
     device = devices.resolve_device(args.evaluate.get("device", "auto"))
     devices.configure(device, args.threads, deterministic=True)
     frame = evaluate_model(load_model(args.model, device), load_prepared(args.data), config, device)
-    for column, value in reversed(list(
-        {"experiment": args.experiment, "dataset": args.dataset,
-         "operator": args.operator, "seed": args.seed}.items()
-    )):
+    for column, value in reversed(
+        list(
+            {
+                "experiment": args.experiment,
+                "dataset": args.dataset,
+                "operator": args.operator,
+                "seed": args.seed,
+            }.items()
+        )
+    ):
         frame.insert(0, column, value)
     write_csv(args.out, frame)
     test = frame.loc[frame["metric"] == "accuracy_test", "value"].iloc[0]
@@ -72,8 +84,9 @@ def cmd_evaluate(args) -> int:
 def cmd_analyze(args) -> int:
     from poolstudy.analyze import analyze
 
-    tables = analyze(args.evals, args.metas, args.experiment, args.out_dir, args.metrics,
-                     args.confidence)
+    tables = analyze(
+        args.evals, args.metas, args.experiment, args.out_dir, args.metrics, args.confidence
+    )
     print(f"{len(tables['observations'])} observations -> {args.out_dir}")
     return 0
 
@@ -91,6 +104,15 @@ def cmd_paper(args) -> int:
 
     for path in write_paper_inputs(args.tables, args.out_dir, args.settings, args.figures):
         print(path)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from poolstudy import bench
+
+    if args.pipeline:
+        return bench.run_pipeline_benchmark(bench.REPO, args.cores)
+    bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
     return 0
 
 
@@ -153,6 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figures", required=True, help="figure folder, relative to paper/")
     p.add_argument("--settings", type=json_arg, default={})
     p.set_defaults(func=cmd_paper)
+
+    p = sub.add_parser("bench", help="print throughput figures (or time the whole pipeline)")
+    p.add_argument("--config", default="config/config.yaml")
+    p.add_argument("--operators", nargs="+", default=None)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="run the default study from scratch in a temporary copy and report "
+        "its wall time and accuracies against the budgets",
+    )
+    p.add_argument("--cores", default="all", help="with --pipeline: snakemake --cores")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

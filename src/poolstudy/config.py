@@ -58,8 +58,10 @@ def describe_error(error) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         return f"config key {where}: {error.message}; allowed keys: {', '.join(allowed)}"
     if error.validator == "enum":
-        return (f"config key {where}: {error.instance!r} is not allowed; "
-                f"choose one of: {', '.join(map(str, error.validator_value))}")
+        return (
+            f"config key {where}: {error.instance!r} is not allowed; "
+            f"choose one of: {', '.join(map(str, error.validator_value))}"
+        )
     return f"config key {where}: {error.message}"
 
 
@@ -97,8 +99,11 @@ def check_names(config: dict) -> dict:
     check("dataset", "datasets", config.get("datasets", []))
     check("operator", "operators", config.get("operators", []))
     check("protocol", "evaluate.protocols", config.get("evaluate", {}).get("protocols", []))
-    check("operator", "model.operator_options",
-          dict(config.get("model", {}).get("operator_options", {})))
+    check(
+        "operator",
+        "model.operator_options",
+        dict(config.get("model", {}).get("operator_options", {})),
+    )
     check("dataset", "data.options", dict(config.get("data", {}).get("options", {})))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

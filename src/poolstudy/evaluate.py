@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -90,7 +91,9 @@ def shift_consistency(
     return consistency(logits_a, logits_b)
 
 
-def evaluate_model(model, data: PreparedDataset, config: EvalConfig, device) -> pd.DataFrame:
+def evaluate_model(
+    model, data: PreparedDataset, config: EvalConfig, device, log=print
+) -> pd.DataFrame:
     rows = []
     model = model.to(device=device, memory_format=devices.memory_format(device)).eval()
     for split in SPLITS:
@@ -104,6 +107,7 @@ def evaluate_model(model, data: PreparedDataset, config: EvalConfig, device) -> 
     x, y = to_unit_float(images.to(device)), labels.to(device)
     grid = shift_grid(config.max_shift)
     for protocol in config.protocols:
+        start = time.perf_counter()
         correct = shifted_correct(model, x, y, protocol, grid, config.batch_size, device)
         for (dx, dy), hits in zip(grid.tolist(), correct.tolist(), strict=True):
             rows.append(("accuracy_shifted", protocol, dx, dy, 100.0 * hits / len(y), len(y)))
@@ -111,4 +115,8 @@ def evaluate_model(model, data: PreparedDataset, config: EvalConfig, device) -> 
             model, x, protocol, config.consistency_shift, config.seed, config.batch_size, device
         )
         rows.append(("consistency", protocol, math.nan, math.nan, value, len(y)))
+        log(
+            f"{protocol}: {len(grid)} shifts x {len(y)} test images, consistency {value:.1f}% "
+            f"({time.perf_counter() - start:.1f}s)"
+        )
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -54,11 +54,23 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
             cell = curves[(curves["dataset"] == dataset) & (curves["protocol"] == protocol)]
             for operator in operator_order(cell["operator"]):
                 line = cell[cell["operator"] == operator].sort_values("shift")
-                ax.plot(line["shift"], line["mean"], marker="o", ms=3, label=operator,
-                        color=colors[operator])
+                ax.plot(
+                    line["shift"],
+                    line["mean"],
+                    marker="o",
+                    ms=3,
+                    label=operator,
+                    color=colors[operator],
+                )
                 if line["ci_low"].notna().any():
-                    ax.fill_between(line["shift"], line["ci_low"], line["ci_high"],
-                                    color=colors[operator], alpha=0.2, lw=0)
+                    ax.fill_between(
+                        line["shift"],
+                        line["ci_low"],
+                        line["ci_high"],
+                        color=colors[operator],
+                        alpha=0.2,
+                        lw=0,
+                    )
             ax.set_title(f"{dataset}, {protocol} shift", fontsize=9)
             ax.set_xlabel("shift (pixels, max of |dx|, |dy|)")
             if col == 0:
@@ -77,12 +89,20 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
         cell = clean[clean["dataset"] == dataset]
         operators = operator_order(cell["operator"])
         positions = np.arange(len(operators))
-        for offset, metric, label in ((-0.2, "accuracy_train", "train"),
-                                      (0.2, "accuracy_test", "test")):
+        for offset, metric, label in (
+            (-0.2, "accuracy_train", "train"),
+            (0.2, "accuracy_test", "test"),
+        ):
             part = cell[cell["metric"] == metric].set_index("operator").reindex(operators)
             errors = np.vstack([part["mean"] - part["ci_low"], part["ci_high"] - part["mean"]])
-            ax.bar(positions + offset, part["mean"], width=0.4, label=label,
-                   yerr=np.nan_to_num(errors), capsize=2)
+            ax.bar(
+                positions + offset,
+                part["mean"],
+                width=0.4,
+                label=label,
+                yerr=np.nan_to_num(errors),
+                capsize=2,
+            )
         ax.set_xticks(positions, operators, rotation=30)
         low = float(cell["mean"].min())
         ax.set_ylim(max(0.0, low - 5.0), 100.5)
@@ -101,8 +121,9 @@ FIGURES = {
 
 def make_figures(tables_dir, out_dir) -> list[str]:
     tables = {
-        name: pd.read_csv(os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False,
-                          na_values=[""])
+        name: pd.read_csv(
+            os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
+        )
         for name in ("summary", "shift_curves")
     }
     written = []

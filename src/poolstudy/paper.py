@@ -20,8 +20,16 @@ BASELINE = "none"
 
 
 def latex_escape(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-                    "$": r"\$", "{": r"\{", "}": r"\}"}
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "_": r"\_",
+        "%": r"\%",
+        "&": r"\&",
+        "#": r"\#",
+        "$": r"\$",
+        "{": r"\{",
+        "}": r"\}",
+    }
     return "".join(replacements.get(ch, ch) for ch in str(text))
 
 
@@ -30,8 +38,10 @@ def op_tex(name: str) -> str:
 
 
 def fmt(value: float, digits: int = 1) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else (
-        f"{value:.{digits}f}"
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value:.{digits}f}")
     )
 
 
@@ -97,8 +107,10 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
                 entries[f"{prefix}.{metric}"] = fmt(row["mean"])
                 entries[f"{prefix}.{metric}.ci"] = fmt(half_width(row))
                 entries[f"{prefix}.n_seeds"] = str(int(row["n"]))
-            gap = (cell(summary, dataset, operator, "accuracy_train")["mean"]
-                   - cell(summary, dataset, operator, "accuracy_test")["mean"])
+            gap = (
+                cell(summary, dataset, operator, "accuracy_train")["mean"]
+                - cell(summary, dataset, operator, "accuracy_test")["mean"]
+            )
             entries[f"{prefix}.gap"] = fmt(gap)
             for protocol in protocols:
                 row = cell(summary, dataset, operator, "consistency", protocol)
@@ -176,21 +188,29 @@ def comparison_sentence(row, metric_words: str) -> str:
     name = op_tex(row["operator"])
     interval = f"95\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
     if math.isnan(row["ci_low"]):
-        return (f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
-                f"points (one seed: no interval, no claim).")
+        return (
+            f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
+            f"points (one seed: no interval, no claim)."
+        )
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
-        return (f"{name} {verb} {metric_words} by {fmt(abs(row['mean']))} points "
-                f"relative to no pooling ({interval}).")
-    return (f"{name} shows no significant difference in {metric_words} from no pooling "
-            f"({fmt_signed(row['mean'])} points, {interval}).")
+        return (
+            f"{name} {verb} {metric_words} by {fmt(abs(row['mean']))} points "
+            f"relative to no pooling ({interval})."
+        )
+    return (
+        f"{name} shows no significant difference in {metric_words} from no pooling "
+        f"({fmt_signed(row['mean'])} points, {interval})."
+    )
 
 
 def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
     """Generated comparative sentences against the no-pooling baseline."""
     if paired.empty:
-        return f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired " \
-               "comparison is reported.\n"
+        return (
+            f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired "
+            "comparison is reported.\n"
+        )
     rows = paired[(paired["dataset"] == dataset) & paired["dx"].isna()].copy()
     rows["protocol"] = rows["protocol"].fillna("")
     sentences = []
@@ -201,8 +221,9 @@ def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
     consistency = rows[rows["metric"] == "consistency"]
     for protocol in dict.fromkeys(consistency["protocol"]):
         for operator in present_operators(consistency):
-            row = consistency[(consistency["operator"] == operator)
-                              & (consistency["protocol"] == protocol)]
+            row = consistency[
+                (consistency["operator"] == operator) & (consistency["protocol"] == protocol)
+            ]
             if len(row):
                 sentences.append(comparison_sentence(row.iloc[0], f"{protocol}-shift consistency"))
     return "\n".join(sentences) + "\n"
@@ -225,8 +246,9 @@ def figure_inputs(figures_dir: str) -> str:
 
 def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) -> list[str]:
     def read(name):
-        return pd.read_csv(os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False,
-                           na_values=[""])
+        return pd.read_csv(
+            os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
+        )
 
     tables = {name: read(name) for name in ("summary", "paired", "models")}
     for name in ("summary", "paired"):

@@ -39,7 +39,7 @@ def shift_zero(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torc
     cols = _source_indices(width, dx)
     inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None]
     shifted = _gather(images, rows.clamp(0, height - 1), cols.clamp(0, width - 1))
-    return shifted * inside.unsqueeze(1).to(shifted.dtype)
+    return torch.where(inside.unsqueeze(1), shifted, torch.zeros((), dtype=shifted.dtype))
 
 
 ShiftFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -56,7 +56,9 @@ def paired_differences(
     keys = [k for k in CELL_KEYS if k != "operator"]
     base = observations[observations["operator"] == baseline]
     if base.empty:
-        return pd.DataFrame(columns=[*CELL_KEYS, "n", "mean", "std", "ci_low", "ci_high"])
+        return pd.DataFrame(
+            columns=[*CELL_KEYS, "n", "mean", "std", "ci_low", "ci_high", "significant"]
+        )
     merged = observations[observations["operator"] != baseline].merge(
         base[[*keys, "seed", "value"]].rename(columns={"value": "baseline"}),
         on=[*keys, "seed"],
@@ -73,8 +75,6 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     magnitude within a model first, then summarised over seeds."""
     shifted = observations[observations["metric"] == "accuracy_shifted"].copy()
     shifted["shift"] = np.maximum(shifted["dx"].abs(), shifted["dy"].abs()).astype(int)
-    per_model = (
-        shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False)["value"].mean()
-    )
+    per_model = shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False)["value"].mean()
     keys = ["experiment", "dataset", "operator", "protocol", "shift"]
     return _summarize_groups(per_model, keys, confidence)

@@ -63,7 +63,7 @@ def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
     """Linear warm-up to ``peak``, then cosine decay to zero."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
+    progress = (step - warmup + 1) / max(1, total - warmup)
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -148,7 +148,8 @@ def train_model(
     n = y_train.shape[0]
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
-    warmup_steps = max(1, round(config.warmup_epochs * steps_per_epoch))
+    # Warm-up never takes more than half the steps, so the rate always decays.
+    warmup_steps = max(1, min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2))
     generator = torch.Generator().manual_seed(seed)
 
     rows = []
@@ -231,8 +232,9 @@ def library_versions() -> dict:
 def save_run(result: TrainResult, model_path, history_path, meta_path) -> None:
     """Weights (with the spec to rebuild the network), history and metadata, each atomic."""
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
-    with atomic_path(model_path) as tmp:
-        torch.save({"spec": result.model.spec.to_dict(), "state_dict": state}, tmp)
+    # A file object, not a path: torch.save would record the temporary name in the archive.
+    with atomic_path(model_path) as tmp, open(tmp, "wb") as handle:
+        torch.save({"spec": result.model.spec.to_dict(), "state_dict": state}, handle)
     write_csv(history_path, result.history)
     write_json(meta_path, result.meta)
 
@@ -245,8 +247,13 @@ def load_model(path, device: torch.device | str = "cpu"):
 
 
 def run_training(
-    data_path, operator: str, seed: int, model_options: dict, train_options: dict,
-    out_dir, threads: int | None = None,
+    data_path,
+    operator: str,
+    seed: int,
+    model_options: dict,
+    train_options: dict,
+    out_dir,
+    threads: int | None = None,
 ) -> TrainResult:
     data = load_prepared(data_path)
     spec_options = {k: v for k, v in model_options.items() if k != "operator_options"}

@@ -121,8 +121,9 @@ def save_prepared(prepared: PreparedDataset, path: str | os.PathLike) -> None:
         "split": prepared.split,
         "classes": prepared.classes,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # A file object, not a path: torch.save would record the temporary name in the archive.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 def load_prepared(path: str | os.PathLike) -> PreparedDataset:

@@ -1,0 +1,151 @@
+"""Benchmarks that print figures (never timed tests): throughput of training and of the
+batched shifted evaluation against a straightforward per-shift loop, and the wall time and
+accuracy of a whole pipeline run against the project's budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from poolstudy import device as devices
+from poolstudy.config import load_config
+from poolstudy.data.prepare import prepare_dataset
+from poolstudy.evaluate import shift_grid, shifted_correct
+from poolstudy.models import ModelSpec, build_model
+from poolstudy.shifts import shift
+from poolstudy.train import TrainConfig, predict, to_unit_float, train_model
+from poolstudy.workspace import REPO, copy_sources
+
+PIPELINE_BUDGET_MINUTES = 15.0
+ACCURACY_TARGET = 97.0
+
+
+def timed(function, repeats: int = 1) -> float:
+    """Best wall time of ``repeats`` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def per_shift_loop(model, images, labels, protocol, grid, batch_size, device) -> torch.Tensor:
+    """The straightforward way: one pass over the test set per shift."""
+    correct = torch.zeros(len(grid), dtype=torch.long)
+    for index, (dx, dy) in enumerate(grid.tolist()):
+        logits = predict(model, shift(images, dx, dy, protocol), batch_size, device)
+        correct[index] = (logits.argmax(1) == labels).sum().cpu()
+    return correct
+
+
+def bench_evaluation(config: dict, data, device, operator: str, repeats: int) -> dict:
+    images, labels = data.subset("test")
+    x, y = to_unit_float(images.to(device)), labels.to(device)
+    spec = ModelSpec(
+        operator=operator,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+        **{k: v for k, v in config["model"].items() if k != "operator_options"},
+    )
+    model = build_model(spec).to(device).eval()
+    grid = shift_grid(config["evaluate"]["max_shift"])
+    batch = config["evaluate"]["batch_size"]
+    protocol = config["evaluate"]["protocols"][0]
+    batched = shifted_correct(model, x, y, protocol, grid, batch, device)
+    looped = per_shift_loop(model, x, y, protocol, grid, batch, device)
+    if not torch.equal(batched.cpu(), looped):
+        raise RuntimeError("batched and per-shift evaluation disagree")
+    n_images = len(y) * len(grid)
+    t_batched = timed(lambda: shifted_correct(model, x, y, protocol, grid, batch, device), repeats)
+    t_loop = timed(lambda: per_shift_loop(model, x, y, protocol, grid, batch, device), repeats)
+    return {
+        "operator": operator,
+        "images": n_images,
+        "batched_per_s": n_images / t_batched,
+        "loop_per_s": n_images / t_loop,
+        "ratio": t_loop / t_batched,
+    }
+
+
+def bench_training(config: dict, data, operator: str, epochs: int) -> dict:
+    train = TrainConfig.from_dict({**config["train"], "epochs": epochs})
+    options = {k: v for k, v in config["model"].items() if k != "operator_options"}
+    result = train_model(data, options, operator, seed=0, config=train, log=lambda _: None)
+    return {
+        "operator": operator,
+        "images_per_s": result.meta["images_per_second"],
+        "device": result.meta["device"],
+    }
+
+
+def run_benchmarks(
+    config_path: str, operators: list[str] | None, repeats: int, threads: int | None
+) -> None:
+    config = load_config(config_path)
+    device = devices.resolve_device(config["train"]["device"])
+    devices.configure(device, threads, deterministic=config["train"]["deterministic"])
+    operators = operators or config["operators"]
+    dataset = config["datasets"][0]
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepare_dataset(
+            dataset,
+            Path(tmp) / "data.pt",
+            raw_dir=config["data"]["raw_dir"],
+            mirror=config["data"]["mirror"],
+            split=config["data"]["split"],
+            options=config["data"]["options"].get(dataset, {}),
+        )
+    print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
+    print("\nshifted evaluation (test set x every shift), images per second:")
+    print(f"{'operator':<12}{'images':>9}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
+    for operator in operators:
+        row = bench_evaluation(config, data, device, operator, repeats)
+        print(
+            f"{row['operator']:<12}{row['images']:>9}{row['batched_per_s']:>12.0f}"
+            f"{row['loop_per_s']:>12.0f}{row['ratio']:>8.2f}"
+        )
+    print("\ntraining throughput (1 epoch), images per second:")
+    for operator in operators:
+        row = bench_training(config, data, operator, epochs=1)
+        print(f"{row['operator']:<12}{row['images_per_s']:>12.0f}")
+
+
+def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all") -> int:
+    """Run the default study from scratch in a temporary copy; print time and accuracy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = copy_sources(Path(tmp) / "project", repo)
+        start = time.perf_counter()
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "snakemake"), "--cores", cores],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        minutes = (time.perf_counter() - start) / 60
+        if result.returncode != 0:
+            print(result.stdout[-3000:], result.stderr[-3000:])
+            return result.returncode
+        metrics = json.loads((project / "results" / "metrics.json").read_text())
+    print(
+        f"default pipeline, data to PDF: {minutes:.1f} min "
+        f"(budget {PIPELINE_BUDGET_MINUTES:.0f} min: "
+        f"{'within' if minutes <= PIPELINE_BUDGET_MINUTES else 'OVER'})"
+    )
+    for dataset, operators in metrics.items():
+        for operator, values in sorted(operators.items(), key=lambda kv: -kv[1]["accuracy_test"]):
+            print(
+                f"  {dataset:<10}{operator:<12} test {values['accuracy_test']:6.2f}%  "
+                f"train {values['accuracy_train']:6.2f}%"
+            )
+        best = max(values["accuracy_test"] for values in operators.values())
+        verdict = "met" if best >= ACCURACY_TARGET else "NOT met"
+        print(f"  {dataset}: best test accuracy {best:.2f}% (target {ACCURACY_TARGET}%: {verdict})")
+    return 0

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poolstudy.config import ConfigError, load_config, validate_config
+from poolstudy.data import DATASETS
+from poolstudy.pooling import OPERATORS
+from poolstudy.shifts import PROTOCOLS
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def config_with(**changes) -> dict:
+    config = copy.deepcopy(DEFAULT)
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[key] = value
+    return config
+
+
+def error_of(config) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "tests/data/tiny.yaml"])
+def test_shipped_configs_are_valid(path):
+    config = load_config(REPO / path)
+    assert config["train"]["epochs"] >= 1
+
+
+def test_defaults_are_filled_in():
+    config = validate_config(config_with(train={}, stats={}))
+    assert config["train"]["batch_size"] == 64
+    assert config["train"]["device"] == "auto"
+    assert config["stats"]["confidence"] == 0.95
+
+
+def test_unknown_key_is_named_with_the_allowed_ones():
+    message = error_of(config_with(train__epoch=3))
+    assert "train" in message and "'epoch'" in message
+    assert "epochs" in message and "batch_size" in message
+
+
+def test_wrong_type_names_the_key():
+    message = error_of(config_with(train__epochs="ten"))
+    assert "train.epochs" in message and "integer" in message
+
+
+def test_out_of_range_value_names_the_key():
+    assert "evaluate.max_shift" in error_of(config_with(evaluate__max_shift=-1))
+
+
+def test_unknown_operator_lists_the_registered_ones():
+    message = error_of(config_with(operators=["max", "maxx"]))
+    assert "operators[1]" in message and "'maxx'" in message
+    assert ", ".join(OPERATORS) in message
+
+
+def test_unknown_dataset_and_protocol_are_reported_together():
+    message = error_of(config_with(datasets=["digitz"], evaluate__protocols=["circular", "roll"]))
+    assert "datasets[0]" in message and ", ".join(DATASETS) in message
+    assert "evaluate.protocols[1]" in message and ", ".join(PROTOCOLS) in message
+
+
+def test_operator_options_must_name_a_registered_operator():
+    message = error_of(config_with(model__operator_options={"lpp": {"p": 3}}))
+    assert "model.operator_options.lpp" in message
+
+
+def test_enum_value_lists_the_choices():
+    message = error_of(config_with(model__head="dense"))
+    assert "model.head" in message and "gap" in message and "flatten" in message
+
+
+def test_missing_section_is_reported():
+    config = config_with()
+    del config["stats"]
+    assert "stats" in error_of(config)
+
+
+def test_check_config_command(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config_with(seeds=[0, 0])))
+    result = subprocess.run(
+        [sys.executable, "-m", "poolstudy", "check-config", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "seeds" in result.stderr and "Traceback" not in result.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "poolstudy", "check-config", str(REPO / "config" / "config.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert good.returncode == 0, good.stderr
+
+
+SCHEMA_KEYWORDS = {
+    "$schema",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "additionalProperties",
+    "required",
+    "default",
+    "items",
+    "minItems",
+    "uniqueItems",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "enum",
+    "pattern",
+}
+
+
+def test_schema_uses_only_json_schema_keywords():
+    from jsonschema import Draft202012Validator
+
+    from poolstudy.config import load_schema
+
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+
+    def walk(node, where):
+        assert set(node) <= SCHEMA_KEYWORDS, f"{where}: stray keys {set(node) - SCHEMA_KEYWORDS}"
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{where}.{name}")
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{where}.{key}")
+
+    walk(schema, "schema")
+
+
+def test_snakemake_stops_on_a_bad_key_with_one_clear_message():
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "--dry-run",
+            "--config",
+            "train={'epochs': 'ten'}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key train.epochs: 'ten' is not of type 'integer'" in output
+    assert "Failed validating" not in output

@@ -1,0 +1,226 @@
+"""The network family, its spec and its accounting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from poolstudy.models import (
+    HEADS,
+    ModelSpec,
+    build_model,
+    count_flops,
+    count_parameters,
+    describe,
+    feature_map_sizes_of,
+    receptive_field,
+)
+from poolstudy.pooling import OPERATORS
+
+WIDTHS = (4, 8)
+
+
+def tiny_spec(operator: str = "max", **changes) -> ModelSpec:
+    values = dict(operator=operator, in_channels=1, num_classes=3, image_size=16, widths=WIDTHS)
+    values.update(changes)
+    return ModelSpec(**values)
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_forward_shape(operator, head, batch):
+    torch.manual_seed(0)
+    spec = tiny_spec(operator, head=head, in_channels=2, num_classes=5, image_size=9)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        logits = model(torch.rand(batch, 2, 9, 9))
+    assert logits.shape == (batch, 5)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+def test_training_step_runs(operator):
+    torch.manual_seed(0)
+    model = build_model(tiny_spec(operator, head="flatten", image_size=8)).train()
+    loss = model(torch.rand(4, 1, 8, 8)).logsumexp(1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_flatten_head_without_pooling_is_larger():
+    none = build_model(tiny_spec("none", head="flatten"))
+    pooled = build_model(tiny_spec("max", head="flatten"))
+    assert count_parameters(none) > count_parameters(pooled)
+    last = none.head[-1]
+    assert last.in_features == WIDTHS[-1] * 16 * 16
+
+
+def test_gap_head_size_does_not_depend_on_operator():
+    counts = {count_parameters(build_model(tiny_spec(op))) for op in ("none", "max", "avg")}
+    assert len(counts) == 1
+
+
+def test_spec_round_trip():
+    spec = tiny_spec(
+        "stride",
+        convs_per_stage=2,
+        kernel_size=5,
+        head="flatten",
+        padding_mode="circular",
+        operator_options={"a": 1},
+    )
+    data = spec.to_dict()
+    assert isinstance(data, dict)
+    assert data["operator"] == "stride"
+    again = ModelSpec.from_dict(data)
+    assert again == spec
+    assert again.widths == WIDTHS
+
+
+def test_spec_widths_become_int_tuple():
+    spec = tiny_spec(widths=[4, 8.0])
+    assert spec.widths == (4, 8)
+    assert all(type(w) is int for w in spec.widths)
+
+
+def test_spec_is_frozen():
+    spec = tiny_spec()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.operator = "avg"
+
+
+def test_unknown_operator_raises():
+    with pytest.raises(ValueError, match="registered"):
+        tiny_spec("no-such-operator")
+
+
+def test_unknown_head_raises():
+    with pytest.raises(ValueError, match="gap"):
+        tiny_spec(head="no-such-head")
+
+
+def test_normalization_is_applied():
+    torch.manual_seed(0)
+    model = build_model(tiny_spec()).eval()
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        before = model.features((x - 0.5) / 0.25)
+        model.set_normalization(torch.tensor([0.5]), torch.tensor([0.25]))
+        after = model.features(x)
+    torch.testing.assert_close(after, before)
+
+
+def gradient_receptive_field(spec: ModelSpec, size: int = 64, draws: int = 16) -> int:
+    """Extent (rows) of the input that one centre unit of ``features`` depends on."""
+    torch.manual_seed(0)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.fill_(0.1)
+    generator = torch.Generator().manual_seed(0)
+    x = 0.5 + torch.rand(draws, spec.in_channels, size, size, generator=generator)
+    x.requires_grad_(True)
+    features = model.features(x)
+    side = features.shape[-1]
+    features[:, 0, side // 2, side // 2].sum().backward()
+    rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 3))).flatten()
+    assert rows.numel() > 0
+    assert rows.min() > 0 and rows.max() < size - 1, "receptive field touches the border"
+    return int(rows.max() - rows.min() + 1)
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+@pytest.mark.parametrize("kernel_size", [3, 5])
+@pytest.mark.parametrize("convs_per_stage", [1, 2])
+def test_receptive_field_matches_gradient(operator, kernel_size, convs_per_stage):
+    spec = tiny_spec(
+        operator,
+        widths=(2, 2),
+        kernel_size=kernel_size,
+        convs_per_stage=convs_per_stage,
+        image_size=64,
+    )
+    assert receptive_field(spec) == gradient_receptive_field(spec)
+
+
+def test_receptive_field_three_stages():
+    spec = tiny_spec("stride", widths=(2, 2, 2), image_size=64)
+    assert receptive_field(spec) == gradient_receptive_field(spec)
+
+
+def test_receptive_field_by_hand():
+    assert receptive_field(tiny_spec("none", widths=(4, 8, 16))) == 7
+    assert receptive_field(tiny_spec("max", widths=(4, 8))) == 10
+
+
+def test_feature_map_sizes():
+    for operator, expected in (("none", [9, 9]), ("max", [4, 2]), ("stride", [5, 3])):
+        model = build_model(tiny_spec(operator, image_size=9))
+        assert feature_map_sizes_of(model.stages, model.spec) == expected
+
+
+def test_feature_map_sizes_keeps_training_mode():
+    model = build_model(tiny_spec()).train()
+    feature_map_sizes_of(model.stages, model.spec)
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    feature_map_sizes_of(model.stages, model.spec)
+    assert not any(m.training for m in model.modules())
+
+
+def analytic_flops(spec: ModelSpec) -> int:
+    """2 x (conv + linear multiply-adds), sizes from the usual output-size formula."""
+    macs = 0
+    side = spec.image_size
+    c_in = spec.in_channels
+    k = spec.kernel_size
+    for width in spec.widths:
+        for _ in range(spec.convs_per_stage):
+            macs += c_in * width * k * k * side * side
+            c_in = width
+        if spec.operator in ("max", "avg"):
+            side //= 2
+        elif spec.operator == "stride":
+            side = (side + 2 - 3) // 2 + 1
+            macs += c_in * c_in * 3 * 3 * side * side
+    features = c_in if spec.head == "gap" else c_in * side * side
+    macs += features * spec.num_classes
+    return 2 * macs
+
+
+@pytest.mark.parametrize("operator", ["none", "max", "avg", "stride"])
+@pytest.mark.parametrize("head", HEADS)
+def test_count_flops_matches_analytic(operator, head):
+    spec = tiny_spec(operator, head=head, image_size=9, in_channels=2, convs_per_stage=2)
+    assert count_flops(build_model(spec)) == analytic_flops(spec)
+
+
+def test_count_flops_by_hand():
+    spec = tiny_spec("max", image_size=8)
+    expected = 2 * (1 * 4 * 9 * 8 * 8 + 4 * 8 * 9 * 4 * 4 + 8 * 3)
+    assert count_flops(build_model(spec)) == expected
+
+
+def test_count_flops_larger_without_pooling():
+    assert count_flops(build_model(tiny_spec("none"))) > count_flops(build_model(tiny_spec("max")))
+
+
+def test_count_flops_keeps_training_mode():
+    model = build_model(tiny_spec()).train()
+    count_flops(model)
+    assert model.training
+
+
+def test_describe():
+    model = build_model(tiny_spec("avg"))
+    info = describe(model)
+    assert set(info) == {"parameters", "flops", "receptive_field", "feature_map_sizes"}
+    assert info["parameters"] == count_parameters(model)
+    assert info["flops"] == count_flops(model)
+    assert info["receptive_field"] == receptive_field(model.spec)
+    assert info["feature_map_sizes"] == [8, 4]

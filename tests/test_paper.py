@@ -1,0 +1,226 @@
+"""Tables, numbers and generated sentences for the paper."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from poolstudy.paper import (
+    comparison_sentence,
+    findings_tex,
+    fmt_ci,
+    latex_escape,
+    numbers_tex,
+    operators_table,
+    results_table,
+)
+from poolstudy.pooling import OPERATORS
+
+NAN = math.nan
+
+
+def body_rows(table: str) -> list[str]:
+    lines = table.splitlines()
+    start = lines.index(r"\midrule") + 1
+    end = lines.index(r"\bottomrule")
+    return lines[start:end]
+
+
+def test_latex_escape():
+    assert latex_escape("a_b") == r"a\_b"
+    assert latex_escape("50%") == r"50\%"
+    assert latex_escape("x & y") == r"x \& y"
+    assert latex_escape("#1") == r"\#1"
+    assert latex_escape("plain text") == "plain text"
+    assert latex_escape("fashion_mnist 5% & #2") == r"fashion\_mnist 5\% \& \#2"
+
+
+def test_latex_escape_backslash_and_braces():
+    assert latex_escape("\\") == r"\textbackslash{}"
+    assert latex_escape("{x}") == r"\{x\}"
+    assert latex_escape("$") == r"\$"
+
+
+def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True) -> pd.Series:
+    return pd.Series(
+        {
+            "operator": operator,
+            "mean": mean,
+            "ci_low": low,
+            "ci_high": high,
+            "significant": significant,
+        }
+    )
+
+
+def test_sentence_raises_when_significant_and_positive():
+    text = comparison_sentence(paired_row(mean=2.0, low=1.0, high=3.0), "clean test accuracy")
+    assert "raises" in text
+    assert "lowers" not in text and "no significant" not in text
+    assert "clean test accuracy" in text
+    assert "2.0" in text
+    assert r"\texttt{max}" in text
+
+
+def test_sentence_lowers_when_significant_and_negative():
+    row = paired_row(operator="stride", mean=-2.5, low=-4.0, high=-1.0)
+    text = comparison_sentence(row, "zero-shift consistency")
+    assert "lowers" in text
+    assert "raises" not in text and "no significant" not in text
+    assert "2.5" in text
+
+
+@pytest.mark.parametrize("mean", [3.0, -3.0])
+def test_sentence_not_significant_makes_no_direction_claim(mean):
+    row = paired_row(mean=mean, low=-5.0, high=5.0, significant=False)
+    text = comparison_sentence(row, "clean test accuracy")
+    assert "no significant difference" in text
+    assert "raises" not in text and "lowers" not in text
+
+
+def test_sentence_significance_comes_from_flag():
+    row = paired_row(mean=2.0, low=1.0, high=3.0, significant=False)
+    text = comparison_sentence(row, "clean test accuracy")
+    assert "no significant difference" in text
+    assert "raises" not in text
+
+
+def test_sentence_one_seed_makes_no_claim():
+    row = paired_row(mean=4.0, low=NAN, high=NAN, significant=False)
+    text = comparison_sentence(row, "clean test accuracy")
+    assert "no claim" in text
+    assert "raises" not in text and "lowers" not in text
+    assert "no significant difference" not in text
+    assert "+4.0" in text
+
+
+def summary_frame(operators, protocols=("circular", "zero"), dataset="digits") -> pd.DataFrame:
+    rows = []
+    for index, operator in enumerate(operators):
+        base = 80.0 + index
+        for metric, mean in (("accuracy_train", base + 10), ("accuracy_test", base)):
+            rows.append((dataset, operator, metric, "", NAN, NAN, mean, mean - 1, mean + 1))
+        for protocol in protocols:
+            rows.append((dataset, operator, "consistency", protocol, NAN, NAN, 70.0, 69.0, 71.0))
+        rows.append((dataset, operator, "accuracy_shifted", "zero", 1, 0, 50.0, 49.0, 51.0))
+    columns = ["dataset", "operator", "metric", "protocol", "dx", "dy", "mean", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_results_table_rows_in_registry_order():
+    present = ["stride", "none", "max"]
+    summary = pd.concat(
+        [summary_frame(present), summary_frame(["avg"], dataset="mnist")], ignore_index=True
+    )
+    table = results_table(summary, "digits")
+    rows = body_rows(table)
+    expected = [name for name in OPERATORS if name in present]
+    assert len(rows) == len(expected)
+    for row, name in zip(rows, expected, strict=True):
+        assert row.startswith(rf"\texttt{{{name}}} &")
+        assert row.endswith(r"\\")
+    header = table.splitlines()[2]
+    assert "circular" in header and "zero" in header
+    assert table.startswith(r"\begin{tabular}{lrrrrr}")
+
+
+def test_results_table_values():
+    summary = summary_frame(["max"], protocols=("zero",))
+    rows = body_rows(results_table(summary, "digits"))
+    cells = [c.strip() for c in rows[0].removesuffix(r"\\").split("&")]
+    assert cells == [
+        r"\texttt{max}",
+        r"90.0 $\pm$ 1.0",
+        r"80.0 $\pm$ 1.0",
+        "10.0",
+        r"70.0 $\pm$ 1.0",
+    ]
+
+
+def test_fmt_ci_without_interval():
+    assert fmt_ci({"mean": 81.25, "ci_low": NAN, "ci_high": NAN}) == "81.2"
+
+
+def models_frame(operators) -> pd.DataFrame:
+    rows = []
+    for index, operator in enumerate(operators):
+        for dataset in ("digits", "mnist"):
+            for seed in (0, 1):
+                rows.append((dataset, operator, seed, 1000 + index, 2.5e6, 10 + index, 4))
+    columns = [
+        "dataset",
+        "operator",
+        "seed",
+        "parameters",
+        "flops",
+        "receptive_field",
+        "final_feature_map",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_operators_table_rows_in_registry_order():
+    present = list(reversed(OPERATORS))
+    table = operators_table(models_frame(present))
+    rows = body_rows(table)
+    assert len(rows) == len(OPERATORS)
+    for row, name in zip(rows, OPERATORS, strict=True):
+        assert row.startswith(rf"\texttt{{{latex_escape(name)}}} &")
+        assert latex_escape(OPERATORS[name].summary) in row
+        if OPERATORS[name].source:
+            assert rf"\cite{{{OPERATORS[name].source}}}" in row
+        else:
+            assert r"\cite" not in row
+
+
+def test_operators_table_subset_and_values():
+    table = operators_table(models_frame(["max"]))
+    rows = body_rows(table)
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].removesuffix(r"\\").split("&")]
+    assert cells[0] == r"\texttt{max}"
+    assert cells[2:] == ["1,000", "2.50", "10", r"4$\times$4"]
+
+
+def test_numbers_tex():
+    text = numbers_tex({"digits.max.accuracy_test": "97.1", "run.device": "cpu"})
+    lines = text.splitlines()
+    assert lines[0].startswith("%")
+    assert lines[1:] == [r"\psset{digits.max.accuracy_test}{97.1}", r"\psset{run.device}{cpu}"]
+    assert text.endswith("\n")
+
+
+def test_numbers_tex_empty():
+    assert not any(line.startswith(r"\psset") for line in numbers_tex({}).splitlines())
+
+
+def test_findings_without_baseline():
+    text = findings_tex(pd.DataFrame(), "digits")
+    assert "not run" in text
+
+
+def test_findings_one_sentence_per_operator_and_metric():
+    rows = []
+    for operator, mean in (("stride", -3.0), ("max", 2.0)):
+        rows.append(("digits", operator, "accuracy_test", "", NAN, mean, mean - 1, mean + 1, True))
+        rows.append(("digits", operator, "consistency", "zero", NAN, 0.1, -1.0, 1.0, False))
+        rows.append(("digits", operator, "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True))
+    columns = [
+        "dataset",
+        "operator",
+        "metric",
+        "protocol",
+        "dx",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "significant",
+    ]
+    sentences = findings_tex(pd.DataFrame(rows, columns=columns), "digits").splitlines()
+    assert len(sentences) == 4
+    assert sentences[0].startswith(r"\texttt{max} raises clean test accuracy")
+    assert sentences[1].startswith(r"\texttt{stride} lowers clean test accuracy")
+    assert all("no significant difference" in s for s in sentences[2:])
+    assert all("zero-shift consistency" in s for s in sentences[2:])

@@ -1,0 +1,235 @@
+"""Summaries over seeds and paired differences against the no-pooling baseline."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from poolstudy.stats import (
+    CELL_KEYS,
+    paired_differences,
+    shift_curves,
+    summarize,
+    t_interval,
+)
+
+COLUMNS = ["experiment", "dataset", "operator", "seed", "metric", "protocol", "dx", "dy", "value"]
+NAN = math.nan
+
+
+def frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def clean_rows(operator: str, values, metric: str = "accuracy_test", protocol: str = ""):
+    return [
+        ("e", "digits", operator, seed, metric, protocol, NAN, NAN, value)
+        for seed, value in enumerate(values)
+    ]
+
+
+def test_t_interval_three_values():
+    mean, low, high = t_interval([1, 2, 3])
+    half = scipy_stats.t.ppf(0.975, 2) / math.sqrt(3)
+    assert mean == pytest.approx(2.0)
+    assert low == pytest.approx(2.0 - half)
+    assert high == pytest.approx(2.0 + half)
+
+
+def test_t_interval_confidence_level():
+    mean, low, high = t_interval([1.0, 4.0, 2.0, 7.0], confidence=0.9)
+    values = np.array([1.0, 4.0, 2.0, 7.0])
+    half = scipy_stats.t.ppf(0.95, 3) * values.std(ddof=1) / 2.0
+    assert mean == pytest.approx(3.5)
+    assert (high - low) / 2 == pytest.approx(half)
+
+
+def test_t_interval_single_value():
+    mean, low, high = t_interval([4.5])
+    assert mean == 4.5
+    assert math.isnan(low) and math.isnan(high)
+
+
+def test_t_interval_empty_and_nan():
+    assert all(math.isnan(v) for v in t_interval([]))
+    mean, low, high = t_interval([1.0, NAN, 3.0])
+    assert mean == pytest.approx(2.0)
+    assert not math.isnan(low)
+
+
+def test_t_interval_constant_values_has_zero_width():
+    mean, low, high = t_interval([5.0, 5.0, 5.0])
+    assert mean == low == high == 5.0
+
+
+def tidy() -> pd.DataFrame:
+    rows = []
+    rows += clean_rows("none", [90.0, 92.0, 94.0])
+    rows += clean_rows("max", [80.0, 81.0, 82.0])
+    rows += clean_rows("none", [70.0, 72.0, 74.0], metric="consistency", protocol="circular")
+    rows += clean_rows("none", [60.0, 61.0, 62.0], metric="consistency", protocol="zero")
+    for seed, value in enumerate([50.0, 52.0, 54.0]):
+        rows.append(("e", "digits", "none", seed, "accuracy_shifted", "zero", 1, 0, value))
+        rows.append(("e", "digits", "none", seed, "accuracy_shifted", "zero", 0, 1, value + 10))
+    return frame(rows)
+
+
+def test_summarize_cells():
+    summary = summarize(tidy())
+    assert list(summary.columns) == [*CELL_KEYS, "n", "mean", "std", "ci_low", "ci_high"]
+    assert len(summary) == 6
+    assert (summary["n"] == 3).all()
+
+    def one(**conditions):
+        mask = np.ones(len(summary), dtype=bool)
+        for key, value in conditions.items():
+            mask &= summary[key] == value
+        rows = summary[mask]
+        assert len(rows) == 1
+        return rows.iloc[0]
+
+    assert one(operator="none", metric="accuracy_test")["mean"] == pytest.approx(92.0)
+    assert one(operator="max", metric="accuracy_test")["mean"] == pytest.approx(81.0)
+    assert one(metric="consistency", protocol="circular")["mean"] == pytest.approx(72.0)
+    assert one(metric="consistency", protocol="zero")["mean"] == pytest.approx(61.0)
+    assert one(metric="accuracy_shifted", dx=1, dy=0)["mean"] == pytest.approx(52.0)
+    assert one(metric="accuracy_shifted", dx=0, dy=1)["mean"] == pytest.approx(62.0)
+    clean = one(operator="none", metric="accuracy_test")
+    assert math.isnan(clean["dx"]) and math.isnan(clean["dy"])
+    assert clean["protocol"] == ""
+    assert clean["std"] == pytest.approx(2.0)
+    _, low, high = t_interval([90.0, 92.0, 94.0])
+    assert clean["ci_low"] == pytest.approx(low)
+    assert clean["ci_high"] == pytest.approx(high)
+
+
+def test_summarize_single_seed_has_no_interval():
+    summary = summarize(frame(clean_rows("max", [80.0])))
+    assert len(summary) == 1
+    row = summary.iloc[0]
+    assert row["n"] == 1 and row["mean"] == 80.0
+    assert math.isnan(row["std"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+
+
+def test_summarize_keeps_datasets_and_experiments_apart():
+    rows = []
+    for experiment, dataset, offset in (
+        ("e", "digits", 0),
+        ("e", "mnist", 10),
+        ("f", "digits", -10),
+    ):
+        rows += [
+            (experiment, dataset, "max", seed, "accuracy_test", "", NAN, NAN, value + offset)
+            for seed, value in enumerate([80.0, 82.0])
+        ]
+    summary = summarize(frame(rows)).set_index(["experiment", "dataset"])
+    assert len(summary) == 3
+    assert summary.loc[("e", "digits"), "mean"] == pytest.approx(81.0)
+    assert summary.loc[("e", "mnist"), "mean"] == pytest.approx(91.0)
+    assert summary.loc[("f", "digits"), "mean"] == pytest.approx(71.0)
+
+
+def test_paired_differences_constant_difference():
+    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("max", [95.0, 85.0, 90.0])
+    paired = paired_differences(frame(rows))
+    assert len(paired) == 1
+    row = paired.iloc[0]
+    assert row["operator"] == "max"
+    assert row["n"] == 3
+    assert row["mean"] == pytest.approx(5.0)
+    assert bool(row["significant"]) is True
+
+
+def test_paired_differences_negative_significant():
+    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("avg", [88.0, 78.1, 82.9])
+    row = paired_differences(frame(rows)).iloc[0]
+    assert row["mean"] == pytest.approx(-2.0)
+    assert row["ci_high"] < 0
+    assert bool(row["significant"]) is True
+
+
+def test_paired_differences_not_significant():
+    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("max", [91.0, 79.0, 85.5])
+    row = paired_differences(frame(rows)).iloc[0]
+    assert row["mean"] == pytest.approx(0.5 / 3)
+    assert row["ci_low"] < 0 < row["ci_high"]
+    assert bool(row["significant"]) is False
+
+
+def test_paired_differences_pairs_by_seed():
+    rows = clean_rows("none", [10.0, 20.0, 30.0])
+    rows += [
+        ("e", "digits", "max", seed, "accuracy_test", "", NAN, NAN, value)
+        for seed, value in [(2, 31.0), (0, 11.0), (1, 21.0)]
+    ]
+    row = paired_differences(frame(rows)).iloc[0]
+    assert row["mean"] == pytest.approx(1.0)
+    assert row["std"] == pytest.approx(0.0)
+
+
+def test_paired_differences_single_seed_not_significant():
+    rows = clean_rows("none", [90.0]) + clean_rows("max", [99.0])
+    row = paired_differences(frame(rows)).iloc[0]
+    assert row["mean"] == pytest.approx(9.0)
+    assert math.isnan(row["ci_low"])
+    assert bool(row["significant"]) is False
+
+
+def test_paired_differences_per_cell():
+    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("max", [95.0, 85.0, 90.0])
+    rows += clean_rows("none", [50.0, 60.0, 70.0], "consistency", "zero")
+    rows += clean_rows("max", [40.0, 50.0, 60.0], "consistency", "zero")
+    rows += clean_rows("none", [55.0, 65.0, 75.0], "consistency", "circular")
+    rows += clean_rows("max", [56.0, 66.0, 76.0], "consistency", "circular")
+    paired = paired_differences(frame(rows)).set_index(["metric", "protocol"])
+    assert len(paired) == 3
+    assert paired.loc[("accuracy_test", ""), "mean"] == pytest.approx(5.0)
+    assert paired.loc[("consistency", "zero"), "mean"] == pytest.approx(-10.0)
+    assert paired.loc[("consistency", "circular"), "mean"] == pytest.approx(1.0)
+    assert "none" not in set(paired["operator"])
+
+
+def test_paired_differences_without_baseline_is_empty():
+    paired = paired_differences(frame(clean_rows("max", [1.0, 2.0])))
+    assert paired.empty
+    for key in CELL_KEYS:
+        assert key in paired.columns
+
+
+def test_shift_curves_average_within_model_first():
+    rows = []
+    per_seed = {
+        0: {(0, 0): 100.0, (1, 0): 90.0, (0, 1): 80.0, (1, 1): 70.0, (2, 1): 10.0},
+        1: {(0, 0): 96.0, (1, 0): 88.0, (0, 1): 86.0, (1, 1): 72.0, (2, 1): 20.0},
+    }
+    for seed, values in per_seed.items():
+        for (dx, dy), value in values.items():
+            rows.append(("e", "digits", "max", seed, "accuracy_shifted", "zero", dx, dy, value))
+    rows += clean_rows("max", [99.0, 98.0])
+    curves = shift_curves(frame(rows)).set_index("shift")
+    assert list(curves.index) == [0, 1, 2]
+    assert (curves["n"] == 2).all()
+    assert curves.loc[0, "mean"] == pytest.approx(98.0)
+    seed0 = (90.0 + 80.0 + 70.0) / 3
+    seed1 = (88.0 + 86.0 + 72.0) / 3
+    assert curves.loc[1, "mean"] == pytest.approx((seed0 + seed1) / 2)
+    assert curves.loc[1, "std"] == pytest.approx(np.std([seed0, seed1], ddof=1))
+    assert curves.loc[2, "mean"] == pytest.approx(15.0)
+
+
+def test_shift_curves_negative_shifts_and_protocols():
+    rows = [
+        ("e", "digits", "avg", 0, "accuracy_shifted", "circular", -2, 1, 40.0),
+        ("e", "digits", "avg", 0, "accuracy_shifted", "circular", 1, -2, 60.0),
+        ("e", "digits", "avg", 0, "accuracy_shifted", "zero", -2, 0, 10.0),
+    ]
+    curves = shift_curves(frame(rows))
+    assert len(curves) == 2
+    circular = curves[curves["protocol"] == "circular"].iloc[0]
+    assert circular["shift"] == 2
+    assert circular["mean"] == pytest.approx(50.0)
+    assert circular["n"] == 1

@@ -1,0 +1,262 @@
+"""The training loop, its schedule and its outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+import poolstudy.train as train_module
+from poolstudy.data.prepare import PreparedDataset, save_prepared
+from poolstudy.train import (
+    TrainConfig,
+    accuracy_on,
+    learning_rate,
+    load_model,
+    run_training,
+    save_run,
+    select_training_subset,
+    to_unit_float,
+    train_model,
+)
+
+CPU = torch.device("cpu")
+SPEC_OPTIONS = {"widths": (4, 8)}
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_state():
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+
+
+def synthetic_dataset(n: int = 64, size: int = 16) -> PreparedDataset:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 3
+    images = torch.randint(0, 60, (n, 1, size, size), generator=generator).to(torch.uint8)
+    for i, label in enumerate(labels.tolist()):
+        top = 2 + 4 * label
+        images[i, :, top : top + 4, top : top + 4] = 255
+    split = torch.zeros(n, dtype=torch.uint8)
+    split[40:52] = 1
+    split[52:] = 2
+    return PreparedDataset(
+        name="synthetic", images=images, labels=labels, split=split, classes=["a", "b", "c"]
+    )
+
+
+def config(**changes) -> TrainConfig:
+    values = dict(epochs=2, batch_size=16, device="cpu")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def train(seed: int = 0, operator: str = "max", data=None, **changes):
+    return train_model(
+        data or synthetic_dataset(), SPEC_OPTIONS, operator, seed, config(**changes), log=quiet
+    )
+
+
+def states_equal(a, b) -> bool:
+    a, b = a.state_dict(), b.state_dict()
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("operator", ["max", "stride"])
+def test_same_seed_same_weights(operator):
+    first = train(3, operator)
+    second = train(3, operator)
+    assert states_equal(first.model, second.model)
+    pd.testing.assert_frame_equal(
+        first.history.drop(columns="seconds"), second.history.drop(columns="seconds")
+    )
+
+
+def test_other_seed_other_weights():
+    assert not states_equal(train(0).model, train(1).model)
+
+
+def test_history():
+    result = train(epochs=3)
+    history = result.history
+    assert len(history) == 3
+    assert history["epoch"].tolist() == [1, 2, 3]
+    for column in ("epoch", "train_loss", "train_accuracy", "val_accuracy"):
+        assert column in history.columns
+    assert history["train_loss"].map(math.isfinite).all()
+    assert history["train_accuracy"].between(0, 100).all()
+    assert history["val_accuracy"].between(0, 100).all()
+
+
+def test_final_val_accuracy_is_that_of_the_returned_model():
+    data = synthetic_dataset()
+    result = train(data=data)
+    images, labels = data.subset("val")
+    expected = accuracy_on(result.model, to_unit_float(images), labels, CPU)
+    assert result.history["val_accuracy"].iloc[-1] == pytest.approx(expected)
+    assert result.meta["final_val_accuracy"] == pytest.approx(expected)
+
+
+def test_normalization_comes_from_training_split():
+    data = synthetic_dataset()
+    result = train(data=data)
+    x = to_unit_float(data.subset("train")[0])
+    torch.testing.assert_close(result.model.mean.flatten(), x.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(result.model.std.flatten(), x.std(dim=(0, 2, 3)))
+
+
+def test_training_leaves_dataset_untouched():
+    data = synthetic_dataset()
+    before = data.images.clone()
+    train(data=data)
+    assert data.images.dtype == torch.uint8
+    assert torch.equal(data.images, before)
+
+
+def test_augment_shift_runs_and_changes_training():
+    plain = train(0)
+    augmented = train(0, augment_shift=2)
+    assert len(augmented.history) == 2
+    assert augmented.meta["train_config"]["augment_shift"] == 2
+    assert not states_equal(plain.model, augmented.model)
+
+
+@pytest.mark.parametrize("augment_shift", [0, 2])
+def test_augment_shift_shifts_training_batches(monkeypatch, augment_shift):
+    calls = []
+    original = train_module.shift
+
+    def recording_shift(images, dx, dy, protocol):
+        calls.append((images.shape[0], dx.clone(), dy.clone(), protocol))
+        return original(images, dx, dy, protocol)
+
+    monkeypatch.setattr(train_module, "shift", recording_shift)
+    train(augment_shift=augment_shift)
+    if augment_shift == 0:
+        assert calls == []
+        return
+    assert len(calls) == 2 * math.ceil(40 / 16)
+    assert sum(count for count, *_ in calls) == 2 * 40
+    offsets = torch.cat([torch.cat([dx, dy]) for _, dx, dy, _ in calls])
+    assert offsets.abs().max() <= augment_shift
+    assert offsets.abs().max() > 0
+    assert {protocol for *_, protocol in calls} == {"zero"}
+
+
+def test_augment_shift_is_deterministic():
+    assert states_equal(train(4, augment_shift=2).model, train(4, augment_shift=2).model)
+
+
+def test_n_train_subset():
+    result = train(n_train=10)
+    assert result.meta["n_train"] == 10
+    assert train().meta["n_train"] == 40
+
+
+def test_select_training_subset():
+    images = torch.arange(20).reshape(20, 1, 1, 1)
+    labels = torch.arange(20)
+    sub_images, sub_labels = select_training_subset(images, labels, 5, seed=1)
+    assert sub_labels.shape == (5,)
+    assert torch.equal(sub_images.flatten(), sub_labels)
+    assert len(set(sub_labels.tolist())) == 5
+    again = select_training_subset(images, labels, 5, seed=1)[1]
+    assert torch.equal(again, sub_labels)
+    other = select_training_subset(images, labels, 5, seed=2)[1]
+    assert not torch.equal(other, sub_labels)
+    assert select_training_subset(images, labels, None, 0)[1] is labels
+    assert select_training_subset(images, labels, 50, 0)[1] is labels
+
+
+def test_learning_rate_warmup_is_linear():
+    peak, warmup, total = 0.1, 10, 100
+    values = [learning_rate(step, total, warmup, peak) for step in range(warmup)]
+    expected = [peak * (step + 1) / warmup for step in range(warmup)]
+    assert values == pytest.approx(expected)
+    assert values[-1] == pytest.approx(peak)
+
+
+def test_learning_rate_decays_to_zero():
+    peak, warmup, total = 0.1, 10, 1000
+    values = [learning_rate(step, total, warmup, peak) for step in range(warmup, total)]
+    assert values[0] < peak and values[0] == pytest.approx(peak, rel=1e-4)
+    assert all(later < earlier for earlier, later in zip(values, values[1:], strict=False))
+    assert values[-1] == pytest.approx(0.0, abs=1e-12)
+    middle = warmup + (total - warmup) // 2
+    assert learning_rate(middle, total, warmup, peak) == pytest.approx(peak / 2, rel=1e-2)
+
+
+def test_history_lr_follows_schedule():
+    result = train(epochs=3, lr=0.2)
+    steps_per_epoch = math.ceil(40 / 16)
+    total = 3 * steps_per_epoch
+    for epoch, lr in zip(result.history["epoch"], result.history["lr"], strict=True):
+        step = epoch * steps_per_epoch - 1
+        assert lr == pytest.approx(learning_rate(step, total, steps_per_epoch, 0.2))
+
+
+def test_save_and_load_round_trip(tmp_path):
+    data = synthetic_dataset()
+    result = train(data=data, operator="stride")
+    paths = [tmp_path / "model.pt", tmp_path / "history.csv", tmp_path / "meta.json"]
+    save_run(result, *paths)
+    loaded = load_model(paths[0])
+    assert loaded.spec == result.model.spec
+    assert not loaded.training
+    x = to_unit_float(data.images[:8])
+    result.model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x), result.model(x))
+    assert states_equal(loaded, result.model)
+    history = pd.read_csv(paths[1])
+    assert history["epoch"].tolist() == [1, 2]
+    assert json.loads(paths[2].read_text())["seed"] == 0
+
+
+def test_run_training_writes_outputs(tmp_path):
+    data_path = tmp_path / "data.pt"
+    save_prepared(synthetic_dataset(), data_path)
+    out = tmp_path / "run"
+    model_options = {
+        "widths": [4, 8],
+        "head": "flatten",
+        "operator_options": {"avg": {}, "max": {"unused": 1}},
+    }
+    result = run_training(
+        data_path, "avg", 2, model_options, {"epochs": 1, "batch_size": 16, "device": "cpu"}, out
+    )
+    for name in ("model.pt", "history.csv", "meta.json"):
+        assert (out / name).is_file()
+    meta = json.loads((out / "meta.json").read_text())
+    for key in ("parameters", "flops", "receptive_field", "feature_map_sizes", "versions"):
+        assert key in meta
+    assert meta["operator"] == "avg" and meta["seed"] == 2 and meta["dataset"] == "synthetic"
+    assert meta["feature_map_sizes"] == [8, 4]
+    assert meta["spec"]["head"] == "flatten"
+    assert meta["spec"]["operator_options"] == {}
+    assert meta["parameters"] == sum(p.numel() for p in result.model.parameters())
+    assert "torch" in meta["versions"]
+    loaded = load_model(out / "model.pt")
+    assert loaded.spec.widths == (4, 8)
+    assert len(pd.read_csv(out / "history.csv")) == 1
+
+
+def test_train_config_from_dict_ignores_unknown_keys():
+    parsed = TrainConfig.from_dict({"epochs": 3, "lr": 0.1, "unknown": 1, "extra": {"a": 1}})
+    assert parsed.epochs == 3 and parsed.lr == 0.1
+    assert parsed.extra == {}
+
+
+def test_one_epoch_run_still_decays_the_learning_rate():
+    result = train(epochs=1, warmup_epochs=1.0, lr=0.05)
+    assert result.history["lr"].iloc[-1] < 0.1 * 0.05
