@@ -224,3 +224,20 @@ def test_findings_one_sentence_per_operator_and_metric():
     assert sentences[1].startswith(r"\texttt{stride} lowers clean test accuracy")
     assert all("no significant difference" in s for s in sentences[2:])
     assert all("zero-shift consistency" in s for s in sentences[2:])
+
+
+def test_identical_protocols_are_remarked_only_when_identical():
+    from poolstudy.paper import identical_protocols_tex
+
+    rows = []
+    for protocol in ("circular", "zero"):
+        for dx in (0, 1):
+            rows.append(("digits", "max", "accuracy_shifted", protocol, dx, 0, 90.0 - dx))
+    summary = pd.DataFrame(
+        rows, columns=["dataset", "operator", "metric", "protocol", "dx", "dy", "mean"]
+    )
+    assert "circular and zero protocols gave identical" in identical_protocols_tex(
+        summary, "digits"
+    )
+    summary.loc[(summary["protocol"] == "zero") & (summary["dx"] == 1), "mean"] = 80.0
+    assert identical_protocols_tex(summary, "digits") == ""

@@ -229,6 +229,31 @@ def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
     return "\n".join(sentences) + "\n"
 
 
+def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
+    """A generated remark when two shift protocols gave exactly the same numbers for every
+    model, shift and metric (e.g. when no object crosses the canvas border)."""
+    shifted = summary[(summary["dataset"] == dataset) & (summary["protocol"] != "")]
+    keys = ["operator", "metric", "dx", "dy"]
+    by_protocol = {
+        protocol: group.set_index(keys)["mean"].sort_index()
+        for protocol, group in shifted.groupby("protocol", sort=False)
+    }
+    names = list(by_protocol)
+    pairs = [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if by_protocol[a].index.equals(by_protocol[b].index)
+        and (by_protocol[a] - by_protocol[b]).abs().max() == 0
+    ]
+    return "".join(
+        f"The {a} and {b} protocols gave identical results for every model and shift: "
+        "within these shifts no part of the object crosses the image border, so what wraps "
+        "around is background either way.\n"
+        for a, b in pairs
+    )
+
+
 def datasets_table(datasets: list[str]) -> str:
     lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
     for name in datasets:
@@ -261,7 +286,8 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         "operators_table.tex": operators_table(tables["models"]),
         "datasets_table.tex": datasets_table(datasets),
         "results_table.tex": results_table(tables["summary"], datasets[0]),
-        "findings.tex": findings_tex(tables["paired"], datasets[0]),
+        "findings.tex": findings_tex(tables["paired"], datasets[0])
+        + identical_protocols_tex(tables["summary"], datasets[0]),
         "graphics.tex": figure_inputs(figures_dir),
     }
     written = []
