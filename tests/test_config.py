@@ -126,6 +126,8 @@ SCHEMA_KEYWORDS = {
     "exclusiveMaximum",
     "enum",
     "pattern",
+    "minProperties",
+    "propertyNames",
 }
 
 
@@ -141,7 +143,7 @@ def test_schema_uses_only_json_schema_keywords():
         assert set(node) <= SCHEMA_KEYWORDS, f"{where}: stray keys {set(node) - SCHEMA_KEYWORDS}"
         for name, child in node.get("properties", {}).items():
             walk(child, f"{where}.{name}")
-        for key in ("items", "additionalProperties"):
+        for key in ("items", "additionalProperties", "propertyNames"):
             if isinstance(node.get(key), dict):
                 walk(node[key], f"{where}.{key}")
 
@@ -164,3 +166,25 @@ def test_snakemake_stops_on_a_bad_key_with_one_clear_message():
     assert result.returncode != 0
     assert "config key train.epochs: 'ten' is not of type 'integer'" in output
     assert "Failed validating" not in output
+
+
+def test_conditions_merge_overrides_into_the_sections():
+    from poolstudy.config import condition_settings
+
+    config = validate_config(
+        config_with(conditions={"gap": {}, "wide": {"model": {"widths": [8]}, "train": {}}})
+    )
+    assert condition_settings(config, "gap")["model"] == config["model"]
+    wide = condition_settings(config, "wide")
+    assert wide["model"]["widths"] == [8]
+    assert wide["model"]["head"] == config["model"]["head"]
+    assert wide["train"] == config["train"]
+
+
+def test_condition_overrides_are_checked_against_the_section_schema():
+    message = error_of(config_with(conditions={"bad": {"model": {"head": "dense"}}}))
+    assert "conditions.bad.model.head" in message
+    message = error_of(config_with(conditions={"bad": {"train": {"epochz": 3}}}))
+    assert "conditions.bad.train" in message and "epochz" in message
+    message = error_of(config_with(conditions={"bad name": {}}))
+    assert "conditions" in message

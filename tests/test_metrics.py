@@ -17,7 +17,15 @@ from poolstudy.evaluate import (
     shift_grid,
     shifted_correct,
 )
-from poolstudy.metrics import accuracy, consistency
+from poolstudy.metrics import (
+    METRICS,
+    accuracy,
+    consistency,
+    consistency_given_clean_correct,
+    consistency_given_one_correct,
+    mean_abs_change,
+    p_top1_change,
+)
 from poolstudy.models import ModelSpec, build_model
 from poolstudy.shifts import PROTOCOLS, shift
 
@@ -42,6 +50,102 @@ def test_consistency_hand_made():
 def test_consistency_ignores_labels_and_scale():
     a = torch.randn(20, 4)
     assert consistency(a, 3.0 * a + 1.0) == pytest.approx(100.0)
+
+
+def one_hot_logits(classes: list[int], num_classes: int = 3) -> torch.Tensor:
+    """Logits whose top-1 class is ``classes[i]`` for image ``i``."""
+    return 2.0 * nn.functional.one_hot(torch.tensor(classes), num_classes).float() - 1.0
+
+
+def test_consistency_given_clean_correct_hand_made():
+    labels = torch.tensor([0, 1, 2, 0])
+    clean = one_hot_logits([0, 1, 0, 0])  # correct: images 0, 1, 3
+    a = one_hot_logits([0, 2, 2, 1])
+    b = one_hot_logits([0, 1, 2, 1])  # agree: images 0, 2, 3
+    # Among the 3 images with a correct clean view, 0 and 3 agree: 2 / 3.
+    assert consistency_given_clean_correct(clean, a, b, labels) == pytest.approx(200.0 / 3)
+    assert consistency(a, b) == pytest.approx(75.0)
+    # Agreement on a wrong class counts: image 3's views agree on class 1, not its label.
+    assert consistency_given_clean_correct(clean, a, a, labels) == pytest.approx(100.0)
+    assert consistency_given_clean_correct(clean, a, -a, labels) == pytest.approx(0.0)
+
+
+def test_consistency_given_clean_correct_empty_is_nan():
+    clean = one_hot_logits([0, 1, 2])
+    a = one_hot_logits([0, 1, 2])
+    assert math.isnan(consistency_given_clean_correct(clean, a, a, torch.tensor([1, 2, 0])))
+
+
+def test_consistency_given_one_correct_hand_made():
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    a = one_hot_logits([0, 2, 2, 1, 1])  # correct: 0, 2, 4
+    b = one_hot_logits([0, 1, 2, 1, 0])  # correct: 0, 1, 2
+    # At least one correct: 0, 1, 2, 4 (image 3 is wrong twice); both correct: 0, 2 -> 2 / 4.
+    assert consistency_given_one_correct(a, b, labels) == pytest.approx(50.0)
+    # Within that denominator, agreement is the same count: 0 and 2 agree, 1 and 4 do not.
+    assert consistency_given_one_correct(a, a, labels) == pytest.approx(100.0)
+    assert consistency_given_one_correct(b, a, labels) == pytest.approx(50.0)
+
+
+def test_consistency_given_one_correct_empty_is_nan():
+    a = one_hot_logits([0, 1, 2])
+    b = one_hot_logits([0, 1, 2])
+    assert math.isnan(consistency_given_one_correct(a, b, torch.tensor([1, 2, 0])))
+
+
+def test_p_top1_change_hand_made():
+    a = one_hot_logits([0, 2, 2, 1, 1])
+    b = one_hot_logits([0, 1, 2, 1, 0])  # changes: images 1 and 4
+    assert p_top1_change(a, b) == pytest.approx(40.0)
+    assert p_top1_change(a, a) == pytest.approx(0.0)
+    logits = torch.randn(2, 50, 5, generator=torch.Generator().manual_seed(0))
+    assert p_top1_change(logits[0], logits[1]) == pytest.approx(
+        100.0 - consistency(logits[0], logits[1])
+    )
+
+
+def test_mean_abs_change_hand_made():
+    ln3, ln9 = math.log(3.0), math.log(9.0)
+    # Two classes: softmax of [ln 3, 0] is [0.75, 0.25]; of [0, ln 9] is [0.1, 0.9].
+    a = torch.tensor([[ln3, 0.0], [0.0, ln3], [ln3, 0.0], [0.0, ln9]])
+    b = torch.tensor([[0.0, 0.0], [0.0, ln3], [0.0, ln3], [0.0, 0.0]])
+    # Top-1 on a: 0, 1, 0, 1 with p = 0.75, 0.75, 0.75, 0.9; on b those classes have
+    # p = 0.5, 0.75, 0.25, 0.5: changes 0.25, 0, 0.5, 0.4 -> mean 0.2875.
+    assert mean_abs_change(a, b) == pytest.approx(28.75)
+    assert mean_abs_change(a, a) == pytest.approx(0.0)
+    assert mean_abs_change(a, a + 5.0) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_mean_abs_change_uses_the_top1_class_of_the_first_view():
+    a = torch.tensor([[math.log(3.0), 0.0, 0.0]])  # p = [0.6, 0.2, 0.2], top-1 class 0
+    b = torch.tensor([[0.0, math.log(3.0), 0.0]])  # p = [0.2, 0.6, 0.2]
+    assert mean_abs_change(a, b) == pytest.approx(40.0)
+    c = torch.tensor([[0.0, 0.0, math.log(2.0)]])  # p = [0.25, 0.25, 0.5]
+    assert mean_abs_change(a, c) == pytest.approx(35.0)
+    assert mean_abs_change(c, a) == pytest.approx(30.0)
+
+
+def test_metrics_of_an_empty_batch_are_nan():
+    empty = torch.zeros(0, 3)
+    labels = torch.zeros(0, dtype=torch.long)
+    assert math.isnan(accuracy(empty, labels))
+    assert math.isnan(consistency(empty, empty))
+    assert math.isnan(p_top1_change(empty, empty))
+    assert math.isnan(mean_abs_change(empty, empty))
+
+
+def test_metrics_registry():
+    expected = {
+        "accuracy": accuracy,
+        "consistency": consistency,
+        "consistency_given_clean_correct": consistency_given_clean_correct,
+        "consistency_given_one_correct": consistency_given_one_correct,
+        "p_top1_change": p_top1_change,
+        "mean_abs_change": mean_abs_change,
+    }
+    for name, function in expected.items():
+        assert METRICS[name] is function
+        assert function.__doc__
 
 
 class ConstantModel(nn.Module):

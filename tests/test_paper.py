@@ -22,10 +22,12 @@ NAN = math.nan
 
 
 def body_rows(table: str) -> list[str]:
+    """The operator rows: between the first rule and the bottom rule, without the rules and
+    the condition headings."""
     lines = table.splitlines()
     start = lines.index(r"\midrule") + 1
     end = lines.index(r"\bottomrule")
-    return lines[start:end]
+    return [line for line in lines[start:end] if line != r"\midrule" and "multicolumn" not in line]
 
 
 def test_latex_escape():
@@ -96,17 +98,22 @@ def test_sentence_one_seed_makes_no_claim():
     assert "+4.0" in text
 
 
-def summary_frame(operators, protocols=("circular", "zero"), dataset="digits") -> pd.DataFrame:
+def summary_frame(
+    operators, protocols=("circular", "zero"), dataset="digits", condition="gap"
+) -> pd.DataFrame:
     rows = []
     for index, operator in enumerate(operators):
         base = 80.0 + index
         for metric, mean in (("accuracy_train", base + 10), ("accuracy_test", base)):
-            rows.append((dataset, operator, metric, "", NAN, NAN, mean, mean - 1, mean + 1))
+            rows.append((operator, metric, "", NAN, NAN, mean, mean - 1, mean + 1))
         for protocol in protocols:
-            rows.append((dataset, operator, "consistency", protocol, NAN, NAN, 70.0, 69.0, 71.0))
-        rows.append((dataset, operator, "accuracy_shifted", "zero", 1, 0, 50.0, 49.0, 51.0))
-    columns = ["dataset", "operator", "metric", "protocol", "dx", "dy", "mean", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=columns)
+            rows.append((operator, "consistency", protocol, NAN, NAN, 70.0, 69.0, 71.0))
+        rows.append((operator, "accuracy_shifted", "zero", 1, 0, 50.0, 49.0, 51.0))
+    columns = ["operator", "metric", "protocol", "dx", "dy", "mean", "ci_low", "ci_high"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.insert(0, "condition", condition)
+    frame.insert(0, "dataset", dataset)
+    return frame
 
 
 def test_results_table_rows_in_registry_order():
@@ -126,6 +133,21 @@ def test_results_table_rows_in_registry_order():
     assert table.startswith(r"\begin{tabular}{lrrrrr}")
 
 
+def test_results_table_has_one_block_per_condition():
+    summary = pd.concat(
+        [summary_frame(["none", "max"]), summary_frame(["none", "max"], condition="flatten")],
+        ignore_index=True,
+    )
+    summary.loc[summary["condition"] == "flatten", "mean"] -= 5.0
+    lines = results_table(summary, "digits").splitlines()
+    headings = [i for i, line in enumerate(lines) if "multicolumn" in line]
+    assert len(headings) == 2
+    assert "condition gap" in lines[headings[0]] and "condition flatten" in lines[headings[1]]
+    flatten_rows = [line for line in lines[headings[1] + 1 :] if line.startswith(r"\texttt")]
+    assert len(flatten_rows) == 2
+    assert flatten_rows[1].split("&")[2].strip().startswith("76.0")
+
+
 def test_results_table_values():
     summary = summary_frame(["max"], protocols=("zero",))
     rows = body_rows(results_table(summary, "digits"))
@@ -143,14 +165,17 @@ def test_fmt_ci_without_interval():
     assert fmt_ci({"mean": 81.25, "ci_low": NAN, "ci_high": NAN}) == "81.2"
 
 
-def models_frame(operators) -> pd.DataFrame:
+def models_frame(operators, conditions=("gap",)) -> pd.DataFrame:
     rows = []
     for index, operator in enumerate(operators):
         for dataset in ("digits", "mnist"):
-            for seed in (0, 1):
-                rows.append((dataset, operator, seed, 1000 + index, 2.5e6, 10 + index, 4))
+            for offset, condition in enumerate(conditions):
+                for seed in (0, 1):
+                    params = 1000 + index + 100 * offset
+                    rows.append((dataset, condition, operator, seed, params, 2.5e6, 10 + index, 4))
     columns = [
         "dataset",
+        "condition",
         "operator",
         "seed",
         "parameters",
@@ -184,6 +209,13 @@ def test_operators_table_subset_and_values():
     assert cells[2:] == ["1,000", "2.50", "10", r"4$\times$4"]
 
 
+def test_operators_table_gives_parameters_per_condition():
+    table = operators_table(models_frame(["max"], conditions=("gap", "flatten")))
+    assert "params (gap) & params (flatten)" in table
+    cells = [c.strip() for c in body_rows(table)[0].removesuffix(r"\\").split("&")]
+    assert cells[2:4] == ["1,000", "1,100"]
+
+
 def test_numbers_tex():
     text = numbers_tex({"digits.max.accuracy_test": "97.1", "run.device": "cpu"})
     lines = text.splitlines()
@@ -204,11 +236,16 @@ def test_findings_without_baseline():
 def test_findings_one_sentence_per_operator_and_metric():
     rows = []
     for operator, mean in (("stride", -3.0), ("max", 2.0)):
-        rows.append(("digits", operator, "accuracy_test", "", NAN, mean, mean - 1, mean + 1, True))
-        rows.append(("digits", operator, "consistency", "zero", NAN, 0.1, -1.0, 1.0, False))
-        rows.append(("digits", operator, "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True))
+        rows.append(
+            ("digits", "gap", operator, "accuracy_test", "", NAN, mean, mean - 1, mean + 1, True)
+        )
+        rows.append(("digits", "gap", operator, "consistency", "zero", NAN, 0.1, -1, 1, False))
+        rows.append(
+            ("digits", "gap", operator, "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True)
+        )
     columns = [
         "dataset",
+        "condition",
         "operator",
         "metric",
         "protocol",
@@ -218,7 +255,9 @@ def test_findings_one_sentence_per_operator_and_metric():
         "ci_high",
         "significant",
     ]
-    sentences = findings_tex(pd.DataFrame(rows, columns=columns), "digits").splitlines()
+    lines = findings_tex(pd.DataFrame(rows, columns=columns), "digits").splitlines()
+    assert lines[0] == r"\emph{Condition gap.}"
+    sentences = [line for line in lines[1:] if line]
     assert len(sentences) == 4
     assert sentences[0].startswith(r"\texttt{max} raises clean test accuracy")
     assert sentences[1].startswith(r"\texttt{stride} lowers clean test accuracy")
@@ -232,9 +271,10 @@ def test_identical_protocols_are_remarked_only_when_identical():
     rows = []
     for protocol in ("circular", "zero"):
         for dx in (0, 1):
-            rows.append(("digits", "max", "accuracy_shifted", protocol, dx, 0, 90.0 - dx))
+            rows.append(("digits", "gap", "max", "accuracy_shifted", protocol, dx, 0, 90.0 - dx))
     summary = pd.DataFrame(
-        rows, columns=["dataset", "operator", "metric", "protocol", "dx", "dy", "mean"]
+        rows,
+        columns=["dataset", "condition", "operator", "metric", "protocol", "dx", "dy", "mean"],
     )
     assert "circular and zero protocols gave identical" in identical_protocols_tex(
         summary, "digits"

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from conftest import copy_project, run
 
+from poolstudy.pooling import OPERATORS
+
 pytestmark = pytest.mark.e2e
 
 
@@ -31,28 +33,41 @@ def test_snakemake_builds_the_paper(snakemake_project):
 def test_generated_numbers_equal_the_results_table(snakemake_project):
     numbers = generated_numbers(snakemake_project)
     summary = pd.read_csv(snakemake_project / "results" / "tables" / "summary.csv")
-    for operator in ("none", "max"):
-        row = summary[(summary["operator"] == operator) & (summary["metric"] == "accuracy_test")]
-        assert numbers[f"digits.{operator}.accuracy_test"] == f"{row['mean'].iloc[0]:.1f}"
-        assert int(numbers[f"digits.{operator}.n_seeds"]) == 2
-    best = summary[summary["metric"] == "accuracy_test"].sort_values("mean").iloc[-1]
+    for condition in ("gap", "flatten"):
+        for operator in ("none", "max"):
+            row = summary[
+                (summary["condition"] == condition)
+                & (summary["operator"] == operator)
+                & (summary["metric"] == "accuracy_test")
+            ]
+            key = f"digits.{condition}.{operator}"
+            assert numbers[f"{key}.accuracy_test"] == f"{row['mean'].iloc[0]:.1f}"
+            assert int(numbers[f"{key}.n_seeds"]) == 2
+    primary = summary[(summary["condition"] == "gap") & (summary["metric"] == "accuracy_test")]
+    best = primary.sort_values("mean").iloc[-1]
     assert numbers["primary.best_accuracy"] == f"{best['mean']:.1f}"
     assert best["operator"] in numbers["primary.best_operator"]
 
 
 def test_every_run_is_recorded(snakemake_project):
     models = pd.read_csv(snakemake_project / "results" / "tables" / "models.csv")
-    assert sorted(zip(models["operator"], models["seed"], strict=True)) == [
-        ("max", 0),
-        ("max", 1),
-        ("none", 0),
-        ("none", 1),
+    runs = sorted(zip(models["condition"], models["operator"], models["seed"], strict=True))
+    assert runs == [
+        (condition, operator, seed)
+        for condition in ("flatten", "gap")
+        for operator in ("max", "none")
+        for seed in (0, 1)
     ]
     assert (models["n_train"] == 256).all()
+    params = models.groupby(["condition", "operator"])["parameters"].first()
+    # without pooling the flatten head sees the whole map, so it is larger than with max
+    assert params[("flatten", "none")] > params[("flatten", "max")]
+    assert params[("gap", "none")] == params[("gap", "max")]
     metrics = json.loads((snakemake_project / "results" / "metrics.json").read_text())
-    assert set(metrics["digits"]) == {"none", "max"}
+    assert set(metrics["digits"]) == {"gap", "flatten"}
+    assert set(metrics["digits"]["gap"]) == {"none", "max"}
     assert {"accuracy_test", "consistency_circular", "consistency_zero"} <= set(
-        metrics["digits"]["max"]
+        metrics["digits"]["flatten"]["max"]
     )
 
 
@@ -70,7 +85,7 @@ def test_invalid_config_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     message = result.stdout + result.stderr
     assert "operators[1]" in message and "'maxx'" in message
-    assert "max, avg, stride" in message
+    assert "choose one of: " + ", ".join(OPERATORS) in message
     assert not (project / "data").exists()
 
 
@@ -100,7 +115,7 @@ def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
 
     # push to the default local remote, lose the cache and the outputs, pull them back
     prepared = project / "data" / "prepared" / "digits.pt"
-    model = project / "models" / "tiny" / "digits" / "max" / "0" / "model.pt"
+    model = project / "models" / "tiny" / "digits" / "flatten" / "max" / "0" / "model.pt"
     before = {path: path.read_bytes() for path in (prepared, model)}
     run(["dvc", "push"], cwd=project)
     shutil.rmtree(project / ".dvc" / "cache")

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
-from poolstudy.shifts import PROTOCOLS, random_offsets, shift
+from poolstudy.shifts import FRACTIONAL, PROTOCOLS, _phase_shift, random_offsets, shift
 
 SHIFTS = [(0, 0), (1, 0), (0, 1), (2, -3), (-1, -1), (3, 2)]
+FRACTIONAL_SHIFTS = [
+    (0.25, 0.0),
+    (0.0, -0.5),
+    (1.75, -2.25),
+    (-0.5, 0.5),
+    (2.0, 1.0),
+    (-3.25, 0.75),
+]
+INTEGER_PROTOCOLS = [name for name in PROTOCOLS if name not in FRACTIONAL]
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def images(dtype=torch.float32, batch=3, channels=2, height=6, width=7) -> torch.Tensor:
@@ -137,12 +150,25 @@ def test_unknown_protocol_raises():
         assert name in str(info.value)
 
 
-@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+@pytest.mark.parametrize("protocol", INTEGER_PROTOCOLS)
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 def test_dtype_is_kept(protocol, dtype):
     x = images(dtype)
     out = shift(x, 1, -2, protocol)
     assert out.dtype == dtype
+    assert out.shape == x.shape
+    assert out.is_contiguous()
+
+
+@pytest.mark.parametrize("protocol", sorted(FRACTIONAL))
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [(torch.uint8, torch.float32), (torch.float32, torch.float32), (torch.float64, torch.float64)],
+)
+def test_fractional_protocols_return_float(protocol, dtype, expected):
+    x = images(dtype)
+    out = shift(x, 0.5, -1.25, protocol)
+    assert out.dtype == expected
     assert out.shape == x.shape
     assert out.is_contiguous()
 
@@ -172,3 +198,170 @@ def test_random_offsets_reproducible():
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
     assert not (torch.equal(first[0], other[0]) and torch.equal(first[1], other[1]))
     assert not torch.equal(first[0], first[1])
+
+
+def test_fractional_protocols_are_registered():
+    assert FRACTIONAL <= set(PROTOCOLS)
+    assert {"circular", "zero", "reflect"} <= set(INTEGER_PROTOCOLS)
+
+
+@pytest.mark.parametrize("protocol", INTEGER_PROTOCOLS)
+def test_integer_protocol_rejects_fractional_shift(protocol):
+    with pytest.raises(ValueError, match="fractional"):
+        shift(images(), 0.5, 0, protocol)
+    assert torch.equal(shift(images(), 2.0, -1.0, protocol), shift(images(), 2, -1, protocol))
+
+
+def reflect_reference(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    px, py = abs(dx), abs(dy)
+    padded = F.pad(x, (px, px, py, py), mode="reflect")
+    height, width = x.shape[-2:]
+    return padded[..., py - dy : py - dy + height, px - dx : px - dx + width]
+
+
+@pytest.mark.parametrize("dx, dy", SHIFTS + [(5, -4), (-6, 0)])
+def test_reflect_equals_pad_and_crop(dx, dy):
+    x = images(height=6, width=7)
+    assert torch.equal(shift(x, dx, dy, "reflect"), reflect_reference(x, dx, dy))
+
+
+def test_reflect_mirrors_the_border():
+    x = torch.arange(5.0).view(1, 1, 1, 5)
+    assert shift(x, 2, 0, "reflect").flatten().tolist() == [2, 1, 0, 1, 2]
+    assert shift(x, -3, 0, "reflect").flatten().tolist() == [3, 4, 3, 2, 1]
+
+
+def test_reflect_clamps_large_shifts_to_the_mirrored_image():
+    x = images(height=6, width=7)
+    height, width = x.shape[-2:]
+    assert torch.equal(shift(x, width - 1, 0, "reflect"), x.flip(-1))
+    assert torch.equal(shift(x, 100, 0, "reflect"), x.flip(-1))
+    assert torch.equal(shift(x, -100, 0, "reflect"), x.flip(-1))
+    assert torch.equal(shift(x, 0, 50, "reflect"), shift(x, 0, height - 1, "reflect"))
+    one = images(height=1, width=1)
+    assert torch.equal(shift(one, 3, -2, "reflect"), one)
+
+
+def per_sample_shifts(protocol: str) -> list[tuple[float, float]]:
+    return FRACTIONAL_SHIFTS if protocol in FRACTIONAL else SHIFTS
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_per_sample_shifts_equal_shifting_each_image(protocol):
+    pairs = per_sample_shifts(protocol)
+    x = images(batch=len(pairs))
+    dx = torch.tensor([p[0] for p in pairs])
+    dy = torch.tensor([p[1] for p in pairs])
+    out = shift(x, dx, dy, protocol)
+    for i, (sx, sy) in enumerate(pairs):
+        alone = shift(x[i : i + 1], sx, sy, protocol)[0]
+        torch.testing.assert_close(out[i], alone, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_subpixel_with_integer_shifts_equals_zero(dtype):
+    x = images(dtype, batch=len(SHIFTS))
+    dx = torch.tensor([s[0] for s in SHIFTS])
+    dy = torch.tensor([s[1] for s in SHIFTS])
+    expected = shift(x, dx, dy, "zero").to(torch.float32 if dtype == torch.uint8 else dtype)
+    assert torch.equal(shift(x, dx, dy, "subpixel"), expected)
+    assert torch.equal(shift(x, dx.double(), dy.double(), "subpixel"), expected)
+    assert (shift(x, 100.0, 0.0, "subpixel") == 0).all()
+    assert (shift(x, 0.0, -100.0, "subpixel") == 0).all()
+
+
+def grid_sample_reference(x: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Bilinear sampling at (col - dx, row - dy), zeros outside, align_corners=False."""
+    height, width = x.shape[-2:]
+    cols = torch.arange(width, dtype=x.dtype)[None, None, :] - dx[:, None, None]
+    rows = torch.arange(height, dtype=x.dtype)[None, :, None] - dy[:, None, None]
+    grid = torch.stack(
+        [
+            ((2 * cols + 1) / width - 1).expand(-1, height, -1),
+            ((2 * rows + 1) / height - 1).expand(-1, -1, width),
+        ],
+        dim=-1,
+    )
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def test_subpixel_equals_grid_sample():
+    x = images(torch.float64, batch=len(FRACTIONAL_SHIFTS))
+    dx = torch.tensor([s[0] for s in FRACTIONAL_SHIFTS], dtype=torch.float64)
+    dy = torch.tensor([s[1] for s in FRACTIONAL_SHIFTS], dtype=torch.float64)
+    torch.testing.assert_close(shift(x, dx, dy, "subpixel"), grid_sample_reference(x, dx, dy))
+
+
+def test_subpixel_half_pixel_of_a_constant_image():
+    x = torch.full((2, 3, 6, 7), 4.0)
+    right = shift(x, 0.5, 0.0, "subpixel")
+    assert (right[..., 1:] == 4.0).all()
+    assert (right[..., 0] == 2.0).all()
+    both = shift(x, -0.5, 0.5, "subpixel")
+    assert (both[..., 1:, :-1] == 4.0).all()
+    assert (both[..., 0, :-1] == 2.0).all() and (both[..., 1:, -1] == 2.0).all()
+    assert (both[..., 0, -1] == 1.0).all()
+
+
+def test_subpixel_interpolates_linearly():
+    x = torch.tensor([[[[0.0, 4.0, 8.0, 12.0]]]])
+    assert shift(x, 0.25, 0.0, "subpixel").flatten().tolist() == [0.0, 3.0, 7.0, 11.0]
+    assert shift(x, -1.5, 0.0, "subpixel").flatten().tolist() == [6.0, 10.0, 6.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
+def test_subpixel_fourier_with_integer_shifts_equals_circular(dtype):
+    x = images(dtype, batch=len(SHIFTS))
+    dx = torch.tensor([s[0] for s in SHIFTS])
+    dy = torch.tensor([s[1] for s in SHIFTS])
+    expected = shift(x, dx, dy, "circular").to(torch.float32 if dtype == torch.uint8 else dtype)
+    assert torch.equal(shift(x, dx, dy, "subpixel_fourier"), expected)
+
+
+@pytest.mark.parametrize("dx, dy", SHIFTS)
+def test_phase_ramp_with_integer_shifts_equals_roll(dx, dy):
+    x = images(torch.float64)
+    batch = x.shape[0]
+    moved = _phase_shift(x, torch.full((batch,), float(dx)), torch.full((batch,), float(dy)))
+    torch.testing.assert_close(moved, torch.roll(x, shifts=(dy, dx), dims=(2, 3)))
+
+
+@pytest.mark.parametrize("dx, dy", FRACTIONAL_SHIFTS)
+def test_subpixel_fourier_round_trip_odd_size(dx, dy):
+    x = images(torch.float64, height=7, width=9)
+    back = shift(shift(x, dx, dy, "subpixel_fourier"), -dx, -dy, "subpixel_fourier")
+    torch.testing.assert_close(back, x)
+
+
+def test_subpixel_fourier_round_trip_even_size_without_nyquist():
+    x = images(torch.float64, height=6, width=8)
+    spectrum = torch.fft.fft2(x)
+    spectrum[..., 3, :] = 0
+    spectrum[..., :, 4] = 0
+    x = torch.fft.ifft2(spectrum).real
+    back = shift(shift(x, 0.5, -1.25, "subpixel_fourier"), -0.5, 1.25, "subpixel_fourier")
+    torch.testing.assert_close(back, x)
+
+
+def test_subpixel_fourier_shifts_a_cosine_exactly():
+    width, frequency, dx = 9, 2, 0.75
+    cols = torch.arange(width, dtype=torch.float64)
+    wave = torch.cos(2 * math.pi * frequency * cols / width).view(1, 1, 1, width).repeat(1, 1, 4, 1)
+    expected = torch.cos(2 * math.pi * frequency * (cols - dx) / width).expand(1, 1, 4, width)
+    torch.testing.assert_close(shift(wave, dx, 0.0, "subpixel_fourier"), expected)
+    mean = shift(images(torch.float64), 0.3, -0.6, "subpixel_fourier").mean(dim=(2, 3))
+    torch.testing.assert_close(mean, images(torch.float64).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_device_is_kept(protocol, device):
+    pairs = per_sample_shifts(protocol)
+    x = images(batch=len(pairs))
+    dx = torch.tensor([p[0] for p in pairs])
+    dy = torch.tensor([p[1] for p in pairs])
+    out = shift(x.to(device), dx.to(device), dy.to(device), protocol)
+    assert out.device.type == device
+    torch.testing.assert_close(out.cpu(), shift(x, dx, dy, protocol), rtol=0, atol=1e-5)
+    scalar = shift(x.to(device), pairs[-1][0], pairs[-1][1], protocol)
+    assert scalar.device.type == device

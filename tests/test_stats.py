@@ -21,8 +21,10 @@ COLUMNS = ["experiment", "dataset", "operator", "seed", "metric", "protocol", "d
 NAN = math.nan
 
 
-def frame(rows) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=COLUMNS)
+def frame(rows, condition: str = "gap") -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    table.insert(2, "condition", condition)
+    return table
 
 
 def clean_rows(operator: str, values, metric: str = "accuracy_test", protocol: str = ""):
@@ -233,3 +235,17 @@ def test_shift_curves_negative_shifts_and_protocols():
     assert circular["shift"] == 2
     assert circular["mean"] == pytest.approx(50.0)
     assert circular["n"] == 1
+
+
+def test_paired_differences_pair_within_each_condition():
+    rows = []
+    for seed in (0, 1, 2):
+        rows.append(("e", "digits", "none", seed, "accuracy_test", "", NAN, NAN, 80.0 + seed))
+        rows.append(("e", "digits", "max", seed, "accuracy_test", "", NAN, NAN, 85.0 + seed))
+    gap = frame(rows, condition="gap")
+    flatten = frame(rows, condition="flatten")
+    flatten.loc[flatten["operator"] == "none", "value"] -= 10.0
+    paired = paired_differences(pd.concat([gap, flatten], ignore_index=True))
+    by_condition = paired.set_index("condition")["mean"]
+    assert by_condition["gap"] == pytest.approx(5.0)
+    assert by_condition["flatten"] == pytest.approx(15.0)

@@ -14,6 +14,7 @@ from poolstudy.atomic import write_csv, write_json
 MODEL_COLUMNS = [
     "experiment",
     "dataset",
+    "condition",
     "operator",
     "seed",
     "parameters",
@@ -41,6 +42,7 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
             {
                 "experiment": experiment,
                 "dataset": meta["dataset"],
+                "condition": meta["condition"],
                 "operator": meta["operator"],
                 "seed": meta["seed"],
                 "parameters": meta["parameters"],
@@ -56,14 +58,14 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
 
 
 def headline_metrics(summary: pd.DataFrame) -> dict:
-    """{dataset: {operator: {metric: mean}}} for clean accuracies and consistency."""
+    """{dataset: {condition: {operator: {metric: mean}}}} for clean accuracies and
+    consistency."""
     table = summary[summary["metric"].isin(["accuracy_train", "accuracy_test", "consistency"])]
     metrics: dict = {}
     for row in table.itertuples():
         name = row.metric if not row.protocol else f"{row.metric}_{row.protocol}"
-        metrics.setdefault(row.dataset, {}).setdefault(row.operator, {})[name] = round(
-            float(row.mean), 4
-        )
+        cell = metrics.setdefault(row.dataset, {}).setdefault(row.condition, {})
+        cell.setdefault(row.operator, {})[name] = round(float(row.mean), 4)
     return metrics
 
 

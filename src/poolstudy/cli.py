@@ -43,7 +43,8 @@ def cmd_train(args) -> int:
     from poolstudy.train import run_training
 
     result = run_training(
-        args.data, args.operator, args.seed, args.model, args.train, args.out_dir, args.threads
+        args.data, args.operator, args.seed, args.model, args.train, args.out_dir, args.threads,
+        condition=args.condition,
     )
     meta = result.meta
     print(
@@ -69,6 +70,7 @@ def cmd_evaluate(args) -> int:
             {
                 "experiment": args.experiment,
                 "dataset": args.dataset,
+                "condition": args.condition,
                 "operator": args.operator,
                 "seed": args.seed,
             }.items()
@@ -137,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--operator", required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--condition", default="base", help="name of the training condition")
     p.add_argument("--model", type=json_arg, default={})
     p.add_argument("--train", type=json_arg, default={})
     p.add_argument("--out-dir", required=True)
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", type=json_arg, default={})
     p.add_argument("--experiment", required=True)
     p.add_argument("--dataset", required=True)
+    p.add_argument("--condition", default="base")
     p.add_argument("--operator", required=True)
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", required=True)

@@ -105,13 +105,55 @@ def check_names(config: dict) -> dict:
         dict(config.get("model", {}).get("operator_options", {})),
     )
     check("dataset", "data.options", dict(config.get("data", {}).get("options", {})))
+    for name, overrides in config.get("conditions", {}).items():
+        check(
+            "operator",
+            f"conditions.{name}.model.operator_options",
+            dict(overrides.get("model", {}).get("operator_options", {})),
+        )
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def deep_merge(base: dict, overrides: dict) -> dict:
+    """A copy of ``base`` with ``overrides`` applied, nested dictionaries merged key by key."""
+    merged = _copy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = _copy(value)
+    return merged
+
+
+def condition_settings(config: dict, condition: str) -> dict[str, dict]:
+    """The ``model`` and ``train`` sections as one condition sees them."""
+    overrides = config["conditions"][condition]
+    return {
+        section: deep_merge(config[section], overrides.get(section, {}))
+        for section in ("model", "train")
+    }
+
+
+def validate_conditions(config: dict, schema: dict | None = None) -> dict:
+    """Each condition's merged model/train sections must satisfy the schema of those sections."""
+    schema = schema or load_schema()
+    problems = []
+    for name in config["conditions"]:
+        for section, merged in condition_settings(config, name).items():
+            validator = Draft202012Validator(schema["properties"][section])
+            for error in validator.iter_errors(merged):
+                where = key_path(["conditions", name, section, *error.absolute_path])
+                problems.append(f"config key {where}: {error.message}")
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
 
 
 def validate_config(config: dict) -> dict:
-    return check_names(validate_structure(config))
+    schema = load_schema()
+    return check_names(validate_conditions(validate_structure(config, schema), schema))
 
 
 def load_config(path: str | os.PathLike) -> dict:

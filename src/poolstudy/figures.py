@@ -35,23 +35,32 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
+def panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(dataset, condition) pairs in order of appearance: one row of panels each."""
+    return list(dict.fromkeys(zip(frame["dataset"], frame["condition"], strict=True)))
+
+
 def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
-    """Test accuracy against shift magnitude: one panel per dataset x protocol, a line per
-    operator, the 95% interval over seeds as a band."""
-    datasets = list(dict.fromkeys(curves["dataset"]))
+    """Test accuracy against shift magnitude: one panel per (dataset, condition) x protocol, a
+    line per operator, the interval over seeds as a band."""
+    rows = panel_rows(curves)
     protocols = list(dict.fromkeys(curves["protocol"]))
     colors = operator_colors(curves["operator"])
     fig, axes = plt.subplots(
-        len(datasets),
+        len(rows),
         len(protocols),
-        figsize=(3.3 * len(protocols), 2.6 * len(datasets)),
+        figsize=(3.3 * len(protocols), 2.6 * len(rows)),
         squeeze=False,
         sharey="row",
     )
-    for row, dataset in enumerate(datasets):
+    for row, (dataset, condition) in enumerate(rows):
         for col, protocol in enumerate(protocols):
             ax = axes[row][col]
-            cell = curves[(curves["dataset"] == dataset) & (curves["protocol"] == protocol)]
+            cell = curves[
+                (curves["dataset"] == dataset)
+                & (curves["condition"] == condition)
+                & (curves["protocol"] == protocol)
+            ]
             for operator in operator_order(cell["operator"]):
                 line = cell[cell["operator"] == operator].sort_values("shift")
                 ax.plot(
@@ -71,7 +80,7 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
                         alpha=0.2,
                         lw=0,
                     )
-            ax.set_title(f"{dataset}, {protocol} shift", fontsize=9)
+            ax.set_title(f"{dataset}, {condition}, {protocol} shift", fontsize=9)
             ax.set_xlabel("shift (pixels, max of |dx|, |dy|)")
             if col == 0:
                 ax.set_ylabel("test accuracy (%)")
@@ -83,10 +92,10 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
 def overfitting_gap(summary: pd.DataFrame, path) -> None:
     """Train and test accuracy per operator (bars with 95% intervals): the overfitting gap."""
     clean = summary[summary["metric"].isin(["accuracy_train", "accuracy_test"])]
-    datasets = list(dict.fromkeys(clean["dataset"]))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 2.8), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
-        cell = clean[clean["dataset"] == dataset]
+    panels = panel_rows(clean)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.8), squeeze=False)
+    for ax, (dataset, condition) in zip(axes[0], panels, strict=True):
+        cell = clean[(clean["dataset"] == dataset) & (clean["condition"] == condition)]
         operators = operator_order(cell["operator"])
         positions = np.arange(len(operators))
         for offset, metric, label in (
@@ -107,7 +116,7 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
         low = float(cell["mean"].min())
         ax.set_ylim(max(0.0, low - 5.0), 100.5)
         ax.set_ylabel("accuracy (%)")
-        ax.set_title(dataset, fontsize=9)
+        ax.set_title(f"{dataset}, {condition}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=7)
     save_figure(fig, path)

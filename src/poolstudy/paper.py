@@ -66,15 +66,25 @@ def present_operators(frame: pd.DataFrame) -> list[str]:
     return [name for name in OPERATORS if name in present]
 
 
-def cell(summary: pd.DataFrame, dataset: str, operator: str, metric: str, protocol: str = ""):
+def cell(
+    summary: pd.DataFrame,
+    dataset: str,
+    condition: str,
+    operator: str,
+    metric: str,
+    protocol: str = "",
+):
     rows = summary[
         (summary["dataset"] == dataset)
+        & (summary["condition"] == condition)
         & (summary["operator"] == operator)
         & (summary["metric"] == metric)
         & (summary["protocol"] == protocol)
     ]
     if len(rows) != 1:
-        raise KeyError(f"expected one summary row for {dataset}/{operator}/{metric}/{protocol}")
+        raise KeyError(
+            f"expected one summary row for {dataset}/{condition}/{operator}/{metric}/{protocol}"
+        )
     return rows.iloc[0]
 
 
@@ -85,45 +95,59 @@ def clean_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def ordered(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of ``column`` in order of first appearance."""
+    return list(dict.fromkeys(frame[column]))
+
+
 def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str, str]:
+    """Every value the text may quote, keyed ``dataset.condition.operator.metric`` etc."""
     summary = clean_table(tables["summary"])
     models = tables["models"]
     entries: dict[str, str] = {}
-    datasets = list(dict.fromkeys(summary["dataset"]))
-    protocols = [p for p in dict.fromkeys(summary["protocol"]) if p]
+    datasets = ordered(summary, "dataset")
+    protocols = [p for p in ordered(summary, "protocol") if p]
     for key, value in settings.items():
-        entries[f"config.{key}"] = str(value)
+        entries[f"config.{key}"] = latex_escape(value)
     entries["config.n_datasets"] = str(len(datasets))
     entries["config.n_operators"] = str(len(present_operators(summary)))
     entries["run.train_minutes"] = fmt(models["wall_seconds"].sum() / 60.0)
     entries["run.n_models"] = str(len(models))
     entries["run.device"] = latex_escape(", ".join(sorted(set(models["device"]))))
-    for dataset in datasets:
-        in_dataset = summary[summary["dataset"] == dataset]
-        for operator in present_operators(in_dataset):
-            prefix = f"{dataset}.{operator}"
+    for (dataset, condition), group in summary.groupby(["dataset", "condition"], sort=False):
+        for operator in present_operators(group):
+            prefix = f"{dataset}.{condition}.{operator}"
             for metric in ("accuracy_train", "accuracy_val", "accuracy_test"):
-                row = cell(summary, dataset, operator, metric)
+                row = cell(summary, dataset, condition, operator, metric)
                 entries[f"{prefix}.{metric}"] = fmt(row["mean"])
                 entries[f"{prefix}.{metric}.ci"] = fmt(half_width(row))
                 entries[f"{prefix}.n_seeds"] = str(int(row["n"]))
             gap = (
-                cell(summary, dataset, operator, "accuracy_train")["mean"]
-                - cell(summary, dataset, operator, "accuracy_test")["mean"]
+                cell(summary, dataset, condition, operator, "accuracy_train")["mean"]
+                - cell(summary, dataset, condition, operator, "accuracy_test")["mean"]
             )
             entries[f"{prefix}.gap"] = fmt(gap)
             for protocol in protocols:
-                row = cell(summary, dataset, operator, "consistency", protocol)
+                row = cell(summary, dataset, condition, operator, "consistency", protocol)
                 entries[f"{prefix}.consistency_{protocol}"] = fmt(row["mean"])
-            run = models[(models["dataset"] == dataset) & (models["operator"] == operator)]
+            run = models[
+                (models["dataset"] == dataset)
+                & (models["condition"] == condition)
+                & (models["operator"] == operator)
+            ]
             entries[f"{prefix}.parameters"] = f"{int(run['parameters'].iloc[0]):,}"
             entries[f"{prefix}.mflops"] = fmt(run["flops"].iloc[0] / 1e6)
             entries[f"{prefix}.receptive_field"] = str(int(run["receptive_field"].iloc[0]))
-    primary = datasets[0]
-    test = summary[(summary["dataset"] == primary) & (summary["metric"] == "accuracy_test")]
+    primary, condition = datasets[0], ordered(summary, "condition")[0]
+    test = summary[
+        (summary["dataset"] == primary)
+        & (summary["condition"] == condition)
+        & (summary["metric"] == "accuracy_test")
+    ]
     best = test.loc[test["mean"].idxmax()]
     worst = test.loc[test["mean"].idxmin()]
     entries["primary.dataset"] = latex_escape(primary)
+    entries["primary.condition"] = latex_escape(condition)
     entries["primary.best_operator"] = op_tex(best["operator"])
     entries["primary.best_accuracy"] = fmt(best["mean"])
     entries["primary.best_accuracy.ci"] = fmt(half_width(best))
@@ -139,22 +163,29 @@ def numbers_tex(entries: dict[str, str]) -> str:
 
 
 def operators_table(models: pd.DataFrame) -> str:
-    """Every operator that was run: what it is, its source, and the accounting of its network."""
+    """Every operator that was run: what it is, its source, and the accounting of its network
+    (parameters per condition, since the head changes them; the rest from the first)."""
+    conditions = ordered(models, "condition")
+    first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
+    params = models.drop_duplicates(["condition", "operator"]).set_index(
+        ["condition", "operator"]
+    )["parameters"]
+    param_headers = " & ".join(f"params ({latex_escape(c)})" for c in conditions)
     lines = [
-        r"\begin{tabular}{lp{5.2cm}rrrr}",
+        r"\begin{tabular}{lp{4.6cm}" + "r" * (len(conditions) + 3) + "}",
         r"\toprule",
-        r"operator & what it does & params & MFLOPs & RF & final map \\",
+        f"operator & what it does & {param_headers} & MFLOPs & RF & final map \\\\",
         r"\midrule",
     ]
-    first = models.drop_duplicates(["dataset", "operator"]).drop_duplicates("operator")
     for operator in present_operators(first):
         run = first[first["operator"] == operator].iloc[0]
         cls = OPERATORS[operator]
         source = f" \\cite{{{cls.source}}}" if cls.source else ""
         size = int(run["final_feature_map"])
+        counts = " & ".join(f"{int(params[(c, operator)]):,}" for c in conditions)
         lines.append(
-            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & "
-            f"{int(run['parameters']):,} & {fmt(run['flops'] / 1e6, 2)} & "
+            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & {counts} & "
+            f"{fmt(run['flops'] / 1e6, 2)} & "
             f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -162,31 +193,48 @@ def operators_table(models: pd.DataFrame) -> str:
 
 
 def results_table(summary: pd.DataFrame, dataset: str) -> str:
-    """Clean accuracies with 95% intervals, the gap and consistency per protocol."""
+    """Clean accuracies with intervals, the gap and consistency per protocol: one block of
+    rows per condition."""
     summary = clean_table(summary)
     in_dataset = summary[summary["dataset"] == dataset]
-    protocols = [p for p in dict.fromkeys(in_dataset["protocol"]) if p]
+    protocols = [p for p in ordered(in_dataset, "protocol") if p]
     header = ["operator", "train", "test", "gap"] + [f"cons.\\ {p}" for p in protocols]
     lines = [
         r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
         r"\toprule",
         " & ".join(header) + r" \\",
-        r"\midrule",
     ]
-    for operator in present_operators(in_dataset):
-        train = cell(summary, dataset, operator, "accuracy_train")
-        test = cell(summary, dataset, operator, "accuracy_test")
-        values = [op_tex(operator), fmt_ci(train), fmt_ci(test), fmt(train["mean"] - test["mean"])]
-        values += [fmt_ci(cell(summary, dataset, operator, "consistency", p)) for p in protocols]
-        lines.append(" & ".join(values) + r" \\")
+    for condition in ordered(in_dataset, "condition"):
+        group = in_dataset[in_dataset["condition"] == condition]
+        lines += [
+            r"\midrule",
+            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{condition {latex_escape(condition)}}}}}"
+            r" \\",
+        ]
+        for operator in present_operators(group):
+            train = cell(summary, dataset, condition, operator, "accuracy_train")
+            test = cell(summary, dataset, condition, operator, "accuracy_test")
+            values = [
+                op_tex(operator),
+                fmt_ci(train),
+                fmt_ci(test),
+                fmt(train["mean"] - test["mean"]),
+            ]
+            values += [
+                fmt_ci(cell(summary, dataset, condition, operator, "consistency", p))
+                for p in protocols
+            ]
+            lines.append(" & ".join(values) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def comparison_sentence(row, metric_words: str) -> str:
+def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
-    interval = f"95\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+    interval = (
+        f"{confidence}\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+    )
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
@@ -204,8 +252,8 @@ def comparison_sentence(row, metric_words: str) -> str:
     )
 
 
-def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
-    """Generated comparative sentences against the no-pooling baseline."""
+def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> str:
+    """Generated comparative sentences against the no-pooling baseline, per condition."""
     if paired.empty:
         return (
             f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired "
@@ -213,27 +261,37 @@ def findings_tex(paired: pd.DataFrame, dataset: str) -> str:
         )
     rows = paired[(paired["dataset"] == dataset) & paired["dx"].isna()].copy()
     rows["protocol"] = rows["protocol"].fillna("")
-    sentences = []
-    for operator in present_operators(rows):
-        row = rows[(rows["operator"] == operator) & (rows["metric"] == "accuracy_test")]
-        if len(row):
-            sentences.append(comparison_sentence(row.iloc[0], "clean test accuracy"))
-    consistency = rows[rows["metric"] == "consistency"]
-    for protocol in dict.fromkeys(consistency["protocol"]):
-        for operator in present_operators(consistency):
-            row = consistency[
-                (consistency["operator"] == operator) & (consistency["protocol"] == protocol)
+    paragraphs = []
+    for condition in ordered(rows, "condition"):
+        in_condition = rows[rows["condition"] == condition]
+        sentences = [f"\\emph{{Condition {latex_escape(condition)}.}}"]
+        for operator in present_operators(in_condition):
+            row = in_condition[
+                (in_condition["operator"] == operator)
+                & (in_condition["metric"] == "accuracy_test")
             ]
             if len(row):
-                sentences.append(comparison_sentence(row.iloc[0], f"{protocol}-shift consistency"))
-    return "\n".join(sentences) + "\n"
+                sentences.append(
+                    comparison_sentence(row.iloc[0], "clean test accuracy", confidence)
+                )
+        consistency = in_condition[in_condition["metric"] == "consistency"]
+        for protocol in ordered(consistency, "protocol"):
+            for operator in present_operators(consistency):
+                row = consistency[
+                    (consistency["operator"] == operator) & (consistency["protocol"] == protocol)
+                ]
+                if len(row):
+                    words = f"{protocol}-shift consistency"
+                    sentences.append(comparison_sentence(row.iloc[0], words, confidence))
+        paragraphs.append("\n".join(sentences) + "\n")
+    return "\n".join(paragraphs)
 
 
 def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
     """A generated remark when two shift protocols gave exactly the same numbers for every
-    model, shift and metric (e.g. when no object crosses the canvas border)."""
+    condition, model, shift and metric (e.g. when no object crosses the canvas border)."""
     shifted = summary[(summary["dataset"] == dataset) & (summary["protocol"] != "")]
-    keys = ["operator", "metric", "dx", "dy"]
+    keys = ["condition", "operator", "metric", "dx", "dy"]
     by_protocol = {
         protocol: group.set_index(keys)["mean"].sort_index()
         for protocol, group in shifted.groupby("protocol", sort=False)
@@ -247,7 +305,7 @@ def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
         and (by_protocol[a] - by_protocol[b]).abs().max() == 0
     ]
     return "".join(
-        f"The {a} and {b} protocols gave identical results for every model and shift: "
+        f"\nThe {a} and {b} protocols gave identical results for every model and shift: "
         "within these shifts no part of the object crosses the image border, so what wraps "
         "around is background either way.\n"
         for a, b in pairs
@@ -280,14 +338,18 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         tables[name]["protocol"] = tables[name]["protocol"].fillna("")
     if "significant" in tables["paired"]:
         tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
-    datasets = list(dict.fromkeys(tables["summary"]["dataset"]))
+    datasets = ordered(tables["summary"], "dataset")
+    primary = datasets[0]
+    confidence = int(settings.get("confidence", 95))
     outputs = {
         "numbers.tex": numbers_tex(number_entries(tables, settings)),
-        "operators_table.tex": operators_table(tables["models"]),
+        "operators_table.tex": operators_table(
+            tables["models"][tables["models"]["dataset"] == primary]
+        ),
         "datasets_table.tex": datasets_table(datasets),
-        "results_table.tex": results_table(tables["summary"], datasets[0]),
-        "findings.tex": findings_tex(tables["paired"], datasets[0])
-        + identical_protocols_tex(tables["summary"], datasets[0]),
+        "results_table.tex": results_table(tables["summary"], primary),
+        "findings.tex": findings_tex(tables["paired"], primary, confidence)
+        + identical_protocols_tex(tables["summary"], primary),
         "graphics.tex": figure_inputs(figures_dir),
     }
     written = []

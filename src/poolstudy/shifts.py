@@ -1,14 +1,47 @@
-"""Shift protocols: a batch of images and one integer shift per image in, shifted images out.
+"""Shift protocols: a batch of images and one shift per image in, shifted images out.
 
 Positive ``dx`` moves the content right, positive ``dy`` moves it down. Every protocol works
-on the whole batch at once on the batch's device (one gather, no Python loop per image).
+on the whole batch at once on the batch's device (gathers or FFTs over the batch, no Python
+loop per image). Integer protocols take integer shifts and keep the images' dtype; fractional
+protocols (``FRACTIONAL``) take real-valued shifts and return floating-point images (the input
+dtype when it is floating, float32 for integer images, on the same 0-255 or 0-1 scale).
 
-- ``circular``: ``torch.roll``: what leaves one side enters on the other.
-- ``zero``: what leaves is lost, what enters is zero (black).
+Integer protocols:
+
+- ``circular``: ``torch.roll``: what leaves one side enters on the other. This is the shift
+  under which adaptive polyphase sampling is exactly invariant (Chaman & Dokmanić, "Truly
+  Shift-Invariant Convolutional Neural Networks", CVPR 2021; their CIFAR-10 consistency uses
+  ``torch.roll`` shifts).
+- ``zero``: what leaves is lost, what enters is zero (black): the "black background" protocol
+  of Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to small image
+  transformations?", JMLR 2019 (a small image moving inside a black canvas).
+- ``reflect``: what leaves is lost, what enters is the mirror image of the border, without
+  repeating the edge pixel (as ``F.pad(..., mode="reflect")`` followed by a crop). It stands in
+  for the "crop" protocol of Azulay & Weiss (2019) and the random-crop consistency of Zhang,
+  "Making Convolutional Networks Shift-Invariant Again", ICML 2019, where real image content
+  enters the window, when no larger image exists. A reflection can supply at most ``size - 1``
+  new pixels, so shifts are clamped to ``[-(size - 1), size - 1]`` per axis; a shift of
+  ``size - 1`` (or more) gives the mirrored image.
+
+Fractional protocols (sub-pixel extensions of the two integer ones above):
+
+- ``subpixel``: bilinear interpolation with zero fill outside the image, the same sampling as
+  ``F.grid_sample(mode="bilinear", padding_mode="zeros", align_corners=False)`` at the points
+  ``(x - dx, y - dy)``, computed as an exact separable two-tap filter so that integer shifts
+  give exactly the ``zero`` protocol.
+- ``subpixel_fourier``: the shift theorem of the 2-D discrete Fourier transform (a linear phase
+  ramp on the spectrum): band-limited (trigonometric) interpolation, circular by nature. The
+  integer part of each shift is applied as an exact ``circular`` roll, the fractional part as a
+  phase ramp, so integer shifts give exactly the ``circular`` protocol. For an even size the
+  Nyquist row/column of the spectrum cannot be shifted by a fraction and stay real: it is
+  scaled by ``cos(pi * fraction)`` (as taking the real part after ``scipy.ndimage.
+  fourier_shift`` does), so a fractional shift followed by its inverse returns the input exactly
+  only when that component is zero; for odd sizes the shift is exactly invertible.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -24,6 +57,11 @@ def _gather(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tor
     # Advanced indices split by a slice put the batch/row/col dims first: [B, H, W, C].
     picked = images[batch, :, rows[:, :, None], cols[:, None, :]]
     return picked.permute(0, 3, 1, 2).contiguous()
+
+
+def _float_dtype(images: torch.Tensor) -> torch.dtype:
+    """The dtype fractional protocols compute and return in."""
+    return images.dtype if images.is_floating_point() else torch.float32
 
 
 def shift_circular(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -42,16 +80,88 @@ def shift_zero(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torc
     return torch.where(inside.unsqueeze(1), shifted, torch.zeros((), dtype=shifted.dtype))
 
 
+def _reflect_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
+    """Source coordinates with mirror reflection about the border pixels: [B, size]."""
+    last = size - 1
+    source = _source_indices(size, offset.clamp(-last, last)).abs()
+    return torch.where(source > last, 2 * last - source, source)
+
+
+def shift_reflect(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    height, width = images.shape[-2:]
+    return _gather(images, _reflect_indices(height, dy), _reflect_indices(width, dx))
+
+
+def _linear_along(images: torch.Tensor, offset: torch.Tensor, dim: int) -> torch.Tensor:
+    """Shift along ``dim`` (2: rows, 3: columns) by a real offset per image: linear
+    interpolation between the two nearest source samples, zero outside the image."""
+    size = images.shape[dim]
+    whole = torch.floor(offset)
+    fraction = (offset - whole).to(images.dtype).view(-1, 1, 1, 1)
+    shape = [images.shape[0], 1, 1, 1]
+    shape[dim] = size
+    near = _source_indices(size, whole.to(torch.long))
+    taps = []
+    for source in (near, near - 1):
+        inside = ((source >= 0) & (source < size)).view(shape)
+        index = source.clamp(0, size - 1).view(shape).expand_as(images)
+        taps.append(torch.where(inside, images.gather(dim, index), 0))
+    return (1 - fraction) * taps[0] + fraction * taps[1]
+
+
+def shift_subpixel(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    dtype = _float_dtype(images)
+    moved = _linear_along(images.to(dtype), dx.to(dtype), 3)
+    return _linear_along(moved, dy.to(dtype), 2).contiguous()
+
+
+def _phase_shift(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """Shift by multiplying the 2-D DFT by a linear phase ramp; the real part comes back."""
+    height, width = images.shape[-2:]
+    work = images if images.dtype in (torch.float32, torch.float64) else images.float()
+    options = {"device": work.device, "dtype": work.dtype}
+    freq_y = torch.fft.fftfreq(height, **options)[None, :, None]
+    freq_x = torch.fft.fftfreq(width, **options)[None, None, :]
+    dy = dy.to(work.dtype)[:, None, None]
+    dx = dx.to(work.dtype)[:, None, None]
+    angle = -2.0 * math.pi * (freq_y * dy + freq_x * dx)
+    ramp = torch.polar(torch.ones_like(angle), angle).unsqueeze(1)
+    return torch.fft.ifft2(torch.fft.fft2(work) * ramp).real.to(images.dtype)
+
+
+def shift_subpixel_fourier(
+    images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor
+) -> torch.Tensor:
+    dtype = _float_dtype(images)
+    dx, dy = dx.to(dtype), dy.to(dtype)
+    whole_x, whole_y = torch.round(dx), torch.round(dy)
+    rolled = shift_circular(images.to(dtype), whole_x.to(torch.long), whole_y.to(torch.long))
+    fraction_x, fraction_y = dx - whole_x, dy - whole_y
+    fractional = ((fraction_x != 0) | (fraction_y != 0)).view(-1, 1, 1, 1)
+    moved = _phase_shift(rolled, fraction_x, fraction_y)
+    return torch.where(fractional, moved, rolled).contiguous()
+
+
 ShiftFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 PROTOCOLS: dict[str, ShiftFn] = {
     "circular": shift_circular,
     "zero": shift_zero,
+    "reflect": shift_reflect,
+    "subpixel": shift_subpixel,
+    "subpixel_fourier": shift_subpixel_fourier,
 }
+
+FRACTIONAL = frozenset({"subpixel", "subpixel_fourier"})
+"""Protocols that take real-valued shifts; the others take integer shifts."""
 
 
 def shift(images: torch.Tensor, dx, dy, protocol: str) -> torch.Tensor:
-    """Shift every image by its own (dx, dy); scalars apply the same shift to all."""
+    """Shift every image by its own (dx, dy); scalars apply the same shift to all.
+
+    Integer protocols take integer shifts (a floating value that is not a whole number raises
+    ``ValueError``); protocols in ``FRACTIONAL`` take any real shift.
+    """
     try:
         function = PROTOCOLS[protocol]
     except KeyError:
@@ -59,9 +169,17 @@ def shift(images: torch.Tensor, dx, dy, protocol: str) -> torch.Tensor:
             f"unknown shift protocol {protocol!r}; registered: {', '.join(PROTOCOLS)}"
         ) from None
     batch = images.shape[0]
-    dx = torch.as_tensor(dx, device=images.device).to(torch.long).expand(batch)
-    dy = torch.as_tensor(dy, device=images.device).to(torch.long).expand(batch)
-    return function(images, dx, dy)
+    dtype = _float_dtype(images) if protocol in FRACTIONAL else torch.long
+    offsets = []
+    for name, value in (("dx", dx), ("dy", dy)):
+        value = torch.as_tensor(value, device=images.device)
+        if dtype == torch.long and value.is_floating_point() and (value != value.round()).any():
+            raise ValueError(
+                f"protocol {protocol!r} takes integer shifts but {name} has fractional values; "
+                f"fractional protocols: {', '.join(sorted(FRACTIONAL))}"
+            )
+        offsets.append(value.to(dtype).expand(batch))
+    return function(images, *offsets)
 
 
 def random_offsets(

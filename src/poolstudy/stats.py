@@ -1,8 +1,8 @@
 """Seeds -> means, 95% intervals and paired differences against the no-pooling baseline.
 
-Observations are tidy: one row per (experiment, dataset, operator, seed, metric, protocol,
-dx, dy). The unit of replication is the training seed, so intervals are Student-t intervals
-over seeds; a cell with a single seed gets no interval (NaN), never a made-up one.
+Observations are tidy: one row per (experiment, dataset, condition, operator, seed, metric,
+protocol, dx, dy). The unit of replication is the training seed, so intervals are Student-t
+intervals over seeds; a cell with a single seed gets no interval (NaN), never a made-up one.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-MODEL_KEYS = ["experiment", "dataset", "operator", "seed"]
-CELL_KEYS = ["experiment", "dataset", "operator", "metric", "protocol", "dx", "dy"]
+MODEL_KEYS = ["experiment", "dataset", "condition", "operator", "seed"]
+CELL_KEYS = ["experiment", "dataset", "condition", "operator", "metric", "protocol", "dx", "dy"]
 BASELINE = "none"
 
 
@@ -76,5 +76,5 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     shifted = observations[observations["metric"] == "accuracy_shifted"].copy()
     shifted["shift"] = np.maximum(shifted["dx"].abs(), shifted["dy"].abs()).astype(int)
     per_model = shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False)["value"].mean()
-    keys = ["experiment", "dataset", "operator", "protocol", "shift"]
+    keys = ["experiment", "dataset", "condition", "operator", "protocol", "shift"]
     return _summarize_groups(per_model, keys, confidence)

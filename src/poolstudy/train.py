@@ -254,6 +254,7 @@ def run_training(
     train_options: dict,
     out_dir,
     threads: int | None = None,
+    condition: str = "base",
 ) -> TrainResult:
     data = load_prepared(data_path)
     spec_options = {k: v for k, v in model_options.items() if k != "operator_options"}
@@ -261,6 +262,7 @@ def run_training(
     result = train_model(
         data, spec_options, operator, seed, TrainConfig.from_dict(train_options), threads
     )
+    result.meta["condition"] = condition
     out = Path(out_dir)
     save_run(result, out / "model.pt", out / "history.csv", out / "meta.json")
     return result

@@ -2,14 +2,17 @@ import json
 import os
 import shlex
 
+from poolstudy.config import condition_settings
+
 EXPERIMENT = config["experiment"]
 DATASETS = config["datasets"]
 OPERATORS = config["operators"]
 SEEDS = config["seeds"]
+CONDITIONS = list(config["conditions"])
 
 PREPARED = "data/prepared/{dataset}.pt"
-RUN_DIR = "models/{experiment}/{dataset}/{operator}/{seed}"
-EVAL = "results/eval/{experiment}/{dataset}/{operator}/{seed}.csv"
+RUN_DIR = "models/{experiment}/{dataset}/{condition}/{operator}/{seed}"
+EVAL = "results/eval/{experiment}/{dataset}/{condition}/{operator}/{seed}.csv"
 TABLES = "results/tables"
 TABLE_NAMES = ["observations", "summary", "paired", "shift_curves", "models"]
 FIGURES = "results/figures"
@@ -37,9 +40,15 @@ def every_run(pattern):
         pattern,
         experiment=EXPERIMENT,
         dataset=DATASETS,
+        condition=CONDITIONS,
         operator=OPERATORS,
         seed=SEEDS,
     )
+
+
+def condition_arg(section):
+    """The condition's view of config[section] as a shell argument (a params function)."""
+    return lambda w: as_arg(condition_settings(config, w.condition)[section])
 
 
 def paper_settings():
@@ -57,5 +66,7 @@ def paper_settings():
         "confidence": round(100 * config["stats"]["confidence"]),
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],
+        "conditions": ", ".join(CONDITIONS),
+        "n_conditions": len(CONDITIONS),
         "padding_mode": model["padding_mode"],
     }

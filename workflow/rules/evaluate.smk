@@ -8,13 +8,14 @@ rule evaluate:
         evaluate=as_arg(config["evaluate"]),
     threads: 1
     log:
-        "logs/evaluate/{experiment}/{dataset}/{operator}/{seed}.log",
+        "logs/evaluate/{experiment}/{dataset}/{condition}/{operator}/{seed}.log",
     conda:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy evaluate --data {input.data} --model {input.model}"
         " --evaluate {params.evaluate} --experiment {wildcards.experiment}"
-        " --dataset {wildcards.dataset} --operator {wildcards.operator}"
+        " --dataset {wildcards.dataset} --condition {wildcards.condition}"
+        " --operator {wildcards.operator}"
         " --seed {wildcards.seed} --out {output} --threads {threads} 2>&1 | tee {log}"
 
 

@@ -6,17 +6,18 @@ rule train:
         history=f"{RUN_DIR}/history.csv",
         meta=f"{RUN_DIR}/meta.json",
     params:
-        model=as_arg(config["model"]),
-        train=as_arg(config["train"]),
+        model=condition_arg("model"),
+        train=condition_arg("train"),
         out_dir=lambda w, output: os.path.dirname(output.model),
     threads: 1
     log:
-        "logs/train/{experiment}/{dataset}/{operator}/{seed}.log",
+        "logs/train/{experiment}/{dataset}/{condition}/{operator}/{seed}.log",
     conda:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy train --data {input} --operator {wildcards.operator}"
-        " --seed {wildcards.seed} --model {params.model} --train {params.train}"
+        " --seed {wildcards.seed} --condition {wildcards.condition}"
+        " --model {params.model} --train {params.train}"
         " --out-dir {params.out_dir} --threads {threads} 2>&1 | tee {log}"
 
 
