@@ -246,7 +246,14 @@ def test_evaluate_model_table():
     config = EvalConfig(max_shift=2, protocols=("circular", "zero"), batch_size=16)
     table = evaluate_model(model, data, config, CPU)
     assert list(table.columns) == COLUMNS
-    assert len(table) == 3 + 2 * (9 + 1)
+    stability = [
+        "consistency",
+        "consistency_given_clean_correct",
+        "consistency_given_one_correct",
+        "p_top1_change",
+        "mean_abs_change",
+    ]
+    assert len(table) == 3 + 2 * (9 + len(stability))
     clean = table[table["protocol"] == ""].set_index("metric")
     assert list(clean.index) == ["accuracy_train", "accuracy_val", "accuracy_test"]
     assert (clean["n"] == 10).all()
@@ -258,9 +265,23 @@ def test_evaluate_model_table():
         unshifted = shifted[(shifted["dx"] == 0) & (shifted["dy"] == 0)]
         assert unshifted["value"].item() == pytest.approx(clean.loc["accuracy_test", "value"])
         assert shifted["value"].between(0, 100).all()
-        consistency_rows = rows[rows["metric"] == "consistency"]
-        assert len(consistency_rows) == 1
-        assert math.isnan(consistency_rows["dx"].item())
+        for metric in stability:
+            metric_rows = rows[rows["metric"] == metric]
+            assert len(metric_rows) == 1
+            assert math.isnan(metric_rows["dx"].item())
+        changed = rows.set_index("metric")["value"]
+        assert changed["p_top1_change"] <= 100 and changed["mean_abs_change"] >= 0
+
+
+def test_subpixel_protocol_is_evaluated_on_a_fractional_grid():
+    torch.manual_seed(0)
+    data = tiny_dataset()
+    spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=10, widths=(4, 8))
+    config = EvalConfig(protocols=("subpixel",), subpixel_step=0.5, batch_size=16)
+    table = evaluate_model(build_model(spec), data, config, CPU, log=lambda _: None)
+    shifted = table[table["metric"] == "accuracy_shifted"]
+    assert sorted(set(shifted["dx"])) == [0.0, 0.5, 1.0]
+    assert len(shifted) == 9
 
 
 def test_eval_config_from_dict():

@@ -281,3 +281,24 @@ def test_identical_protocols_are_remarked_only_when_identical():
     )
     summary.loc[(summary["protocol"] == "zero") & (summary["dx"] == 1), "mean"] = 80.0
     assert identical_protocols_tex(summary, "digits") == ""
+
+
+def test_stability_table_has_a_block_per_protocol_and_a_column_per_measure():
+    from poolstudy.paper import STABILITY_COLUMNS, stability_table
+
+    rows = []
+    for protocol in ("circular", "subpixel"):
+        for operator in ("max", "none"):
+            for index, metric in enumerate(STABILITY_COLUMNS):
+                value = 10.0 * index + (1 if protocol == "subpixel" else 0)
+                rows.append(("digits", "gap", operator, metric, protocol, NAN, NAN, value))
+    columns = ["dataset", "condition", "operator", "metric", "protocol", "dx", "dy", "mean"]
+    summary = pd.DataFrame(rows, columns=columns)
+    summary["ci_low"] = summary["ci_high"] = NAN
+    lines = stability_table(summary, "digits", "gap").splitlines()
+    headings = [line for line in lines if "multicolumn" in line]
+    assert ["circular" in headings[0], "subpixel" in headings[1]] == [True, True]
+    operator_rows = [line for line in lines if line.startswith(r"\texttt")]
+    assert [row.split(" & ")[0] for row in operator_rows] == [r"\texttt{none}", r"\texttt{max}"] * 2
+    cells = operator_rows[2].removesuffix(r" \\").split(" & ")
+    assert cells[1:] == [f"{10.0 * i + 1:.1f}" for i in range(len(STABILITY_COLUMNS))]

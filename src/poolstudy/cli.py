@@ -43,7 +43,13 @@ def cmd_train(args) -> int:
     from poolstudy.train import run_training
 
     result = run_training(
-        args.data, args.operator, args.seed, args.model, args.train, args.out_dir, args.threads,
+        args.data,
+        args.operator,
+        args.seed,
+        args.model,
+        args.train,
+        args.out_dir,
+        args.threads,
         condition=args.condition,
     )
     meta = result.meta

@@ -17,8 +17,14 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.data.prepare import SPLITS, PreparedDataset
-from poolstudy.metrics import consistency
-from poolstudy.shifts import random_offsets, shift
+from poolstudy.metrics import (
+    consistency,
+    consistency_given_clean_correct,
+    consistency_given_one_correct,
+    mean_abs_change,
+    p_top1_change,
+)
+from poolstudy.shifts import FRACTIONAL, random_offsets, shift
 from poolstudy.train import predict, to_unit_float
 
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
@@ -31,6 +37,7 @@ class EvalConfig:
     max_shift: int = 4
     protocols: tuple[str, ...] = ("circular", "zero")
     consistency_shift: int = 4
+    subpixel_step: float = 0.25
     seed: int = 0
     batch_size: int = 2048
 
@@ -47,6 +54,37 @@ def shift_grid(max_shift: int) -> torch.Tensor:
     """All integer shifts (dx, dy) with 0 <= dx, dy <= max_shift: [S, 2]."""
     values = range(max_shift + 1)
     return torch.tensor(list(itertools.product(values, values)), dtype=torch.long)
+
+
+def subpixel_grid(step: float) -> torch.Tensor:
+    """All shifts (dx, dy) in multiples of ``step`` from 0 to 1 pixel: [S, 2] (float)."""
+    values = [k * step for k in range(round(1 / step) + 1)]
+    return torch.tensor(list(itertools.product(values, values)), dtype=torch.float32)
+
+
+def grid_for(protocol: str, config: EvalConfig) -> torch.Tensor:
+    if protocol in FRACTIONAL:
+        return subpixel_grid(config.subpixel_step)
+    return shift_grid(config.max_shift)
+
+
+def view_offsets(protocol: str, count: int, config: EvalConfig, generator: torch.Generator):
+    """Random offsets for one shifted view per image: integers in {-k..k}^2 (k =
+    consistency_shift); for fractional protocols, multiples of subpixel_step in [-1, 1]^2."""
+    if protocol in FRACTIONAL:
+        steps = round(1 / config.subpixel_step)
+        dx, dy = random_offsets(count, steps, generator)
+        return dx * config.subpixel_step, dy * config.subpixel_step
+    return random_offsets(count, config.consistency_shift, generator)
+
+
+def unit_offsets(protocol: str, count: int, config: EvalConfig, generator: torch.Generator):
+    """A one-step shift per image in a random one of the four directions: 1 pixel, or
+    subpixel_step pixels for fractional protocols."""
+    size = config.subpixel_step if protocol in FRACTIONAL else 1
+    directions = torch.tensor([[1, 0], [-1, 0], [0, 1], [0, -1]])
+    chosen = directions[torch.randint(0, 4, (count,), generator=generator)] * size
+    return chosen[:, 0], chosen[:, 1]
 
 
 @torch.no_grad()
@@ -91,6 +129,33 @@ def shift_consistency(
     return consistency(logits_a, logits_b)
 
 
+@torch.no_grad()
+def stability_metrics(
+    model, images, labels, clean_logits, protocol: str, config: EvalConfig, device
+) -> dict[str, float]:
+    """Consistency of two random views (Zhang 2019) with its accuracy-independent variants,
+    and the change under a one-step shift (Azulay & Weiss 2019), for one protocol."""
+    generator = torch.Generator().manual_seed(config.seed)
+    n = images.shape[0]
+
+    def view(dx, dy):
+        shifted = shift(images, dx.to(device), dy.to(device), protocol)
+        return predict(model, shifted, config.batch_size, device)
+
+    logits_a = view(*view_offsets(protocol, n, config, generator))
+    logits_b = view(*view_offsets(protocol, n, config, generator))
+    logits_step = view(*unit_offsets(protocol, n, config, generator))
+    return {
+        "consistency": consistency(logits_a, logits_b),
+        "consistency_given_clean_correct": consistency_given_clean_correct(
+            clean_logits, logits_a, logits_b, labels
+        ),
+        "consistency_given_one_correct": consistency_given_one_correct(logits_a, logits_b, labels),
+        "p_top1_change": p_top1_change(clean_logits, logits_step),
+        "mean_abs_change": mean_abs_change(clean_logits, logits_step),
+    }
+
+
 def evaluate_model(
     model, data: PreparedDataset, config: EvalConfig, device, log=print
 ) -> pd.DataFrame:
@@ -105,18 +170,18 @@ def evaluate_model(
 
     images, labels = data.subset("test")
     x, y = to_unit_float(images.to(device)), labels.to(device)
-    grid = shift_grid(config.max_shift)
+    clean_logits = predict(model, x, config.batch_size, device)
     for protocol in config.protocols:
         start = time.perf_counter()
+        grid = grid_for(protocol, config)
         correct = shifted_correct(model, x, y, protocol, grid, config.batch_size, device)
         for (dx, dy), hits in zip(grid.tolist(), correct.tolist(), strict=True):
             rows.append(("accuracy_shifted", protocol, dx, dy, 100.0 * hits / len(y), len(y)))
-        value = shift_consistency(
-            model, x, protocol, config.consistency_shift, config.seed, config.batch_size, device
-        )
-        rows.append(("consistency", protocol, math.nan, math.nan, value, len(y)))
+        stability = stability_metrics(model, x, y, clean_logits, protocol, config, device)
+        for metric, value in stability.items():
+            rows.append((metric, protocol, math.nan, math.nan, value, len(y)))
         log(
-            f"{protocol}: {len(grid)} shifts x {len(y)} test images, consistency {value:.1f}% "
-            f"({time.perf_counter() - start:.1f}s)"
+            f"{protocol}: {len(grid)} shifts x {len(y)} test images, consistency "
+            f"{stability['consistency']:.1f}% ({time.perf_counter() - start:.1f}s)"
         )
     return pd.DataFrame(rows, columns=COLUMNS)

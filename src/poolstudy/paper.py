@@ -167,9 +167,9 @@ def operators_table(models: pd.DataFrame) -> str:
     (parameters per condition, since the head changes them; the rest from the first)."""
     conditions = ordered(models, "condition")
     first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
-    params = models.drop_duplicates(["condition", "operator"]).set_index(
-        ["condition", "operator"]
-    )["parameters"]
+    params = models.drop_duplicates(["condition", "operator"]).set_index(["condition", "operator"])[
+        "parameters"
+    ]
     param_headers = " & ".join(f"params ({latex_escape(c)})" for c in conditions)
     lines = [
         r"\begin{tabular}{lp{4.6cm}" + "r" * (len(conditions) + 3) + "}",
@@ -229,12 +229,48 @@ def results_table(summary: pd.DataFrame, dataset: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+STABILITY_COLUMNS = {
+    "consistency": "cons.",
+    "consistency_given_clean_correct": "cons.\\,$|$\\,clean ok",
+    "consistency_given_one_correct": "both ok\\,$|$\\,one ok",
+    "p_top1_change": "P(change)",
+    "mean_abs_change": "MAC",
+}
+
+
+def stability_table(summary: pd.DataFrame, dataset: str, condition: str) -> str:
+    """Consistency beside the measures that do not rise with accuracy alone, one block of rows
+    per protocol: agreement among images whose clean view is correct, the share of pairs with
+    both views correct among those with one, P(top-1 change) and MAC under a one-step shift."""
+    summary = clean_table(summary)
+    in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
+    header = ["operator", *STABILITY_COLUMNS.values()]
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(STABILITY_COLUMNS) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+    ]
+    for protocol in [p for p in ordered(in_cell, "protocol") if p]:
+        group = in_cell[in_cell["protocol"] == protocol]
+        lines += [
+            r"\midrule",
+            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{{latex_escape(protocol)} shifts}}}}"
+            r" \\",
+        ]
+        for operator in present_operators(group):
+            values = [op_tex(operator)]
+            for metric in STABILITY_COLUMNS:
+                rows = group[(group["operator"] == operator) & (group["metric"] == metric)]
+                values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
+            lines.append(" & ".join(values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
 def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
-    interval = (
-        f"{confidence}\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
-    )
+    interval = f"{confidence}\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
@@ -267,8 +303,7 @@ def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> st
         sentences = [f"\\emph{{Condition {latex_escape(condition)}.}}"]
         for operator in present_operators(in_condition):
             row = in_condition[
-                (in_condition["operator"] == operator)
-                & (in_condition["metric"] == "accuracy_test")
+                (in_condition["operator"] == operator) & (in_condition["metric"] == "accuracy_test")
             ]
             if len(row):
                 sentences.append(
@@ -348,6 +383,9 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         ),
         "datasets_table.tex": datasets_table(datasets),
         "results_table.tex": results_table(tables["summary"], primary),
+        "stability_table.tex": stability_table(
+            tables["summary"], primary, ordered(tables["summary"], "condition")[0]
+        ),
         "findings.tex": findings_tex(tables["paired"], primary, confidence)
         + identical_protocols_tex(tables["summary"], primary),
         "graphics.tex": figure_inputs(figures_dir),

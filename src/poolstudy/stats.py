@@ -74,7 +74,7 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     """Accuracy against shift magnitude max(|dx|, |dy|): averaged over the shifts of each
     magnitude within a model first, then summarised over seeds."""
     shifted = observations[observations["metric"] == "accuracy_shifted"].copy()
-    shifted["shift"] = np.maximum(shifted["dx"].abs(), shifted["dy"].abs()).astype(int)
+    shifted["shift"] = np.maximum(shifted["dx"].abs(), shifted["dy"].abs())
     per_model = shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False)["value"].mean()
     keys = ["experiment", "dataset", "condition", "operator", "protocol", "shift"]
     return _summarize_groups(per_model, keys, confidence)

@@ -24,6 +24,7 @@ GENERATED_NAMES = [
     "operators_table",
     "datasets_table",
     "results_table",
+    "stability_table",
     "findings",
     "graphics",
 ]
@@ -63,6 +64,8 @@ def paper_settings():
         "augment_shift": train["augment_shift"],
         "max_shift": evaluate["max_shift"],
         "consistency_shift": evaluate["consistency_shift"],
+        "subpixel_step": evaluate["subpixel_step"],
+        "protocols": ", ".join(evaluate["protocols"]),
         "confidence": round(100 * config["stats"]["confidence"]),
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],
