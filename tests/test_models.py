@@ -17,6 +17,7 @@ from poolstudy.models import (
     describe,
     feature_map_sizes_of,
     receptive_field,
+    stage_dilations,
 )
 from poolstudy.pooling import OPERATORS
 
@@ -114,8 +115,12 @@ def test_normalization_is_applied():
     torch.testing.assert_close(after, before)
 
 
-def gradient_receptive_field(spec: ModelSpec, size: int = 64, draws: int = 16) -> int:
-    """Extent (rows) of the input that one centre unit of ``features`` depends on."""
+def gradient_extents(
+    spec: ModelSpec, size: int = 64, draws: int = 4, units: int = 3
+) -> tuple[list[list[int]], list[int]]:
+    """Extent (rows) of the input that a unit of ``features`` depends on, by backpropagation,
+    for ``units`` neighbouring units around the centre: per unit, the extent for each draw and
+    that of the union over the draws."""
     torch.manual_seed(0)
     model = build_model(spec).eval()
     with torch.no_grad():
@@ -127,11 +132,45 @@ def gradient_receptive_field(spec: ModelSpec, size: int = 64, draws: int = 16) -
     x.requires_grad_(True)
     features = model.features(x)
     side = features.shape[-1]
-    features[:, 0, side // 2, side // 2].sum().backward()
-    rows = torch.nonzero(x.grad.abs().sum(dim=(0, 1, 3))).flatten()
-    assert rows.numel() > 0
-    assert rows.min() > 0 and rows.max() < size - 1, "receptive field touches the border"
-    return int(rows.max() - rows.min() + 1)
+    per_draw, union = [], []
+    for offset in range(units):
+        (grad,) = torch.autograd.grad(
+            features[:, 0, side // 2 + offset - units // 2, side // 2].sum(), x, retain_graph=True
+        )
+        reached = grad.abs().sum(dim=(1, 3)) > 0
+        extents = []
+        for rows in [reached.any(0), *reached]:
+            index = torch.nonzero(rows).flatten()
+            assert index.numel() > 0
+            assert index.min() > 0 and index.max() < size - 1, "receptive field touches the border"
+            extents.append(int(index.max() - index.min() + 1))
+        union.append(extents[0])
+        per_draw.append(extents[1:])
+    return per_draw, union
+
+
+def gradient_receptive_field(spec: ModelSpec, **options) -> int:
+    """The largest extent over neighbouring units (``maxbroadcast``'s depends on alignment)."""
+    return max(gradient_extents(spec, **options)[1])
+
+
+# Operators whose sampling depends on the data: the analytic value is the union over every
+# possible choice of samples, an upper bound on what one input reaches.
+DATA_DEPENDENT = ("aps",)
+
+
+def check_receptive_field(spec: ModelSpec) -> None:
+    if spec.operator not in DATA_DEPENDENT:
+        assert receptive_field(spec) == gradient_receptive_field(spec)
+        return
+    # APS keeps one polyphase component per sample, so for one input it is a subsampling with
+    # that input's offsets: each draw reaches exactly the receptive field of `subsample`; the
+    # analytic value (window 2: either phase) bounds the union over the draws from above.
+    per_draw, union = gradient_extents(spec, draws=16)
+    subsampled = receptive_field(dataclasses.replace(spec, operator="subsample"))
+    assert all(extent == subsampled for extents in per_draw for extent in extents)
+    assert max(union) <= receptive_field(spec)
+    assert receptive_field(spec) == receptive_field(dataclasses.replace(spec, operator="max"))
 
 
 @pytest.mark.parametrize("operator", list(OPERATORS))
@@ -145,12 +184,91 @@ def test_receptive_field_matches_gradient(operator, kernel_size, convs_per_stage
         convs_per_stage=convs_per_stage,
         image_size=64,
     )
-    assert receptive_field(spec) == gradient_receptive_field(spec)
+    check_receptive_field(spec)
 
 
-def test_receptive_field_three_stages():
-    spec = tiny_spec("stride", widths=(2, 2, 2), image_size=64)
-    assert receptive_field(spec) == gradient_receptive_field(spec)
+@pytest.mark.parametrize("operator", list(OPERATORS))
+def test_receptive_field_three_stages(operator):
+    check_receptive_field(tiny_spec(operator, widths=(2, 2, 2), image_size=64))
+
+
+@pytest.mark.parametrize(
+    ("operator", "options"),
+    [
+        ("blur", {"filter_size": 5}),
+        ("blur", {"filter_size": 1}),
+        ("maxbroadcast", {"kernel_size": 3}),
+    ],
+)
+def test_receptive_field_with_options(operator, options):
+    spec = tiny_spec(operator, widths=(2, 2), image_size=64, operator_options=options)
+    check_receptive_field(spec)
+
+
+def test_receptive_field_of_maxbroadcast_by_hand():
+    # A 3x3 conv over the broadcast map reads 2 whole windows: 4 pixels, not 3 + 1, so the
+    # kernel/stride recurrence with window 2 and stride 1 (7 and 11 here) would be wrong.
+    assert receptive_field(tiny_spec("maxbroadcast", widths=(2, 2))) == 8
+    assert receptive_field(tiny_spec("maxbroadcast", widths=(2, 2), kernel_size=5)) == 10
+
+
+def test_dilations_are_one_without_a_reference():
+    for operator, cls in OPERATORS.items():
+        if cls.dilation_reference is None:
+            assert stage_dilations(tiny_spec(operator, widths=(4, 8, 16))) == (1, 1, 1)
+
+
+DEFAULT = dict(operator="none_rf", in_channels=1, num_classes=10, image_size=32)
+
+
+def test_none_rf_reaches_the_receptive_field_of_max_for_the_default_spec():
+    spec = ModelSpec(**DEFAULT)
+    assert spec.widths == (16, 32, 64) and spec.convs_per_stage == 1 and spec.kernel_size == 3
+    reference = receptive_field(dataclasses.replace(spec, operator="max"))
+    assert reference == 22
+    # A dilated network of 3x3 convs has 1 + 2 * (sum of dilations) pixels: always odd, so the
+    # even 22 cannot be matched and the closest value not smaller is 23.
+    assert stage_dilations(spec) == (2, 3, 6)
+    assert receptive_field(spec) == 23
+    model = build_model(spec)
+    dilations = [m.dilation[0] for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert dilations == [2, 3, 6]
+    assert [m.padding[0] for m in model.modules() if isinstance(m, nn.Conv2d)] == [2, 3, 6]
+    assert describe(model)["feature_map_sizes"] == [32, 32, 32]
+    with torch.no_grad():
+        assert model.features(torch.rand(2, 1, 32, 32)).shape == (2, 64, 32, 32)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+@pytest.mark.parametrize("convs_per_stage", [1, 2])
+@pytest.mark.parametrize("widths", [(4,), (4, 8), (4, 8, 8, 8)])
+def test_none_rf_is_the_closest_reachable_field_not_below_max(kernel_size, convs_per_stage, widths):
+    changes = dict(kernel_size=kernel_size, convs_per_stage=convs_per_stage, widths=widths)
+    spec = tiny_spec("none_rf", **changes)
+    reference = receptive_field(tiny_spec("max", **changes))
+    step = convs_per_stage * (kernel_size - 1)
+    reached = receptive_field(spec)
+    assert (reached - 1) % step == 0
+    assert reference <= reached < reference + step
+    assert reached == 1 + step * sum(stage_dilations(spec))
+    for stage in range(1, len(widths)):
+        prefix = dict(changes, widths=widths[:stage])
+        assert receptive_field(tiny_spec("none_rf", **prefix)) >= receptive_field(
+            tiny_spec("max", **prefix)
+        )
+
+
+def operator_own_parameters(spec: ModelSpec) -> int:
+    """Parameters of the strided convolutions and their BN: ``stride``'s own weights."""
+    return sum(width * width * 3 * 3 + 2 * width for width in spec.widths)
+
+
+@pytest.mark.parametrize("operator", list(OPERATORS))
+def test_parameter_count_with_gap_head(operator):
+    spec = ModelSpec(**dict(DEFAULT, operator=operator))
+    none = count_parameters(build_model(dataclasses.replace(spec, operator="none")))
+    own = operator_own_parameters(spec) if operator == "stride" else 0
+    assert count_parameters(build_model(spec)) == none + own
 
 
 def test_receptive_field_by_hand():

@@ -25,8 +25,8 @@ def operator_order(names) -> list[str]:
 
 
 def operator_colors(names) -> dict[str, tuple]:
-    cmap = plt.get_cmap("tab10")
-    return {name: cmap(i % 10) for i, name in enumerate(OPERATORS) if name in set(names)}
+    cmap = plt.get_cmap("tab10" if len(OPERATORS) <= 10 else "tab20")
+    return {name: cmap(i % cmap.N) for i, name in enumerate(OPERATORS) if name in set(names)}
 
 
 def save_figure(fig, path: str | os.PathLike) -> None:

@@ -9,7 +9,7 @@ takes images as floats in [0, 1] and every shift protocol can work on those.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -52,13 +52,16 @@ class ModelSpec:
         return cls(**data)
 
 
-def conv_block(c_in: int, c_out: int, kernel_size: int, padding_mode: str) -> nn.Sequential:
+def conv_block(
+    c_in: int, c_out: int, kernel_size: int, padding_mode: str, dilation: int = 1
+) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(
             c_in,
             c_out,
             kernel_size,
-            padding=kernel_size // 2,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
             bias=False,
             padding_mode=padding_mode,
         ),
@@ -75,10 +78,12 @@ class PoolNet(nn.Module):
         self.register_buffer("std", torch.ones(1, spec.in_channels, 1, 1))
         stages = []
         c_in = spec.in_channels
-        for width in spec.widths:
+        for width, dilation in zip(spec.widths, stage_dilations(spec), strict=True):
             layers = []
             for _ in range(spec.convs_per_stage):
-                layers.append(conv_block(c_in, width, spec.kernel_size, spec.padding_mode))
+                layers.append(
+                    conv_block(c_in, width, spec.kernel_size, spec.padding_mode, dilation)
+                )
                 c_in = width
             layers.append(
                 build_operator(
@@ -130,19 +135,63 @@ def build_model(spec: ModelSpec) -> PoolNet:
 
 
 def receptive_field(spec: ModelSpec) -> int:
-    """Receptive field (pixels, one side) of a unit after the last stage, computed analytically.
+    """Receptive field (pixels, one side) of a unit after the last stage, computed analytically:
+    the largest extent of the input that one unit depends on, borders ignored.
 
-    Each layer with kernel k adds (k - 1) * jump, where jump is the product of the strides
-    before it (Araujo et al., "Computing receptive fields of CNNs", Distill 2019).
+    The rows a unit depends on are carried back through the layers: a convolution with kernel
+    k and dilation d widens them by d * (k - 1); an operator maps them with its
+    ``rf_input_span``. For the usual kernel/stride layers this is the recurrence of Araujo et
+    al., "Computing receptive fields of CNNs" (Distill 2019), and every unit gets the same
+    extent; where the extent depends on the unit's position (``maxbroadcast``'s aligned
+    windows), the largest one over a full period of positions is taken.
     """
+    return _receptive_field(spec, stage_dilations(spec))
+
+
+def _receptive_field(spec: ModelSpec, dilations) -> int:
     operator = OPERATORS[spec.operator]
-    field_size, jump = 1, 1
-    for _ in spec.widths:
-        for _ in range(spec.convs_per_stage):
-            field_size += (spec.kernel_size - 1) * jump
-        field_size += (operator.rf_kernel - 1) * jump
-        jump *= operator.rf_stride
-    return field_size
+    options = spec.operator_options
+    kernel = spec.kernel_size
+    period = max(operator.rf_kernel_for(options), operator.rf_stride) ** len(dilations)
+    largest = 0
+    for position in range(period):
+        lo = hi = position
+        for dilation in reversed(dilations):
+            lo, hi = operator.rf_input_span(lo, hi, options)
+            lo -= spec.convs_per_stage * dilation * (kernel // 2)
+            hi += spec.convs_per_stage * dilation * (kernel - 1 - kernel // 2)
+        largest = max(largest, hi - lo + 1)
+    return largest
+
+
+def stage_dilations(spec: ModelSpec) -> tuple[int, ...]:
+    """Dilation of the convolutions of each stage.
+
+    1 everywhere, unless the operator names a ``dilation_reference``: then, stage after stage,
+    the smallest dilation (>= 1) with which the receptive field after that stage is at least
+    that of the reference operator's network (same spec, default options) after the same
+    stage. Each stage then overshoots its target by less than one step of
+    ``convs_per_stage * (kernel_size - 1)``, so the final receptive field equals the
+    reference's when the difference is a multiple of that step, and is otherwise the closest
+    reachable value above it. (With odd kernels and 2x2 max pooling the reference's field is
+    even and a dilated network's is odd, so it ends up exactly one pixel larger.)
+    """
+    reference = OPERATORS[spec.operator].dilation_reference
+    count = len(spec.widths)
+    if reference is None or spec.kernel_size == 1:
+        return (1,) * count
+    dilations: list[int] = []
+    for stage in range(1, count + 1):
+        widths = spec.widths[:stage]
+        target = receptive_field(
+            replace(spec, operator=reference, operator_options={}, widths=widths)
+        )
+        prefix = replace(spec, widths=widths)
+        dilation = 1
+        while _receptive_field(prefix, (*dilations, dilation)) < target:
+            dilation += 1
+        dilations.append(dilation)
+    return tuple(dilations)
 
 
 def count_parameters(model: nn.Module) -> int:

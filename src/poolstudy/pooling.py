@@ -1,10 +1,15 @@
 """The downsampling-operator registry: name -> ``nn.Module`` class, one class per operator.
 
-Every class takes the number of channels of the map it downsamples and keyword options from
-``config['model']['operator_options'][name]``. Its class attributes say what it is for the
-paper's operator table (``summary``, ``source``: a BibTeX key in ``paper/references.bib``) and
-for the receptive-field analysis (``rf_kernel``: the window it reads, ``rf_stride``: the
-factor by which it shrinks the map).
+Every class takes the number of channels of the map it downsamples, the network's
+``padding_mode`` and keyword options from ``config['model']['operator_options'][name]``. Its
+class attributes say what it is for the paper's operator table (``summary``, ``source``: a
+BibTeX key in ``paper/references.bib``) and for the receptive-field analysis (``rf_kernel``: the
+window it reads, ``rf_stride``: the factor by which it shrinks the map, both for the default
+options; ``rf_kernel_for`` and ``rf_input_span`` take the options into account).
+
+Where an operator pads, it uses the network's ``padding_mode``; with the default ``zeros`` it
+uses the padding of its paper instead (``paper_padding``), so a network built with
+``padding_mode="circular"`` is circular throughout.
 
 Adding an operator is one class below plus one line in ``OPERATORS``; the config check,
 the figures and the paper pick it up from the registry.
@@ -12,8 +17,11 @@ the figures and the paper pick it up from the registry.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,11 +33,57 @@ class Downsample(nn.Module):
     source: ClassVar[str] = ""
     rf_kernel: ClassVar[int] = 1
     rf_stride: ClassVar[int] = 1
+    paper_padding: ClassVar[str] = "zeros"
+    dilation_reference: ClassVar[str | None] = None
+    """Name of the operator whose network's receptive field this operator's network must reach
+    by dilating its convolutions (``models.stage_dilations``); None: no dilation."""
 
     def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
         super().__init__()
         self.channels = channels
         self.padding_mode = padding_mode
+
+    @classmethod
+    def rf_kernel_for(cls, options: dict) -> int:
+        """The window read per output unit with these options (``rf_kernel`` by default)."""
+        return cls.rf_kernel
+
+    @classmethod
+    def rf_input_span(cls, lo: int, hi: int, options: dict) -> tuple[int, int]:
+        """Input rows ``[lo', hi']`` that output rows ``[lo, hi]`` depend on (borders ignored)."""
+        return lo * cls.rf_stride, hi * cls.rf_stride + cls.rf_kernel_for(options) - 1
+
+    def pad(self, x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
+        """``F.pad`` with the network's padding mode (the paper's one when that is ``zeros``)."""
+        mode = self.paper_padding if self.padding_mode == "zeros" else self.padding_mode
+        if not any(pads):
+            return x
+        if mode == "zeros":
+            return F.pad(x, pads)
+        return F.pad(x, pads, mode=mode)
+
+    def blur(self, x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+        """Depthwise convolution with ``weight`` [C, 1, k, k], padded so that stride 1 keeps
+        the size."""
+        size = weight.shape[-1]
+        if size == 1:
+            return x[..., ::stride, ::stride]
+        left = (size - 1) // 2
+        x = self.pad(x, (left, size - 1 - left, left, size - 1 - left))
+        return F.conv2d(x, weight, stride=stride, groups=x.shape[1])
+
+
+def binomial_filter(size: int) -> torch.Tensor:
+    """The normalised 2-D binomial filter of side ``size`` (1..7): outer product of a row of
+    Pascal's triangle, summing to 1."""
+    if not isinstance(size, int) or not 1 <= size <= 7:
+        raise ValueError(f"filter size must be an integer from 1 to 7, got {size!r}")
+    row = torch.tensor([math.comb(size - 1, i) for i in range(size)], dtype=torch.float64)
+    return (torch.outer(row, row) / row.sum() ** 2).float()
+
+
+def depthwise(kernel: torch.Tensor, channels: int) -> torch.Tensor:
+    return kernel.expand(channels, 1, *kernel.shape).contiguous()
 
 
 class NoPool(Downsample):
@@ -98,13 +152,200 @@ class StridedConv(Downsample):
         return self.act(self.bn(self.conv(x)))
 
 
+class LpPool(Downsample):
+    """2x2 Lp pooling with stride 2, ``(sum |x|^p)^(1/p)`` over each window (Sermanet, Chintala
+    and LeCun, "Convolutional Neural Networks Applied to House Numbers Digit Classification",
+    ICPR 2012). Equals ``nn.LPPool2d`` for non-negative inputs; the sum is clamped to the
+    smallest normal float before the root, so a window of zeros (common after ReLU) gets a zero
+    gradient instead of NaN."""
+
+    name = "lp"
+    summary = "2x2 Lp pooling (p = 2), stride 2"
+    source = "sermanet2012convolutional"
+    rf_kernel = 2
+    rf_stride = 2
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", p: float = 2.0) -> None:
+        super().__init__(channels, padding_mode)
+        if not p >= 1:
+            raise ValueError(f"lp pooling needs p >= 1, got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x):
+        total = F.avg_pool2d(x.abs().pow(self.p), kernel_size=2, stride=2).mul(4.0)
+        return total.clamp_min(torch.finfo(total.dtype).tiny).pow(1.0 / self.p)
+
+
+class Subsample(Downsample):
+    """Every second pixel, no filter: the aliasing baseline (subsampling layers as compared
+    with max pooling by Scherer, Mueller and Behnke, ICANN 2010)."""
+
+    name = "subsample"
+    summary = "keep every second pixel, no filter"
+    source = "scherer2010evaluation"
+    rf_kernel = 1
+    rf_stride = 2
+
+    def forward(self, x):
+        return x[..., ::2, ::2]
+
+
+class BlurPool(Downsample):
+    """Anti-aliased max pooling (Zhang, "Making Convolutional Networks Shift-Invariant Again",
+    ICML 2019): 2x2 max with stride 1, then a depthwise normalised binomial blur of side
+    ``filter_size`` (1..7; 1 is plain subsampling) with stride 2 and reflect padding. With
+    circular networks the max wraps around and the blur pads circularly."""
+
+    name = "blur"
+    summary = "2x2 max, stride 1, then binomial blur (3x3) with stride 2"
+    source = "zhang2019making"
+    rf_kernel = 4
+    rf_stride = 2
+    paper_padding = "reflect"
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", filter_size: int = 3) -> None:
+        super().__init__(channels, padding_mode)
+        self.filter_size = filter_size
+        kernel = depthwise(binomial_filter(filter_size), channels)
+        self.register_buffer("filter", kernel, persistent=False)
+
+    @classmethod
+    def rf_kernel_for(cls, options: dict) -> int:
+        return options.get("filter_size", 3) + 1
+
+    def forward(self, x):
+        if self.padding_mode == "circular":
+            x = F.pad(x, (0, 1, 0, 1), mode="circular")
+        return self.blur(F.max_pool2d(x, kernel_size=2, stride=1), self.filter, stride=2)
+
+
+class AdaptivePolyphase(Downsample):
+    """Adaptive polyphase sampling (Chaman and Dokmanic, "Truly Shift-Invariant Convolutional
+    Neural Networks", CVPR 2021): of the four stride-2 polyphase components keep, per sample,
+    the one with the largest L2 norm (ties: the first in ``PHASES``). Odd sizes are padded to
+    even (circularly), and an optional binomial blur of side ``blur_size`` comes first."""
+
+    name = "aps"
+    summary = "adaptive polyphase sampling: keep the stride-2 phase of largest norm"
+    source = "chaman2021truly"
+    rf_kernel = 2
+    rf_stride = 2
+    paper_padding = "circular"
+    PHASES: ClassVar[tuple[tuple[int, int], ...]] = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", blur_size: int = 1) -> None:
+        super().__init__(channels, padding_mode)
+        self.blur_size = blur_size
+        kernel = depthwise(binomial_filter(blur_size), channels)
+        self.register_buffer("filter", kernel, persistent=False)
+
+    @classmethod
+    def rf_kernel_for(cls, options: dict) -> int:
+        return options.get("blur_size", 1) + 1
+
+    def forward(self, x):
+        x = self.blur(x, self.filter, stride=1)
+        x = self.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        phases = torch.stack([x[..., i::2, j::2] for i, j in self.PHASES], dim=1)
+        norms = phases.float().pow(2).flatten(2).sum(2)
+        batch = torch.arange(x.shape[0], device=x.device)
+        return phases[batch, norms.argmax(dim=1)]
+
+
+class FractionalMaxPool(Downsample):
+    """Fractional max pooling (Graham, "Fractional Max-Pooling", arXiv:1412.6071, 2014) with
+    ``nn.FractionalMaxPool2d(kernel_size, output_ratio=0.5)``. The pooling regions are drawn at
+    random per forward pass in training; in evaluation they come from fixed samples (one per
+    channel, drawn once from a generator seeded with 0), so evaluation is deterministic and
+    the same image gives the same output wherever it is in a batch. With ``kernel_size=2`` and
+    an even map the regions are the regular 2x2 grid (the sequence increments are all 2), so
+    the operator equals 2x2 max pooling there; ``kernel_size=3`` gives overlapping random
+    regions. ``rf_kernel``/``rf_stride`` bound the receptive field from above."""
+
+    name = "fracmax"
+    summary = "fractional max pooling: pseudo-random regions, output ratio 1/2"
+    source = "graham2014fractional"
+    rf_kernel = 2
+    rf_stride = 2
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2) -> None:
+        super().__init__(channels, padding_mode)
+        self.kernel_size = kernel_size
+        samples = torch.rand(1, channels, 2, generator=torch.Generator().manual_seed(0))
+        self.register_buffer("eval_samples", samples, persistent=False)
+
+    @classmethod
+    def rf_kernel_for(cls, options: dict) -> int:
+        return options.get("kernel_size", 2)
+
+    def forward(self, x):
+        samples = None
+        if not self.training:
+            samples = self.eval_samples.to(x.dtype).expand(x.shape[0], -1, -1).contiguous()
+        return F.fractional_max_pool2d(
+            x, self.kernel_size, output_ratio=(0.5, 0.5), _random_samples=samples
+        )
+
+
+class MaxBroadcast(Downsample):
+    """Max without downsampling: the max of each non-overlapping ``kernel_size`` window is
+    written back to every position of that window, so the resolution is unchanged (a partial
+    window at the end of an odd side keeps its own max). Separates the nonlinearity of max
+    pooling from its loss of resolution."""
+
+    name = "maxbroadcast"
+    summary = "2x2 window max written back to the window: max pooling without downsampling"
+    rf_kernel = 2
+    rf_stride = 1
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2) -> None:
+        super().__init__(channels, padding_mode)
+        self.kernel_size = kernel_size
+
+    @classmethod
+    def rf_kernel_for(cls, options: dict) -> int:
+        return options.get("kernel_size", 2)
+
+    @classmethod
+    def rf_input_span(cls, lo: int, hi: int, options: dict) -> tuple[int, int]:
+        k = cls.rf_kernel_for(options)
+        return lo // k * k, hi // k * k + k - 1
+
+    def forward(self, x):
+        k = self.kernel_size
+        height, width = x.shape[-2:]
+        pooled = F.max_pool2d(x, kernel_size=k, stride=k, ceil_mode=True)
+        wide = F.interpolate(pooled, scale_factor=k, mode="nearest")
+        return wide[..., :height, :width]
+
+
+class DilatedNoPool(Downsample):
+    """No downsampling, but the network dilates its convolutions (``models.stage_dilations``,
+    as in Yu and Koltun's dilated convolutions, ICLR 2016) so that its receptive field reaches
+    that of the max-pooling network of the same spec. The operator itself is the identity."""
+
+    name = "none_rf"
+    summary = "identity; dilated convolutions give the receptive field of max pooling"
+    dilation_reference = "max"
+
+    def forward(self, x):
+        return x
+
+
 OPERATORS: dict[str, type[Downsample]] = {
     cls.name: cls
     for cls in (
         NoPool,
         MaxPool,
         AvgPool,
+        LpPool,
         StridedConv,
+        Subsample,
+        BlurPool,
+        AdaptivePolyphase,
+        FractionalMaxPool,
+        MaxBroadcast,
+        DilatedNoPool,
     )
 }
 
