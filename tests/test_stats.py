@@ -249,3 +249,34 @@ def test_paired_differences_pair_within_each_condition():
     by_condition = paired.set_index("condition")["mean"]
     assert by_condition["gap"] == pytest.approx(5.0)
     assert by_condition["flatten"] == pytest.approx(15.0)
+
+
+def test_contrast_pairs_by_seed_across_conditions_and_operators():
+    from poolstudy.stats import contrast
+
+    rows = []
+    for seed in (0, 1, 2):
+        rows.append(("e", "digits", "max", seed, "accuracy_test", "", NAN, NAN, 90.0 + seed))
+        rows.append(("e", "digits", "none", seed, "accuracy_test", "", NAN, NAN, 80.0 + seed))
+    observations = pd.concat(
+        [frame(rows, condition="gap"), frame(rows, condition="flatten")], ignore_index=True
+    )
+    observations.loc[observations["condition"] == "flatten", "value"] += [0.5, 1.0, 1.5] * 2
+    result = contrast(
+        observations,
+        "accuracy_test",
+        {"condition": "gap", "operator": "max"},
+        {"condition": "gap", "operator": "none"},
+    )
+    assert result["n"] == 3 and result["mean"] == pytest.approx(10.0)
+    assert result["significant"] and result["ci_low"] == pytest.approx(10.0)
+    across = contrast(
+        observations,
+        "accuracy_test",
+        {"condition": "flatten", "operator": "max"},
+        {"condition": "gap", "operator": "max"},
+    )
+    assert across["mean"] == pytest.approx(1.0)
+    assert (
+        contrast(observations, "accuracy_test", {"operator": "blur"}, {"operator": "none"}) is None
+    )

@@ -49,9 +49,10 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
     fig, axes = plt.subplots(
         len(rows),
         len(protocols),
-        figsize=(3.3 * len(protocols), 2.6 * len(rows)),
+        figsize=(3.4 * len(protocols), 2.9 * len(rows)),
         squeeze=False,
         sharey="row",
+        layout="constrained",
     )
     for row, (dataset, condition) in enumerate(rows):
         for col, protocol in enumerate(protocols):
@@ -81,11 +82,12 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
                         lw=0,
                     )
             ax.set_title(f"{dataset}, {condition}, {protocol} shift", fontsize=9)
-            ax.set_xlabel("shift (pixels, max of |dx|, |dy|)")
+            ax.set_xlabel("shift (px, max of |dx|, |dy|)", fontsize=8)
             if col == 0:
                 ax.set_ylabel("test accuracy (%)")
             ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)
     save_figure(fig, path)
 
 
@@ -93,7 +95,9 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
     """Train and test accuracy per operator (bars with 95% intervals): the overfitting gap."""
     clean = summary[summary["metric"].isin(["accuracy_train", "accuracy_test"])]
     panels = panel_rows(clean)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 2.8), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels), 3.0), squeeze=False, layout="constrained"
+    )
     for ax, (dataset, condition) in zip(axes[0], panels, strict=True):
         cell = clean[(clean["dataset"] == dataset) & (clean["condition"] == condition)]
         operators = operator_order(cell["operator"])
@@ -112,7 +116,7 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
                 yerr=np.nan_to_num(errors),
                 capsize=2,
             )
-        ax.set_xticks(positions, operators, rotation=30)
+        ax.set_xticks(positions, operators, rotation=45, ha="right", fontsize=8)
         low = float(cell["mean"].min())
         ax.set_ylim(max(0.0, low - 5.0), 100.5)
         ax.set_ylabel("accuracy (%)")

@@ -15,6 +15,7 @@ import pandas as pd
 from poolstudy.atomic import write_text
 from poolstudy.data import DATASETS
 from poolstudy.pooling import OPERATORS
+from poolstudy.stats import contrast
 
 BASELINE = "none"
 
@@ -347,6 +348,114 @@ def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
     )
 
 
+def contrast_sentence(result: dict | None, subject: str, words: str, confidence: int) -> str:
+    """A generated claim about a paired difference; empty when it could not be computed."""
+    if result is None:
+        return ""
+    interval = (
+        f"{confidence}\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
+    )
+    if math.isnan(result["ci_low"]):
+        return f"{subject}: {fmt_signed(result['mean'])} points in {words} (one seed: no claim)."
+    if result["significant"]:
+        verb = "raises" if result["mean"] > 0 else "lowers"
+        return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."
+    return (
+        f"{subject} makes no significant difference to {words} "
+        f"({fmt_signed(result['mean'])} points, {interval})."
+    )
+
+
+def controls_tex(
+    observations: pd.DataFrame, models: pd.DataFrame, dataset: str, confidence: int = 95
+) -> str:
+    """One generated paragraph per control: parameters and head, receptive field, and what
+    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast})."""
+    obs = observations[observations["dataset"] == dataset]
+    runs = models[models["dataset"] == dataset]
+    conditions = ordered(runs, "condition")
+    primary = conditions[0]
+    level = confidence / 100
+
+    def compare(first: dict, second: dict) -> dict | None:
+        return contrast(obs, "accuracy_test", first, second, level)
+
+    def value(condition: str, operator: str, column: str):
+        rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
+        return rows[column].iloc[0] if len(rows) else None
+
+    def at(operator: str) -> dict:
+        return {"condition": primary, "operator": operator}
+
+    def claim(first: str, second: str, subject: str) -> str:
+        """The sentence for operator ``first`` minus ``second`` under the primary condition."""
+        return contrast_sentence(
+            compare(at(first), at(second)), subject, "clean test accuracy", confidence
+        )
+
+    paragraphs = []
+    heads = []
+    for condition in conditions:
+        counts = {op: value(condition, op, "parameters") for op in ("none", "max", "stride")}
+        if counts["none"] is None or counts["max"] is None:
+            continue
+        text = (
+            f"Under \\texttt{{{latex_escape(condition)}}} the network has "
+            f"{int(counts['none']):,} parameters without pooling and {int(counts['max']):,} "
+            "with max pooling"
+        )
+        if counts["stride"] is not None:
+            text += f"; strided convolutions bring {int(counts['stride']):,}"
+        heads.append(text + ".")
+    for condition in conditions[1:]:
+        for operator in ("none", "max"):
+            subject = (
+                f"For {op_tex(operator)}, condition \\texttt{{{latex_escape(condition)}}} "
+                f"instead of \\texttt{{{latex_escape(primary)}}}"
+            )
+            sentence = contrast_sentence(
+                compare({"condition": condition, "operator": operator}, at(operator)),
+                subject,
+                "clean test accuracy",
+                confidence,
+            )
+            if sentence:
+                heads.append(sentence)
+    if heads:
+        paragraphs.append("\\paragraph{Parameters and the head.}\n" + "\n".join(heads))
+
+    fields = {op: value(primary, op, "receptive_field") for op in ("none", "none_rf", "max")}
+    if all(v is not None for v in fields.values()):
+        text = (
+            f"Without pooling, a unit of the last stage sees {int(fields['none'])} pixels; with "
+            f"max pooling, {int(fields['max'])}; the dilated network without pooling, "
+            f"{int(fields['none_rf'])}. "
+        )
+        text += claim(
+            "none_rf", "none", "Growing the receptive field by dilation instead of pooling"
+        )
+        text += " " + claim(
+            "max", "none_rf", "Max pooling compared with that receptive-field-matched network"
+        )
+        paragraphs.append("\\paragraph{Receptive field.}\n" + text)
+
+    if all(value(primary, op, "parameters") is not None for op in ("none", "max", "maxbroadcast")):
+        text = claim(
+            "maxbroadcast",
+            "none",
+            "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
+        )
+        text += " " + claim(
+            "max",
+            "maxbroadcast",
+            "Downsampling after that maximum (\\texttt{max} against \\texttt{maxbroadcast})",
+        )
+        paragraphs.append("\\paragraph{What pooling computes, apart from shrinking.}\n" + text)
+    if not paragraphs:
+        return "The operators needed for the controls were not run.\n"
+    return "\n\n".join(paragraphs) + "\n"
+
+
 def datasets_table(datasets: list[str]) -> str:
     lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
     for name in datasets:
@@ -368,8 +477,8 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
 
-    tables = {name: read(name) for name in ("summary", "paired", "models")}
-    for name in ("summary", "paired"):
+    tables = {name: read(name) for name in ("observations", "summary", "paired", "models")}
+    for name in ("observations", "summary", "paired"):
         tables[name]["protocol"] = tables[name]["protocol"].fillna("")
     if "significant" in tables["paired"]:
         tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
@@ -388,6 +497,7 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         ),
         "findings.tex": findings_tex(tables["paired"], primary, confidence)
         + identical_protocols_tex(tables["summary"], primary),
+        "controls.tex": controls_tex(tables["observations"], tables["models"], primary, confidence),
         "graphics.tex": figure_inputs(figures_dir),
     }
     written = []

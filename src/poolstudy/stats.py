@@ -75,6 +75,44 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     magnitude within a model first, then summarised over seeds."""
     shifted = observations[observations["metric"] == "accuracy_shifted"].copy()
     shifted["shift"] = np.maximum(shifted["dx"].abs(), shifted["dy"].abs())
-    per_model = shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False)["value"].mean()
+    per_model = shifted.groupby([*MODEL_KEYS, "protocol", "shift"], as_index=False, sort=False)[
+        "value"
+    ].mean()
     keys = ["experiment", "dataset", "condition", "operator", "protocol", "shift"]
     return _summarize_groups(per_model, keys, confidence)
+
+
+def contrast(
+    observations: pd.DataFrame,
+    metric: str,
+    first: dict,
+    second: dict,
+    confidence: float = 0.95,
+    protocol: str = "",
+) -> dict | None:
+    """``first`` minus ``second`` for one metric, paired by seed.
+
+    ``first`` and ``second`` select models by column values (e.g. ``{"condition": "gap",
+    "operator": "max"}``); every other key column must match. None when either side is
+    missing. The result holds n, mean, the t-interval and whether it excludes zero.
+    """
+    rows = observations[(observations["metric"] == metric) & (observations["protocol"] == protocol)]
+    sides = []
+    for selection in (first, second):
+        side = rows
+        for column, value in selection.items():
+            side = side[side[column] == value]
+        if side.empty:
+            return None
+        sides.append(side.set_index("seed")["value"])
+    paired = (sides[0] - sides[1]).dropna()
+    if paired.empty:
+        return None
+    mean, low, high = t_interval(paired.to_numpy(), confidence)
+    return {
+        "n": int(paired.size),
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "significant": bool(low > 0 or high < 0),
+    }

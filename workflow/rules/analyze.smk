@@ -1,5 +1,6 @@
 rule analyze:
     input:
+        code=CODE["analyze"],
         evals=every_run(EVAL),
         metas=every_run(f"{RUN_DIR}/meta.json"),
     output:

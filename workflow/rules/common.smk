@@ -26,9 +26,25 @@ GENERATED_NAMES = [
     "results_table",
     "stability_table",
     "findings",
+    "controls",
     "graphics",
 ]
 PAPER_PDF = "paper/build/paper.pdf"
+
+# The library modules each phase runs, as inputs: editing one reruns that phase and what
+# follows (the same lists are the `deps` of the stages in dvc.yaml).
+PACKAGE = "src/poolstudy"
+CODE = {
+    "prepare": [f"{PACKAGE}/data/{m}.py" for m in ("__init__", "base", "digits", "prepare")]
+    + [f"{PACKAGE}/data/torchvision_sets.py"],
+    "train": [
+        f"{PACKAGE}/{m}.py" for m in ("device", "models", "pooling", "shifts", "train")
+    ],
+    "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "shifts")],
+    "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "stats")],
+    "figures": [f"{PACKAGE}/figures.py"],
+    "paper_inputs": [f"{PACKAGE}/{m}.py" for m in ("paper", "stats")],
+}
 
 
 def as_arg(value):

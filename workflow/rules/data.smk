@@ -1,4 +1,6 @@
 rule prepare:
+    input:
+        code=CODE["prepare"],
     output:
         PREPARED,
     params:

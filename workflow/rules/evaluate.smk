@@ -1,5 +1,6 @@
 rule evaluate:
     input:
+        code=CODE["evaluate"],
         data=PREPARED,
         model=f"{RUN_DIR}/model.pt",
     output:

@@ -1,10 +1,11 @@
 rule figures:
     input:
-        expand(f"{TABLES}/{{name}}.csv", name=["summary", "shift_curves"]),
+        code=CODE["figures"],
+        tables=expand(f"{TABLES}/{{name}}.csv", name=["summary", "shift_curves"]),
     output:
         expand(f"{FIGURES}/{{name}}.pdf", name=FIGURE_NAMES),
     params:
-        tables=lambda w, input: os.path.dirname(input[0]),
+        tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
     log:
         "logs/figures.log",

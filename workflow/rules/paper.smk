@@ -1,11 +1,14 @@
 rule paper_inputs:
     input:
-        expand(f"{TABLES}/{{name}}.csv", name=["summary", "paired", "models"]),
+        code=CODE["paper_inputs"],
+        tables=expand(
+            f"{TABLES}/{{name}}.csv", name=["observations", "summary", "paired", "models"]
+        ),
     output:
         expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
     params:
         settings=as_arg(paper_settings()),
-        tables=lambda w, input: os.path.dirname(input[0]),
+        tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         figures=f"../{FIGURES}",
     log:

@@ -1,6 +1,7 @@
 rule train:
     input:
-        PREPARED,
+        code=CODE["train"],
+        data=PREPARED,
     output:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.csv",
@@ -15,7 +16,7 @@ rule train:
     conda:
         "../envs/poolstudy.yaml"
     shell:
-        "python -m poolstudy train --data {input} --operator {wildcards.operator}"
+        "python -m poolstudy train --data {input.data} --operator {wildcards.operator}"
         " --seed {wildcards.seed} --condition {wildcards.condition}"
         " --model {params.model} --train {params.train}"
         " --out-dir {params.out_dir} --threads {threads} 2>&1 | tee {log}"
