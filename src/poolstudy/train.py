@@ -8,6 +8,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -216,17 +217,19 @@ def train_model(
 
 
 def library_versions() -> dict:
-    import numpy
-    import torchvision
-
-    return {
+    """Versions of the libraries a run depends on (read from package metadata: importing
+    torchvision only for its version would cost every training job seconds)."""
+    versions = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pd.__version__,
     }
+    for package in ("torchvision", "numpy", "pandas"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
 
 
 def save_run(result: TrainResult, model_path, history_path, meta_path) -> None:
