@@ -15,6 +15,7 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.config import load_config
+from poolstudy.data.glyphs import benchmark_generation
 from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
 from poolstudy.models import ModelSpec, build_model
@@ -116,6 +117,14 @@ def run_benchmarks(
     for operator in operators:
         row = bench_training(config, data, operator, epochs=1)
         print(f"{row['operator']:<12}{row['images_per_s']:>12.0f}")
+
+
+def bench_glyphs(n: int) -> float:
+    """Time generating ``n`` images of the procedural ``glyphs`` dataset (default options, font
+    cache built beforehand); print and return the rate in images per second."""
+    rate = benchmark_generation(n)
+    print(f"glyphs: {n} images in {n / rate:.1f} s ({rate:.0f} images/s)")
+    return rate
 
 
 def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all") -> int:

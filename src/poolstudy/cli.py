@@ -118,6 +118,9 @@ def cmd_paper(args) -> int:
 def cmd_bench(args) -> int:
     from poolstudy import bench
 
+    if args.glyphs is not None:
+        bench.bench_glyphs(args.glyphs)
+        return 0
     if args.pipeline:
         return bench.run_pipeline_benchmark(bench.REPO, args.cores)
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
@@ -198,6 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         "its wall time and accuracies against the budgets",
     )
     p.add_argument("--cores", default="all", help="with --pipeline: snakemake --cores")
+    p.add_argument(
+        "--glyphs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only time generating N images of the procedural glyphs dataset",
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset
 from poolstudy.data.digits import DIGITS
+from poolstudy.data.glyphs import GLYPHS
 from poolstudy.data.torchvision_sets import CIFAR10, FASHION_MNIST, MNIST
 
 DATASETS: dict[str, DatasetEntry] = {
     entry.name: entry
     for entry in (
         DIGITS,
+        GLYPHS,
         MNIST,
         FASHION_MNIST,
         CIFAR10,

@@ -1,0 +1,282 @@
+"""The procedural glyphs dataset: fonts, determinism, balance, streams, options, prepared file."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from poolstudy import bench, cli
+from poolstudy.data import DATASETS
+from poolstudy.data.glyphs import (
+    CLASSES,
+    COORD_STEP,
+    FIELD_LIMIT,
+    FIELD_SIZE,
+    FIELD_STEP,
+    MASK_SIZE,
+    GlyphOptions,
+    font_files,
+    glyph_fields,
+    glyph_masks,
+    load_glyphs,
+)
+from poolstudy.data.prepare import MIRROR_ENV, SPLITS, load_prepared, prepare_dataset
+
+SMALL = {"n_train": 200, "n_val": 50, "n_test": 100}
+CLEAN = {**SMALL, "jitter": 0.0, "noise": 0.0, "background": 0.0}
+
+
+def load(**options):
+    return DATASETS["glyphs"].load(None, None, {**SMALL, **options})
+
+
+def digest(raw) -> str:
+    payload = raw.images.numpy().tobytes() + raw.labels.numpy().tobytes()
+    return hashlib.sha256(payload).hexdigest()
+
+
+def image_set(images: torch.Tensor) -> set[bytes]:
+    return {image.numpy().tobytes() for image in images}
+
+
+@pytest.fixture(autouse=True)
+def no_mirror(monkeypatch):
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return load()
+
+
+def test_registered():
+    entry = DATASETS["glyphs"]
+    assert entry.name == "glyphs"
+    assert entry.source == ""
+    assert entry.summary
+    assert list(DATASETS)[:2] == ["digits", "glyphs"]
+
+
+def test_font_cache_finds_fonts_and_renders_every_class():
+    fonts = font_files()
+    assert len(fonts) >= 4
+    assert list(fonts) == sorted(fonts)
+    for chars in CLASSES.values():
+        masks = glyph_masks(chars)
+        assert masks.dtype == torch.uint8
+        assert masks.shape == (len(fonts), len(chars), MASK_SIZE, MASK_SIZE)
+        assert set(masks.unique().tolist()) == {0, 255}
+        ink = (masks > 0).flatten(2).sum(-1)
+        assert (ink > 0).all()
+        assert (ink < 0.5 * MASK_SIZE**2).all()
+        border = masks.clone()
+        border[:, :, 8:-8, 8:-8] = 0
+        assert (border == 0).all()
+
+
+def test_fields_are_quantised_signed_distances():
+    fields = glyph_fields(CLASSES["digits"])
+    assert fields.dtype == torch.float32
+    assert fields.shape == (len(font_files()) * 10, 1, FIELD_SIZE, FIELD_SIZE)
+    assert torch.equal(torch.round(fields * FIELD_STEP) / FIELD_STEP, fields)
+    assert fields.abs().max() <= FIELD_LIMIT
+    assert (fields.flatten(1).min(1).values < 0).all()
+    assert (fields[:, :, 0, :] > 0).all()
+
+
+def test_grid_sample_is_exact_on_quantised_values():
+    generator = torch.Generator().manual_seed(0)
+    steps = torch.randint(-256, 257, (8, 1, FIELD_SIZE, FIELD_SIZE), generator=generator)
+    fields = steps.float() / FIELD_STEP
+    pixel = torch.randint(0, (FIELD_SIZE - 1) * COORD_STEP + 1, (8, 16, 16, 2), generator=generator)
+    pixel = pixel.float() / COORD_STEP
+    grid = (pixel * 2 + 1) / FIELD_SIZE - 1
+    sampled = F.grid_sample(
+        fields, grid, mode="bilinear", padding_mode="border", align_corners=False
+    ).double()
+    x, y = pixel[..., 0].double(), pixel[..., 1].double()
+    x0, y0 = x.floor().long(), y.floor().long()
+    x1, y1 = (x0 + 1).clamp(max=FIELD_SIZE - 1), (y0 + 1).clamp(max=FIELD_SIZE - 1)
+    wx, wy = x - x0, y - y0
+    values = fields.double()[:, 0]
+    batch = torch.arange(8)[:, None, None]
+    expected = (
+        values[batch, y0, x0] * (1 - wx) * (1 - wy)
+        + values[batch, y0, x1] * wx * (1 - wy)
+        + values[batch, y1, x0] * (1 - wx) * wy
+        + values[batch, y1, x1] * wx * wy
+    )
+    assert torch.equal(sampled[:, 0], expected)
+
+
+def test_images_and_labels(raw):
+    n = sum(SMALL.values())
+    assert raw.images.shape == (n, 1, 32, 32)
+    assert raw.images.dtype == torch.uint8
+    assert raw.labels.dtype == torch.int64
+    assert raw.classes == [str(d) for d in range(10)]
+    assert raw.official_test.dtype == torch.bool
+    assert raw.official_test.tolist() == [False] * 250 + [True] * 100
+    assert (raw.images.flatten(1).max(1).values >= 200).all()
+
+
+def test_same_options_give_the_same_bytes(raw):
+    again = load()
+    assert torch.equal(again.images, raw.images)
+    assert torch.equal(again.labels, raw.labels)
+    glyph_fields.cache_clear()
+    glyph_masks.cache_clear()
+    assert digest(load()) == digest(raw)
+
+
+def test_thread_count_does_not_change_the_bytes(raw):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = load()
+    finally:
+        torch.set_num_threads(threads)
+    assert digest(single) == digest(raw)
+
+
+def test_exact_class_balance(raw):
+    for part in (slice(0, 200), slice(200, 250), slice(250, 350)):
+        counts = raw.labels[part].bincount(minlength=10)
+        assert (counts == counts[0]).all()
+    letters = load(classes="letters", n_train=52, n_val=0, n_test=26)
+    assert letters.classes == list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert letters.labels[:52].bincount(minlength=26).tolist() == [2] * 26
+    assert letters.labels[52:].bincount(minlength=26).tolist() == [1] * 26
+
+
+def test_labels_are_shuffled(raw):
+    assert not torch.equal(raw.labels[:200], torch.arange(200) % 10)
+
+
+def test_seeds_give_different_images(raw):
+    other = load(seed=1)
+    assert not torch.equal(other.images, raw.images)
+    assert not image_set(other.images) & image_set(raw.images)
+
+
+def test_streams_are_disjoint(raw):
+    test = image_set(raw.images[raw.official_test])
+    rest = image_set(raw.images[~raw.official_test])
+    assert len(test) == 100
+    assert len(rest) == 250
+    assert not test & rest
+    train, val = image_set(raw.images[:200]), image_set(raw.images[200:250])
+    assert not train & val
+
+
+def test_stream_does_not_depend_on_the_other_streams(raw):
+    alone = load(n_val=0, n_test=0)
+    assert torch.equal(alone.images, raw.images[:200])
+    bigger = load(n_test=300)
+    assert torch.equal(bigger.images[:250], raw.images[:250])
+
+
+def test_glyph_stays_inside_the_canvas_without_jitter():
+    clean = DATASETS["glyphs"].load(None, None, CLEAN)
+    images = clean.images[:, 0]
+    assert (images[:, :4, :] == 0).all()
+    assert (images[:, -4:, :] == 0).all()
+    assert (images[:, :, :4] == 0).all()
+    assert (images[:, :, -4:] == 0).all()
+    assert (images.flatten(1).max(1).values == 255).all()
+
+
+def test_canvas_option():
+    wide = load(canvas=40, n_train=20, n_val=0, n_test=10)
+    assert wide.images.shape == (30, 1, 40, 40)
+
+
+def test_larger_size_gives_more_ink():
+    def ink(size: float) -> float:
+        images = DATASETS["glyphs"].load(None, None, {**CLEAN, "size": size}).images
+        return images.float().mean().item()
+
+    assert ink(22.0) > 1.3 * ink(14.0)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"rotation": 20.0},
+        {"shear": 0.3},
+        {"elastic": 1.5},
+        {"jitter": 2.0},
+        {"stroke": 0.6},
+        {"scale": 0.2},
+        {"noise": 0.2},
+        {"background": 0.5},
+    ],
+)
+def test_options_change_the_images(raw, option):
+    assert not torch.equal(load(**option).images, raw.images)
+
+
+def test_background_and_noise_reach_the_border():
+    plain = DATASETS["glyphs"].load(None, None, CLEAN).images
+    assert plain[:, :, 0, :].max() == 0
+    textured = load(jitter=0.0, noise=0.0, background=0.5).images
+    assert textured[:, :, 0, :].float().mean() > 20
+    noisy = load(jitter=0.0, noise=0.1, background=0.0).images
+    assert noisy[:, :, 0, :].max() > 0
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"colour": 1},
+        {"classes": "greek"},
+        {"seed": -1},
+        {"n_train": -5},
+        {"rotation": 120},
+        {"noise": 2.0},
+        {"scale": 1.0},
+    ],
+)
+def test_bad_options_are_refused(option):
+    with pytest.raises(ValueError):
+        GlyphOptions.from_dict(option)
+
+
+def test_defaults():
+    assert GlyphOptions.from_dict({}) == GlyphOptions()
+    assert GlyphOptions().canvas == 32
+    assert (GlyphOptions().n_train, GlyphOptions().n_val, GlyphOptions().n_test) == (
+        20000,
+        2000,
+        5000,
+    )
+
+
+def test_prepare_end_to_end(tmp_path):
+    options = {**SMALL, "canvas": 32}
+    path = tmp_path / "g.pt"
+    prepared = prepare_dataset("glyphs", path, raw_dir=tmp_path / "raw", options=options)
+    loaded = load_prepared(path)
+    raw = load_glyphs(tmp_path, None, options)
+    assert loaded.name == "glyphs"
+    assert torch.equal(loaded.images, raw.images)
+    assert torch.equal(loaded.labels, prepared.labels)
+    assert loaded.classes == [str(d) for d in range(10)]
+    assert loaded.split.tolist()[250:] == [SPLITS.index("test")] * 100
+    assert (loaded.split[:250] != SPLITS.index("test")).all()
+    assert loaded.split[:250].bincount(minlength=3).tolist() == [250 - 38, 38, 0]
+    test_images, test_labels = loaded.subset("test")
+    assert torch.equal(test_images, raw.images[250:])
+    assert test_labels.bincount(minlength=10).tolist() == [10] * 10
+
+
+def test_bench_and_cli(capsys):
+    rate = bench.bench_glyphs(256)
+    assert rate > 0
+    assert capsys.readouterr().out.startswith("glyphs: 256 images in ")
+    assert cli.main(["bench", "--glyphs", "128"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("glyphs: 128 images in ") and out.rstrip().endswith("images/s)")
