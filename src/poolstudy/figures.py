@@ -126,9 +126,60 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
+def sensitivity_maps(summary: pd.DataFrame, path) -> None:
+    """Translation-sensitivity maps (Kauderer-Abrams 2017): mean test accuracy over the grid of
+    shifts (dx, dy), one panel per operator, for the primary dataset and condition under the
+    first integer protocol, on one colour scale."""
+    shifted = summary[summary["metric"] == "accuracy_shifted"]
+    dataset, condition = panel_rows(shifted)[0]
+    whole = shifted[(shifted["dx"] % 1 == 0) & (shifted["dy"] % 1 == 0)]
+    protocol = list(dict.fromkeys(whole["protocol"]))[0]
+    cell = whole[
+        (whole["dataset"] == dataset)
+        & (whole["condition"] == condition)
+        & (whole["protocol"] == protocol)
+    ]
+    operators = operator_order(cell["operator"])
+    columns = min(6, len(operators))
+    rows = -(-len(operators) // columns)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(1.7 * columns, 1.8 * rows + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    low = float(cell["mean"].min())
+    for ax, operator in zip(axes.flat, operators, strict=False):
+        grid = cell[cell["operator"] == operator].pivot_table(
+            index="dy", columns="dx", values="mean"
+        )
+        image = ax.imshow(
+            grid.to_numpy(),
+            origin="lower",
+            vmin=low,
+            vmax=100.0,
+            cmap="viridis",
+            extent=(
+                grid.columns.min() - 0.5,
+                grid.columns.max() + 0.5,
+                grid.index.min() - 0.5,
+                grid.index.max() + 0.5,
+            ),
+        )
+        ax.set_title(operator, fontsize=8)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(operators) :]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy (%)")
+    fig.suptitle(f"{dataset}, {condition}, {protocol} shift: accuracy over (dx, dy)", fontsize=9)
+    save_figure(fig, path)
+
+
 FIGURES = {
     "accuracy_vs_shift": lambda tables, path: accuracy_vs_shift(tables["shift_curves"], path),
     "overfitting_gap": lambda tables, path: overfitting_gap(tables["summary"], path),
+    "sensitivity_maps": lambda tables, path: sensitivity_maps(tables["summary"], path),
 }
 
 

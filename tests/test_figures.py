@@ -1,0 +1,75 @@
+"""Figures are drawn from the tidy tables alone."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from poolstudy.figures import FIGURES, make_figures, operator_colors
+from poolstudy.pooling import OPERATORS
+from poolstudy.stats import shift_curves, summarize
+
+NAN = math.nan
+
+
+def observations() -> pd.DataFrame:
+    rows = []
+    for condition in ("gap", "flatten"):
+        for operator in ("none", "max"):
+            for seed in (0, 1):
+                base = 90.0 if operator == "max" else 70.0
+                for metric in ("accuracy_train", "accuracy_test"):
+                    rows.append((condition, operator, seed, metric, "", NAN, NAN, base + seed))
+                for protocol, steps in (("circular", (0, 1, 2)), ("subpixel", (0, 0.5, 1))):
+                    for dx in steps:
+                        for dy in steps:
+                            value = base - 3 * (dx + dy) + seed
+                            rows.append(
+                                (
+                                    condition,
+                                    operator,
+                                    seed,
+                                    "accuracy_shifted",
+                                    protocol,
+                                    dx,
+                                    dy,
+                                    value,
+                                )
+                            )
+    frame = pd.DataFrame(
+        rows,
+        columns=["condition", "operator", "seed", "metric", "protocol", "dx", "dy", "value"],
+    )
+    frame.insert(0, "dataset", "digits")
+    frame.insert(0, "experiment", "e")
+    return frame
+
+
+def test_every_figure_is_written_from_the_tables(tmp_path):
+    obs = observations()
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    summarize(obs).to_csv(tables / "summary.csv", index=False)
+    shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
+    written = make_figures(tables, tmp_path / "figures")
+    assert [p.rsplit("/", 1)[-1] for p in written] == [f"{name}.pdf" for name in FIGURES]
+    for path in written:
+        data = open(path, "rb").read()
+        assert data[:5] == b"%PDF-" and len(data) > 2000
+
+
+def test_figures_are_byte_identical_for_the_same_tables(tmp_path):
+    obs = observations()
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    summarize(obs).to_csv(tables / "summary.csv", index=False)
+    shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
+    first = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "a")]
+    second = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "b")]
+    assert first == second
+
+
+def test_every_registered_operator_gets_its_own_colour():
+    colours = operator_colors(list(OPERATORS))
+    assert len(set(colours.values())) == len(OPERATORS)
