@@ -71,18 +71,14 @@ def cmd_evaluate(args) -> int:
     device = devices.resolve_device(args.evaluate.get("device", "auto"))
     devices.configure(device, args.threads, deterministic=True)
     frame = evaluate_model(load_model(args.model, device), load_prepared(args.data), config, device)
-    for column, value in reversed(
-        list(
-            {
-                "experiment": args.experiment,
-                "dataset": args.dataset,
-                "condition": args.condition,
-                "operator": args.operator,
-                "seed": args.seed,
-            }.items()
-        )
-    ):
-        frame.insert(0, column, value)
+    keys = {
+        "experiment": args.experiment,
+        "dataset": args.dataset,
+        "condition": args.condition,
+        "operator": args.operator,
+        "seed": args.seed,
+    }
+    frame = frame.assign(**keys)[[*keys, *frame.columns]]
     write_csv(args.out, frame)
     test = frame.loc[frame["metric"] == "accuracy_test", "value"].iloc[0]
     print(f"{args.dataset}/{args.operator}/{args.seed}: test accuracy {test:.2f}% -> {args.out}")
