@@ -1,10 +1,12 @@
-"""Tiny archives in the real on-disk formats of MNIST, Fashion-MNIST and CIFAR-10.
+"""Tiny archives in the real on-disk formats of MNIST, Fashion-MNIST, CIFAR-10 and SVHN.
 
 MNIST (LeCun et al. 1998) and Fashion-MNIST (Xiao et al. 2017) ship four gzip'd IDX files;
-CIFAR-10 (Krizhevsky 2009) ships ``cifar-10-python.tar.gz`` holding pickled batches. The
-builders below write a few random images in exactly those formats, return what they wrote
-and the md5 of every file, and ``patch_*_checksums`` make torchvision's dataset classes
-expect those md5s instead of the real ones.
+CIFAR-10 (Krizhevsky 2009) ships ``cifar-10-python.tar.gz`` holding pickled batches; SVHN
+(Netzer et al. 2011) ships one MATLAB v5 file per split, ``X`` uint8 [32, 32, 3, n] and ``y``
+[n, 1] with labels 1..10 (10 is the digit 0). The builders below write a few random images in
+exactly those formats, return what they wrote and the md5 of every file, and
+``patch_*_checksums`` make torchvision's dataset classes expect those md5s instead of the real
+ones.
 """
 
 from __future__ import annotations
@@ -32,15 +34,16 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 CIFAR_META = "batches.meta"
 CIFAR_CLASSES = [f"class_{i}" for i in range(10)]
+SVHN_FILES = ("train_32x32.mat", "test_32x32.mat")
 
 
 @dataclass
 class FakeArchive:
     """What a builder wrote: images as the dataset stores them, labels, and md5s.
 
-    ``images`` is uint8 [N, 28, 28] (MNIST-like) or [N, 3, 32, 32] (CIFAR-10), train images
-    first; ``md5`` maps every written file name (archives and, for CIFAR-10, archive members)
-    to its md5.
+    ``images`` is uint8 [N, 28, 28] (MNIST-like) or [N, 3, 32, 32] (CIFAR-10, SVHN), train
+    images first; ``labels`` are the labels torchvision reports (SVHN's 10 read as 0); ``md5``
+    maps every written file name (archives and, for CIFAR-10, archive members) to its md5.
     """
 
     images: np.ndarray
@@ -130,6 +133,37 @@ def tar_gz(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def svhn_mat(images: np.ndarray, raw_labels: np.ndarray) -> bytes:
+    """A MATLAB v5 file: ``X`` uint8 [32, 32, 3, n] (row, column, channel, image), ``y`` [n, 1]."""
+    import scipy.io
+
+    buffer = io.BytesIO()
+    scipy.io.savemat(
+        buffer,
+        {
+            "X": np.ascontiguousarray(images.transpose(2, 3, 1, 0)),
+            "y": raw_labels.astype(np.uint8).reshape(-1, 1),
+        },
+        format="5",
+    )
+    return buffer.getvalue()
+
+
+def write_svhn(folder: Path, n_train: int = 5, n_test: int = 3, seed: int = 0):
+    """``train_32x32.mat`` and ``test_32x32.mat``, flat in ``folder``; each split holds a 10."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+    raw_labels = rng.integers(1, 11, size=n, dtype=np.int64)
+    raw_labels[[1, n_train + 1]] = 10
+    parts = (slice(0, n_train), slice(n_train, n))
+    md5 = {
+        name: write_bytes(folder / name, svhn_mat(images[part], raw_labels[part]))
+        for name, part in zip(SVHN_FILES, parts, strict=True)
+    }
+    return FakeArchive(images=images, labels=raw_labels % 10, n_train=n_train, md5=md5)
+
+
 def patch_mnist_checksums(monkeypatch, dataset_class: type, fake: FakeArchive) -> None:
     """Make ``dataset_class`` (MNIST or FashionMNIST) expect the fake files' md5s."""
     resources = [(name, fake.md5[name]) for name, _ in dataset_class.resources]
@@ -145,3 +179,14 @@ def patch_cifar10_checksums(monkeypatch, fake: FakeArchive) -> None:
     monkeypatch.setattr(CIFAR10, "test_list", [[CIFAR_TEST, fake.md5[CIFAR_TEST]]])
     meta = {"filename": CIFAR_META, "key": "label_names", "md5": fake.md5[CIFAR_META]}
     monkeypatch.setattr(CIFAR10, "meta", meta)
+
+
+def patch_svhn_checksums(monkeypatch, fake: FakeArchive) -> None:
+    """Make torchvision's SVHN expect the fake files' md5s (the ``extra`` split is untouched)."""
+    from torchvision.datasets import SVHN
+
+    split_list = {split: list(entry) for split, entry in SVHN.split_list.items()}
+    for entry in split_list.values():
+        if entry[1] in fake.md5:
+            entry[2] = fake.md5[entry[1]]
+    monkeypatch.setattr(SVHN, "split_list", split_list)

@@ -1,6 +1,6 @@
-"""MNIST (LeCun et al. 1998), Fashion-MNIST (Xiao et al. 2017) and CIFAR-10 (Krizhevsky 2009)
-through torchvision, offline: tiny archives in the real formats stand in for the real ones,
-torchvision's checksums are pointed at them, and every network call fails."""
+"""MNIST (LeCun et al. 1998), Fashion-MNIST (Xiao et al. 2017), CIFAR-10 (Krizhevsky 2009) and
+SVHN (Netzer et al. 2011) through torchvision, offline: tiny archives in the real formats stand in
+for the real ones, torchvision's checksums are pointed at them, and every network call fails."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 import torchvision.datasets as tv_datasets
 import torchvision.datasets.utils as tv_utils
@@ -17,17 +18,25 @@ from fake_archives import (
     CIFAR_ARCHIVE,
     CIFAR_CLASSES,
     IDX_FILES,
+    SVHN_FILES,
     patch_cifar10_checksums,
     patch_mnist_checksums,
+    patch_svhn_checksums,
     write_cifar10,
     write_mnist_like,
+    write_svhn,
 )
 
 from poolstudy.data import DATASETS, DatasetUnavailable
 from poolstudy.data.prepare import MIRROR_ENV, load_prepared, prepare_dataset
 
 MNIST_LIKE = [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
-REQUIRED = {"mnist": IDX_FILES, "fashion_mnist": IDX_FILES, "cifar10": (CIFAR_ARCHIVE,)}
+REQUIRED = {
+    "mnist": IDX_FILES,
+    "fashion_mnist": IDX_FILES,
+    "cifar10": (CIFAR_ARCHIVE,),
+    "svhn": SVHN_FILES,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +63,19 @@ def cifar_mirror(monkeypatch, folder: Path):
     return fake
 
 
+def svhn_mirror(monkeypatch, folder: Path):
+    fake = write_svhn(folder)
+    patch_svhn_checksums(monkeypatch, fake)
+    return fake
+
+
+MIRRORS = {
+    "mnist": lambda monkeypatch, folder: mnist_mirror(monkeypatch, folder, "MNIST"),
+    "cifar10": cifar_mirror,
+    "svhn": svhn_mirror,
+}
+
+
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
@@ -74,6 +96,7 @@ def test_entries_cite_the_dataset_papers():
         "mnist": "lecun1998gradient",
         "fashion_mnist": "xiao2017fashion",
         "cifar10": "krizhevsky2009learning",
+        "svhn": "netzer2011reading",
     }
     assert all(DATASETS[name].summary for name in REQUIRED)
 
@@ -110,6 +133,32 @@ def test_cifar10_from_mirror(monkeypatch, tmp_path):
     np.testing.assert_array_equal(prepared.images[3].numpy(), fake.images[3])
     assert (tmp_path / "raw" / CIFAR_ARCHIVE).is_file()
     assert (tmp_path / "raw" / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def test_svhn_from_mirror(monkeypatch, tmp_path):
+    fake = svhn_mirror(monkeypatch, tmp_path / "mirror")
+    prepared = prepare("svhn", tmp_path, tmp_path / "mirror")
+
+    assert prepared.images.shape == (8, 3, 32, 32)
+    assert prepared.images.dtype == torch.uint8
+    assert prepared.labels.dtype == torch.int64
+    raw_labels = np.concatenate(
+        [scipy.io.loadmat(tmp_path / "mirror" / name)["y"].ravel() for name in SVHN_FILES]
+    )
+    assert (raw_labels[:5] == 10).any() and (raw_labels[5:] == 10).any()
+    assert prepared.labels.tolist() == np.where(raw_labels == 10, 0, raw_labels).tolist()
+    assert prepared.labels.tolist() == fake.labels.tolist()
+    assert 0 <= prepared.labels.min() and prepared.labels.max() <= 9
+    assert (prepared.split[5:] == 2).all() and (prepared.split[:5] != 2).all()
+    assert prepared.classes == [str(digit) for digit in range(10)]
+    np.testing.assert_array_equal(prepared.images[6].numpy(), fake.images[6])
+    np.testing.assert_array_equal(prepared.images[2].numpy(), fake.images[2])
+    first = scipy.io.loadmat(tmp_path / "mirror" / SVHN_FILES[0])["X"]
+    np.testing.assert_array_equal(prepared.images[0, 1].numpy(), first[:, :, 1, 0])
+    for filename in SVHN_FILES:
+        assert (tmp_path / "raw" / filename).is_file()
+    reloaded = load_prepared(tmp_path / "prepared" / "svhn.pt")
+    assert torch.equal(reloaded.images, prepared.images)
 
 
 def test_files_in_raw_dir_are_reused_without_mirror(monkeypatch, tmp_path):
@@ -162,12 +211,12 @@ def test_partial_mirror_reports_the_missing_file(monkeypatch, tmp_path):
     assert sorted(kept) == sorted(IDX_FILES[:3])
 
 
-@pytest.mark.parametrize("name, corrupted", [("mnist", IDX_FILES[1]), ("cifar10", CIFAR_ARCHIVE)])
+@pytest.mark.parametrize(
+    "name, corrupted",
+    [("mnist", IDX_FILES[1]), ("cifar10", CIFAR_ARCHIVE), ("svhn", SVHN_FILES[1])],
+)
 def test_corrupted_mirror_file_is_named(monkeypatch, tmp_path, name, corrupted):
-    if name == "cifar10":
-        cifar_mirror(monkeypatch, tmp_path / "mirror")
-    else:
-        mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    MIRRORS[name](monkeypatch, tmp_path / "mirror")
     (tmp_path / "mirror" / corrupted).write_bytes(b"not the archive")
     with pytest.raises(DatasetUnavailable, match="corrupted") as caught:
         prepare(name, tmp_path, tmp_path / "mirror")

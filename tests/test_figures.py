@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from poolstudy.analyze import empty_sweep_tables
 from poolstudy.figures import FIGURES, make_figures, operator_colors
 from poolstudy.pooling import OPERATORS
 from poolstudy.stats import shift_curves, summarize
@@ -52,6 +53,7 @@ def test_every_figure_is_written_from_the_tables(tmp_path):
     tables.mkdir()
     summarize(obs).to_csv(tables / "summary.csv", index=False)
     shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
+    empty_sweep_tables()[1].to_csv(tables / "sweep.csv", index=False)
     written = make_figures(tables, tmp_path / "figures")
     assert [p.rsplit("/", 1)[-1] for p in written] == [f"{name}.pdf" for name in FIGURES]
     for path in written:
@@ -65,6 +67,7 @@ def test_figures_are_byte_identical_for_the_same_tables(tmp_path):
     tables.mkdir()
     summarize(obs).to_csv(tables / "summary.csv", index=False)
     shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
+    empty_sweep_tables()[1].to_csv(tables / "sweep.csv", index=False)
     first = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "a")]
     second = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "b")]
     assert first == second

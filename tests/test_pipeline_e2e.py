@@ -71,6 +71,20 @@ def test_every_run_is_recorded(snakemake_project):
     )
 
 
+def test_sweep_is_kept_apart_and_reaches_the_paper(snakemake_project):
+    tables = snakemake_project / "results" / "tables"
+    sweep = pd.read_csv(tables / "sweep.csv")
+    assert sorted(set(sweep["n_train"])) == [64, 256]
+    assert set(sweep["metric"]) == {"accuracy_train", "accuracy_test", "gap"}
+    assert (sweep["n"] == 2).all()
+    summary = pd.read_csv(tables / "summary.csv")
+    assert set(summary["condition"]) == {"gap", "flatten"}
+    text = (snakemake_project / "paper" / "generated" / "sweep.tex").read_text()
+    assert "64, 256 images" in text and "sweep_accuracy" in text
+    for name in ("sweep_accuracy", "sweep_gap", "sensitivity_maps"):
+        assert (snakemake_project / "results" / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
 def test_rerun_with_nothing_changed_does_nothing(snakemake_project):
     result = run(["snakemake", "--cores", "1", "--dry-run"], cwd=snakemake_project)
     assert "Nothing to be done" in result.stdout + result.stderr

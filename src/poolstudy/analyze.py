@@ -30,7 +30,7 @@ MODEL_COLUMNS = [
 def read_observations(paths) -> pd.DataFrame:
     frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in paths]
     frame = pd.concat(frames, ignore_index=True)
-    frame["protocol"] = frame["protocol"].fillna("")
+    frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame
 
 
@@ -69,18 +69,74 @@ def headline_metrics(summary: pd.DataFrame) -> dict:
     return metrics
 
 
+SWEEP_COLUMNS = ["n_train", "augment_shift"]
+
+
+def with_sweep_columns(table: pd.DataFrame, points: dict) -> pd.DataFrame:
+    """``table`` with the training-set size and augmentation of each row's condition."""
+    table = table.copy()
+    for column in reversed(SWEEP_COLUMNS):
+        table.insert(3, column, [points[c][column] for c in table["condition"]])
+    return table
+
+
+def sweep_observations(observations: pd.DataFrame) -> pd.DataFrame:
+    """Per model of the sweep: train and test accuracy and their gap (train - test)."""
+    clean = observations[observations["metric"].isin(["accuracy_train", "accuracy_test"])]
+    wide = clean.pivot_table(
+        index=stats.MODEL_KEYS, columns="metric", values="value", sort=False
+    ).reset_index()
+    gap = wide[stats.MODEL_KEYS].assign(
+        metric="gap",
+        protocol="",
+        dx=float("nan"),
+        dy=float("nan"),
+        value=wide["accuracy_train"] - wide["accuracy_test"],
+    )
+    return pd.concat([clean, gap], ignore_index=True)[list(clean.columns)]
+
+
+def empty_sweep_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    observed = [*stats.MODEL_KEYS[:3], *SWEEP_COLUMNS, *stats.MODEL_KEYS[3:]]
+    cells = [*stats.CELL_KEYS[:3], *SWEEP_COLUMNS, *stats.CELL_KEYS[3:]]
+    return (
+        pd.DataFrame(columns=[*observed, "metric", "protocol", "dx", "dy", "value", "n"]),
+        pd.DataFrame(columns=[*cells, "n", "mean", "std", "ci_low", "ci_high"]),
+    )
+
+
 def analyze(
-    eval_paths, meta_paths, experiment: str, out_dir, metrics_path, confidence: float = 0.95
+    eval_paths,
+    meta_paths,
+    experiment: str,
+    out_dir,
+    metrics_path,
+    confidence: float = 0.95,
+    sweep_points: dict | None = None,
 ) -> dict[str, pd.DataFrame]:
-    observations = read_observations(eval_paths)
+    """Write the tables. Runs of the sweep's conditions (``sweep_points``: condition ->
+    {n_train, augment_shift}) go to ``sweep.csv`` only; the rest is the main study."""
+    sweep_points = sweep_points or {}
+    everything = read_observations(eval_paths)
+    in_sweep = everything["condition"].isin(list(sweep_points))
+    observations = everything[~in_sweep].reset_index(drop=True)
     summary = stats.summarize(observations, confidence)
+    models = read_models(meta_paths, experiment)
     tables = {
         "observations": observations,
         "summary": summary,
         "paired": stats.paired_differences(observations, confidence=confidence),
         "shift_curves": stats.shift_curves(observations, confidence),
-        "models": read_models(meta_paths, experiment),
+        "models": models[~models["condition"].isin(list(sweep_points))],
     }
+    if in_sweep.any():
+        observed = sweep_observations(everything[in_sweep])
+        cells = with_sweep_columns(stats.summarize(observed, confidence), sweep_points)
+        observed = with_sweep_columns(observed, sweep_points)
+    else:
+        observed, cells = empty_sweep_tables()
+    tables["sweep_observations"] = observed
+    tables["sweep"] = cells
     out = Path(out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

@@ -89,7 +89,13 @@ def cmd_analyze(args) -> int:
     from poolstudy.analyze import analyze
 
     tables = analyze(
-        args.evals, args.metas, args.experiment, args.out_dir, args.metrics, args.confidence
+        args.evals,
+        args.metas,
+        args.experiment,
+        args.out_dir,
+        args.metrics,
+        args.confidence,
+        sweep_points=args.sweep,
     )
     print(f"{len(tables['observations'])} observations -> {args.out_dir}")
     return 0
@@ -171,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics", required=True)
     p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument(
+        "--sweep", type=json_arg, default={}, help="sweep condition -> {n_train, augment_shift}"
+    )
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("figures", help="draw the figures from the tables")

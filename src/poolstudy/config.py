@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from poolstudy.plan import all_conditions, condition_settings
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -98,6 +100,15 @@ def check_names(config: dict) -> dict:
 
     check("dataset", "datasets", config.get("datasets", []))
     check("operator", "operators", config.get("operators", []))
+    sweep = config.get("sweep") or {}
+    if sweep:
+        check("dataset", "sweep.dataset", [sweep["dataset"]])
+        check("operator", "sweep.operators", sweep["operators"])
+        if sweep["base"] not in config.get("conditions", {}):
+            problems.append(
+                f"config key sweep.base: unknown condition {sweep['base']!r}; "
+                f"choose one of: {', '.join(config.get('conditions', {}))}"
+            )
     check("protocol", "evaluate.protocols", config.get("evaluate", {}).get("protocols", []))
     check(
         "operator",
@@ -116,31 +127,11 @@ def check_names(config: dict) -> dict:
     return config
 
 
-def deep_merge(base: dict, overrides: dict) -> dict:
-    """A copy of ``base`` with ``overrides`` applied, nested dictionaries merged key by key."""
-    merged = _copy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = _copy(value)
-    return merged
-
-
-def condition_settings(config: dict, condition: str) -> dict[str, dict]:
-    """The ``model`` and ``train`` sections as one condition sees them."""
-    overrides = config["conditions"][condition]
-    return {
-        section: deep_merge(config[section], overrides.get(section, {}))
-        for section in ("model", "train")
-    }
-
-
 def validate_conditions(config: dict, schema: dict | None = None) -> dict:
-    """Each condition's merged model/train sections must satisfy the schema of those sections."""
+    """Each condition's merged sections must satisfy the schema of those sections."""
     schema = schema or load_schema()
     problems = []
-    for name in config["conditions"]:
+    for name in all_conditions(config):
         for section, merged in condition_settings(config, name).items():
             validator = Draft202012Validator(schema["properties"][section])
             for error in validator.iter_errors(merged):

@@ -176,10 +176,73 @@ def sensitivity_maps(summary: pd.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
+def placeholder(path, message: str) -> None:
+    """A figure that says why there is nothing to draw (e.g. no sweep configured)."""
+    fig, ax = plt.subplots(figsize=(4, 1))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=9)
+    save_figure(fig, path)
+
+
+def sweep_curves(sweep: pd.DataFrame, metric: str, ylabel: str, path) -> None:
+    """One sweep metric against the training-set size (log scale): a panel per augmentation
+    setting, a line per operator, the interval over seeds as a band."""
+    rows = sweep[sweep["metric"] == metric]
+    if rows.empty:
+        placeholder(path, "no data-size sweep configured")
+        return
+    shifts = sorted(set(rows["augment_shift"]))
+    colors = operator_colors(rows["operator"])
+    fig, axes = plt.subplots(
+        1,
+        len(shifts),
+        figsize=(3.6 * len(shifts), 2.8),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    for ax, shift in zip(axes[0], shifts, strict=True):
+        panel = rows[rows["augment_shift"] == shift]
+        for operator in operator_order(panel["operator"]):
+            line = panel[panel["operator"] == operator].sort_values("n_train")
+            ax.plot(
+                line["n_train"],
+                line["mean"],
+                marker="o",
+                ms=3,
+                label=operator,
+                color=colors[operator],
+            )
+            if line["ci_low"].notna().any():
+                ax.fill_between(
+                    line["n_train"],
+                    line["ci_low"],
+                    line["ci_high"],
+                    color=colors[operator],
+                    alpha=0.2,
+                    lw=0,
+                )
+        if metric == "gap":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("training images")
+        ax.set_title(f"augmentation: {shift} px" if shift else "no augmentation", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7)
+    save_figure(fig, path)
+
+
 FIGURES = {
     "accuracy_vs_shift": lambda tables, path: accuracy_vs_shift(tables["shift_curves"], path),
     "overfitting_gap": lambda tables, path: overfitting_gap(tables["summary"], path),
     "sensitivity_maps": lambda tables, path: sensitivity_maps(tables["summary"], path),
+    "sweep_accuracy": lambda tables, path: sweep_curves(
+        tables["sweep"], "accuracy_test", "test accuracy (%)", path
+    ),
+    "sweep_gap": lambda tables, path: sweep_curves(
+        tables["sweep"], "gap", "train - test accuracy (points)", path
+    ),
 }
 
 
@@ -188,7 +251,7 @@ def make_figures(tables_dir, out_dir) -> list[str]:
         name: pd.read_csv(
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
-        for name in ("summary", "shift_curves")
+        for name in ("summary", "shift_curves", "sweep")
     }
     written = []
     for name, draw in FIGURES.items():

@@ -456,6 +456,89 @@ def controls_tex(
     return "\n\n".join(paragraphs) + "\n"
 
 
+GAP_THRESHOLD = 1.0
+
+
+def sweep_tex(sweep: pd.DataFrame, observed: pd.DataFrame, confidence: int = 95) -> str:
+    """The data-size sweep, generated: for each augmentation setting, the smallest training
+    set at which every operator's mean train-test gap is below one point, the operators'
+    ranking by test accuracy there, and each operator against no pooling at that size."""
+    if sweep.empty:
+        return "No data-size sweep was configured for this run.\n"
+    dataset = ordered(sweep, "dataset")[0]
+    sizes = sorted(set(sweep["n_train"]))
+    operators = present_operators(sweep)
+    seeds = int(sweep["n"].max())
+    parts = [
+        f"On \\texttt{{{latex_escape(dataset)}}}, "
+        + ", ".join(op_tex(op) for op in operators)
+        + f" were trained on {', '.join(f'{n:,}' for n in sizes)} images "
+        f"({seeds} seeds each)."
+    ]
+    for shift in sorted(set(sweep["augment_shift"])):
+        setting = sweep[sweep["augment_shift"] == shift]
+        gap = setting[setting["metric"] == "gap"]
+        test = setting[setting["metric"] == "accuracy_test"]
+        words = (
+            f"With random translations of up to {shift} pixels"
+            if shift
+            else ("Without augmentation")
+        )
+        worst = gap.groupby("n_train")["mean"].max()
+        below = [n for n in sizes if n in worst.index and worst[n] < GAP_THRESHOLD]
+        if not below:
+            largest = sizes[-1]
+            row = gap[gap["n_train"] == largest].sort_values("mean").iloc[-1]
+            parts.append(
+                f"{words}, the train--test gap stays at or above {fmt(GAP_THRESHOLD)} point up "
+                f"to the largest training set ({largest:,} images), where it is largest for "
+                f"{op_tex(row['operator'])} ({fmt(row['mean'])} points)."
+            )
+            size = largest
+        else:
+            size = below[0]
+            parts.append(
+                f"{words}, the train--test gap is below {fmt(GAP_THRESHOLD)} point for every "
+                f"operator from {size:,} training images on."
+            )
+        there = test[test["n_train"] == size].sort_values("mean", ascending=False)
+        ranking = ", ".join(f"{op_tex(r['operator'])} ({fmt_ci(r)})" for _, r in there.iterrows())
+        parts.append(f"Ranked by test accuracy at {size:,} images: {ranking}.")
+        condition = there["condition"].iloc[0]
+        for operator in operators:
+            if operator == BASELINE or BASELINE not in operators:
+                continue
+            result = contrast(
+                observed,
+                "accuracy_test",
+                {"condition": condition, "operator": operator},
+                {"condition": condition, "operator": BASELINE},
+                confidence / 100,
+            )
+            parts.append(
+                contrast_sentence(
+                    result,
+                    f"There, {op_tex(operator)} against no pooling",
+                    "clean test accuracy",
+                    confidence,
+                )
+            )
+    figures = "\n".join(
+        [
+            r"\begin{figure}[h]",
+            r"\centering",
+            r"\includegraphics[width=\linewidth]{sweep_accuracy}",
+            r"\includegraphics[width=\linewidth]{sweep_gap}",
+            f"\\caption{{Data-size sweep on \\texttt{{{latex_escape(dataset)}}}: test accuracy "
+            "(top) and train$-$test gap (bottom; dashed: one point) against the number of "
+            f"training images; bands: {confidence}\\,\\% intervals over seeds.}}",
+            r"\label{fig:sweep}",
+            r"\end{figure}",
+        ]
+    )
+    return "\n".join(p for p in parts if p) + "\n\n" + figures + "\n"
+
+
 def datasets_table(datasets: list[str]) -> str:
     lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
     for name in datasets:
@@ -477,9 +560,10 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
 
-    tables = {name: read(name) for name in ("observations", "summary", "paired", "models")}
-    for name in ("observations", "summary", "paired"):
-        tables[name]["protocol"] = tables[name]["protocol"].fillna("")
+    names = ("observations", "summary", "paired", "models", "sweep_observations", "sweep")
+    tables = {name: read(name) for name in names}
+    for name in ("observations", "summary", "paired", "sweep_observations", "sweep"):
+        tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
     if "significant" in tables["paired"]:
         tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
     datasets = ordered(tables["summary"], "dataset")
@@ -498,6 +582,7 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         "findings.tex": findings_tex(tables["paired"], primary, confidence)
         + identical_protocols_tex(tables["summary"], primary),
         "controls.tex": controls_tex(tables["observations"], tables["models"], primary, confidence),
+        "sweep.tex": sweep_tex(tables["sweep"], tables["sweep_observations"], confidence),
         "graphics.tex": figure_inputs(figures_dir),
     }
     written = []

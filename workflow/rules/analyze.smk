@@ -10,6 +10,7 @@ rule analyze:
         experiment=EXPERIMENT,
         confidence=config["stats"]["confidence"],
         out_dir=lambda w, output: os.path.dirname(output.tables[0]),
+        sweep=as_arg(SWEEP),
     log:
         "logs/analyze.log",
     conda:
@@ -17,4 +18,4 @@ rule analyze:
     shell:
         "python -m poolstudy analyze --evals {input.evals} --metas {input.metas}"
         " --experiment {params.experiment} --out-dir {params.out_dir} --metrics {output.metrics}"
-        " --confidence {params.confidence} 2>&1 | tee {log}"
+        " --confidence {params.confidence} --sweep {params.sweep} 2>&1 | tee {log}"

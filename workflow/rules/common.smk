@@ -2,21 +2,38 @@ import json
 import os
 import shlex
 
-from poolstudy.config import condition_settings
+from poolstudy.plan import condition_settings, datasets_used, planned_runs, sweep_points
 
 EXPERIMENT = config["experiment"]
 DATASETS = config["datasets"]
 OPERATORS = config["operators"]
 SEEDS = config["seeds"]
 CONDITIONS = list(config["conditions"])
+RUNS = planned_runs(config)
+SWEEP = sweep_points(config)
 
 PREPARED = "data/prepared/{dataset}.pt"
 RUN_DIR = "models/{experiment}/{dataset}/{condition}/{operator}/{seed}"
 EVAL = "results/eval/{experiment}/{dataset}/{condition}/{operator}/{seed}.csv"
 TABLES = "results/tables"
-TABLE_NAMES = ["observations", "summary", "paired", "shift_curves", "models"]
+TABLE_NAMES = [
+    "observations",
+    "summary",
+    "paired",
+    "shift_curves",
+    "models",
+    "sweep_observations",
+    "sweep",
+]
+PAPER_TABLES = ["observations", "summary", "paired", "models", "sweep_observations", "sweep"]
 FIGURES = "results/figures"
-FIGURE_NAMES = ["accuracy_vs_shift", "overfitting_gap", "sensitivity_maps"]
+FIGURE_NAMES = [
+    "accuracy_vs_shift",
+    "overfitting_gap",
+    "sensitivity_maps",
+    "sweep_accuracy",
+    "sweep_gap",
+]
 METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
 GENERATED_NAMES = [
@@ -27,6 +44,7 @@ GENERATED_NAMES = [
     "stability_table",
     "findings",
     "controls",
+    "sweep",
     "graphics",
 ]
 PAPER_PDF = "paper/build/paper.pdf"
@@ -35,13 +53,15 @@ PAPER_PDF = "paper/build/paper.pdf"
 # follows (the same lists are the `deps` of the stages in dvc.yaml).
 PACKAGE = "src/poolstudy"
 CODE = {
-    "prepare": [f"{PACKAGE}/data/{m}.py" for m in ("__init__", "base", "digits", "prepare")]
-    + [f"{PACKAGE}/data/torchvision_sets.py"],
+    "prepare": [
+        f"{PACKAGE}/data/{m}.py"
+        for m in ("__init__", "base", "digits", "glyphs", "prepare", "torchvision_sets")
+    ],
     "train": [
         f"{PACKAGE}/{m}.py" for m in ("device", "models", "pooling", "shifts", "train")
     ],
     "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "shifts")],
-    "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "stats")],
+    "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
     "paper_inputs": [f"{PACKAGE}/{m}.py" for m in ("paper", "stats")],
 }
@@ -53,14 +73,17 @@ def as_arg(value):
 
 
 def every_run(pattern):
-    return expand(
-        pattern,
-        experiment=EXPERIMENT,
-        dataset=DATASETS,
-        condition=CONDITIONS,
-        operator=OPERATORS,
-        seed=SEEDS,
-    )
+    """``pattern`` filled in for every planned run: the main grid, then the sweep."""
+    return [
+        pattern.format(
+            experiment=EXPERIMENT,
+            dataset=run.dataset,
+            condition=run.condition,
+            operator=run.operator,
+            seed=run.seed,
+        )
+        for run in RUNS
+    ]
 
 
 def condition_arg(section):

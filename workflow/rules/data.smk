@@ -24,4 +24,4 @@ rule prepare:
 
 rule all_data:
     input:
-        expand(PREPARED, dataset=DATASETS),
+        expand(PREPARED, dataset=datasets_used(config)),

@@ -6,7 +6,7 @@ rule evaluate:
     output:
         EVAL,
     params:
-        evaluate=as_arg(config["evaluate"]),
+        evaluate=condition_arg("evaluate"),
     threads: 1
     log:
         "logs/evaluate/{experiment}/{dataset}/{condition}/{operator}/{seed}.log",

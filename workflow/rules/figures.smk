@@ -1,7 +1,7 @@
 rule figures:
     input:
         code=CODE["figures"],
-        tables=expand(f"{TABLES}/{{name}}.csv", name=["summary", "shift_curves"]),
+        tables=expand(f"{TABLES}/{{name}}.csv", name=["summary", "shift_curves", "sweep"]),
     output:
         expand(f"{FIGURES}/{{name}}.pdf", name=FIGURE_NAMES),
     params:

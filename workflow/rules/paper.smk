@@ -1,9 +1,7 @@
 rule paper_inputs:
     input:
         code=CODE["paper_inputs"],
-        tables=expand(
-            f"{TABLES}/{{name}}.csv", name=["observations", "summary", "paired", "models"]
-        ),
+        tables=expand(f"{TABLES}/{{name}}.csv", name=PAPER_TABLES),
     output:
         expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
     params:

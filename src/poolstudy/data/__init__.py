@@ -11,7 +11,7 @@ from __future__ import annotations
 from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset
 from poolstudy.data.digits import DIGITS
 from poolstudy.data.glyphs import GLYPHS
-from poolstudy.data.torchvision_sets import CIFAR10, FASHION_MNIST, MNIST
+from poolstudy.data.torchvision_sets import CIFAR10, FASHION_MNIST, MNIST, SVHN
 
 DATASETS: dict[str, DatasetEntry] = {
     entry.name: entry
@@ -21,6 +21,7 @@ DATASETS: dict[str, DatasetEntry] = {
         MNIST,
         FASHION_MNIST,
         CIFAR10,
+        SVHN,
     )
 }
 

@@ -1,4 +1,4 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision's own dataset classes.
+"""MNIST, Fashion-MNIST, CIFAR-10 and SVHN through torchvision's own dataset classes.
 
 * MNIST: LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document
   recognition", Proc. IEEE 1998 -- 70,000 greyscale 28x28 handwritten digits.
@@ -7,10 +7,14 @@
   28x28 images of clothing in 10 classes.
 * CIFAR-10: Krizhevsky, "Learning multiple layers of features from tiny images", tech. report,
   University of Toronto 2009 -- 60,000 colour 32x32 images in 10 classes.
+* SVHN: Netzer, Wang, Coates, Bissacco, Wu & Ng, "Reading digits in natural images with
+  unsupervised feature learning", NIPS Workshop 2011 -- 99,289 colour 32x32 crops of house
+  numbers (73,257 train + 26,032 test; the ``extra`` split is not used), digits 0-9.
 
 The raw files live under ``raw_dir`` in the layout torchvision expects
 (``raw_dir/MNIST/raw/``, ``raw_dir/FashionMNIST/raw/``, ``raw_dir/cifar-10-python.tar.gz``
-and ``raw_dir/cifar-10-batches-py/``). torchvision downloads, verifies (md5) and parses them.
+and ``raw_dir/cifar-10-batches-py/``, ``raw_dir/train_32x32.mat`` and
+``raw_dir/test_32x32.mat``). torchvision downloads, verifies (md5) and parses them.
 A local mirror folder holding the original archives, flat, is used first: each archive is
 copied atomically into place and checked against torchvision's checksum, so no network is
 needed. When the files can be had neither way, :class:`DatasetUnavailable` says which files
@@ -23,6 +27,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -32,55 +37,84 @@ from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset
 
 @dataclass(frozen=True)
 class _Source:
-    """A torchvision dataset class (by name) and how the paper cites it."""
+    """A torchvision dataset class (by name), how the paper cites it, and how it is laid out.
+
+    ``layout`` says how the class lists its files: ``"resources"`` (MNIST-like: ``resources``
+    and ``mirrors``, kept in ``raw_dir/<class>/raw/``), ``"tarball"`` (CIFAR: one archive
+    ``filename`` with ``tgz_md5`` from ``url``, kept in ``raw_dir`` and extracted into
+    ``base_folder``) or ``"per_split"`` (SVHN: one file per split in ``split_list``, kept in
+    ``raw_dir``). The train and the official test split are opened with the keyword
+    ``split_keyword`` set to each of ``split_values``; labels are read from the attribute
+    ``labels_attribute``, class names from ``classes`` or else the class's own ``classes``.
+    """
 
     class_name: str
     title: str
+    layout: Literal["resources", "tarball", "per_split"] = "resources"
+    split_keyword: str = "train"
+    split_values: tuple[object, object] = (True, False)
+    labels_attribute: str = "targets"
+    classes: tuple[str, ...] = ()
 
     def dataset_class(self) -> type:
         from torchvision import datasets
 
         return getattr(datasets, self.class_name)
 
-    @property
-    def is_cifar(self) -> bool:
-        return self.class_name == "CIFAR10"
-
 
 _MNIST = _Source("MNIST", "MNIST (LeCun et al. 1998)")
 _FASHION_MNIST = _Source("FashionMNIST", "Fashion-MNIST (Xiao et al. 2017)")
-_CIFAR10 = _Source("CIFAR10", "CIFAR-10 (Krizhevsky 2009)")
+_CIFAR10 = _Source("CIFAR10", "CIFAR-10 (Krizhevsky 2009)", layout="tarball")
+_SVHN = _Source(
+    "SVHN",
+    "SVHN (Netzer et al. 2011)",
+    layout="per_split",
+    split_keyword="split",
+    split_values=("train", "test"),
+    labels_attribute="labels",
+    classes=tuple(str(digit) for digit in range(10)),
+)
+
+
+def archives(source: _Source) -> list[tuple[str, str, list[str]]]:
+    """(file name, md5, URLs in the order torchvision tries them) of each original file,
+    read from torchvision's class attributes."""
+    cls = source.dataset_class()
+    if source.layout == "tarball":
+        return [(cls.filename, cls.tgz_md5, [cls.url])]
+    if source.layout == "per_split":
+        entries = [cls.split_list[split] for split in source.split_values]
+        return [(filename, md5, [url]) for url, filename, md5 in entries]
+    return [
+        (name, md5, [f"{mirror}{name}" for mirror in cls.mirrors]) for name, md5 in cls.resources
+    ]
 
 
 def required_archives(source: _Source) -> list[tuple[str, str]]:
-    """(file name, md5) of each original archive, read from torchvision's class attributes."""
-    cls = source.dataset_class()
-    if source.is_cifar:
-        return [(cls.filename, cls.tgz_md5)]
-    return [(name, md5) for name, md5 in cls.resources]
+    """(file name, md5) of each original archive."""
+    return [(filename, md5) for filename, md5, _ in archives(source)]
 
 
 def archive_urls(source: _Source, filename: str) -> list[str]:
     """The URLs torchvision downloads ``filename`` from, in the order it tries them."""
-    cls = source.dataset_class()
-    if source.is_cifar:
-        return [cls.url]
-    return [f"{mirror}{filename}" for mirror in cls.mirrors]
+    return next(urls for name, _, urls in archives(source) if name == filename)
 
 
 def archive_dir(source: _Source, raw_dir: Path) -> Path:
     """The folder where torchvision looks for (and downloads) the archives."""
-    if source.is_cifar:
-        return raw_dir
-    return raw_dir / source.class_name / "raw"
+    if source.layout == "resources":
+        return raw_dir / source.class_name / "raw"
+    return raw_dir
 
 
 def owned_paths(source: _Source, raw_dir: Path) -> list[Path]:
     """Everything under ``raw_dir`` that belongs to this dataset and nothing else."""
-    if source.is_cifar:
-        cls = source.dataset_class()
-        return [raw_dir / cls.filename, raw_dir / cls.base_folder]
-    return [raw_dir / source.class_name]
+    if source.layout == "resources":
+        return [raw_dir / source.class_name]
+    paths = [raw_dir / filename for filename, _ in required_archives(source)]
+    if source.layout == "tarball":
+        paths.append(raw_dir / source.dataset_class().base_folder)
+    return paths
 
 
 def _walk(roots: list[Path]) -> tuple[set[Path], set[Path]]:
@@ -180,14 +214,16 @@ def open_splits(source: _Source, raw_dir: Path, mirror: Path | None) -> tuple[ob
     files_before, folders_before = _walk(owned_paths(source, raw_dir))
     try:
         copy_from_mirror(source, raw_dir, mirror)
-        train = cls(root=str(raw_dir), train=True, download=True)
+        train, test = (
+            cls(root=str(raw_dir), download=True, **{source.split_keyword: value})
+            for value in source.split_values
+        )
     except BaseException as exc:
         remove_leftovers(source, raw_dir, files_before, folders_before)
         if isinstance(exc, DatasetUnavailable) or not isinstance(exc, Exception):
             raise
         message = unavailable_message(source, raw_dir, mirror, _describe(exc))
         raise DatasetUnavailable(message) from exc
-    test = cls(root=str(raw_dir), train=False, download=False)
     return train, test
 
 
@@ -201,32 +237,49 @@ def colour_images(data) -> torch.Tensor:
     return torch.as_tensor(data, dtype=torch.uint8).permute(0, 3, 1, 2).contiguous()
 
 
-def concatenate(train, test, to_images) -> RawDataset:
+def channel_first_images(data) -> torch.Tensor:
+    """SVHN ``.data``, numpy uint8 [N, 3, 32, 32] (a transposed view) -> a contiguous tensor."""
+    return torch.as_tensor(data, dtype=torch.uint8).contiguous()
+
+
+def concatenate(source: _Source, train, test, to_images) -> RawDataset:
     """Train images first, then the official test images, marked in ``official_test``."""
     images = torch.cat([to_images(train.data), to_images(test.data)])
     labels = torch.cat(
-        [torch.as_tensor(split.targets, dtype=torch.int64) for split in (train, test)]
+        [
+            torch.as_tensor(getattr(split, source.labels_attribute), dtype=torch.int64)
+            for split in (train, test)
+        ]
     )
     official_test = torch.zeros(images.shape[0], dtype=torch.bool)
     official_test[len(train.data) :] = True
-    return RawDataset(
-        images=images, labels=labels, classes=list(train.classes), official_test=official_test
-    )
+    classes = list(source.classes or train.classes)
+    return RawDataset(images=images, labels=labels, classes=classes, official_test=official_test)
+
+
+def load_source(source: _Source, raw_dir: Path, mirror: Path | None, to_images) -> RawDataset:
+    """The source's train and official test splits as one dataset."""
+    return concatenate(source, *open_splits(source, raw_dir, mirror), to_images)
 
 
 def load_mnist(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """MNIST (LeCun et al. 1998): 60,000 train + 10,000 official test digits, 1x28x28."""
-    return concatenate(*open_splits(_MNIST, raw_dir, mirror), greyscale_images)
+    return load_source(_MNIST, raw_dir, mirror, greyscale_images)
 
 
 def load_fashion_mnist(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 train + 10,000 official test, 1x28x28."""
-    return concatenate(*open_splits(_FASHION_MNIST, raw_dir, mirror), greyscale_images)
+    return load_source(_FASHION_MNIST, raw_dir, mirror, greyscale_images)
 
 
 def load_cifar10(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """CIFAR-10 (Krizhevsky 2009): 50,000 train + 10,000 official test images, 3x32x32."""
-    return concatenate(*open_splits(_CIFAR10, raw_dir, mirror), colour_images)
+    return load_source(_CIFAR10, raw_dir, mirror, colour_images)
+
+
+def load_svhn(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
+    """SVHN (Netzer et al. 2011): 73,257 train + 26,032 official test digits, 3x32x32."""
+    return load_source(_SVHN, raw_dir, mirror, channel_first_images)
 
 
 MNIST = DatasetEntry(
@@ -247,5 +300,11 @@ CIFAR10 = DatasetEntry(
     source="krizhevsky2009learning",
     load=load_cifar10,
 )
+SVHN = DatasetEntry(
+    name="svhn",
+    summary="99,289 house-number digits, 32x32 colour crops, official 26,032-image test set",
+    source="netzer2011reading",
+    load=load_svhn,
+)
 
-__all__ = ["CIFAR10", "FASHION_MNIST", "MNIST"]
+__all__ = ["CIFAR10", "FASHION_MNIST", "MNIST", "SVHN"]

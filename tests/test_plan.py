@@ -1,0 +1,87 @@
+"""What the pipeline runs: the main grid and the data-size sweep."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poolstudy.config import ConfigError, validate_config
+from poolstudy.plan import (
+    Run,
+    all_conditions,
+    condition_settings,
+    datasets_used,
+    planned_runs,
+    sweep_points,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def config_with_sweep(**sweep) -> dict:
+    config = copy.deepcopy(DEFAULT)
+    config["sweep"] = {
+        "dataset": "glyphs",
+        "operators": ["none", "max"],
+        "seeds": [0],
+        "n_train": [100, 400],
+        "augment_shift": [0, 2],
+        "base": "gap",
+        **sweep,
+    }
+    return validate_config(config)
+
+
+def test_main_grid_is_every_combination():
+    config = validate_config(copy.deepcopy(DEFAULT) | {"sweep": None})
+    runs = planned_runs(config)
+    expected = (
+        len(config["datasets"])
+        * len(config["conditions"])
+        * len(config["operators"])
+        * len(config["seeds"])
+    )
+    assert len(runs) == len(set(runs)) == expected
+    assert sweep_points(config) == {}
+
+
+def test_sweep_adds_one_condition_per_size_and_augmentation():
+    config = config_with_sweep()
+    points = sweep_points(config)
+    assert points == {
+        "sweep-n100-aug0": {"n_train": 100, "augment_shift": 0},
+        "sweep-n400-aug0": {"n_train": 400, "augment_shift": 0},
+        "sweep-n100-aug2": {"n_train": 100, "augment_shift": 2},
+        "sweep-n400-aug2": {"n_train": 400, "augment_shift": 2},
+    }
+    sweep_runs = [run for run in planned_runs(config) if run.condition in points]
+    assert len(sweep_runs) == 4 * 2 * 1
+    assert Run("glyphs", "sweep-n400-aug2", "max", 0) in sweep_runs
+    assert datasets_used(config) == [*config["datasets"], "glyphs"]
+
+
+def test_sweep_conditions_start_from_the_base_and_skip_shifted_tests():
+    config = config_with_sweep(base="flatten")
+    settings = condition_settings(config, "sweep-n400-aug2")
+    assert settings["train"]["n_train"] == 400
+    assert settings["train"]["augment_shift"] == 2
+    assert settings["model"]["head"] == "flatten"
+    assert settings["evaluate"]["protocols"] == []
+    assert (
+        condition_settings(config, "gap")["evaluate"]["protocols"]
+        == (config["evaluate"]["protocols"])
+    )
+    assert set(all_conditions(config)) == {*config["conditions"], *sweep_points(config)}
+
+
+def test_sweep_names_are_checked():
+    with pytest.raises(ConfigError, match="sweep.base"):
+        config_with_sweep(base="nope")
+    with pytest.raises(ConfigError, match="sweep.operators"):
+        config_with_sweep(operators=["maxx"])
+    with pytest.raises(ConfigError, match="sweep.dataset"):
+        config_with_sweep(dataset="glyph")
