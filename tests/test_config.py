@@ -34,7 +34,9 @@ def error_of(config) -> str:
     return str(info.value)
 
 
-@pytest.mark.parametrize("path", ["config/config.yaml", "tests/data/tiny.yaml"])
+@pytest.mark.parametrize(
+    "path", ["config/config.yaml", "config/paper.yaml", "tests/data/tiny.yaml"]
+)
 def test_shipped_configs_are_valid(path):
     config = load_config(REPO / path)
     assert config["train"]["epochs"] >= 1

@@ -63,7 +63,10 @@ CODE = {
     "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "shifts")],
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
-    "paper_inputs": [f"{PACKAGE}/{m}.py" for m in ("paper", "stats")],
+    "paper_inputs": [
+        f"{PACKAGE}/paper/{m}.py" for m in ("__init__", "claims", "format", "numbers", "tables")
+    ]
+    + [f"{PACKAGE}/stats.py"],
 }
 
 

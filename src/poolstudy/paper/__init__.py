@@ -1,0 +1,98 @@
+"""Tidy tables -> LaTeX for ``paper/generated/``: numbers as keyed values, tables, and the
+comparative sentences, all computed from the results so no claim outlives its numbers.
+
+``numbers.tex`` holds ``\\psset{key}{value}`` lines; the hand-written text reads them with
+``\\psvalue{key}``, which stops the build on a key the pipeline did not produce.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from poolstudy.atomic import write_text
+from poolstudy.paper.claims import (
+    comparison_sentence,
+    contrast_sentence,
+    controls_tex,
+    findings_tex,
+    identical_protocols_tex,
+    sweep_tex,
+)
+from poolstudy.paper.format import (
+    fmt_ci,
+    latex_escape,
+    ordered,
+)
+from poolstudy.paper.numbers import number_entries, numbers_tex
+from poolstudy.paper.tables import (
+    STABILITY_COLUMNS,
+    datasets_table,
+    operators_table,
+    results_table,
+    stability_table,
+)
+
+__all__ = [
+    "STABILITY_COLUMNS",
+    "comparison_sentence",
+    "contrast_sentence",
+    "controls_tex",
+    "datasets_table",
+    "findings_tex",
+    "fmt_ci",
+    "identical_protocols_tex",
+    "latex_escape",
+    "number_entries",
+    "numbers_tex",
+    "operators_table",
+    "results_table",
+    "stability_table",
+    "sweep_tex",
+    "write_paper_inputs",
+]
+
+
+def figure_inputs(figures_dir: str) -> str:
+    """The figure folder as a LaTeX graphics path (relative to paper/)."""
+    return f"\\graphicspath{{{{{figures_dir.rstrip('/')}/}}}}\n"
+
+
+def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) -> list[str]:
+    def read(name):
+        return pd.read_csv(
+            os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
+        )
+
+    names = ("observations", "summary", "paired", "models", "sweep_observations", "sweep")
+    tables = {name: read(name) for name in names}
+    for name in ("observations", "summary", "paired", "sweep_observations", "sweep"):
+        tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
+    if "significant" in tables["paired"]:
+        tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
+    datasets = ordered(tables["summary"], "dataset")
+    primary = datasets[0]
+    confidence = int(settings.get("confidence", 95))
+    outputs = {
+        "numbers.tex": numbers_tex(number_entries(tables, settings)),
+        "operators_table.tex": operators_table(
+            tables["models"][tables["models"]["dataset"] == primary]
+        ),
+        "datasets_table.tex": datasets_table(datasets),
+        "results_table.tex": results_table(tables["summary"], primary),
+        "stability_table.tex": stability_table(
+            tables["summary"], primary, ordered(tables["summary"], "condition")[0]
+        ),
+        "findings.tex": findings_tex(tables["paired"], primary, confidence)
+        + identical_protocols_tex(tables["summary"], primary),
+        "controls.tex": controls_tex(tables["observations"], tables["models"], primary, confidence),
+        "sweep.tex": sweep_tex(tables["sweep"], tables["sweep_observations"], confidence),
+        "graphics.tex": figure_inputs(figures_dir),
+    }
+    written = []
+    for name, text in outputs.items():
+        path = os.path.join(out_dir, name)
+        write_text(path, text)
+        written.append(path)
+    return written

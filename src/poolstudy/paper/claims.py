@@ -1,0 +1,291 @@
+"""The paper's generated sentences: every comparative claim is computed from the results,
+and a difference is called one only when its interval excludes zero."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from poolstudy.paper.format import (
+    BASELINE,
+    fmt,
+    fmt_ci,
+    fmt_signed,
+    latex_escape,
+    op_tex,
+    ordered,
+    present_operators,
+)
+from poolstudy.stats import contrast
+
+
+def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
+    """One generated claim: a difference is called one only when its interval excludes 0."""
+    name = op_tex(row["operator"])
+    interval = f"{confidence}\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+    if math.isnan(row["ci_low"]):
+        return (
+            f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
+            f"points (one seed: no interval, no claim)."
+        )
+    if row["significant"]:
+        verb = "raises" if row["mean"] > 0 else "lowers"
+        return (
+            f"{name} {verb} {metric_words} by {fmt(abs(row['mean']))} points "
+            f"relative to no pooling ({interval})."
+        )
+    return (
+        f"{name} shows no significant difference in {metric_words} from no pooling "
+        f"({fmt_signed(row['mean'])} points, {interval})."
+    )
+
+
+def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> str:
+    """Generated comparative sentences against the no-pooling baseline, per condition."""
+    if paired.empty:
+        return (
+            f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired "
+            "comparison is reported.\n"
+        )
+    rows = paired[(paired["dataset"] == dataset) & paired["dx"].isna()].copy()
+    rows["protocol"] = rows["protocol"].fillna("")
+    paragraphs = []
+    for condition in ordered(rows, "condition"):
+        in_condition = rows[rows["condition"] == condition]
+        sentences = [f"\\emph{{Condition {latex_escape(condition)}.}}"]
+        for operator in present_operators(in_condition):
+            row = in_condition[
+                (in_condition["operator"] == operator) & (in_condition["metric"] == "accuracy_test")
+            ]
+            if len(row):
+                sentences.append(
+                    comparison_sentence(row.iloc[0], "clean test accuracy", confidence)
+                )
+        consistency = in_condition[in_condition["metric"] == "consistency"]
+        for protocol in ordered(consistency, "protocol"):
+            for operator in present_operators(consistency):
+                row = consistency[
+                    (consistency["operator"] == operator) & (consistency["protocol"] == protocol)
+                ]
+                if len(row):
+                    words = f"{protocol}-shift consistency"
+                    sentences.append(comparison_sentence(row.iloc[0], words, confidence))
+        paragraphs.append("\n".join(sentences) + "\n")
+    return "\n".join(paragraphs)
+
+
+def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
+    """A generated remark when two shift protocols gave exactly the same numbers for every
+    condition, model, shift and metric (e.g. when no object crosses the canvas border)."""
+    shifted = summary[(summary["dataset"] == dataset) & (summary["protocol"] != "")]
+    keys = ["condition", "operator", "metric", "dx", "dy"]
+    by_protocol = {
+        protocol: group.set_index(keys)["mean"].sort_index()
+        for protocol, group in shifted.groupby("protocol", sort=False)
+    }
+    names = list(by_protocol)
+    pairs = [
+        (a, b)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if by_protocol[a].index.equals(by_protocol[b].index)
+        and (by_protocol[a] - by_protocol[b]).abs().max() == 0
+    ]
+    return "".join(
+        f"\nThe {a} and {b} protocols gave identical results for every model and shift: "
+        "within these shifts no part of the object crosses the image border, so what wraps "
+        "around is background either way.\n"
+        for a, b in pairs
+    )
+
+
+def contrast_sentence(result: dict | None, subject: str, words: str, confidence: int) -> str:
+    """A generated claim about a paired difference; empty when it could not be computed."""
+    if result is None:
+        return ""
+    interval = (
+        f"{confidence}\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
+    )
+    if math.isnan(result["ci_low"]):
+        return f"{subject}: {fmt_signed(result['mean'])} points in {words} (one seed: no claim)."
+    if result["significant"]:
+        verb = "raises" if result["mean"] > 0 else "lowers"
+        return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."
+    return (
+        f"{subject} makes no significant difference to {words} "
+        f"({fmt_signed(result['mean'])} points, {interval})."
+    )
+
+
+def controls_tex(
+    observations: pd.DataFrame, models: pd.DataFrame, dataset: str, confidence: int = 95
+) -> str:
+    """One generated paragraph per control: parameters and head, receptive field, and what
+    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast})."""
+    obs = observations[observations["dataset"] == dataset]
+    runs = models[models["dataset"] == dataset]
+    conditions = ordered(runs, "condition")
+    primary = conditions[0]
+    level = confidence / 100
+
+    def compare(first: dict, second: dict) -> dict | None:
+        return contrast(obs, "accuracy_test", first, second, level)
+
+    def value(condition: str, operator: str, column: str):
+        rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
+        return rows[column].iloc[0] if len(rows) else None
+
+    def at(operator: str) -> dict:
+        return {"condition": primary, "operator": operator}
+
+    def claim(first: str, second: str, subject: str) -> str:
+        """The sentence for operator ``first`` minus ``second`` under the primary condition."""
+        return contrast_sentence(
+            compare(at(first), at(second)), subject, "clean test accuracy", confidence
+        )
+
+    paragraphs = []
+    heads = []
+    for condition in conditions:
+        counts = {op: value(condition, op, "parameters") for op in ("none", "max", "stride")}
+        if counts["none"] is None or counts["max"] is None:
+            continue
+        text = (
+            f"Under \\texttt{{{latex_escape(condition)}}} the network has "
+            f"{int(counts['none']):,} parameters without pooling and {int(counts['max']):,} "
+            "with max pooling"
+        )
+        if counts["stride"] is not None:
+            text += f"; strided convolutions bring {int(counts['stride']):,}"
+        heads.append(text + ".")
+    for condition in conditions[1:]:
+        for operator in ("none", "max"):
+            subject = (
+                f"For {op_tex(operator)}, condition \\texttt{{{latex_escape(condition)}}} "
+                f"instead of \\texttt{{{latex_escape(primary)}}}"
+            )
+            sentence = contrast_sentence(
+                compare({"condition": condition, "operator": operator}, at(operator)),
+                subject,
+                "clean test accuracy",
+                confidence,
+            )
+            if sentence:
+                heads.append(sentence)
+    if heads:
+        paragraphs.append("\\paragraph{Parameters and the head.}\n" + "\n".join(heads))
+
+    fields = {op: value(primary, op, "receptive_field") for op in ("none", "none_rf", "max")}
+    if all(v is not None for v in fields.values()):
+        text = (
+            f"Without pooling, a unit of the last stage sees {int(fields['none'])} pixels; with "
+            f"max pooling, {int(fields['max'])}; the dilated network without pooling, "
+            f"{int(fields['none_rf'])}. "
+        )
+        text += claim(
+            "none_rf", "none", "Growing the receptive field by dilation instead of pooling"
+        )
+        text += " " + claim(
+            "max", "none_rf", "Max pooling compared with that receptive-field-matched network"
+        )
+        paragraphs.append("\\paragraph{Receptive field.}\n" + text)
+
+    if all(value(primary, op, "parameters") is not None for op in ("none", "max", "maxbroadcast")):
+        text = claim(
+            "maxbroadcast",
+            "none",
+            "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
+        )
+        text += " " + claim(
+            "max",
+            "maxbroadcast",
+            "Downsampling after that maximum (\\texttt{max} against \\texttt{maxbroadcast})",
+        )
+        paragraphs.append("\\paragraph{What pooling computes, apart from shrinking.}\n" + text)
+    if not paragraphs:
+        return "The operators needed for the controls were not run.\n"
+    return "\n\n".join(paragraphs) + "\n"
+
+
+GAP_THRESHOLD = 1.0
+
+
+def sweep_tex(sweep: pd.DataFrame, observed: pd.DataFrame, confidence: int = 95) -> str:
+    """The data-size sweep, generated: for each augmentation setting, the smallest training
+    set at which every operator's mean train-test gap is below one point, the operators'
+    ranking by test accuracy there, and each operator against no pooling at that size."""
+    if sweep.empty:
+        return "No data-size sweep was configured for this run.\n"
+    dataset = ordered(sweep, "dataset")[0]
+    sizes = sorted(set(sweep["n_train"]))
+    operators = present_operators(sweep)
+    seeds = int(sweep["n"].max())
+    parts = [
+        f"On \\texttt{{{latex_escape(dataset)}}}, "
+        + ", ".join(op_tex(op) for op in operators)
+        + f" were trained on {', '.join(f'{n:,}' for n in sizes)} images "
+        f"({seeds} seeds each)."
+    ]
+    for shift in sorted(set(sweep["augment_shift"])):
+        setting = sweep[sweep["augment_shift"] == shift]
+        gap = setting[setting["metric"] == "gap"]
+        test = setting[setting["metric"] == "accuracy_test"]
+        words = (
+            f"With random translations of up to {shift} pixels"
+            if shift
+            else ("Without augmentation")
+        )
+        worst = gap.groupby("n_train")["mean"].max()
+        below = [n for n in sizes if n in worst.index and worst[n] < GAP_THRESHOLD]
+        if not below:
+            largest = sizes[-1]
+            row = gap[gap["n_train"] == largest].sort_values("mean").iloc[-1]
+            parts.append(
+                f"{words}, the train--test gap stays at or above {fmt(GAP_THRESHOLD)} point up "
+                f"to the largest training set ({largest:,} images), where it is largest for "
+                f"{op_tex(row['operator'])} ({fmt(row['mean'])} points)."
+            )
+            size = largest
+        else:
+            size = below[0]
+            parts.append(
+                f"{words}, the train--test gap is below {fmt(GAP_THRESHOLD)} point for every "
+                f"operator from {size:,} training images on."
+            )
+        there = test[test["n_train"] == size].sort_values("mean", ascending=False)
+        ranking = ", ".join(f"{op_tex(r['operator'])} ({fmt_ci(r)})" for _, r in there.iterrows())
+        parts.append(f"Ranked by test accuracy at {size:,} images: {ranking}.")
+        condition = there["condition"].iloc[0]
+        for operator in operators:
+            if operator == BASELINE or BASELINE not in operators:
+                continue
+            result = contrast(
+                observed,
+                "accuracy_test",
+                {"condition": condition, "operator": operator},
+                {"condition": condition, "operator": BASELINE},
+                confidence / 100,
+            )
+            parts.append(
+                contrast_sentence(
+                    result,
+                    f"There, {op_tex(operator)} against no pooling",
+                    "clean test accuracy",
+                    confidence,
+                )
+            )
+    figures = "\n".join(
+        [
+            r"\begin{figure}[h]",
+            r"\centering",
+            r"\includegraphics[width=\linewidth]{sweep_accuracy}",
+            r"\includegraphics[width=\linewidth]{sweep_gap}",
+            f"\\caption{{Data-size sweep on \\texttt{{{latex_escape(dataset)}}}: test accuracy "
+            "(top) and train$-$test gap (bottom; dashed: one point) against the number of "
+            f"training images; bands: {confidence}\\,\\% intervals over seeds.}}",
+            r"\label{fig:sweep}",
+            r"\end{figure}",
+        ]
+    )
+    return "\n".join(p for p in parts if p) + "\n\n" + figures + "\n"

@@ -1,0 +1,93 @@
+"""Formatting of results for LaTeX, and lookups in the tidy tables that every part of the
+paper shares."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from poolstudy.pooling import OPERATORS
+
+BASELINE = "none"
+
+
+def latex_escape(text: str) -> str:
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "_": r"\_",
+        "%": r"\%",
+        "&": r"\&",
+        "#": r"\#",
+        "$": r"\$",
+        "{": r"\{",
+        "}": r"\}",
+    }
+    return "".join(replacements.get(ch, ch) for ch in str(text))
+
+
+def op_tex(name: str) -> str:
+    return r"\texttt{" + latex_escape(name) + "}"
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value:.{digits}f}")
+    )
+
+
+def half_width(row) -> float:
+    return (row["ci_high"] - row["ci_low"]) / 2
+
+
+def fmt_ci(row, digits: int = 1) -> str:
+    """``mean $\\pm$ half-width`` of a t-interval (just the mean when there is none)."""
+    hw = half_width(row)
+    if math.isnan(hw):
+        return fmt(row["mean"], digits)
+    return f"{fmt(row['mean'], digits)} $\\pm$ {fmt(hw, digits)}"
+
+
+def fmt_signed(value: float, digits: int = 1) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
+
+
+def present_operators(frame: pd.DataFrame) -> list[str]:
+    present = set(frame["operator"])
+    return [name for name in OPERATORS if name in present]
+
+
+def cell(
+    summary: pd.DataFrame,
+    dataset: str,
+    condition: str,
+    operator: str,
+    metric: str,
+    protocol: str = "",
+):
+    rows = summary[
+        (summary["dataset"] == dataset)
+        & (summary["condition"] == condition)
+        & (summary["operator"] == operator)
+        & (summary["metric"] == metric)
+        & (summary["protocol"] == protocol)
+    ]
+    if len(rows) != 1:
+        raise KeyError(
+            f"expected one summary row for {dataset}/{condition}/{operator}/{metric}/{protocol}"
+        )
+    return rows.iloc[0]
+
+
+def clean_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows without a shift (clean accuracies, consistency), protocol '' for clean."""
+    table = summary[summary["dx"].isna()].copy()
+    table["protocol"] = table["protocol"].fillna("")
+    return table
+
+
+def ordered(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of ``column`` in order of first appearance."""
+    return list(dict.fromkeys(frame[column]))

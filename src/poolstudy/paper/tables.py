@@ -1,0 +1,134 @@
+"""The paper's generated tables: operators and their accounting, results, stability,
+datasets."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from poolstudy.data import DATASETS
+from poolstudy.paper.format import (
+    cell,
+    clean_table,
+    fmt,
+    fmt_ci,
+    latex_escape,
+    op_tex,
+    ordered,
+    present_operators,
+)
+from poolstudy.pooling import OPERATORS
+
+
+def operators_table(models: pd.DataFrame) -> str:
+    """Every operator that was run: what it is, its source, and the accounting of its network
+    (parameters per condition, since the head changes them; the rest from the first)."""
+    conditions = ordered(models, "condition")
+    first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
+    params = models.drop_duplicates(["condition", "operator"]).set_index(["condition", "operator"])[
+        "parameters"
+    ]
+    param_headers = " & ".join(f"params ({latex_escape(c)})" for c in conditions)
+    lines = [
+        r"\begin{tabular}{lp{4.6cm}" + "r" * (len(conditions) + 3) + "}",
+        r"\toprule",
+        f"operator & what it does & {param_headers} & MFLOPs & RF & final map \\\\",
+        r"\midrule",
+    ]
+    for operator in present_operators(first):
+        run = first[first["operator"] == operator].iloc[0]
+        cls = OPERATORS[operator]
+        source = f" \\cite{{{cls.source}}}" if cls.source else ""
+        size = int(run["final_feature_map"])
+        counts = " & ".join(f"{int(params[(c, operator)]):,}" for c in conditions)
+        lines.append(
+            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & {counts} & "
+            f"{fmt(run['flops'] / 1e6, 2)} & "
+            f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def results_table(summary: pd.DataFrame, dataset: str) -> str:
+    """Clean accuracies with intervals, the gap and consistency per protocol: one block of
+    rows per condition."""
+    summary = clean_table(summary)
+    in_dataset = summary[summary["dataset"] == dataset]
+    protocols = [p for p in ordered(in_dataset, "protocol") if p]
+    header = ["operator", "train", "test", "gap"] + [f"cons.\\ {p}" for p in protocols]
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+    ]
+    for condition in ordered(in_dataset, "condition"):
+        group = in_dataset[in_dataset["condition"] == condition]
+        lines += [
+            r"\midrule",
+            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{condition {latex_escape(condition)}}}}}"
+            r" \\",
+        ]
+        for operator in present_operators(group):
+            train = cell(summary, dataset, condition, operator, "accuracy_train")
+            test = cell(summary, dataset, condition, operator, "accuracy_test")
+            values = [
+                op_tex(operator),
+                fmt_ci(train),
+                fmt_ci(test),
+                fmt(train["mean"] - test["mean"]),
+            ]
+            values += [
+                fmt_ci(cell(summary, dataset, condition, operator, "consistency", p))
+                for p in protocols
+            ]
+            lines.append(" & ".join(values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+STABILITY_COLUMNS = {
+    "consistency": "cons.",
+    "consistency_given_clean_correct": "cons.\\,$|$\\,clean ok",
+    "consistency_given_one_correct": "both ok\\,$|$\\,one ok",
+    "p_top1_change": "P(change)",
+    "mean_abs_change": "MAC",
+}
+
+
+def stability_table(summary: pd.DataFrame, dataset: str, condition: str) -> str:
+    """Consistency beside the measures that do not rise with accuracy alone, one block of rows
+    per protocol: agreement among images whose clean view is correct, the share of pairs with
+    both views correct among those with one, P(top-1 change) and MAC under a one-step shift."""
+    summary = clean_table(summary)
+    in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
+    header = ["operator", *STABILITY_COLUMNS.values()]
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(STABILITY_COLUMNS) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+    ]
+    for protocol in [p for p in ordered(in_cell, "protocol") if p]:
+        group = in_cell[in_cell["protocol"] == protocol]
+        lines += [
+            r"\midrule",
+            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{{latex_escape(protocol)} shifts}}}}"
+            r" \\",
+        ]
+        for operator in present_operators(group):
+            values = [op_tex(operator)]
+            for metric in STABILITY_COLUMNS:
+                rows = group[(group["operator"] == operator) & (group["metric"] == metric)]
+                values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
+            lines.append(" & ".join(values) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def datasets_table(datasets: list[str]) -> str:
+    lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
+    for name in datasets:
+        entry = DATASETS[name]
+        source = f" \\cite{{{entry.source}}}" if entry.source else ""
+        lines.append(f"{latex_escape(name)} & {latex_escape(entry.summary)}{source} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
