@@ -431,6 +431,14 @@ def test_sweep_text_names_the_size_where_the_gap_closes_and_the_ranking():
     assert r"\includegraphics[width=\linewidth]{sweep_gap}" in text
 
 
+def test_sweep_gap_must_stay_closed_for_every_larger_size():
+    from poolstudy.paper import sweep_tex
+
+    cells, observations = sweep_frames({250: 0.5, 1000: 3.0, 4000: 0.2})
+    text = sweep_tex(cells, observations)
+    assert "from 4,000 training images on" in text
+
+
 def test_sweep_text_says_when_the_gap_never_closes():
     from poolstudy.paper import sweep_tex
 

@@ -237,7 +237,12 @@ def sweep_tex(sweep: pd.DataFrame, observed: pd.DataFrame, confidence: int = 95)
             else ("Without augmentation")
         )
         worst = gap.groupby("n_train")["mean"].max()
-        below = [n for n in sizes if n in worst.index and worst[n] < GAP_THRESHOLD]
+        # "from N on": N and every larger size have every operator's gap below the threshold
+        below = [
+            n
+            for n in sizes
+            if all(m in worst.index and worst[m] < GAP_THRESHOLD for m in sizes if m >= n)
+        ]
         if not below:
             largest = sizes[-1]
             row = gap[gap["n_train"] == largest].sort_values("mean").iloc[-1]
