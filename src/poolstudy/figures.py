@@ -35,6 +35,16 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
+def plot_with_band(ax, line: pd.DataFrame, x: str, operator: str, colors: dict) -> None:
+    """One operator's means against ``x`` with its interval over seeds as a band."""
+    line = line.sort_values(x)
+    ax.plot(line[x], line["mean"], marker="o", ms=3, label=operator, color=colors[operator])
+    if line["ci_low"].notna().any():
+        ax.fill_between(
+            line[x], line["ci_low"], line["ci_high"], color=colors[operator], alpha=0.2, lw=0
+        )
+
+
 def panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(dataset, condition) pairs in order of appearance: one row of panels each."""
     return list(dict.fromkeys(zip(frame["dataset"], frame["condition"], strict=True)))
@@ -63,24 +73,7 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
                 & (curves["protocol"] == protocol)
             ]
             for operator in operator_order(cell["operator"]):
-                line = cell[cell["operator"] == operator].sort_values("shift")
-                ax.plot(
-                    line["shift"],
-                    line["mean"],
-                    marker="o",
-                    ms=3,
-                    label=operator,
-                    color=colors[operator],
-                )
-                if line["ci_low"].notna().any():
-                    ax.fill_between(
-                        line["shift"],
-                        line["ci_low"],
-                        line["ci_high"],
-                        color=colors[operator],
-                        alpha=0.2,
-                        lw=0,
-                    )
+                plot_with_band(ax, cell[cell["operator"] == operator], "shift", operator, colors)
             ax.set_title(f"{dataset}, {condition}, {protocol} shift", fontsize=9)
             ax.set_xlabel("shift (px, max of |dx|, |dy|)", fontsize=8)
             if col == 0:
@@ -204,24 +197,7 @@ def sweep_curves(sweep: pd.DataFrame, metric: str, ylabel: str, path) -> None:
     for ax, shift in zip(axes[0], shifts, strict=True):
         panel = rows[rows["augment_shift"] == shift]
         for operator in operator_order(panel["operator"]):
-            line = panel[panel["operator"] == operator].sort_values("n_train")
-            ax.plot(
-                line["n_train"],
-                line["mean"],
-                marker="o",
-                ms=3,
-                label=operator,
-                color=colors[operator],
-            )
-            if line["ci_low"].notna().any():
-                ax.fill_between(
-                    line["n_train"],
-                    line["ci_low"],
-                    line["ci_high"],
-                    color=colors[operator],
-                    alpha=0.2,
-                    lw=0,
-                )
+            plot_with_band(ax, panel[panel["operator"] == operator], "n_train", operator, colors)
         if metric == "gap":
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
