@@ -120,13 +120,26 @@ def shift_consistency(
     model, images, protocol: str, max_shift: int, seed: int, batch_size: int, device
 ) -> float:
     """Zhang (2019) consistency: top-1 agreement of two independently shifted copies."""
+    config = EvalConfig(consistency_shift=max_shift, seed=seed, batch_size=batch_size)
     generator = torch.Generator().manual_seed(seed)
+    return consistency(*two_views(model, images, protocol, config, generator, device))
+
+
+def shifted_view(model, images, dx, dy, protocol: str, config: EvalConfig, device):
+    """Logits of ``images`` shifted by per-image offsets (drawn on the CPU)."""
+    shifted = shift(images, dx.to(device), dy.to(device), protocol)
+    return predict(model, shifted, config.batch_size, device)
+
+
+def two_views(model, images, protocol: str, config: EvalConfig, generator, device):
+    """Logits of two copies of ``images`` at independent random offsets (``view_offsets``)."""
     n = images.shape[0]
-    dx_a, dy_a = random_offsets(n, max_shift, generator, device)
-    dx_b, dy_b = random_offsets(n, max_shift, generator, device)
-    logits_a = predict(model, shift(images, dx_a, dy_a, protocol), batch_size, device)
-    logits_b = predict(model, shift(images, dx_b, dy_b, protocol), batch_size, device)
-    return consistency(logits_a, logits_b)
+    return tuple(
+        shifted_view(
+            model, images, *view_offsets(protocol, n, config, generator), protocol, config, device
+        )
+        for _ in range(2)
+    )
 
 
 @torch.no_grad()
@@ -136,15 +149,9 @@ def stability_metrics(
     """Consistency of two random views (Zhang 2019) with its accuracy-independent variants,
     and the change under a one-step shift (Azulay & Weiss 2019), for one protocol."""
     generator = torch.Generator().manual_seed(config.seed)
-    n = images.shape[0]
-
-    def view(dx, dy):
-        shifted = shift(images, dx.to(device), dy.to(device), protocol)
-        return predict(model, shifted, config.batch_size, device)
-
-    logits_a = view(*view_offsets(protocol, n, config, generator))
-    logits_b = view(*view_offsets(protocol, n, config, generator))
-    logits_step = view(*unit_offsets(protocol, n, config, generator))
+    logits_a, logits_b = two_views(model, images, protocol, config, generator, device)
+    step = unit_offsets(protocol, images.shape[0], config, generator)
+    logits_step = shifted_view(model, images, *step, protocol, config, device)
     return {
         "consistency": consistency(logits_a, logits_b),
         "consistency_given_clean_correct": consistency_given_clean_correct(
