@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from poolstudy.config import ConfigError, load_config, validate_config
@@ -62,6 +63,20 @@ def test_wrong_type_names_the_key():
 
 def test_out_of_range_value_names_the_key():
     assert "evaluate.max_shift" in error_of(config_with(evaluate__max_shift=-1))
+
+
+@pytest.mark.parametrize("value", ["big", 0, 1.5])
+def test_eval_batch_size_is_a_positive_integer_or_auto(value):
+    assert "evaluate.batch_size" in error_of(config_with(evaluate__batch_size=value))
+
+
+def test_eval_batch_size_auto_depends_on_the_device():
+    from poolstudy.device import eval_batch_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert validate_config(config_with(evaluate__batch_size="auto"))
+    assert eval_batch_size(cpu, "auto") < eval_batch_size(cuda, "auto")
+    assert eval_batch_size(cpu, 64) == eval_batch_size(cuda, 64) == 64
 
 
 def test_unknown_operator_lists_the_registered_ones():
@@ -130,6 +145,8 @@ SCHEMA_KEYWORDS = {
     "pattern",
     "minProperties",
     "propertyNames",
+    "oneOf",
+    "const",
 }
 
 
@@ -148,6 +165,8 @@ def test_schema_uses_only_json_schema_keywords():
         for key in ("items", "additionalProperties", "propertyNames"):
             if isinstance(node.get(key), dict):
                 walk(node[key], f"{where}.{key}")
+        for index, option in enumerate(node.get("oneOf", [])):
+            walk(option, f"{where}.oneOf[{index}]")
 
     walk(schema, "schema")
 

@@ -20,7 +20,7 @@ from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
 from poolstudy.models import ModelSpec, build_model
 from poolstudy.shifts import shift
-from poolstudy.train import TrainConfig, predict, to_unit_float, train_model
+from poolstudy.train import TrainConfig, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
 
 PIPELINE_BUDGET_MINUTES = 15.0
@@ -37,11 +37,16 @@ def timed(function, repeats: int = 1) -> float:
     return best
 
 
-def per_shift_loop(model, images, labels, protocol, grid, batch_size, device) -> torch.Tensor:
-    """The straightforward way: one pass over the test set per shift."""
+@torch.no_grad()
+def per_shift_loop(model, images, labels, protocol, grid, device) -> torch.Tensor:
+    """The straightforward way: a Python loop over the shifts, each shifting the whole test
+    set and classifying it in one forward pass."""
     correct = torch.zeros(len(grid), dtype=torch.long)
+    fmt = devices.memory_format(device)
     for index, (dx, dy) in enumerate(grid.tolist()):
-        logits = predict(model, shift(images, dx, dy, protocol), batch_size, device)
+        shifted = shift(images, dx, dy, protocol).contiguous(memory_format=fmt)
+        with devices.autocast(device):
+            logits = model(shifted)
         correct[index] = (logits.argmax(1) == labels).sum().cpu()
     return correct
 
@@ -56,17 +61,18 @@ def bench_evaluation(config: dict, data, device, operator: str, repeats: int) ->
         image_size=data.image_size,
         **{k: v for k, v in config["model"].items() if k != "operator_options"},
     )
-    model = build_model(spec).to(device).eval()
+    model = build_model(spec).to(device=device, memory_format=devices.memory_format(device))
+    model.eval()
     grid = shift_grid(config["evaluate"]["max_shift"])
-    batch = config["evaluate"]["batch_size"]
+    batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
     protocol = config["evaluate"]["protocols"][0]
     batched = shifted_correct(model, x, y, protocol, grid, batch, device)
-    looped = per_shift_loop(model, x, y, protocol, grid, batch, device)
+    looped = per_shift_loop(model, x, y, protocol, grid, device)
     if not torch.equal(batched.cpu(), looped):
         raise RuntimeError("batched and per-shift evaluation disagree")
     n_images = len(y) * len(grid)
     t_batched = timed(lambda: shifted_correct(model, x, y, protocol, grid, batch, device), repeats)
-    t_loop = timed(lambda: per_shift_loop(model, x, y, protocol, grid, batch, device), repeats)
+    t_loop = timed(lambda: per_shift_loop(model, x, y, protocol, grid, device), repeats)
     return {
         "operator": operator,
         "images": n_images,
@@ -105,7 +111,12 @@ def run_benchmarks(
             options=config["data"]["options"].get(dataset, {}),
         )
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
-    print("\nshifted evaluation (test set x every shift), images per second:")
+    batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
+    print(
+        f"\nshifted evaluation (test set x every shift), images per second: batched (all "
+        f"shifts of a chunk in one gather, forward batches of {batch}) against a loop over the "
+        "shifts (whole test set per forward pass)"
+    )
     print(f"{'operator':<12}{'images':>9}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
     for operator in operators:
         row = bench_evaluation(config, data, device, operator, repeats)

@@ -1,4 +1,5 @@
-"""Device choice and the CUDA fast path (bf16 autocast, channels_last)."""
+"""Device choice and the fast paths: bf16 autocast on CUDA, channels_last everywhere, and a
+forward batch size that suits the device."""
 
 from __future__ import annotations
 
@@ -39,4 +40,19 @@ def autocast(device: torch.device):
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    """channels_last on every device: cuDNN's fast NHWC kernels on CUDA, and on the CPU
+    oneDNN's NHWC kernels, which ran these small networks 1.2-3x faster than NCHW."""
+    return torch.channels_last
+
+
+EVAL_BATCH_SIZES = {"cpu": 128, "cuda": 4096}
+"""Forward batch for evaluation when ``evaluate.batch_size`` is ``auto``. On the CPU a batch
+whose activations fit the cache (about a hundred 32x32 images) is 2-3x faster per image than
+a batch of 512 or more (``python -m poolstudy bench`` prints the comparison); on a GPU large
+batches keep the device busy."""
+
+
+def eval_batch_size(device: torch.device, configured: int | str = "auto") -> int:
+    if configured == "auto":
+        return EVAL_BATCH_SIZES.get(device.type, EVAL_BATCH_SIZES["cpu"])
+    return int(configured)

@@ -7,6 +7,7 @@ classified in large batches: no Python loop per image or per shift.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -39,7 +40,7 @@ class EvalConfig:
     consistency_shift: int = 4
     subpixel_step: float = 0.25
     seed: int = 0
-    batch_size: int = 2048
+    batch_size: int | str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalConfig:
@@ -167,6 +168,9 @@ def evaluate_model(
     model, data: PreparedDataset, config: EvalConfig, device, log=print
 ) -> pd.DataFrame:
     rows = []
+    config = dataclasses.replace(
+        config, batch_size=devices.eval_batch_size(device, config.batch_size)
+    )
     model = model.to(device=device, memory_format=devices.memory_format(device)).eval()
     for split in SPLITS:
         images, labels = data.subset(split)

@@ -246,7 +246,8 @@ def load_model(path, device: torch.device | str = "cpu"):
     checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
     model = build_model(ModelSpec.from_dict(checkpoint["spec"]))
     model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval()
+    device = torch.device(device)
+    return model.to(device=device, memory_format=devices.memory_format(device)).eval()
 
 
 def run_training(
