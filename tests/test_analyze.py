@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from poolstudy.analyze import analyze
+from poolstudy.analyze import analyze, read_correct
 
 
 def write_run(tmp_path, condition: str, operator: str, seed: int, test: float, train: float):
@@ -93,3 +95,64 @@ def test_without_a_sweep_the_sweep_tables_are_empty_with_their_columns(tmp_path)
     assert tables["sweep"].empty and "n_train" in tables["sweep"].columns
     reread = pd.read_csv(tmp_path / "tables" / "sweep.csv")
     assert reread.empty and "augment_shift" in reread.columns
+
+
+def test_sweep_plot_has_one_series_per_operator_and_augmentation(tmp_path):
+    runs = [("gap", "max", s, 90.0, 99.0) for s in (0, 1)]
+    for size in (50, 200):
+        for operator in ("none", "max"):
+            runs += [(f"sweep-n{size}-aug0", operator, s, 80.0, 84.0) for s in (0, 1)]
+    paths = [write_run(tmp_path, *run) for run in runs]
+    points = {f"sweep-n{n}-aug0": {"n_train": n, "augment_shift": 0} for n in (50, 200)}
+    tables = analyze(
+        [p for p, _ in paths],
+        [m for _, m in paths],
+        "e",
+        tmp_path / "tables",
+        tmp_path / "metrics.json",
+        sweep_points=points,
+    )
+    plot = tables["sweep_plot"]
+    assert list(plot.columns) == [
+        "series",
+        "operator",
+        "augment_shift",
+        "n_train",
+        "accuracy_test",
+        "gap",
+    ]
+    assert sorted(set(plot["series"])) == ["max, aug 0", "none, aug 0"]
+    assert len(plot) == 4 and (plot["gap"] == 4.0).all()
+    accuracy = tables["accuracy_plot"]
+    assert accuracy.to_dict("records") == [{"operator": "max", "accuracy_test": 90.0}]
+
+
+def test_bootstrap_table_comes_from_the_per_image_records(tmp_path):
+    paths = []
+    for operator, record in (("none", [1, 0] * 5), ("max", [1] * 10)):
+        for seed in (0, 1):
+            value = 100.0 * sum(record) / len(record)
+            path, meta = write_run(tmp_path, "gap", operator, seed, value, 99.0)
+            correct = tmp_path / f"{operator}-{seed}.npy"
+            np.save(correct, np.array(record, dtype=np.uint8))
+            paths.append((path, meta, correct))
+    tables = analyze(
+        [p for p, _, _ in paths],
+        [m for _, m, _ in paths],
+        "e",
+        tmp_path / "tables",
+        tmp_path / "metrics.json",
+        correct_paths=[c for _, _, c in paths],
+        bootstrap_samples=300,
+    )
+    table = tables["bootstrap"].set_index("operator")
+    assert table.loc["none", "mean"] == 50.0 and table.loc["max", "mean"] == 100.0
+    assert table.loc["max", "diff_mean"] == 50.0
+    assert (table["n_images"] == 10).all() and (table["n_seeds"] == 2).all()
+    assert (tmp_path / "tables" / "bootstrap.csv").exists()
+
+
+def test_records_and_evaluations_must_pair_up(tmp_path):
+    path, meta = write_run(tmp_path, "gap", "max", 0, 90.0, 99.0)
+    with pytest.raises(ValueError, match="1 evaluation files but 0 per-image records"):
+        read_correct([path], [])

@@ -209,3 +209,27 @@ def test_condition_overrides_are_checked_against_the_section_schema():
     assert "conditions.bad.train" in message and "epochz" in message
     message = error_of(config_with(conditions={"bad name": {}}))
     assert "conditions" in message
+
+
+def test_placement_protocol_needs_a_canvas_in_its_condition():
+    config = config_with(
+        conditions={"gap": {}, "placed": {"evaluate": {"protocols": ["placement"]}}}
+    )
+    message = error_of(config)
+    assert "conditions.placed.evaluate.protocols" in message and "placement.canvas" in message
+    config["conditions"]["placed"]["placement"] = {"canvas": 48}
+    assert validate_config(config)["conditions"]["placed"]["placement"]["canvas"] == 48
+
+
+def test_placement_and_augmentation_are_refused_together():
+    placed = {"placement": {"canvas": 48}, "train": {"augment_shift": 2}}
+    message = error_of(config_with(conditions={"placed": placed}))
+    assert "conditions.placed.train.augment_shift" in message
+
+
+def test_placement_region_and_condition_operators_are_checked():
+    bad_region = {"placed": {"placement": {"canvas": 48, "region": "right"}}}
+    assert "conditions.placed.placement.region" in error_of(config_with(conditions=bad_region))
+    bad_operator = {"gap": {}, "few": {"operators": ["max", "maxx"]}}
+    message = error_of(config_with(conditions=bad_operator))
+    assert "conditions.few.operators[1]" in message and "'maxx'" in message

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from poolstudy.analyze import empty_sweep_tables
+from poolstudy.analyze import empty_sweep_tables, placement_curves
 from poolstudy.figures import FIGURES, make_figures, operator_colors
 from poolstudy.pooling import OPERATORS
 from poolstudy.stats import shift_curves, summarize
@@ -38,6 +38,14 @@ def observations() -> pd.DataFrame:
                                     value,
                                 )
                             )
+    for operator in ("none", "max"):
+        for seed in (0, 1):
+            for dx in (-4, -2, 0, 2, 4):
+                for dy in (-4, 0, 4):
+                    value = 95.0 if dx <= 0 else (60.0 if operator == "none" else 85.0)
+                    rows.append(
+                        ("placed", operator, seed, "accuracy_shifted", "placement", dx, dy, value)
+                    )
     frame = pd.DataFrame(
         rows,
         columns=["condition", "operator", "seed", "metric", "protocol", "dx", "dy", "value"],
@@ -47,13 +55,37 @@ def observations() -> pd.DataFrame:
     return frame
 
 
-def test_every_figure_is_written_from_the_tables(tmp_path):
-    obs = observations()
-    tables = tmp_path / "tables"
+def models() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "dataset": "digits",
+            "condition": ["gap", "flatten", "placed"],
+            "placement_region": ["", "", "left"],
+        }
+    )
+
+
+def write_tables(obs: pd.DataFrame, tables) -> None:
     tables.mkdir()
     summarize(obs).to_csv(tables / "summary.csv", index=False)
     shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
     empty_sweep_tables()[1].to_csv(tables / "sweep.csv", index=False)
+    placement_curves(obs, models()).to_csv(tables / "placement.csv", index=False)
+
+
+def test_placement_curves_average_over_vertical_positions_per_model():
+    curves = placement_curves(observations(), models())
+    assert set(curves["condition"]) == {"placed"}
+    assert set(curves["region"]) == {"left"}
+    right = curves[(curves["operator"] == "none") & (curves["position"] == 4)].iloc[0]
+    assert right["mean"] == 60.0 and right["n"] == 2
+    assert sorted(set(curves["position"])) == [-4, -2, 0, 2, 4]
+
+
+def test_every_figure_is_written_from_the_tables(tmp_path):
+    obs = observations()
+    tables = tmp_path / "tables"
+    write_tables(obs, tables)
     written = make_figures(tables, tmp_path / "figures")
     assert [p.rsplit("/", 1)[-1] for p in written] == [f"{name}.pdf" for name in FIGURES]
     for path in written:
@@ -64,10 +96,7 @@ def test_every_figure_is_written_from_the_tables(tmp_path):
 def test_figures_are_byte_identical_for_the_same_tables(tmp_path):
     obs = observations()
     tables = tmp_path / "tables"
-    tables.mkdir()
-    summarize(obs).to_csv(tables / "summary.csv", index=False)
-    shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
-    empty_sweep_tables()[1].to_csv(tables / "sweep.csv", index=False)
+    write_tables(obs, tables)
     first = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "a")]
     second = [open(p, "rb").read() for p in make_figures(tables, tmp_path / "b")]
     assert first == second

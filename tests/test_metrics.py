@@ -13,6 +13,7 @@ from poolstudy.evaluate import (
     COLUMNS,
     EvalConfig,
     evaluate_model,
+    protocol_inputs,
     shift_consistency,
     shift_grid,
     shifted_correct,
@@ -198,11 +199,11 @@ def test_shift_grid(max_shift):
     assert pairs == {(dx, dy) for dx in range(max_shift + 1) for dy in range(max_shift + 1)}
 
 
-def loop_shifted_correct(model, images, labels, protocol, grid) -> list[int]:
+def loop_shifted_correct(model, images, labels, protocol, grid, margin=0) -> list[int]:
     counts = []
     with torch.no_grad():
         for dx, dy in grid.tolist():
-            logits = model(shift(images, dx, dy, protocol))
+            logits = model(shift(images, dx, dy, protocol, margin))
             counts.append(int((logits.argmax(1) == labels).sum()))
     return counts
 
@@ -220,9 +221,11 @@ def test_shifted_correct_equals_loop(protocol, batch_size):
         labels = model(images).argmax(1)
     labels[::3] = torch.randint(0, 3, labels[::3].shape)
     grid = shift_grid(2)
-    counts = shifted_correct(model, images, labels, protocol, grid, batch_size, CPU)
+    inputs, margin = protocol_inputs(protocol, images, EvalConfig(max_shift=2))
+    counts = shifted_correct(model, inputs, labels, protocol, grid, batch_size, CPU, margin)
     assert counts.dtype == torch.long
-    assert counts.tolist() == loop_shifted_correct(model, images, labels, protocol, grid)
+    expected = loop_shifted_correct(model, inputs, labels, protocol, grid, margin)
+    assert counts.tolist() == expected
     assert counts[0] == int((labels == model(images).argmax(1)).sum())
 
 
@@ -243,8 +246,16 @@ def test_evaluate_model_table():
     data = tiny_dataset()
     spec = ModelSpec("avg", in_channels=1, num_classes=3, image_size=10, widths=(4, 8))
     model = build_model(spec)
-    config = EvalConfig(max_shift=2, protocols=("circular", "zero"), batch_size=16)
-    table = evaluate_model(model, data, config, CPU)
+    config = EvalConfig(max_shift=2, protocols=("circular", "zero", "crop"), batch_size=16)
+    result = evaluate_model(model, data, config, CPU)
+    table = result.table
+    test_rows = data.split == 2
+    assert result.test_correct.dtype == torch.bool
+    assert result.test_correct.shape == (int(test_rows.sum()),)
+    clean = table.set_index("metric")["value"]
+    assert 100.0 * result.test_correct.float().mean().item() == pytest.approx(
+        clean["accuracy_test"]
+    )
     assert list(table.columns) == COLUMNS
     stability = [
         "consistency",
@@ -253,7 +264,7 @@ def test_evaluate_model_table():
         "p_top1_change",
         "mean_abs_change",
     ]
-    assert len(table) == 3 + 2 * (9 + len(stability))
+    assert len(table) == 3 + 3 * (9 + len(stability))
     clean = table[table["protocol"] == ""].set_index("metric")
     assert list(clean.index) == ["accuracy_train", "accuracy_val", "accuracy_test"]
     assert (clean["n"] == 10).all()
@@ -278,7 +289,7 @@ def test_subpixel_protocol_is_evaluated_on_a_fractional_grid():
     data = tiny_dataset()
     spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=10, widths=(4, 8))
     config = EvalConfig(protocols=("subpixel",), subpixel_step=0.5, batch_size=16)
-    table = evaluate_model(build_model(spec), data, config, CPU, log=lambda _: None)
+    table = evaluate_model(build_model(spec), data, config, CPU, log=lambda _: None).table
     shifted = table[table["metric"] == "accuracy_shifted"]
     assert sorted(set(shifted["dx"])) == [0.0, 0.5, 1.0]
     assert len(shifted) == 9
@@ -288,3 +299,22 @@ def test_eval_config_from_dict():
     config = EvalConfig.from_dict({"max_shift": 2, "protocols": ["zero"], "unknown": 1})
     assert config.max_shift == 2
     assert config.protocols == ("zero",)
+
+
+def test_training_accuracy_is_measured_on_the_subset_the_run_trained_on():
+    from poolstudy.train import select_training_subset
+
+    torch.manual_seed(0)
+    data = tiny_dataset()
+    spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=10, widths=(4, 8))
+    model = build_model(spec).eval()
+    config = EvalConfig(protocols=(), batch_size=16)
+    table = evaluate_model(model, data, config, CPU, log=lambda _: None, n_train=4, seed=7).table
+    row = table.set_index("metric").loc["accuracy_train"]
+    assert row["n"] == 4
+    images, labels = select_training_subset(*data.subset("train"), 4, 7)
+    with torch.no_grad():
+        expected = (model(images.float() / 255).argmax(1) == labels).float().mean().item()
+    assert row["value"] == pytest.approx(100 * expected)
+    everything = evaluate_model(model, data, config, CPU, log=lambda _: None).table
+    assert everything.set_index("metric").loc["accuracy_train", "n"] == 10

@@ -54,7 +54,7 @@ def test_every_run_is_recorded(snakemake_project):
     runs = sorted(zip(models["condition"], models["operator"], models["seed"], strict=True))
     assert runs == [
         (condition, operator, seed)
-        for condition in ("flatten", "gap")
+        for condition in ("flatten", "gap", "placed")
         for operator in ("max", "none")
         for seed in (0, 1)
     ]
@@ -64,7 +64,7 @@ def test_every_run_is_recorded(snakemake_project):
     assert params[("flatten", "none")] > params[("flatten", "max")]
     assert params[("gap", "none")] == params[("gap", "max")]
     metrics = json.loads((snakemake_project / "results" / "metrics.json").read_text())
-    assert set(metrics["digits"]) == {"gap", "flatten"}
+    assert set(metrics["digits"]) == {"gap", "flatten", "placed"}
     assert set(metrics["digits"]["gap"]) == {"none", "max"}
     assert {"accuracy_test", "consistency_circular", "consistency_zero"} <= set(
         metrics["digits"]["flatten"]["max"]
@@ -78,11 +78,50 @@ def test_sweep_is_kept_apart_and_reaches_the_paper(snakemake_project):
     assert set(sweep["metric"]) == {"accuracy_train", "accuracy_test", "gap"}
     assert (sweep["n"] == 2).all()
     summary = pd.read_csv(tables / "summary.csv")
-    assert set(summary["condition"]) == {"gap", "flatten"}
+    assert set(summary["condition"]) == {"gap", "flatten", "placed"}
     text = (snakemake_project / "paper" / "generated" / "sweep.tex").read_text()
     assert "64, 256 images" in text and "sweep_accuracy" in text
+    assert "for the same 6 optimiser steps at every size" in text
+    history = pd.read_csv(
+        snakemake_project
+        / "models"
+        / "tiny"
+        / "digits"
+        / "sweep-n64-aug0"
+        / "max"
+        / "0"
+        / "history.csv"
+    )
+    assert history["step"].iloc[-1] == 6
     for name in ("sweep_accuracy", "sweep_gap", "sensitivity_maps"):
         assert (snakemake_project / "results" / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
+def test_placement_crop_and_bootstrap_reach_the_paper(snakemake_project):
+    tables = snakemake_project / "results" / "tables"
+    placement = pd.read_csv(tables / "placement.csv")
+    # canvas 20 around 16-pixel images: offsets -2..2 in steps of 2
+    assert sorted(set(placement["position"])) == [-2, 0, 2]
+    assert set(placement["condition"]) == {"placed"} and set(placement["region"]) == {"left"}
+    summary = pd.read_csv(tables / "summary.csv", keep_default_na=False, na_values=[""])
+    placed = summary[summary["condition"] == "placed"]
+    assert {"accuracy_placed_inside", "accuracy_placed_outside"} <= set(placed["metric"])
+    assert set(placed["protocol"].fillna("")) == {"", "placement"}
+    gap = summary[summary["condition"] == "gap"]
+    assert {"circular", "zero", "crop", "subpixel"} <= set(gap["protocol"])
+    bootstrap = pd.read_csv(tables / "bootstrap.csv")
+    cells = {(r.condition, r.operator) for r in bootstrap.itertuples()}
+    assert cells == {(c, o) for c in ("gap", "flatten", "placed") for o in ("none", "max")}
+    assert (bootstrap["n_seeds"] == 2).all()
+    assert (bootstrap["ci_low"] <= bootstrap["mean"]).all()
+    assert (bootstrap["mean"] <= bootstrap["ci_high"]).all()
+    accuracy = summary[summary["metric"] == "accuracy_test"].set_index(["condition", "operator"])
+    for row in bootstrap.itertuples():
+        assert row.mean == pytest.approx(accuracy.loc[(row.condition, row.operator), "mean"])
+    generated = snakemake_project / "paper" / "generated"
+    assert r"\emph{Condition placed.}" in (generated / "placement.tex").read_text()
+    assert "test (images)" in (generated / "results_table.tex").read_text()
+    assert (snakemake_project / "results" / "figures" / "placement.pdf").stat().st_size > 1000
 
 
 def test_rerun_with_nothing_changed_does_nothing(snakemake_project):
@@ -127,6 +166,14 @@ def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
     metrics = run(["dvc", "metrics", "show"], cwd=project).stdout
     assert "accuracy_test" in metrics
 
+    # dvc plots show renders the sweep from the tables, one series per operator and setting
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], cwd=project).stdout)["data"]
+    assert {"accuracy", "sweep_accuracy", "sweep_gap"} <= set(plots)
+    spec = json.dumps(plots["sweep_accuracy"])
+    assert "max, aug 0" in spec and "none, aug 0" in spec and "n_train" in spec
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], cwd=project)
+    assert "sweep_accuracy" in (tmp_path / "plots" / "index.html").read_text()
+
     # push to the default local remote, lose the cache and the outputs, pull them back
     prepared = project / "data" / "prepared" / "digits.pt"
     model = project / "models" / "tiny" / "digits" / "flatten" / "max" / "0" / "model.pt"
@@ -137,3 +184,24 @@ def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
     shutil.rmtree(project / "models")
     run(["dvc", "pull"], cwd=project)
     assert {path: path.read_bytes() for path in before} == before
+
+
+def test_dvc_exp_run_runs_a_variant_of_the_study(tmp_path):
+    project = copy_project(tmp_path / "project")
+    run(["git", "init", "-q"], cwd=project)
+    run(["dvc", "repro"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    env = ["-c", "user.name=poolstudy", "-c", "user.email=poolstudy@localhost"]
+    run(["git", *env, "commit", "-qm", "baseline"], cwd=project)
+    before = generated_numbers(project)
+    assert before["config.confidence"] == "95"
+    # a variant that changes only the statistics: tables, figures and paper rerun, nothing else
+    result = run(
+        ["dvc", "exp", "run", "-n", "ci90", "-S", "config/config.yaml:stats.confidence=0.9"],
+        cwd=project,
+    )
+    assert "Running stage 'tables'" in result.stdout
+    assert "Running stage 'models'" not in result.stdout
+    assert generated_numbers(project)["config.confidence"] == "90"
+    shown = run(["dvc", "exp", "show", "--json"], cwd=project).stdout
+    assert "ci90" in shown and "0.9" in shown

@@ -39,11 +39,11 @@ def config_with_sweep(**sweep) -> dict:
 def test_main_grid_is_every_combination():
     config = validate_config(copy.deepcopy(DEFAULT) | {"sweep": None})
     runs = planned_runs(config)
+    per_condition = [
+        c.get("operators") or config["operators"] for c in config["conditions"].values()
+    ]
     expected = (
-        len(config["datasets"])
-        * len(config["conditions"])
-        * len(config["operators"])
-        * len(config["seeds"])
+        len(config["datasets"]) * sum(len(ops) for ops in per_condition) * len(config["seeds"])
     )
     assert len(runs) == len(set(runs)) == expected
     assert sweep_points(config) == {}
@@ -78,6 +78,15 @@ def test_sweep_conditions_start_from_the_base_and_skip_shifted_tests():
     assert set(all_conditions(config)) == {*config["conditions"], *sweep_points(config)}
 
 
+def test_sweep_step_budget_goes_to_every_sweep_point_only():
+    config = config_with_sweep(steps=300)
+    for condition in sweep_points(config):
+        assert condition_settings(config, condition)["train"]["steps"] == 300
+    assert condition_settings(config, "gap")["train"]["steps"] is None
+    without = config_with_sweep()
+    assert condition_settings(without, "sweep-n100-aug0")["train"]["steps"] is None
+
+
 def test_sweep_names_are_checked():
     with pytest.raises(ConfigError, match="sweep.base"):
         config_with_sweep(base="nope")
@@ -85,3 +94,14 @@ def test_sweep_names_are_checked():
         config_with_sweep(operators=["maxx"])
     with pytest.raises(ConfigError, match="sweep.dataset"):
         config_with_sweep(dataset="glyph")
+
+
+def test_a_condition_may_train_a_subset_of_the_operators():
+    config = copy.deepcopy(DEFAULT) | {"sweep": None}
+    config["conditions"] = {"gap": {}, "few": {"operators": ["none", "max"]}}
+    config = validate_config(config)
+    runs = planned_runs(config)
+    few = {run.operator for run in runs if run.condition == "few"}
+    assert few == {"none", "max"}
+    assert {run.operator for run in runs if run.condition == "gap"} == set(config["operators"])
+    assert len(runs) == (len(config["operators"]) + 2) * len(config["seeds"])

@@ -8,7 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poolstudy.shifts import FRACTIONAL, PROTOCOLS, _phase_shift, random_offsets, shift
+from poolstudy.shifts import (
+    FRACTIONAL,
+    IN_CONTEXT,
+    PROTOCOLS,
+    _phase_shift,
+    context_scenes,
+    random_offsets,
+    shift,
+)
 
 SHIFTS = [(0, 0), (1, 0), (0, 1), (2, -3), (-1, -1), (3, 2)]
 FRACTIONAL_SHIFTS = [
@@ -20,6 +28,7 @@ FRACTIONAL_SHIFTS = [
     (-3.25, 0.75),
 ]
 INTEGER_PROTOCOLS = [name for name in PROTOCOLS if name not in FRACTIONAL]
+MARGIN = 3
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -30,6 +39,13 @@ def images(dtype=torch.float32, batch=3, channels=2, height=6, width=7) -> torch
             torch.uint8
         )
     return 1.0 + torch.rand(batch, channels, height, width, generator=generator).to(dtype)
+
+
+def shifted(x, dx, dy, protocol):
+    """``shift`` of images; a protocol in ``IN_CONTEXT`` shifts each image inside its scene."""
+    if protocol in IN_CONTEXT:
+        return shift(context_scenes(x, MARGIN), dx, dy, protocol, MARGIN)
+    return shift(x, dx, dy, protocol)
 
 
 def zero_shift_reference(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -122,9 +138,9 @@ def test_zero_shift_beyond_the_image_is_black():
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_shift_by_zero_is_identity(protocol):
     x = images()
-    assert torch.equal(shift(x, 0, 0, protocol), x)
+    assert torch.equal(shifted(x, 0, 0, protocol), x)
     zeros = torch.zeros(x.shape[0], dtype=torch.long)
-    assert torch.equal(shift(x, zeros, zeros, protocol), x)
+    assert torch.equal(shifted(x, zeros, zeros, protocol), x)
 
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
@@ -132,13 +148,13 @@ def test_scalar_shift_applies_to_every_image(protocol):
     x = images()
     dx = torch.full((x.shape[0],), 2)
     dy = torch.full((x.shape[0],), -1)
-    assert torch.equal(shift(x, 2, -1, protocol), shift(x, dx, dy, protocol))
+    assert torch.equal(shifted(x, 2, -1, protocol), shifted(x, dx, dy, protocol))
 
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_non_square_single_channel(protocol):
     x = images(batch=1, channels=1, height=5, width=9)
-    out = shift(x, 1, 1, protocol)
+    out = shifted(x, 1, 1, protocol)
     assert out.shape == x.shape
     assert torch.equal(out[..., 1:, 1:], x[..., :-1, :-1])
 
@@ -154,7 +170,7 @@ def test_unknown_protocol_raises():
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 def test_dtype_is_kept(protocol, dtype):
     x = images(dtype)
-    out = shift(x, 1, -2, protocol)
+    out = shifted(x, 1, -2, protocol)
     assert out.dtype == dtype
     assert out.shape == x.shape
     assert out.is_contiguous()
@@ -176,8 +192,8 @@ def test_fractional_protocols_return_float(protocol, dtype, expected):
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_uint8_and_float_agree(protocol):
     x = images(torch.uint8)
-    out_uint8 = shift(x, 2, 1, protocol)
-    out_float = shift(x.float(), 2, 1, protocol)
+    out_uint8 = shifted(x, 2, 1, protocol)
+    out_float = shifted(x.float(), 2, 1, protocol)
     assert torch.equal(out_uint8.float(), out_float)
 
 
@@ -208,8 +224,40 @@ def test_fractional_protocols_are_registered():
 @pytest.mark.parametrize("protocol", INTEGER_PROTOCOLS)
 def test_integer_protocol_rejects_fractional_shift(protocol):
     with pytest.raises(ValueError, match="fractional"):
-        shift(images(), 0.5, 0, protocol)
-    assert torch.equal(shift(images(), 2.0, -1.0, protocol), shift(images(), 2, -1, protocol))
+        shifted(images(), 0.5, 0, protocol)
+    assert torch.equal(shifted(images(), 2.0, -1.0, protocol), shifted(images(), 2, -1, protocol))
+
+
+def test_crop_moves_a_window_over_the_scene():
+    x = images(batch=12, channels=1, height=5, width=6)
+    scenes = context_scenes(x, 2, seed=1)
+    assert scenes.shape == (12, 1, 9, 10)
+    assert torch.equal(scenes[..., 2:7, 2:8], x)
+    for dx, dy in [(0, 0), (2, -1), (-2, 2), (1, 1)]:
+        out = shift(scenes, dx, dy, "crop", 2)
+        assert torch.equal(out, scenes[..., 2 - dy : 7 - dy, 2 - dx : 8 - dx])
+    # what enters the window is another image's content, never zeros (images are >= 1)
+    assert (shift(scenes, 2, 2, "crop", 2) >= 1).all()
+
+
+def test_context_comes_from_other_images_of_the_set():
+    x = torch.arange(12.0).view(12, 1, 1, 1).expand(12, 1, 4, 4).contiguous()
+    scenes = context_scenes(x, 4, seed=0)
+    for i in range(12):
+        ring = scenes[i, 0].clone()
+        ring[4:8, 4:8] = -1
+        neighbours = set(ring[ring >= 0].unique().tolist())
+        assert len(neighbours) == 8 and i not in neighbours
+    assert torch.equal(scenes, context_scenes(x, 4, seed=0))
+    assert not torch.equal(scenes, context_scenes(x, 4, seed=1))
+
+
+def test_crop_rejects_shifts_beyond_the_margin_and_margins_beyond_the_image():
+    x = images(batch=4, height=5, width=5)
+    with pytest.raises(ValueError, match="margin of 2"):
+        shift(context_scenes(x, 2), 3, 0, "crop", 2)
+    with pytest.raises(ValueError, match="larger than the images"):
+        context_scenes(x, 6)
 
 
 def reflect_reference(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -252,9 +300,13 @@ def test_per_sample_shifts_equal_shifting_each_image(protocol):
     x = images(batch=len(pairs))
     dx = torch.tensor([p[0] for p in pairs])
     dy = torch.tensor([p[1] for p in pairs])
-    out = shift(x, dx, dy, protocol)
+    margin = 0
+    if protocol in IN_CONTEXT:
+        margin = max(max(abs(a), abs(b)) for a, b in pairs)
+        x = context_scenes(x, margin)
+    out = shift(x, dx, dy, protocol, margin)
     for i, (sx, sy) in enumerate(pairs):
-        alone = shift(x[i : i + 1], sx, sy, protocol)[0]
+        alone = shift(x[i : i + 1], sx, sy, protocol, margin)[0]
         torch.testing.assert_close(out[i], alone, rtol=0, atol=1e-6)
 
 
@@ -360,8 +412,8 @@ def test_device_is_kept(protocol, device):
     x = images(batch=len(pairs))
     dx = torch.tensor([p[0] for p in pairs])
     dy = torch.tensor([p[1] for p in pairs])
-    out = shift(x.to(device), dx.to(device), dy.to(device), protocol)
+    out = shifted(x.to(device), dx.to(device), dy.to(device), protocol)
     assert out.device.type == device
-    torch.testing.assert_close(out.cpu(), shift(x, dx, dy, protocol), rtol=0, atol=1e-5)
-    scalar = shift(x.to(device), pairs[-1][0], pairs[-1][1], protocol)
+    torch.testing.assert_close(out.cpu(), shifted(x, dx, dy, protocol), rtol=0, atol=1e-5)
+    scalar = shifted(x.to(device), pairs[-1][0], pairs[-1][1], protocol)
     assert scalar.device.type == device

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 
 from poolstudy.stats import (
     CELL_KEYS,
+    MODEL_KEYS,
     paired_differences,
     shift_curves,
     summarize,
@@ -280,3 +281,56 @@ def test_contrast_pairs_by_seed_across_conditions_and_operators():
     assert (
         contrast(observations, "accuracy_test", {"operator": "blur"}, {"operator": "none"}) is None
     )
+
+
+def test_bootstrap_of_a_perfect_record_is_a_point():
+    from poolstudy.stats import bootstrap_over_images
+
+    assert bootstrap_over_images(np.ones((3, 50))) == (1.0, 1.0, 1.0)
+    assert bootstrap_over_images(np.zeros((2, 50)) - 0.0) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_interval_matches_the_binomial_standard_error():
+    from poolstudy.stats import bootstrap_over_images
+
+    # one seed, 400 images, half correct: the mean's standard error is 0.025
+    record = np.tile([1.0, 0.0], 200)[None, :]
+    mean, low, high = bootstrap_over_images(record, samples=4000, seed=1)
+    assert mean == 0.5
+    assert (high - low) / 2 == pytest.approx(1.96 * 0.025, rel=0.12)
+
+
+def test_bootstrap_resamples_the_same_images_for_every_seed():
+    from poolstudy.stats import bootstrap_over_images
+
+    record = np.tile([1.0, 0.0, 1.0, 1.0], 50)[None, :]
+    one = bootstrap_over_images(record, seed=3)
+    # identical seeds move together, so the interval is that of one seed
+    assert bootstrap_over_images(np.repeat(record, 3, axis=0), seed=3) == pytest.approx(one)
+    # complementary seeds always average to one half: no spread at all
+    assert bootstrap_over_images(np.vstack([record, 1 - record]), seed=3) == (0.5, 0.5, 0.5)
+
+
+def test_bootstrap_rejects_a_flat_record():
+    from poolstudy.stats import bootstrap_over_images
+
+    with pytest.raises(ValueError, match="seeds, images"):
+        bootstrap_over_images(np.ones(10))
+
+
+def test_bootstrap_table_gives_accuracy_and_paired_difference_in_percent():
+    from poolstudy.stats import bootstrap_table
+
+    rows = []
+    for operator, record in (("none", [1, 0] * 50), ("max", [1, 1] * 50)):
+        for seed in (0, 1):
+            rows.append(("e", "d", "gap", operator, seed, np.array(record, dtype=np.uint8)))
+    records = pd.DataFrame(rows, columns=[*MODEL_KEYS, "correct"])
+    table = bootstrap_table(records, samples=500).set_index("operator")
+    assert table.loc["none", "mean"] == 50.0 and table.loc["max", "mean"] == 100.0
+    assert table.loc["max", "ci_low"] == table.loc["max", "ci_high"] == 100.0
+    assert table.loc["none", "ci_low"] < 50.0 < table.loc["none", "ci_high"]
+    assert table.loc["max", "diff_mean"] == 50.0
+    assert 35.0 < table.loc["max", "diff_ci_low"] < 50.0 < table.loc["max", "diff_ci_high"] < 65
+    assert np.isnan(table.loc["none", "diff_mean"])
+    assert (table["n_seeds"] == 2).all() and (table["n_images"] == 100).all()

@@ -257,6 +257,24 @@ def test_train_config_from_dict_ignores_unknown_keys():
     assert parsed.extra == {}
 
 
+def test_a_step_budget_replaces_epochs_and_ends_mid_epoch():
+    # 40 training images in batches of 16: 3 steps per epoch, so 7 steps end in epoch 3
+    result = train(epochs=50, steps=7, lr=0.2)
+    assert result.history["epoch"].tolist() == [1, 2, 3]
+    assert result.history["step"].tolist() == [3, 6, 7]
+    assert result.meta["steps"] == 7
+    assert result.history["lr"].iloc[-1] == pytest.approx(learning_rate(6, 7, 3, 0.2))
+    assert result.history["lr"].iloc[-1] < 0.01
+
+
+def test_the_same_step_budget_gives_small_and_large_sets_the_same_steps():
+    small = train(steps=12, n_train=16)
+    large = train(steps=12)
+    assert small.meta["steps"] == large.meta["steps"] == 12
+    assert small.history["step"].iloc[-1] == large.history["step"].iloc[-1] == 12
+    assert len(small.history) == 12 and len(large.history) == 4
+
+
 def test_one_epoch_run_still_decays_the_learning_rate():
     result = train(epochs=1, warmup_epochs=1.0, lr=0.05)
     assert result.history["lr"].iloc[-1] < 0.1 * 0.05

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from poolstudy import stats
@@ -24,6 +25,8 @@ MODEL_COLUMNS = [
     "n_train",
     "device",
     "wall_seconds",
+    "placement_canvas",
+    "placement_region",
 ]
 
 
@@ -32,6 +35,26 @@ def read_observations(paths) -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame
+
+
+def read_correct(eval_paths, correct_paths) -> pd.DataFrame:
+    """Per model (keys from its evaluation file), the 0/1 record of its clean test images."""
+    if len(eval_paths) != len(correct_paths):
+        raise ValueError(
+            f"{len(eval_paths)} evaluation files but {len(correct_paths)} per-image records"
+        )
+    rows = []
+    for eval_path, correct_path in zip(eval_paths, correct_paths, strict=True):
+        keys = pd.read_csv(eval_path, nrows=1)[stats.MODEL_KEYS].iloc[0].to_dict()
+        rows.append({**keys, "correct": np.load(correct_path).astype(np.uint8)})
+    return pd.DataFrame(rows, columns=[*stats.MODEL_KEYS, "correct"])
+
+
+def placement_columns(placement: dict) -> dict:
+    """The canvas and training region of a placement run (empty for other runs)."""
+    if placement.get("canvas") is None:
+        return {"placement_canvas": None, "placement_region": ""}
+    return {"placement_canvas": placement["canvas"], "placement_region": placement["region"]}
 
 
 def read_models(paths, experiment: str) -> pd.DataFrame:
@@ -52,6 +75,7 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
                 "n_train": meta["n_train"],
                 "device": meta["device"],
                 "wall_seconds": meta["wall_seconds"],
+                **placement_columns(meta.get("placement") or {}),
             }
         )
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
@@ -67,6 +91,25 @@ def headline_metrics(summary: pd.DataFrame) -> dict:
         cell = metrics.setdefault(row.dataset, {}).setdefault(row.condition, {})
         cell.setdefault(row.operator, {})[name] = round(float(row.mean), 4)
     return metrics
+
+
+def placement_curves(
+    observations: pd.DataFrame, models: pd.DataFrame, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Accuracy against the horizontal position of the object under the placement protocol:
+    per model averaged over the vertical positions, then summarised over seeds; with each
+    condition's training region."""
+    placed = observations[
+        (observations["protocol"] == "placement") & (observations["metric"] == "accuracy_shifted")
+    ]
+    per_model = placed.groupby([*stats.MODEL_KEYS, "dx"], as_index=False, sort=True)["value"].mean()
+    keys = ["experiment", "dataset", "condition", "operator", "dx"]
+    table = stats.summarize_groups(per_model, keys, confidence)
+    regions = models.drop_duplicates(["dataset", "condition"])[
+        ["dataset", "condition", "placement_region"]
+    ].rename(columns={"placement_region": "region"})
+    table = table.merge(regions, on=["dataset", "condition"], how="left")
+    return table.rename(columns={"dx": "position"})
 
 
 SWEEP_COLUMNS = ["n_train", "augment_shift"]
@@ -96,6 +139,32 @@ def sweep_observations(observations: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([clean, gap], ignore_index=True)[list(clean.columns)]
 
 
+def sweep_plot(cells: pd.DataFrame) -> pd.DataFrame:
+    """The sweep for ``dvc plots``: one row per (operator, augmentation, size) with the mean
+    test accuracy and gap over seeds, and a ``series`` label to colour the lines by."""
+    columns = ["series", "operator", "augment_shift", "n_train", "accuracy_test", "gap"]
+    if cells.empty:
+        return pd.DataFrame(columns=columns)
+    wide = cells.pivot_table(
+        index=["operator", "augment_shift", "n_train"], columns="metric", values="mean"
+    ).reset_index()
+    wide["series"] = [
+        f"{op}, aug {shift}"
+        for op, shift in zip(wide["operator"], wide["augment_shift"], strict=True)
+    ]
+    return wide.sort_values(["operator", "augment_shift", "n_train"])[columns]
+
+
+def accuracy_plot(summary: pd.DataFrame) -> pd.DataFrame:
+    """Clean test accuracy per operator in the primary dataset and condition, for ``dvc plots``."""
+    rows = summary[summary["metric"] == "accuracy_test"]
+    if rows.empty:
+        return pd.DataFrame(columns=["operator", "accuracy_test"])
+    first = rows.iloc[0]
+    rows = rows[(rows["dataset"] == first["dataset"]) & (rows["condition"] == first["condition"])]
+    return rows[["operator", "mean"]].rename(columns={"mean": "accuracy_test"})
+
+
 def empty_sweep_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     observed = [*stats.MODEL_KEYS[:3], *SWEEP_COLUMNS, *stats.MODEL_KEYS[3:]]
     cells = [*stats.CELL_KEYS[:3], *SWEEP_COLUMNS, *stats.CELL_KEYS[3:]]
@@ -113,9 +182,13 @@ def analyze(
     metrics_path,
     confidence: float = 0.95,
     sweep_points: dict | None = None,
+    correct_paths=None,
+    bootstrap_samples: int = 2000,
 ) -> dict[str, pd.DataFrame]:
     """Write the tables. Runs of the sweep's conditions (``sweep_points``: condition ->
-    {n_train, augment_shift}) go to ``sweep.csv`` only; the rest is the main study."""
+    {n_train, augment_shift}) go to ``sweep.csv`` only; the rest is the main study.
+    ``correct_paths`` (per-image records, in the order of ``eval_paths``) give
+    ``bootstrap.csv``, the intervals over test images."""
     sweep_points = sweep_points or {}
     everything = read_observations(eval_paths)
     in_sweep = everything["condition"].isin(list(sweep_points))
@@ -128,7 +201,18 @@ def analyze(
         "paired": stats.paired_differences(observations, confidence=confidence),
         "shift_curves": stats.shift_curves(observations, confidence),
         "models": models[~models["condition"].isin(list(sweep_points))],
+        "placement": placement_curves(observations, models, confidence),
     }
+    if correct_paths:
+        records = read_correct(eval_paths, correct_paths)
+        records = records[~records["condition"].isin(list(sweep_points))]
+        tables["bootstrap"] = stats.bootstrap_table(
+            records, confidence=confidence, samples=bootstrap_samples
+        )
+    else:
+        tables["bootstrap"] = stats.bootstrap_table(
+            pd.DataFrame(columns=[*stats.MODEL_KEYS, "correct"])
+        )
     if in_sweep.any():
         observed = sweep_observations(everything[in_sweep])
         cells = with_sweep_columns(stats.summarize(observed, confidence), sweep_points)
@@ -137,6 +221,8 @@ def analyze(
         observed, cells = empty_sweep_tables()
     tables["sweep_observations"] = observed
     tables["sweep"] = cells
+    tables["sweep_plot"] = sweep_plot(cells)
+    tables["accuracy_plot"] = accuracy_plot(summary)
     out = Path(out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

@@ -51,3 +51,11 @@ def write_csv(path: str | os.PathLike, frame) -> None:
     """Write a pandas DataFrame as CSV atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def write_npy(path: str | os.PathLike, array) -> None:
+    import numpy as np
+
+    # A file object, not a path: np.save would append ".npy" to the temporary name.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(array))

@@ -5,6 +5,7 @@ accuracy of a whole pipeline run against the project's budgets."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from poolstudy.shifts import shift
 from poolstudy.train import TrainConfig, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
 
-PIPELINE_BUDGET_MINUTES = 15.0
+PIPELINE_BUDGET_MINUTES = 20.0
 ACCURACY_TARGET = 97.0
 
 
@@ -138,16 +139,21 @@ def bench_glyphs(n: int) -> float:
     return rate
 
 
-def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all") -> int:
-    """Run the default study from scratch in a temporary copy; print time and accuracy."""
+def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all", keep: Path | None = None) -> int:
+    """Run the default study from scratch in a temporary copy (or in ``keep``, which must not
+    exist yet, to look at the results afterwards); print time and accuracy."""
     with tempfile.TemporaryDirectory() as tmp:
-        project = copy_sources(Path(tmp) / "project", repo)
+        project = copy_sources(Path(keep) if keep else Path(tmp) / "project", repo)
+        bin_dir = Path(sys.executable).parent
+        # The rules call `python -m poolstudy`: the environment running this must come first.
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         start = time.perf_counter()
         result = subprocess.run(
-            [str(Path(sys.executable).parent / "snakemake"), "--cores", cores],
+            [str(bin_dir / "snakemake"), "--cores", cores],
             cwd=project,
             capture_output=True,
             text=True,
+            env=env,
         )
         minutes = (time.perf_counter() - start) / 60
         if result.returncode != 0:
@@ -159,13 +165,16 @@ def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all") -> int:
         f"(budget {PIPELINE_BUDGET_MINUTES:.0f} min: "
         f"{'within' if minutes <= PIPELINE_BUDGET_MINUTES else 'OVER'})"
     )
-    for dataset, operators in metrics.items():
-        for operator, values in sorted(operators.items(), key=lambda kv: -kv[1]["accuracy_test"]):
-            print(
-                f"  {dataset:<10}{operator:<12} test {values['accuracy_test']:6.2f}%  "
-                f"train {values['accuracy_train']:6.2f}%"
-            )
-        best = max(values["accuracy_test"] for values in operators.values())
+    for dataset, conditions in metrics.items():
+        for condition, operators in conditions.items():
+            ranked = sorted(operators.items(), key=lambda kv: -kv[1]["accuracy_test"])
+            for operator, values in ranked:
+                print(
+                    f"  {dataset:<10}{condition:<12}{operator:<13} test "
+                    f"{values['accuracy_test']:6.2f}%  train {values['accuracy_train']:6.2f}%"
+                )
+        primary = next(iter(conditions.values()))
+        best = max(values["accuracy_test"] for values in primary.values())
         verdict = "met" if best >= ACCURACY_TARGET else "NOT met"
         print(f"  {dataset}: best test accuracy {best:.2f}% (target {ACCURACY_TARGET}%: {verdict})")
     return 0

@@ -51,6 +51,7 @@ def cmd_train(args) -> int:
         args.out_dir,
         args.threads,
         condition=args.condition,
+        placement_options=args.placement,
     )
     meta = result.meta
     print(
@@ -62,15 +63,25 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from poolstudy import device as devices
-    from poolstudy.atomic import write_csv
+    from poolstudy.atomic import write_csv, write_npy
     from poolstudy.data.prepare import load_prepared
     from poolstudy.evaluate import EvalConfig, evaluate_model
+    from poolstudy.placement import PlacementConfig
     from poolstudy.train import load_model
 
     config = EvalConfig.from_dict(args.evaluate)
     device = devices.resolve_device(args.evaluate.get("device", "auto"))
     devices.configure(device, args.threads, deterministic=True)
-    frame = evaluate_model(load_model(args.model, device), load_prepared(args.data), config, device)
+    result = evaluate_model(
+        load_model(args.model, device),
+        load_prepared(args.data),
+        config,
+        device,
+        placement=PlacementConfig.from_dict(args.placement),
+        n_train=args.n_train,
+        seed=args.seed,
+    )
+    frame = result.table
     keys = {
         "experiment": args.experiment,
         "dataset": args.dataset,
@@ -80,6 +91,8 @@ def cmd_evaluate(args) -> int:
     }
     frame = frame.assign(**keys)[[*keys, *frame.columns]]
     write_csv(args.out, frame)
+    if args.correct_out:
+        write_npy(args.correct_out, result.test_correct.numpy().astype("uint8"))
     test = frame.loc[frame["metric"] == "accuracy_test", "value"].iloc[0]
     print(f"{args.dataset}/{args.operator}/{args.seed}: test accuracy {test:.2f}% -> {args.out}")
     return 0
@@ -96,6 +109,8 @@ def cmd_analyze(args) -> int:
         args.metrics,
         args.confidence,
         sweep_points=args.sweep,
+        correct_paths=args.corrects,
+        bootstrap_samples=args.bootstrap_samples,
     )
     print(f"{len(tables['observations'])} observations -> {args.out_dir}")
     return 0
@@ -124,7 +139,7 @@ def cmd_bench(args) -> int:
         bench.bench_glyphs(args.glyphs)
         return 0
     if args.pipeline:
-        return bench.run_pipeline_benchmark(bench.REPO, args.cores)
+        return bench.run_pipeline_benchmark(bench.REPO, args.cores, args.keep)
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
     return 0
 
@@ -153,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--condition", default="base", help="name of the training condition")
     p.add_argument("--model", type=json_arg, default={})
     p.add_argument("--train", type=json_arg, default={})
+    p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_train)
@@ -166,13 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--condition", default="base")
     p.add_argument("--operator", required=True)
     p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
+    p.add_argument(
+        "--n-train",
+        type=json_arg,
+        default=None,
+        help="train.n_train of the run (null: all): training accuracy is measured on that subset",
+    )
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--correct-out",
+        default=None,
+        help="also write, per clean test image, whether it was classified correctly (.npy)",
+    )
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="aggregate evaluations over seeds into tidy tables")
     p.add_argument("--evals", nargs="+", required=True)
     p.add_argument("--metas", nargs="+", required=True)
+    p.add_argument(
+        "--corrects", nargs="*", default=None, help="per-image records, in the order of --evals"
+    )
+    p.add_argument("--bootstrap-samples", type=int, default=2000)
     p.add_argument("--experiment", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics", required=True)
@@ -204,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the default study from scratch in a temporary copy and report "
         "its wall time and accuracies against the budgets",
+    )
+    p.add_argument(
+        "--keep",
+        default=None,
+        help="with --pipeline: run in this new folder and keep it, instead of a temporary one",
     )
     p.add_argument("--cores", default="all", help="with --pipeline: snakemake --cores")
     p.add_argument(

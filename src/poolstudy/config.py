@@ -122,9 +122,32 @@ def check_names(config: dict) -> dict:
             f"conditions.{name}.model.operator_options",
             dict(overrides.get("model", {}).get("operator_options", {})),
         )
+        check("operator", f"conditions.{name}.operators", overrides.get("operators", []))
+        check(
+            "protocol",
+            f"conditions.{name}.evaluate.protocols",
+            overrides.get("evaluate", {}).get("protocols", []),
+        )
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config
+
+
+def placement_problems(name: str, settings: dict) -> list[str]:
+    """A placement protocol needs a canvas; placement draws positions, so no augmentation."""
+    canvas = (settings.get("placement") or {}).get("canvas")
+    problems = []
+    if "placement" in settings["evaluate"].get("protocols", []) and canvas is None:
+        problems.append(
+            f"config key conditions.{name}.evaluate.protocols: the placement protocol needs "
+            f"placement.canvas in condition {name!r}"
+        )
+    if canvas is not None and settings["train"].get("augment_shift"):
+        problems.append(
+            f"config key conditions.{name}.train.augment_shift: must be 0 where placement is on "
+            "(placement draws the training positions itself)"
+        )
+    return problems
 
 
 def validate_conditions(config: dict, schema: dict | None = None) -> dict:
@@ -137,6 +160,7 @@ def validate_conditions(config: dict, schema: dict | None = None) -> dict:
             for error in validator.iter_errors(merged):
                 where = key_path(["conditions", name, section, *error.absolute_path])
                 problems.append(f"config key {where}: {error.message}")
+        problems += placement_problems(name, condition_settings(config, name))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
     return config

@@ -25,8 +25,15 @@ from poolstudy.metrics import (
     mean_abs_change,
     p_top1_change,
 )
-from poolstudy.shifts import FRACTIONAL, random_offsets, shift
-from poolstudy.train import predict, to_unit_float
+from poolstudy.placement import PlacementConfig, in_region, position_grid, to_canvas
+from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offsets, shift
+from poolstudy.train import (
+    VAL_SEED,
+    placed_in_region,
+    predict,
+    select_training_subset,
+    to_unit_float,
+)
 
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
 
@@ -97,8 +104,10 @@ def shifted_correct(
     grid: torch.Tensor,
     batch_size: int,
     device: torch.device,
+    margin: int = 0,
 ) -> torch.Tensor:
-    """Number of correctly classified images for every shift in ``grid``: [S]."""
+    """Number of correctly classified images for every shift in ``grid``: [S]. For protocols
+    in ``IN_CONTEXT``, ``images`` are scenes with this ``margin`` (``context_scenes``)."""
     n_shifts = grid.shape[0]
     grid = grid.to(device)
     correct = torch.zeros(n_shifts, dtype=torch.long, device=device)
@@ -110,7 +119,7 @@ def shifted_correct(
         copies = x.unsqueeze(1).expand(count, n_shifts, *x.shape[1:]).reshape(-1, *x.shape[1:])
         dx = grid[:, 0].repeat(count)
         dy = grid[:, 1].repeat(count)
-        logits = predict(model, shift(copies, dx, dy, protocol), batch_size, device)
+        logits = predict(model, shift(copies, dx, dy, protocol, margin), batch_size, device)
         hits = logits.argmax(1).view(count, n_shifts) == y.unsqueeze(1)
         correct += hits.sum(0)
     return correct.cpu()
@@ -123,36 +132,57 @@ def shift_consistency(
     """Zhang (2019) consistency: top-1 agreement of two independently shifted copies."""
     config = EvalConfig(consistency_shift=max_shift, seed=seed, batch_size=batch_size)
     generator = torch.Generator().manual_seed(seed)
-    return consistency(*two_views(model, images, protocol, config, generator, device))
+    inputs, margin = protocol_inputs(protocol, images, config)
+    return consistency(*two_views(model, inputs, protocol, config, generator, device, margin))
 
 
-def shifted_view(model, images, dx, dy, protocol: str, config: EvalConfig, device):
+def shifted_view(model, images, dx, dy, protocol: str, config: EvalConfig, device, margin=0):
     """Logits of ``images`` shifted by per-image offsets (drawn on the CPU)."""
-    shifted = shift(images, dx.to(device), dy.to(device), protocol)
+    shifted = shift(images, dx.to(device), dy.to(device), protocol, margin)
     return predict(model, shifted, config.batch_size, device)
 
 
-def two_views(model, images, protocol: str, config: EvalConfig, generator, device):
+def two_views(model, images, protocol: str, config: EvalConfig, generator, device, margin=0):
     """Logits of two copies of ``images`` at independent random offsets (``view_offsets``)."""
     n = images.shape[0]
     return tuple(
         shifted_view(
-            model, images, *view_offsets(protocol, n, config, generator), protocol, config, device
+            model,
+            images,
+            *view_offsets(protocol, n, config, generator),
+            protocol,
+            config,
+            device,
+            margin,
         )
         for _ in range(2)
     )
 
 
+def context_margin(config: EvalConfig) -> int:
+    """The context a scene needs around each image: the largest shift any test draws."""
+    return max(config.max_shift, config.consistency_shift, 1)
+
+
+def protocol_inputs(protocol: str, images: torch.Tensor, config: EvalConfig):
+    """What a protocol shifts, and the margin: the images themselves, or for protocols in
+    ``IN_CONTEXT`` each image inside its scene (``context_scenes``, seeded by ``seed``)."""
+    if protocol not in IN_CONTEXT:
+        return images, 0
+    margin = context_margin(config)
+    return context_scenes(images, margin, config.seed), margin
+
+
 @torch.no_grad()
 def stability_metrics(
-    model, images, labels, clean_logits, protocol: str, config: EvalConfig, device
+    model, images, labels, clean_logits, protocol: str, config: EvalConfig, device, margin=0
 ) -> dict[str, float]:
     """Consistency of two random views (Zhang 2019) with its accuracy-independent variants,
     and the change under a one-step shift (Azulay & Weiss 2019), for one protocol."""
     generator = torch.Generator().manual_seed(config.seed)
-    logits_a, logits_b = two_views(model, images, protocol, config, generator, device)
+    logits_a, logits_b = two_views(model, images, protocol, config, generator, device, margin)
     step = unit_offsets(protocol, images.shape[0], config, generator)
-    logits_step = shifted_view(model, images, *step, protocol, config, device)
+    logits_step = shifted_view(model, images, *step, protocol, config, device, margin)
     return {
         "consistency": consistency(logits_a, logits_b),
         "consistency_given_clean_correct": consistency_given_clean_correct(
@@ -164,35 +194,96 @@ def stability_metrics(
     }
 
 
+@dataclass
+class Evaluation:
+    """One model's tidy table and, per clean test image, whether it was classified correctly
+    (the unit of the bootstrap over test images in ``poolstudy.stats``)."""
+
+    table: pd.DataFrame
+    test_correct: torch.Tensor
+
+
+def placement_rows(protocol, grid, correct, n_images, placement) -> list[tuple]:
+    """Accuracy at the positions training could draw (``accuracy_placed_inside``) and at the
+    others (``accuracy_placed_outside``), each the mean over those grid positions."""
+    accuracy = 100.0 * correct.double() / n_images
+    inside = in_region(placement.region, grid[:, 0], grid[:, 1])
+    rows = []
+    for metric, mask in (("accuracy_placed_inside", inside), ("accuracy_placed_outside", ~inside)):
+        if mask.any():
+            rows.append(
+                (metric, protocol, math.nan, math.nan, accuracy[mask].mean().item(), n_images)
+            )
+    return rows
+
+
 def evaluate_model(
-    model, data: PreparedDataset, config: EvalConfig, device, log=print
-) -> pd.DataFrame:
+    model,
+    data: PreparedDataset,
+    config: EvalConfig,
+    device,
+    log=print,
+    placement: PlacementConfig | None = None,
+    n_train: int | None = None,
+    seed: int = 0,
+) -> Evaluation:
+    """Every metric of one model. Training accuracy is measured on the images the model was
+    trained on: the seeded subset of ``n_train`` images (``select_training_subset`` with the
+    run's ``seed``) when training used one. With an active ``placement`` the clean splits are
+    placed at fixed positions from the training region (as validation was), and the
+    ``placement`` protocol moves every test image over the whole canvas (``position_grid``)."""
+    placement = placement or PlacementConfig()
+    if "placement" in config.protocols and not placement.active:
+        raise ValueError("the placement protocol needs a placement canvas (placement.canvas)")
     rows = []
     config = dataclasses.replace(
         config, batch_size=devices.eval_batch_size(device, config.batch_size)
     )
     model = model.to(device=device, memory_format=devices.memory_format(device)).eval()
-    for split in SPLITS:
+
+    def inputs_of(split: str):
         images, labels = data.subset(split)
-        x, y = to_unit_float(images.to(device)), labels.to(device)
+        if split == "train":
+            images, labels = select_training_subset(images, labels, n_train, seed)
+        x = to_unit_float(images.to(device))
+        if placement.active:
+            reach = placement.reach(data.image_size)
+            centred = to_canvas(x, placement.canvas)
+            return placed_in_region(centred, placement, reach, VAL_SEED), centred, labels
+        return x, x, labels
+
+    for split in SPLITS:
+        x, _, labels = inputs_of(split)
+        y = labels.to(device)
         logits = predict(model, x, config.batch_size, device)
         value = 100.0 * (logits.argmax(1) == y).float().mean().item() if len(y) else math.nan
         rows.append(("accuracy_" + split, "", math.nan, math.nan, value, len(y)))
 
-    images, labels = data.subset("test")
-    x, y = to_unit_float(images.to(device)), labels.to(device)
+    placed, x, labels = inputs_of("test")
+    y = labels.to(device)
+    test_correct = (predict(model, placed, config.batch_size, device).argmax(1) == y).cpu()
     clean_logits = predict(model, x, config.batch_size, device)
     for protocol in config.protocols:
         start = time.perf_counter()
-        grid = grid_for(protocol, config)
-        correct = shifted_correct(model, x, y, protocol, grid, config.batch_size, device)
+        if protocol == "placement":
+            grid = position_grid(placement.reach(data.image_size), placement.step)
+        else:
+            grid = grid_for(protocol, config)
+        inputs, margin = protocol_inputs(protocol, x, config)
+        correct = shifted_correct(
+            model, inputs, y, protocol, grid, config.batch_size, device, margin
+        )
         for (dx, dy), hits in zip(grid.tolist(), correct.tolist(), strict=True):
             rows.append(("accuracy_shifted", protocol, dx, dy, 100.0 * hits / len(y), len(y)))
-        stability = stability_metrics(model, x, y, clean_logits, protocol, config, device)
+        if protocol == "placement":
+            rows += placement_rows(protocol, grid, correct, len(y), placement)
+        stability = stability_metrics(
+            model, inputs, y, clean_logits, protocol, config, device, margin
+        )
         for metric, value in stability.items():
             rows.append((metric, protocol, math.nan, math.nan, value, len(y)))
         log(
             f"{protocol}: {len(grid)} shifts x {len(y)} test images, consistency "
             f"{stability['consistency']:.1f}% ({time.perf_counter() - start:.1f}s)"
         )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return Evaluation(pd.DataFrame(rows, columns=COLUMNS), test_correct)

@@ -53,6 +53,10 @@ def panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
 def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
     """Test accuracy against shift magnitude: one panel per (dataset, condition) x protocol, a
     line per operator, the interval over seeds as a band."""
+    # The placement protocol moves objects over a canvas: its own figure (``placement``).
+    curves = curves[curves["protocol"] != "placement"]
+    if curves.empty:
+        return placeholder(path, "no shifted evaluation in this run")
     rows = panel_rows(curves)
     protocols = list(dict.fromkeys(curves["protocol"]))
     colors = operator_colors(curves["operator"])
@@ -123,7 +127,11 @@ def sensitivity_maps(summary: pd.DataFrame, path) -> None:
     """Translation-sensitivity maps (Kauderer-Abrams 2017): mean test accuracy over the grid of
     shifts (dx, dy), one panel per operator, for the primary dataset and condition under the
     first integer protocol, on one colour scale."""
-    shifted = summary[summary["metric"] == "accuracy_shifted"]
+    shifted = summary[
+        (summary["metric"] == "accuracy_shifted") & (summary["protocol"] != "placement")
+    ]
+    if shifted.empty:
+        return placeholder(path, "no shifted evaluation in this run")
     dataset, condition = panel_rows(shifted)[0]
     whole = shifted[(shifted["dx"] % 1 == 0) & (shifted["dy"] % 1 == 0)]
     protocol = list(dict.fromkeys(whole["protocol"]))[0]
@@ -209,6 +217,38 @@ def sweep_curves(sweep: pd.DataFrame, metric: str, ylabel: str, path) -> None:
     save_figure(fig, path)
 
 
+REGION_SPANS = {"left": lambda reach: (-reach, 0), "centre": lambda reach: (0, 0)}
+
+
+def placement(curves: pd.DataFrame, path) -> None:
+    """Test accuracy against the object's horizontal position on the canvas (averaged over
+    vertical positions), a line per operator with its interval band; the positions training
+    drew from are shaded."""
+    if curves.empty:
+        return placeholder(path, "no placement condition in this run")
+    panels = panel_rows(curves)
+    colors = operator_colors(curves["operator"])
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels), 3.0), squeeze=False, layout="constrained"
+    )
+    for ax, (dataset, condition) in zip(axes[0], panels, strict=True):
+        cell = curves[(curves["dataset"] == dataset) & (curves["condition"] == condition)]
+        reach = float(cell["position"].abs().max())
+        region = str(cell["region"].iloc[0]) if "region" in cell else ""
+        if region in REGION_SPANS:
+            low, high = REGION_SPANS[region](reach)
+            ax.axvspan(low - 0.5, high + 0.5, color="grey", alpha=0.15, lw=0, label="trained")
+        for operator in operator_order(cell["operator"]):
+            plot_with_band(ax, cell[cell["operator"] == operator], "position", operator, colors)
+        ax.set_xlabel("horizontal offset of the object from the centre (px)", fontsize=8)
+        ax.set_title(f"{dataset}, {condition} (trained: {region})", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)
+    save_figure(fig, path)
+
+
 FIGURES = {
     "accuracy_vs_shift": lambda tables, path: accuracy_vs_shift(tables["shift_curves"], path),
     "overfitting_gap": lambda tables, path: overfitting_gap(tables["summary"], path),
@@ -219,6 +259,7 @@ FIGURES = {
     "sweep_gap": lambda tables, path: sweep_curves(
         tables["sweep"], "gap", "train - test accuracy (points)", path
     ),
+    "placement": lambda tables, path: placement(tables["placement"], path),
 }
 
 
@@ -227,7 +268,7 @@ def make_figures(tables_dir, out_dir) -> list[str]:
         name: pd.read_csv(
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
-        for name in ("summary", "shift_curves", "sweep")
+        for name in ("summary", "shift_curves", "sweep", "placement")
     }
     written = []
     for name, draw in FIGURES.items():

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from poolstudy.pooling import OPERATORS, build_operator
 
@@ -200,6 +199,9 @@ def count_parameters(model: nn.Module) -> int:
 
 def count_flops(model: PoolNet) -> int:
     """Forward FLOPs per image (2 per multiply-add; pooling, BN and activations not counted)."""
+    # Imported here: it pulls in triton, which costs every evaluation job a third of a second.
+    from torch.utils.flop_counter import FlopCounterMode
+
     spec = model.spec
     was_training = model.training
     model.eval()

@@ -1,6 +1,7 @@
 """What the pipeline runs: every (dataset, condition, operator, seed), read from the config.
 
-The main study is the full grid ``datasets x conditions x operators x seeds``. The optional
+The main study is the full grid ``datasets x conditions x operators x seeds``, where a
+condition may name a subset of the operators (its ``operators`` list). The optional
 data-size ``sweep`` adds, on one dataset, a condition per (training-set size, augmentation)
 pair, named ``sweep-n<size>-aug<shift>`` and built on a base condition, for the sweep's own
 operators and seeds. Sweep runs are evaluated on clean images only: the sweep asks how
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-SECTIONS = ("model", "train", "evaluate")
+SECTIONS = ("model", "train", "evaluate", "placement")
 SWEEP_PREFIX = "sweep-"
 
 
@@ -47,13 +48,23 @@ def sweep_points(config: dict) -> dict[str, dict]:
     }
 
 
+def sweep_train_overrides(sweep: dict, point: dict) -> dict:
+    """The ``train`` overrides of one sweep point: its size and augmentation, and the sweep's
+    fixed step budget when it has one."""
+    overrides = dict(point)
+    if sweep.get("steps"):
+        overrides["steps"] = sweep["steps"]
+    return overrides
+
+
 def all_conditions(config: dict) -> dict[str, dict]:
     """Every condition's overrides: the main ones, then the sweep's."""
     conditions = dict(config["conditions"])
     sweep = config.get("sweep")
     for name, point in sweep_points(config).items():
         base = config["conditions"].get(sweep["base"], {})
-        conditions[name] = deep_merge(base, {"train": dict(point), "evaluate": {"protocols": []}})
+        train = sweep_train_overrides(sweep, point)
+        conditions[name] = deep_merge(base, {"train": train, "evaluate": {"protocols": []}})
     return conditions
 
 
@@ -65,13 +76,18 @@ def condition_settings(config: dict, condition: str) -> dict[str, dict]:
     }
 
 
+def condition_operators(config: dict, condition: str) -> list[str]:
+    """The operators a main condition trains: its own ``operators`` list, else all of them."""
+    return config["conditions"][condition].get("operators") or config["operators"]
+
+
 def planned_runs(config: dict) -> list[Run]:
     """Every training run of the study, main grid first, then the sweep."""
     runs = [
         Run(dataset, condition, operator, seed)
         for dataset in config["datasets"]
         for condition in config["conditions"]
-        for operator in config["operators"]
+        for operator in condition_operators(config, condition)
         for seed in config["seeds"]
     ]
     sweep = config.get("sweep")

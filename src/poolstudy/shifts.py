@@ -23,6 +23,17 @@ Integer protocols:
   new pixels, so shifts are clamped to ``[-(size - 1), size - 1]`` per axis; a shift of
   ``size - 1`` (or more) gives the mirrored image.
 
+- ``crop``: a window of the image's size moves over a larger scene: the realistic shift of
+  Azulay & Weiss (2019), whose "crop" protocol moves the window over the full ImageNet image.
+  Its input is not the image but its scene (``context_scenes``): the image with a ``margin``
+  of real data around it, so that what enters the window is data, not zeros or a mirror. The
+  scene is cut from a 3x3 mosaic whose centre tile is the image and whose eight outer tiles
+  are other images of the same set. Shifts beyond the margin are an error.
+
+- ``placement``: the ``zero`` protocol, for images already centred on a canvas larger than
+  the object (``poolstudy.placement``): the evaluation moves the object to every position of
+  that canvas.
+
 Fractional protocols (sub-pixel extensions of the two integer ones above):
 
 - ``subpixel``: bilinear interpolation with zero fill outside the image, the same sampling as
@@ -92,6 +103,53 @@ def shift_reflect(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> t
     return _gather(images, _reflect_indices(height, dy), _reflect_indices(width, dx))
 
 
+def shift_crop(
+    scenes: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, margin: int
+) -> torch.Tensor:
+    """The window of the scene's size minus ``2 * margin`` per axis, moved so that the content
+    moves by (dx, dy): at (0, 0) the window is the original image."""
+    height, width = scenes.shape[-2] - 2 * margin, scenes.shape[-1] - 2 * margin
+    if height < 1 or width < 1:
+        raise ValueError(f"scenes of size {tuple(scenes.shape[-2:])} have no margin {margin}")
+    largest = int(max(dx.abs().max(), dy.abs().max())) if dx.numel() else 0
+    if largest > margin:
+        raise ValueError(f"crop shift of {largest} px exceeds the scene's margin of {margin} px")
+    rows = _source_indices(height, dy) + margin
+    cols = _source_indices(width, dx) + margin
+    return _gather(scenes, rows, cols)
+
+
+def context_scenes(images: torch.Tensor, margin: int, seed: int = 0) -> torch.Tensor:
+    """Every image with a ``margin`` of context from other images of the set: the centre of a
+    3x3 mosaic whose eight outer tiles are the images 1..8 places further in a seeded random
+    cyclic order (so no image borders itself when there are more than eight). [B, C, H + 2m,
+    W + 2m]; ``shift_crop`` moves a window over it."""
+    count, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    if margin > min(height, width):
+        raise ValueError(f"margin {margin} is larger than the images ({height}x{width})")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    place = torch.empty_like(order)
+    place[order] = torch.arange(count)
+    bands = {
+        -1: slice(-margin, None) if margin else slice(0, 0),
+        0: slice(None),
+        1: slice(0, margin),
+    }
+    rows = []
+    slot = 0
+    for oy in (-1, 0, 1):
+        tiles = []
+        for ox in (-1, 0, 1):
+            if (oy, ox) == (0, 0):
+                source = images
+            else:
+                slot += 1
+                source = images[order[(place + slot) % count].to(images.device)]
+            tiles.append(source[..., bands[oy], bands[ox]])
+        rows.append(torch.cat(tiles, dim=-1))
+    return torch.cat(rows, dim=-2).contiguous()
+
+
 def _linear_along(images: torch.Tensor, offset: torch.Tensor, dim: int) -> torch.Tensor:
     """Shift along ``dim`` (2: rows, 3: columns) by a real offset per image: linear
     interpolation between the two nearest source samples, zero outside the image."""
@@ -148,6 +206,8 @@ PROTOCOLS: dict[str, ShiftFn] = {
     "circular": shift_circular,
     "zero": shift_zero,
     "reflect": shift_reflect,
+    "crop": shift_crop,
+    "placement": shift_zero,
     "subpixel": shift_subpixel,
     "subpixel_fourier": shift_subpixel_fourier,
 }
@@ -155,12 +215,17 @@ PROTOCOLS: dict[str, ShiftFn] = {
 FRACTIONAL = frozenset({"subpixel", "subpixel_fourier"})
 """Protocols that take real-valued shifts; the others take integer shifts."""
 
+IN_CONTEXT = frozenset({"crop"})
+"""Protocols whose input is a scene with a margin (``context_scenes``), not the image."""
 
-def shift(images: torch.Tensor, dx, dy, protocol: str) -> torch.Tensor:
+
+def shift(images: torch.Tensor, dx, dy, protocol: str, margin: int = 0) -> torch.Tensor:
     """Shift every image by its own (dx, dy); scalars apply the same shift to all.
 
     Integer protocols take integer shifts (a floating value that is not a whole number raises
-    ``ValueError``); protocols in ``FRACTIONAL`` take any real shift.
+    ``ValueError``); protocols in ``FRACTIONAL`` take any real shift. Protocols in
+    ``IN_CONTEXT`` take scenes with a ``margin`` of context (``context_scenes``) instead of
+    images and return windows of the image size.
     """
     try:
         function = PROTOCOLS[protocol]
@@ -179,6 +244,8 @@ def shift(images: torch.Tensor, dx, dy, protocol: str) -> torch.Tensor:
                 f"fractional protocols: {', '.join(sorted(FRACTIONAL))}"
             )
         offsets.append(value.to(dtype).expand(batch))
+    if protocol in IN_CONTEXT:
+        return function(images, *offsets, margin)
     return function(images, *offsets)
 
 

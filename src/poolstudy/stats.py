@@ -3,6 +3,13 @@
 Observations are tidy: one row per (experiment, dataset, condition, operator, seed, metric,
 protocol, dx, dy). The unit of replication is the training seed, so intervals are Student-t
 intervals over seeds; a cell with a single seed gets no interval (NaN), never a made-up one.
+
+A second unit is the test image: with the trained networks held fixed, how far would the
+accuracy move on another test set of the same size? ``bootstrap_over_images`` answers it with
+a percentile bootstrap that resamples the test images (the same resample for every seed, since
+all seeds see the same test set) and averages over seeds. It does not include the training
+randomness; the t-interval over seeds does not include the test-set sampling. The paper
+reports both and says which is which.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _summarize_groups(frame: pd.DataFrame, keys: list[str], confidence: float) -> pd.DataFrame:
+def summarize_groups(frame: pd.DataFrame, keys: list[str], confidence: float) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=False):
         mean, low, high = t_interval(group["value"], confidence)
@@ -43,7 +50,7 @@ def _summarize_groups(frame: pd.DataFrame, keys: list[str], confidence: float) -
 
 def summarize(observations: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """One row per cell (all keys but the seed): n seeds, mean, std and the t-interval."""
-    return _summarize_groups(observations, CELL_KEYS, confidence)
+    return summarize_groups(observations, CELL_KEYS, confidence)
 
 
 def paired_differences(
@@ -65,7 +72,7 @@ def paired_differences(
         how="inner",
     )
     merged["value"] = merged["value"] - merged["baseline"]
-    table = _summarize_groups(merged, CELL_KEYS, confidence)
+    table = summarize_groups(merged, CELL_KEYS, confidence)
     table["significant"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     return table
 
@@ -79,7 +86,7 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
         "value"
     ].mean()
     keys = ["experiment", "dataset", "condition", "operator", "protocol", "shift"]
-    return _summarize_groups(per_model, keys, confidence)
+    return summarize_groups(per_model, keys, confidence)
 
 
 def contrast(
@@ -116,3 +123,70 @@ def contrast(
         "ci_high": high,
         "significant": bool(low > 0 or high < 0),
     }
+
+
+def bootstrap_over_images(
+    values, confidence: float = 0.95, samples: int = 2000, seed: int = 0, chunk: int = 250
+) -> tuple[float, float, float]:
+    """Mean over seeds of the mean over test images of ``values`` ([seeds, images]: 0/1 for
+    correct, or a paired difference of two such records), and the percentile interval of that
+    mean when the images are resampled with replacement ``samples`` times."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(f"expected a [seeds, images] array, got shape {values.shape}")
+    n_images = values.shape[1]
+    mean = float(values.mean())
+    rng = np.random.default_rng(seed)
+    statistics = []
+    for start in range(0, samples, chunk):
+        count = min(chunk, samples - start)
+        # How often each image is drawn in each resample: [count, images].
+        weights = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=count)
+        statistics.append((values @ weights.T).mean(axis=0) / n_images)
+    statistics = np.concatenate(statistics)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(statistics, [tail, 100 - tail])
+    return mean, float(low), float(high)
+
+
+def bootstrap_table(
+    records: pd.DataFrame,
+    baseline: str = BASELINE,
+    confidence: float = 0.95,
+    samples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Per (experiment, dataset, condition, operator): clean test accuracy (%) with its
+    bootstrap interval over test images, and the paired difference against ``baseline`` (same
+    seeds, same images) with its interval. ``records`` has the model keys and ``correct`` (a
+    0/1 array per model, over the same test images within a dataset and condition)."""
+    keys = [k for k in MODEL_KEYS if k != "seed"]
+    by_cell = {key: group.sort_values("seed") for key, group in records.groupby(keys, sort=False)}
+    rows = []
+    for key, group in by_cell.items():
+        correct = np.stack(group["correct"].to_list()).astype(float)
+        mean, low, high = bootstrap_over_images(correct, confidence, samples, seed)
+        row = dict(zip(keys, key, strict=True))
+        row.update(
+            n_seeds=len(group),
+            n_images=correct.shape[1],
+            mean=100 * mean,
+            ci_low=100 * low,
+            ci_high=100 * high,
+        )
+        base_key = (*key[:-1], baseline)
+        diff = (math.nan,) * 3
+        if key[-1] != baseline and base_key in by_cell:
+            base = by_cell[base_key]
+            shared = sorted(set(group["seed"]) & set(base["seed"]))
+            if shared:
+                ours = np.stack(group.set_index("seed").loc[shared, "correct"].to_list())
+                theirs = np.stack(base.set_index("seed").loc[shared, "correct"].to_list())
+                diff = bootstrap_over_images(
+                    ours.astype(float) - theirs.astype(float), confidence, samples, seed
+                )
+        row.update(diff_mean=100 * diff[0], diff_ci_low=100 * diff[1], diff_ci_high=100 * diff[2])
+        rows.append(row)
+    columns = [*keys, "n_seeds", "n_images", "mean", "ci_low", "ci_high"]
+    columns += ["diff_mean", "diff_ci_low", "diff_ci_high"]
+    return pd.DataFrame(rows, columns=columns)

@@ -3,6 +3,7 @@ an index slice; augmentation (random translation) runs on the device, batched.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import sys
@@ -19,6 +20,7 @@ from poolstudy import device as devices
 from poolstudy.atomic import atomic_path, write_csv, write_json
 from poolstudy.data.prepare import PreparedDataset, load_prepared
 from poolstudy.models import ModelSpec, build_model, describe
+from poolstudy.placement import PlacementConfig, region_offsets, to_canvas
 from poolstudy.shifts import random_offsets, shift
 
 
@@ -35,6 +37,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     augment_shift: int = 0
     n_train: int | None = None
+    steps: int | None = None
     device: str = "auto"
     deterministic: bool = True
     extra: dict = field(default_factory=dict)
@@ -58,6 +61,18 @@ def select_training_subset(
     order = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(seed))
     keep = order[:n_train]
     return images[keep], labels[keep]
+
+
+VAL_SEED = 12345
+"""Seed of the validation images' positions under placement (the same for every run)."""
+
+
+def placed_in_region(canvas_images, placement: PlacementConfig, reach: int, seed: int):
+    """Canvas images moved to positions drawn from the placement region with a fixed seed."""
+    generator = torch.Generator().manual_seed(seed)
+    count = canvas_images.shape[0]
+    dx, dy = region_offsets(placement.region, reach, count, generator, canvas_images.device)
+    return shift(canvas_images, dx, dy, "zero")
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -103,7 +118,17 @@ def train_model(
     config: TrainConfig,
     threads: int | None = None,
     log=print,
+    placement: PlacementConfig | None = None,
 ) -> TrainResult:
+    """Train one network. With an active ``placement``, every image sits on the placement
+    canvas and training draws its position from the placement region (``poolstudy.placement``);
+    validation images get fixed positions from that region."""
+    placement = placement or PlacementConfig()
+    if placement.active and config.augment_shift:
+        raise ValueError(
+            "augment_shift and placement cannot be combined: placement draws the "
+            "training positions itself"
+        )
     device = devices.resolve_device(config.device)
     devices.configure(device, threads, config.deterministic)
     torch.manual_seed(seed)
@@ -117,12 +142,18 @@ def train_model(
     y_train = train_labels.to(device)
     x_val = to_unit_float(val_images.to(device))
     y_val = val_labels.to(device)
+    image_size = data.image_size
+    if placement.active:
+        reach = placement.reach(image_size)
+        x_train = to_canvas(x_train, placement.canvas)
+        x_val = placed_in_region(to_canvas(x_val, placement.canvas), placement, reach, VAL_SEED)
+        image_size = placement.canvas
 
     spec = ModelSpec(
         operator=operator,
         in_channels=data.in_channels,
         num_classes=data.num_classes,
-        image_size=data.image_size,
+        image_size=image_size,
         **spec_options,
     )
     model = build_model(spec)
@@ -148,7 +179,10 @@ def train_model(
 
     n = y_train.shape[0]
     steps_per_epoch = max(1, math.ceil(n / config.batch_size))
-    total_steps = steps_per_epoch * config.epochs
+    # A fixed step budget (``steps``) gives every training-set size the same optimisation; the
+    # last epoch may be cut short. Without it, ``epochs`` passes over the data.
+    total_steps = config.steps or steps_per_epoch * config.epochs
+    epochs = math.ceil(total_steps / steps_per_epoch)
     # Warm-up never takes more than half the steps, so the rate always decays.
     warmup_steps = max(1, min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2))
     generator = torch.Generator().manual_seed(seed)
@@ -156,16 +190,23 @@ def train_model(
     rows = []
     step = 0
     start_time = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    seen_total = 0
+    for epoch in range(1, epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         for begin in range(0, n, config.batch_size):
+            if step == total_steps:
+                break
             index = order[begin : begin + config.batch_size]
             inputs, targets = x_train[index], y_train[index]
-            if config.augment_shift > 0:
+            if placement.active:
+                dx, dy = region_offsets(placement.region, reach, len(index), generator, device)
+                inputs = shift(inputs, dx, dy, "zero")
+            elif config.augment_shift > 0:
                 dx, dy = random_offsets(len(index), config.augment_shift, generator, device)
                 inputs = shift(inputs, dx, dy, "zero")
             for group in optimizer.param_groups:
@@ -179,20 +220,23 @@ def train_model(
             loss.backward()
             optimizer.step()
             step += 1
+            seen += len(index)
             loss_sum += loss.detach() * len(index)
             correct += (logits.argmax(1) == targets).sum()
+        seen_total += seen
         val_accuracy = accuracy_on(model, x_val, y_val, device)
         row = {
             "epoch": epoch,
-            "train_loss": loss_sum.item() / n,
-            "train_accuracy": 100.0 * correct.item() / n,
+            "step": step,
+            "train_loss": loss_sum.item() / seen,
+            "train_accuracy": 100.0 * correct.item() / seen,
             "val_accuracy": val_accuracy,
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - epoch_start,
         }
         rows.append(row)
         log(
-            f"[{operator} seed {seed}] epoch {epoch}/{config.epochs} "
+            f"[{operator} seed {seed}] epoch {epoch}/{epochs} "
             f"loss {row['train_loss']:.4f} train {row['train_accuracy']:.2f}% "
             f"val {val_accuracy:.2f}% ({row['seconds']:.1f}s)"
         )
@@ -203,12 +247,14 @@ def train_model(
         "seed": seed,
         "spec": spec.to_dict(),
         "train_config": {k: v for k, v in vars(config).items() if k != "extra"},
+        "placement": dataclasses.asdict(placement),
         "n_train": n,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "wall_seconds": wall,
-        "images_per_second": n * config.epochs / wall if wall > 0 else math.nan,
+        "steps": total_steps,
+        "images_per_second": seen_total / wall if wall > 0 else math.nan,
         "final_val_accuracy": rows[-1]["val_accuracy"] if rows else math.nan,
         "versions": library_versions(),
         **accounting,
@@ -259,12 +305,19 @@ def run_training(
     out_dir,
     threads: int | None = None,
     condition: str = "base",
+    placement_options: dict | None = None,
 ) -> TrainResult:
     data = load_prepared(data_path)
     spec_options = {k: v for k, v in model_options.items() if k != "operator_options"}
     spec_options["operator_options"] = model_options.get("operator_options", {}).get(operator, {})
     result = train_model(
-        data, spec_options, operator, seed, TrainConfig.from_dict(train_options), threads
+        data,
+        spec_options,
+        operator,
+        seed,
+        TrainConfig.from_dict(train_options),
+        threads,
+        placement=PlacementConfig.from_dict(placement_options),
     )
     result.meta["condition"] = condition
     out = Path(out_dir)

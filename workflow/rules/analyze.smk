@@ -2,6 +2,7 @@ rule analyze:
     input:
         code=CODE["analyze"],
         evals=every_run(EVAL),
+        corrects=every_run(CORRECT),
         metas=every_run(f"{RUN_DIR}/meta.json"),
     output:
         tables=expand(f"{TABLES}/{{name}}.csv", name=TABLE_NAMES),
@@ -9,6 +10,7 @@ rule analyze:
     params:
         experiment=EXPERIMENT,
         confidence=config["stats"]["confidence"],
+        samples=config["stats"]["bootstrap_samples"],
         out_dir=lambda w, output: os.path.dirname(output.tables[0]),
         sweep=as_arg(SWEEP),
     log:
@@ -16,6 +18,7 @@ rule analyze:
     conda:
         "../envs/poolstudy.yaml"
     shell:
-        "python -m poolstudy analyze --evals {input.evals} --metas {input.metas}"
+        "python -m poolstudy analyze --evals {input.evals} --corrects {input.corrects}"
+        " --metas {input.metas} --bootstrap-samples {params.samples}"
         " --experiment {params.experiment} --out-dir {params.out_dir} --metrics {output.metrics}"
         " --confidence {params.confidence} --sweep {params.sweep} 2>&1 | tee {log}"

@@ -15,6 +15,8 @@ SWEEP = sweep_points(config)
 PREPARED = "data/prepared/{dataset}.pt"
 RUN_DIR = "models/{experiment}/{dataset}/{condition}/{operator}/{seed}"
 EVAL = "results/eval/{experiment}/{dataset}/{condition}/{operator}/{seed}.csv"
+# Per clean test image, 1 if classified correctly: the bootstrap over test images reads these.
+CORRECT = "results/eval/{experiment}/{dataset}/{condition}/{operator}/{seed}.correct.npy"
 TABLES = "results/tables"
 TABLE_NAMES = [
     "observations",
@@ -24,8 +26,21 @@ TABLE_NAMES = [
     "models",
     "sweep_observations",
     "sweep",
+    "bootstrap",
+    "placement",
+    "sweep_plot",
+    "accuracy_plot",
 ]
-PAPER_TABLES = ["observations", "summary", "paired", "models", "sweep_observations", "sweep"]
+PAPER_TABLES = [
+    "observations",
+    "summary",
+    "paired",
+    "models",
+    "sweep_observations",
+    "sweep",
+    "bootstrap",
+    "placement",
+]
 FIGURES = "results/figures"
 FIGURE_NAMES = [
     "accuracy_vs_shift",
@@ -33,6 +48,7 @@ FIGURE_NAMES = [
     "sensitivity_maps",
     "sweep_accuracy",
     "sweep_gap",
+    "placement",
 ]
 METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
@@ -44,6 +60,7 @@ GENERATED_NAMES = [
     "stability_table",
     "findings",
     "controls",
+    "placement",
     "sweep",
     "graphics",
 ]
@@ -58,9 +75,10 @@ CODE = {
         for m in ("__init__", "base", "digits", "glyphs", "prepare", "torchvision_sets")
     ],
     "train": [
-        f"{PACKAGE}/{m}.py" for m in ("device", "models", "pooling", "shifts", "train")
+        f"{PACKAGE}/{m}.py"
+        for m in ("device", "models", "placement", "pooling", "shifts", "train")
     ],
-    "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "shifts")],
+    "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "placement", "shifts")],
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
     "paper_inputs": [
@@ -109,9 +127,24 @@ def paper_settings():
         "subpixel_step": evaluate["subpixel_step"],
         "protocols": ", ".join(evaluate["protocols"]),
         "confidence": round(100 * config["stats"]["confidence"]),
+        "bootstrap_samples": config["stats"]["bootstrap_samples"],
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],
         "conditions": ", ".join(CONDITIONS),
         "n_conditions": len(CONDITIONS),
         "padding_mode": model["padding_mode"],
+        **sweep_settings(),
+    }
+
+
+def sweep_settings():
+    """The sweep's criterion and step budget, for the paper's sweep sentences."""
+    sweep = config.get("sweep") or {}
+    if not sweep:
+        return {}
+    return {
+        "sweep_gap_threshold": sweep["gap_threshold"],
+        "sweep_fit_floor": sweep["fit_floor"],
+        "sweep_steps": sweep["steps"] or "none",
+        "sweep_batch_size": condition_settings(config, sweep["base"])["train"]["batch_size"],
     }

@@ -9,6 +9,7 @@ rule train:
     params:
         model=condition_arg("model"),
         train=condition_arg("train"),
+        placement=condition_arg("placement"),
         out_dir=lambda w, output: os.path.dirname(output.model),
     threads: 1
     log:
@@ -18,7 +19,7 @@ rule train:
     shell:
         "python -m poolstudy train --data {input.data} --operator {wildcards.operator}"
         " --seed {wildcards.seed} --condition {wildcards.condition}"
-        " --model {params.model} --train {params.train}"
+        " --model {params.model} --train {params.train} --placement {params.placement}"
         " --out-dir {params.out_dir} --threads {threads} 2>&1 | tee {log}"
 
 

@@ -13,11 +13,14 @@ import pandas as pd
 
 from poolstudy.atomic import write_text
 from poolstudy.paper.claims import (
+    FIT_FLOOR,
+    GAP_THRESHOLD,
     comparison_sentence,
     contrast_sentence,
     controls_tex,
     findings_tex,
     identical_protocols_tex,
+    placement_tex,
     sweep_tex,
 )
 from poolstudy.paper.format import (
@@ -47,6 +50,7 @@ __all__ = [
     "number_entries",
     "numbers_tex",
     "operators_table",
+    "placement_tex",
     "results_table",
     "stability_table",
     "sweep_tex",
@@ -65,7 +69,15 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
 
-    names = ("observations", "summary", "paired", "models", "sweep_observations", "sweep")
+    names = (
+        "observations",
+        "summary",
+        "paired",
+        "models",
+        "sweep_observations",
+        "sweep",
+        "bootstrap",
+    )
     tables = {name: read(name) for name in names}
     for name in ("observations", "summary", "paired", "sweep_observations", "sweep"):
         tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
@@ -80,14 +92,24 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             tables["models"][tables["models"]["dataset"] == primary]
         ),
         "datasets_table.tex": datasets_table(datasets),
-        "results_table.tex": results_table(tables["summary"], primary),
+        "results_table.tex": results_table(tables["summary"], primary, tables["bootstrap"]),
         "stability_table.tex": stability_table(
             tables["summary"], primary, ordered(tables["summary"], "condition")[0]
         ),
         "findings.tex": findings_tex(tables["paired"], primary, confidence)
         + identical_protocols_tex(tables["summary"], primary),
+        "placement.tex": placement_tex(
+            tables["summary"], tables["paired"], tables["models"], primary, confidence
+        ),
         "controls.tex": controls_tex(tables["observations"], tables["models"], primary, confidence),
-        "sweep.tex": sweep_tex(tables["sweep"], tables["sweep_observations"], confidence),
+        "sweep.tex": sweep_tex(
+            tables["sweep"],
+            tables["sweep_observations"],
+            confidence,
+            gap_threshold=float(settings.get("sweep_gap_threshold", GAP_THRESHOLD)),
+            fit_floor=float(settings.get("sweep_fit_floor", FIT_FLOOR)),
+            steps=settings.get("sweep_steps"),
+        ),
         "graphics.tex": figure_inputs(figures_dir),
     }
     written = []

@@ -22,7 +22,6 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
     models = tables["models"]
     entries: dict[str, str] = {}
     datasets = ordered(summary, "dataset")
-    protocols = [p for p in ordered(summary, "protocol") if p]
     for key, value in settings.items():
         entries[f"config.{key}"] = latex_escape(value)
     entries["config.n_datasets"] = str(len(datasets))
@@ -43,9 +42,11 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
                 - cell(summary, dataset, condition, operator, "accuracy_test")["mean"]
             )
             entries[f"{prefix}.gap"] = fmt(gap)
-            for protocol in protocols:
-                row = cell(summary, dataset, condition, operator, "consistency", protocol)
-                entries[f"{prefix}.consistency_{protocol}"] = fmt(row["mean"])
+            consistency = group[
+                (group["operator"] == operator) & (group["metric"] == "consistency")
+            ]
+            for row in consistency.itertuples():
+                entries[f"{prefix}.consistency_{row.protocol}"] = fmt(row.mean)
             run = models[
                 (models["dataset"] == dataset)
                 & (models["condition"] == condition)

@@ -49,13 +49,32 @@ def operators_table(models: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_table(summary: pd.DataFrame, dataset: str) -> str:
-    """Clean accuracies with intervals, the gap and consistency per protocol: one block of
-    rows per condition."""
+def bootstrap_interval(bootstrap: pd.DataFrame | None, dataset, condition, operator) -> str:
+    """``[low, high]`` of the bootstrap over test images, ``--`` when there is none."""
+    if bootstrap is None or bootstrap.empty:
+        return "--"
+    rows = bootstrap[
+        (bootstrap["dataset"] == dataset)
+        & (bootstrap["condition"] == condition)
+        & (bootstrap["operator"] == operator)
+    ]
+    if rows.empty:
+        return "--"
+    row = rows.iloc[0]
+    return f"[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+
+
+def results_table(
+    summary: pd.DataFrame, dataset: str, bootstrap: pd.DataFrame | None = None
+) -> str:
+    """Clean accuracies with intervals over seeds, the test accuracy's interval over test
+    images (bootstrap, networks fixed), the gap and consistency per protocol: one block of
+    rows per condition. The placement protocol is left to its own figure."""
     summary = clean_table(summary)
     in_dataset = summary[summary["dataset"] == dataset]
-    protocols = [p for p in ordered(in_dataset, "protocol") if p]
-    header = ["operator", "train", "test", "gap"] + [f"cons.\\ {p}" for p in protocols]
+    protocols = [p for p in ordered(in_dataset, "protocol") if p and p != "placement"]
+    header = ["operator", "train", "test", "test (images)", "gap"]
+    header += [f"cons.\\ {p}" for p in protocols]
     lines = [
         r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
         r"\toprule",
@@ -75,12 +94,17 @@ def results_table(summary: pd.DataFrame, dataset: str) -> str:
                 op_tex(operator),
                 fmt_ci(train),
                 fmt_ci(test),
+                bootstrap_interval(bootstrap, dataset, condition, operator),
                 fmt(train["mean"] - test["mean"]),
             ]
-            values += [
-                fmt_ci(cell(summary, dataset, condition, operator, "consistency", p))
-                for p in protocols
-            ]
+            for protocol in protocols:
+                rows = in_dataset[
+                    (in_dataset["condition"] == condition)
+                    & (in_dataset["operator"] == operator)
+                    & (in_dataset["metric"] == "consistency")
+                    & (in_dataset["protocol"] == protocol)
+                ]
+                values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
             lines.append(" & ".join(values) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""The placement experiment: canvas, training regions, the test grid, training and evaluation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from poolstudy.data.prepare import PreparedDataset
+from poolstudy.evaluate import EvalConfig, evaluate_model
+from poolstudy.placement import (
+    REGIONS,
+    PlacementConfig,
+    in_region,
+    position_grid,
+    region_offsets,
+    to_canvas,
+)
+from poolstudy.shifts import shift
+from poolstudy.train import TrainConfig, train_model
+
+CPU = torch.device("cpu")
+
+
+def test_to_canvas_centres_the_image():
+    images = torch.ones(2, 1, 4, 4)
+    canvas = to_canvas(images, 10)
+    assert canvas.shape == (2, 1, 10, 10)
+    assert canvas[..., 3:7, 3:7].eq(1).all() and canvas.sum() == 2 * 16
+
+
+@pytest.mark.parametrize("canvas", [3, 9])
+def test_reach_needs_an_even_margin_around_the_image(canvas):
+    with pytest.raises(ValueError, match="even number of pixels"):
+        PlacementConfig(canvas=canvas).reach(4)
+    assert PlacementConfig(canvas=10).reach(4) == 3
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_region_offsets_stay_inside_the_region_and_the_canvas(region):
+    generator = torch.Generator().manual_seed(0)
+    dx, dy = region_offsets(region, 3, 4000, generator)
+    assert dx.abs().max() <= 3 and dy.abs().max() <= 3
+    assert in_region(region, dx, dy).all()
+    if region == "centre":
+        assert (dx == 0).all() and (dy == 0).all()
+    if region == "left":
+        assert set(dx.tolist()) == {-3, -2, -1, 0} and set(dy.tolist()) == set(range(-3, 4))
+    if region == "everywhere":
+        assert set(dx.tolist()) == set(range(-3, 4))
+
+
+def test_unknown_region_is_an_error():
+    with pytest.raises(ValueError, match="unknown placement region"):
+        region_offsets("right", 3, 4, torch.Generator())
+
+
+@pytest.mark.parametrize(
+    "reach, step, values",
+    [(4, 2, [-4, -2, 0, 2, 4]), (5, 2, [-5, -4, -2, 0, 2, 4, 5]), (0, 3, [0])],
+)
+def test_position_grid_covers_the_canvas_with_centre_and_ends(reach, step, values):
+    grid = position_grid(reach, step)
+    assert sorted(set(grid[:, 0].tolist())) == values
+    assert sorted(set(grid[:, 1].tolist())) == values
+    assert len(grid) == len(values) ** 2
+
+
+def placed_dataset(n: int = 60, size: int = 8) -> PreparedDataset:
+    """A bright 2x2 square in the middle of each image; every label is 1."""
+    images = torch.zeros(n, 1, size, size, dtype=torch.uint8)
+    images[..., 3:5, 3:5] = 255
+    return PreparedDataset(
+        name="placed",
+        images=images,
+        labels=torch.ones(n, dtype=torch.long),
+        split=torch.tensor([0, 1, 2] * (n // 3), dtype=torch.uint8),
+        classes=["right", "left"],
+    )
+
+
+class LeftDetector(nn.Module):
+    """Class 1 ("left") when the bright mass lies left of or at the canvas centre, else 0: its
+    accuracy on all-1 labels is 100% where dx <= 0 and 0% where dx > 0."""
+
+    def forward(self, x):
+        columns = torch.arange(x.shape[-1], dtype=x.dtype)
+        mass = x.sum(dim=(1, 2))
+        centre = (mass * columns).sum(1) / mass.sum(1)
+        left = centre <= (x.shape[-1] - 1) / 2 + 0.25
+        return torch.stack([(~left).float(), left.float()], dim=1)
+
+
+def test_evaluation_places_every_test_image_at_every_position():
+    placement = PlacementConfig(canvas=14, region="left", step=1)
+    config = EvalConfig(protocols=("placement",), consistency_shift=1, batch_size=64)
+    table = evaluate_model(
+        LeftDetector(), placed_dataset(), config, CPU, log=lambda _: None, placement=placement
+    ).table
+    shifted = table[table["metric"] == "accuracy_shifted"]
+    assert len(shifted) == 7 * 7
+    for row in shifted.itertuples():
+        assert row.value == (100.0 if row.dx <= 0 else 0.0)
+    values = table.set_index("metric")["value"]
+    assert values["accuracy_placed_inside"] == 100.0
+    assert values["accuracy_placed_outside"] == 0.0
+    # clean accuracies are measured at positions from the training region
+    assert values["accuracy_test"] == 100.0
+
+
+def test_placement_protocol_without_a_canvas_is_an_error():
+    config = EvalConfig(protocols=("placement",))
+    with pytest.raises(ValueError, match="placement canvas"):
+        evaluate_model(LeftDetector(), placed_dataset(), config, CPU, log=lambda _: None)
+
+
+def test_placement_equals_the_zero_protocol_on_the_canvas():
+    images = to_canvas(torch.rand(3, 1, 4, 4), 8)
+    assert torch.equal(shift(images, 2, -1, "placement"), shift(images, 2, -1, "zero"))
+
+
+def test_training_under_placement_sees_the_canvas():
+    placement = PlacementConfig(canvas=12, region="centre")
+    config = TrainConfig(epochs=1, batch_size=16, device="cpu")
+    options = {"widths": (4,), "head": "flatten"}
+    result = train_model(
+        placed_dataset(), options, "max", 0, config, log=lambda _: None, placement=placement
+    )
+    assert result.model.spec.image_size == 12
+    assert result.meta["placement"] == {"canvas": 12, "region": "centre", "step": 2}
+    with torch.no_grad():
+        assert result.model(torch.zeros(1, 1, 12, 12)).shape == (1, 2)
+
+
+def test_placement_and_augmentation_do_not_combine():
+    placement = PlacementConfig(canvas=12)
+    config = TrainConfig(epochs=1, device="cpu", augment_shift=2)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        train_model(placed_dataset(), {}, "max", 0, config, log=lambda _: None, placement=placement)
