@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 
 from poolstudy.analyze import analyze, read_correct
+from poolstudy.stats import MODEL_KEYS
+
+NAN = float("nan")
 
 
 def write_run(tmp_path, condition: str, operator: str, seed: int, test: float, train: float):
@@ -52,19 +55,24 @@ def write_run(tmp_path, condition: str, operator: str, seed: int, test: float, t
     return path, meta
 
 
+def analyze_runs(tmp_path, paths, **options):
+    """analyze() on (evaluation, meta) pairs written by ``write_run``, tables under tmp_path."""
+    return analyze(
+        [path for path, *_ in paths],
+        [meta for _, meta, *_ in paths],
+        "e",
+        tmp_path / "tables",
+        tmp_path / "metrics.json",
+        **options,
+    )
+
+
 def test_sweep_runs_go_to_their_own_tables(tmp_path):
     runs = [("gap", "max", s, 90.0 + s, 99.0) for s in (0, 1)]
     runs += [("sweep-n50-aug0", "max", s, 80.0 + s, 95.0 + s) for s in (0, 1)]
     paths = [write_run(tmp_path, *run) for run in runs]
     points = {"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}}
-    tables = analyze(
-        [p for p, _ in paths],
-        [m for _, m in paths],
-        "e",
-        tmp_path / "tables",
-        tmp_path / "metrics.json",
-        sweep_points=points,
-    )
+    tables = analyze_runs(tmp_path, paths, sweep_points=points)
     assert set(tables["observations"]["condition"]) == {"gap"}
     assert set(tables["models"]["condition"]) == {"gap"}
     sweep = tables["sweep"].set_index("metric")
@@ -85,13 +93,7 @@ def test_sweep_runs_go_to_their_own_tables(tmp_path):
 
 def test_without_a_sweep_the_sweep_tables_are_empty_with_their_columns(tmp_path):
     paths = [write_run(tmp_path, "gap", "max", s, 90.0, 99.0) for s in (0, 1)]
-    tables = analyze(
-        [p for p, _ in paths],
-        [m for _, m in paths],
-        "e",
-        tmp_path / "tables",
-        tmp_path / "metrics.json",
-    )
+    tables = analyze_runs(tmp_path, paths)
     assert tables["sweep"].empty and "n_train" in tables["sweep"].columns
     reread = pd.read_csv(tmp_path / "tables" / "sweep.csv")
     assert reread.empty and "augment_shift" in reread.columns
@@ -104,14 +106,7 @@ def test_sweep_plot_has_one_series_per_operator_and_augmentation(tmp_path):
             runs += [(f"sweep-n{size}-aug0", operator, s, 80.0, 84.0) for s in (0, 1)]
     paths = [write_run(tmp_path, *run) for run in runs]
     points = {f"sweep-n{n}-aug0": {"n_train": n, "augment_shift": 0} for n in (50, 200)}
-    tables = analyze(
-        [p for p, _ in paths],
-        [m for _, m in paths],
-        "e",
-        tmp_path / "tables",
-        tmp_path / "metrics.json",
-        sweep_points=points,
-    )
+    tables = analyze_runs(tmp_path, paths, sweep_points=points)
     plot = tables["sweep_plot"]
     assert list(plot.columns) == [
         "series",
@@ -136,15 +131,8 @@ def test_bootstrap_table_comes_from_the_per_image_records(tmp_path):
             correct = tmp_path / f"{operator}-{seed}.npy"
             np.save(correct, np.array(record, dtype=np.uint8))
             paths.append((path, meta, correct))
-    tables = analyze(
-        [p for p, _, _ in paths],
-        [m for _, m, _ in paths],
-        "e",
-        tmp_path / "tables",
-        tmp_path / "metrics.json",
-        correct_paths=[c for _, _, c in paths],
-        bootstrap_samples=300,
-    )
+    records = [c for _, _, c in paths]
+    tables = analyze_runs(tmp_path, paths, correct_paths=records, bootstrap_samples=300)
     table = tables["bootstrap"].set_index("operator")
     assert table.loc["none", "mean"] == 50.0 and table.loc["max", "mean"] == 100.0
     assert table.loc["max", "diff_mean"] == 50.0
@@ -156,3 +144,28 @@ def test_records_and_evaluations_must_pair_up(tmp_path):
     path, meta = write_run(tmp_path, "gap", "max", 0, 90.0, 99.0)
     with pytest.raises(ValueError, match="1 evaluation files but 0 per-image records"):
         read_correct([path], [])
+
+
+def test_placement_drop_is_inside_minus_outside_per_model():
+    from poolstudy.analyze import with_placement_drop
+
+    rows = []
+    for seed, (inside, outside) in enumerate([(98.0, 60.0), (96.0, 90.0)]):
+        for metric, value in (
+            ("accuracy_test", inside),
+            ("accuracy_placed_inside", inside),
+            ("accuracy_placed_outside", outside),
+        ):
+            protocol = "" if metric == "accuracy_test" else "placement"
+            rows.append(
+                ("e", "digits", "placed", "max", seed, metric, protocol, NAN, NAN, value, 5)
+            )
+    columns = [*MODEL_KEYS, "metric", "protocol", "dx", "dy", "value", "n"]
+    observations = pd.DataFrame(rows, columns=columns)
+    extended = with_placement_drop(observations)
+    drop = extended[extended["metric"] == "accuracy_placed_drop"].set_index("seed")
+    assert drop["value"].to_dict() == {0: 38.0, 1: 6.0}
+    assert (drop["protocol"] == "placement").all() and (drop["n"] == 5).all()
+    assert len(extended) == len(observations) + 2
+    others = observations[observations["metric"] == "accuracy_test"]
+    assert with_placement_drop(others).equals(others)

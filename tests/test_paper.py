@@ -229,6 +229,15 @@ def test_operators_table_gives_parameters_per_condition():
     assert cells[2:4] == ["1,000", "1,100"]
 
 
+def test_operators_table_marks_operators_a_condition_did_not_train():
+    models = models_frame(["none", "max"], conditions=("gap", "flatten"))
+    models = models[(models["condition"] == "gap") | (models["operator"] == "none")]
+    rows = body_rows(operators_table(models[models["dataset"] == "digits"]))
+    cells = {row.split("&")[0].strip(): [c.strip() for c in row.split("&")] for row in rows}
+    assert cells[r"\texttt{max}"][3] == "--"
+    assert cells[r"\texttt{none}"][3] == "1,100"
+
+
 def test_numbers_tex():
     text = numbers_tex({"digits.max.accuracy_test": "97.1", "run.device": "cpu"})
     lines = text.splitlines()
@@ -271,11 +280,49 @@ def test_findings_one_sentence_per_operator_and_metric():
     lines = findings_tex(pd.DataFrame(rows, columns=columns), "digits").splitlines()
     assert lines[0] == r"\emph{Condition gap.}"
     sentences = [line for line in lines[1:] if line]
-    assert len(sentences) == 4
+    assert len(sentences) == 3
     assert sentences[0].startswith(r"\texttt{max} raises clean test accuracy")
     assert sentences[1].startswith(r"\texttt{stride} lowers clean test accuracy")
-    assert all("no significant difference" in s for s in sentences[2:])
-    assert all("zero-shift consistency" in s for s in sentences[2:])
+    # one sentence per protocol groups the operators by the sign of their difference
+    assert sentences[2] == (
+        r"Zero-shift consistency against no pooling (points, 95\% CIs): no significant "
+        r"difference for \texttt{max} +0.1 [-1.0, +1.0], \texttt{stride} +0.1 [-1.0, +1.0]."
+    )
+
+
+def test_findings_cover_every_condition():
+    rows = []
+    for condition in ("gap", "flatten", "placed"):
+        for operator in ("max", "stride"):
+            rows.append((condition, operator, "accuracy_test", "", NAN, 2.0, 1.0, 3.0, True))
+            rows.append((condition, operator, "consistency", "zero", NAN, 0.1, -1, 1, False))
+    columns = ["condition", "operator", "metric", "protocol", "dx", "mean", "ci_low", "ci_high"]
+    paired = pd.DataFrame(rows, columns=[*columns, "significant"]).assign(dataset="digits")
+    text = findings_tex(paired, "digits")
+    for condition in ("gap", "flatten", "placed"):
+        block = text.split(rf"\emph{{Condition {condition}.}}")[1].split(r"\emph")[0]
+        assert r"\texttt{max} raises clean test accuracy" in block
+        assert "Zero-shift consistency against no pooling" in block
+
+
+def test_grouped_sentence_sorts_operators_by_the_sign_of_their_difference():
+    from poolstudy.paper.claims import grouped_sentence
+
+    rows = pd.DataFrame(
+        [
+            ("max", 5.0, 4.0, 6.0, True),
+            ("stride", -3.0, -4.0, -2.0, True),
+            ("blur", 0.5, -1.0, 2.0, False),
+            ("aps", 1.0, NAN, NAN, False),
+        ],
+        columns=["operator", "mean", "ci_low", "ci_high", "significant"],
+    )
+    text = grouped_sentence(rows, "crop-shift consistency")
+    assert text.startswith("Crop-shift consistency against no pooling")
+    assert r"higher for \texttt{max} +5.0 [+4.0, +6.0]" in text
+    assert r"lower for \texttt{stride} -3.0 [-4.0, -2.0]" in text
+    assert r"no significant difference for \texttt{blur}" in text
+    assert r"one seed, no claim, for \texttt{aps}" in text
 
 
 def test_identical_protocols_are_remarked_only_when_identical():
@@ -510,6 +557,7 @@ def placement_inputs():
         for metric, mean in (
             ("accuracy_placed_inside", 98.0),
             ("accuracy_placed_outside", outside),
+            ("accuracy_placed_drop", 98.0 - outside),
         ):
             rows.append(
                 ("digits", "placed", operator, metric, "placement", mean, mean - 2, mean + 2)
@@ -537,7 +585,18 @@ def placement_inputs():
                 25.0,
                 35.0,
                 True,
-            )
+            ),
+            (
+                "digits",
+                "placed",
+                "max",
+                "accuracy_placed_drop",
+                "placement",
+                -30.0,
+                -35.0,
+                -25.0,
+                True,
+            ),
         ],
         columns=[*columns[:-2], "ci_low", "ci_high", "significant"],
     ).assign(dx=NAN, dy=NAN, n=3)
@@ -561,10 +620,13 @@ def test_placement_text_ranks_untrained_positions_and_compares_with_no_pooling()
     assert r"\emph{Condition placed.}" in text and "48-pixel black canvas" in text
     assert "left half of the canvas" in text
     assert (
-        r"training never used, best first: \texttt{max} 70.0 $\pm$ 2.0, \texttt{none} 40.0" in text
+        r"training never used, highest first: \texttt{max} 70.0 $\pm$ 2.0, \texttt{none} 40.0"
+        in text
     )
+    assert r"The drop from trained to untrained positions (points), highest first:" in text
+    assert r"\texttt{max} lowers the drop at untrained positions by 30.0 points" in text
     assert r"\texttt{max} raises accuracy at untrained positions by 30.0 points" in text
-    assert r"\includegraphics[width=\linewidth]{placement}" in text
+    assert r"\includegraphics[width=0.75\linewidth]{placement}" in text
 
 
 def test_no_placement_condition_is_said_plainly():

@@ -93,6 +93,33 @@ def headline_metrics(summary: pd.DataFrame) -> dict:
     return metrics
 
 
+def with_placement_drop(observations: pd.DataFrame) -> pd.DataFrame:
+    """``observations`` plus, per placement model, ``accuracy_placed_drop``: its accuracy at
+    the trained positions minus that at the untrained ones. Unlike the accuracy outside, the
+    drop does not rise with accuracy alone: it measures what is lost by moving the object to
+    where training never put it."""
+    placed = observations[
+        observations["metric"].isin(["accuracy_placed_inside", "accuracy_placed_outside"])
+    ]
+    if placed.empty:
+        return observations
+    wide = placed.pivot_table(
+        index=[*stats.MODEL_KEYS, "protocol"], columns="metric", values="value", sort=False
+    ).dropna()
+    if wide.empty:
+        return observations
+    wide = wide.reset_index()
+    n = placed.groupby(stats.MODEL_KEYS, sort=False)["n"].first().reset_index()
+    drop = wide[[*stats.MODEL_KEYS, "protocol"]].assign(
+        metric="accuracy_placed_drop",
+        dx=float("nan"),
+        dy=float("nan"),
+        value=wide["accuracy_placed_inside"] - wide["accuracy_placed_outside"],
+    )
+    drop = drop.merge(n, on=stats.MODEL_KEYS)
+    return pd.concat([observations, drop[list(observations.columns)]], ignore_index=True)
+
+
 def placement_curves(
     observations: pd.DataFrame, models: pd.DataFrame, confidence: float = 0.95
 ) -> pd.DataFrame:
@@ -192,7 +219,7 @@ def analyze(
     sweep_points = sweep_points or {}
     everything = read_observations(eval_paths)
     in_sweep = everything["condition"].isin(list(sweep_points))
-    observations = everything[~in_sweep].reset_index(drop=True)
+    observations = with_placement_drop(everything[~in_sweep].reset_index(drop=True))
     summary = stats.summarize(observations, confidence)
     models = read_models(meta_paths, experiment)
     tables = {

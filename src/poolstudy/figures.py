@@ -209,6 +209,9 @@ def sweep_curves(sweep: pd.DataFrame, metric: str, ylabel: str, path) -> None:
         if metric == "gap":
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
         ax.set_xscale("log")
+        sizes = sorted(set(panel["n_train"]))
+        ax.set_xticks(sizes, [f"{int(n):,}" for n in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training images")
         ax.set_title(f"augmentation: {shift} px" if shift else "no augmentation", fontsize=9)
         ax.grid(alpha=0.3)

@@ -1,8 +1,10 @@
 """scikit-learn's bundled handwritten digits (Alpaydin & Kaynak, UCI 1998): 1,797 images of
 8x8 pixels with 17 grey levels. Available offline, so it is the default dataset.
 
-The 8x8 images are upsampled (bilinear) to ``size`` pixels and centred on a ``canvas`` so that
-shifts of several pixels never cut a stroke.
+The 8x8 images are upsampled (bilinear) to ``size`` pixels and centred on a black ``canvas``:
+the margin, ``(canvas - size) / 2``, says how far an image can move before a stroke reaches the
+border (the default config leaves 2 pixels, so shifts of 3 cut strokes and the shift protocols
+differ).
 """
 
 from __future__ import annotations

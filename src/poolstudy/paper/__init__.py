@@ -94,7 +94,7 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         "datasets_table.tex": datasets_table(datasets),
         "results_table.tex": results_table(tables["summary"], primary, tables["bootstrap"]),
         "stability_table.tex": stability_table(
-            tables["summary"], primary, ordered(tables["summary"], "condition")[0]
+            tables["summary"], primary, ordered(tables["summary"], "condition")[0], confidence
         ),
         "findings.tex": findings_tex(tables["paired"], primary, confidence)
         + identical_protocols_tex(tables["summary"], primary),

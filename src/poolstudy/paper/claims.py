@@ -41,6 +41,36 @@ def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
     )
 
 
+def grouped_sentence(rows: pd.DataFrame, metric_words: str, confidence: int = 95) -> str:
+    """Paired differences of several operators from no pooling in one metric, as one sentence
+    that groups them into higher, lower and no significant difference (single-seed rows, which
+    have no interval, make no claim)."""
+    groups = {"higher": [], "lower": [], "same": [], "unknown": []}
+    for operator in present_operators(rows):
+        row = rows[rows["operator"] == operator].iloc[0]
+        interval = (
+            f"{fmt_signed(row['mean'])} [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+        )
+        if math.isnan(row["ci_low"]):
+            key = "unknown"
+        elif row["significant"]:
+            key = "higher" if row["mean"] > 0 else "lower"
+        else:
+            key = "same"
+        groups[key].append(f"{op_tex(operator)} {interval}")
+    words = {
+        "higher": "higher for",
+        "lower": "lower for",
+        "same": "no significant difference for",
+        "unknown": "one seed, no claim, for",
+    }
+    parts = [f"{words[key]} {', '.join(items)}" for key, items in groups.items() if items]
+    return (
+        f"{metric_words[0].upper()}{metric_words[1:]} against no pooling (points, "
+        f"{confidence}\\% CIs): " + "; ".join(parts) + "."
+    )
+
+
 def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> str:
     """Generated comparative sentences against the no-pooling baseline, per condition."""
     if paired.empty:
@@ -64,13 +94,9 @@ def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> st
                 )
         consistency = in_condition[in_condition["metric"] == "consistency"]
         for protocol in ordered(consistency, "protocol"):
-            for operator in present_operators(consistency):
-                row = consistency[
-                    (consistency["operator"] == operator) & (consistency["protocol"] == protocol)
-                ]
-                if len(row):
-                    words = f"{protocol}-shift consistency"
-                    sentences.append(comparison_sentence(row.iloc[0], words, confidence))
+            in_protocol = consistency[consistency["protocol"] == protocol]
+            words = f"{protocol}-shift consistency"
+            sentences.append(grouped_sentence(in_protocol, words, confidence))
         paragraphs.append("\n".join(sentences) + "\n")
     return "\n".join(paragraphs)
 
@@ -115,7 +141,9 @@ def placement_tex(
     confidence: int = 95,
 ) -> str:
     """The placement experiment, generated: per placement condition, accuracy at the positions
-    training used and at the others, and each operator against no pooling at the others."""
+    training used, at the others and the drop between them (which, unlike the accuracy
+    outside, does not rise with accuracy alone), and each operator against no pooling on the
+    last two."""
     placed = models[(models["dataset"] == dataset) & (models["placement_region"].fillna("") != "")]
     if placed.empty:
         return "No placement condition was run.\n"
@@ -130,35 +158,31 @@ def placement_tex(
             f"{REGION_WORDS.get(region, region)}, and testing placed every test image at every "
             "position of a grid over the whole canvas (Figure~\\ref{fig:placement})."
         )
-        outside = cells[cells["metric"] == "accuracy_placed_outside"]
-        inside = cells[cells["metric"] == "accuracy_placed_inside"]
-        if len(outside):
-            ranked = outside.sort_values("mean", ascending=False)
-            text += " Accuracy at positions training never used, best first: " + ", ".join(
-                f"{op_tex(r['operator'])} {fmt_ci(r)}" for _, r in ranked.iterrows()
-            )
-            text += "."
-        if len(inside):
-            text += " At the trained positions: " + ", ".join(
-                f"{op_tex(r['operator'])} {fmt_ci(r)}"
-                for _, r in inside.sort_values("mean", ascending=False).iterrows()
-            )
-            text += "."
-        rows = paired[
-            (paired["dataset"] == dataset)
-            & (paired["condition"] == condition)
-            & (paired["metric"] == "accuracy_placed_outside")
-        ]
-        sentences = [
-            comparison_sentence(row, "accuracy at untrained positions", confidence)
-            for _, row in rows.iterrows()
-        ]
+        for metric, words in (
+            ("accuracy_placed_outside", "Accuracy at positions training never used"),
+            ("accuracy_placed_inside", "At the trained positions"),
+            ("accuracy_placed_drop", "The drop from trained to untrained positions (points)"),
+        ):
+            rows = cells[cells["metric"] == metric].sort_values("mean", ascending=False)
+            if len(rows):
+                ranked = ", ".join(
+                    f"{op_tex(r['operator'])} {fmt_ci(r)}" for _, r in rows.iterrows()
+                )
+                text += f" {words}, highest first: {ranked}."
+        paired_rows = paired[(paired["dataset"] == dataset) & (paired["condition"] == condition)]
+        sentences = []
+        for metric, words in (
+            ("accuracy_placed_outside", "accuracy at untrained positions"),
+            ("accuracy_placed_drop", "the drop at untrained positions"),
+        ):
+            for _, row in paired_rows[paired_rows["metric"] == metric].iterrows():
+                sentences.append(comparison_sentence(row, words, confidence))
         parts.append(" ".join([text, *sentences]))
     figure = "\n".join(
         [
             r"\begin{figure}[h]",
             r"\centering",
-            r"\includegraphics[width=\linewidth]{placement}",
+            r"\includegraphics[width=0.75\linewidth]{placement}",
             "\\caption{Placement: test accuracy against the horizontal offset of the object "
             "from the canvas centre (mean over vertical offsets); shaded: the offsets training "
             f"drew from; bands: {confidence}\\,\\% intervals over seeds.}}",

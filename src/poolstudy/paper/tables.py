@@ -21,7 +21,8 @@ from poolstudy.pooling import OPERATORS
 
 def operators_table(models: pd.DataFrame) -> str:
     """Every operator that was run: what it is, its source, and the accounting of its network
-    (parameters per condition, since the head changes them; the rest from the first)."""
+    (parameters per condition, since the head changes them, ``--`` where a condition did not
+    train it; the rest from the first condition)."""
     conditions = ordered(models, "condition")
     first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
     params = models.drop_duplicates(["condition", "operator"]).set_index(["condition", "operator"])[
@@ -39,7 +40,10 @@ def operators_table(models: pd.DataFrame) -> str:
         cls = OPERATORS[operator]
         source = f" \\cite{{{cls.source}}}" if cls.source else ""
         size = int(run["final_feature_map"])
-        counts = " & ".join(f"{int(params[(c, operator)]):,}" for c in conditions)
+        counts = " & ".join(
+            f"{int(params[(c, operator)]):,}" if (c, operator) in params.index else "--"
+            for c in conditions
+        )
         lines.append(
             f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & {counts} & "
             f"{fmt(run['flops'] / 1e6, 2)} & "
@@ -119,32 +123,53 @@ STABILITY_COLUMNS = {
 }
 
 
-def stability_table(summary: pd.DataFrame, dataset: str, condition: str) -> str:
+def stability_table(
+    summary: pd.DataFrame, dataset: str, condition: str, confidence: int = 95
+) -> str:
     """Consistency beside the measures that do not rise with accuracy alone, one block of rows
     per protocol: agreement among images whose clean view is correct, the share of pairs with
-    both views correct among those with one, P(top-1 change) and MAC under a one-step shift."""
+    both views correct among those with one, P(top-1 change) and MAC under a one-step shift.
+    A ``longtable`` with its caption (label ``tab:stability``), since with many protocols and
+    operators it is longer than a page."""
     summary = clean_table(summary)
     in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
-    header = ["operator", *STABILITY_COLUMNS.values()]
+    header = " & ".join(["operator", *STABILITY_COLUMNS.values()]) + r" \\"
+    caption = (
+        f"\\caption{{Shift stability on {latex_escape(dataset)}, condition "
+        f"\\texttt{{{latex_escape(condition)}}} (mean $\\pm$ half-width of the {confidence}\\,\\% "
+        "interval over seeds; percentages).}\\label{tab:stability}\\\\"
+    )
     lines = [
-        r"\begin{tabular}{l" + "r" * len(STABILITY_COLUMNS) + "}",
+        r"\begin{longtable}{l" + "r" * len(STABILITY_COLUMNS) + "}",
+        caption,
         r"\toprule",
-        " & ".join(header) + r" \\",
+        header,
+        r"\midrule",
+        r"\endfirsthead",
+        r"\toprule",
+        header,
+        r"\midrule",
+        r"\endhead",
+        r"\bottomrule",
+        r"\endfoot",
     ]
+    first = True
     for protocol in [p for p in ordered(in_cell, "protocol") if p]:
         group = in_cell[in_cell["protocol"] == protocol]
-        lines += [
-            r"\midrule",
-            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{{latex_escape(protocol)} shifts}}}}"
-            r" \\",
-        ]
+        if not first:
+            lines.append(r"\midrule")
+        first = False
+        lines.append(
+            f"\\multicolumn{{{len(STABILITY_COLUMNS) + 1}}}{{l}}"
+            f"{{\\emph{{{latex_escape(protocol)} shifts}}}} \\\\"
+        )
         for operator in present_operators(group):
             values = [op_tex(operator)]
             for metric in STABILITY_COLUMNS:
                 rows = group[(group["operator"] == operator) & (group["metric"] == metric)]
                 values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
             lines.append(" & ".join(values) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines.append(r"\end{longtable}")
     return "\n".join(lines) + "\n"
 
 
