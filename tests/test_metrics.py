@@ -318,3 +318,16 @@ def test_training_accuracy_is_measured_on_the_subset_the_run_trained_on():
     assert row["value"] == pytest.approx(100 * expected)
     everything = evaluate_model(model, data, config, CPU, log=lambda _: None).table
     assert everything.set_index("metric").loc["accuracy_train", "n"] == 10
+
+
+def test_stability_metrics_accept_the_automatic_batch_size():
+    from poolstudy.evaluate import stability_metrics
+
+    model = ConstantModel([0.1, 0.7, 0.2])
+    images = torch.rand(9, 1, 6, 6)
+    labels = torch.ones(9, dtype=torch.long)
+    clean = model(images)
+    config = EvalConfig(consistency_shift=1)
+    assert config.batch_size == "auto"
+    values = stability_metrics(model, images, labels, clean, "zero", config, CPU)
+    assert values["consistency"] == 100.0 and values["p_top1_change"] == 0.0

@@ -25,15 +25,15 @@ from poolstudy.metrics import (
     mean_abs_change,
     p_top1_change,
 )
-from poolstudy.placement import PlacementConfig, in_region, position_grid, to_canvas
-from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offsets, shift
-from poolstudy.train import (
-    VAL_SEED,
+from poolstudy.placement import (
+    PlacementConfig,
+    in_region,
     placed_in_region,
-    predict,
-    select_training_subset,
-    to_unit_float,
+    position_grid,
+    to_canvas,
 )
+from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offsets, shift
+from poolstudy.train import predict, select_training_subset, to_unit_float
 
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
 
@@ -139,7 +139,7 @@ def shift_consistency(
 def shifted_view(model, images, dx, dy, protocol: str, config: EvalConfig, device, margin=0):
     """Logits of ``images`` shifted by per-image offsets (drawn on the CPU)."""
     shifted = shift(images, dx.to(device), dy.to(device), protocol, margin)
-    return predict(model, shifted, config.batch_size, device)
+    return predict(model, shifted, devices.eval_batch_size(device, config.batch_size), device)
 
 
 def two_views(model, images, protocol: str, config: EvalConfig, generator, device, margin=0):
@@ -249,7 +249,7 @@ def evaluate_model(
         if placement.active:
             reach = placement.reach(data.image_size)
             centred = to_canvas(x, placement.canvas)
-            return placed_in_region(centred, placement, reach, VAL_SEED), centred, labels
+            return placed_in_region(centred, placement, reach), centred, labels
         return x, x, labels
 
     for split in SPLITS:

@@ -25,7 +25,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from poolstudy.shifts import shift
+
 REGIONS = ("centre", "left", "everywhere")
+POSITION_SEED = 12345
+"""Seed of the fixed positions of validation and clean test images (the same for every run)."""
 
 
 @dataclass(frozen=True)
@@ -92,3 +96,14 @@ def position_grid(reach: int, step: int) -> torch.Tensor:
     half = {*range(0, reach + 1, step), reach}
     values = sorted(half | {-v for v in half})
     return torch.tensor([(dx, dy) for dx in values for dy in values], dtype=torch.long)
+
+
+def placed_in_region(
+    canvas_images: torch.Tensor, placement: PlacementConfig, reach: int, seed: int = POSITION_SEED
+) -> torch.Tensor:
+    """Centred canvas images moved to positions drawn from the training region with a fixed
+    seed: how validation and clean test accuracy see a placement model."""
+    generator = torch.Generator().manual_seed(seed)
+    count = canvas_images.shape[0]
+    dx, dy = region_offsets(placement.region, reach, count, generator, canvas_images.device)
+    return shift(canvas_images, dx, dy, "zero")

@@ -20,7 +20,12 @@ from poolstudy import device as devices
 from poolstudy.atomic import atomic_path, write_csv, write_json
 from poolstudy.data.prepare import PreparedDataset, load_prepared
 from poolstudy.models import ModelSpec, build_model, describe
-from poolstudy.placement import PlacementConfig, region_offsets, to_canvas
+from poolstudy.placement import (
+    PlacementConfig,
+    placed_in_region,
+    region_offsets,
+    to_canvas,
+)
 from poolstudy.shifts import random_offsets, shift
 
 
@@ -61,18 +66,6 @@ def select_training_subset(
     order = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(seed))
     keep = order[:n_train]
     return images[keep], labels[keep]
-
-
-VAL_SEED = 12345
-"""Seed of the validation images' positions under placement (the same for every run)."""
-
-
-def placed_in_region(canvas_images, placement: PlacementConfig, reach: int, seed: int):
-    """Canvas images moved to positions drawn from the placement region with a fixed seed."""
-    generator = torch.Generator().manual_seed(seed)
-    count = canvas_images.shape[0]
-    dx, dy = region_offsets(placement.region, reach, count, generator, canvas_images.device)
-    return shift(canvas_images, dx, dy, "zero")
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -146,7 +139,7 @@ def train_model(
     if placement.active:
         reach = placement.reach(image_size)
         x_train = to_canvas(x_train, placement.canvas)
-        x_val = placed_in_region(to_canvas(x_val, placement.canvas), placement, reach, VAL_SEED)
+        x_val = placed_in_region(to_canvas(x_val, placement.canvas), placement, reach)
         image_size = placement.canvas
 
     spec = ModelSpec(
