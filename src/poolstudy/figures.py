@@ -76,9 +76,13 @@ def accuracy_vs_shift(curves: pd.DataFrame, path) -> None:
                 & (curves["condition"] == condition)
                 & (curves["protocol"] == protocol)
             ]
+            ax.set_title(f"{dataset}, {condition}, {protocol} shift", fontsize=9)
+            if cell.empty:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, "not evaluated", ha="center", va="center", transform=ax.transAxes)
+                continue
             for operator in operator_order(cell["operator"]):
                 plot_with_band(ax, cell[cell["operator"] == operator], "shift", operator, colors)
-            ax.set_title(f"{dataset}, {condition}, {protocol} shift", fontsize=9)
             ax.set_xlabel("shift (px, max of |dx|, |dy|)", fontsize=8)
             if col == 0:
                 ax.set_ylabel("test accuracy (%)")
