@@ -253,16 +253,19 @@ def evaluate_model(
         return x, x, labels
 
     for split in SPLITS:
-        x, _, labels = inputs_of(split)
-        y = labels.to(device)
-        logits = predict(model, x, config.batch_size, device)
-        value = 100.0 * (logits.argmax(1) == y).float().mean().item() if len(y) else math.nan
-        rows.append(("accuracy_" + split, "", math.nan, math.nan, value, len(y)))
-
-    placed, x, labels = inputs_of("test")
-    y = labels.to(device)
-    test_correct = (predict(model, placed, config.batch_size, device).argmax(1) == y).cpu()
-    clean_logits = predict(model, x, config.batch_size, device)
+        placed, centred, labels = inputs_of(split)
+        y_split = labels.to(device)
+        logits = predict(model, placed, config.batch_size, device)
+        hits = logits.argmax(1) == y_split
+        value = 100.0 * hits.float().mean().item() if len(y_split) else math.nan
+        rows.append(("accuracy_" + split, "", math.nan, math.nan, value, len(y_split)))
+        if split == "test":
+            x, y, test_correct = centred, y_split, hits.cpu()
+            # The shifted protocols start from the centred images; without placement those
+            # are the images just classified.
+            clean_logits = (
+                predict(model, centred, config.batch_size, device) if placement.active else logits
+            )
     for protocol in config.protocols:
         start = time.perf_counter()
         if protocol == "placement":
