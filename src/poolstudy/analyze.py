@@ -93,31 +93,43 @@ def headline_metrics(summary: pd.DataFrame) -> dict:
     return metrics
 
 
+def difference_rows(
+    observations: pd.DataFrame, minuend: str, subtrahend: str, metric: str
+) -> pd.DataFrame:
+    """Per model and protocol with both metrics, a ``metric`` row holding ``minuend`` minus
+    ``subtrahend``; its ``n`` is the two rows' common count of images (NaN when they differ,
+    as for train and test accuracy)."""
+    pair = observations[observations["metric"].isin([minuend, subtrahend])]
+    if set(pair["metric"]) != {minuend, subtrahend}:
+        return observations.iloc[0:0]
+    keys = [*stats.MODEL_KEYS, "protocol"]
+    wide = pair.pivot_table(index=keys, columns="metric", values=["value", "n"], sort=False)
+    wide = wide.dropna(subset=[("value", minuend), ("value", subtrahend)])
+    counts = wide["n"]
+    n = counts[minuend].where(counts[minuend] == counts[subtrahend])
+    if n.notna().all():
+        n = n.astype(observations["n"].dtype)
+    rows = wide.index.to_frame(index=False).assign(
+        metric=metric,
+        dx=float("nan"),
+        dy=float("nan"),
+        value=(wide[("value", minuend)] - wide[("value", subtrahend)]).to_numpy(),
+        n=n.to_numpy(),
+    )
+    return rows[list(observations.columns)]
+
+
 def with_placement_drop(observations: pd.DataFrame) -> pd.DataFrame:
     """``observations`` plus, per placement model, ``accuracy_placed_drop``: its accuracy at
     the trained positions minus that at the untrained ones. Unlike the accuracy outside, the
     drop does not rise with accuracy alone: it measures what is lost by moving the object to
     where training never put it."""
-    placed = observations[
-        observations["metric"].isin(["accuracy_placed_inside", "accuracy_placed_outside"])
-    ]
-    if placed.empty:
-        return observations
-    wide = placed.pivot_table(
-        index=[*stats.MODEL_KEYS, "protocol"], columns="metric", values="value", sort=False
-    ).dropna()
-    if wide.empty:
-        return observations
-    wide = wide.reset_index()
-    n = placed.groupby(stats.MODEL_KEYS, sort=False)["n"].first().reset_index()
-    drop = wide[[*stats.MODEL_KEYS, "protocol"]].assign(
-        metric="accuracy_placed_drop",
-        dx=float("nan"),
-        dy=float("nan"),
-        value=wide["accuracy_placed_inside"] - wide["accuracy_placed_outside"],
+    drop = difference_rows(
+        observations, "accuracy_placed_inside", "accuracy_placed_outside", "accuracy_placed_drop"
     )
-    drop = drop.merge(n, on=stats.MODEL_KEYS)
-    return pd.concat([observations, drop[list(observations.columns)]], ignore_index=True)
+    if drop.empty:
+        return observations
+    return pd.concat([observations, drop], ignore_index=True)
 
 
 def placement_curves(
@@ -153,17 +165,8 @@ def with_sweep_columns(table: pd.DataFrame, points: dict) -> pd.DataFrame:
 def sweep_observations(observations: pd.DataFrame) -> pd.DataFrame:
     """Per model of the sweep: train and test accuracy and their gap (train - test)."""
     clean = observations[observations["metric"].isin(["accuracy_train", "accuracy_test"])]
-    wide = clean.pivot_table(
-        index=stats.MODEL_KEYS, columns="metric", values="value", sort=False
-    ).reset_index()
-    gap = wide[stats.MODEL_KEYS].assign(
-        metric="gap",
-        protocol="",
-        dx=float("nan"),
-        dy=float("nan"),
-        value=wide["accuracy_train"] - wide["accuracy_test"],
-    )
-    return pd.concat([clean, gap], ignore_index=True)[list(clean.columns)]
+    gap = difference_rows(clean, "accuracy_train", "accuracy_test", "gap")
+    return pd.concat([clean, gap], ignore_index=True)
 
 
 def sweep_plot(cells: pd.DataFrame) -> pd.DataFrame:
