@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from poolstudy.analyze import analyze, read_correct
+from poolstudy.evaluate import COLUMNS
 from poolstudy.stats import MODEL_KEYS
 
 NAN = float("nan")
@@ -19,19 +20,7 @@ def write_run(tmp_path, condition: str, operator: str, seed: int, test: float, t
         ("e", "digits", condition, operator, seed, "accuracy_train", "", "", "", train, 10),
         ("e", "digits", condition, operator, seed, "accuracy_test", "", "", "", test, 10),
     ]
-    columns = [
-        "experiment",
-        "dataset",
-        "condition",
-        "operator",
-        "seed",
-        "metric",
-        "protocol",
-        "dx",
-        "dy",
-        "value",
-        "n",
-    ]
+    columns = [*MODEL_KEYS, *COLUMNS]
     path = tmp_path / f"{condition}-{operator}-{seed}.csv"
     pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
     meta = tmp_path / f"{condition}-{operator}-{seed}.json"
@@ -160,7 +149,7 @@ def test_placement_drop_is_inside_minus_outside_per_model():
             rows.append(
                 ("e", "digits", "placed", "max", seed, metric, protocol, NAN, NAN, value, 5)
             )
-    columns = [*MODEL_KEYS, "metric", "protocol", "dx", "dy", "value", "n"]
+    columns = [*MODEL_KEYS, *COLUMNS]
     observations = pd.DataFrame(rows, columns=columns)
     extended = with_placement_drop(observations)
     drop = extended[extended["metric"] == "accuracy_placed_drop"].set_index("seed")

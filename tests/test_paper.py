@@ -7,6 +7,7 @@ import math
 import pandas as pd
 import pytest
 
+from poolstudy.evaluate import COLUMNS
 from poolstudy.paper import (
     comparison_sentence,
     findings_tex,
@@ -17,6 +18,7 @@ from poolstudy.paper import (
     results_table,
 )
 from poolstudy.pooling import OPERATORS
+from poolstudy.stats import MODEL_KEYS
 
 NAN = math.nan
 
@@ -379,21 +381,7 @@ def controls_inputs(operators=("none", "max", "stride", "maxbroadcast", "none_rf
                     params += 500
                 fields = {"none": 7, "max": 22, "none_rf": 23}.get(operator, 15)
                 models.append(("digits", condition, operator, seed, params, fields))
-    obs = pd.DataFrame(
-        observations,
-        columns=[
-            "experiment",
-            "dataset",
-            "condition",
-            "operator",
-            "seed",
-            "metric",
-            "protocol",
-            "dx",
-            "dy",
-            "value",
-        ],
-    )
+    obs = pd.DataFrame(observations, columns=[*MODEL_KEYS, *COLUMNS[:-1]])
     runs = pd.DataFrame(
         models,
         columns=["dataset", "condition", "operator", "seed", "parameters", "receptive_field"],
@@ -460,20 +448,7 @@ def sweep_frames(gaps_by_size, operators=("none", "max"), test_by_size=None):
                             value,
                         )
                     )
-    columns = [
-        "experiment",
-        "dataset",
-        "condition",
-        "n_train",
-        "augment_shift",
-        "operator",
-        "seed",
-        "metric",
-        "protocol",
-        "dx",
-        "dy",
-        "value",
-    ]
+    columns = [*MODEL_KEYS[:3], "n_train", "augment_shift", *MODEL_KEYS[3:], *COLUMNS[:-1]]
     observations = pd.DataFrame(observed, columns=columns)
     from poolstudy.stats import summarize
 
