@@ -22,9 +22,12 @@ lint: setup
 	ruff format --check src tests
 	snakemake --lint
 
+# The engine the pipeline benchmark compares against: one job per seed, validation every epoch.
+PREVIOUS_ENGINE ?= d960b20
+
 bench: setup
 	python -m poolstudy bench
-	python -m poolstudy bench --pipeline
+	python -m poolstudy bench --pipeline --against $(PREVIOUS_ENGINE)
 
 clean:
 	rm -rf results paper/build paper/generated logs .snakemake/metadata

@@ -23,7 +23,11 @@ def tool_env() -> dict:
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    env = tool_env()
+    if (Path(cwd) / "src" / "poolstudy").is_dir():
+        # a copied project runs its own code, not the checkout's (editable install)
+        env["PYTHONPATH"] = str(Path(cwd) / "src")
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n"
@@ -38,6 +42,20 @@ def copy_project(dest: Path, config: Path | None = TINY_CONFIG) -> Path:
     if config is not None:
         shutil.copy(config, dest / "config" / "config.yaml")
     return dest
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_state():
+    """Tests that train or evaluate set process-wide torch state: put it back."""
+    import torch
+
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    threads = torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,7 @@ def test_placement_equals_the_zero_protocol_on_the_canvas():
 
 def test_training_under_placement_sees_the_canvas():
     placement = PlacementConfig(canvas=12, region="centre")
-    config = TrainConfig(epochs=1, batch_size=16, device="cpu")
+    config = TrainConfig.from_dict({"epochs": 1, "batch_size": 16, "device": "cpu"})
     options = {"widths": (4,), "head": "flatten"}
     result = train_model(
         placed_dataset(), options, "max", 0, config, log=lambda _: None, placement=placement
@@ -134,6 +134,6 @@ def test_training_under_placement_sees_the_canvas():
 
 def test_placement_and_augmentation_do_not_combine():
     placement = PlacementConfig(canvas=12)
-    config = TrainConfig(epochs=1, device="cpu", augment_shift=2)
+    config = TrainConfig.from_dict({"epochs": 1, "device": "cpu", "augment_shift": 2})
     with pytest.raises(ValueError, match="cannot be combined"):
         train_model(placed_dataset(), {}, "max", 0, config, log=lambda _: None, placement=placement)

@@ -8,8 +8,10 @@ import math
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import poolstudy.train as train_module
+from poolstudy.config import SCHEMA_PATH
 from poolstudy.data.prepare import PreparedDataset, save_prepared
 from poolstudy.train import (
     TrainConfig,
@@ -31,15 +33,6 @@ def quiet(*args, **kwargs):
     pass
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_state():
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    threads = torch.get_num_threads()
-    yield
-    torch.use_deterministic_algorithms(deterministic)
-    torch.set_num_threads(threads)
-
-
 def synthetic_dataset(n: int = 64, size: int = 16) -> PreparedDataset:
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(n) % 3
@@ -56,9 +49,9 @@ def synthetic_dataset(n: int = 64, size: int = 16) -> PreparedDataset:
 
 
 def config(**changes) -> TrainConfig:
-    values = dict(epochs=2, batch_size=16, device="cpu")
+    values = dict(epochs=2, batch_size=16, device="cpu", val_points=2)
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)
 
 
 def train(seed: int = 0, operator: str = "max", data=None, **changes):
@@ -87,10 +80,12 @@ def test_other_seed_other_weights():
 
 
 def test_history():
-    result = train(epochs=3)
+    # 40 images in batches of 16: 3 steps per epoch; 3 points over 9 steps
+    result = train(epochs=3, val_points=3)
     history = result.history
     assert len(history) == 3
     assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["step"].tolist() == [3, 6, 9]
     for column in ("epoch", "train_loss", "train_accuracy", "val_accuracy"):
         assert column in history.columns
     assert history["train_loss"].map(math.isfinite).all()
@@ -197,12 +192,11 @@ def test_learning_rate_decays_to_zero():
 
 
 def test_history_lr_follows_schedule():
-    result = train(epochs=3, lr=0.2)
+    result = train(epochs=3, lr=0.2, val_points=5)
     steps_per_epoch = math.ceil(40 / 16)
     total = 3 * steps_per_epoch
-    for epoch, lr in zip(result.history["epoch"], result.history["lr"], strict=True):
-        step = epoch * steps_per_epoch - 1
-        assert lr == pytest.approx(learning_rate(step, total, steps_per_epoch, 0.2))
+    for step, lr in zip(result.history["step"], result.history["lr"], strict=True):
+        assert lr == pytest.approx(learning_rate(step - 1, total, steps_per_epoch, 0.2))
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -248,31 +242,41 @@ def test_run_training_writes_outputs(tmp_path):
     assert "torch" in meta["versions"]
     loaded = load_model(out / "model.pt")
     assert loaded.spec.widths == (4, 8)
-    assert len(pd.read_csv(out / "history.csv")) == 1
+    # one epoch of 3 steps, fewer than the schema's default number of validation points
+    assert pd.read_csv(out / "history.csv")["step"].tolist() == [1, 2, 3]
 
 
 def test_train_config_from_dict_ignores_unknown_keys():
-    parsed = TrainConfig.from_dict({"epochs": 3, "lr": 0.1, "unknown": 1, "extra": {"a": 1}})
+    parsed = TrainConfig.from_dict({"epochs": 3, "lr": 0.1, "unknown": 1})
     assert parsed.epochs == 3 and parsed.lr == 0.1
-    assert parsed.extra == {}
+    assert not hasattr(parsed, "unknown")
+
+
+def test_train_config_defaults_are_the_schemas():
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]["train"]["properties"]
+    parsed = TrainConfig.from_dict({})
+    for name in TrainConfig.__dataclass_fields__:
+        assert getattr(parsed, name) == schema[name]["default"], name
 
 
 def test_a_step_budget_replaces_epochs_and_ends_mid_epoch():
     # 40 training images in batches of 16: 3 steps per epoch, so 7 steps end in epoch 3
-    result = train(epochs=50, steps=7, lr=0.2)
+    result = train(epochs=50, steps=7, lr=0.2, val_points=3)
     assert result.history["epoch"].tolist() == [1, 2, 3]
-    assert result.history["step"].tolist() == [3, 6, 7]
+    assert result.history["step"].tolist() == [2, 5, 7]
     assert result.meta["steps"] == 7
     assert result.history["lr"].iloc[-1] == pytest.approx(learning_rate(6, 7, 3, 0.2))
     assert result.history["lr"].iloc[-1] < 0.01
 
 
 def test_the_same_step_budget_gives_small_and_large_sets_the_same_steps():
-    small = train(steps=12, n_train=16)
-    large = train(steps=12)
+    small = train(steps=12, n_train=16, val_points=10)
+    large = train(steps=12, val_points=10)
     assert small.meta["steps"] == large.meta["steps"] == 12
     assert small.history["step"].iloc[-1] == large.history["step"].iloc[-1] == 12
-    assert len(small.history) == 12 and len(large.history) == 4
+    # validation is bounded by val_points, not by the number of (short) epochs
+    assert small.history["step"].tolist() == large.history["step"].tolist()
+    assert len(small.history) == 10
 
 
 def test_one_epoch_run_still_decays_the_learning_rate():

@@ -10,22 +10,34 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from poolstudy import device as devices
 from poolstudy.config import load_config
 from poolstudy.data.glyphs import benchmark_generation
 from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
-from poolstudy.models import ModelSpec, build_model
+from poolstudy.inference import fold_batchnorm
+from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.shifts import shift
-from poolstudy.train import TrainConfig, to_unit_float, train_model
+from poolstudy.train import TrainConfig, spec_options_for, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
 
+EVAL_GOAL = 3.0
+TRAIN_GOALS = {"pooled": 2.0, "full": 1.2}
+FULL_RESOLUTION = ("none", "none_rf", "maxbroadcast")
+"""Operators whose networks keep the full resolution: near the cores' arithmetic limit."""
 PIPELINE_BUDGET_MINUTES = 20.0
+PIPELINE_GOAL = 1.6
 ACCURACY_TARGET = 97.0
+
+
+def met(ratio: float, goal: float) -> str:
+    return "met" if ratio >= goal else "NOT met"
 
 
 def timed(function, repeats: int = 1) -> float:
@@ -38,42 +50,101 @@ def timed(function, repeats: int = 1) -> float:
     return best
 
 
+@contextmanager
+def torch_defaults():
+    """PyTorch's own settings for the baselines (what a user's script runs with): no
+    deterministic mode, uninitialised memory not filled; restored afterwards."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    torch._C._set_deterministic_algorithms(False)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    try:
+        yield
+    finally:
+        torch._C._set_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+
+
+def plain_network(spec: ModelSpec) -> torch.nn.Module:
+    """The same network as a user would run it: default (NCHW) memory format."""
+    return build_model(spec).train()
+
+
 @torch.no_grad()
-def per_shift_loop(model, images, labels, protocol, grid, device) -> torch.Tensor:
+def per_shift_loop(model, images, labels, protocol, grid) -> torch.Tensor:
     """The straightforward way: a Python loop over the shifts, each shifting the whole test
-    set and classifying it in one forward pass."""
+    set and classifying it in one forward pass, with PyTorch's default settings."""
+    model.eval()
     correct = torch.zeros(len(grid), dtype=torch.long)
-    fmt = devices.memory_format(device)
     for index, (dx, dy) in enumerate(grid.tolist()):
-        shifted = shift(images, dx, dy, protocol).contiguous(memory_format=fmt)
-        with devices.autocast(device):
-            logits = model(shifted)
+        logits = model(shift(images, dx, dy, protocol))
         correct[index] = (logits.argmax(1) == labels).sum().cpu()
     return correct
 
 
-def bench_evaluation(config: dict, data, device, operator: str, repeats: int) -> dict:
-    images, labels = data.subset("test")
-    x, y = to_unit_float(images.to(device)), labels.to(device)
-    spec = ModelSpec(
+def plain_training_loop(spec: ModelSpec, images, labels, config: TrainConfig, steps: int):
+    """The loop a user would write for the same model and optimiser settings: a
+    ``TensorDataset`` in a shuffling ``DataLoader``, NCHW, one optimiser step per batch."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = plain_network(spec)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
+    )
+    loader = DataLoader(TensorDataset(images, labels), batch_size=config.batch_size, shuffle=True)
+    done = 0
+    while done < steps:
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            done += 1
+            if done == steps:
+                return
+
+
+def spec_for(config: dict, data, operator: str) -> ModelSpec:
+    model = config["model"]
+    return ModelSpec(
         operator=operator,
         in_channels=data.in_channels,
         num_classes=data.num_classes,
         image_size=data.image_size,
-        **{k: v for k, v in config["model"].items() if k != "operator_options"},
+        **{k: v for k, v in model.items() if k != "operator_options"},
+        operator_options=model["operator_options"].get(operator, {}),
     )
-    model = build_model(spec).to(device=device, memory_format=devices.memory_format(device))
-    model.eval()
+
+
+def bench_evaluation(config: dict, data, device, operator: str, repeats: int) -> dict:
+    """Batched shifted evaluation (``evaluate.shifted_correct``) against ``per_shift_loop``
+    on the same untrained network and test set; both must count the same hits."""
+    images, labels = data.subset("test")
+    x, y = to_unit_float(images.to(device)), labels.to(device)
+    spec = spec_for(config, data, operator)
+    plain = plain_network(spec).to(device).eval()
+    # The engine evaluates with batch normalisation folded into the convolutions.
+    model = fold_batchnorm(plain).to(device=device, memory_format=devices.memory_format(device))
     grid = shift_grid(config["evaluate"]["max_shift"])
-    batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
+    batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"], model)
     protocol = config["evaluate"]["protocols"][0]
     batched = shifted_correct(model, x, y, protocol, grid, batch, device)
-    looped = per_shift_loop(model, x, y, protocol, grid, device)
-    if not torch.equal(batched.cpu(), looped):
-        raise RuntimeError("batched and per-shift evaluation disagree")
+    with torch_defaults():
+        looped = per_shift_loop(plain, x, y, protocol, grid)
+    if (batched.cpu() - looped).abs().max() > max(2, 0.01 * len(y)):
+        raise RuntimeError(f"batched and per-shift evaluation disagree: {batched} {looped}")
     n_images = len(y) * len(grid)
-    t_batched = timed(lambda: shifted_correct(model, x, y, protocol, grid, batch, device), repeats)
-    t_loop = timed(lambda: per_shift_loop(model, x, y, protocol, grid, device), repeats)
+    t_batched = t_loop = float("inf")
+    for _ in range(repeats):  # interleaved, so that both see the same machine load
+        t_batched = min(
+            t_batched, timed(lambda: shifted_correct(model, x, y, protocol, grid, batch, device))
+        )
+        with torch_defaults():
+            t_loop = min(t_loop, timed(lambda: per_shift_loop(plain, x, y, protocol, grid)))
     return {
         "operator": operator,
         "images": n_images,
@@ -83,23 +154,45 @@ def bench_evaluation(config: dict, data, device, operator: str, repeats: int) ->
     }
 
 
-def bench_training(config: dict, data, operator: str, epochs: int) -> dict:
-    train = TrainConfig.from_dict({**config["train"], "epochs": epochs})
-    options = {k: v for k, v in config["model"].items() if k != "operator_options"}
-    result = train_model(data, options, operator, seed=0, config=train, log=lambda _: None)
+def bench_training(config: dict, data, operator: str, epochs: int, repeats: int) -> dict:
+    """``train.train_model`` (validation included) against ``plain_training_loop`` for the same
+    number of steps on the same data, on the CPU; achieved GFLOP/s of the engine beside."""
+    train = TrainConfig.from_dict({**config["train"], "epochs": epochs, "device": "cpu"})
+    options = spec_options_for(config["model"], operator)
+    images, labels = data.subset("train")
+    x = to_unit_float(images)
+    spec = spec_for(config, data, operator)
+    flops = count_flops(build_model(spec))
+    engine = baseline = float("inf")
+    steps = 0
+    for _ in range(repeats):  # interleaved, so that both see the same machine load
+        start = time.perf_counter()
+        result = train_model(
+            data, options, operator, 0, train, log=lambda _: None, accounting={"flops": flops}
+        )
+        engine = min(engine, time.perf_counter() - start)
+        steps = result.meta["steps"]
+        with torch_defaults():
+            start = time.perf_counter()
+            plain_training_loop(spec, x, labels, train, steps)
+            baseline = min(baseline, time.perf_counter() - start)
+    n_images = min(steps * train.batch_size, epochs * len(labels))
     return {
         "operator": operator,
-        "images_per_s": result.meta["images_per_second"],
-        "device": result.meta["device"],
+        "engine_per_s": n_images / engine,
+        "plain_per_s": n_images / baseline,
+        "ratio": baseline / engine,
+        "gflops": 3 * flops * n_images / engine / 1e9,
     }
 
 
 def run_benchmarks(
     config_path: str, operators: list[str] | None, repeats: int, threads: int | None
 ) -> None:
+    """Print training and shifted-evaluation throughput, each against its plain baseline."""
     config = load_config(config_path)
     device = devices.resolve_device(config["train"]["device"])
-    devices.configure(device, threads, deterministic=config["train"]["deterministic"])
+    devices.configure(device, threads or 1, deterministic=config["train"]["deterministic"])
     operators = operators or config["operators"]
     dataset = config["datasets"][0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,21 +207,32 @@ def run_benchmarks(
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
     batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
     print(
-        f"\nshifted evaluation (test set x every shift), images per second: batched (all "
-        f"shifts of a chunk in one gather, forward batches of {batch}) against a loop over the "
-        "shifts (whole test set per forward pass)"
+        "\nshifted evaluation (test set x every shift), images per second: batched (all shifts "
+        f"of a chunk in one gather, forward batches of {batch}, channels_last) against a loop "
+        "over the shifts (whole test set per forward pass, PyTorch defaults); goal >= "
+        f"{EVAL_GOAL}x"
     )
-    print(f"{'operator':<12}{'images':>9}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
+    print(f"{'operator':<14}{'images':>9}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
     for operator in operators:
         row = bench_evaluation(config, data, device, operator, repeats)
         print(
-            f"{row['operator']:<12}{row['images']:>9}{row['batched_per_s']:>12.0f}"
-            f"{row['loop_per_s']:>12.0f}{row['ratio']:>8.2f}"
+            f"{row['operator']:<14}{row['images']:>9}{row['batched_per_s']:>12.0f}"
+            f"{row['loop_per_s']:>12.0f}{row['ratio']:>7.2f}x  {met(row['ratio'], EVAL_GOAL)}"
         )
-    print("\ntraining throughput (1 epoch), images per second:")
+    print(
+        "\ntraining on the CPU, images per second: the engine (train_model, validation "
+        "included) against a TensorDataset + DataLoader loop on the same model (NCHW, PyTorch "
+        f"defaults); goal >= {TRAIN_GOALS['pooled']}x pooled, >= {TRAIN_GOALS['full']}x "
+        "full-resolution networks"
+    )
+    print(f"{'operator':<14}{'engine/s':>10}{'plain/s':>10}{'ratio':>8}{'GFLOP/s':>9}  goal")
     for operator in operators:
-        row = bench_training(config, data, operator, epochs=1)
-        print(f"{row['operator']:<12}{row['images_per_s']:>12.0f}")
+        row = bench_training(config, data, operator, epochs=2, repeats=repeats)
+        goal = TRAIN_GOALS["full" if operator in FULL_RESOLUTION else "pooled"]
+        print(
+            f"{row['operator']:<14}{row['engine_per_s']:>10.0f}{row['plain_per_s']:>10.0f}"
+            f"{row['ratio']:>7.2f}x{row['gflops']:>9.2f}  {met(row['ratio'], goal)}"
+        )
 
 
 def bench_glyphs(n: int) -> float:
@@ -139,23 +243,52 @@ def bench_glyphs(n: int) -> float:
     return rate
 
 
-def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all", keep: Path | None = None) -> int:
+def engine_at(revision: str, dest: Path, repo: Path = REPO) -> Path:
+    """The project's files at a git ``revision`` (``git archive``), in ``dest``."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", revision], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def timed_pipeline(project: Path, cores: str) -> tuple[float, subprocess.CompletedProcess]:
+    """Run the default study in ``project`` with that project's own code; wall minutes."""
+    bin_dir = Path(sys.executable).parent
+    # The rules call `python -m poolstudy`: this environment first, the project's code first.
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYTHONPATH": str(project / "src"),
+    }
+    start = time.perf_counter()
+    result = subprocess.run(
+        [str(bin_dir / "snakemake"), "--cores", cores],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return (time.perf_counter() - start) / 60, result
+
+
+def run_pipeline_benchmark(
+    repo: Path = REPO, cores: str = "all", keep: Path | None = None, against: str | None = None
+) -> int:
     """Run the default study from scratch in a temporary copy (or in ``keep``, which must not
-    exist yet, to look at the results afterwards); print time and accuracy."""
+    exist yet, to look at the results afterwards); print time and accuracy. With ``against``
+    (a git revision), first run the same study with that revision's engine, back to back."""
     with tempfile.TemporaryDirectory() as tmp:
+        previous = None
+        if against:
+            old = engine_at(against, Path(tmp) / "previous", repo)
+            previous, result = timed_pipeline(old, cores)
+            if result.returncode != 0:
+                print(result.stdout[-3000:], result.stderr[-3000:])
+                return result.returncode
         project = copy_sources(Path(keep) if keep else Path(tmp) / "project", repo)
-        bin_dir = Path(sys.executable).parent
-        # The rules call `python -m poolstudy`: the environment running this must come first.
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-        start = time.perf_counter()
-        result = subprocess.run(
-            [str(bin_dir / "snakemake"), "--cores", cores],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        minutes = (time.perf_counter() - start) / 60
+        minutes, result = timed_pipeline(project, cores)
         if result.returncode != 0:
             print(result.stdout[-3000:], result.stderr[-3000:])
             return result.returncode
@@ -165,6 +298,12 @@ def run_pipeline_benchmark(repo: Path = REPO, cores: str = "all", keep: Path | N
         f"(budget {PIPELINE_BUDGET_MINUTES:.0f} min: "
         f"{'within' if minutes <= PIPELINE_BUDGET_MINUTES else 'OVER'})"
     )
+    if previous is not None:
+        ratio = previous / minutes
+        print(
+            f"the engine at {against}: {previous:.1f} min; this engine is {ratio:.2f}x faster "
+            f"(goal >= {PIPELINE_GOAL}x: {met(ratio, PIPELINE_GOAL)})"
+        )
     for dataset, conditions in metrics.items():
         for condition, operators in conditions.items():
             ranked = sorted(operators.items(), key=lambda kv: -kv[1]["accuracy_test"])

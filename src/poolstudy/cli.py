@@ -40,61 +40,48 @@ def cmd_prepare(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from poolstudy.train import run_training
+    from poolstudy.train import train_cell
 
-    result = run_training(
+    for result in train_cell(
         args.data,
         args.operator,
-        args.seed,
+        args.seeds,
         args.model,
         args.train,
         args.out_dir,
         args.threads,
         condition=args.condition,
         placement_options=args.placement,
-    )
-    meta = result.meta
-    print(
-        f"{args.operator} seed {args.seed}: {meta['parameters']:,} parameters, "
-        f"{meta['wall_seconds']:.1f}s on {meta['device']}"
-    )
+    ):
+        meta = result.meta
+        print(
+            f"{args.operator} seed {meta['seed']}: {meta['parameters']:,} parameters, "
+            f"{meta['wall_seconds']:.1f}s on {meta['device']}"
+        )
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from poolstudy import device as devices
-    from poolstudy.atomic import write_csv, write_npy
-    from poolstudy.data.prepare import load_prepared
-    from poolstudy.evaluate import EvalConfig, evaluate_model
-    from poolstudy.placement import PlacementConfig
-    from poolstudy.train import load_model
+    from poolstudy.evaluate import evaluate_cell
 
-    config = EvalConfig.from_dict(args.evaluate)
-    device = devices.resolve_device(args.evaluate.get("device", "auto"))
-    devices.configure(device, args.threads, deterministic=True)
-    result = evaluate_model(
-        load_model(args.model, device),
-        load_prepared(args.data),
-        config,
-        device,
-        placement=PlacementConfig.from_dict(args.placement),
-        n_train=args.n_train,
-        seed=args.seed,
-    )
-    frame = result.table
     keys = {
         "experiment": args.experiment,
         "dataset": args.dataset,
         "condition": args.condition,
         "operator": args.operator,
-        "seed": args.seed,
     }
-    frame = frame.assign(**keys)[[*keys, *frame.columns]]
-    write_csv(args.out, frame)
-    if args.correct_out:
-        write_npy(args.correct_out, result.test_correct.numpy().astype("uint8"))
-    test = frame.loc[frame["metric"] == "accuracy_test", "value"].iloc[0]
-    print(f"{args.dataset}/{args.operator}/{args.seed}: test accuracy {test:.2f}% -> {args.out}")
+    evaluate_cell(
+        args.data,
+        args.model,
+        args.seeds,
+        args.evaluate,
+        args.placement,
+        args.n_train,
+        keys,
+        args.out,
+        args.correct_out,
+        args.threads,
+    )
     return 0
 
 
@@ -138,9 +125,42 @@ def cmd_bench(args) -> int:
     if args.glyphs is not None:
         bench.bench_glyphs(args.glyphs)
         return 0
+    if args.device is not None:
+        from poolstudy.devicebench import run_device_check
+
+        run_device_check(
+            args.device,
+            args.operators,
+            steps=args.steps,
+            pipeline=not args.no_pipeline,
+            out=args.out,
+        )
+        return 0
     if args.pipeline:
-        return bench.run_pipeline_benchmark(bench.REPO, args.cores, args.keep)
+        return bench.run_pipeline_benchmark(bench.REPO, args.cores, args.keep, args.against)
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
+    return 0
+
+
+def cmd_estimate(args) -> int:
+    from poolstudy import estimate
+    from poolstudy.config import load_config
+
+    try:
+        machines = [estimate.gpu_rates(args.gpu)]
+    except ValueError as error:
+        print(f"poolstudy estimate: {error}", file=sys.stderr)
+        return 2
+    config = load_config(args.configfile)
+    study = estimate.study_cost(config)
+    if args.calibration_seconds > 0:
+        cpu = estimate.calibrate_cpu(study, config, args.cores, args.calibration_seconds)
+        machines.insert(0, cpu)
+    report = estimate.build_report(args.configfile, study, machines)
+    if args.json:
+        print(estimate.report_json(report))
+    else:
+        print(estimate.format_report(report))
     return 0
 
 
@@ -161,27 +181,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--options", type=json_arg, default={})
     p.set_defaults(func=cmd_prepare)
 
-    p = sub.add_parser("train", help="train one operator with one seed")
+    p = sub.add_parser(
+        "train", help="train one operator with each seed (one cell), one seed after another"
+    )
     p.add_argument("--data", required=True)
     p.add_argument("--operator", required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seeds", "--seed", type=int, nargs="+", required=True)
     p.add_argument("--condition", default="base", help="name of the training condition")
     p.add_argument("--model", type=json_arg, default={})
     p.add_argument("--train", type=json_arg, default={})
     p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", nargs="+", required=True, help="one folder per seed, in order")
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate one model on clean and shifted test sets")
+    p = sub.add_parser(
+        "evaluate", help="evaluate each seed's model of one cell on clean and shifted test sets"
+    )
     p.add_argument("--data", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", nargs="+", required=True, help="one model file per seed")
     p.add_argument("--evaluate", type=json_arg, default={})
     p.add_argument("--experiment", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--condition", default="base")
     p.add_argument("--operator", required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seeds", "--seed", type=int, nargs="+", required=True)
     p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
     p.add_argument(
         "--n-train",
@@ -189,9 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="train.n_train of the run (null: all): training accuracy is measured on that subset",
     )
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", nargs="+", required=True, help="one table per seed")
     p.add_argument(
         "--correct-out",
+        nargs="+",
         default=None,
         help="also write, per clean test image, whether it was classified correctly (.npy)",
     )
@@ -244,6 +269,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cores", default="all", help="with --pipeline: snakemake --cores")
     p.add_argument(
+        "--against",
+        default=None,
+        metavar="REV",
+        help="with --pipeline: also run the study with the engine of this git revision, back "
+        "to back, and print the ratio of the wall times",
+    )
+    p.add_argument(
+        "--device",
+        default=None,
+        help="the accelerator check on this device (cuda, cuda:1, cpu): a training step of "
+        "every operator, solo vs concurrent seeds, MFU, peak memory, the tiny config end to end",
+    )
+    p.add_argument("--steps", type=int, default=20, help="with --device: timed steps")
+    p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
+    p.add_argument("--out", default=None, help="with --device: also write the figures as JSON")
+    p.add_argument(
         "--glyphs",
         type=int,
         default=None,
@@ -251,6 +292,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="only time generating N images of the procedural glyphs dataset",
     )
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "estimate",
+        help="print a study's jobs, FLOPs and predicted wall time (CPU and GPU) before running it",
+    )
+    p.add_argument("--configfile", required=True, help="the config, as for snakemake")
+    p.add_argument(
+        "--gpu", default="H100", help="GPU of the stored rates (poolstudy.estimate.GPU_RATES)"
+    )
+    p.add_argument(
+        "--cores", type=int, default=None, help="CPU jobs at once (default: os.cpu_count())"
+    )
+    p.add_argument(
+        "--calibration-seconds",
+        type=float,
+        default=2.5,
+        help="time each CPU measurement (training, evaluation) this long; 0: no CPU prediction",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_estimate)
     return parser
 
 

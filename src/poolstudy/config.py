@@ -8,6 +8,7 @@ a name, the valid choices.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -169,6 +170,19 @@ def validate_conditions(config: dict, schema: dict | None = None) -> dict:
 def validate_config(config: dict) -> dict:
     schema = load_schema()
     return check_names(validate_conditions(validate_structure(config, schema), schema))
+
+
+@functools.cache
+def _section_defaults(section: str) -> str:
+    instance: dict = {}
+    DefaultFillingValidator(load_schema()["properties"][section]).validate(instance)
+    return yaml.safe_dump(instance)
+
+
+def section_defaults(section: str) -> dict:
+    """The schema's defaults of one top-level section (e.g. ``train``): the one home of every
+    default, so the dataclasses that read a section declare none of their own."""
+    return yaml.safe_load(_section_defaults(section))
 
 
 def load_config(path: str | os.PathLike) -> dict:

@@ -4,6 +4,8 @@ forward batch size that suits the device."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from contextlib import nullcontext
 
 import torch
@@ -20,13 +22,21 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def configure(device: torch.device, threads: int | None, deterministic: bool) -> None:
-    """Thread count and determinism for the process."""
+    """Thread count and determinism for the process.
+
+    Deterministic mode sets PyTorch's flag directly: ``torch.use_deterministic_algorithms``
+    also imports ``torch._inductor`` to configure ``torch.compile`` (about 2 s per process),
+    which no job here uses. Uninitialised memory is not filled with NaN (that debugging aid
+    of deterministic mode cost training a third of its speed on the CPU, and no kernel used
+    here reads memory it has not written: the trained bytes are the same with and without it).
+    """
     if threads:
         torch.set_num_threads(threads)
     if deterministic:
         # Needed by cuBLAS for deterministic matrix products.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        torch._C._set_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -46,13 +56,87 @@ def memory_format(device: torch.device) -> torch.memory_format:
 
 
 EVAL_BATCH_SIZES = {"cpu": 128, "cuda": 4096}
-"""Forward batch for evaluation when ``evaluate.batch_size`` is ``auto``. On the CPU a batch
-whose activations fit the cache (about a hundred 32x32 images) is 2-3x faster per image than
-a batch of 512 or more (``python -m poolstudy bench`` prints the comparison); on a GPU large
-batches keep the device busy."""
+"""Forward batch for evaluation when ``evaluate.batch_size`` is ``auto`` and no model is given
+to size it. On the CPU a batch whose activations fit the cache (about a hundred 32x32 images)
+is 2-3x faster per image than a batch of 512 or more (``python -m poolstudy bench`` prints
+the comparison); on a GPU the batch is sized from free memory (``memory_fitted_batch``)."""
+
+MEMORY_FRACTION = 0.5
+"""Share of the free device memory one evaluation batch may use: the shifted copies and the
+scenes of in-context protocols come on top of what the probe measures."""
+PROBE_BATCH = 256
+MAX_EVAL_BATCH = 65536
 
 
-def eval_batch_size(device: torch.device, configured: int | str = "auto") -> int:
-    if configured == "auto":
-        return EVAL_BATCH_SIZES.get(device.type, EVAL_BATCH_SIZES["cpu"])
-    return int(configured)
+def eval_batch_size(device: torch.device, configured: int | str = "auto", model=None) -> int:
+    """``evaluate.batch_size``: a number as given; ``auto``: 128 on the CPU, and on CUDA the
+    largest batch of ``model``'s inputs that fits in part of the free memory."""
+    if configured != "auto":
+        return int(configured)
+    if device.type == "cuda" and model is not None:
+        return memory_fitted_batch(model, device)
+    return EVAL_BATCH_SIZES.get(device.type, EVAL_BATCH_SIZES["cpu"])
+
+
+def fit_batch(budget_bytes: float, bytes_per_image: float, cap: int = MAX_EVAL_BATCH) -> int:
+    """The largest power of two of images whose ``bytes_per_image`` fit in ``budget_bytes``
+    (at least 1, at most ``cap``)."""
+    if bytes_per_image <= 0:
+        return cap
+    fitting = int(budget_bytes // bytes_per_image)
+    batch = 1
+    while batch * 2 <= min(fitting, cap):
+        batch *= 2
+    return batch
+
+
+@torch.no_grad()
+def memory_fitted_batch(model, device: torch.device, fraction: float = MEMORY_FRACTION) -> int:
+    """Measure the peak memory of a forward pass of ``PROBE_BATCH`` images and size the
+    evaluation batch to ``fraction`` of the free device memory (CUDA only)."""
+    spec = model.spec
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    probe = torch.zeros(
+        PROBE_BATCH, spec.in_channels, spec.image_size, spec.image_size, device=device
+    ).contiguous(memory_format=memory_format(device))
+    was_training = model.training
+    model.eval()
+    with autocast(device):
+        model(probe)
+    model.train(was_training)
+    torch.cuda.synchronize(device)
+    per_image = (torch.cuda.max_memory_allocated(device) - before) / PROBE_BATCH
+    del probe
+    free, _total = torch.cuda.mem_get_info(device)
+    return fit_batch(fraction * free, per_image)
+
+
+def visible_gpus() -> int:
+    """How many CUDA GPUs torch would see, without importing torch (seconds per ``snakemake``
+    start): ``CUDA_VISIBLE_DEVICES`` when set, else the devices ``nvidia-smi -L`` lists."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [part.strip() for part in visible.split(",") if part.strip()]
+        valid = []
+        for part in ids:
+            if part.startswith("-"):  # torch stops at the first invalid id
+                break
+            valid.append(part)
+        return len(valid)
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+
+
+def uses_cuda(name: str, gpus: int) -> bool:
+    """Whether a job configured with device ``name`` runs on a GPU when ``gpus`` are visible
+    (``auto`` picks CUDA when there is one; ``cuda``/``cuda:N`` always do)."""
+    return name.startswith("cuda") or (name == "auto" and gpus > 0)

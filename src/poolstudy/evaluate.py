@@ -18,6 +18,7 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.data.prepare import SPLITS, PreparedDataset
+from poolstudy.inference import fold_batchnorm, predict, select_training_subset, to_unit_float
 from poolstudy.metrics import (
     consistency,
     consistency_given_clean_correct,
@@ -33,7 +34,6 @@ from poolstudy.placement import (
     to_canvas,
 )
 from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offsets, shift
-from poolstudy.train import predict, select_training_subset, to_unit_float
 
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
 
@@ -236,10 +236,10 @@ def evaluate_model(
     if "placement" in config.protocols and not placement.active:
         raise ValueError("the placement protocol needs a placement canvas (placement.canvas)")
     rows = []
+    model = fold_batchnorm(model.to(device=device, memory_format=devices.memory_format(device)))
     config = dataclasses.replace(
-        config, batch_size=devices.eval_batch_size(device, config.batch_size)
+        config, batch_size=devices.eval_batch_size(device, config.batch_size, model)
     )
-    model = model.to(device=device, memory_format=devices.memory_format(device)).eval()
 
     def inputs_of(split: str):
         images, labels = data.subset(split)
@@ -290,3 +290,56 @@ def evaluate_model(
             f"{stability['consistency']:.1f}% ({time.perf_counter() - start:.1f}s)"
         )
     return Evaluation(pd.DataFrame(rows, columns=COLUMNS), test_correct)
+
+
+def evaluate_cell(
+    data_path,
+    model_paths: list,
+    seeds: list[int],
+    evaluate_options: dict,
+    placement_options: dict,
+    n_train: int | None,
+    keys: dict,
+    out_paths: list,
+    correct_paths: list | None = None,
+    threads: int | None = None,
+    log=print,
+) -> list[pd.DataFrame]:
+    """Evaluate every seed's model of one cell, one after another, writing each seed's tidy
+    table (with ``keys``: experiment, dataset, condition, operator) and per-image record as
+    soon as it is done. The test set is loaded once."""
+    from poolstudy.atomic import write_csv, write_npy
+    from poolstudy.data.prepare import load_prepared
+    from poolstudy.train import load_model
+
+    correct_paths = correct_paths or [None] * len(seeds)
+    if not len(model_paths) == len(seeds) == len(out_paths) == len(correct_paths):
+        raise ValueError("one model, seed, output and per-image record per seed, in order")
+    config = EvalConfig.from_dict(evaluate_options)
+    device = devices.resolve_device(evaluate_options.get("device", "auto"))
+    devices.configure(device, threads, deterministic=True)
+    data = load_prepared(data_path)
+    placement = PlacementConfig.from_dict(placement_options)
+    tables = []
+    for model_path, seed, out, correct_out in zip(
+        model_paths, seeds, out_paths, correct_paths, strict=True
+    ):
+        result = evaluate_model(
+            load_model(model_path, device),
+            data,
+            config,
+            device,
+            log=log,
+            placement=placement,
+            n_train=n_train,
+            seed=seed,
+        )
+        row_keys = {**keys, "seed": seed}
+        table = result.table.assign(**row_keys)[[*row_keys, *result.table.columns]]
+        write_csv(out, table)
+        if correct_out:
+            write_npy(correct_out, result.test_correct.numpy().astype("uint8"))
+        test = table.loc[table["metric"] == "accuracy_test", "value"].iloc[0]
+        log(f"{keys.get('operator', '')} seed {seed}: test accuracy {test:.2f}% -> {out}")
+        tables.append(table)
+    return tables

@@ -103,3 +103,13 @@ def planned_runs(config: dict) -> list[Run]:
 
 def datasets_used(config: dict) -> list[str]:
     return list(dict.fromkeys(run.dataset for run in planned_runs(config)))
+
+
+def seed_groups(config: dict) -> dict[str, tuple[list[str], list[int]]]:
+    """The cells' seed lists: ``main`` -> (main condition names, ``seeds``) and, with a sweep,
+    ``sweep`` -> (sweep condition names, the sweep's ``seeds``). A cell (dataset, condition,
+    operator) trains, and is evaluated, with all the seeds of its group in one job."""
+    groups = {"main": (list(config["conditions"]), list(config["seeds"]))}
+    if config.get("sweep"):
+        groups["sweep"] = (list(sweep_points(config)), list(config["sweep"]["seeds"]))
+    return groups

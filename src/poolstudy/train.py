@@ -1,5 +1,11 @@
-"""The training loop. The whole training split lives on the device as one tensor; a batch is
-an index slice; augmentation (random translation) runs on the device, batched."""
+"""The training loop, read top to bottom: inputs, network, optimiser, step budget, steps,
+metadata. The whole training split lives on the device as one tensor; a batch is an index
+slice; augmentation (random translation) runs on the device, batched.
+
+``train_cell`` trains every seed of one (dataset, condition, operator) cell in one process,
+one seed after another with its own generators: the data is loaded and the network's
+accounting computed once, and each seed's weights are those of a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +24,9 @@ import torch.nn.functional as F
 
 from poolstudy import device as devices
 from poolstudy.atomic import atomic_path, write_csv, write_json
+from poolstudy.config import section_defaults
 from poolstudy.data.prepare import PreparedDataset, load_prepared
+from poolstudy.inference import accuracy_on, predict, select_training_subset, to_unit_float
 from poolstudy.models import ModelSpec, build_model, describe
 from poolstudy.placement import (
     PlacementConfig,
@@ -28,44 +36,50 @@ from poolstudy.placement import (
 )
 from poolstudy.shifts import random_offsets, shift
 
+__all__ = [
+    "TrainConfig",
+    "TrainingDiverged",
+    "accuracy_on",
+    "learning_rate",
+    "load_model",
+    "predict",
+    "run_training",
+    "save_run",
+    "select_training_subset",
+    "to_unit_float",
+    "train_cell",
+    "train_model",
+]
 
-@dataclass
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """``config['train']``; the schema documents every key."""
+    """``config['train']``; the schema documents every key and is the one home of their
+    defaults (``from_dict`` fills what a dictionary leaves out from it)."""
 
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.0
-    warmup_epochs: float = 1.0
-    augment_shift: int = 0
-    n_train: int | None = None
-    steps: int | None = None
-    device: str = "auto"
-    deterministic: bool = True
-    extra: dict = field(default_factory=dict)
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    label_smoothing: float
+    warmup_epochs: float
+    augment_shift: int
+    n_train: int | None
+    steps: int | None
+    val_points: int
+    device: str
+    deterministic: bool
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        known = set(cls.__dataclass_fields__) - {"extra"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = set(cls.__dataclass_fields__)
+        values = {**section_defaults("train"), **data}
+        return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def to_unit_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(255.0)
-
-
-def select_training_subset(
-    images: torch.Tensor, labels: torch.Tensor, n_train: int | None, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n_train`` images of a seeded permutation (all of them when None)."""
-    if n_train is None or n_train >= labels.shape[0]:
-        return images, labels
-    order = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(seed))
-    keep = order[:n_train]
-    return images[keep], labels[keep]
+class TrainingDiverged(RuntimeError):
+    """The loss became non-finite: the run has no result to report."""
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -76,24 +90,204 @@ def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-@torch.no_grad()
-def predict(model, images: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Logits (float32, on the device) for float images already on the device."""
-    model.eval()
+def validation_steps(total: int, points: int) -> list[int]:
+    """``points`` evenly spaced steps in 1..total, the last being ``total`` (fewer when the
+    run has fewer steps): where the history records a row and validation runs."""
+    return sorted({max(1, round(total * k / points)) for k in range(1, points + 1)})
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """The training and validation splits as float tensors on the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    image_size: int
+    reach: int | None  # placement: how far an image may move on its canvas
+
+
+def training_inputs(
+    data: PreparedDataset,
+    config: TrainConfig,
+    placement: PlacementConfig,
+    seed: int,
+    device: torch.device,
+) -> TrainingInputs:
+    """The seeded training subset and the validation split on the device. With an active
+    ``placement`` every image sits on the placement canvas; validation images get fixed
+    positions from the training region."""
+    train_images, train_labels = select_training_subset(*data.subset("train"), config.n_train, seed)
+    val_images, val_labels = data.subset("val")
+    x_train = to_unit_float(train_images.to(device))
+    x_val = to_unit_float(val_images.to(device))
+    image_size, reach = data.image_size, None
+    if placement.active:
+        reach = placement.reach(image_size)
+        x_train = to_canvas(x_train, placement.canvas)
+        x_val = placed_in_region(to_canvas(x_val, placement.canvas), placement, reach)
+        image_size = placement.canvas
+    return TrainingInputs(
+        x_train, train_labels.to(device), x_val, val_labels.to(device), image_size, reach
+    )
+
+
+def build_network(
+    data: PreparedDataset, inputs: TrainingInputs, operator: str, spec_options: dict
+) -> torch.nn.Module:
+    """The network, standardising its input with the training split's statistics."""
+    spec = ModelSpec(
+        operator=operator,
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=inputs.image_size,
+        **spec_options,
+    )
+    model = build_model(spec)
+    x = inputs.x_train
+    model.set_normalization(x.mean(dim=(0, 2, 3)).cpu(), x.std(dim=(0, 2, 3)).clamp_min(1e-6).cpu())
+    return model
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum; no weight decay on biases and normalisation parameters."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        (decay if param.ndim > 1 else no_decay).append(param)
+    return torch.optim.SGD(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=True,
+    )
+
+
+@dataclass(frozen=True)
+class StepBudget:
+    """How long a run trains: ``total`` steps in ``epochs`` passes of ``per_epoch`` steps (the
+    last pass may be cut short), ``warmup`` steps of warm-up, validation at ``validate_at``."""
+
+    total: int
+    per_epoch: int
+    epochs: int
+    warmup: int
+    validate_at: frozenset[int]
+
+    @classmethod
+    def plan(cls, n_train: int, config: TrainConfig) -> StepBudget:
+        per_epoch = max(1, math.ceil(n_train / config.batch_size))
+        # A fixed step budget (``steps``) gives every training-set size the same optimisation;
+        # without it, ``epochs`` passes over the data.
+        total = config.steps or per_epoch * config.epochs
+        # Warm-up never takes more than half the steps, so the rate always decays.
+        warmup = max(1, min(round(config.warmup_epochs * per_epoch), total // 2))
+        return cls(
+            total=total,
+            per_epoch=per_epoch,
+            epochs=math.ceil(total / per_epoch),
+            warmup=warmup,
+            validate_at=frozenset(validation_steps(total, config.val_points)),
+        )
+
+
+def augmented(inputs, config, placement, reach, generator, device):
+    """A training batch moved to its random positions: the placement region, or a random
+    translation of up to ``augment_shift`` pixels; unchanged otherwise."""
+    if placement.active:
+        dx, dy = region_offsets(placement.region, reach, len(inputs), generator, device)
+        return shift(inputs, dx, dy, "zero")
+    if config.augment_shift > 0:
+        dx, dy = random_offsets(len(inputs), config.augment_shift, generator, device)
+        return shift(inputs, dx, dy, "zero")
+    return inputs
+
+
+def run_steps(
+    model,
+    optimizer,
+    inputs: TrainingInputs,
+    budget: StepBudget,
+    config: TrainConfig,
+    placement: PlacementConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    label: str,
+    log=print,
+) -> tuple[list[dict], int]:
+    """Train for ``budget.total`` steps; at each step of ``budget.validate_at`` record the
+    training loss and accuracy since the previous record and the validation accuracy. A
+    non-finite loss there stops the run (``TrainingDiverged``). Returns the rows and the
+    number of training images processed."""
     fmt = devices.memory_format(device)
-    outputs = []
-    for start in range(0, images.shape[0], batch_size):
-        batch = images[start : start + batch_size].contiguous(memory_format=fmt)
-        with devices.autocast(device):
-            outputs.append(model(batch).float())
-    if not outputs:
-        return torch.empty(0, model.spec.num_classes, device=device)
-    return torch.cat(outputs)
-
-
-def accuracy_on(model, images, labels, device, batch_size: int = 1024) -> float:
-    logits = predict(model, images, batch_size, device)
-    return 100.0 * (logits.argmax(1) == labels).float().mean().item() if len(labels) else math.nan
+    val_batch = devices.eval_batch_size(device, "auto", model)
+    n = inputs.y_train.shape[0]
+    rows: list[dict] = []
+    step = 0
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = images = 0
+    since = time.perf_counter()
+    for epoch in range(1, budget.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        for begin in range(0, n, config.batch_size):
+            if step == budget.total:
+                break
+            index = order[begin : begin + config.batch_size]
+            batch = augmented(
+                inputs.x_train[index], config, placement, inputs.reach, generator, device
+            )
+            targets = inputs.y_train[index]
+            lr = learning_rate(step, budget.total, budget.warmup, config.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with devices.autocast(device):
+                logits = model(batch.contiguous(memory_format=fmt))
+                loss = F.cross_entropy(
+                    logits.float(), targets, label_smoothing=config.label_smoothing
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            seen += len(index)
+            images += len(index)
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.argmax(1) == targets).sum()
+            if step not in budget.validate_at:
+                continue
+            train_loss = loss_sum.item() / seen
+            if not math.isfinite(train_loss):
+                raise TrainingDiverged(
+                    f"{label}: the training loss is {train_loss} by step {step} of "
+                    f"{budget.total} (peak learning rate {config.lr:g}); no model is written. "
+                    "Lower train.lr or raise train.warmup_epochs."
+                )
+            row = {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": train_loss,
+                "train_accuracy": 100.0 * correct.item() / seen,
+                "val_accuracy": accuracy_on(model, inputs.x_val, inputs.y_val, device, val_batch),
+                "lr": lr,
+                "seconds": time.perf_counter() - since,
+            }
+            model.train()
+            rows.append(row)
+            log(
+                f"[{label}] step {step}/{budget.total} (epoch {epoch}/{budget.epochs}) "
+                f"loss {row['train_loss']:.4f} train {row['train_accuracy']:.2f}% "
+                f"val {row['val_accuracy']:.2f}% ({row['seconds']:.1f}s)"
+            )
+            loss_sum.zero_()
+            correct.zero_()
+            seen = 0
+            since = time.perf_counter()
+    return rows, images
 
 
 @dataclass
@@ -101,6 +295,7 @@ class TrainResult:
     model: torch.nn.Module
     history: pd.DataFrame
     meta: dict
+    accounting: dict  # models.describe: parameters, FLOPs, receptive field, map sizes
 
 
 def train_model(
@@ -112,10 +307,10 @@ def train_model(
     threads: int | None = None,
     log=print,
     placement: PlacementConfig | None = None,
+    accounting: dict | None = None,
 ) -> TrainResult:
-    """Train one network. With an active ``placement``, every image sits on the placement
-    canvas and training draws its position from the placement region (``poolstudy.placement``);
-    validation images get fixed positions from that region."""
+    """Train one network with one seed. ``accounting`` (``models.describe`` of the same
+    architecture) is computed here when not given; the seeds of a cell share it."""
     placement = placement or PlacementConfig()
     if placement.active and config.augment_shift:
         raise ValueError(
@@ -126,133 +321,52 @@ def train_model(
     devices.configure(device, threads, config.deterministic)
     torch.manual_seed(seed)
 
-    train_images, train_labels = data.subset("train")
-    train_images, train_labels = select_training_subset(
-        train_images, train_labels, config.n_train, seed
-    )
-    val_images, val_labels = data.subset("val")
-    x_train = to_unit_float(train_images.to(device))
-    y_train = train_labels.to(device)
-    x_val = to_unit_float(val_images.to(device))
-    y_val = val_labels.to(device)
-    image_size = data.image_size
-    if placement.active:
-        reach = placement.reach(image_size)
-        x_train = to_canvas(x_train, placement.canvas)
-        x_val = placed_in_region(to_canvas(x_val, placement.canvas), placement, reach)
-        image_size = placement.canvas
-
-    spec = ModelSpec(
-        operator=operator,
-        in_channels=data.in_channels,
-        num_classes=data.num_classes,
-        image_size=image_size,
-        **spec_options,
-    )
-    model = build_model(spec)
-    model.set_normalization(
-        x_train.mean(dim=(0, 2, 3)).cpu(), x_train.std(dim=(0, 2, 3)).clamp_min(1e-6).cpu()
-    )
-    accounting = describe(model)
-    fmt = devices.memory_format(device)
-    model = model.to(device=device, memory_format=fmt)
-
-    decay, no_decay = [], []
-    for param in model.parameters():
-        (decay if param.ndim > 1 else no_decay).append(param)
-    optimizer = torch.optim.SGD(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=True,
-    )
-
-    n = y_train.shape[0]
-    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
-    # A fixed step budget (``steps``) gives every training-set size the same optimisation; the
-    # last epoch may be cut short. Without it, ``epochs`` passes over the data.
-    total_steps = config.steps or steps_per_epoch * config.epochs
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    # Warm-up never takes more than half the steps, so the rate always decays.
-    warmup_steps = max(1, min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2))
+    inputs = training_inputs(data, config, placement, seed, device)
+    model = build_network(data, inputs, operator, spec_options)
+    accounting = accounting if accounting is not None else describe(model)
+    model = model.to(device=device, memory_format=devices.memory_format(device))
+    optimizer = make_optimizer(model, config)
+    budget = StepBudget.plan(inputs.y_train.shape[0], config)
     generator = torch.Generator().manual_seed(seed)
 
-    rows = []
-    step = 0
-    start_time = time.perf_counter()
-    seen_total = 0
-    for epoch in range(1, epochs + 1):
-        epoch_start = time.perf_counter()
-        model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        for begin in range(0, n, config.batch_size):
-            if step == total_steps:
-                break
-            index = order[begin : begin + config.batch_size]
-            inputs, targets = x_train[index], y_train[index]
-            if placement.active:
-                dx, dy = region_offsets(placement.region, reach, len(index), generator, device)
-                inputs = shift(inputs, dx, dy, "zero")
-            elif config.augment_shift > 0:
-                dx, dy = random_offsets(len(index), config.augment_shift, generator, device)
-                inputs = shift(inputs, dx, dy, "zero")
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, total_steps, warmup_steps, config.lr)
-            with devices.autocast(device):
-                logits = model(inputs.contiguous(memory_format=fmt))
-                loss = F.cross_entropy(
-                    logits.float(), targets, label_smoothing=config.label_smoothing
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            seen += len(index)
-            loss_sum += loss.detach() * len(index)
-            correct += (logits.argmax(1) == targets).sum()
-        seen_total += seen
-        val_accuracy = accuracy_on(model, x_val, y_val, device)
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": loss_sum.item() / seen,
-            "train_accuracy": 100.0 * correct.item() / seen,
-            "val_accuracy": val_accuracy,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - epoch_start,
-        }
-        rows.append(row)
-        log(
-            f"[{operator} seed {seed}] epoch {epoch}/{epochs} "
-            f"loss {row['train_loss']:.4f} train {row['train_accuracy']:.2f}% "
-            f"val {val_accuracy:.2f}% ({row['seconds']:.1f}s)"
-        )
-    wall = time.perf_counter() - start_time
-    meta = {
+    start = time.perf_counter()
+    rows, images = run_steps(
+        model,
+        optimizer,
+        inputs,
+        budget,
+        config,
+        placement,
+        generator,
+        device,
+        f"{operator} seed {seed}",
+        log,
+    )
+    wall = time.perf_counter() - start
+    meta = run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images)
+    return TrainResult(model, pd.DataFrame(rows), {**meta, **accounting}, accounting)
+
+
+def run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images):
+    """What a run records beside its weights (without the accounting of its network)."""
+    n_train = len(select_training_subset(*data.subset("train"), config.n_train, seed)[1])
+    return {
         "dataset": data.name,
-        "operator": operator,
+        "operator": model.spec.operator,
         "seed": seed,
-        "spec": spec.to_dict(),
-        "train_config": {k: v for k, v in vars(config).items() if k != "extra"},
+        "spec": model.spec.to_dict(),
+        "train_config": dataclasses.asdict(config),
         "placement": dataclasses.asdict(placement),
-        "n_train": n,
+        "n_train": n_train,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "wall_seconds": wall,
-        "steps": total_steps,
-        "images_per_second": seen_total / wall if wall > 0 else math.nan,
+        "steps": budget.total,
+        "images_per_second": images / wall if wall > 0 else math.nan,
         "final_val_accuracy": rows[-1]["val_accuracy"] if rows else math.nan,
         "versions": library_versions(),
-        **accounting,
     }
-    return TrainResult(model=model, history=pd.DataFrame(rows), meta=meta)
 
 
 def library_versions() -> dict:
@@ -272,13 +386,14 @@ def library_versions() -> dict:
 
 
 def save_run(result: TrainResult, model_path, history_path, meta_path) -> None:
-    """Weights (with the spec to rebuild the network), history and metadata, each atomic."""
+    """Weights (with the spec to rebuild the network), history and metadata, each atomic; the
+    weights last, so a run whose model file exists is complete."""
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    write_csv(history_path, result.history)
+    write_json(meta_path, result.meta)
     # A file object, not a path: torch.save would record the temporary name in the archive.
     with atomic_path(model_path) as tmp, open(tmp, "wb") as handle:
         torch.save({"spec": result.model.spec.to_dict(), "state_dict": state}, handle)
-    write_csv(history_path, result.history)
-    write_json(meta_path, result.meta)
 
 
 def load_model(path, device: torch.device | str = "cpu"):
@@ -287,6 +402,46 @@ def load_model(path, device: torch.device | str = "cpu"):
     model.load_state_dict(checkpoint["state_dict"])
     device = torch.device(device)
     return model.to(device=device, memory_format=devices.memory_format(device)).eval()
+
+
+def spec_options_for(model_options: dict, operator: str) -> dict:
+    """``config['model']`` as ``ModelSpec`` takes it: this operator's own options only."""
+    options = {k: v for k, v in model_options.items() if k != "operator_options"}
+    options["operator_options"] = model_options.get("operator_options", {}).get(operator, {})
+    return options
+
+
+def train_cell(
+    data_path,
+    operator: str,
+    seeds: list[int],
+    model_options: dict,
+    train_options: dict,
+    out_dirs: list,
+    threads: int | None = None,
+    condition: str = "base",
+    placement_options: dict | None = None,
+    log=print,
+) -> list[TrainResult]:
+    """Train every seed of one cell, one after another, each saved to its own folder as soon
+    as it finishes."""
+    if len(seeds) != len(out_dirs):
+        raise ValueError(f"{len(seeds)} seeds but {len(out_dirs)} output folders")
+    data = load_prepared(data_path)
+    spec_options = spec_options_for(model_options, operator)
+    config = TrainConfig.from_dict(train_options)
+    placement = PlacementConfig.from_dict(placement_options)
+    results, accounting = [], None
+    for seed, out_dir in zip(seeds, out_dirs, strict=True):
+        result = train_model(
+            data, spec_options, operator, seed, config, threads, log, placement, accounting
+        )
+        accounting = result.accounting
+        result.meta["condition"] = condition
+        out = Path(out_dir)
+        save_run(result, out / "model.pt", out / "history.csv", out / "meta.json")
+        results.append(result)
+    return results
 
 
 def run_training(
@@ -300,19 +455,15 @@ def run_training(
     condition: str = "base",
     placement_options: dict | None = None,
 ) -> TrainResult:
-    data = load_prepared(data_path)
-    spec_options = {k: v for k, v in model_options.items() if k != "operator_options"}
-    spec_options["operator_options"] = model_options.get("operator_options", {}).get(operator, {})
-    result = train_model(
-        data,
-        spec_options,
+    """One seed of one cell (``train_cell`` with a single seed)."""
+    return train_cell(
+        data_path,
         operator,
-        seed,
-        TrainConfig.from_dict(train_options),
+        [seed],
+        model_options,
+        train_options,
+        [out_dir],
         threads,
-        placement=PlacementConfig.from_dict(placement_options),
-    )
-    result.meta["condition"] = condition
-    out = Path(out_dir)
-    save_run(result, out / "model.pt", out / "history.csv", out / "meta.json")
-    return result
+        condition,
+        placement_options,
+    )[0]

@@ -1,8 +1,16 @@
 import json
 import os
+import re
 import shlex
 
-from poolstudy.plan import condition_settings, datasets_used, planned_runs, sweep_points
+from poolstudy.device import uses_cuda, visible_gpus
+from poolstudy.plan import (
+    condition_settings,
+    datasets_used,
+    planned_runs,
+    seed_groups,
+    sweep_points,
+)
 
 EXPERIMENT = config["experiment"]
 DATASETS = config["datasets"]
@@ -11,6 +19,14 @@ SEEDS = config["seeds"]
 CONDITIONS = list(config["conditions"])
 RUNS = planned_runs(config)
 SWEEP = sweep_points(config)
+SEED_GROUPS = seed_groups(config)
+
+# Jobs that run on a GPU take one unit of the `gpu` resource, so that a local run never
+# starts more of them at once than there are GPUs. Without `--resources gpu=N` the count is
+# what torch would see (CUDA_VISIBLE_DEVICES, else the driver's list).
+GPUS = visible_gpus()
+if GPUS and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", GPUS)
 
 PREPARED = "data/prepared/{dataset}.pt"
 RUN_DIR = "models/{experiment}/{dataset}/{condition}/{operator}/{seed}"
@@ -76,9 +92,11 @@ CODE = {
     ],
     "train": [
         f"{PACKAGE}/{m}.py"
-        for m in ("device", "models", "placement", "pooling", "shifts", "train")
+        for m in ("device", "inference", "models", "placement", "pooling", "shifts", "train")
     ],
-    "evaluate": [f"{PACKAGE}/{m}.py" for m in ("evaluate", "metrics", "placement", "shifts")],
+    "evaluate": [
+        f"{PACKAGE}/{m}.py" for m in ("evaluate", "inference", "metrics", "placement", "shifts")
+    ],
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
     "paper_inputs": [
@@ -105,6 +123,23 @@ def every_run(pattern):
         )
         for run in RUNS
     ]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names."""
+    return "|".join(re.escape(name) for name in names)
+
+
+def gpus_for(section):
+    """The `gpu` resource of a job of ``section`` (train/evaluate): 1 where it runs on CUDA."""
+    return lambda w: int(
+        uses_cuda(condition_settings(config, w.condition)[section]["device"], GPUS)
+    )
+
+
+def cell_files(pattern, seeds):
+    """One file of ``pattern`` per seed, the cell's other wildcards left open."""
+    return expand(pattern, seed=seeds, allow_missing=True)
 
 
 def condition_arg(section):

@@ -1,26 +1,38 @@
-rule train:
-    input:
-        code=CODE["train"],
-        data=PREPARED,
-    output:
-        model=f"{RUN_DIR}/model.pt",
-        history=f"{RUN_DIR}/history.csv",
-        meta=f"{RUN_DIR}/meta.json",
-    params:
-        model=condition_arg("model"),
-        train=condition_arg("train"),
-        placement=condition_arg("placement"),
-        out_dir=lambda w, output: os.path.dirname(output.model),
-    threads: 1
-    log:
-        "logs/train/{experiment}/{dataset}/{condition}/{operator}/{seed}.log",
-    conda:
-        "../envs/poolstudy.yaml"
-    shell:
-        "python -m poolstudy train --data {input.data} --operator {wildcards.operator}"
-        " --seed {wildcards.seed} --condition {wildcards.condition}"
-        " --model {params.model} --train {params.train} --placement {params.placement}"
-        " --out-dir {params.out_dir} --threads {threads} 2>&1 | tee {log}"
+# One job per cell (dataset, condition, operator): it trains every seed of the cell, one after
+# another, in one process. The main grid and the sweep have their own seed lists, hence one
+# rule per seed group.
+for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
+
+    rule:
+        name:
+            f"train_{group}"
+        input:
+            code=CODE["train"],
+            data=PREPARED,
+        output:
+            models=cell_files(f"{RUN_DIR}/model.pt", group_seeds),
+            histories=cell_files(f"{RUN_DIR}/history.csv", group_seeds),
+            metas=cell_files(f"{RUN_DIR}/meta.json", group_seeds),
+        wildcard_constraints:
+            condition=one_of(group_conditions),
+        params:
+            model=condition_arg("model"),
+            train=condition_arg("train"),
+            placement=condition_arg("placement"),
+            seeds=" ".join(map(str, group_seeds)),
+            out_dirs=lambda w, output: " ".join(os.path.dirname(p) for p in output.models),
+        threads: 1
+        resources:
+            gpu=gpus_for("train"),
+        log:
+            "logs/train/{experiment}/{dataset}/{condition}/{operator}.log",
+        conda:
+            "../envs/poolstudy.yaml"
+        shell:
+            "python -m poolstudy train --data {input.data} --operator {wildcards.operator}"
+            " --seeds {params.seeds} --condition {wildcards.condition}"
+            " --model {params.model} --train {params.train} --placement {params.placement}"
+            " --out-dir {params.out_dirs} --threads {threads} 2>&1 | tee {log}"
 
 
 rule all_models:

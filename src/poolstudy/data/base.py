@@ -1,4 +1,5 @@
-"""What every dataset source returns, and the error raised when its files cannot be had."""
+"""What every dataset source returns, what it would return (its shape, known without loading),
+and the error raised when its files cannot be had."""
 
 from __future__ import annotations
 
@@ -36,10 +37,25 @@ class RawDataset:
 
 
 @dataclass(frozen=True)
+class RawShape:
+    """What ``load`` returns, known without loading it (``poolstudy.estimate`` sizes a study
+    before any data exists): the number of images, of those the source's own test split
+    (None when it has none), channels, the side of the square images and the classes."""
+
+    images: int
+    official_test: int | None
+    channels: int
+    size: int
+    classes: int
+
+
+@dataclass(frozen=True)
 class DatasetEntry:
-    """A registered dataset: ``load(raw_dir, mirror, options) -> RawDataset``."""
+    """A registered dataset: ``load(raw_dir, mirror, options) -> RawDataset``, and
+    ``shape(options) -> RawShape``, the shape of what ``load`` returns for those options."""
 
     name: str
     summary: str
     source: str  # BibTeX key in paper/references.bib, or ""
     load: Callable[[Path, Path | None, dict], RawDataset]
+    shape: Callable[[dict], RawShape]

@@ -14,13 +14,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from poolstudy.data.base import DatasetEntry, RawDataset
+from poolstudy.data.base import DatasetEntry, RawDataset, RawShape
+
+N_IMAGES = 1797
+DEFAULT_SIZE = 24  # side of the upsampled digit when ``options`` has no ``size``
+
+
+def digit_size(options: dict) -> int:
+    return int(options.get("size", DEFAULT_SIZE))
 
 
 def load_digits(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     from sklearn.datasets import load_digits as sklearn_digits
 
-    size = int(options.get("size", 24))
+    size = digit_size(options)
     bunch = sklearn_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
@@ -29,9 +36,17 @@ def load_digits(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset
     return RawDataset(images=images, labels=labels, classes=[str(d) for d in range(10)])
 
 
+def digits_shape(options: dict) -> RawShape:
+    """N_IMAGES greyscale digits of ``size`` pixels in 10 classes, no official test split."""
+    return RawShape(
+        images=N_IMAGES, official_test=None, channels=1, size=digit_size(options), classes=10
+    )
+
+
 DIGITS = DatasetEntry(
     name="digits",
     summary="scikit-learn's 1,797 handwritten digits, 8x8 upsampled",
     source="alpaydin1998digits",
     load=load_digits,
+    shape=digits_shape,
 )

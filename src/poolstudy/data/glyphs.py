@@ -69,7 +69,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from poolstudy.data.base import DatasetEntry, RawDataset
+from poolstudy.data.base import DatasetEntry, RawDataset, RawShape
 
 CLASSES = {"digits": "0123456789", "letters": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 FONT_FILES = (
@@ -411,6 +411,19 @@ def load_glyphs(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset
     )
 
 
+def glyphs_shape(options: dict) -> RawShape:
+    """What :func:`load_glyphs` returns for ``options``: the three streams, the test one
+    official, greyscale images of side ``canvas``."""
+    config = GlyphOptions.from_dict(options)
+    return RawShape(
+        images=config.n_train + config.n_val + config.n_test,
+        official_test=config.n_test,
+        channels=1,
+        size=config.canvas,
+        classes=len(config.chars),
+    )
+
+
 def benchmark_generation(n: int = 50000, options: dict | None = None) -> float:
     """Images per second generating ``n`` training images (after the font cache is built)."""
     if n <= 0:
@@ -427,4 +440,5 @@ GLYPHS = DatasetEntry(
     summary="procedural digits from 16 matplotlib fonts, randomly deformed (unlimited)",
     source="",
     load=load_glyphs,
+    shape=glyphs_shape,
 )

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from poolstudy.atomic import atomic_path
 from poolstudy.data import DATASETS
-from poolstudy.data.base import RawDataset
+from poolstudy.data.base import RawDataset, RawShape
 
 SPLITS = ("train", "val", "test")
 MIRROR_ENV = "POOLSTUDY_DATA_MIRROR"
@@ -64,6 +64,16 @@ def place_on_canvas(images: torch.Tensor, canvas: int | None) -> torch.Tensor:
     return F.pad(images, (left, canvas - width - left, top, canvas - height - top))
 
 
+def drawn_test_count(n: int, test_fraction: float) -> int:
+    """Test images drawn at random from ``n`` when the source has no test split of its own."""
+    return round(test_fraction * n)
+
+
+def val_count(n_pool: int, val_fraction: float) -> int:
+    """Validation images held out of the ``n_pool`` images that are not test images."""
+    return round(val_fraction * n_pool)
+
+
 def split_codes(raw: RawDataset, val_fraction: float, test_fraction: float, seed: int):
     """Split code per image. The source's own test split is kept when it has one."""
     n = raw.labels.shape[0]
@@ -75,13 +85,41 @@ def split_codes(raw: RawDataset, val_fraction: float, test_fraction: float, seed
     else:
         pool = torch.arange(n)
         order = pool[torch.randperm(n, generator=generator)]
-        n_test = round(test_fraction * n)
+        n_test = drawn_test_count(n, test_fraction)
         codes[order[:n_test]] = 2
         pool = order[n_test:]
     pool = pool[torch.randperm(pool.numel(), generator=generator)]
-    n_val = round(val_fraction * pool.numel())
+    n_val = val_count(pool.numel(), val_fraction)
     codes[pool[:n_val]] = 1
     return codes
+
+
+@dataclass(frozen=True)
+class PreparedShape:
+    """What :func:`prepare_dataset` writes, known without preparing: images per split,
+    channels, side of the (canvas) images and classes."""
+
+    splits: dict[str, int]
+    in_channels: int
+    image_size: int
+    num_classes: int
+
+
+def prepared_shape(raw: RawShape, val_fraction: float, test_fraction: float, canvas: int | None):
+    """The shape of the prepared file of a dataset whose ``load`` returns ``raw``: the same
+    split sizes as :func:`split_codes` and the canvas of :func:`place_on_canvas`."""
+    n_test = (
+        raw.official_test
+        if raw.official_test is not None
+        else drawn_test_count(raw.images, test_fraction)
+    )
+    n_val = val_count(raw.images - n_test, val_fraction)
+    return PreparedShape(
+        splits={"train": raw.images - n_test - n_val, "val": n_val, "test": n_test},
+        in_channels=raw.channels,
+        image_size=raw.size if canvas is None else canvas,
+        num_classes=raw.classes,
+    )
 
 
 def prepare_dataset(

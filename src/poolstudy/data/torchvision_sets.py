@@ -32,7 +32,7 @@ from typing import Literal
 import torch
 
 from poolstudy.atomic import atomic_path
-from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset
+from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset, RawShape
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,22 @@ class _Source:
     ``raw_dir``). The train and the official test split are opened with the keyword
     ``split_keyword`` set to each of ``split_values``; labels are read from the attribute
     ``labels_attribute``, class names from ``classes`` or else the class's own ``classes``.
+    ``shape`` is what :func:`load_source` returns (train images first, then the official test
+    images), known without the files.
     """
 
     class_name: str
     title: str
+    shape: RawShape
     layout: Literal["resources", "tarball", "per_split"] = "resources"
     split_keyword: str = "train"
     split_values: tuple[object, object] = (True, False)
     labels_attribute: str = "targets"
     classes: tuple[str, ...] = ()
+
+    def raw_shape(self, options: dict) -> RawShape:
+        """The dataset's shape (no options change it)."""
+        return self.shape
 
     def dataset_class(self) -> type:
         from torchvision import datasets
@@ -62,12 +69,22 @@ class _Source:
         return getattr(datasets, self.class_name)
 
 
-_MNIST = _Source("MNIST", "MNIST (LeCun et al. 1998)")
-_FASHION_MNIST = _Source("FashionMNIST", "Fashion-MNIST (Xiao et al. 2017)")
-_CIFAR10 = _Source("CIFAR10", "CIFAR-10 (Krizhevsky 2009)", layout="tarball")
+def _shape(n_train: int, n_test: int, channels: int, size: int) -> RawShape:
+    """Train then official test images, 10 classes."""
+    return RawShape(n_train + n_test, n_test, channels, size, classes=10)
+
+
+_MNIST = _Source("MNIST", "MNIST (LeCun et al. 1998)", _shape(60000, 10000, 1, 28))
+_FASHION_MNIST = _Source(
+    "FashionMNIST", "Fashion-MNIST (Xiao et al. 2017)", _shape(60000, 10000, 1, 28)
+)
+_CIFAR10 = _Source(
+    "CIFAR10", "CIFAR-10 (Krizhevsky 2009)", _shape(50000, 10000, 3, 32), layout="tarball"
+)
 _SVHN = _Source(
     "SVHN",
     "SVHN (Netzer et al. 2011)",
+    _shape(73257, 26032, 3, 32),
     layout="per_split",
     split_keyword="split",
     split_values=("train", "test"),
@@ -287,24 +304,28 @@ MNIST = DatasetEntry(
     summary="70,000 handwritten digits, 28x28 greyscale, official 10,000-image test set",
     source="lecun1998gradient",
     load=load_mnist,
+    shape=_MNIST.raw_shape,
 )
 FASHION_MNIST = DatasetEntry(
     name="fashion_mnist",
     summary="70,000 clothing images in 10 classes, 28x28 greyscale, official 10,000 test",
     source="xiao2017fashion",
     load=load_fashion_mnist,
+    shape=_FASHION_MNIST.raw_shape,
 )
 CIFAR10 = DatasetEntry(
     name="cifar10",
     summary="60,000 natural images in 10 classes, 32x32 colour, official 10,000 test",
     source="krizhevsky2009learning",
     load=load_cifar10,
+    shape=_CIFAR10.raw_shape,
 )
 SVHN = DatasetEntry(
     name="svhn",
     summary="99,289 house-number digits, 32x32 colour crops, official 26,032-image test set",
     source="netzer2011reading",
     load=load_svhn,
+    shape=_SVHN.raw_shape,
 )
 
 __all__ = ["CIFAR10", "FASHION_MNIST", "MNIST", "SVHN"]

@@ -1,0 +1,202 @@
+"""The accelerator check (``python -m poolstudy bench --device cuda``): in a few minutes on one
+GPU, a training step of every operator in the engine's settings (bf16 autocast and
+channels_last on CUDA), solo against concurrent seeds, images per second, model FLOP
+utilisation (MFU) and peak memory, then the tiny config end to end on that device.
+
+It runs on the CPU too (``--device cpu``), which is how the tests keep it working on
+machines without a GPU. Its figures are what ``poolstudy.estimate``'s stored GPU
+calibration should be replaced with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from poolstudy import device as devices
+from poolstudy.models import ModelSpec, build_model, count_flops
+from poolstudy.pooling import OPERATORS
+from poolstudy.workspace import REPO, copy_sources
+
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
+"""Dense bf16 tensor-core peaks (vendor data sheets, SXM parts), for MFU."""
+
+
+def peak_flops(device_name: str) -> float | None:
+    """The bf16 peak of a device whose name contains a key of ``PEAK_BF16_FLOPS``."""
+    for key, value in PEAK_BF16_FLOPS.items():
+        if key in device_name:
+            return value
+    return None
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Trainee:
+    """One seed's network, optimiser and random batch, ready to take training steps."""
+
+    def __init__(self, spec: ModelSpec, batch: int, seed: int, device: torch.device) -> None:
+        torch.manual_seed(seed)
+        fmt = devices.memory_format(device)
+        self.device = device
+        self.model = build_model(spec).to(device=device, memory_format=fmt).train()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
+        self.x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
+        self.y = torch.randint(0, spec.num_classes, (batch,), device=device)
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def step(self) -> None:
+        with devices.autocast(self.device):
+            loss = F.cross_entropy(self.model(self.x).float(), self.y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def time_steps(trainees: list[Trainee], steps: int, concurrent: bool) -> float:
+    """Seconds for ``steps`` steps of every trainee: one after another, or interleaved step
+    by step with each trainee on its own CUDA stream."""
+    device = trainees[0].device
+    synchronize(device)
+    start = time.perf_counter()
+    if concurrent and device.type == "cuda":
+        for _ in range(steps):
+            for trainee in trainees:
+                with torch.cuda.stream(trainee.stream):
+                    trainee.step()
+    else:
+        for trainee in trainees:
+            for _ in range(steps):
+                trainee.step()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) -> dict:
+    """Images per second, MFU and peak memory of one operator's network, solo and with
+    ``seeds`` seeds trained concurrently."""
+    flops = count_flops(build_model(spec))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    solo = Trainee(spec, batch, 0, device)
+    time_steps([solo], 2, concurrent=False)  # warm-up: kernel choice, allocator
+    solo_seconds = time_steps([solo], steps, concurrent=False)
+    peak_memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    group = [Trainee(spec, batch, seed, device) for seed in range(seeds)]
+    time_steps(group, 2, concurrent=True)
+    sequential = time_steps(group, steps, concurrent=False)
+    concurrent = time_steps(group, steps, concurrent=True)
+    images_per_s = steps * batch / solo_seconds
+    peak = peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    return {
+        "operator": spec.operator,
+        "forward_flops": flops,
+        "images_per_s": images_per_s,
+        "train_tflops": 3 * flops * images_per_s / 1e12,
+        "mfu": 3 * flops * images_per_s / peak if peak else None,
+        "peak_memory_gb": peak_memory / 1e9 if peak_memory is not None else None,
+        "sequential_seeds_s": sequential,
+        "concurrent_seeds_s": concurrent,
+        "concurrency_speedup": sequential / concurrent,
+    }
+
+
+def tiny_config_on(device: torch.device, path: Path) -> Path:
+    """The tiny end-to-end config with training and evaluation on ``device``."""
+    config = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    config["train"]["device"] = str(device)
+    config.setdefault("evaluate", {})["device"] = str(device)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
+    """The tiny config from data to PDF in a fresh copy of the project, on ``device``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        project = copy_sources(Path(tmp) / "project")
+        config = tiny_config_on(device, Path(tmp) / "tiny.yaml")
+        bin_dir = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        start = time.perf_counter()
+        result = subprocess.run(
+            [str(bin_dir / "snakemake"), "--cores", cores, "--configfile", str(config)],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        seconds = time.perf_counter() - start
+        metas = list((project / "models").rglob("meta.json"))
+        used = {json.loads(meta.read_text())["device"] for meta in metas}
+    return {
+        "returncode": result.returncode,
+        "seconds": seconds,
+        "runs": len(metas),
+        "devices": sorted(used),
+        "log_tail": (result.stdout + result.stderr)[-2000:] if result.returncode else "",
+    }
+
+
+def run_device_check(
+    device_name: str,
+    operators: list[str] | None = None,
+    widths: tuple[int, ...] = (64, 128, 256),
+    image_size: int = 32,
+    batch: int = 256,
+    steps: int = 20,
+    seeds: int = 3,
+    pipeline: bool = True,
+    out: str | None = None,
+) -> dict:
+    """Every check in order; prints a table and returns (and optionally writes) the figures."""
+    device = devices.resolve_device(device_name)
+    devices.configure(device, None, deterministic=False)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}), torch {torch.__version__}, batch {batch}, {steps} steps")
+    rows = []
+    header = f"{'operator':<14}{'img/s':>9}{'TFLOP/s':>9}{'MFU':>7}{'peak GB':>9}{'seeds x':>9}"
+    print(header)
+    for operator in operators or list(OPERATORS):
+        spec = ModelSpec(
+            operator=operator,
+            in_channels=3,
+            num_classes=10,
+            image_size=image_size,
+            widths=widths,
+            convs_per_stage=2,
+        )
+        row = bench_operator(spec, batch, steps, seeds, device)
+        rows.append(row)
+        mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
+        memory = f"{row['peak_memory_gb']:.2f}" if row["peak_memory_gb"] is not None else "-"
+        print(
+            f"{operator:<14}{row['images_per_s']:>9.0f}{row['train_tflops']:>9.2f}{mfu:>7}"
+            f"{memory:>9}{row['concurrency_speedup']:>8.2f}x"
+        )
+    print(f"'seeds x': {seeds} seeds interleaved on their own streams against one after another")
+    report = {"device": str(device), "device_name": name, "operators": rows}
+    if pipeline:
+        report["tiny_pipeline"] = run_tiny_pipeline(device)
+        tiny = report["tiny_pipeline"]
+        print(
+            f"tiny config end to end on {device}: exit {tiny['returncode']}, "
+            f"{tiny['seconds']:.0f} s, {tiny['runs']} runs on {', '.join(tiny['devices'])}"
+        )
+        if tiny["returncode"]:
+            print(tiny["log_tail"])
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2))
+    return report

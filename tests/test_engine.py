@@ -1,0 +1,241 @@
+"""The engine: one process per cell, bounded validation, divergence stops a run, device
+helpers (GPU count, memory-fitted batches) and a light deterministic mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from test_train import synthetic_dataset
+
+import poolstudy.train as train_module
+from poolstudy import device as devices
+from poolstudy.data.prepare import save_prepared
+from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
+from poolstudy.plan import seed_groups
+from poolstudy.train import (
+    TrainConfig,
+    TrainingDiverged,
+    load_model,
+    run_training,
+    train_cell,
+    train_model,
+    validation_steps,
+)
+
+MODEL_OPTIONS = {"widths": [4, 8], "operator_options": {}}
+TRAIN_OPTIONS = {"epochs": 2, "batch_size": 16, "device": "cpu", "val_points": 3}
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    path = tmp_path / "data.pt"
+    save_prepared(synthetic_dataset(), path)
+    return path
+
+
+def state_of(path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def same_state(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("total", "points", "expected"),
+    [(100, 4, [25, 50, 75, 100]), (3, 10, [1, 2, 3]), (7, 1, [7]), (10, 3, [3, 7, 10])],
+)
+def test_validation_steps_are_evenly_spaced_and_end_at_the_last_step(total, points, expected):
+    assert validation_steps(total, points) == expected
+
+
+def test_validation_runs_only_at_its_points(monkeypatch):
+    calls = []
+    original = train_module.accuracy_on
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "accuracy_on", counting)
+    # 8 training images in batches of 4: 2 steps per epoch, 60 steps = 30 epochs
+    config = TrainConfig.from_dict(
+        {"steps": 60, "batch_size": 4, "n_train": 8, "device": "cpu", "val_points": 4}
+    )
+    result = train_model(synthetic_dataset(), {"widths": (4, 8)}, "max", 0, config, log=quiet)
+    assert len(calls) == 4
+    assert result.history["step"].tolist() == [15, 30, 45, 60]
+
+
+def test_a_cell_trains_each_seed_as_its_own_run_would(data_path, tmp_path, monkeypatch):
+    described = []
+    original = train_module.describe
+    monkeypatch.setattr(train_module, "describe", lambda m: described.append(1) or original(m))
+    cell_dirs = [tmp_path / "cell" / str(seed) for seed in (0, 1, 2)]
+    train_cell(data_path, "max", [0, 1, 2], MODEL_OPTIONS, TRAIN_OPTIONS, cell_dirs, log=quiet)
+    assert len(described) == 1  # the accounting is computed once per cell
+    for seed, cell_dir in zip((0, 1, 2), cell_dirs, strict=True):
+        alone = tmp_path / "alone" / str(seed)
+        run_training(data_path, "max", seed, MODEL_OPTIONS, TRAIN_OPTIONS, alone)
+        assert same_state(state_of(cell_dir / "model.pt"), state_of(alone / "model.pt"))
+        meta = json.loads((cell_dir / "meta.json").read_text())
+        assert meta["seed"] == seed and meta["flops"] > 0
+    assert not same_state(state_of(cell_dirs[0] / "model.pt"), state_of(cell_dirs[1] / "model.pt"))
+
+
+def test_a_cell_needs_one_folder_per_seed(data_path, tmp_path):
+    with pytest.raises(ValueError, match="2 seeds but 1 output"):
+        train_cell(data_path, "max", [0, 1], MODEL_OPTIONS, TRAIN_OPTIONS, [tmp_path])
+
+
+def test_divergence_stops_training_and_writes_no_model(data_path, tmp_path):
+    options = {**TRAIN_OPTIONS, "lr": 1e12, "warmup_epochs": 0.0}
+    with pytest.raises(TrainingDiverged, match=r"max seed 0.*step \d+.*learning rate 1e\+12"):
+        train_cell(data_path, "max", [0], MODEL_OPTIONS, options, [tmp_path / "run"], log=quiet)
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_the_cli_trains_and_evaluates_a_cell(data_path, tmp_path):
+    runs = [tmp_path / "m" / str(seed) for seed in (0, 1)]
+    common = [sys.executable, "-m", "poolstudy"]
+    subprocess.run(
+        [*common, "train", "--data", str(data_path), "--operator", "avg", "--seeds", "0", "1"]
+        + ["--model", json.dumps(MODEL_OPTIONS), "--train", json.dumps(TRAIN_OPTIONS)]
+        + ["--out-dir", *map(str, runs), "--threads", "1"],
+        check=True,
+        capture_output=True,
+    )
+    outs = [tmp_path / f"{seed}.csv" for seed in (0, 1)]
+    subprocess.run(
+        [*common, "evaluate", "--data", str(data_path)]
+        + ["--model", *(str(run / "model.pt") for run in runs), "--seeds", "0", "1"]
+        + ["--evaluate", json.dumps({"protocols": ["circular"], "max_shift": 1})]
+        + ["--experiment", "x", "--dataset", "synthetic", "--condition", "gap"]
+        + ["--operator", "avg", "--out", *map(str, outs), "--threads", "1"],
+        check=True,
+        capture_output=True,
+    )
+    for seed, out in zip((0, 1), outs, strict=True):
+        table = pd.read_csv(out)
+        assert set(table["seed"]) == {seed} and set(table["operator"]) == {"avg"}
+        direct = evaluate_model(
+            load_model(runs[seed] / "model.pt"),
+            synthetic_dataset(),
+            EvalConfig.from_dict({"protocols": ["circular"], "max_shift": 1}),
+            torch.device("cpu"),
+            log=quiet,
+            seed=seed,
+        ).table
+        pd.testing.assert_series_equal(
+            table["value"], direct["value"], check_names=False, check_exact=False
+        )
+
+
+def test_evaluate_cell_needs_matching_lists(data_path, tmp_path):
+    with pytest.raises(ValueError, match="one model, seed, output"):
+        evaluate_cell(data_path, ["a.pt"], [0, 1], {}, {}, None, {}, ["x.csv"])
+
+
+def test_seed_groups_split_main_and_sweep():
+    config = {
+        "seeds": [0, 1, 2],
+        "conditions": {"gap": {}, "flatten": {}},
+        "sweep": {"seeds": [5, 6], "n_train": [10, 20], "augment_shift": [0]},
+    }
+    groups = seed_groups(config)
+    assert groups["main"] == (["gap", "flatten"], [0, 1, 2])
+    assert groups["sweep"] == (["sweep-n10-aug0", "sweep-n20-aug0"], [5, 6])
+    assert set(seed_groups({**config, "sweep": None})) == {"main"}
+
+
+@pytest.mark.parametrize(
+    ("visible", "expected"), [("0,1", 2), ("", 0), ("3", 1), ("0,-1,2", 1), ("GPU-abc", 1)]
+)
+def test_visible_gpus_follows_cuda_visible_devices(monkeypatch, visible, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert devices.visible_gpus() == expected
+
+
+def test_uses_cuda():
+    assert devices.uses_cuda("auto", 1) and not devices.uses_cuda("auto", 0)
+    assert devices.uses_cuda("cuda:1", 0) and not devices.uses_cuda("cpu", 4)
+
+
+@pytest.mark.parametrize(
+    ("budget", "per_image", "cap", "expected"),
+    [(1000, 10, 1 << 16, 64), (1024, 1, 1 << 16, 1024), (5, 10, 1 << 16, 1), (1e12, 1, 512, 512)],
+)
+def test_fit_batch_is_the_largest_power_of_two_that_fits(budget, per_image, cap, expected):
+    assert devices.fit_batch(budget, per_image, cap) == expected
+
+
+def test_eval_batch_size_on_the_cpu_ignores_the_model():
+    model = torch.nn.Identity()
+    assert devices.eval_batch_size(torch.device("cpu"), "auto", model) == 128
+    assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
+
+
+def test_deterministic_mode_is_on_without_importing_inductor():
+    code = (
+        "import sys, torch; from poolstudy import device as d;"
+        "d.configure(torch.device('cpu'), 1, True);"
+        "assert torch.are_deterministic_algorithms_enabled();"
+        "print('torch._inductor' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("operator", ["max", "stride", "none_rf", "aps", "blur"])
+def test_folded_batchnorm_computes_the_same_function(operator):
+    from poolstudy.inference import fold_batchnorm
+    from poolstudy.models import ModelSpec, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(operator, 1, 3, 16, widths=(4, 8))).eval()
+    for module in model.modules():  # statistics far from the identity
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.2, 3)
+            module.weight.data.uniform_(0.5, 2)
+            module.bias.data.uniform_(-1, 1)
+    folded = fold_batchnorm(model)
+
+    def norms(net):
+        return sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+    # every conv-BN-ReLU block of the two stages is folded (an operator's own BN may stay)
+    assert norms(folded) == norms(model) - 2
+    x = torch.rand(6, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_device_check_runs_on_the_cpu(capsys):
+    from poolstudy.devicebench import run_device_check
+
+    report = run_device_check(
+        "cpu", ["max", "none"], widths=(4, 8), image_size=16, batch=8, steps=2, pipeline=False
+    )
+    rows = {row["operator"]: row for row in report["operators"]}
+    assert set(rows) == {"max", "none"}
+    assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
+    assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
+    assert "max" in capsys.readouterr().out
+
+
+def test_peak_flops_by_device_name():
+    from poolstudy.devicebench import peak_flops
+
+    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops("NVIDIA A100-SXM4-40GB") == 312e12
+    assert peak_flops("cpu") is None
