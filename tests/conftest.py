@@ -64,3 +64,74 @@ def snakemake_project(tmp_path_factory) -> Path:
     project = copy_project(tmp_path_factory.mktemp("snakemake") / "project")
     run(["snakemake", "--cores", "2"], cwd=project)
     return project
+
+
+def nearest_class_mean_accuracy(train_images, train_labels, test_images, test_labels) -> float:
+    """Accuracy (%) on the test images of the classifier that gives each image the class of
+    the nearest (Euclidean) mean of the training images of a class: far above chance only when
+    the images show what their labels say, the same way in both sets."""
+    import torch
+
+    x = train_images.flatten(1).double()
+    classes = train_labels.unique()
+    means = torch.stack([x[train_labels == c].mean(0) for c in classes])
+    predicted = classes[torch.cdist(test_images.flatten(1).double(), means).argmin(1)]
+    return 100.0 * (predicted == test_labels).double().mean().item()
+
+
+FIGURES = {"bad_config": "bad configs refused", "fault": "faults survived"}
+"""Markers whose passed tests the suite counts in its summary (tests/test_bad_configs.py,
+tests/test_faults.py), and the words it prints after each count."""
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bad_config: a config that cannot run, refused")
+    config.addinivalue_line("markers", "fault: a fault caught or survived")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print e.g. "19 bad configs refused, 14 faults survived": passed tests per marker."""
+    passed = [r for r in terminalreporter.stats.get("passed", []) if r.when == "call"]
+    counts = {m: sum(1 for r in passed if m in r.keywords) for m in FIGURES}
+    if any(counts.values()):
+        terminalreporter.write_line(
+            ", ".join(f"{count} {FIGURES[marker]}" for marker, count in counts.items())
+        )
+
+
+# Nearly every test module uses torch: importing it once at collection (and making the first
+# call of use_deterministic_algorithms, which imports about 2 s of torch's compiler modules,
+# with the current setting: a no-op) keeps the fixture above from paying for both inside the
+# first test, and lets mutmut's fork server share them with every mutant's test run.
+import torch as _torch  # noqa: E402
+
+_torch.use_deterministic_algorithms(_torch.are_deterministic_algorithms_enabled())
+
+
+def quiet(*args, **kwargs):
+    """A logger that prints nothing."""
+
+
+@pytest.fixture
+def data_path(tmp_path):
+    """A small synthetic prepared dataset on disk (``test_train.synthetic_dataset``)."""
+    from test_train import synthetic_dataset
+
+    from poolstudy.data.prepare import save_prepared
+
+    path = tmp_path / "data.pt"
+    save_prepared(synthetic_dataset(), path)
+    return path
+
+
+def state_of(path) -> dict:
+    """The weights saved in a model file."""
+    import torch
+
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+def same_state(a: dict, b: dict) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

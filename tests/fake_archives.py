@@ -4,7 +4,8 @@ MNIST (LeCun et al. 1998) and Fashion-MNIST (Xiao et al. 2017) ship four gzip'd 
 CIFAR-10 (Krizhevsky 2009) ships ``cifar-10-python.tar.gz`` holding pickled batches; SVHN
 (Netzer et al. 2011) ships one MATLAB v5 file per split, ``X`` uint8 [32, 32, 3, n] and ``y``
 [n, 1] with labels 1..10 (10 is the digit 0). The builders below write a few random images in
-exactly those formats, return what they wrote and the md5 of every file, and
+exactly those formats (noise with a bar whose row tells the label, so that images and labels
+can be checked against each other), return what they wrote and the md5 of every file, and
 ``patch_*_checksums`` make torchvision's dataset classes expect those md5s instead of the real
 ones.
 """
@@ -73,12 +74,27 @@ def write_bytes(path: Path, data: bytes) -> str:
     return md5_bytes(data)
 
 
+def balanced_labels(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` labels 0-9 in random order, each class as often as ``n`` allows."""
+    return rng.permutation(np.arange(n) % 10)
+
+
+def labelled_images(rng: np.random.Generator, labels: np.ndarray, shape: tuple) -> np.ndarray:
+    """uint8 noise images of ``shape`` (rows and columns last), each with a bright bar whose
+    row says its label: a classifier fit on some of them can read the labels of the others."""
+    images = rng.integers(0, 100, size=(len(labels), *shape), dtype=np.uint8)
+    for image, label in zip(images, labels, strict=True):
+        row = 2 + 2 * int(label)
+        image[..., row : row + 2, 4:-4] = 255
+    return images
+
+
 def write_mnist_like(folder: Path, n_train: int = 6, n_test: int = 4, seed: int = 0):
     """The four gzip'd IDX files of an MNIST-like dataset, flat in ``folder``."""
     rng = np.random.default_rng(seed)
     n = n_train + n_test
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    labels = balanced_labels(rng, n).astype(np.uint8)
+    images = labelled_images(rng, labels, (28, 28))
     contents = (
         idx_images(images[:n_train]),
         idx_labels(labels[:n_train]),
@@ -108,8 +124,8 @@ def write_cifar10(folder: Path, per_batch: int = 2, n_test: int = 3, seed: int =
     rng = np.random.default_rng(seed)
     n_train = per_batch * len(CIFAR_TRAIN)
     n = n_train + n_test
-    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=n, dtype=np.int64)
+    labels = balanced_labels(rng, n)
+    images = labelled_images(rng, labels, (3, 32, 32))
     chunks = [slice(i * per_batch, (i + 1) * per_batch) for i in range(len(CIFAR_TRAIN))]
     members = {
         name: cifar_batch(images[chunk], labels[chunk])
@@ -153,9 +169,10 @@ def write_svhn(folder: Path, n_train: int = 5, n_test: int = 3, seed: int = 0):
     """``train_32x32.mat`` and ``test_32x32.mat``, flat in ``folder``; each split holds a 10."""
     rng = np.random.default_rng(seed)
     n = n_train + n_test
-    images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
-    raw_labels = rng.integers(1, 11, size=n, dtype=np.int64)
-    raw_labels[[1, n_train + 1]] = 10
+    raw_labels = balanced_labels(rng, n)
+    raw_labels[[1, n_train + 1]] = 0
+    raw_labels[raw_labels == 0] = 10
+    images = labelled_images(rng, raw_labels % 10, (3, 32, 32))
     parts = (slice(0, n_train), slice(n_train, n))
     md5 = {
         name: write_bytes(folder / name, svhn_mat(images[part], raw_labels[part]))

@@ -19,7 +19,11 @@ DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def config_with(**changes) -> dict:
+    """The default config with ``changes`` (``a__b=v`` sets config[a][b]); replacing the
+    conditions drops the primary contrasts, which name the default's conditions."""
     config = copy.deepcopy(DEFAULT)
+    if "conditions" in changes:
+        config["primary"] = None
     for dotted, value in changes.items():
         *parents, key = dotted.split("__")
         node = config

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import nearest_class_mean_accuracy
 
 from poolstudy import bench, cli
 from poolstudy.data import DATASETS
@@ -27,6 +29,12 @@ from poolstudy.data.prepare import MIRROR_ENV, SPLITS, load_prepared, prepare_da
 
 SMALL = {"n_train": 200, "n_val": 50, "n_test": 100}
 CLEAN = {**SMALL, "jitter": 0.0, "noise": 0.0, "background": 0.0}
+# no deformation at all: each image is its font's outline, bounding box centred, longer side
+# ``size`` pixels
+UNDEFORMED = {
+    **CLEAN,
+    **dict.fromkeys(("scale", "rotation", "shear", "stroke", "elastic"), 0.0),
+}
 
 
 def load(**options):
@@ -54,7 +62,6 @@ def raw():
 
 def test_registered():
     entry = DATASETS["glyphs"]
-    assert entry.name == "glyphs"
     assert entry.source == ""
     assert entry.summary
     assert list(DATASETS)[:2] == ["digits", "glyphs"]
@@ -280,3 +287,55 @@ def test_bench_and_cli(capsys):
     assert cli.main(["bench", "--glyphs", "128"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("glyphs: 128 images in ") and out.rstrip().endswith("images/s)")
+
+
+def outline_templates(chars: str, canvas: int = 32, size: float = 18.0) -> torch.Tensor:
+    """Each character of every font as a binary image straight from matplotlib's outline
+    (none of the dataset's code): the bounding box centred, its longer side ``size`` pixels,
+    filled even-odd. [fonts * classes, canvas * canvas], index ``font * classes + class``."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.path import Path as MplPath
+    from matplotlib.textpath import TextPath
+
+    offsets = np.arange(canvas) + 0.5 - canvas / 2
+    u, v = (grid.ravel() for grid in np.meshgrid(offsets, offsets))  # u: column, v: row (down)
+    templates = []
+    for font in font_files():
+        for char in chars:
+            outline = TextPath((0, 0), char, size=100, prop=FontProperties(fname=str(font)))
+            polygons = outline.to_polygons(closed_only=True)
+            points = np.vstack(polygons)
+            low, high = points.min(axis=0), points.max(axis=0)
+            middle, scale = (low + high) / 2, (high - low).max() / size
+            where = np.stack([middle[0] + u * scale, middle[1] - v * scale], axis=1)
+            inside = np.zeros(len(where), dtype=bool)
+            for polygon in polygons:
+                inside ^= MplPath(polygon).contains_points(where)
+            templates.append(torch.from_numpy(inside))
+    return torch.stack(templates).double()
+
+
+@pytest.mark.parametrize("classes, n_test", [("digits", 100), ("letters", 52)])
+def test_every_image_shows_the_character_of_its_label(classes, n_test):
+    chars = CLASSES[classes]
+    options = {**UNDEFORMED, "classes": classes, "n_train": 0, "n_val": 0, "n_test": n_test}
+    raw = DATASETS["glyphs"].load(None, None, options)
+    templates = outline_templates(chars)
+    images = raw.images.flatten(1).double() / 255
+
+    def centred(x):
+        x = x - x.mean(dim=1, keepdim=True)
+        return x / x.norm(dim=1, keepdim=True)
+
+    match = centred(images) @ centred(templates).T  # correlation with every template
+    predicted = match.argmax(dim=1) % len(chars)
+    assert (predicted == raw.labels).double().mean() >= 0.95
+    assert match.max(dim=1).values.min() > 0.8
+
+
+def test_a_classifier_fit_on_the_training_stream_reads_the_test_stream(raw):
+    train, test = slice(0, 200), raw.official_test
+    accuracy = nearest_class_mean_accuracy(
+        raw.images[train], raw.labels[train], raw.images[test], raw.labels[test]
+    )
+    assert accuracy >= 70.0  # chance: 10 %

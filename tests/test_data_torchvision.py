@@ -14,6 +14,7 @@ import scipy.io
 import torch
 import torchvision.datasets as tv_datasets
 import torchvision.datasets.utils as tv_utils
+from conftest import nearest_class_mean_accuracy
 from fake_archives import (
     CIFAR_ARCHIVE,
     CIFAR_CLASSES,
@@ -51,28 +52,40 @@ def offline(monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
 
 
-def mnist_mirror(monkeypatch, folder: Path, class_name: str):
-    fake = write_mnist_like(folder)
+def mnist_mirror(monkeypatch, folder: Path, class_name: str, **sizes):
+    fake = write_mnist_like(folder, **sizes)
     patch_mnist_checksums(monkeypatch, getattr(tv_datasets, class_name), fake)
     return fake
 
 
-def cifar_mirror(monkeypatch, folder: Path):
-    fake = write_cifar10(folder)
+def cifar_mirror(monkeypatch, folder: Path, **sizes):
+    fake = write_cifar10(folder, **sizes)
     patch_cifar10_checksums(monkeypatch, fake)
     return fake
 
 
-def svhn_mirror(monkeypatch, folder: Path):
-    fake = write_svhn(folder)
+def svhn_mirror(monkeypatch, folder: Path, **sizes):
+    fake = write_svhn(folder, **sizes)
     patch_svhn_checksums(monkeypatch, fake)
     return fake
 
 
 MIRRORS = {
-    "mnist": lambda monkeypatch, folder: mnist_mirror(monkeypatch, folder, "MNIST"),
+    "mnist": lambda monkeypatch, folder, **sizes: mnist_mirror(
+        monkeypatch, folder, "MNIST", **sizes
+    ),
+    "fashion_mnist": lambda monkeypatch, folder, **sizes: mnist_mirror(
+        monkeypatch, folder, "FashionMNIST", **sizes
+    ),
     "cifar10": cifar_mirror,
     "svhn": svhn_mirror,
+}
+# 40 training and 20 official test images of each source (CIFAR-10: five batches of 8)
+LARGER = {
+    "mnist": {"n_train": 40, "n_test": 20},
+    "fashion_mnist": {"n_train": 40, "n_test": 20},
+    "cifar10": {"per_batch": 8, "n_test": 20},
+    "svhn": {"n_train": 40, "n_test": 20},
 }
 
 
@@ -159,6 +172,22 @@ def test_svhn_from_mirror(monkeypatch, tmp_path):
         assert (tmp_path / "raw" / filename).is_file()
     reloaded = load_prepared(tmp_path / "prepared" / "svhn.pt")
     assert torch.equal(reloaded.images, prepared.images)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_a_classifier_fit_on_the_training_split_reads_the_official_test_split(
+    monkeypatch, tmp_path, name
+):
+    """The fake archives draw each label into its image; after torchvision and the preparation
+    the images must still carry their own labels, in both splits."""
+    MIRRORS[name](monkeypatch, tmp_path / "mirror", **LARGER[name])
+    prepared = prepare(name, tmp_path, tmp_path / "mirror")
+    test = prepared.split == 2
+    assert int(test.sum()) == 20
+    accuracy = nearest_class_mean_accuracy(
+        prepared.images[~test], prepared.labels[~test], prepared.images[test], prepared.labels[test]
+    )
+    assert accuracy >= 90.0  # chance: 10 %
 
 
 def test_files_in_raw_dir_are_reused_without_mirror(monkeypatch, tmp_path):

@@ -10,11 +10,11 @@ import sys
 import pandas as pd
 import pytest
 import torch
+from conftest import quiet, same_state, state_of
 from test_train import synthetic_dataset
 
 import poolstudy.train as train_module
 from poolstudy import device as devices
-from poolstudy.data.prepare import save_prepared
 from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
 from poolstudy.plan import seed_groups
 from poolstudy.train import (
@@ -29,25 +29,6 @@ from poolstudy.train import (
 
 MODEL_OPTIONS = {"widths": [4, 8], "operator_options": {}}
 TRAIN_OPTIONS = {"epochs": 2, "batch_size": 16, "device": "cpu", "val_points": 3}
-
-
-def quiet(*args, **kwargs):
-    pass
-
-
-@pytest.fixture
-def data_path(tmp_path):
-    path = tmp_path / "data.pt"
-    save_prepared(synthetic_dataset(), path)
-    return path
-
-
-def state_of(path) -> dict:
-    return torch.load(path, weights_only=True)["state_dict"]
-
-
-def same_state(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,24 @@ def write_tables(obs: pd.DataFrame, tables) -> None:
     shift_curves(obs).to_csv(tables / "shift_curves.csv", index=False)
     empty_sweep_tables()[1].to_csv(tables / "sweep.csv", index=False)
     placement_curves(obs, models()).to_csv(tables / "placement.csv", index=False)
+    curves = pd.DataFrame(
+        {
+            "experiment": "x",
+            "dataset": "digits",
+            "condition": "gap",
+            "operator": ["max"] * 3 + ["none"] * 3,
+            "seed": 0,
+            "step": [10, 20, 30] * 2,
+            "train_loss": 1.0,
+            "train_accuracy": [50, 80, 90, 40, 60, 70],
+            "val_accuracy": [48, 78, 88, 39, 58, 69],
+        }
+    )
+    curves.to_csv(tables / "learning_curves.csv", index=False)
+    regime = pd.DataFrame(
+        {"dataset": ["digits"] * 2, "condition": "gap", "operator": ["max", "none"]}
+    )
+    regime.to_csv(tables / "regime.csv", index=False)
 
 
 def test_placement_curves_average_over_vertical_positions_per_model():

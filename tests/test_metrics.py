@@ -17,6 +17,7 @@ from poolstudy.evaluate import (
     shift_consistency,
     shift_grid,
     shifted_correct,
+    stability_metrics,
 )
 from poolstudy.metrics import (
     METRICS,
@@ -126,27 +127,38 @@ def test_mean_abs_change_uses_the_top1_class_of_the_first_view():
     assert mean_abs_change(c, a) == pytest.approx(30.0)
 
 
-def test_metrics_of_an_empty_batch_are_nan():
+def test_metrics_of_an_empty_batch_are_nan_and_of_one_image_a_number():
     empty = torch.zeros(0, 3)
     labels = torch.zeros(0, dtype=torch.long)
     assert math.isnan(accuracy(empty, labels))
     assert math.isnan(consistency(empty, empty))
     assert math.isnan(p_top1_change(empty, empty))
     assert math.isnan(mean_abs_change(empty, empty))
+    one = one_hot_logits([2])
+    assert accuracy(one, torch.tensor([2])) == 100.0 and consistency(one, one) == 100.0
+    assert p_top1_change(one, one) == 0.0 and mean_abs_change(one, one) == 0.0
 
 
-def test_metrics_registry():
+def test_the_registry_maps_each_name_to_its_documented_value():
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    clean = one_hot_logits([0, 1, 2, 1, 1])  # correct: 0, 1, 2, 4
+    a = one_hot_logits([0, 2, 2, 1, 1])  # correct: 0, 2, 4
+    b = one_hot_logits([0, 1, 2, 1, 0])  # correct: 0, 1, 2; agrees with a on 0, 2, 3
+    e2 = math.exp(2.0)
+    # one-hot logits +-1 over 3 classes: the top class has p = e^2 / (e^2 + 2), the others
+    # 1 / (e^2 + 2); a and b differ on images 1 and 4
+    change = 100.0 * 2 / 5 * (e2 - 1) / (e2 + 2)
     expected = {
-        "accuracy": accuracy,
-        "consistency": consistency,
-        "consistency_given_clean_correct": consistency_given_clean_correct,
-        "consistency_given_one_correct": consistency_given_one_correct,
-        "p_top1_change": p_top1_change,
-        "mean_abs_change": mean_abs_change,
+        "accuracy": ((a, labels), 60.0),
+        "consistency": ((a, b), 60.0),
+        "consistency_given_clean_correct": ((clean, a, b, labels), 50.0),
+        "consistency_given_one_correct": ((a, b, labels), 50.0),
+        "p_top1_change": ((a, b), 40.0),
+        "mean_abs_change": ((a, b), change),
     }
-    for name, function in expected.items():
-        assert METRICS[name] is function
-        assert function.__doc__
+    assert set(METRICS) == set(expected)
+    for name, (args, value) in expected.items():
+        assert METRICS[name](*args) == pytest.approx(value, rel=1e-6), name
 
 
 class ConstantModel(nn.Module):
@@ -166,17 +178,6 @@ def test_consistency_of_input_independent_model_is_100(protocol):
     images = torch.rand(23, 1, 10, 10)
     value = shift_consistency(model, images, protocol, 3, seed=0, batch_size=8, device=CPU)
     assert value == 100.0
-
-
-def test_consistency_of_position_sensitive_model_is_below_100():
-    class Position(nn.Module):
-        def forward(self, x):
-            return x.flatten(1)
-
-    images = torch.zeros(64, 1, 9, 9)
-    images[:, :, 4, 4] = 1.0
-    value = shift_consistency(Position(), images, "circular", 2, seed=0, batch_size=16, device=CPU)
-    assert value < 100.0
 
 
 def test_shift_consistency_is_reproducible():
@@ -321,8 +322,6 @@ def test_training_accuracy_is_measured_on_the_subset_the_run_trained_on():
 
 
 def test_stability_metrics_accept_the_automatic_batch_size():
-    from poolstudy.evaluate import stability_metrics
-
     model = ConstantModel([0.1, 0.7, 0.2])
     images = torch.rand(9, 1, 6, 6)
     labels = torch.ones(9, dtype=torch.long)
@@ -331,3 +330,137 @@ def test_stability_metrics_accept_the_automatic_batch_size():
     assert config.batch_size == "auto"
     values = stability_metrics(model, images, labels, clean, "zero", config, CPU)
     assert values["consistency"] == 100.0 and values["p_top1_change"] == 0.0
+
+
+# ---- stability measures of hand-built models whose answers are known ----------------------
+
+LN3 = math.log(3.0)
+SIDE, CENTRE = 9, 4
+N_DOT, N_BLOCK, N_BLANK = 810, 270, 270
+
+
+class OnePixel(nn.Module):
+    """Looks at one pixel only: class 0 when the centre pixel exceeds ``threshold``, else
+    class 1. With the default threshold a pixel of 1 gives p = 0.75 to class 0, one of 0 gives
+    it 0.25."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x):
+        value = x[:, 0, CENTRE, CENTRE]
+        return torch.stack([2 * LN3 * (value - self.threshold), torch.zeros_like(value)], dim=1)
+
+
+class GlobalSum(nn.Module):
+    """Class 0 when the image's sum exceeds ``threshold``: exactly invariant to circular shifts
+    (a sum of zeros and ones is exact in float32 in any order)."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x):
+        total = x.sum(dim=(1, 2, 3))
+        return torch.stack([total, torch.full_like(total, self.threshold)], dim=1)
+
+
+def one_pixel_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """N_DOT images with only the centre pixel lit (any one-pixel shift darkens the centre),
+    N_BLOCK with a lit 3x3 block around it (the centre stays lit under shifts of at most one
+    pixel), N_BLANK black ones. Labels: the clean class, except that half the black images are
+    labelled 0 (wrong on every view)."""
+    images = torch.zeros(N_DOT + N_BLOCK + N_BLANK, 1, SIDE, SIDE)
+    images[:N_DOT, :, CENTRE, CENTRE] = 1.0
+    images[N_DOT : N_DOT + N_BLOCK, :, CENTRE - 1 : CENTRE + 2, CENTRE - 1 : CENTRE + 2] = 1.0
+    labels = torch.zeros(len(images), dtype=torch.long)
+    labels[N_DOT + N_BLOCK + N_BLANK // 2 :] = 1
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return images[order], labels[order]
+
+
+def test_one_pixel_model_under_every_integer_protocol():
+    """Exact answers: the top-1 class of a dot changes under every one-step shift and never for
+    the other images, so P(top-1 change) is the dots' share (60 %) and the mean absolute change
+    of the top-1 probability is 0.5 on dots (30 points). Under a shift (dx, dy) from the grid a
+    dot is right only unshifted, a block while max(dx, dy) <= 1, a labelled-1 blank always.
+    Two views at offsets uniform in {-1, 0, 1}^2 agree on a dot with probability
+    (1/9)^2 + (8/9)^2 = 65/81, on every other image always."""
+    images, labels = one_pixel_images()
+    n = len(labels)
+    split = torch.full((n,), 2, dtype=torch.uint8)
+    split[:2] = torch.tensor([0, 1], dtype=torch.uint8)
+    data = PreparedDataset(
+        name="one-pixel",
+        images=(images * 255).to(torch.uint8),
+        labels=labels,
+        split=split,
+        classes=["lit", "dark"],
+    )
+    protocols = ("circular", "zero", "reflect", "crop")
+    config = EvalConfig(max_shift=2, protocols=protocols, consistency_shift=1, batch_size=512)
+    table = evaluate_model(OnePixel(), data, config, CPU, log=lambda _: None).table
+    n_test = n - 2
+    test_labels = labels[2:]
+    kinds = {"dot": 0, "block": 0, "blank1": 0}
+    for image, label in zip(images[2:], test_labels.tolist(), strict=True):
+        lit = int(image.sum())
+        kind = "dot" if lit == 1 else "block" if lit == 9 else "blank1" if label == 1 else None
+        if kind:
+            kinds[kind] += 1
+    clean = 100.0 * sum(kinds.values()) / n_test
+    assert table.set_index("metric").loc["accuracy_test", "value"] == pytest.approx(clean)
+    p_dot = kinds["dot"] / n_test
+    one_correct = 17 / 81 * kinds["dot"] + kinds["block"] + kinds["blank1"]
+    both_correct = 1 / 81 * kinds["dot"] + kinds["block"] + kinds["blank1"]
+    for protocol in protocols:
+        rows = table[table["protocol"] == protocol]
+        shifted = rows[rows["metric"] == "accuracy_shifted"]
+        for row in shifted.itertuples():
+            right = kinds["blank1"] + (kinds["block"] if max(row.dx, row.dy) <= 1 else 0)
+            right += kinds["dot"] if (row.dx, row.dy) == (0, 0) else 0
+            assert row.value == pytest.approx(100.0 * right / n_test), (protocol, row)
+        values = rows.set_index("metric")["value"]
+        assert values["p_top1_change"] == pytest.approx(100.0 * p_dot), protocol
+        assert values["mean_abs_change"] == pytest.approx(100.0 * 0.5 * p_dot, rel=1e-5)
+        expected = 100.0 * (1 - p_dot * 16 / 81)
+        assert values["consistency"] == pytest.approx(expected, abs=3.0), protocol
+        correct_clean = sum(kinds.values())
+        given_clean = 100.0 * (1 - kinds["dot"] * 16 / 81 / correct_clean)
+        assert values["consistency_given_clean_correct"] == pytest.approx(given_clean, abs=3.0)
+        given_one = 100.0 * both_correct / one_correct
+        assert values["consistency_given_one_correct"] == pytest.approx(given_one, abs=6.0)
+
+
+@pytest.mark.parametrize("step", [0.25, 0.5])
+def test_one_step_of_the_subpixel_protocol_is_one_subpixel_step(step):
+    """A step of ``s`` pixels leaves 1 - s of a lone dot at the centre (bilinear), below the
+    threshold 1 - s / 2, and a 3x3 block's centre at 1: only dots change."""
+    images, labels = one_pixel_images()
+    model = OnePixel(threshold=1 - step / 2)
+    config = EvalConfig(subpixel_step=step, consistency_shift=1, batch_size=512)
+    values = stability_metrics(model, images, labels, model(images), "subpixel", config, CPU)
+    assert values["p_top1_change"] == pytest.approx(100.0 * N_DOT / len(labels))
+
+
+@pytest.mark.parametrize("shift_size", [1, 3])
+def test_a_shift_invariant_model_never_changes_under_circular_shifts(shift_size):
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 2, (300, 1, 8, 8), generator=generator).float()
+    model = GlobalSum(threshold=31.5)
+    clean = model(images)
+    labels = clean.argmax(1)
+    labels[::4] = 1 - labels[::4]  # some images wrong on every view
+    config = EvalConfig(consistency_shift=shift_size, batch_size=512)
+    values = stability_metrics(model, images, labels, clean, "circular", config, CPU)
+    assert values == {
+        "consistency": 100.0,
+        "consistency_given_clean_correct": 100.0,
+        "consistency_given_one_correct": 100.0,
+        "p_top1_change": 0.0,
+        "mean_abs_change": 0.0,
+    }
+    # the same model is not invariant once ink falls off the border
+    zero = stability_metrics(model, images, labels, clean, "zero", config, CPU)
+    assert zero["consistency"] < 100.0 and zero["p_top1_change"] > 0.0

@@ -206,15 +206,26 @@ def test_receptive_field_with_options(operator, options):
 
 
 def test_receptive_field_of_maxbroadcast_by_hand():
-    # A 3x3 conv over the broadcast map reads 2 whole windows: 4 pixels, not 3 + 1, so the
-    # kernel/stride recurrence with window 2 and stride 1 (7 and 11 here) would be wrong.
-    assert receptive_field(tiny_spec("maxbroadcast", widths=(2, 2))) == 8
-    assert receptive_field(tiny_spec("maxbroadcast", widths=(2, 2), kernel_size=5)) == 10
+    # Undilated, a 3x3 conv over the broadcast map reads 2 whole windows: 4 pixels, not
+    # 3 + 1, so the kernel/stride recurrence with window 2 and stride 1 (7 and 11 here)
+    # would be wrong.
+    from poolstudy.models import _receptive_field
+
+    assert _receptive_field(tiny_spec("maxbroadcast", widths=(2, 2)), (1, 1)) == 8
+    assert _receptive_field(tiny_spec("maxbroadcast", widths=(2, 2), kernel_size=5), (1, 1)) == 10
+    # Max pooling's field here is 10; dilation 2 in stage 2 reads [-2, 3] of the first map's
+    # windows (8 pixels), dilation 3 reads [-4, 5] and then [-5, 6]: 12 pixels.
+    spec = tiny_spec("maxbroadcast", widths=(2, 2))
+    assert receptive_field(tiny_spec("max", widths=(2, 2))) == 10
+    assert stage_dilations(spec) == (1, 3)
+    assert receptive_field(spec) == 12
 
 
 def test_dilations_are_one_without_a_reference():
     for operator, cls in OPERATORS.items():
-        if cls.dilation_reference is None:
+        if cls.doubling_dilation:
+            assert stage_dilations(tiny_spec(operator, widths=(4, 8, 16))) == (1, 2, 4)
+        elif cls.dilation_reference is None:
             assert stage_dilations(tiny_spec(operator, widths=(4, 8, 16))) == (1, 1, 1)
 
 
@@ -263,11 +274,15 @@ def operator_own_parameters(spec: ModelSpec) -> int:
     return sum(width * width * 3 * 3 + 2 * width for width in spec.widths)
 
 
-@pytest.mark.parametrize("operator", list(OPERATORS))
+@pytest.mark.parametrize(
+    "operator", [name for name, cls in OPERATORS.items() if not cls.deep_stages]
+)
 def test_parameter_count_with_gap_head(operator):
+    """Every operator adds nothing to the no-pooling network but its own convolution
+    (``stride``, ``convpool``); ``none_deep``'s extra layers are counted in test_controls."""
     spec = ModelSpec(**dict(DEFAULT, operator=operator))
     none = count_parameters(build_model(dataclasses.replace(spec, operator="none")))
-    own = operator_own_parameters(spec) if operator == "stride" else 0
+    own = operator_own_parameters(spec) if operator in ("stride", "convpool") else 0
     assert count_parameters(build_model(spec)) == none + own
 
 

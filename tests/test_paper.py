@@ -417,20 +417,22 @@ def test_controls_skip_what_was_not_run():
 
 
 def sweep_frames(gaps_by_size, operators=("none", "max"), test_by_size=None):
-    """Tiny sweep tables: per size a gap for every operator; max is 2 points better. Test
-    accuracy of none is 96 (or ``test_by_size[size]``), train accuracy test + gap."""
+    """Tiny sweep tables: per size a gap for every operator (or {operator: gap}); max is 2
+    points better. Test accuracy of none is 96 (or ``test_by_size[size]``), train accuracy
+    test + gap."""
     observed = []
     test_by_size = test_by_size or {}
     for size, gap in gaps_by_size.items():
         condition = f"sweep-n{size}-aug0"
         for operator in operators:
+            gap_of = gap[operator] if isinstance(gap, dict) else gap
             for seed in (0, 1, 2):
                 base = test_by_size.get(size, 96.0)
                 test = base + (2.0 if operator == "max" else 0.0) + 0.1 * seed
                 for metric, value in (
                     ("accuracy_test", test),
-                    ("accuracy_train", test + gap),
-                    ("gap", gap),
+                    ("accuracy_train", test + gap_of),
+                    ("gap", gap_of),
                 ):
                     observed.append(
                         (
@@ -470,21 +472,27 @@ def test_sweep_text_names_the_size_where_the_gap_closes_and_the_ranking():
     assert r"\includegraphics[width=\linewidth]{sweep_gap}" in text
 
 
-def test_sweep_gap_must_stay_closed_for_every_larger_size():
+def test_sweep_gap_must_stay_closed_for_every_larger_size_and_every_operator():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({250: 0.5, 1000: 3.0, 4000: 0.2})
-    text = sweep_tex(cells, observations)
-    assert "from 4,000 training images on" in text
+    assert "from 4,000 training images on" in sweep_tex(cells, observations)
+    # at 1,000 images only max still overfits: the worst operator's gap decides
+    cells, observations = sweep_frames({250: 5.0, 1000: {"none": 0.5, "max": 3.0}, 4000: 0.2})
+    assert "from 4,000 training images on" in sweep_tex(cells, observations)
 
 
 def test_sweep_text_says_when_the_gap_never_closes():
     from poolstudy.paper import sweep_tex
 
-    cells, observations = sweep_frames({500: 5.0, 2000: 3.0})
+    cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
     text = sweep_tex(cells, observations)
     assert "no size up to the largest (2,000 images) is free of overfitting" in text
-    assert "the largest gap is" in text and "(3.0 points)" in text
+    # max: test 98.1 on average, train 101.1; none: 96.1 and 97.6
+    assert (
+        r"the largest gap is \texttt{max}'s (3.0 points) and the highest train accuracy "
+        r"\texttt{max}'s (101.1\,\%)" in text
+    )
 
 
 def test_a_small_gap_from_underfitting_does_not_count():
@@ -632,3 +640,94 @@ def test_numbers_follow_each_condition_s_own_protocols():
     assert entries["digits.placed.max.consistency_placement"] == "70.0"
     assert "digits.placed.max.consistency_zero" not in entries
     assert "digits.gap.max.consistency_placement" not in entries
+
+
+def test_every_number_quotes_its_row_of_the_tables():
+    from poolstudy.paper import number_entries
+
+    # (train, val, test) means and the half-width of every interval; none is listed first but
+    # max has the best test accuracy and stride the worst; stride's train accuracy is below
+    # its test accuracy, so its gap is negative
+    means = {"none": (99.1, 90.0, 88.2), "max": (97.5, 93.0, 94.0), "stride": (77.0, 80.0, 78.5)}
+    half = {"accuracy_train": 0.4, "accuracy_val": 1.2, "accuracy_test": 2.6}
+    consistency = {"none": 71.3, "max": 65.0, "stride": 80.4}
+    rows = []
+    for operator, values in means.items():
+        for metric, mean in zip(half, values, strict=True):
+            rows.append((operator, metric, "", mean, mean - half[metric], mean + half[metric]))
+        rows.append((operator, "consistency", "circular", consistency[operator], 0.0, 100.0))
+        rows.append((operator, "accuracy_shifted", "circular", 50.0, 49.0, 51.0))
+    summary = pd.DataFrame(
+        rows, columns=["operator", "metric", "protocol", "mean", "ci_low", "ci_high"]
+    ).assign(dataset="digits", condition="gap", n=3, dx=NAN, dy=NAN)
+    summary.loc[summary["metric"] == "accuracy_shifted", ["dx", "dy"]] = 1.0
+    params = {"none": 1234, "max": 1234, "stride": 5678}
+    flops = {"none": 2.5e6, "max": 1.35e6, "stride": 2.5e6}  # 1.35 rounds up to 1.4
+    models = pd.DataFrame(
+        [
+            ("digits", "gap", op, seed, params[op], flops[op], 7 + 3 * i, 30.0, f"cuda:{seed}")
+            for i, op in enumerate(means)
+            for seed in (0, 1, 2)
+        ],
+        columns=[
+            "dataset",
+            "condition",
+            "operator",
+            "seed",
+            "parameters",
+            "flops",
+            "receptive_field",
+            "wall_seconds",
+            "device",
+        ],
+    )
+    settings = {"experiment": "tiny_run", "lr": 0.05}
+    entries = number_entries({"summary": summary, "models": models}, settings)
+    expected = {
+        "config.experiment": r"tiny\_run",
+        "config.lr": "0.05",
+        "config.n_datasets": "1",
+        "config.n_operators": "3",
+        "run.train_minutes": "4.5",
+        "run.n_models": "9",
+        "run.device": "cuda:0, cuda:1, cuda:2",
+        "primary.dataset": "digits",
+        "primary.condition": "gap",
+        "primary.best_operator": r"\texttt{max}",
+        "primary.best_accuracy": "94.0",
+        "primary.best_accuracy.ci": "2.6",
+        "primary.worst_operator": r"\texttt{stride}",
+        "primary.worst_accuracy": "78.5",
+    }
+    gaps = {"none": "10.9", "max": "3.5", "stride": "-1.5"}
+    for i, (operator, values) in enumerate(means.items()):
+        prefix = f"digits.gap.{operator}"
+        for metric, mean in zip(half, values, strict=True):
+            expected[f"{prefix}.{metric}"] = f"{mean:.1f}"
+            expected[f"{prefix}.{metric}.ci"] = f"{half[metric]:.1f}"
+        expected.update(
+            {
+                f"{prefix}.n_seeds": "3",
+                f"{prefix}.gap": gaps[operator],
+                f"{prefix}.consistency_circular": f"{consistency[operator]:.1f}",
+                f"{prefix}.parameters": f"{params[operator]:,}",
+                f"{prefix}.mflops": "1.4" if operator == "max" else "2.5",
+                f"{prefix}.receptive_field": str(7 + 3 * i),
+            }
+        )
+    assert entries == expected
+
+
+def test_the_sweep_thresholds_are_strict_for_the_gap_and_inclusive_for_the_fit():
+    from poolstudy.paper.claims import sizes_without_overfitting, underfitting_operators
+
+    # at 1,000 images the worst gap is exactly the threshold: not free of overfitting
+    cells, _ = sweep_frames({1000: {"none": 1.0, "max": 0.5}, 4000: 0.5})
+    assert sizes_without_overfitting(cells, [1000, 4000], 1.0, 95.0) == [4000]
+    # a train accuracy exactly at the floor fits; only none misses it, and only at 1,000
+    cells, _ = sweep_frames({1000: 0.5, 4000: 0.5}, test_by_size={1000: 94.0})
+    fit = cells[cells["metric"] == "accuracy_train"].set_index(["n_train", "operator"])["mean"]
+    floor = fit[(4000, "none")]
+    assert sizes_without_overfitting(cells, [1000, 4000], 1.0, floor) == [1000, 4000]
+    assert underfitting_operators(cells, 4000, floor).empty
+    assert list(underfitting_operators(cells, 1000, floor)["operator"]) == ["none"]

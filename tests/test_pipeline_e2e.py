@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def generated_numbers(project) -> dict[str, str]:
     text = (project / "paper" / "generated" / "numbers.tex").read_text()
-    return dict(re.findall(r"\\psset\{([^}]*)\}\{([^}]*)\}", text))
+    return dict(re.findall(r"^\\psset\{([^}]*)\}\{(.*)\}$", text, flags=re.MULTILINE))
 
 
 def test_snakemake_builds_the_paper(snakemake_project):
@@ -30,23 +30,155 @@ def test_snakemake_builds_the_paper(snakemake_project):
         assert (snakemake_project / "results" / "figures" / f"{name}.pdf").stat().st_size > 1000
 
 
-def test_generated_numbers_equal_the_results_table(snakemake_project):
+def one_decimal(value) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.1f}"
+
+
+def tex(text) -> str:
+    special = {"\\": r"\textbackslash{}", **{c: "\\" + c for c in "_%&#${}"}}
+    return "".join(special.get(c, c) for c in str(text))
+
+
+def texttt(name: str) -> str:
+    return r"\texttt{" + tex(name) + "}"
+
+
+def quoted_settings(config: dict) -> dict[str, str]:
+    """What the paper quotes from the config (``config.*``), read from the config itself."""
+    train, evaluate, model = config["train"], config["evaluate"], config["model"]
+    confidence = config["stats"]["confidence"]
+    settings = {
+        "experiment": config["experiment"],
+        "seeds": len(config["seeds"]),
+        "epochs": train["epochs"],
+        "batch_size": train["batch_size"],
+        "lr": train["lr"],
+        "augment_shift": train["augment_shift"],
+        "max_shift": evaluate["max_shift"],
+        "consistency_shift": evaluate["consistency_shift"],
+        "subpixel_step": evaluate["subpixel_step"],
+        "protocols": ", ".join(evaluate["protocols"]),
+        "confidence": round(100 * confidence),
+        "confidence_text": f"{100 * confidence:g}",
+        "bootstrap_samples": config["stats"]["bootstrap_samples"],
+        "widths": ", ".join(str(w) for w in model["widths"]),
+        "head": model["head"],
+        "conditions": ", ".join(config["conditions"]),
+        "n_conditions": len(config["conditions"]),
+        "padding_mode": model["padding_mode"],
+    }
+    sweep = config.get("sweep") or {}
+    if sweep:
+        base = config["conditions"][sweep["base"]] or {}
+        settings.update(
+            sweep_gap_threshold=sweep["gap_threshold"],
+            sweep_fit_floor=sweep["fit_floor"],
+            sweep_steps=sweep["steps"] or "none",
+            sweep_batch_size=(base.get("train") or {}).get("batch_size", train["batch_size"]),
+        )
+    return {f"config.{key}": tex(value) for key, value in settings.items()}
+
+
+def source_of(key: str, summary: pd.DataFrame, models: pd.DataFrame, config: dict):
+    """The value the macro ``key`` must hold (or the set of values, where operators tie),
+    looked up in the tables (or the config) by what its key names, without the paper's
+    code."""
+    clean = summary[summary["dx"].isna()]
+
+    def row(dataset, condition, operator, metric, protocol=""):
+        rows = clean[
+            (clean["dataset"] == dataset)
+            & (clean["condition"] == condition)
+            & (clean["operator"] == operator)
+            & (clean["metric"] == metric)
+            & (clean["protocol"] == protocol)
+        ]
+        assert len(rows) == 1, (key, len(rows))
+        return rows.iloc[0]
+
+    def half_width(found) -> str:
+        return one_decimal((found["ci_high"] - found["ci_low"]) / 2)
+
+    settings = quoted_settings(config)
+    if key in settings:
+        return settings[key]
+    primary = (config["datasets"][0], next(iter(config["conditions"])))
+    test = clean[
+        (clean["dataset"] == primary[0])
+        & (clean["condition"] == primary[1])
+        & (clean["metric"] == "accuracy_test")
+    ]
+    best, worst = test["mean"].max(), test["mean"].min()
+    simple = {
+        "config.n_datasets": str(summary["dataset"].nunique()),
+        "config.n_operators": str(summary["operator"].nunique()),
+        "run.train_minutes": one_decimal(models["wall_seconds"].sum() / 60),
+        "run.n_models": str(len(models)),
+        "run.device": tex(", ".join(sorted(set(models["device"])))),
+        "primary.dataset": tex(primary[0]),
+        "primary.condition": tex(primary[1]),
+        "primary.best_accuracy": one_decimal(best),
+        "primary.worst_accuracy": one_decimal(worst),
+    }
+    if key in simple:
+        return simple[key]
+    if key in ("primary.best_operator", "primary.worst_operator"):
+        extreme = best if key == "primary.best_operator" else worst
+        return {texttt(o) for o in test[test["mean"] == extreme]["operator"]}
+    if key == "primary.best_accuracy.ci":
+        tied = test[test["mean"] == best]
+        return half_width(tied.iloc[0])
+    dataset, condition, operator, *rest = key.split(".")
+    name = ".".join(rest)
+    run = models[
+        (models["dataset"] == dataset)
+        & (models["condition"] == condition)
+        & (models["operator"] == operator)
+    ]
+    if name in ("accuracy_train", "accuracy_val", "accuracy_test"):
+        return one_decimal(row(dataset, condition, operator, name)["mean"])
+    if name.endswith(".ci"):
+        return half_width(row(dataset, condition, operator, name.removesuffix(".ci")))
+    if name == "n_seeds":
+        return str(int(row(dataset, condition, operator, "accuracy_test")["n"]))
+    if name == "gap":
+        train = row(dataset, condition, operator, "accuracy_train")["mean"]
+        return one_decimal(train - row(dataset, condition, operator, "accuracy_test")["mean"])
+    if name.startswith("consistency_"):
+        protocol = name.removeprefix("consistency_")
+        return one_decimal(row(dataset, condition, operator, "consistency", protocol)["mean"])
+    if name in ("parameters", "flops", "receptive_field"):
+        assert run[name].nunique() == 1, key
+    if name == "parameters":
+        return f"{int(run['parameters'].iloc[0]):,}"
+    if name == "mflops":
+        return one_decimal(run["flops"].iloc[0] / 1e6)
+    if name == "receptive_field":
+        return str(int(run["receptive_field"].iloc[0]))
+    raise AssertionError(f"numbers.tex has {key}, whose source this test does not know: add it")
+
+
+def test_every_generated_number_equals_its_row_of_the_tables(snakemake_project):
+    from poolstudy.config import load_config
+
     numbers = generated_numbers(snakemake_project)
-    summary = pd.read_csv(snakemake_project / "results" / "tables" / "summary.csv")
-    for condition in ("gap", "flatten"):
-        for operator in ("none", "max"):
-            row = summary[
-                (summary["condition"] == condition)
-                & (summary["operator"] == operator)
-                & (summary["metric"] == "accuracy_test")
-            ]
-            key = f"digits.{condition}.{operator}"
-            assert numbers[f"{key}.accuracy_test"] == f"{row['mean'].iloc[0]:.1f}"
-            assert int(numbers[f"{key}.n_seeds"]) == 2
-    primary = summary[(summary["condition"] == "gap") & (summary["metric"] == "accuracy_test")]
-    best = primary.sort_values("mean").iloc[-1]
-    assert numbers["primary.best_accuracy"] == f"{best['mean']:.1f}"
-    assert best["operator"] in numbers["primary.best_operator"]
+    tables = snakemake_project / "results" / "tables"
+    summary = pd.read_csv(tables / "summary.csv", keep_default_na=False, na_values=[""])
+    summary["protocol"] = summary["protocol"].fillna("")
+    models = pd.read_csv(tables / "models.csv")
+    config = load_config(snakemake_project / "config" / "config.yaml")
+    wrong = {}
+    for key, value in numbers.items():
+        expected = source_of(key, summary, models, config)
+        if value != expected and not (isinstance(expected, set) and value in expected):
+            wrong[key] = (value, expected)
+    assert wrong == {}
+    # and every cell of the main study is quoted
+    cells = summary[summary["metric"] == "accuracy_test"][["dataset", "condition", "operator"]]
+    for cell in cells.itertuples(index=False):
+        for metric in ("accuracy_train", "accuracy_val", "accuracy_test", "gap", "n_seeds"):
+            assert f"{'.'.join(cell)}.{metric}" in numbers
+    assert int(numbers["run.n_models"]) == len(config["seeds"]) * len(cells)
 
 
 def test_every_run_is_recorded(snakemake_project):

@@ -29,7 +29,12 @@ FRACTIONAL_SHIFTS = [
 ]
 INTEGER_PROTOCOLS = [name for name in PROTOCOLS if name not in FRACTIONAL]
 MARGIN = 3
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+    ),
+]
 
 
 def images(dtype=torch.float32, batch=3, channels=2, height=6, width=7) -> torch.Tensor:

@@ -12,6 +12,7 @@ from scipy import stats as scipy_stats
 from poolstudy.stats import (
     CELL_KEYS,
     MODEL_KEYS,
+    contrast,
     paired_differences,
     shift_curves,
     summarize,
@@ -20,6 +21,8 @@ from poolstudy.stats import (
 
 COLUMNS = ["experiment", "dataset", "operator", "seed", "metric", "protocol", "dx", "dy", "value"]
 NAN = math.nan
+TABLE_COLUMNS = ["experiment", "dataset", "condition", "operator", "n_seeds", "n_images"]
+TABLE_COLUMNS += ["mean", "ci_low", "ci_high", "diff_mean", "diff_ci_low", "diff_ci_high"]
 
 
 def frame(rows, condition: str = "gap") -> pd.DataFrame:
@@ -35,20 +38,23 @@ def clean_rows(operator: str, values, metric: str = "accuracy_test", protocol: s
     ]
 
 
-def test_t_interval_three_values():
-    mean, low, high = t_interval([1, 2, 3])
-    half = scipy_stats.t.ppf(0.975, 2) / math.sqrt(3)
-    assert mean == pytest.approx(2.0)
-    assert low == pytest.approx(2.0 - half)
-    assert high == pytest.approx(2.0 + half)
-
-
-def test_t_interval_confidence_level():
-    mean, low, high = t_interval([1.0, 4.0, 2.0, 7.0], confidence=0.9)
-    values = np.array([1.0, 4.0, 2.0, 7.0])
-    half = scipy_stats.t.ppf(0.95, 3) * values.std(ddof=1) / 2.0
-    assert mean == pytest.approx(3.5)
-    assert (high - low) / 2 == pytest.approx(half)
+@pytest.mark.parametrize(
+    "values, confidence",
+    [
+        ([80.0, 84.0], 0.95),
+        ([1.0, 2.0, 3.0], 0.95),
+        ([1.0, 4.0, 2.0, 7.0], 0.9),
+        ([90.5, 91.25, 88.0, 93.0, 89.5], 0.99),
+    ],
+)
+def test_t_interval_equals_scipy(values, confidence):
+    sample = np.array(values)
+    expected = scipy_stats.t.interval(
+        confidence, len(sample) - 1, loc=sample.mean(), scale=scipy_stats.sem(sample)
+    )
+    mean, low, high = t_interval(values, confidence)
+    assert mean == pytest.approx(sample.mean())
+    assert (low, high) == pytest.approx(expected)
 
 
 def test_t_interval_single_value():
@@ -105,9 +111,44 @@ def test_summarize_cells():
     assert math.isnan(clean["dx"]) and math.isnan(clean["dy"])
     assert clean["protocol"] == ""
     assert clean["std"] == pytest.approx(2.0)
-    _, low, high = t_interval([90.0, 92.0, 94.0])
+    low, high = scipy_stats.t.interval(0.95, 2, loc=92.0, scale=2.0 / math.sqrt(3))
     assert clean["ci_low"] == pytest.approx(low)
     assert clean["ci_high"] == pytest.approx(high)
+
+
+def test_summarize_keeps_cells_in_order_of_first_appearance():
+    # the paper's primary dataset and condition are the first in the summary
+    rows = frame(clean_rows("none", [80.0, 81.0]), condition="gap")
+    rows = pd.concat([rows, frame(clean_rows("max", [70.0, 71.0]), condition="flatten")])
+    summary = summarize(rows.iloc[::-1].reset_index(drop=True))
+    assert list(summary["condition"]) == ["flatten", "gap"]
+    assert list(summarize(rows)["condition"]) == ["gap", "flatten"]
+
+
+@pytest.mark.parametrize(
+    "differences, significant",
+    [([0.0, 0.0, 0.0], False), ([0.5, 0.5, 0.5], True), ([-0.5, -0.5], True)]
+    + [([-0.2, 0.4, 0.1], False), ([0.2, -0.4, -0.1], False)],
+)
+def test_a_difference_is_one_only_when_its_interval_excludes_zero(differences, significant):
+    baseline = [80.0 + 3 * seed for seed in range(len(differences))]
+    other = [b + d for b, d in zip(baseline, differences, strict=True)]
+    observations = frame(clean_rows("none", baseline) + clean_rows("max", other))
+    row = paired_differences(observations).iloc[0]
+    assert bool(row["significant"]) is significant
+    result = contrast(observations, "accuracy_test", {"operator": "max"}, {"operator": "none"})
+    assert result["significant"] is significant
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
+
+
+def test_contrast_pairs_only_rows_of_its_metric_and_protocol():
+    rows = clean_rows("none", [80.0, 81.0, 82.0]) + clean_rows("max", [85.0, 86.0, 88.0])
+    rows += clean_rows("none", [99.0, 98.0, 97.0], metric="accuracy_train")
+    rows += clean_rows("max", [90.0, 90.0, 90.0], metric="accuracy_train")
+    rows += clean_rows("none", [50.0, 50.0, 50.0], metric="accuracy_test", protocol="zero")
+    observations = frame(rows)
+    result = contrast(observations, "accuracy_test", {"operator": "max"}, {"operator": "none"})
+    assert result["n"] == 3 and result["mean"] == pytest.approx(16.0 / 3)
 
 
 def test_summarize_single_seed_has_no_interval():
@@ -136,6 +177,32 @@ def test_summarize_keeps_datasets_and_experiments_apart():
     assert summary.loc[("f", "digits"), "mean"] == pytest.approx(71.0)
 
 
+@pytest.mark.parametrize(
+    "baseline, other, confidence",
+    [
+        ([90.0, 80.0, 85.0, 88.0], [92.5, 81.0, 88.0, 88.5], 0.95),
+        ([90.0, 80.0, 85.0], [88.0, 78.1, 82.9], 0.95),
+        ([90.0, 80.0, 85.0], [91.0, 79.0, 85.5], 0.9),
+    ],
+)
+def test_paired_differences_equal_scipy_ttest_rel(baseline, other, confidence):
+    rows = clean_rows("none", baseline) + clean_rows("max", other)
+    row = paired_differences(frame(rows), confidence=confidence).iloc[0]
+    reference = scipy_stats.ttest_rel(other, baseline)
+    low, high = reference.confidence_interval(confidence)
+    assert row["n"] == len(baseline)
+    assert row["mean"] == pytest.approx(np.mean(np.subtract(other, baseline)))
+    assert row["std"] == pytest.approx(np.std(np.subtract(other, baseline), ddof=1))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert bool(row["significant"]) is bool(reference.pvalue < 1 - confidence)
+    selection = ({"operator": "max"}, {"operator": "none"})
+    result = contrast(frame(rows), "accuracy_test", *selection, confidence)
+    assert (result["mean"], result["ci_low"], result["ci_high"]) == pytest.approx(
+        (row["mean"], low, high)
+    )
+    assert result["significant"] is bool(reference.pvalue < 1 - confidence)
+
+
 def test_paired_differences_constant_difference():
     rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("max", [95.0, 85.0, 90.0])
     paired = paired_differences(frame(rows))
@@ -145,22 +212,6 @@ def test_paired_differences_constant_difference():
     assert row["n"] == 3
     assert row["mean"] == pytest.approx(5.0)
     assert bool(row["significant"]) is True
-
-
-def test_paired_differences_negative_significant():
-    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("avg", [88.0, 78.1, 82.9])
-    row = paired_differences(frame(rows)).iloc[0]
-    assert row["mean"] == pytest.approx(-2.0)
-    assert row["ci_high"] < 0
-    assert bool(row["significant"]) is True
-
-
-def test_paired_differences_not_significant():
-    rows = clean_rows("none", [90.0, 80.0, 85.0]) + clean_rows("max", [91.0, 79.0, 85.5])
-    row = paired_differences(frame(rows)).iloc[0]
-    assert row["mean"] == pytest.approx(0.5 / 3)
-    assert row["ci_low"] < 0 < row["ci_high"]
-    assert bool(row["significant"]) is False
 
 
 def test_paired_differences_pairs_by_seed():
@@ -199,8 +250,15 @@ def test_paired_differences_per_cell():
 def test_paired_differences_without_baseline_is_empty():
     paired = paired_differences(frame(clean_rows("max", [1.0, 2.0])))
     assert paired.empty
-    for key in CELL_KEYS:
-        assert key in paired.columns
+    assert list(paired.columns) == [
+        *CELL_KEYS,
+        "n",
+        "mean",
+        "std",
+        "ci_low",
+        "ci_high",
+        "significant",
+    ]
 
 
 def test_shift_curves_average_within_model_first():
@@ -221,6 +279,10 @@ def test_shift_curves_average_within_model_first():
     seed1 = (88.0 + 86.0 + 72.0) / 3
     assert curves.loc[1, "mean"] == pytest.approx((seed0 + seed1) / 2)
     assert curves.loc[1, "std"] == pytest.approx(np.std([seed0, seed1], ddof=1))
+    interval = scipy_stats.t.interval(
+        0.95, 1, loc=(seed0 + seed1) / 2, scale=scipy_stats.sem([seed0, seed1])
+    )
+    assert (curves.loc[1, "ci_low"], curves.loc[1, "ci_high"]) == pytest.approx(interval)
     assert curves.loc[2, "mean"] == pytest.approx(15.0)
 
 
@@ -253,8 +315,6 @@ def test_paired_differences_pair_within_each_condition():
 
 
 def test_contrast_pairs_by_seed_across_conditions_and_operators():
-    from poolstudy.stats import contrast
-
     rows = []
     for seed in (0, 1, 2):
         rows.append(("e", "digits", "max", seed, "accuracy_test", "", NAN, NAN, 90.0 + seed))
@@ -290,14 +350,45 @@ def test_bootstrap_of_a_perfect_record_is_a_point():
     assert bootstrap_over_images(np.zeros((2, 50)) - 0.0) == (0.0, 0.0, 0.0)
 
 
-def test_bootstrap_interval_matches_the_binomial_standard_error():
+@pytest.mark.parametrize("seeds, confidence", [(1, 0.95), (3, 0.9), (2, 0.5)])
+def test_bootstrap_interval_equals_scipy_percentile_bootstrap(seeds, confidence):
     from poolstudy.stats import bootstrap_over_images
 
-    # one seed, 400 images, half correct: the mean's standard error is 0.025
-    record = np.tile([1.0, 0.0], 200)[None, :]
-    mean, low, high = bootstrap_over_images(record, samples=4000, seed=1)
-    assert mean == 0.5
-    assert (high - low) / 2 == pytest.approx(1.96 * 0.025, rel=0.12)
+    # every seed sees the same resample of the images, so the statistic is the mean over the
+    # resampled images of each image's mean over seeds: scipy's bootstrap of those means
+    rng = np.random.default_rng(5)
+    record = (rng.random((seeds, 400)) < np.linspace(0.3, 0.9, 400)).astype(float)
+    mean, low, high = bootstrap_over_images(record, confidence, samples=20000, seed=1)
+    per_image = record.mean(axis=0)
+    reference = scipy_stats.bootstrap(
+        (per_image,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=20000,
+        method="percentile",
+        rng=np.random.default_rng(2),
+    ).confidence_interval
+    assert mean == pytest.approx(record.mean())
+    # two Monte Carlo estimates of the same quantiles: they differ by a few hundredths of the
+    # statistic's standard error
+    error = per_image.std() / np.sqrt(per_image.size)
+    assert low == pytest.approx(reference.low, abs=0.1 * error)
+    assert high == pytest.approx(reference.high, abs=0.1 * error)
+
+
+def test_bootstrap_is_seeded_and_its_chunks_do_not_matter():
+    from poolstudy.stats import bootstrap_over_images
+
+    # values with no ties, so that every resample statistic is distinct
+    record = np.random.default_rng(0).random((1, 120))
+    first = bootstrap_over_images(record)
+    # the defaults: 2000 resamples drawn from seed 0, the same whatever the chunk size
+    assert bootstrap_over_images(record, 0.95, 2000, 0) == first
+    assert bootstrap_over_images(record, samples=2000, chunk=2000) == first
+    assert bootstrap_over_images(record, samples=2000, chunk=300) == first
+    assert bootstrap_over_images(record, seed=1) != first
+    # a single image: every resample is that image
+    assert bootstrap_over_images(np.ones((2, 1))) == (1.0, 1.0, 1.0)
 
 
 def test_bootstrap_resamples_the_same_images_for_every_seed():
@@ -326,11 +417,104 @@ def test_bootstrap_table_gives_accuracy_and_paired_difference_in_percent():
         for seed in (0, 1):
             rows.append(("e", "d", "gap", operator, seed, np.array(record, dtype=np.uint8)))
     records = pd.DataFrame(rows, columns=[*MODEL_KEYS, "correct"])
-    table = bootstrap_table(records, samples=500).set_index("operator")
+    raw = bootstrap_table(records, samples=500)
+    assert list(raw.columns) == TABLE_COLUMNS
+    table = raw.set_index("operator")
     assert table.loc["none", "mean"] == 50.0 and table.loc["max", "mean"] == 100.0
     assert table.loc["max", "ci_low"] == table.loc["max", "ci_high"] == 100.0
     assert table.loc["none", "ci_low"] < 50.0 < table.loc["none", "ci_high"]
     assert table.loc["max", "diff_mean"] == 50.0
     assert 35.0 < table.loc["max", "diff_ci_low"] < 50.0 < table.loc["max", "diff_ci_high"] < 65
+    # max is right on every image, so each resample's difference is 100 minus none's accuracy
+    # on it (the same resamples): the intervals mirror each other
+    assert table.loc["max", "diff_ci_low"] == pytest.approx(100 - table.loc["none", "ci_high"])
+    assert table.loc["max", "diff_ci_high"] == pytest.approx(100 - table.loc["none", "ci_low"])
     assert np.isnan(table.loc["none", "diff_mean"])
     assert (table["n_seeds"] == 2).all() and (table["n_images"] == 100).all()
+    assert list(table.index) == ["none", "max"]  # in order of first appearance
+    assert bootstrap_table(records, samples=500).equals(raw)  # seeded: the same again
+    other = bootstrap_table(records, samples=500, seed=1).set_index("operator")
+    assert other.loc["none", "ci_low"] != table.loc["none", "ci_low"]
+    assert other.loc["max", "diff_ci_high"] == pytest.approx(100 - other.loc["none", "ci_low"])
+    # a seed trained for one operator only is left out of the paired difference
+    extra = pd.DataFrame(
+        [("e", "d", "gap", "max", 2, np.zeros(100, dtype=np.uint8))], columns=records.columns
+    )
+    grown = bootstrap_table(pd.concat([records, extra]), samples=500).set_index("operator")
+    assert grown.loc["max", "n_seeds"] == 3
+    assert grown.loc["max", "diff_mean"] == 50.0
+
+
+def test_bootstrap_table_without_records_keeps_its_columns():
+    from poolstudy.stats import bootstrap_table
+
+    table = bootstrap_table(pd.DataFrame(columns=[*MODEL_KEYS, "correct"]))
+    assert table.empty
+    assert list(table.columns) == [*TABLE_COLUMNS]
+
+
+# ---- the primary contrasts (paired_contrast, verdict, contrast_table) ------------------------
+
+
+def test_paired_contrast_defaults_to_the_95_percent_interval_and_handles_exact_cases():
+    from poolstudy.stats import paired_contrast
+
+    d = [0.2, -0.1, 0.3, 0.0, 0.1]
+    interval = scipy_stats.t.interval(0.95, 4, loc=np.mean(d), scale=scipy_stats.sem(d))
+    result = paired_contrast(d, margin=1.0)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(interval)
+    single = paired_contrast([3.0], margin=1.0)
+    assert math.isnan(single["p_difference"]) and math.isnan(single["p_equivalence"])
+    # every seed the same difference: a difference unless it is zero, equivalent only strictly
+    # inside the margin
+    exact = {v: paired_contrast([v] * 3, margin=1.0) for v in (0.0, 1.0, 2.0)}
+    assert [exact[v]["p_difference"] for v in (0.0, 1.0, 2.0)] == [1.0, 0.0, 0.0]
+    assert [exact[v]["p_equivalence"] for v in (0.0, 1.0, 2.0)] == [0.0, 1.0, 1.0]
+    # a standard error of exactly one is no special case: TOST at t = 1 with 1 df
+    assert paired_contrast([-1.0, 1.0], margin=1.0)["p_equivalence"] == pytest.approx(0.25)
+
+
+def test_a_p_value_equal_to_alpha_is_no_finding():
+    from poolstudy.stats import verdict
+
+    assert verdict(0.05, 1.0, alpha=0.05) == "inconclusive"
+    assert verdict(1.0, 0.05, alpha=0.05) == "inconclusive"
+
+
+def test_contrast_table_rows_name_their_sides_and_use_the_level_and_margin():
+    from poolstudy.stats import CONTRAST_COLUMNS, contrast_table
+
+    rows = clean_rows("none", [80.0, 81.0]) + clean_rows("max", [83.0, 84.5])
+    rows += clean_rows("none", [70.0, 72.0, 71.0], "consistency", "zero")
+    rows += clean_rows("max", [75.0, 77.5, 76.0], "consistency", "zero")
+    rows += clean_rows("max", [90.0], "accuracy_val")
+    rows += clean_rows("none", [60.0], "accuracy_val")
+    observations = frame(rows)
+    sides = {"first": {"condition": "gap", "operator": "max"}}
+    sides["second"] = {"condition": "gap", "operator": "none"}
+    contrasts = [
+        {"name": "test", "dataset": "digits", "metric": "accuracy_test", **sides},
+        {"name": "zero", "dataset": "digits", "metric": "consistency", "protocol": "zero", **sides},
+        {"name": "val", "dataset": "digits", "metric": "accuracy_val", **sides},
+    ]
+    table = contrast_table(observations, contrasts, margin=0.5, confidence=0.9)
+    assert list(table.columns) == CONTRAST_COLUMNS
+    first = table.iloc[0].to_dict()
+    assert {k: first[k] for k in CONTRAST_COLUMNS[:9]} == {
+        "name": "test",
+        "dataset": "digits",
+        "metric": "accuracy_test",
+        "protocol": "",
+        "first_condition": "gap",
+        "first_operator": "max",
+        "second_condition": "gap",
+        "second_operator": "none",
+        "n": 2,
+    }
+    interval = scipy_stats.t.interval(0.9, 1, loc=3.25, scale=scipy_stats.sem([3.0, 3.5]))
+    assert (first["ci_low"], first["ci_high"]) == pytest.approx(interval)
+    assert first["margin"] == 0.5
+    zero = table.iloc[1]
+    assert zero["protocol"] == "zero" and zero["mean"] == pytest.approx(15.5 / 3)
+    # two seeds are enough for a verdict, one is not
+    assert list(table["verdict"]) == ["difference", "difference", "inconclusive"]

@@ -18,6 +18,7 @@ from poolstudy.train import (
     accuracy_on,
     learning_rate,
     load_model,
+    make_optimizer,
     run_training,
     save_run,
     select_training_subset,
@@ -33,7 +34,9 @@ def quiet(*args, **kwargs):
     pass
 
 
-def synthetic_dataset(n: int = 64, size: int = 16) -> PreparedDataset:
+def synthetic_dataset(n: int = 64, size: int = 16, n_train: int = 40, n_val: int = 12):
+    """Three classes told apart by where a bright square sits on dim noise: the first
+    ``n_train`` images train, the next ``n_val`` validate, the rest test."""
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(n) % 3
     images = torch.randint(0, 60, (n, 1, size, size), generator=generator).to(torch.uint8)
@@ -41,8 +44,8 @@ def synthetic_dataset(n: int = 64, size: int = 16) -> PreparedDataset:
         top = 2 + 4 * label
         images[i, :, top : top + 4, top : top + 4] = 255
     split = torch.zeros(n, dtype=torch.uint8)
-    split[40:52] = 1
-    split[52:] = 2
+    split[n_train : n_train + n_val] = 1
+    split[n_train + n_val :] = 2
     return PreparedDataset(
         name="synthetic", images=images, labels=labels, split=split, classes=["a", "b", "c"]
     )
@@ -65,10 +68,10 @@ def states_equal(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("operator", ["max", "stride"])
-def test_same_seed_same_weights(operator):
-    first = train(3, operator)
-    second = train(3, operator)
+@pytest.mark.parametrize("operator, augment_shift", [("max", 0), ("stride", 0), ("max", 2)])
+def test_same_seed_same_weights(operator, augment_shift):
+    first = train(3, operator, augment_shift=augment_shift)
+    second = train(3, operator, augment_shift=augment_shift)
     assert states_equal(first.model, second.model)
     pd.testing.assert_frame_equal(
         first.history.drop(columns="seconds"), second.history.drop(columns="seconds")
@@ -77,6 +80,35 @@ def test_same_seed_same_weights(operator):
 
 def test_other_seed_other_weights():
     assert not states_equal(train(0).model, train(1).model)
+
+
+def test_training_learns_a_separable_problem(monkeypatch):
+    """A few dozen steps on three classes that a linear read-out of the feature map can tell
+    apart: the loss falls well below chance level (ln 3), held-out accuracy is far above
+    chance (33 %), and every weight the optimiser owns has moved."""
+    owned = {}
+
+    def recording_optimizer(model, config):
+        optimizer = make_optimizer(model, config)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        owned.update(params=params, before=[p.detach().clone() for p in params])
+        return optimizer
+
+    monkeypatch.setattr(train_module, "make_optimizer", recording_optimizer)
+    data = synthetic_dataset(n=150, n_train=90, n_val=30)
+    options = {"widths": (4, 8), "head": "flatten"}
+    settings = config(epochs=8, lr=0.1, val_points=4, warmup_epochs=0.5)
+    result = train_model(data, options, "max", 0, settings, log=quiet)
+
+    losses = result.history["train_loss"]
+    assert losses.iloc[-1] < 0.5 * math.log(3) and losses.iloc[-1] < 0.5 * losses.iloc[0]
+    assert result.history["val_accuracy"].iloc[-1] >= 90.0
+    images, labels = data.subset("test")
+    assert accuracy_on(result.model, to_unit_float(images), labels, CPU) >= 90.0
+    model_params = list(result.model.parameters())
+    assert {id(p) for p in owned["params"]} == {id(p) for p in model_params}
+    for before, after in zip(owned["before"], owned["params"], strict=True):
+        assert not torch.equal(before, after.detach())
 
 
 def test_history():
@@ -146,10 +178,6 @@ def test_augment_shift_shifts_training_batches(monkeypatch, augment_shift):
     assert offsets.abs().max() <= augment_shift
     assert offsets.abs().max() > 0
     assert {protocol for *_, protocol in calls} == {"zero"}
-
-
-def test_augment_shift_is_deterministic():
-    assert states_equal(train(4, augment_shift=2).model, train(4, augment_shift=2).model)
 
 
 def test_n_train_subset():

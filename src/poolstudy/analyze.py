@@ -81,6 +81,113 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MODEL_COLUMNS)
 
 
+def read_histories(history_paths, meta_paths, experiment: str) -> pd.DataFrame:
+    """Every run's learning curve (``history.csv``: one row per validation point) with the
+    run's keys from its metadata, in the same order."""
+    if len(history_paths) != len(meta_paths):
+        raise ValueError(f"{len(history_paths)} histories but {len(meta_paths)} metadata files")
+    frames = []
+    for history_path, meta_path in zip(history_paths, meta_paths, strict=True):
+        meta = json.loads(Path(meta_path).read_text())
+        history = pd.read_csv(history_path)
+        keys = {k: meta[k] for k in ("dataset", "condition", "operator", "seed")}
+        frames.append(history.assign(experiment=experiment, **keys))
+    columns = [*stats.MODEL_KEYS, "step", "train_loss", "train_accuracy", "val_accuracy"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+PLATEAU_SHARE = 0.2
+"""The last share of training over which a converged network's training accuracy is flat."""
+
+
+def regime_table(
+    observations: pd.DataFrame,
+    curves: pd.DataFrame,
+    dataset: str,
+    conditions: list[str],
+    gap_threshold: float,
+    plateau_points: float,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Per network of the primary regime (``dataset``, ``conditions``): the train-test gap
+    over seeds, its test-set sampling error, and how much the training accuracy still rose
+    over the last ``PLATEAU_SHARE`` of training (mean over seeds, from the learning curves).
+    ``free_of_overfitting``: the gap's mean is below ``gap_threshold``; ``converged``: the
+    late rise is below ``plateau_points``."""
+    columns = [
+        "dataset",
+        "condition",
+        "operator",
+        "n",
+        "accuracy_train",
+        "accuracy_test",
+        "gap",
+        "gap_ci_low",
+        "gap_ci_high",
+        "gap_sampling_se",
+        "late_rise",
+        "free_of_overfitting",
+        "converged",
+    ]
+    selected = observations[
+        (observations["dataset"] == dataset) & observations["condition"].isin(conditions)
+    ]
+    clean = selected[selected["metric"].isin(["accuracy_train", "accuracy_test"])]
+    if clean.empty:
+        return pd.DataFrame(columns=columns)
+    gaps = difference_rows(clean, "accuracy_train", "accuracy_test", "gap")
+    rows = []
+    for (condition, operator), runs in clean.groupby(["condition", "operator"], sort=False):
+        wide = runs.pivot_table(index="seed", columns="metric", values=["value", "n"])
+        train, test = wide["value"]["accuracy_train"], wide["value"]["accuracy_test"]
+        n_train, n_test = wide["n"]["accuracy_train"], wide["n"]["accuracy_test"]
+        gap = gaps[(gaps["condition"] == condition) & (gaps["operator"] == operator)]["value"]
+        mean, low, high = stats.t_interval(gap.to_numpy(), confidence)
+        p_train, p_test = train / 100, test / 100
+        se = 100 * np.sqrt(p_train * (1 - p_train) / n_train + p_test * (1 - p_test) / n_test)
+        rise = late_rise(
+            curves[
+                (curves["dataset"] == dataset)
+                & (curves["condition"] == condition)
+                & (curves["operator"] == operator)
+            ]
+        )
+        rows.append(
+            {
+                "dataset": dataset,
+                "condition": condition,
+                "operator": operator,
+                "n": len(gap),
+                "accuracy_train": float(train.mean()),
+                "accuracy_test": float(test.mean()),
+                "gap": mean,
+                "gap_ci_low": low,
+                "gap_ci_high": high,
+                "gap_sampling_se": float(se.mean()),
+                "late_rise": rise,
+                "free_of_overfitting": bool(mean < gap_threshold),
+                "converged": bool(rise < plateau_points),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def late_rise(curves: pd.DataFrame) -> float:
+    """Mean over seeds of the rise of the training accuracy between the validation point
+    nearest to ``1 - PLATEAU_SHARE`` of the run and its last point (NaN without a curve)."""
+    rises = []
+    for _, run in curves.groupby("seed"):
+        run = run.sort_values("step")
+        if len(run) < 2:
+            continue
+        last = run["step"].iloc[-1]
+        earlier = run.iloc[(run["step"] - (1 - PLATEAU_SHARE) * last).abs().argmin()]
+        rises.append(run["train_accuracy"].iloc[-1] - earlier["train_accuracy"])
+    return float(np.mean(rises)) if rises else float("nan")
+
+
 def headline_metrics(summary: pd.DataFrame) -> dict:
     """{dataset: {condition: {operator: {metric: mean}}}} for clean accuracies and
     consistency."""
@@ -214,11 +321,19 @@ def analyze(
     sweep_points: dict | None = None,
     correct_paths=None,
     bootstrap_samples: int = 2000,
+    contrasts: list[dict] | None = None,
+    margin: float = 1.0,
+    history_paths=None,
+    regime: dict | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Write the tables. Runs of the sweep's conditions (``sweep_points``: condition ->
     {n_train, augment_shift}) go to ``sweep.csv`` only; the rest is the main study.
     ``correct_paths`` (per-image records, in the order of ``eval_paths``) give
-    ``bootstrap.csv``, the intervals over test images."""
+    ``bootstrap.csv``, the intervals over test images. ``contrasts`` (``plan.primary_contrasts``)
+    give ``contrasts.csv``: the primary contrasts, Holm-adjusted, with equivalence verdicts
+    against ``margin``. ``history_paths`` (in the order of ``meta_paths``) give
+    ``learning_curves.csv``; ``regime`` ({dataset, conditions, gap_threshold,
+    plateau_points}) gives ``regime.csv``, the primary regime's overfitting and convergence."""
     sweep_points = sweep_points or {}
     everything = read_observations(eval_paths)
     in_sweep = everything["condition"].isin(list(sweep_points))
@@ -253,6 +368,19 @@ def analyze(
     tables["sweep"] = cells
     tables["sweep_plot"] = sweep_plot(cells)
     tables["accuracy_plot"] = accuracy_plot(summary)
+    tables["contrasts"] = stats.contrast_table(observations, contrasts or [], margin, confidence)
+    curves = read_histories(history_paths or [], meta_paths if history_paths else [], experiment)
+    tables["learning_curves"] = curves
+    regime = regime or {}
+    tables["regime"] = regime_table(
+        observations,
+        curves,
+        regime.get("dataset", ""),
+        regime.get("conditions", []),
+        regime.get("gap_threshold", 1.0),
+        regime.get("plateau_points", 1.0),
+        confidence,
+    )
     out = Path(out_dir)
     for name, table in tables.items():
         write_csv(out / f"{name}.csv", table)

@@ -1,10 +1,14 @@
 """Atomic file outputs: write to a temporary name in the same folder, then rename.
 
-An interrupted job therefore never leaves a file that looks finished.
+An interrupted job therefore never leaves a file that looks finished. Files of tensors (the
+prepared datasets, the models) also record a content hash (:func:`tensor_digest`), checked
+when they are read back, so a file damaged later (truncated by a full disk, altered by hand or
+by a bad copy) is refused with the command that rebuilds it instead of a pickle or zip error.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -59,3 +63,62 @@ def write_npy(path: str | os.PathLike, array) -> None:
     # A file object, not a path: np.save would append ".npy" to the temporary name.
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, np.asarray(array))
+
+
+class CorruptFile(RuntimeError):
+    """A file that exists but is not what was written: truncated, altered, or written by a
+    version that recorded no content hash. Its message names the file and how to rebuild it."""
+
+
+def tensor_digest(tensors, meta: object = None) -> str:
+    """sha256 of ``meta`` (as sorted JSON) and of each tensor's name, dtype, shape and bytes,
+    in name order: the content hash a file records beside its tensors and is checked against
+    on load. Hashing the tensors rather than the file body lets the hash live in the file."""
+    import torch
+
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\n".encode())
+        digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def damaged(path, detail: str, remedy: str) -> CorruptFile:
+    """The one-line error for a damaged file: what is wrong and the command that rebuilds it."""
+    return CorruptFile(f"{path} is damaged ({detail}); {remedy}")
+
+
+def load_torch_file(path: str | os.PathLike, remedy: str) -> dict:
+    """``torch.load`` of a file this project wrote (a dictionary of tensors and plain values).
+    A file that cannot be unpickled or unzipped (truncated, overwritten) raises
+    :class:`CorruptFile` with ``remedy`` instead of a zip or pickle traceback; a missing file
+    raises ``FileNotFoundError`` as usual."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; {remedy}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zip, pickle and EOF errors alike: the bytes are not a file
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise damaged(path, f"it cannot be read: {first_line}", remedy) from None
+    if not isinstance(payload, dict):
+        raise damaged(path, f"it holds a {type(payload).__name__}, not a dictionary", remedy)
+    return payload
+
+
+def check_digest(path, recorded: str | None, actual: str, remedy: str) -> None:
+    """Raise :class:`CorruptFile` unless the hash recorded in the file matches its content."""
+    if recorded is None:
+        raise damaged(path, "it records no content hash: written by an older version", remedy)
+    if recorded != actual:
+        raise damaged(path, "its content does not match the sha256 recorded in it", remedy)
+
+
+def leftover_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Temporary files of ``atomic_path(path)`` left behind by a process that was killed
+    before it could rename or remove them."""
+    target = Path(path)
+    return sorted(target.parent.glob(f".{target.name}.*.tmp{target.suffix}"))

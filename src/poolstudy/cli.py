@@ -98,6 +98,10 @@ def cmd_analyze(args) -> int:
         sweep_points=args.sweep,
         correct_paths=args.corrects,
         bootstrap_samples=args.bootstrap_samples,
+        contrasts=args.contrasts,
+        margin=args.margin,
+        history_paths=args.histories,
+        regime=args.regime,
     )
     print(f"{len(tables['observations'])} observations -> {args.out_dir}")
     return 0
@@ -237,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sweep", type=json_arg, default={}, help="sweep condition -> {n_train, augment_shift}"
     )
+    p.add_argument(
+        "--contrasts", type=json_arg, default=[], help="plan.primary_contrasts of the config"
+    )
+    p.add_argument("--margin", type=float, default=1.0, help="primary.margin: equivalence margin")
+    p.add_argument(
+        "--histories", nargs="*", default=None, help="learning curves, in the order of --metas"
+    )
+    p.add_argument("--regime", type=json_arg, default={}, help="plan.primary_regime of the config")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("figures", help="draw the figures from the tables")
@@ -315,15 +327,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expected_failure(error: BaseException) -> bool:
+    """Errors whose message says what to do, so a traceback would only hide it: a config
+    that cannot run, a dataset that cannot be had, a damaged file, a diverged run."""
+    from poolstudy.atomic import CorruptFile
+    from poolstudy.config import ConfigError
+    from poolstudy.data.base import DatasetUnavailable
+
+    expected = [ConfigError, DatasetUnavailable, CorruptFile]
+    train = sys.modules.get("poolstudy.train")  # imported only where training ran
+    if train is not None:
+        expected.append(train.TrainingDiverged)
+    return isinstance(error, tuple(expected))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except Exception as error:  # one clear line for expected failures, a traceback otherwise
-        from poolstudy.config import ConfigError
-        from poolstudy.data.base import DatasetUnavailable
-
-        if isinstance(error, (ConfigError, DatasetUnavailable)):
+        if expected_failure(error):
             print(f"poolstudy {args.command}: {error}", file=sys.stderr)
             return 2
         raise

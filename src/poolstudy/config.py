@@ -1,9 +1,10 @@
-"""The configuration: JSON-schema validation with defaults, and the registry-name check.
+"""The configuration: JSON-schema validation with defaults, the registry-name check and the
+cross-key constraints.
 
 The schema (``workflow/schemas/config.schema.yaml``) fixes the structure and the defaults;
 names of operators, datasets and shift protocols are checked against the registries here, so a
-new registry entry is accepted without editing the schema. Every error names the key and, for
-a name, the valid choices.
+new registry entry is accepted without editing the schema; settings that cannot run together
+are found by ``poolstudy.checks``. Every error names the key, the value and what is valid.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ def check_names(config: dict) -> dict:
             dict(overrides.get("model", {}).get("operator_options", {})),
         )
         check("operator", f"conditions.{name}.operators", overrides.get("operators", []))
+        for index, dataset in enumerate(overrides.get("datasets", [])):
+            if dataset not in config.get("datasets", []):
+                problems.append(
+                    f"config key conditions.{name}.datasets[{index}]: {dataset!r} is not "
+                    f"studied; choose from datasets: {', '.join(config.get('datasets', []))}"
+                )
         check(
             "protocol",
             f"conditions.{name}.evaluate.protocols",
@@ -167,9 +174,24 @@ def validate_conditions(config: dict, schema: dict | None = None) -> dict:
     return config
 
 
+def check_constraints(config: dict) -> dict:
+    """Settings that cannot run together (``poolstudy.checks``: split sizes, canvases,
+    stages, shifts, operator options, the data mirror); raise ConfigError listing them."""
+    from poolstudy.checks import config_problems
+
+    problems = config_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
 def validate_config(config: dict) -> dict:
+    """The schema (structure, defaults), each condition's sections, the registry names, then
+    the cross-key constraints: a config that passes can run. Each stage assumes the ones
+    before it passed, so the first that fails raises ConfigError with all its problems."""
     schema = load_schema()
-    return check_names(validate_conditions(validate_structure(config, schema), schema))
+    config = check_names(validate_conditions(validate_structure(config, schema), schema))
+    return check_constraints(config)
 
 
 @functools.cache

@@ -256,6 +256,45 @@ def placement(curves: pd.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
+def learning_curves(curves: pd.DataFrame, regime: pd.DataFrame, path) -> None:
+    """Training and validation accuracy against the optimiser step for every network of the
+    primary regime (mean over seeds): a panel per condition, a colour per operator, training
+    solid and validation dashed. Flat ends show convergence; lines that meet show no
+    overfitting."""
+    if regime.empty or curves.empty:
+        return placeholder(path, "no primary regime declared in this run")
+    dataset = regime["dataset"].iloc[0]
+    conditions = list(dict.fromkeys(regime["condition"]))
+    cells = curves[(curves["dataset"] == dataset) & curves["condition"].isin(conditions)]
+    colors = operator_colors(cells["operator"])
+    fig, axes = plt.subplots(
+        1,
+        len(conditions),
+        figsize=(3.8 * len(conditions), 2.9),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    for ax, condition in zip(axes[0], conditions, strict=True):
+        panel = cells[cells["condition"] == condition]
+        for operator in operator_order(panel["operator"]):
+            mean = (
+                panel[panel["operator"] == operator]
+                .groupby("step")[["train_accuracy", "val_accuracy"]]
+                .mean()
+            )
+            ax.plot(mean.index, mean["train_accuracy"], color=colors[operator], label=operator)
+            ax.plot(mean.index, mean["val_accuracy"], color=colors[operator], ls="--", lw=0.9)
+        ax.set_xlabel("optimiser step")
+        ax.set_title(f"{dataset}, {condition}", fontsize=9)
+        ax.set_ylim(top=100)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("accuracy (%): training solid, validation dashed")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=7)
+    save_figure(fig, path)
+
+
 FIGURES = {
     "accuracy_vs_shift": lambda tables, path: accuracy_vs_shift(tables["shift_curves"], path),
     "overfitting_gap": lambda tables, path: overfitting_gap(tables["summary"], path),
@@ -267,6 +306,9 @@ FIGURES = {
         tables["sweep"], "gap", "train - test accuracy (points)", path
     ),
     "placement": lambda tables, path: placement(tables["placement"], path),
+    "learning_curves": lambda tables, path: learning_curves(
+        tables["learning_curves"], tables["regime"], path
+    ),
 }
 
 
@@ -275,7 +317,7 @@ def make_figures(tables_dir, out_dir) -> list[str]:
         name: pd.read_csv(
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
-        for name in ("summary", "shift_curves", "sweep", "placement")
+        for name in ("summary", "shift_curves", "sweep", "placement", "learning_curves", "regime")
     }
     written = []
     for name, draw in FIGURES.items():

@@ -77,16 +77,23 @@ class PoolNet(nn.Module):
         self.register_buffer("std", torch.ones(1, spec.in_channels, 1, 1))
         stages = []
         c_in = spec.in_channels
+        deep = OPERATORS[spec.operator].deep_stages
         for width, dilation in zip(spec.widths, stage_dilations(spec), strict=True):
             layers = []
-            for _ in range(spec.convs_per_stage):
+            # d undilated convolutions widen the receptive field as much as one dilated by d.
+            repeats, conv_dilation = (dilation, 1) if deep else (1, dilation)
+            for _ in range(spec.convs_per_stage * repeats):
                 layers.append(
-                    conv_block(c_in, width, spec.kernel_size, spec.padding_mode, dilation)
+                    conv_block(c_in, width, spec.kernel_size, spec.padding_mode, conv_dilation)
                 )
                 c_in = width
             layers.append(
                 build_operator(
-                    spec.operator, width, padding_mode=spec.padding_mode, **spec.operator_options
+                    spec.operator,
+                    width,
+                    padding_mode=spec.padding_mode,
+                    dilation=dilation,
+                    **spec.operator_options,
                 )
             )
             stages.append(nn.Sequential(*layers))
@@ -156,7 +163,7 @@ def _receptive_field(spec: ModelSpec, dilations) -> int:
     for position in range(period):
         lo = hi = position
         for dilation in reversed(dilations):
-            lo, hi = operator.rf_input_span(lo, hi, options)
+            lo, hi = operator.rf_input_span(lo, hi, options, dilation)
             lo -= spec.convs_per_stage * dilation * (kernel // 2)
             hi += spec.convs_per_stage * dilation * (kernel - 1 - kernel // 2)
         largest = max(largest, hi - lo + 1)
@@ -175,8 +182,11 @@ def stage_dilations(spec: ModelSpec) -> tuple[int, ...]:
     reachable value above it. (With odd kernels and 2x2 max pooling the reference's field is
     even and a dilated network's is odd, so it ends up exactly one pixel larger.)
     """
-    reference = OPERATORS[spec.operator].dilation_reference
+    operator = OPERATORS[spec.operator]
+    reference = operator.dilation_reference
     count = len(spec.widths)
+    if operator.doubling_dilation:
+        return tuple(2**stage for stage in range(count))
     if reference is None or spec.kernel_size == 1:
         return (1,) * count
     dilations: list[int] = []

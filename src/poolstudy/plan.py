@@ -81,12 +81,20 @@ def condition_operators(config: dict, condition: str) -> list[str]:
     return config["conditions"][condition].get("operators") or config["operators"]
 
 
+def condition_datasets(config: dict, condition: str) -> list[str]:
+    """The datasets a main condition trains on: its own ``datasets`` list, else all of them
+    (in the order of ``datasets``)."""
+    own = config["conditions"][condition].get("datasets")
+    return [d for d in config["datasets"] if own is None or d in own]
+
+
 def planned_runs(config: dict) -> list[Run]:
     """Every training run of the study, main grid first, then the sweep."""
     runs = [
         Run(dataset, condition, operator, seed)
         for dataset in config["datasets"]
         for condition in config["conditions"]
+        if dataset in condition_datasets(config, condition)
         for operator in condition_operators(config, condition)
         for seed in config["seeds"]
     ]
@@ -113,3 +121,111 @@ def seed_groups(config: dict) -> dict[str, tuple[list[str], list[int]]]:
     if config.get("sweep"):
         groups["sweep"] = (list(sweep_points(config)), list(config["sweep"]["seeds"]))
     return groups
+
+
+def contrast_side(text: str, condition: str) -> dict:
+    """``operator`` or ``condition:operator`` -> {"condition", "operator"}."""
+    named, _, operator = text.strip().rpartition(":")
+    return {"condition": named or condition, "operator": operator}
+
+
+def primary_contrasts(config: dict) -> list[dict]:
+    """The declared primary contrasts, resolved: name, dataset, metric, protocol, and each
+    side's condition and operator (``stats.contrast_table`` takes this list)."""
+    primary = config.get("primary")
+    if not primary:
+        return []
+    dataset = primary.get("dataset") or config["datasets"][0]
+    condition = primary.get("condition") or next(iter(config["conditions"]))
+    contrasts = []
+    for text in primary["contrasts"]:
+        first, second = text.split(" - ")
+        contrasts.append(
+            {
+                "name": text,
+                "dataset": dataset,
+                "metric": primary.get("metric", "accuracy_test"),
+                "protocol": primary.get("protocol", ""),
+                "first": contrast_side(first, condition),
+                "second": contrast_side(second, condition),
+            }
+        )
+    return contrasts
+
+
+def answer_problems(config: dict) -> list[str]:
+    """``primary.answer`` and ``primary.mechanisms`` must name declared contrasts."""
+    primary = config.get("primary") or {}
+    declared = primary.get("contrasts", [])
+    named = [("primary.answer", name) for name in primary.get("answer", [])]
+    named += [
+        (f"primary.mechanisms.{mechanism}", name)
+        for mechanism, name in primary.get("mechanisms", {}).items()
+    ]
+    return [
+        f"config key {key}: {name!r} is not one of primary.contrasts: {', '.join(declared)}"
+        for key, name in named
+        if name not in declared
+    ]
+
+
+def primary_problems(config: dict) -> list[str]:
+    """Contrasts that cannot be computed: a side that is not trained (unknown condition, an
+    operator the condition does not train, a dataset not studied), or two sides whose
+    conditions differ in canvas (their accuracies are not of the same images)."""
+    problems = []
+    datasets = config.get("datasets", [])
+    for index, contrast in enumerate(primary_contrasts(config)):
+        where = f"config key primary.contrasts[{index}] ({contrast['name']!r})"
+        if contrast["dataset"] not in datasets:
+            problems.append(
+                f"config key primary.dataset: {contrast['dataset']!r} is not studied; "
+                f"choose one of: {', '.join(datasets)}"
+            )
+            break
+        canvases = []
+        for side in (contrast["first"], contrast["second"]):
+            condition, operator = side["condition"], side["operator"]
+            if condition not in config["conditions"]:
+                problems.append(
+                    f"{where}: unknown condition {condition!r}; choose one of: "
+                    f"{', '.join(config['conditions'])}"
+                )
+                break
+            if contrast["dataset"] not in condition_datasets(config, condition):
+                problems.append(
+                    f"{where}: condition {condition!r} is not trained on {contrast['dataset']!r}"
+                )
+            trained = condition_operators(config, condition)
+            if operator not in trained:
+                problems.append(
+                    f"{where}: condition {condition!r} does not train {operator!r}; it trains: "
+                    f"{', '.join(trained)}"
+                )
+            canvases.append(condition_settings(config, condition)["placement"].get("canvas"))
+        if len(canvases) == 2 and canvases[0] != canvases[1]:
+            problems.append(
+                f"{where}: its sides' conditions place the images on different canvases "
+                f"({canvases[0]} and {canvases[1]}): their accuracies are not comparable"
+            )
+    return problems + answer_problems(config)
+
+
+def primary_regime(config: dict) -> dict:
+    """The primary regime that ``analyze`` checks for overfitting and convergence: the
+    contrasts' dataset and the conditions their sides use, with the thresholds."""
+    contrasts = primary_contrasts(config)
+    if not contrasts:
+        return {}
+    conditions = []
+    for contrast in contrasts:
+        for side in (contrast["first"], contrast["second"]):
+            if side["condition"] not in conditions:
+                conditions.append(side["condition"])
+    primary = config["primary"]
+    return {
+        "dataset": contrasts[0]["dataset"],
+        "conditions": conditions,
+        "gap_threshold": primary.get("gap_threshold", 1.0),
+        "plateau_points": primary.get("plateau_points", 1.0),
+    }

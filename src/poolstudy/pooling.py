@@ -37,6 +37,13 @@ class Downsample(nn.Module):
     dilation_reference: ClassVar[str | None] = None
     """Name of the operator whose network's receptive field this operator's network must reach
     by dilating its convolutions (``models.stage_dilations``); None: no dilation."""
+    deep_stages: ClassVar[bool] = False
+    """With a ``dilation_reference``: reach it with undilated convolutions, each stage repeating
+    its convolutions as many times as it would be dilated (the same receptive field)."""
+    doubling_dilation: ClassVar[bool] = False
+    """The network dilates stage ``s`` (from 0) by ``2**s``, its convolutions and this operator
+    alike (the operator then takes a ``dilation`` argument): the "a trous" network of Giusti
+    et al. (2013), which computes max pooling's network at every position."""
 
     def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
         super().__init__()
@@ -49,8 +56,9 @@ class Downsample(nn.Module):
         return cls.rf_kernel
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict) -> tuple[int, int]:
-        """Input rows ``[lo', hi']`` that output rows ``[lo, hi]`` depend on (borders ignored)."""
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
+        """Input rows ``[lo', hi']`` that output rows ``[lo, hi]`` depend on (borders ignored);
+        ``dilation`` is the stage's (used by operators with ``doubling_dilation``)."""
         return lo * cls.rf_stride, hi * cls.rf_stride + cls.rf_kernel_for(options) - 1
 
     def pad(self, x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
@@ -139,11 +147,18 @@ class StridedConv(Downsample):
     source = "springenberg2015striving"
     rf_kernel = 3
     rf_stride = 2
+    conv_stride: ClassVar[int] = 2
 
     def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
         super().__init__(channels, padding_mode)
         self.conv = nn.Conv2d(
-            channels, channels, 3, stride=2, padding=1, bias=False, padding_mode=padding_mode
+            channels,
+            channels,
+            3,
+            stride=self.conv_stride,
+            padding=1,
+            bias=False,
+            padding_mode=padding_mode,
         )
         self.bn = nn.BatchNorm2d(channels)
         self.act = nn.ReLU(inplace=True)
@@ -291,12 +306,18 @@ class MaxBroadcast(Downsample):
     """Max without downsampling: the max of each non-overlapping ``kernel_size`` window is
     written back to every position of that window, so the resolution is unchanged (a partial
     window at the end of an odd side keeps its own max). Separates the nonlinearity of max
-    pooling from its loss of resolution."""
+    pooling from its loss of resolution; the network dilates its later convolutions
+    (``models.stage_dilations``) so that its receptive field reaches max pooling's."""
 
     name = "maxbroadcast"
-    summary = "2x2 window max written back to the window: max pooling without downsampling"
+    summary = (
+        "2x2 window max written back to the window; later convolutions dilated to max "
+        "pooling's receptive field"
+    )
     rf_kernel = 2
     rf_stride = 1
+    # As the answer that proposed it built it: the later layers see as far as after pooling.
+    dilation_reference = "max"
 
     def __init__(self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2) -> None:
         super().__init__(channels, padding_mode)
@@ -307,7 +328,7 @@ class MaxBroadcast(Downsample):
         return options.get("kernel_size", 2)
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict) -> tuple[int, int]:
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
         k = cls.rf_kernel_for(options)
         return lo // k * k, hi // k * k + k - 1
 
@@ -332,6 +353,74 @@ class DilatedNoPool(Downsample):
         return x
 
 
+class DeepNoPool(Downsample):
+    """No downsampling; each stage repeats its (undilated) convolutions as many times as
+    ``none_rf`` dilates them, so the network's receptive field reaches max pooling's with
+    dense 3x3 kernels that weight every input pixel: the dense counterpart of ``none_rf``
+    (VGG's stacks of 3x3 convolutions, Simonyan and Zisserman 2015), at the cost of depth,
+    parameters and FLOPs. The operator itself is the identity."""
+
+    name = "none_deep"
+    summary = "identity; repeated 3x3 convolutions give the receptive field of max pooling"
+    dilation_reference = "max"
+    deep_stages = True
+
+    def forward(self, x):
+        return x
+
+
+class ConvPool(StridedConv):
+    """The ConvPool control of Springenberg et al. (2015, "Striving for Simplicity"): the same
+    extra 3x3 convolution (+ BN + ReLU) as ``stride``, at stride 1, followed by 2x2 max
+    pooling. Same parameters as ``stride``, so parameter count cannot be what ranks them."""
+
+    name = "convpool"
+    summary = "3x3 convolution (stride 1), then 2x2 max pooling: stride's parameters, max's pool"
+    rf_kernel = 4  # the 3x3 convolution widens each 2x2 window by one pixel on each side
+    rf_stride = 2
+    conv_stride = 1
+
+    def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
+        super().__init__(channels, padding_mode)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+
+    def forward(self, x):
+        return self.pool(super().forward(x))
+
+
+class DilatedMax(Downsample):
+    """2x2 max pooling with stride 1 and the stage's dilation, in a network whose stage ``s``
+    is dilated by ``2**s`` ("a trous"): Giusti, Ciresan, Masci, Gambardella and Schmidhuber,
+    "Fast image scanning with deep max-pooling convolutional neural networks" (ICIP 2013).
+    It computes what max pooling's network computes, with the same weights, at every input
+    position instead of every ``2**stages``-th: the same parameters, nonlinearity and
+    receptive field as ``max``, without the loss of resolution. Windows reaching past the
+    border are padded with -inf (so they take the max of what is inside)."""
+
+    name = "maxdil"
+    summary = "2x2 max pooling, stride 1, dilated 'a trous': max's network without downsampling"
+    source = "giusti2013fast"
+    rf_kernel = 2
+    rf_stride = 1
+    doubling_dilation = True
+
+    def __init__(self, channels: int, padding_mode: str = "zeros", dilation: int = 1) -> None:
+        super().__init__(channels, padding_mode)
+        self.dilation = dilation
+
+    @classmethod
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
+        return lo, hi + dilation
+
+    def forward(self, x):
+        d = self.dilation
+        if self.padding_mode == "circular":
+            x = F.pad(x, (0, d, 0, d), mode="circular")
+        else:
+            x = F.pad(x, (0, d, 0, d), value=float("-inf"))
+        return F.max_pool2d(x, kernel_size=2, stride=1, dilation=d)
+
+
 OPERATORS: dict[str, type[Downsample]] = {
     cls.name: cls
     for cls in (
@@ -346,16 +435,24 @@ OPERATORS: dict[str, type[Downsample]] = {
         FractionalMaxPool,
         MaxBroadcast,
         DilatedNoPool,
+        DeepNoPool,
+        ConvPool,
+        DilatedMax,
     )
 }
 
 
-def build_operator(name: str, channels: int, padding_mode: str = "zeros", **options) -> Downsample:
-    """Instantiate the registered operator ``name`` for a map with ``channels`` channels."""
+def build_operator(
+    name: str, channels: int, padding_mode: str = "zeros", dilation: int = 1, **options
+) -> Downsample:
+    """Instantiate the registered operator ``name`` for a map with ``channels`` channels;
+    ``dilation`` (the stage's) reaches only operators with ``doubling_dilation``."""
     try:
         cls = OPERATORS[name]
     except KeyError:
         raise ValueError(
             f"unknown pooling operator {name!r}; registered: {', '.join(OPERATORS)}"
         ) from None
+    if cls.doubling_dilation:
+        options = {**options, "dilation": dilation}
     return cls(channels, padding_mode=padding_mode, **options)

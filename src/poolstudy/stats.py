@@ -190,3 +190,139 @@ def bootstrap_table(
     columns = [*keys, "n_seeds", "n_images", "mean", "ci_low", "ci_high"]
     columns += ["diff_mean", "diff_ci_low", "diff_ci_high"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (Holm 1979): the i-th smallest is
+    multiplied by (m - i + 1), running maxima keep the order, capped at 1. NaN entries are
+    left out of the family and stay NaN."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, math.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    m = present.size
+    running = 0.0
+    for rank, index in enumerate(present[np.argsort(p[present], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def paired_contrast(differences, margin: float, confidence: float = 0.95) -> dict:
+    """A paired comparison from its per-seed differences: mean, t-interval, the two-sided
+    t-test of no difference, and the two one-sided tests (TOST, Schuirmann 1987) of a
+    difference inside ``(-margin, margin)``, whose p-value is the larger of the two."""
+    d = np.asarray(differences, dtype=float)
+    d = d[~np.isnan(d)]
+    mean, low, high = t_interval(d, confidence)
+    result = {
+        "n": int(d.size),
+        "mean": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "p_difference": math.nan,
+        "p_equivalence": math.nan,
+    }
+    if d.size < 2:
+        return result
+    df = d.size - 1
+    se = d.std(ddof=1) / math.sqrt(d.size)
+    if se == 0:  # every seed gave the same difference
+        result["p_difference"] = 0.0 if mean != 0 else 1.0
+        result["p_equivalence"] = 0.0 if abs(mean) < margin else 1.0
+        return result
+    result["p_difference"] = float(2 * scipy_stats.t.sf(abs(mean) / se, df))
+    p_above_lower = scipy_stats.t.sf((mean + margin) / se, df)  # H0: mean <= -margin
+    p_below_upper = scipy_stats.t.cdf((mean - margin) / se, df)  # H0: mean >= +margin
+    result["p_equivalence"] = float(max(p_above_lower, p_below_upper))
+    return result
+
+
+VERDICTS = ("difference", "equivalent", "inconclusive")
+
+
+def verdict(p_difference: float, p_equivalence: float, alpha: float) -> str:
+    """What a contrast's (adjusted) tests allow one to say: a difference (no difference
+    rejected; it may still be smaller than the margin), equivalence within the margin (both
+    one-sided tests rejected), or neither."""
+    if p_difference < alpha:
+        return "difference"
+    if p_equivalence < alpha:
+        return "equivalent"
+    return "inconclusive"
+
+
+CONTRAST_COLUMNS = [
+    "name",
+    "dataset",
+    "metric",
+    "protocol",
+    "first_condition",
+    "first_operator",
+    "second_condition",
+    "second_operator",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "margin",
+    "p_difference",
+    "p_equivalence",
+    "p_difference_holm",
+    "p_equivalence_holm",
+    "verdict",
+]
+
+
+def contrast_table(
+    observations: pd.DataFrame,
+    contrasts: list[dict],
+    margin: float,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """The declared family of contrasts, each ``first`` minus ``second`` paired by seed (keys
+    of a contrast: name, dataset, metric, protocol, first/second: {condition, operator}),
+    with Holm's adjustment across the family for both the difference and the equivalence
+    tests, and the verdict at level ``1 - confidence``. A contrast whose sides were not
+    trained gets n = 0 and stays out of the family."""
+    rows = []
+    for item in contrasts:
+        first, second = item["first"], item["second"]
+        selected = observations[
+            (observations["dataset"] == item["dataset"])
+            & (observations["metric"] == item["metric"])
+            & (observations["protocol"] == item.get("protocol", ""))
+        ]
+        sides = []
+        for side in (first, second):
+            chosen = selected[
+                (selected["condition"] == side["condition"])
+                & (selected["operator"] == side["operator"])
+            ]
+            sides.append(chosen.set_index("seed")["value"])
+        paired = (sides[0] - sides[1]).dropna()
+        result = paired_contrast(paired.to_numpy(), margin, confidence)
+        rows.append(
+            {
+                "name": item["name"],
+                "dataset": item["dataset"],
+                "metric": item["metric"],
+                "protocol": item.get("protocol", ""),
+                "first_condition": first["condition"],
+                "first_operator": first["operator"],
+                "second_condition": second["condition"],
+                "second_operator": second["operator"],
+                "margin": margin,
+                **result,
+            }
+        )
+    table = pd.DataFrame(rows, columns=[c for c in CONTRAST_COLUMNS if "holm" not in c])
+    table["p_difference_holm"] = holm(table["p_difference"])
+    table["p_equivalence_holm"] = holm(table["p_equivalence"])
+    alpha = 1 - confidence
+    table["verdict"] = [
+        verdict(p, q, alpha) if n >= 2 else "not trained" if n == 0 else "inconclusive"
+        for p, q, n in zip(
+            table["p_difference_holm"], table["p_equivalence_holm"], table["n"], strict=True
+        )
+    ]
+    return table[CONTRAST_COLUMNS]

@@ -5,12 +5,21 @@ slice; augmentation (random translation) runs on the device, batched.
 ``train_cell`` trains every seed of one (dataset, condition, operator) cell in one process,
 one seed after another with its own generators: the data is loaded and the network's
 accounting computed once, and each seed's weights are those of a process of its own.
+
+Interruption loses little: every ``$POOLSTUDY_CHECKPOINT_SECONDS`` (default 600) of training a
+run writes ``checkpoint.pt`` beside its outputs (weights, optimiser, random generators, its
+place in the epoch, history so far; atomically), and the same command run again resumes from
+it, ending with the weights an uninterrupted run gets (bit for bit on the CPU). A cell's
+checkpoints are deleted once all its ``model.pt`` files are written. ``model.pt`` records the
+sha256 of its content, checked by ``load_model``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import platform
 import sys
 import time
@@ -23,7 +32,16 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy import device as devices
-from poolstudy.atomic import atomic_path, write_csv, write_json
+from poolstudy.atomic import (
+    atomic_path,
+    check_digest,
+    damaged,
+    leftover_temporaries,
+    load_torch_file,
+    tensor_digest,
+    write_csv,
+    write_json,
+)
 from poolstudy.config import section_defaults
 from poolstudy.data.prepare import PreparedDataset, load_prepared
 from poolstudy.inference import accuracy_on, predict, select_training_subset, to_unit_float
@@ -37,6 +55,8 @@ from poolstudy.placement import (
 from poolstudy.shifts import random_offsets, shift
 
 __all__ = [
+    "CHECKPOINT_ENV",
+    "CHECKPOINT_NAME",
     "TrainConfig",
     "TrainingDiverged",
     "accuracy_on",
@@ -79,7 +99,15 @@ class TrainConfig:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became non-finite: the run has no result to report."""
+    """The loss or a weight became non-finite: the run has no result to report."""
+
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_ENV = "POOLSTUDY_CHECKPOINT_SECONDS"
+CHECKPOINT_SECONDS = 600.0
+"""Seconds of training between two checkpoints when ``$POOLSTUDY_CHECKPOINT_SECONDS`` is not
+set: a run shorter than this never writes one (its rerun costs less than a checkpoint's
+bookkeeping is worth); a preempted long run loses at most this much."""
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -206,6 +234,157 @@ def augmented(inputs, config, placement, reach, generator, device):
     return inputs
 
 
+@dataclass
+class Progress:
+    """Where a run stands between two optimiser steps, besides its network, optimiser and
+    generators: the pass (``epoch``) and its order of the training images, the position of
+    the next batch in that order, the steps taken, the training loss and accuracy summed
+    since the last validation point, the history rows so far and the seconds trained. A
+    checkpoint holds exactly this, so a resumed run continues as if it had never stopped."""
+
+    step: int
+    epoch: int
+    position: int
+    order: torch.Tensor | None  # this pass's permutation (CPU); None until it is drawn
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int
+    images: int
+    rows: list[dict]
+    seconds: float
+
+    @classmethod
+    def start(cls, device: torch.device) -> Progress:
+        return cls(
+            step=0,
+            epoch=1,
+            position=0,
+            order=None,
+            loss_sum=torch.zeros((), device=device),
+            correct=torch.zeros((), device=device, dtype=torch.long),
+            seen=0,
+            images=0,
+            rows=[],
+            seconds=0.0,
+        )
+
+    def state(self) -> dict:
+        """Plain values and CPU tensors, as a checkpoint stores them."""
+        state = dataclasses.asdict(self)
+        state["loss_sum"] = self.loss_sum.cpu()
+        state["correct"] = self.correct.cpu()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict, device: torch.device) -> Progress:
+        values = dict(state)
+        values["loss_sum"] = state["loss_sum"].to(device)
+        values["correct"] = state["correct"].to(device)
+        return cls(**values)
+
+
+def checkpoint_seconds() -> float:
+    """Seconds of training between two checkpoints: ``$POOLSTUDY_CHECKPOINT_SECONDS`` (0: at
+    every step), else ``CHECKPOINT_SECONDS``."""
+    value = os.environ.get(CHECKPOINT_ENV, "").strip()
+    if not value:
+        return CHECKPOINT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
+        raise ValueError(f"${CHECKPOINT_ENV} must be a number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+@dataclass
+class Checkpoint:
+    """A run's checkpoint file. ``identity`` says which run it belongs to (seed, operator,
+    spec, training settings, placement, data hash, device, torch version): a checkpoint of
+    another run (settings changed since) is ignored and overwritten, never resumed from."""
+
+    path: Path
+    identity: str
+    seconds: float
+    last: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.last >= self.seconds
+
+    def save(self, model, optimizer, generator, progress: Progress, device) -> None:
+        """Everything a resumed run needs, written atomically (a kill mid-write leaves the
+        previous checkpoint)."""
+        state = {
+            "identity": self.identity,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "generator": generator.get_state(),
+            "progress": progress.state(),
+        }
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
+            torch.save(state, handle)
+        self.last = time.perf_counter()
+
+    def resume(self, model, optimizer, generator, device, log=print) -> Progress | None:
+        """Restore the network, optimiser and generators from the checkpoint and return its
+        progress; None (start afresh) when there is none or it belongs to another run."""
+        for leftover in leftover_temporaries(self.path):
+            leftover.unlink(missing_ok=True)  # a write interrupted by a kill
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            identity = state["identity"]
+            progress = Progress.from_state(state["progress"], device)
+        except Exception as error:  # unreadable: the run is merely not resumed
+            log(f"{self.path}: cannot resume from it ({type(error).__name__}); starting afresh")
+            return None
+        if identity != self.identity:
+            log(f"{self.path}: a checkpoint of other settings; starting afresh")
+            return None
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        generator.set_state(state["generator"])
+        log(f"{self.path}: resuming at step {progress.step}")
+        return progress
+
+
+def remove_checkpoint(path) -> None:
+    """Delete a run's checkpoint (and any temporary file of one) once its model is written."""
+    for stale in (Path(path), *leftover_temporaries(path)):
+        stale.unlink(missing_ok=True)
+
+
+def non_finite(model) -> str | None:
+    """The name of a parameter or buffer that holds a NaN or infinity, else None."""
+    named = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
+    if not named:
+        return None
+    finite = torch.stack([v.isfinite().all() for _, v in named]).cpu()
+    bad = [name for (name, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
+    return bad[0] if bad else None
+
+
+def check_finite(model, train_loss: float, step: int, total: int, config, label: str) -> None:
+    """Divergence is an error: a non-finite training loss or weight stops the run."""
+    if not math.isfinite(train_loss):
+        what = f"the training loss is {train_loss}"
+    elif (name := non_finite(model)) is not None:
+        what = f"the weight {name} is not finite"
+    else:
+        return
+    raise TrainingDiverged(
+        f"{label}: {what} by step {step} of {total} (peak learning rate {config.lr:g}); no "
+        "model is written. Lower train.lr or raise train.warmup_epochs."
+    )
+
+
 def run_steps(
     model,
     optimizer,
@@ -217,32 +396,35 @@ def run_steps(
     device: torch.device,
     label: str,
     log=print,
-) -> tuple[list[dict], int]:
-    """Train for ``budget.total`` steps; at each step of ``budget.validate_at`` record the
-    training loss and accuracy since the previous record and the validation accuracy. A
-    non-finite loss there stops the run (``TrainingDiverged``). Returns the rows and the
-    number of training images processed."""
+    progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> Progress:
+    """Train from ``progress`` (a fresh start when None) to ``budget.total`` steps; at each
+    step of ``budget.validate_at`` record the training loss and accuracy since the previous
+    record and the validation accuracy. A non-finite loss or weight there stops the run
+    (``TrainingDiverged``). Whenever ``checkpoint`` is due, after a step (the last one too: a
+    cell's finished seeds then survive a kill during a later seed), it is saved. Returns the
+    final progress: its rows and the number of training images processed."""
     fmt = devices.memory_format(device)
     val_batch = devices.eval_batch_size(device, "auto", model)
     n = inputs.y_train.shape[0]
-    rows: list[dict] = []
-    step = 0
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    seen = images = 0
-    since = time.perf_counter()
-    for epoch in range(1, budget.epochs + 1):
+    state = progress or Progress.start(device)
+    since = start = time.perf_counter()
+    trained_before = state.seconds
+    for epoch in range(state.epoch, budget.epochs + 1):
         model.train()
-        order = torch.randperm(n, generator=generator).to(device)
-        for begin in range(0, n, config.batch_size):
-            if step == budget.total:
+        if state.order is None:
+            state.order = torch.randperm(n, generator=generator)
+        order = state.order.to(device)
+        for begin in range(state.position, n, config.batch_size):
+            if state.step == budget.total:
                 break
             index = order[begin : begin + config.batch_size]
             batch = augmented(
                 inputs.x_train[index], config, placement, inputs.reach, generator, device
             )
             targets = inputs.y_train[index]
-            lr = learning_rate(step, budget.total, budget.warmup, config.lr)
+            lr = learning_rate(state.step, budget.total, budget.warmup, config.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with devices.autocast(device):
@@ -253,41 +435,43 @@ def run_steps(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            step += 1
-            seen += len(index)
-            images += len(index)
-            loss_sum += loss.detach() * len(index)
-            correct += (logits.argmax(1) == targets).sum()
-            if step not in budget.validate_at:
-                continue
-            train_loss = loss_sum.item() / seen
-            if not math.isfinite(train_loss):
-                raise TrainingDiverged(
-                    f"{label}: the training loss is {train_loss} by step {step} of "
-                    f"{budget.total} (peak learning rate {config.lr:g}); no model is written. "
-                    "Lower train.lr or raise train.warmup_epochs."
+            state.step += 1
+            state.position = begin + config.batch_size
+            state.seen += len(index)
+            state.images += len(index)
+            state.loss_sum += loss.detach() * len(index)
+            state.correct += (logits.argmax(1) == targets).sum()
+            if state.step in budget.validate_at:
+                train_loss = state.loss_sum.item() / state.seen
+                check_finite(model, train_loss, state.step, budget.total, config, label)
+                row = {
+                    "epoch": epoch,
+                    "step": state.step,
+                    "train_loss": train_loss,
+                    "train_accuracy": 100.0 * state.correct.item() / state.seen,
+                    "val_accuracy": accuracy_on(
+                        model, inputs.x_val, inputs.y_val, device, val_batch
+                    ),
+                    "lr": lr,
+                    "seconds": time.perf_counter() - since,
+                }
+                model.train()
+                state.rows.append(row)
+                log(
+                    f"[{label}] step {state.step}/{budget.total} (epoch {epoch}/{budget.epochs}) "
+                    f"loss {row['train_loss']:.4f} train {row['train_accuracy']:.2f}% "
+                    f"val {row['val_accuracy']:.2f}% ({row['seconds']:.1f}s)"
                 )
-            row = {
-                "epoch": epoch,
-                "step": step,
-                "train_loss": train_loss,
-                "train_accuracy": 100.0 * correct.item() / seen,
-                "val_accuracy": accuracy_on(model, inputs.x_val, inputs.y_val, device, val_batch),
-                "lr": lr,
-                "seconds": time.perf_counter() - since,
-            }
-            model.train()
-            rows.append(row)
-            log(
-                f"[{label}] step {step}/{budget.total} (epoch {epoch}/{budget.epochs}) "
-                f"loss {row['train_loss']:.4f} train {row['train_accuracy']:.2f}% "
-                f"val {row['val_accuracy']:.2f}% ({row['seconds']:.1f}s)"
-            )
-            loss_sum.zero_()
-            correct.zero_()
-            seen = 0
-            since = time.perf_counter()
-    return rows, images
+                state.loss_sum.zero_()
+                state.correct.zero_()
+                state.seen = 0
+                since = time.perf_counter()
+            if checkpoint is not None and checkpoint.due():
+                state.seconds = trained_before + time.perf_counter() - start
+                checkpoint.save(model, optimizer, generator, state, device)
+        state.epoch, state.position, state.order = epoch + 1, 0, None
+    state.seconds = trained_before + time.perf_counter() - start
+    return state
 
 
 @dataclass
@@ -308,9 +492,12 @@ def train_model(
     log=print,
     placement: PlacementConfig | None = None,
     accounting: dict | None = None,
+    checkpoint_path=None,
 ) -> TrainResult:
     """Train one network with one seed. ``accounting`` (``models.describe`` of the same
-    architecture) is computed here when not given; the seeds of a cell share it."""
+    architecture) is computed here when not given; the seeds of a cell share it. With a
+    ``checkpoint_path`` the run resumes from the checkpoint there when it has one of the same
+    run, and writes one every ``checkpoint_seconds()`` of training."""
     placement = placement or PlacementConfig()
     if placement.active and config.augment_shift:
         raise ValueError(
@@ -329,8 +516,12 @@ def train_model(
     budget = StepBudget.plan(inputs.y_train.shape[0], config)
     generator = torch.Generator().manual_seed(seed)
 
-    start = time.perf_counter()
-    rows, images = run_steps(
+    checkpoint = progress = None
+    if checkpoint_path is not None:
+        identity = run_identity(data, model, seed, config, placement, device)
+        checkpoint = Checkpoint(Path(checkpoint_path), identity, checkpoint_seconds())
+        progress = checkpoint.resume(model, optimizer, generator, device, log)
+    progress = run_steps(
         model,
         optimizer,
         inputs,
@@ -341,10 +532,33 @@ def train_model(
         device,
         f"{operator} seed {seed}",
         log,
+        progress,
+        checkpoint,
     )
-    wall = time.perf_counter() - start
+    rows, images, wall = progress.rows, progress.images, progress.seconds
     meta = run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images)
     return TrainResult(model, pd.DataFrame(rows), {**meta, **accounting}, accounting)
+
+
+def data_digest(data: PreparedDataset) -> str:
+    """The sha256 of the training data: as its file recorded it, else computed."""
+    return data.sha256 or data.content_digest()
+
+
+def run_identity(data, model, seed, config, placement, device) -> str:
+    """What makes a checkpoint this run's: any difference means another run."""
+    return json.dumps(
+        {
+            "data": data_digest(data),
+            "seed": seed,
+            "spec": model.spec.to_dict(),
+            "train_config": dataclasses.asdict(config),
+            "placement": dataclasses.asdict(placement),
+            "device": str(device),
+            "torch": torch.__version__,
+        },
+        sort_keys=True,
+    )
 
 
 def run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images):
@@ -352,6 +566,7 @@ def run_metadata(data, model, seed, config, placement, budget, device, wall, row
     n_train = len(select_training_subset(*data.subset("train"), config.n_train, seed)[1])
     return {
         "dataset": data.name,
+        "data_sha256": data_digest(data),
         "operator": model.spec.operator,
         "seed": seed,
         "spec": model.spec.to_dict(),
@@ -386,20 +601,34 @@ def library_versions() -> dict:
 
 
 def save_run(result: TrainResult, model_path, history_path, meta_path) -> None:
-    """Weights (with the spec to rebuild the network), history and metadata, each atomic; the
-    weights last, so a run whose model file exists is complete."""
+    """Weights (with the spec to rebuild the network and the sha256 of both), history and
+    metadata, each atomic; the weights last, so a run whose model file exists is complete."""
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    spec = result.model.spec.to_dict()
+    payload = {"spec": spec, "state_dict": state, "sha256": tensor_digest(state, spec)}
     write_csv(history_path, result.history)
     write_json(meta_path, result.meta)
     # A file object, not a path: torch.save would record the temporary name in the archive.
     with atomic_path(model_path) as tmp, open(tmp, "wb") as handle:
-        torch.save({"spec": result.model.spec.to_dict(), "state_dict": state}, handle)
+        torch.save(payload, handle)
+
+
+def retrain_hint(path) -> str:
+    """How to rebuild a model file: Snakemake retrains a cell whose output is missing."""
+    return f"rebuild it: `rm {path}` and rerun `snakemake --cores all` (it retrains its cell)"
 
 
 def load_model(path, device: torch.device | str = "cpu"):
-    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
-    model = build_model(ModelSpec.from_dict(checkpoint["spec"]))
-    model.load_state_dict(checkpoint["state_dict"])
+    """The network saved by ``save_run``, in eval mode on ``device``; a damaged file raises
+    ``atomic.CorruptFile`` naming it and the command that rebuilds it."""
+    remedy = retrain_hint(path)
+    saved = load_torch_file(path, remedy)
+    if not {"spec", "state_dict"} <= set(saved):
+        raise damaged(path, f"it holds {', '.join(sorted(saved))}, not a model", remedy)
+    actual = tensor_digest(saved["state_dict"], saved["spec"])
+    check_digest(path, saved.get("sha256"), actual, remedy)
+    model = build_model(ModelSpec.from_dict(saved["spec"]))
+    model.load_state_dict(saved["state_dict"])
     device = torch.device(device)
     return model.to(device=device, memory_format=devices.memory_format(device)).eval()
 
@@ -424,7 +653,9 @@ def train_cell(
     log=print,
 ) -> list[TrainResult]:
     """Train every seed of one cell, one after another, each saved to its own folder as soon
-    as it finishes."""
+    as it finishes; each resumes from the checkpoint in its folder, if it has one (the same
+    command run again after an interruption), and the checkpoints are deleted once every
+    seed's model is written."""
     if len(seeds) != len(out_dirs):
         raise ValueError(f"{len(seeds)} seeds but {len(out_dirs)} output folders")
     data = load_prepared(data_path)
@@ -433,14 +664,27 @@ def train_cell(
     placement = PlacementConfig.from_dict(placement_options)
     results, accounting = [], None
     for seed, out_dir in zip(seeds, out_dirs, strict=True):
+        out = Path(out_dir)
         result = train_model(
-            data, spec_options, operator, seed, config, threads, log, placement, accounting
+            data,
+            spec_options,
+            operator,
+            seed,
+            config,
+            threads,
+            log,
+            placement,
+            accounting,
+            checkpoint_path=out / CHECKPOINT_NAME,
         )
         accounting = result.accounting
         result.meta["condition"] = condition
-        out = Path(out_dir)
         save_run(result, out / "model.pt", out / "history.csv", out / "meta.json")
         results.append(result)
+    # Only now: Snakemake deletes every output of a cell that fails, so a seed finished before
+    # a kill is resumed from its final checkpoint instead of being trained again.
+    for out_dir in out_dirs:
+        remove_checkpoint(Path(out_dir) / CHECKPOINT_NAME)
     return results
 
 

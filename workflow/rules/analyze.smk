@@ -4,6 +4,7 @@ rule analyze:
         evals=every_run(EVAL),
         corrects=every_run(CORRECT),
         metas=every_run(f"{RUN_DIR}/meta.json"),
+        histories=every_run(f"{RUN_DIR}/history.csv"),
     output:
         tables=expand(f"{TABLES}/{{name}}.csv", name=TABLE_NAMES),
         metrics=METRICS,
@@ -13,6 +14,9 @@ rule analyze:
         samples=config["stats"]["bootstrap_samples"],
         out_dir=lambda w, output: os.path.dirname(output.tables[0]),
         sweep=as_arg(SWEEP),
+        contrasts=as_arg(primary_contrasts(config)),
+        margin=(config.get("primary") or {}).get("margin", 1.0),
+        regime=as_arg(primary_regime(config)),
     log:
         "logs/analyze.log",
     conda:
@@ -21,4 +25,6 @@ rule analyze:
         "python -m poolstudy analyze --evals {input.evals} --corrects {input.corrects}"
         " --metas {input.metas} --bootstrap-samples {params.samples}"
         " --experiment {params.experiment} --out-dir {params.out_dir} --metrics {output.metrics}"
-        " --confidence {params.confidence} --sweep {params.sweep} 2>&1 | tee {log}"
+        " --confidence {params.confidence} --sweep {params.sweep}"
+        " --contrasts {params.contrasts} --margin {params.margin}"
+        " --histories {input.histories} --regime {params.regime} 2>&1 | tee {log}"

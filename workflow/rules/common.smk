@@ -8,6 +8,8 @@ from poolstudy.plan import (
     condition_settings,
     datasets_used,
     planned_runs,
+    primary_contrasts,
+    primary_regime,
     seed_groups,
     sweep_points,
 )
@@ -46,6 +48,9 @@ TABLE_NAMES = [
     "placement",
     "sweep_plot",
     "accuracy_plot",
+    "contrasts",
+    "learning_curves",
+    "regime",
 ]
 PAPER_TABLES = [
     "observations",
@@ -56,6 +61,8 @@ PAPER_TABLES = [
     "sweep",
     "bootstrap",
     "placement",
+    "contrasts",
+    "regime",
 ]
 FIGURES = "results/figures"
 FIGURE_NAMES = [
@@ -65,6 +72,7 @@ FIGURE_NAMES = [
     "sweep_accuracy",
     "sweep_gap",
     "placement",
+    "learning_curves",
 ]
 METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
@@ -79,6 +87,8 @@ GENERATED_NAMES = [
     "placement",
     "sweep",
     "graphics",
+    "contrasts",
+    "answer",
 ]
 PAPER_PDF = "paper/build/paper.pdf"
 
@@ -100,7 +110,8 @@ CODE = {
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
     "paper_inputs": [
-        f"{PACKAGE}/paper/{m}.py" for m in ("__init__", "claims", "format", "numbers", "tables")
+        f"{PACKAGE}/paper/{m}.py"
+        for m in ("__init__", "claims", "contrasts", "format", "numbers", "tables")
     ]
     + [f"{PACKAGE}/stats.py"],
 }
@@ -162,6 +173,7 @@ def paper_settings():
         "subpixel_step": evaluate["subpixel_step"],
         "protocols": ", ".join(evaluate["protocols"]),
         "confidence": round(100 * config["stats"]["confidence"]),
+        "confidence_text": f"{100 * config['stats']['confidence']:g}",
         "bootstrap_samples": config["stats"]["bootstrap_samples"],
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],
@@ -169,6 +181,9 @@ def paper_settings():
         "n_conditions": len(CONDITIONS),
         "padding_mode": model["padding_mode"],
         **sweep_settings(),
+        "answer": (config.get("primary") or {}).get("answer", []),
+        # pairs, not a mapping: the settings travel as JSON with sorted keys
+        "mechanisms": list((config.get("primary") or {}).get("mechanisms", {}).items()),
     }
 
 

@@ -1,7 +1,10 @@
 rule figures:
     input:
         code=CODE["figures"],
-        tables=expand(f"{TABLES}/{{name}}.csv", name=["summary", "shift_curves", "sweep"]),
+        tables=expand(
+            f"{TABLES}/{{name}}.csv",
+            name=["summary", "shift_curves", "sweep", "placement", "learning_curves", "regime"],
+        ),
     output:
         expand(f"{FIGURES}/{{name}}.pdf", name=FIGURE_NAMES),
     params:

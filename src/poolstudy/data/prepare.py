@@ -2,7 +2,9 @@
 
 The prepared file (``torch.save``) holds uint8 images [N, C, H, W] on the configured canvas,
 int64 labels, and a split code per image (0 train, 1 validation, 2 test) drawn with a fixed
-seed, so every run of every operator sees the same split.
+seed, so every run of every operator sees the same split. It also records the sha256 of its
+content (``atomic.tensor_digest``), checked on load: a truncated or altered file is refused
+with the command that rebuilds it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from poolstudy.atomic import atomic_path
+from poolstudy.atomic import atomic_path, check_digest, damaged, load_torch_file, tensor_digest
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawDataset, RawShape
 
@@ -29,6 +31,12 @@ class PreparedDataset:
     labels: torch.Tensor  # int64 [N]
     split: torch.Tensor  # uint8 [N]: index into SPLITS
     classes: list[str]
+    sha256: str | None = None  # content hash, as recorded in (and checked against) its file
+
+    def content_digest(self) -> str:
+        """The sha256 of the tensors and the metadata this file records."""
+        tensors = {"images": self.images, "labels": self.labels, "split": self.split}
+        return tensor_digest(tensors, {"name": self.name, "classes": list(self.classes)})
 
     def subset(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         mask = self.split == SPLITS.index(split)
@@ -152,18 +160,37 @@ def prepare_dataset(
 
 
 def save_prepared(prepared: PreparedDataset, path: str | os.PathLike) -> None:
+    """Write the prepared file atomically, with the sha256 of its content."""
+    prepared.sha256 = prepared.content_digest()
     payload = {
         "name": prepared.name,
         "images": prepared.images.contiguous(),
         "labels": prepared.labels,
         "split": prepared.split,
         "classes": prepared.classes,
+        "sha256": prepared.sha256,
     }
     # A file object, not a path: torch.save would record the temporary name in the archive.
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(payload, handle)
 
 
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """How to rebuild a prepared file: Snakemake remakes an output that is missing."""
+    return (
+        f"rebuild it: `rm {path}` and rerun `snakemake --cores all` (or rebuild every "
+        "prepared dataset with `snakemake --cores all --forcerun prepare`)"
+    )
+
+
 def load_prepared(path: str | os.PathLike) -> PreparedDataset:
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return PreparedDataset(**payload)
+    """Read a prepared file back; a damaged one raises ``atomic.CorruptFile`` naming the file
+    and the command that rebuilds it."""
+    remedy = rebuild_hint(path)
+    payload = load_torch_file(path, remedy)
+    fields = {"name", "images", "labels", "split", "classes", "sha256"}
+    if not {"name", "images", "labels", "split", "classes"} <= set(payload) <= fields:
+        raise damaged(path, f"it holds {', '.join(sorted(payload))}, not a dataset", remedy)
+    prepared = PreparedDataset(**payload)
+    check_digest(path, prepared.sha256, prepared.content_digest(), remedy)
+    return prepared

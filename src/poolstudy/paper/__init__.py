@@ -23,6 +23,7 @@ from poolstudy.paper.claims import (
     placement_tex,
     sweep_tex,
 )
+from poolstudy.paper.contrasts import answer_tex, contrasts_tex
 from poolstudy.paper.format import (
     fmt_ci,
     latex_escape,
@@ -79,6 +80,9 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         "bootstrap",
     )
     tables = {name: read(name) for name in names}
+    contrasts, regime = read("contrasts"), read("regime")
+    confidence_text = str(settings.get("confidence_text", settings.get("confidence", 95)))
+    contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
     for name in ("observations", "summary", "paired", "sweep_observations", "sweep"):
         tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
     if "significant" in tables["paired"]:
@@ -109,6 +113,14 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             gap_threshold=float(settings.get("sweep_gap_threshold", GAP_THRESHOLD)),
             fit_floor=float(settings.get("sweep_fit_floor", FIT_FLOOR)),
             steps=settings.get("sweep_steps"),
+        ),
+        "contrasts.tex": contrasts_tex(contrasts, confidence_text, regime),
+        "answer.tex": answer_tex(
+            contrasts,
+            regime,
+            settings.get("answer", []),
+            settings.get("mechanisms", {}),
+            confidence_text,
         ),
         "graphics.tex": figure_inputs(figures_dir),
     }

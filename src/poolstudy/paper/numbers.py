@@ -23,6 +23,8 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
     entries: dict[str, str] = {}
     datasets = ordered(summary, "dataset")
     for key, value in settings.items():
+        if isinstance(value, (list, dict)):  # structures for the prose (e.g. the answer)
+            continue
         entries[f"config.{key}"] = latex_escape(value)
     entries["config.n_datasets"] = str(len(datasets))
     entries["config.n_operators"] = str(len(present_operators(summary)))

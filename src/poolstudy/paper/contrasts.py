@@ -1,0 +1,244 @@
+"""The primary contrasts in words: a table and one sentence per contrast, each worded by the
+verdict that ``analyze`` computed (``stats.contrast_table``): a difference, equivalence within
+the margin, or inconclusive. Nothing is recomputed here: every number is a cell of
+``results/tables/contrasts.csv``."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from poolstudy.paper.format import fmt, fmt_signed, latex_escape, op_tex
+
+
+def side_tex(condition: str, operator: str, shared_condition: str | None) -> str:
+    """``max``, or ``max (flatten)`` when the two sides' conditions differ."""
+    if shared_condition is not None:
+        return op_tex(operator)
+    return f"{op_tex(operator)} ({latex_escape(condition)})"
+
+
+def contrast_label(row) -> str:
+    shared = row.first_condition if row.first_condition == row.second_condition else None
+    first = side_tex(row.first_condition, row.first_operator, shared)
+    second = side_tex(row.second_condition, row.second_operator, shared)
+    return f"{first} $-$ {second}"
+
+
+def fmt_p(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "$<$0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def p_text(value: float) -> str:
+    """A p-value as a relation: $p < 0.001$, $p = 0.005$."""
+    if math.isnan(value):
+        return "$p$ n/a"
+    return "$p < 0.001$" if value < 0.001 else f"$p = {value:.3f}$"
+
+
+def interval(row, confidence_text: str) -> str:
+    return f"{confidence_text}\\,\\% CI [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
+
+
+def contrast_sentence(row, confidence_text: str) -> str:
+    """One contrast, in the words its verdict allows."""
+    label = contrast_label(row)
+    estimate = f"{fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
+    margin = fmt(row.margin)
+    if row.verdict == "not trained":
+        return f"{label}: not trained in this run."
+    if row.n < 2:
+        return f"{label}: {fmt_signed(row.mean)} points from {row.n} seed; no claim."
+    if row.verdict == "difference":
+        direction = "higher" if row.mean > 0 else "lower"
+        within = (
+            f", a difference smaller than the {margin}-point margin"
+            if row.p_equivalence_holm < 1 - float(confidence_text) / 100
+            else ""
+        )
+        return (
+            f"{label}: {estimate}; the first is {direction} (Holm-adjusted "
+            f"{p_text(row.p_difference_holm)}){within}."
+        )
+    if row.verdict == "equivalent":
+        return (
+            f"{label}: {estimate}; equivalent within $\\pm${margin} points (two one-sided "
+            f"tests, Holm-adjusted {p_text(row.p_equivalence_holm)})."
+        )
+    return (
+        f"{label}: {estimate}; inconclusive: neither a difference nor equivalence within "
+        f"$\\pm${margin} points is shown ({p_text(row.p_difference_holm)} and "
+        f"{p_text(row.p_equivalence_holm)}, Holm-adjusted)."
+    )
+
+
+def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
+    """The family of primary contrasts as a booktabs table body."""
+    lines = [
+        r"\begin{tabular}{lrlll}",
+        r"\toprule",
+        f"Contrast & $n$ & Difference ({confidence_text}\\,\\% CI) & $p$ (Holm) & Verdict \\\\",
+        r"\midrule",
+    ]
+    for row in table.itertuples():
+        ci = f"{fmt_signed(row.mean)} [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
+        p = fmt_p(row.p_equivalence_holm if row.verdict == "equivalent" else row.p_difference_holm)
+        lines.append(f"{contrast_label(row)} & {row.n} & {ci} & {p} & {row.verdict} \\\\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def contrasts_tex(
+    table: pd.DataFrame, confidence_text: str, regime: pd.DataFrame | None = None
+) -> str:
+    """The generated part of the primary-contrasts subsection: table and sentences."""
+    if table.empty:
+        return "No primary contrasts were declared in this run's configuration.\n"
+    first = table.iloc[0]
+    head = (
+        f"On {latex_escape(first['dataset'])} ({latex_escape(first['metric'])}), "
+        f"{len(table)} contrasts form the family: each is paired by seed; $p$-values are "
+        f"adjusted across the family with Holm's method, and equivalence means both one-sided "
+        f"tests reject a difference beyond $\\pm${fmt(first['margin'])} points.\n\n"
+    )
+    table_tex = (
+        "\\begin{table}[h]\n\\centering\n\\small\n"
+        + contrasts_table(table, confidence_text)
+        + "\\caption{The primary contrasts (points of clean test accuracy): the first network "
+        "minus the second, paired by seed, with Holm-adjusted $p$-values (of the equivalence "
+        "test where the verdict is equivalence).}\n\\label{tab:contrasts}\n\\end{table}\n\n"
+    )
+    figure = (
+        "\\begin{figure}[h]\n\\centering\n"
+        "\\includegraphics[width=\\linewidth]{learning_curves}\n"
+        "\\caption{Learning curves of the primary regime (mean over seeds): training accuracy "
+        "solid, validation dashed. Flat ends: the networks converged; lines that meet: no "
+        "overfitting.}\n\\label{fig:learning}\n\\end{figure}\n\n"
+    )
+    has_regime = regime is not None and not regime.empty
+    sentences = "\n".join(
+        f"\\item {contrast_sentence(row, confidence_text)}" for row in table.itertuples()
+    )
+    body = head + table_tex + "\\begin{itemize}\n" + sentences
+    return body + "\n\\end{itemize}\n" + (figure if has_regime else "")
+
+
+def regime_tex(regime: pd.DataFrame) -> str:
+    """Whether the primary regime is what it is meant to be, from ``regime.csv``: every
+    compared network's train-test gap below the threshold and its training converged, or the
+    networks for which that fails, named."""
+    if regime.empty:
+        return ""
+    first = regime.iloc[0]
+    worst = regime.loc[regime["gap"].idxmax()]
+    overfit = regime[~regime["free_of_overfitting"].astype(str).eq("True")]
+    unconverged = regime[~regime["converged"].astype(str).eq("True")]
+    text = (
+        f"The primary regime trains {len(regime)} networks on {latex_escape(first['dataset'])} "
+        f"(conditions {', '.join(latex_escape(c) for c in dict.fromkeys(regime['condition']))}; "
+        "Figure~\\ref{fig:learning}). "
+    )
+    several = regime["condition"].nunique() > 1
+
+    def names(rows: pd.DataFrame) -> str:
+        return ", ".join(
+            side_tex(row.condition, row.operator, None if several else row.condition)
+            for row in rows.itertuples()
+        )
+
+    if overfit.empty:
+        text += (
+            "Every one of them has a mean train$-$test gap below the threshold (largest: "
+            f"{fmt_signed(worst['gap'])} points, {op_tex(worst['operator'])}, against a "
+            f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so a "
+            "difference between them is not a difference in overfitting. "
+        )
+    else:
+        text += (
+            f"Its gap is not below the threshold for {names(overfit)}: there it may be "
+            "overfitting. "
+        )
+    if unconverged.empty:
+        text += (
+            "Every network's training accuracy was flat at the end of training (a rise of at "
+            f"most {fmt(regime['late_rise'].max())} points over the last fifth).\n\n"
+        )
+    else:
+        text += (
+            f"Training had not converged for {names(unconverged)}: their comparisons are "
+            "provisional.\n\n"
+        )
+    return text
+
+
+def regime_holds(regime: pd.DataFrame) -> bool:
+    """Every network of the primary regime free of overfitting and converged."""
+    if regime is None or regime.empty:
+        return False
+    flags = regime[["free_of_overfitting", "converged"]].astype(str)
+    return bool((flags == "True").all().all())
+
+
+def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
+    """One answer to the question from the deciding contrasts (``primary.answer``)."""
+    if not rows:
+        return "This run declares no deciding contrast, so it gives no answer. "
+    verdicts = {row.verdict for row in rows}
+    quoted = "; ".join(
+        f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
+        for row in rows
+    )
+    caveat = (
+        ""
+        if regime_holds(regime)
+        else " (but the regime's own checks fail, see Section~\\ref{sec:answer})"
+    )
+    if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
+        return (
+            f"Yes{caveat}: where no compared network overfits, pooling raised accuracy ({quoted}). "
+        )
+    if verdicts == {"difference"} and all(row.mean < 0 for row in rows):
+        return (
+            f"No{caveat}: where no compared network overfits, pooling lowered accuracy ({quoted}). "
+        )
+    if verdicts == {"equivalent"}:
+        margin = fmt(rows[0].margin)
+        return (
+            f"No{caveat}: where no compared network overfits, pooling changed accuracy by less "
+            f"than $\\pm${margin} points ({quoted}). "
+        )
+    return f"This run cannot tell{caveat}: {quoted}; see the verdicts below. "
+
+
+def answer_tex(
+    table: pd.DataFrame,
+    regime: pd.DataFrame | None,
+    answer: list[str],
+    mechanisms: dict[str, str] | list,
+    confidence_text: str,
+) -> str:
+    """The generated answer as two macros: ``\\psanswer``, the verdict (the abstract quotes it),
+    and ``\\psanswerbody``, the verdict, the regime's checks and one paragraph per mechanism
+    (each its contrast's sentence), for the section "The answer"."""
+    by_name = {row.name: row for row in table.itertuples()}
+    deciding = [by_name[name] for name in answer if name in by_name]
+    verdict = verdict_sentence(deciding, regime, confidence_text).strip()
+    body = [verdict, ""]
+    if regime is not None and not regime.empty:
+        body.append(regime_tex(regime))
+    pairs = mechanisms.items() if isinstance(mechanisms, dict) else mechanisms
+    for mechanism, name in pairs:
+        if name in by_name:
+            body.append(
+                f"\\paragraph{{{latex_escape(mechanism.capitalize())}.}} "
+                f"{contrast_sentence(by_name[name], confidence_text)}\n"
+            )
+    return (
+        f"\\newcommand{{\\psanswer}}{{{verdict}}}\n"
+        + "\\newcommand{\\psanswerbody}{%\n"
+        + "\n".join(body)
+        + "}\n"
+    )

@@ -1,0 +1,181 @@
+"""Mutation testing of the modules that produce results: ``make mutation`` (not part of CI).
+
+mutmut 3 (``[tool.mutmut]`` in pyproject.toml) changes one thing at a time in a module (an
+operator, a constant, a call dropped) and runs the tests of that module only, the ones
+listed in ``GROUPS``; a mutant that no test notices "survives". Each group runs in its own
+copy of the project under ``--workdir`` (default: ``$TMPDIR/poolstudy-mutation``), so the
+checkout is left alone and a rerun only tests the functions that changed since.
+
+A surviving mutant gets a test that kills it, or a line in ``tests/mutation_survivors.txt``
+(``<mutant name>: <why no test can or should notice it>``), reviewed like code. The run
+prints the killed share per group and every survivor without such a line, and fails when
+there is one.
+
+    python tests/mutation.py                 # every group (hours on 2 cores)
+    python tests/mutation.py metrics stats   # some groups
+    python tests/mutation.py --report        # the last results, without running
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SURVIVORS = REPO / "tests" / "mutation_survivors.txt"
+
+# group -> (the modules it mutates, the tests of those modules); test files that do not
+# exist (yet) are left out
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "metrics": (["src/poolstudy/metrics.py"], ["tests/test_metrics.py"]),
+    "stats": (["src/poolstudy/stats.py"], ["tests/test_stats.py", "tests/test_contrasts.py"]),
+    "atomic": (["src/poolstudy/atomic.py"], ["tests/test_atomic.py", "tests/test_faults.py"]),
+    "evaluate": (
+        ["src/poolstudy/evaluate.py"],
+        ["tests/test_metrics.py", "tests/test_placement.py"],
+    ),
+    "analyze": (["src/poolstudy/analyze.py"], ["tests/test_analyze.py"]),
+    "paper": (
+        ["src/poolstudy/paper/numbers.py", "src/poolstudy/paper/claims.py"],
+        ["tests/test_paper.py"],
+    ),
+    "train": (["src/poolstudy/train.py"], ["tests/test_train.py", "tests/test_placement.py"]),
+    "data": (
+        ["src/poolstudy/data/*.py"],
+        [
+            "tests/test_data_digits.py",
+            "tests/test_data_glyphs.py",
+            "tests/test_data_torchvision.py",
+        ],
+    ),
+}
+DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
+ESCAPED = {"survived", "no tests", "suspicious"}  # results mutmut keeps until the code changes
+# what a copy of the project leaves out: outputs at the top, caches anywhere
+OUTPUTS = {".git", ".venv", ".snakemake", ".dvc", ".dvc-remote", "data", "models", "results"}
+OUTPUTS |= {"logs", "benchmarks", "mutants", "dvc_plots"}
+CACHES = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def skipped(folder: str, names: list[str]) -> list[str]:
+    top = Path(folder) == REPO
+    return [name for name in names if name in CACHES or (top and name in OUTPUTS)]
+
+
+def group_config(group: str) -> str:
+    """The lines that turn the project's ``[tool.mutmut]`` into this group's."""
+    modules, tests = GROUPS[group]
+    tests = [test for test in tests if (REPO / test).is_file()]
+    return (
+        f"only_mutate = {json.dumps(modules)}\n"
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
+    )
+
+
+def prepare(group: str, workdir: Path) -> Path:
+    """A copy of the project for ``group`` (updated in place when it exists, so mutmut keeps
+    the results of functions that did not change)."""
+    folder = workdir / group
+    shutil.copytree(REPO, folder, ignore=skipped, dirs_exist_ok=True)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    if "[tool.mutmut]\n" not in pyproject:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] table")
+    pyproject = pyproject.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + group_config(group))
+    (folder / "pyproject.toml").write_text(pyproject)
+    return folder
+
+
+def statuses(folder: Path) -> dict[str, str]:
+    """mutant name -> status (killed, survived, no tests, timeout, ...) of the last run."""
+    from mutmut.stats import status_by_exit_code
+
+    found = {}
+    for meta in sorted((folder / "mutants").rglob("*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        found.update({name: status_by_exit_code[code] for name, code in codes.items()})
+    return found
+
+
+def reviewed() -> dict[str, str]:
+    """The reviewed survivors: mutant name -> the reason no test kills it."""
+    entries = {}
+    for line in SURVIVORS.read_text().splitlines() if SURVIVORS.exists() else []:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, reason = line.partition(":")
+            entries[name.strip()] = reason.strip()
+    return entries
+
+
+def run(group: str, folder: Path, max_children: int) -> None:
+    """mutmut on one group; mutants that escaped an earlier run are tried again (mutmut keeps
+    a result until the function changes, and the tests may have changed since)."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    escaped = [name for name, status in statuses(folder).items() if status in ESCAPED]
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    print(f"== {group}: {' '.join(GROUPS[group][0])}", flush=True)
+    subprocess.run(command, cwd=folder, env=env, check=True)
+    if escaped:
+        print(f"== {group}: {len(escaped)} mutants that escaped before, again", flush=True)
+        subprocess.run([*command, *escaped], cwd=folder, env=env, check=True)
+
+
+def report(groups: list[str], workdir: Path) -> int:
+    """Print the killed share per group and the unreviewed survivors; 1 if there are any."""
+    notes = reviewed()
+    unreviewed = []
+    totals = [0, 0]
+    print(f"{'group':10} {'mutants':>8} {'killed':>7} {'reviewed':>9} {'score':>7}")
+    for group in groups:
+        found = statuses(workdir / group)
+        if not found:
+            print(f"{group:10} (not run)")
+            continue
+        killed = sum(status in DETECTED for status in found.values())
+        alive = {name: status for name, status in found.items() if status not in DETECTED}
+        excused = [name for name in alive if name in notes]
+        unreviewed += [(name, status) for name, status in alive.items() if name not in notes]
+        totals[0] += len(found)
+        totals[1] += killed
+        score = 100.0 * killed / len(found)
+        print(f"{group:10} {len(found):8d} {killed:7d} {len(excused):9d} {score:6.1f}%")
+    if totals[0]:
+        score = 100.0 * totals[1] / totals[0]
+        print(f"{'all':10} {totals[0]:8d} {totals[1]:7d} {'':9} {score:6.1f}%")
+    for name, status in sorted(unreviewed):
+        print(f"unreviewed {status}: {name}  (mutmut show {name}, in {workdir}/<group>)")
+    return 1 if unreviewed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("groups", nargs="*", help=f"some of: {', '.join(GROUPS)} (all)")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "poolstudy-mutation"
+    )
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--report", action="store_true", help="only report the last results")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results")
+    args = parser.parse_args(argv)
+    groups = args.groups or list(GROUPS)
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown groups {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    if args.fresh:
+        for group in groups:
+            shutil.rmtree(args.workdir / group / "mutants", ignore_errors=True)
+    if not args.report:
+        for group in groups:
+            run(group, prepare(group, args.workdir), args.max_children)
+    return report(groups, args.workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Every config that cannot run is refused before any job starts, with one message that names
+the key, the value and what would be valid: the table tests/data/bad_configs.yaml through
+``validate_config`` (what ``check-config``, the Snakefile and so ``dvc repro`` call), one case
+through the real ``check-config`` command and one through ``snakemake -n``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from poolstudy.config import ConfigError, load_config, validate_config
+from poolstudy.plan import deep_merge
+
+REPO = Path(__file__).resolve().parents[1]
+BASES = {"tiny": REPO / "tests" / "data" / "tiny.yaml", "default": REPO / "config" / "config.yaml"}
+CASES = yaml.safe_load((REPO / "tests" / "data" / "bad_configs.yaml").read_text())
+
+
+def bad_config(case: dict) -> dict:
+    return deep_merge(yaml.safe_load(BASES[case["base"]].read_text()), case["patch"])
+
+
+def refusal(config: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    return str(info.value)
+
+
+@pytest.mark.bad_config
+@pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
+def test_bad_config_is_refused_with_the_key_the_value_and_what_is_valid(case):
+    message = refusal(bad_config(case))
+    for words in case["expect"]:
+        assert words in message, f"{words!r} not in:\n{message}"
+
+
+def test_the_bases_of_the_bad_configs_are_valid():
+    """The bases are valid, so each refusal comes from its patch."""
+    for base in BASES.values():
+        assert load_config(base)
+
+
+@pytest.mark.bad_config
+def test_the_check_config_command_refuses_a_bad_config_in_one_message(tmp_path):
+    case = next(c for c in CASES if c["name"] == "more stages than the image can be halved for")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad_config(case)))
+    result = subprocess.run(
+        [sys.executable, "-m", "poolstudy", "check-config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("poolstudy check-config: invalid configuration:")
+    for words in case["expect"]:
+        assert words in result.stderr
+
+
+@pytest.mark.bad_config
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    overrides = tmp_path / "bad.yaml"
+    overrides.write_text(yaml.safe_dump({"data": {"mirror": "/nonexistent/poolstudy-mirror"}}))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", str(overrides)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key data.mirror: the folder '/nonexistent/poolstudy-mirror' does not" in output
+    assert "Job stats" not in output and "Traceback" not in output
+
+
+def test_checking_the_default_config_is_fast():
+    """Snakemake validates the config at every start: the cross-key checks (networks built
+    once per cell) must cost well under a second."""
+    config = yaml.safe_load(BASES["default"].read_text())
+    validate_config(yaml.safe_load(BASES["default"].read_text()))  # imports, caches
+    start = time.perf_counter()
+    validate_config(config)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_the_checks_build_the_networks_that_training_builds(base):
+    """``checks.network_spec`` is ``estimate.model_spec`` (and so the network of a run) for
+    every cell of the shipped configs."""
+    from poolstudy.checks import Study, network_spec
+    from poolstudy.estimate import model_spec
+
+    study = Study.of(load_config(BASES[base]))
+    for dataset, condition, operator in study.cells:
+        args = (operator, study.prepared[dataset], study.settings[condition])
+        assert network_spec(*args) == model_spec(*args)

@@ -1,0 +1,240 @@
+"""The primary contrasts' statistics on hand-computed cases: Holm's adjustment, the paired
+t-test and the two one-sided tests of equivalence, the verdicts and the contrast table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from poolstudy.stats import contrast_table, holm, paired_contrast, verdict
+
+
+def t_cdf_4(t: float) -> float:
+    """Student's t CDF with 4 degrees of freedom in closed form (the oracle, not scipy)."""
+    u = t / math.sqrt(4 + t * t)
+    return 0.5 + 0.75 * u * (1 - u * u / 3)
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        ([0.01, 0.04, 0.03, 0.005], [0.03, 0.06, 0.06, 0.02]),
+        ([0.01, math.nan, 0.04], [0.02, math.nan, 0.04]),
+        ([0.6, 0.7], [1.0, 1.0]),
+        ([0.02], [0.02]),
+    ],
+)
+def test_holm_by_hand(p, expected):
+    np.testing.assert_allclose(holm(p), expected, equal_nan=True)
+
+
+def test_paired_contrast_by_hand():
+    # mean 0.1, sd sqrt(0.025), se sqrt(0.025 / 5) = 0.0707...
+    d = [0.2, -0.1, 0.3, 0.0, 0.1]
+    se = math.sqrt(0.025 / 5)
+    result = paired_contrast(d, margin=1.0, confidence=0.95)
+    assert result["n"] == 5 and result["mean"] == pytest.approx(0.1)
+    assert result["p_difference"] == pytest.approx(2 * (1 - t_cdf_4(0.1 / se)))
+    # TOST: the larger one-sided p is the one against the nearer bound (+1)
+    assert result["p_equivalence"] == pytest.approx(t_cdf_4((0.1 - 1.0) / se))
+    assert result["p_equivalence"] < 0.001
+
+
+def test_a_margin_smaller_than_the_noise_is_not_equivalence():
+    result = paired_contrast([0.2, -0.1, 0.3, 0.0, 0.1], margin=0.05)
+    assert result["p_equivalence"] > 0.5
+
+
+def test_constant_differences_and_single_seeds():
+    assert paired_contrast([2.0, 2.0, 2.0], margin=1.0)["p_difference"] == 0.0
+    assert paired_contrast([0.5, 0.5], margin=1.0)["p_equivalence"] == 0.0
+    single = paired_contrast([3.0], margin=1.0)
+    assert single["n"] == 1 and math.isnan(single["p_difference"])
+
+
+@pytest.mark.parametrize(
+    ("p_difference", "p_equivalence", "expected"),
+    [(0.01, 0.9, "difference"), (0.5, 0.01, "equivalent"), (0.2, 0.2, "inconclusive")],
+)
+def test_verdict(p_difference, p_equivalence, expected):
+    assert verdict(p_difference, p_equivalence, alpha=0.05) == expected
+
+
+def observations_for(differences: dict[str, list[float]]) -> pd.DataFrame:
+    """Accuracy rows in which operator ``name`` beats ``base`` by the given per-seed amount."""
+    rows = []
+    for name, values in differences.items():
+        for seed, value in enumerate(values):
+            for operator, accuracy in ((name, 80.0 + value), ("base", 80.0)):
+                rows.append(
+                    {
+                        "dataset": "glyphs",
+                        "condition": "gap",
+                        "operator": operator,
+                        "seed": seed,
+                        "metric": "accuracy_test",
+                        "protocol": "",
+                        "value": accuracy,
+                    }
+                )
+    return pd.DataFrame(rows).drop_duplicates(["operator", "seed"])
+
+
+def contrasts_against_base(names) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "dataset": "glyphs",
+            "metric": "accuracy_test",
+            "first": {"condition": "gap", "operator": name},
+            "second": {"condition": "gap", "operator": "base"},
+        }
+        for name in names
+    ]
+
+
+def test_contrast_table_adjusts_across_the_family_and_words_each_verdict():
+    differences = {
+        "big": [5.0, 6.0, 5.5, 6.5, 5.2],
+        "tiny": [0.1, -0.1, 0.05, 0.0, -0.05],
+        "noisy": [3.0, -4.0, 2.0, -1.0, 5.0],
+    }
+    observations = observations_for(differences)
+    contrasts = contrasts_against_base([*differences, "absent"])
+    table = contrast_table(observations, contrasts, margin=1.0).set_index("name")
+    assert table.loc["big", "mean"] == pytest.approx(np.mean(differences["big"]))
+    assert list(table["verdict"]) == ["difference", "equivalent", "inconclusive", "not trained"]
+    raw = table.loc[["big", "tiny", "noisy"], "p_difference"].to_numpy()
+    np.testing.assert_allclose(table.loc[["big", "tiny", "noisy"], "p_difference_holm"], holm(raw))
+    assert table.loc["tiny", "p_difference_holm"] >= table.loc["tiny", "p_difference"]
+    assert table.loc["absent", "n"] == 0
+
+
+def study(**changes) -> dict:
+    config = {
+        "datasets": ["glyphs", "digits"],
+        "operators": ["max", "none_rf", "stride"],
+        "seeds": [0, 1, 2],
+        "conditions": {
+            "primary": {"datasets": ["glyphs"], "operators": ["max", "none_rf", "convpool"]},
+            "flatten": {"datasets": ["glyphs"], "model": {"head": "flatten"}},
+            "gap": {},
+            "placement": {"placement": {"canvas": 48}},
+        },
+        "sweep": None,
+        "model": {},
+        "train": {},
+        "evaluate": {},
+        "placement": {"canvas": None},
+        "primary": {
+            "dataset": None,
+            "condition": None,
+            "metric": "accuracy_test",
+            "protocol": "",
+            "margin": 1.0,
+            "contrasts": ["max - none_rf", "flatten:max - max"],
+        },
+    }
+    config.update(changes)
+    return config
+
+
+def test_conditions_train_only_their_datasets():
+    from poolstudy.plan import condition_datasets, planned_runs
+
+    config = study()
+    assert condition_datasets(config, "primary") == ["glyphs"]
+    assert condition_datasets(config, "gap") == ["glyphs", "digits"]
+    runs = planned_runs(config)
+    assert {r.dataset for r in runs if r.condition == "primary"} == {"glyphs"}
+    assert len([r for r in runs if r.condition == "gap"]) == 2 * 3 * 3
+
+
+def test_primary_contrasts_resolve_their_sides():
+    from poolstudy.plan import primary_contrasts, primary_problems
+
+    config = study()
+    first, second = primary_contrasts(config)
+    assert first["dataset"] == "glyphs" and first["metric"] == "accuracy_test"
+    assert first["first"] == {"condition": "primary", "operator": "max"}
+    assert second["first"] == {"condition": "flatten", "operator": "max"}
+    assert second["second"] == {"condition": "primary", "operator": "max"}
+    assert primary_problems(config) == []
+
+
+@pytest.mark.parametrize(
+    ("contrast", "words"),
+    [
+        ("stride - max", "does not train 'stride'"),
+        ("nowhere:max - max", "unknown condition 'nowhere'"),
+        ("placement:max - gap:max", "different canvases"),
+    ],
+)
+def test_primary_contrasts_that_cannot_be_computed_are_named(contrast, words):
+    from poolstudy.plan import primary_problems
+
+    config = study()
+    config["primary"]["contrasts"] = [contrast]
+    problems = primary_problems(config)
+    assert len(problems) >= 1 and words in problems[0] and contrast in problems[0]
+
+
+def test_a_contrast_on_a_dataset_its_condition_skips_is_named():
+    from poolstudy.plan import primary_problems
+
+    config = study()
+    config["primary"]["dataset"] = "digits"
+    config["primary"]["contrasts"] = ["max - none_rf"]
+    assert "not trained on 'digits'" in primary_problems(config)[0]
+
+
+def test_the_paper_words_each_contrast_by_its_verdict_and_quotes_its_row():
+    from poolstudy.paper.contrasts import contrasts_tex
+
+    differences = {
+        "big": [5.0, 6.0, 5.5, 6.5, 5.2],
+        "tiny": [0.1, -0.1, 0.05, 0.0, -0.05],
+        "noisy": [3.0, -4.0, 2.0, -1.0, 5.0],
+    }
+    table = contrast_table(
+        observations_for(differences), contrasts_against_base(differences), margin=1.0
+    )
+    text = contrasts_tex(table, "95")
+    items = [line for line in text.splitlines() if line.startswith(r"\item")]
+    assert len(items) == 3
+    big, tiny, noisy = items
+    assert "the first is higher" in big and f"{table.loc[0, 'mean']:+.1f} points" in big
+    assert "equivalent within $\\pm$1.0 points" in tiny
+    assert "inconclusive" in noisy
+    assert f"[{table.loc[2, 'ci_low']:+.1f}, {table.loc[2, 'ci_high']:+.1f}]" in noisy
+    assert "\\label{tab:contrasts}" in text
+
+
+def test_the_answer_follows_the_deciding_contrast_and_keeps_the_mechanisms_in_order():
+    from poolstudy.paper.contrasts import answer_tex
+
+    differences = {"big": [5.0, 6.0, 5.5, 6.5, 5.2], "tiny": [0.1, -0.1, 0.05, 0.0, -0.05]}
+    table = contrast_table(
+        observations_for(differences), contrasts_against_base(differences), margin=1.0
+    )
+    regime = pd.DataFrame(
+        {
+            "dataset": ["glyphs"],
+            "condition": ["gap"],
+            "operator": ["big"],
+            "gap": [0.2],
+            "gap_sampling_se": [0.5],
+            "late_rise": [0.1],
+            "free_of_overfitting": [True],
+            "converged": [True],
+        }
+    )
+    mechanisms = [["second", "tiny"], ["first", "big"]]
+    yes = answer_tex(table, regime, ["big"], mechanisms, "95")
+    assert yes.startswith("\\newcommand{\\psanswer}{Yes: where no compared network overfits")
+    assert yes.index("paragraph{Second.}") < yes.index("paragraph{First.}")
+    no = answer_tex(table, regime, ["tiny"], mechanisms, "95")
+    assert "\\psanswer}{No: " in no and "less than $\\pm$1.0 points" in no

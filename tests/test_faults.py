@@ -1,0 +1,342 @@
+"""Faults the pipeline survives or refuses cleanly: divergence is an error (a non-finite loss or
+weight, one line from the command), a damaged prepared or model file is refused with the
+command that rebuilds it, an interrupted write leaves no file, and an interrupted training run
+resumes from its checkpoint to the weights of an uninterrupted one (in process, and a real
+process killed with SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import quiet, same_state, state_of
+from test_train import synthetic_dataset
+
+import poolstudy.train as train_module
+from poolstudy.atomic import CorruptFile, atomic_path, leftover_temporaries
+from poolstudy.data.prepare import load_prepared, save_prepared
+from poolstudy.train import (
+    CHECKPOINT_ENV,
+    CHECKPOINT_NAME,
+    TrainingDiverged,
+    load_model,
+    make_optimizer,
+    train_cell,
+)
+
+MODEL = {"widths": [4, 8], "operator_options": {"fracmax": {"kernel_size": 3}}}
+TRAIN = {"epochs": 3, "batch_size": 16, "device": "cpu", "val_points": 3}
+RUN_FILES = ("model.pt", "history.csv", "meta.json")
+
+
+def same_run(first, second) -> None:
+    """Bit-identical weights, the same history (but its timings) and the same metadata."""
+    assert same_state(state_of(first / "model.pt"), state_of(second / "model.pt"))
+    histories = [
+        pd.read_csv(run / "history.csv").drop(columns="seconds") for run in (first, second)
+    ]
+    pd.testing.assert_frame_equal(*histories)
+    metas = [json.loads((run / "meta.json").read_text()) for run in (first, second)]
+    for key in ("steps", "n_train", "final_val_accuracy", "data_sha256", "spec"):
+        assert metas[0][key] == metas[1][key], key
+
+
+def command(data_path, operator, out_dir, train_options) -> list[str]:
+    return (
+        [sys.executable, "-m", "poolstudy", "train", "--data", str(data_path)]
+        + ["--operator", operator, "--seeds", "0", "--model", json.dumps(MODEL)]
+        + ["--train", json.dumps(train_options), "--out-dir", str(out_dir), "--threads", "1"]
+    )
+
+
+def environment(**changes) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != CHECKPOINT_ENV}
+    return {**env, **changes}
+
+
+# --- divergence -------------------------------------------------------------------------------
+
+
+@pytest.mark.fault
+def test_a_non_finite_weight_is_divergence(data_path, tmp_path, monkeypatch):
+    """The last step's update happens after its loss was measured: only the weights show it."""
+
+    def poisoning(model, config):
+        optimizer = make_optimizer(model, config)
+        steps = []
+
+        def poison(*args):
+            steps.append(1)
+            if len(steps) == 9:  # 3 epochs of 3 steps: the last one
+                with torch.no_grad():
+                    optimizer.param_groups[0]["params"][0].view(-1)[0] = float("nan")
+
+        optimizer.register_step_post_hook(poison)
+        return optimizer
+
+    monkeypatch.setattr(train_module, "make_optimizer", poisoning)
+    with pytest.raises(
+        TrainingDiverged, match=r"max seed 0: the weight \S+ is not finite by step 9"
+    ):
+        train_cell(data_path, "max", [0], MODEL, TRAIN, [tmp_path / "run"], log=quiet)
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.fault
+def test_the_train_command_reports_divergence_in_one_line(data_path, tmp_path):
+    options = {**TRAIN, "lr": 1e12, "warmup_epochs": 0.0}
+    result = subprocess.run(
+        command(data_path, "max", tmp_path / "run", options), capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.match(r"poolstudy train: max seed 0: the (training loss|weight \S+) is ", last)
+    assert "no model is written. Lower train.lr" in last
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# --- corruption -------------------------------------------------------------------------------
+
+
+def truncate(path, tensor) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def alter(path, tensor) -> None:
+    """Flip one byte inside ``tensor``'s data, leaving the archive readable."""
+    body = bytearray(path.read_bytes())
+    start = body.find(tensor.contiguous().numpy().tobytes()[:64])
+    assert start > 0
+    body[start + 5] ^= 0xFF
+    path.write_bytes(bytes(body))
+
+
+def overwrite(path, tensor) -> None:
+    path.write_bytes(b"not a file this project wrote\n")
+
+
+def unhashed(path, tensor) -> None:
+    """As a version without content hashes wrote it."""
+    payload = torch.load(path, weights_only=True)
+    del payload["sha256"]
+    torch.save(payload, path)
+
+
+DAMAGES = [truncate, alter, overwrite, unhashed]
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__)
+def test_a_damaged_prepared_file_is_refused_with_how_to_rebuild_it(tmp_path, damage):
+    path = tmp_path / "prepared" / "digits.pt"
+    data = synthetic_dataset()
+    save_prepared(data, path)
+    assert torch.equal(load_prepared(path).images, data.images)
+    damage(path, data.images)
+    with pytest.raises(CorruptFile) as info:
+        load_prepared(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} is damaged (") and "\n" not in message
+    assert f"`rm {path}`" in message and "snakemake --cores all --forcerun prepare" in message
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda f: f.__name__)
+def test_a_damaged_model_file_is_refused_with_how_to_rebuild_it(data_path, tmp_path, damage):
+    run = tmp_path / "run"
+    train_cell(data_path, "max", [0], MODEL, TRAIN, [run], log=quiet)
+    path = run / "model.pt"
+    load_model(path)
+    # a matrix or vector: its bytes lie in the file in the order numpy gives them
+    largest = max((t for t in state_of(path).values() if t.ndim <= 2), key=lambda t: t.numel())
+    damage(path, largest)
+    with pytest.raises(CorruptFile) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} is damaged (") and "\n" not in message
+    assert f"`rm {path}`" in message and "retrains its cell" in message
+
+
+@pytest.mark.fault
+def test_the_commands_refuse_damaged_files_in_one_line(data_path, tmp_path):
+    run = tmp_path / "run"
+    train_cell(data_path, "max", [0], MODEL, TRAIN, [run], log=quiet)
+    truncate(run / "model.pt", None)
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "poolstudy", "evaluate", "--data", str(data_path)]
+        + ["--model", str(run / "model.pt"), "--seeds", "0", "--experiment", "x"]
+        + ["--dataset", "synthetic", "--operator", "max", "--out", str(tmp_path / "0.csv")],
+        capture_output=True,
+        text=True,
+    )
+    assert evaluate.returncode == 2 and "Traceback" not in evaluate.stderr
+    last = evaluate.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"poolstudy evaluate: {run / 'model.pt'} is damaged")
+    overwrite(data_path, None)
+    train = subprocess.run(command(data_path, "max", run, TRAIN), capture_output=True, text=True)
+    assert train.returncode == 2 and "Traceback" not in train.stderr
+    last = train.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"poolstudy train: {data_path} is damaged")
+
+
+# --- interruption -----------------------------------------------------------------------------
+
+
+@pytest.mark.fault
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    target = tmp_path / "out" / "model.pt"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half a file")
+        raise KeyboardInterrupt
+    assert not target.exists() and not leftover_temporaries(target)
+
+
+class Interrupted(Exception):
+    """Stands for a kill right after a checkpoint was written."""
+
+
+def interrupt_after(saves: int):
+    original = train_module.Checkpoint.save
+    count = []
+
+    def save(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        count.append(1)
+        if len(count) == saves:
+            raise Interrupted
+
+    return save
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    ("operator", "changes", "placement", "saves"),
+    [
+        ("max", {"augment_shift": 2}, None, 4),  # mid-pass: 3 steps per pass
+        ("fracmax", {}, None, 6),  # at the end of a pass; the global generator draws regions
+        ("avg", {"n_train": 30}, {"canvas": 20, "region": "left"}, 5),  # placement draws
+    ],
+)
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
+    data_path, tmp_path, monkeypatch, operator, changes, placement, saves
+):
+    options = {**TRAIN, **changes}
+    alone, resumed = tmp_path / "alone", tmp_path / "resumed"
+    common = {"placement_options": placement}
+    monkeypatch.delenv(CHECKPOINT_ENV, raising=False)
+    train_cell(data_path, operator, [0], MODEL, options, [alone], log=quiet, **common)
+
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    original = train_module.Checkpoint.save
+    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(saves))
+    with pytest.raises(Interrupted):
+        train_cell(data_path, operator, [0], MODEL, options, [resumed], log=quiet, **common)
+    assert (resumed / CHECKPOINT_NAME).is_file() and not (resumed / "model.pt").exists()
+    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    lines = []
+    train_cell(data_path, operator, [0], MODEL, options, [resumed], log=lines.append, **common)
+    assert f"{resumed / CHECKPOINT_NAME}: resuming at step {saves}" in lines
+    assert not (resumed / CHECKPOINT_NAME).exists()
+    same_run(alone, resumed)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(data_path, tmp_path, monkeypatch):
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    run, alone = tmp_path / "run", tmp_path / "alone"
+    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    with pytest.raises(Interrupted):
+        train_cell(data_path, "max", [0], MODEL, TRAIN, [run], log=quiet)
+    monkeypatch.undo()
+    other = {**TRAIN, "lr": 0.1}
+    lines = []
+    train_cell(data_path, "max", [0], MODEL, other, [run], log=lines.append)
+    assert f"{run / CHECKPOINT_NAME}: a checkpoint of other settings; starting afresh" in lines
+    train_cell(data_path, "max", [0], MODEL, other, [alone], log=quiet)
+    same_run(alone, run)
+
+
+@pytest.mark.fault
+def test_a_cell_keeps_its_checkpoints_until_every_seed_is_written(data_path, tmp_path, monkeypatch):
+    """Snakemake deletes all of a failed cell's outputs, so a seed finished before a kill must
+    be resumable from its last checkpoint rather than trained again."""
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    runs = [tmp_path / "0", tmp_path / "1"]
+    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(9 + 2))
+    with pytest.raises(Interrupted):
+        train_cell(data_path, "max", [0, 1], MODEL, TRAIN, runs, log=quiet)
+    assert (runs[0] / "model.pt").exists() and (runs[0] / CHECKPOINT_NAME).exists()
+    monkeypatch.undo()
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    lines = []
+    train_cell(data_path, "max", [0, 1], MODEL, TRAIN, runs, log=lines.append)
+    assert f"{runs[0] / CHECKPOINT_NAME}: resuming at step 9" in lines
+    assert f"{runs[1] / CHECKPOINT_NAME}: resuming at step 2" in lines
+    for seed, run in enumerate(runs):
+        alone = tmp_path / f"alone{seed}"
+        train_cell(data_path, "max", [seed], MODEL, TRAIN, [alone], log=quiet)
+        same_run(alone, run)
+    assert not [path for run in runs for path in run.glob("*checkpoint*")]
+
+
+@pytest.mark.fault
+def test_a_killed_training_process_resumes_to_the_same_weights(data_path, tmp_path):
+    """A real `poolstudy train` process, killed with SIGKILL once it has checkpointed, then
+    the same command again: the weights of an uninterrupted run, bit for bit."""
+    options = {"steps": 300, "batch_size": 8, "device": "cpu", "val_points": 5}
+    options["augment_shift"] = 1
+    killed, alone = tmp_path / "killed", tmp_path / "alone"
+    checkpoint = killed / CHECKPOINT_NAME
+    every_step = environment(**{CHECKPOINT_ENV: "0"})
+    process = subprocess.Popen(
+        command(data_path, "fracmax", killed, options),
+        env=every_step,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint within two minutes"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert not (killed / "model.pt").exists()
+    step = torch.load(checkpoint, weights_only=True)["progress"]["step"]
+    assert 0 < step < options["steps"]
+
+    again = subprocess.run(
+        command(data_path, "fracmax", killed, options),
+        env=every_step,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"{checkpoint}: resuming at step " in again.stdout
+    assert not checkpoint.exists() and not leftover_temporaries(checkpoint)
+    subprocess.run(
+        command(data_path, "fracmax", alone, options),
+        env=environment(),
+        check=True,
+        capture_output=True,
+    )
+    same_run(alone, killed)
+
+
+def test_the_checkpoint_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(CHECKPOINT_ENV, raising=False)
+    assert train_module.checkpoint_seconds() == train_module.CHECKPOINT_SECONDS
+    monkeypatch.setenv(CHECKPOINT_ENV, "2.5")
+    assert train_module.checkpoint_seconds() == 2.5
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv(CHECKPOINT_ENV, bad)
+        with pytest.raises(ValueError, match=CHECKPOINT_ENV):
+            train_module.checkpoint_seconds()
