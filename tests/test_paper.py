@@ -681,7 +681,8 @@ def test_every_number_quotes_its_row_of_the_tables():
             "device",
         ],
     )
-    settings = {"experiment": "tiny_run", "lr": 0.05}
+    # structures for the prose are no numbers, and do not stop the numbers after them
+    settings = {"experiment": "tiny_run", "answer": ["max - none"], "lr": 0.05}
     entries = number_entries({"summary": summary, "models": models}, settings)
     expected = {
         "config.experiment": r"tiny\_run",
