@@ -732,3 +732,126 @@ def test_the_sweep_thresholds_are_strict_for_the_gap_and_inclusive_for_the_fit()
     assert sizes_without_overfitting(cells, [1000, 4000], 1.0, floor) == [1000, 4000]
     assert underfitting_operators(cells, 4000, floor).empty
     assert list(underfitting_operators(cells, 1000, floor)["operator"]) == ["none"]
+
+
+# The whole generated text for fixed inputs, every number checked by hand against them: a
+# changed word or number in a sentence fails here.
+CONTROLS_TEXT = (
+    "\\paragraph{Parameters and the head.}\n"
+    "Under \\texttt{gap} the network has 1,000 parameters without pooling and 1,000 "
+    "with max pooling; strided convolutions bring 1,500.\n"
+    "Under \\texttt{flatten} the network has 9,000 parameters without pooling and "
+    "1,000 with max pooling; strided convolutions bring 1,500.\n"
+    "For \\texttt{none}, condition \\texttt{flatten} instead of \\texttt{gap} lowers "
+    "clean test accuracy by 2.0 points (95\\% CI [-2.0, -2.0]).\n"
+    "For \\texttt{max}, condition \\texttt{flatten} instead of \\texttt{gap} lowers "
+    "clean test accuracy by 2.0 points (95\\% CI [-2.0, -2.0]).\n"
+    "\n"
+    "\\paragraph{Receptive field.}\n"
+    "Without pooling, a unit of the last stage sees 7 pixels; with max pooling, 22; "
+    "the dilated network without pooling, 23. Growing the receptive field by "
+    "dilation instead of pooling raises clean test accuracy by 8.0 points (95\\% CI "
+    "[+8.0, +8.0]). Max pooling compared with that receptive-field-matched network "
+    "raises clean test accuracy by 2.0 points (95\\% CI [+2.0, +2.0]).\n"
+    "\n"
+    "\\paragraph{What pooling computes, apart from shrinking.}\n"
+    "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast}) "
+    "raises clean test accuracy by 5.0 points (95\\% CI [+5.0, +5.0]). Downsampling "
+    "after that maximum (\\texttt{max} against \\texttt{maxbroadcast}) raises clean "
+    "test accuracy by 5.0 points (95\\% CI [+5.0, +5.0]).\n"
+)
+PLACEMENT_TEXT = (
+    "\\emph{Condition placed.} Each image was centred on a 48-pixel black canvas; "
+    "training placed it with its centre in the left half of the canvas, and testing "
+    "placed every test image at every position of a grid over the whole canvas "
+    "(Figure~\\ref{fig:placement}). Accuracy at positions training never used, "
+    "highest first: \\texttt{max} 70.0 $\\pm$ 2.0, \\texttt{none} 40.0 $\\pm$ 2.0. At "
+    "the trained positions, highest first: \\texttt{none} 98.0 $\\pm$ 2.0, "
+    "\\texttt{max} 98.0 $\\pm$ 2.0. The drop from trained to untrained positions "
+    "(points), highest first: \\texttt{none} 58.0 $\\pm$ 2.0, \\texttt{max} 28.0 $\\pm$ "
+    "2.0. \\texttt{max} raises accuracy at untrained positions by 30.0 points "
+    "relative to no pooling (95\\% CI [+25.0, +35.0]). \\texttt{max} lowers the drop "
+    "at untrained positions by 30.0 points relative to no pooling (95\\% CI [-35.0, "
+    "-25.0]).\n"
+    "\n"
+    "\\begin{figure}[h]\n"
+    "\\centering\n"
+    "\\includegraphics[width=0.75\\linewidth]{placement}\n"
+    "\\caption{Placement: test accuracy against the horizontal offset of the object "
+    "from the canvas centre (mean over vertical offsets); shaded: the offsets "
+    "training drew from; bands: 95\\,\\% intervals over seeds.}\n"
+    "\\label{fig:placement}\n"
+    "\\end{figure}\n"
+)
+
+
+def test_the_controls_text_in_full():
+    from poolstudy.paper import controls_tex
+
+    assert controls_tex(*controls_inputs(), "digits") == CONTROLS_TEXT
+
+
+def test_the_placement_text_in_full():
+    from poolstudy.paper import placement_tex
+
+    assert placement_tex(*placement_inputs(), "digits") == PLACEMENT_TEXT
+
+
+SWEEP_CLOSES_TEXT = (
+    "On \\texttt{glyphs}, \\texttt{none}, \\texttt{max} were trained on 500, 2,000, "
+    "8,000 images (3 seeds each) for the same 600 optimiser steps at every size. A "
+    "size counts as free of overfitting when, there and at every larger size, every "
+    "operator's train--test gap is below 1.0 point and at least one operator fits "
+    "its training set to 95.0\\,\\% (clean train accuracy), so that a small gap where "
+    "no network could fit the data in the budget does not count.\n"
+    "Without augmentation, every operator's gap is below 1.0 point from 2,000 "
+    "training images on.\n"
+    "Ranked by test accuracy at 2,000 images: \\texttt{max} (98.1 $\\pm$ 0.2), "
+    "\\texttt{none} (96.1 $\\pm$ 0.2).\n"
+    "There, \\texttt{max} against no pooling raises clean test accuracy by 2.0 points "
+    "(95\\% CI [+2.0, +2.0]).\n"
+    "\n"
+    "\\begin{figure}[h]\n"
+    "\\centering\n"
+    "\\includegraphics[width=\\linewidth]{sweep_accuracy}\n"
+    "\\includegraphics[width=\\linewidth]{sweep_gap}\n"
+    "\\caption{Data-size sweep on \\texttt{glyphs}: test accuracy (top) and "
+    "train$-$test gap (bottom; dashed: one point) against the number of training "
+    "images; bands: 95\\,\\% intervals over seeds.}\n"
+    "\\label{fig:sweep}\n"
+    "\\end{figure}\n"
+)
+SWEEP_NEVER_CLOSES_TEXT = (
+    "On \\texttt{glyphs}, \\texttt{none}, \\texttt{max} were trained on 500, 2,000 "
+    "images (3 seeds each) for the same number of epochs at every size (smaller sets "
+    "get fewer steps). A size counts as free of overfitting when, there and at every "
+    "larger size, every operator's train--test gap is below 1.0 point and at least "
+    "one operator fits its training set to 97.0\\,\\% (clean train accuracy), so that "
+    "a small gap where no network could fit the data in the budget does not count.\n"
+    "Without augmentation, no size up to the largest (2,000 images) is free of "
+    "overfitting by this rule: there the largest gap is \\texttt{max}'s (3.0 points) "
+    "and the highest train accuracy \\texttt{max}'s (101.1\\,\\%).\n"
+    "Ranked by test accuracy at 2,000 images: \\texttt{max} (98.1 $\\pm$ 0.2), "
+    "\\texttt{none} (96.1 $\\pm$ 0.2).\n"
+    "There, \\texttt{max} against no pooling raises clean test accuracy by 2.0 points "
+    "(95\\% CI [+2.0, +2.0]).\n"
+    "\n"
+    "\\begin{figure}[h]\n"
+    "\\centering\n"
+    "\\includegraphics[width=\\linewidth]{sweep_accuracy}\n"
+    "\\includegraphics[width=\\linewidth]{sweep_gap}\n"
+    "\\caption{Data-size sweep on \\texttt{glyphs}: test accuracy (top) and "
+    "train$-$test gap (bottom; dashed: one point) against the number of training "
+    "images; bands: 95\\,\\% intervals over seeds.}\n"
+    "\\label{fig:sweep}\n"
+    "\\end{figure}\n"
+)
+
+
+def test_the_sweep_text_in_full():
+    from poolstudy.paper import sweep_tex
+
+    cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
+    assert sweep_tex(cells, observations, steps=600) == SWEEP_CLOSES_TEXT
+    cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
+    assert sweep_tex(cells, observations, fit_floor=97.0) == SWEEP_NEVER_CLOSES_TEXT
