@@ -181,6 +181,19 @@ def sensitivity_maps(summary: pd.DataFrame, path) -> None:
     save_figure(fig, path)
 
 
+def row_of_panels(count: int, width: float, height: float):
+    """A figure of ``count`` panels side by side, each ``width`` x ``height`` inches, sharing
+    their y axis; the axes as a [1, count] array."""
+    return plt.subplots(
+        1,
+        count,
+        figsize=(width * count, height),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+
+
 def placeholder(path, message: str) -> None:
     """A figure that says why there is nothing to draw (e.g. no sweep configured)."""
     fig, ax = plt.subplots(figsize=(4, 1))
@@ -198,14 +211,7 @@ def sweep_curves(sweep: pd.DataFrame, metric: str, ylabel: str, path) -> None:
         return
     shifts = sorted(set(rows["augment_shift"]))
     colors = operator_colors(rows["operator"])
-    fig, axes = plt.subplots(
-        1,
-        len(shifts),
-        figsize=(3.6 * len(shifts), 2.8),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig, axes = row_of_panels(len(shifts), 3.6, 2.8)
     for ax, shift in zip(axes[0], shifts, strict=True):
         panel = rows[rows["augment_shift"] == shift]
         for operator in operator_order(panel["operator"]):
@@ -267,14 +273,7 @@ def learning_curves(curves: pd.DataFrame, regime: pd.DataFrame, path) -> None:
     conditions = list(dict.fromkeys(regime["condition"]))
     cells = curves[(curves["dataset"] == dataset) & curves["condition"].isin(conditions)]
     colors = operator_colors(cells["operator"])
-    fig, axes = plt.subplots(
-        1,
-        len(conditions),
-        figsize=(3.8 * len(conditions), 2.9),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig, axes = row_of_panels(len(conditions), 3.8, 2.9)
     for ax, condition in zip(axes[0], conditions, strict=True):
         panel = cells[cells["condition"] == condition]
         for operator in operator_order(panel["operator"]):

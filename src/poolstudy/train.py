@@ -197,8 +197,10 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.O
 @dataclass(frozen=True)
 class StepBudget:
     """How long a run trains: ``total`` steps in ``epochs`` passes of ``per_epoch`` steps (the
-    last pass may be cut short), ``warmup`` steps of warm-up, validation at ``validate_at``."""
+    last pass may be cut short) over ``n_train`` images, ``warmup`` steps of warm-up,
+    validation at ``validate_at``."""
 
+    n_train: int
     total: int
     per_epoch: int
     epochs: int
@@ -214,6 +216,7 @@ class StepBudget:
         # Warm-up never takes more than half the steps, so the rate always decays.
         warmup = max(1, min(round(config.warmup_epochs * per_epoch), total // 2))
         return cls(
+            n_train=n_train,
             total=total,
             per_epoch=per_epoch,
             epochs=math.ceil(total / per_epoch),
@@ -563,7 +566,6 @@ def run_identity(data, model, seed, config, placement, device) -> str:
 
 def run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images):
     """What a run records beside its weights (without the accounting of its network)."""
-    n_train = len(select_training_subset(*data.subset("train"), config.n_train, seed)[1])
     return {
         "dataset": data.name,
         "data_sha256": data_digest(data),
@@ -572,7 +574,7 @@ def run_metadata(data, model, seed, config, placement, budget, device, wall, row
         "spec": model.spec.to_dict(),
         "train_config": dataclasses.asdict(config),
         "placement": dataclasses.asdict(placement),
-        "n_train": n_train,
+        "n_train": budget.n_train,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
