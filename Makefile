@@ -4,7 +4,7 @@ VENV ?= .venv
 export VENV
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: all setup paper test lint bench mutation clean
+.PHONY: all setup lock paper test lint bench mutation clean
 
 all: paper
 
@@ -17,10 +17,35 @@ paper: setup
 test: setup
 	python -m pytest
 
+# requirements.lock holds the exact version and hashes of every package `make` installs, for
+# Linux x86_64 and Python 3.11. `make lock` resolves it again after a change to
+# pyproject.toml, keeping every pinned version that still fits; `make lock UPGRADE=1` moves
+# every package to its newest release that pyproject.toml allows. setuptools is the build
+# backend of the project's own (editable) install.
+LOCK_PYTHON ?= 3.11
+LOCK_PLATFORM ?= x86_64-manylinux_2_28
+UPGRADE ?=
+
+lock: setup
+	printf 'setuptools>=77\n' | uv pip compile --quiet pyproject.toml - --extra dev \
+		--generate-hashes --python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) \
+		--output-file requirements.lock
+	@echo "requirements.lock updated; \`make setup\` installs it."
+
+# Every shipped config, each on its own, must plan without an error (a dry run: nothing runs).
+CONFIGS ?= config/config.yaml config/paper.yaml tests/data/tiny.yaml
+
 lint: setup
 	ruff check src tests
 	ruff format --check src tests
+	snakefmt --check Snakefile workflow
 	snakemake --lint
+	@for config in $(CONFIGS); do \
+		echo "snakemake --dry-run --configfile $$config"; \
+		snakemake --dry-run --quiet rules --configfile $$config --replace-workflow-config \
+			|| exit 1; \
+	done
 
 # The engine the pipeline benchmark compares against: one job per seed, validation every epoch.
 PREVIOUS_ENGINE ?= d960b20

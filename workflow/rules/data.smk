@@ -6,9 +6,7 @@ rule prepare:
     params:
         raw_dir=config["data"]["raw_dir"],
         mirror=lambda w: (
-            f"--mirror {shlex.quote(config['data']['mirror'])}"
-            if config["data"]["mirror"]
-            else ""
+            f"--mirror {shlex.quote(config['data']['mirror'])}" if config["data"]["mirror"] else ""
         ),
         split=as_arg(config["data"]["split"]),
         options=lambda w: as_arg(config["data"]["options"].get(w.dataset, {})),

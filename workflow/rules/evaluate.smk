@@ -16,9 +16,7 @@ for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
         params:
             evaluate=condition_arg("evaluate"),
             placement=condition_arg("placement"),
-            n_train=lambda w: as_arg(
-                condition_settings(config, w.condition)["train"]["n_train"]
-            ),
+            n_train=lambda w: as_arg(condition_settings(config, w.condition)["train"]["n_train"]),
             seeds=" ".join(map(str, group_seeds)),
         threads: 1
         resources:

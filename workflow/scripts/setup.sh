@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything poolstudy needs on a fresh Debian machine:
-#   1. a virtual environment (.venv, or $VENV) with the project and its dependencies from
-#      pyproject.toml (reinstalled only when pyproject.toml changes);
+#   1. a virtual environment (.venv, or $VENV) with exactly the versions in requirements.lock
+#      (hash-checked; installed by uv, itself at the version and hashes the lock gives) and the
+#      project; synced again only when requirements.lock or pyproject.toml changes;
 #   2. TeX for the paper, from Debian's packages when it is missing and we are root;
 #      otherwise a message that says what to install.
 set -euo pipefail
@@ -9,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
+LOCK=requirements.lock
 TEX_PACKAGES="texlive-latex-base texlive-latex-recommended texlive-fonts-recommended latexmk lmodern"
 TEX_FILES="booktabs.sty natbib.sty hyperref.sty microtype.sty lmodern.sty plainnat.bst"
 
@@ -22,15 +24,24 @@ setup_python() {
     fi
     local stamp="$VENV/.poolstudy-installed"
     local wanted
-    wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    wanted="$(cat "$LOCK" pyproject.toml | sha256sum | cut -d' ' -f1)"
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted" ]]; then
-        echo "Python environment $VENV is up to date."
+        echo "Python environment $VENV is up to date ($LOCK)."
         return
     fi
-    step "Creating the Python environment in $VENV (torch, torchvision, snakemake, dvc, ...)"
+    step "Installing $LOCK into $VENV (torch, torchvision, snakemake, dvc, ...)"
     [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+    # the installer first: uv at the version and hashes the lock gives
+    local uv_lock
+    uv_lock="$(mktemp)"
+    awk '/^uv==/ {found = 1} found {print} found && !/\\$/ {exit}' "$LOCK" > "$uv_lock"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes \
+        --no-deps -r "$uv_lock"
+    rm -f "$uv_lock"
+    # then exactly the lock (packages not in it are removed), and the project itself
+    "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" --require-hashes "$LOCK"
+    "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" --no-deps \
+        --no-build-isolation -e .
     echo "$wanted" > "$stamp"
 }
 
