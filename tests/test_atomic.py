@@ -71,6 +71,10 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_or_none(tmp_path, old):
     # what is left is a temporary beside the target, hidden and never named like it
     leftovers = [p.name for p in target.parent.iterdir() if p != target]
     assert all(name.startswith(".") and name != target.name for name in leftovers)
+    # writing the file again clears them: the folder is as an uninterrupted writer leaves it
+    write_text(target, "the new file\n")
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    assert target.read_text() == "the new file\n"
 
 
 def test_an_error_inside_leaves_the_old_file_and_no_temporary(tmp_path):

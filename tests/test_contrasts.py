@@ -50,7 +50,7 @@ def test_a_margin_smaller_than_the_noise_is_not_equivalence():
 
 def test_constant_differences_and_single_seeds():
     assert paired_contrast([2.0, 2.0, 2.0], margin=1.0)["p_difference"] == 0.0
-    assert paired_contrast([0.5, 0.5], margin=1.0)["p_equivalence"] == 0.0
+    assert paired_contrast([0.5, 0.5, 0.5], margin=1.0)["p_equivalence"] == 0.0
     single = paired_contrast([3.0], margin=1.0)
     assert single["n"] == 1 and math.isnan(single["p_difference"])
 
@@ -202,15 +202,20 @@ def test_the_paper_words_each_contrast_by_its_verdict_and_quotes_its_row():
     table = contrast_table(
         observations_for(differences), contrasts_against_base(differences), margin=1.0
     )
-    text = contrasts_tex(table, "95")
-    items = [line for line in text.splitlines() if line.startswith(r"\item")]
-    assert len(items) == 3
-    big, tiny, noisy = items
+    from poolstudy.paper.contrasts import contrast_sentence, contrasts_appendix
+
+    big, tiny, noisy = (contrast_sentence(row, "95") for row in table.itertuples())
     assert "the first is higher" in big and f"{table.loc[0, 'mean']:+.1f} points" in big
     assert "equivalent within $\\pm$1.0 points" in tiny
     assert "inconclusive" in noisy
     assert f"[{table.loc[2, 'ci_low']:+.1f}, {table.loc[2, 'ci_high']:+.1f}]" in noisy
-    assert "\\label{tab:contrasts}" in text
+    # the subsection draws the family (forest plot) and the appendix lists every row
+    text = contrasts_tex(table, "95")
+    assert "\\label{fig:forest}" in text and "Verdicts: 1 difference, 1 equivalent" in text
+    appendix = contrasts_appendix(table, "95")
+    assert "\\label{tab:contrasts}" in appendix
+    rows = [line for line in appendix.splitlines() if line.startswith("\\texttt")]
+    assert len(rows) == 3 and all(v in r for v, r in zip(table["verdict"], rows, strict=True))
 
 
 def test_the_answer_follows_the_deciding_contrast_and_keeps_the_mechanisms_in_order():

@@ -2,22 +2,27 @@
 weight, one line from the command), a damaged prepared or model file is refused with the
 command that rebuilds it, an interrupted write leaves no file, and an interrupted training run
 resumes from its checkpoint to the weights of an uninterrupted one (in process, and a real
-process killed with SIGKILL)."""
+process killed with SIGKILL); an evaluation process killed with SIGKILL at any moment leaves
+only complete tables, and the same command run again writes those of an uninterrupted run."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from conftest import quiet, same_state, state_of
+import yaml
+from conftest import TINY_CONFIG, copy_project, quiet, same_state, state_of, tool_env
+from conftest import run as run_in
 from test_train import synthetic_dataset
 
 import poolstudy.train as train_module
@@ -340,3 +345,222 @@ def test_the_checkpoint_interval_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv(CHECKPOINT_ENV, bad)
         with pytest.raises(ValueError, match=CHECKPOINT_ENV):
             train_module.checkpoint_seconds()
+
+
+# --- an evaluation process killed with SIGKILL -------------------------------------------------
+
+EVAL_SEEDS = [0, 1, 2]
+EVALUATE = {
+    "protocols": ["circular", "zero"],
+    "max_shift": 2,
+    "consistency_shift": 2,
+    "device": "cpu",
+}
+
+
+def evaluate_command(cell: Path, out_dir: Path) -> list[str]:
+    """`poolstudy evaluate` of the cell's three seeds, as the workflow runs it."""
+    tables = [str(out_dir / f"{seed}.csv") for seed in EVAL_SEEDS]
+    records = [str(out_dir / f"{seed}.correct.npy") for seed in EVAL_SEEDS]
+    models = [str(cell / "models" / str(seed) / "model.pt") for seed in EVAL_SEEDS]
+    return (
+        [sys.executable, "-m", "poolstudy", "evaluate", "--data", str(cell / "data.pt")]
+        + ["--model", *models, "--seeds", *map(str, EVAL_SEEDS), "--experiment", "x"]
+        + ["--dataset", "synthetic", "--operator", "max", "--evaluate", json.dumps(EVALUATE)]
+        + ["--out", *tables, "--correct-out", *records, "--threads", "1"]
+    )
+
+
+def eval_outputs(out_dir: Path) -> list[Path]:
+    return [out_dir / f"{seed}{end}" for seed in EVAL_SEEDS for end in (".csv", ".correct.npy")]
+
+
+@pytest.fixture(scope="module")
+def evaluated_cell(tmp_path_factory) -> Path:
+    """A prepared dataset with 200 test images, the three trained models of one cell, and the
+    cell's evaluation run without interruption (``uninterrupted/``)."""
+    cell = tmp_path_factory.mktemp("cell")
+    save_prepared(synthetic_dataset(n=252), cell / "data.pt")
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    train_cell(
+        cell / "data.pt",
+        "max",
+        EVAL_SEEDS,
+        MODEL,
+        {**TRAIN, "epochs": 1, "val_points": 1},
+        [cell / "models" / str(seed) for seed in EVAL_SEEDS],
+        log=quiet,
+    )
+    torch.use_deterministic_algorithms(deterministic)
+    torch.set_num_threads(threads)
+    subprocess.run(evaluate_command(cell, cell / "uninterrupted"), check=True, capture_output=True)
+    return cell
+
+
+def kill_when(process: subprocess.Popen, ready, what: str) -> None:
+    """SIGKILL ``process`` as soon as ``ready(line)`` holds for a line it printed (``line`` is
+    None between lines, to poll for files)."""
+    deadline = time.monotonic() + 120
+    fd, pending = process.stdout.fileno(), b""
+    while not ready(None):
+        if select.select([fd], [], [], 0.002)[0]:
+            pending += os.read(fd, 1 << 16)
+            *lines, pending = pending.split(b"\n")
+            if any(ready(line.decode()) for line in lines):
+                break
+        assert process.poll() is None, f"the evaluation ended before {what}"
+        assert time.monotonic() < deadline, f"not {what} within two minutes"
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    process.stdout.close()
+
+
+def first_table_written(out_dir: Path):
+    return lambda line: (out_dir / "0.csv").exists()
+
+
+def seed_started(seed: int):
+    """The first protocol of ``seed`` done, the rest of its evaluation still to come."""
+    done = []
+
+    def ready(line) -> bool:
+        if line is not None and line.startswith("circular: "):
+            done.append(line)
+        return len(done) > seed
+
+    return ready
+
+
+KILL_MOMENTS = {
+    "mid-first-seed": lambda out_dir: seed_started(0),
+    "first-table-written": first_table_written,
+    "mid-second-seed": lambda out_dir: seed_started(1),
+}
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("moment", KILL_MOMENTS)
+def test_a_killed_evaluation_leaves_complete_tables_and_reruns_to_the_same(
+    evaluated_cell, tmp_path, moment
+):
+    """A real `poolstudy evaluate` of three seeds killed with SIGKILL: each table or per-image
+    record present is the whole file of an uninterrupted run, anything else in the folder is a
+    hidden temporary; the same command again leaves the folder of an uninterrupted run, byte
+    for byte, and clears the temporary a kill in the middle of a write leaves."""
+    uninterrupted, out_dir = evaluated_cell / "uninterrupted", tmp_path / "eval"
+    unbuffered = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        evaluate_command(evaluated_cell, out_dir),
+        env=unbuffered,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    kill_when(process, KILL_MOMENTS[moment](out_dir), moment)
+
+    outputs = eval_outputs(out_dir)
+    present = [path for path in outputs if path.exists()]
+    assert present == outputs[: len(present)], "written out of order"
+    assert len(present) < len(outputs), "the evaluation finished before it was killed"
+    if moment == "mid-first-seed":
+        assert not present
+    else:
+        assert out_dir / "0.csv" in present
+    if moment == "mid-second-seed":
+        assert out_dir / "1.csv" not in present
+    for path in present:
+        assert path.read_bytes() == (uninterrupted / path.name).read_bytes(), path
+    temporaries = {t for path in outputs for t in leftover_temporaries(path)}
+    others = set(out_dir.iterdir()) - set(present) if out_dir.exists() else set()
+    assert others == temporaries
+    assert all(path.name.startswith(".") for path in others)
+
+    # a kill in the middle of writing the next file leaves part of it under a hidden temporary
+    # name (tests/test_atomic.py), never under the file's own name
+    cut = outputs[len(present)]
+    cut.parent.mkdir(exist_ok=True)
+    part = cut.parent / f".{cut.name}.killed.tmp{cut.suffix}"
+    part.write_bytes((uninterrupted / cut.name).read_bytes()[:100])
+    assert part in leftover_temporaries(cut) and not cut.exists()
+
+    again = subprocess.run(
+        evaluate_command(evaluated_cell, out_dir), capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        p.name for p in uninterrupted.iterdir()
+    )
+    for path in outputs:
+        assert path.read_bytes() == (uninterrupted / path.name).read_bytes(), path
+
+
+# --- the whole of snakemake killed with SIGKILL --------------------------------------------------
+
+
+def killed_study(project: Path) -> Path:
+    """The tiny study cut to one cell of two seeds: prepare, train, evaluate, analyze."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config.update(experiment="killed", operators=["max"], seeds=[0, 1], conditions={"gap": {}})
+    config.update(sweep=None, primary=None)
+    config["train"]["epochs"] = 1
+    config["evaluate"]["protocols"] = ["circular", "zero"]
+    copy_project(project, config=None)
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return project
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.e2e
+@pytest.mark.fault
+def test_a_killed_snakemake_reruns_only_the_unfinished_job_to_the_same_tables(tmp_path):
+    """`snakemake` and every job it started (its process group), killed with SIGKILL while
+    the cell's evaluation has written its first seed's table: `snakemake --unlock` and
+    `snakemake` again rerun that evaluation (its outputs are marked incomplete) and the
+    analysis, nothing else, and end with the tables of the same jobs run without interruption
+    (forced to run again afterwards)."""
+    project = killed_study(tmp_path / "project")
+    command = ["snakemake", "--cores", "1", "analyze"]
+    snakemake = subprocess.Popen(
+        command,
+        cwd=project,
+        env={**tool_env(), "PYTHONPATH": str(project / "src")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    first_table = project / "results" / "eval" / "killed" / "digits" / "gap" / "max" / "0.csv"
+    deadline = time.monotonic() + 90
+    while not first_table.exists():
+        assert snakemake.poll() is None, "snakemake ended before its first evaluation"
+        assert time.monotonic() < deadline, "no evaluation within 90 seconds"
+        time.sleep(0.005)
+    os.killpg(snakemake.pid, signal.SIGKILL)
+    assert snakemake.wait() == -signal.SIGKILL
+    assert not first_table.with_name("1.csv").exists()
+    assert not (project / "results" / "tables").exists()
+    trained = files_under(project / "models")
+    assert len(trained) == 6  # model, history and metadata of each seed: training had ended
+
+    run_in(["snakemake", "--unlock"], cwd=project)
+    again = run_in(command, cwd=project, check=False)
+    log = again.stdout + again.stderr
+    assert again.returncode == 0, log[-3000:]
+    rules = set(re.findall(r"^localrule (\w+):$", log, flags=re.MULTILINE))
+    evaluations = {rule for rule in rules if rule.startswith("evaluate_")}
+    assert len(evaluations) == 1 and rules == {"analyze", *evaluations}, rules
+    assert files_under(project / "models") == trained
+    after_kill = files_under(project / "results")
+    assert not [name for name in after_kill if "/." in name or name.startswith(".")]
+
+    # the same evaluation and analysis, run without interruption
+    run_in([*command, "--forcerun", *evaluations], cwd=project)
+    uninterrupted = files_under(project / "results")
+    assert after_kill.keys() == uninterrupted.keys()
+    for name in uninterrupted:
+        assert after_kill[name] == uninterrupted[name], name

@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
+from matplotlib import pyplot as plt
 
+from poolstudy import figures
 from poolstudy.analyze import empty_sweep_tables, placement_curves
-from poolstudy.figures import FIGURES, make_figures, operator_colors
+from poolstudy.figures import (
+    FIGURES,
+    PALETTE,
+    accuracy_flops,
+    contrast_labels,
+    forest,
+    line_groups,
+    make_figures,
+    operator_colors,
+    operator_styles,
+)
 from poolstudy.pooling import OPERATORS
 from poolstudy.stats import shift_curves, summarize
 
@@ -89,6 +103,52 @@ def write_tables(obs: pd.DataFrame, tables) -> None:
         {"dataset": ["digits"] * 2, "condition": "gap", "operator": ["max", "none"]}
     )
     regime.to_csv(tables / "regime.csv", index=False)
+    contrasts_frame().to_csv(tables / "contrasts.csv", index=False)
+    models_table().to_csv(tables / "models.csv", index=False)
+
+
+def contrasts_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "name": ["max - none", "flatten:max - gap:max"],
+            "dataset": "digits",
+            "metric": "accuracy_test",
+            "protocol": "",
+            "first_condition": ["gap", "flatten"],
+            "first_operator": ["max", "max"],
+            "second_condition": ["gap", "gap"],
+            "second_operator": ["none", "max"],
+            "n": 2,
+            "mean": [20.0, 0.2],
+            "ci_low": [15.0, -0.4],
+            "ci_high": [25.0, 0.8],
+            "margin": 1.0,
+            "p_difference": [0.01, 0.5],
+            "p_equivalence": [0.9, 0.01],
+            "p_difference_holm": [0.02, 0.5],
+            "p_equivalence_holm": [0.9, 0.02],
+            "verdict": ["difference", "equivalent"],
+        }
+    )
+
+
+def models_table() -> pd.DataFrame:
+    rows = []
+    for condition, scale in (("gap", 1.0), ("wide", 4.0), ("flatten", 1.1), ("placed", 1.0)):
+        for operator, flops in (("none", 4e6), ("max", 1e6)):
+            for seed in (0, 1):
+                rows.append(
+                    {
+                        "dataset": "digits",
+                        "condition": condition,
+                        "operator": operator,
+                        "seed": seed,
+                        "flops": flops * scale,
+                        "device": "cpu",
+                        "placement_canvas": 20.0 if condition == "placed" else np.nan,
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
 def test_placement_curves_average_over_vertical_positions_per_model():
@@ -120,6 +180,145 @@ def test_figures_are_byte_identical_for_the_same_tables(tmp_path):
     assert first == second
 
 
-def test_every_registered_operator_gets_its_own_colour():
-    colours = operator_colors(list(OPERATORS))
-    assert len(set(colours.values())) == len(OPERATORS)
+def test_every_registered_operator_gets_its_own_style():
+    styles = operator_styles(list(OPERATORS))
+    assert len({(s["color"], s["ls"]) for s in styles.values()}) == len(OPERATORS)
+
+
+def test_up_to_eight_operators_have_distinct_colours_from_the_palette():
+    names = list(OPERATORS)[: len(PALETTE)]
+    colours = operator_colors(names)
+    assert len(set(colours.values())) == len(names)
+    assert set(colours.values()) <= set(PALETTE)
+
+
+@pytest.mark.parametrize("count", range(1, len(OPERATORS) + 1))
+def test_line_groups_keep_at_most_five_lines_per_panel_and_every_operator_once(count):
+    names = list(OPERATORS)[:count]
+    groups = line_groups(names)
+    assert all(1 <= len(group) <= 5 for group in groups)
+    assert sorted(sum(groups, [])) == sorted(names)
+    assert len(groups) == 1 if count <= 5 else len(groups) <= 4
+
+
+def test_line_groups_keep_families_together_where_they_fit():
+    groups = line_groups(["none", "max", "stride", "blur", "aps", "none_rf"])
+    assert ["none", "none_rf"] in [[o for o in g if o.startswith("none")] for g in groups]
+    assert len(groups) == 2 and all(len(g) == 3 for g in groups)
+
+
+def test_contrast_labels_name_conditions_only_where_they_differ():
+    assert contrast_labels(contrasts_frame()) == [
+        "max − none",
+        "max (flatten) − max (gap)",
+    ]
+
+
+def capture(monkeypatch):
+    """The figure a drawing function saves, kept open for inspection."""
+    saved = {}
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: saved.setdefault("fig", fig))
+    return saved
+
+
+def test_forest_draws_every_contrast_with_its_interval_and_the_margin(monkeypatch):
+    saved = capture(monkeypatch)
+    forest(contrasts_frame(), "unused.pdf")
+    ax = saved["fig"].axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["max − none", "max (flatten) − max (gap)"]  # top to bottom
+    segments = [
+        [float(v) for v in line.get_xdata()]
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]
+    ]
+    assert [15.0, 25.0] in segments and [-0.4, 0.8] in segments
+    shaded = ax.patches[0].get_extents().transformed(ax.transData.inverted())
+    assert shaded.x0 == pytest.approx(-1.0) and shaded.x1 == pytest.approx(1.0)
+    plt.close(saved["fig"])
+
+
+def test_accuracy_flops_joins_compute_conditions_and_leaves_out_placement(monkeypatch):
+    summary = pd.DataFrame(
+        [
+            ("digits", c, o, "accuracy_test", "", np.nan, m, m - 1, m + 1)
+            for c, base in (("gap", 80.0), ("wide", 90.0), ("flatten", 85.0), ("placed", 50.0))
+            for o, m in (("none", base), ("max", base + 5))
+        ],
+        columns=[
+            "dataset",
+            "condition",
+            "operator",
+            "metric",
+            "protocol",
+            "dx",
+            "mean",
+            "ci_low",
+            "ci_high",
+        ],
+    )
+    saved = capture(monkeypatch)
+    accuracy_flops(summary, models_table(), "unused.pdf", "digits", ["gap", "wide"])
+    ax = saved["fig"].axes[0]
+    assert ax.get_xscale() == "log"
+    joined = [
+        line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_ls() == "-"
+    ]
+    xs = sorted(tuple(line.get_xdata()) for line in joined)
+    assert (1e6, 4e6) in xs and (4e6, 16e6) in xs  # max and none, gap -> wide, by FLOPs
+    points = {(round(x), round(y)) for line in ax.get_lines() for x, y in line.get_xydata()}
+    assert all(y != 50 and y != 55 for _, y in points)  # the placement condition is left out
+    assert (round(1.1e6), 90) in points  # flatten is a point of its own
+    plt.close(saved["fig"])
+
+
+def test_sweep_gap_line_is_drawn_at_the_configured_threshold(monkeypatch):
+    sweep = pd.DataFrame(
+        [
+            ("digits", "s", n, 0, o, "gap", m, m - 50, m + 50)
+            for n, m in ((64, 10.0), (256, 2.0))
+            for o in ("none", "max")
+        ],
+        columns=[
+            "dataset",
+            "condition",
+            "n_train",
+            "augment_shift",
+            "operator",
+            "metric",
+            "mean",
+            "ci_low",
+            "ci_high",
+        ],
+    )
+    saved = capture(monkeypatch)
+    figures.sweep_curves(sweep, "gap", "gap", "unused.pdf", gap_threshold=2.5)
+    ax = saved["fig"].axes[0]
+    horizontal = [line.get_ydata()[0] for line in ax.get_lines() if line.get_ls() == "--"]
+    assert horizontal == [2.5]
+    low, high = ax.get_ylim()
+    assert low >= -100 and high <= 100.5
+    plt.close(saved["fig"])
+
+
+def test_shift_figure_has_no_empty_panels_integer_ticks_and_clipped_bands(monkeypatch, tmp_path):
+    obs = observations()
+    tables = tmp_path / "tables"
+    write_tables(obs, tables)
+    curves = pd.read_csv(tables / "shift_curves.csv", keep_default_na=False, na_values=[""])
+    curves.loc[curves["protocol"] == "circular", "ci_high"] += 200  # a band past 100 %
+    keep = ~((curves["condition"] == "flatten") & (curves["protocol"] == "subpixel"))
+    saved = capture(monkeypatch)
+    figures.accuracy_vs_shift(curves[keep], "unused.pdf")
+    fig = saved["fig"]
+    assert len(fig.legends) == 1
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["circular shift", "subpixel shift", "circular shift"]
+    for ax in fig.axes:
+        assert ax.get_ylim()[1] <= 100.5
+        for band in ax.collections:
+            assert band.get_paths()[0].vertices[:, 1].max() <= 100.0
+        if ax.get_title().startswith("circular"):
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert all(float(t).is_integer() for t in ticks)
+    plt.close(fig)

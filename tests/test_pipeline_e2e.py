@@ -337,3 +337,80 @@ def test_dvc_exp_run_runs_a_variant_of_the_study(tmp_path):
     assert generated_numbers(project)["config.confidence"] == "90"
     shown = run(["dvc", "exp", "show", "--json"], cwd=project).stdout
     assert "ci90" in shown and "0.9" in shown
+
+
+def paper_sources(project) -> str:
+    """The LaTeX the paper is built from: main.tex, the sections and the generated files."""
+    paper = project / "paper"
+    files = [paper / "main.tex", *sorted((paper / "sections").glob("*.tex"))]
+    files += sorted((paper / "generated").glob("*.tex"))
+    return "\n".join(path.read_text() for path in files)
+
+
+def test_the_latex_log_has_no_overfull_boxes_and_no_undefined_references(snakemake_project):
+    log = (snakemake_project / "paper" / "build" / "paper.log").read_text(errors="replace")
+    assert "Overfull" not in log
+    assert "undefined" not in log.lower()
+    assert "There were undefined references" not in log
+
+
+def test_every_figure_and_table_label_is_referenced_in_the_text(snakemake_project):
+    text = paper_sources(snakemake_project)
+    labels = set(re.findall(r"\\label\{((?:fig|tab):[^}]*)\}", text))
+    referenced = set(re.findall(r"\\ref\{([^}]*)\}", text))
+    assert labels and labels - referenced == set()
+    # and every figure the pipeline draws is in the paper, with the function that drew it
+    for name in ("forest", "accuracy_flops", "accuracy_vs_shift", "overfitting_gap"):
+        assert rf"\psgraphic{{{name}}}" in text and rf"\psdrawn{{{name}}}" in text
+
+
+def test_every_number_in_the_answer_equals_its_row_of_the_tables(snakemake_project):
+    tables = snakemake_project / "results" / "tables"
+    contrasts = pd.read_csv(tables / "contrasts.csv")
+    regime = pd.read_csv(tables / "regime.csv")
+    answer = (snakemake_project / "paper" / "generated" / "answer.tex").read_text()
+    config = yaml.safe_load((snakemake_project / "config" / "config.yaml").read_text())
+    confidence = f"{100 * config['stats']['confidence']:g}"
+    quoted = set()
+
+    def signed(value) -> str:
+        return "n/a" if pd.isna(value) else f"{value:+.1f}"
+
+    for row in contrasts.itertuples():
+        interval = f"({confidence}\\,\\% CI [{signed(row.ci_low)}, {signed(row.ci_high)}])"
+        if (
+            row.name in config["primary"]["answer"]
+            or row.name in dict(config["primary"]["mechanisms"]).values()
+        ):
+            assert f"{signed(row.mean)} points {interval}" in answer, row.name
+        quoted |= {signed(row.mean), signed(row.ci_low), signed(row.ci_high)}
+        quoted |= {f"{row.margin:.1f}", f"{row.p_difference_holm:.3f}"}
+        quoted |= {f"{row.p_equivalence_holm:.3f}"}
+    quoted |= {f"{regime['gap'].max():+.1f}", f"{regime['late_rise'].max():.1f}"}
+    quoted |= {f"{v:.1f}" for v in regime["gap_sampling_se"]}
+    quoted |= {"0.001", str(len(regime))}
+    numbers = re.findall(r"[+-]?\d+\.\d+|(?<![\w.])\d+(?![\w.])", answer)
+    stray = [n for n in numbers if n not in quoted and n != confidence]
+    assert stray == []
+
+
+def test_the_first_page_records_what_produced_the_paper(snakemake_project):
+    generated = snakemake_project / "paper" / "generated"
+    footer = (generated / "provenance.tex").read_text()
+    assert "config SHA-256" in footer and "torch" in footer and "snakemake" in footer
+    assert "networks trained on cpu" in footer
+    assert r"\psprovenance" in (snakemake_project / "paper" / "main.tex").read_text()
+
+
+def test_snakemake_report_has_a_caption_for_every_figure_and_table(snakemake_project):
+    from poolstudy.figures import FIGURES
+
+    report = snakemake_project / "report.html"
+    run(["snakemake", "--report", str(report)], cwd=snakemake_project)
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 10_000
+    for name in FIGURES:
+        assert f"{name}.pdf" in html
+    for name in ("summary", "contrasts", "regime"):
+        assert f"{name}.csv" in html
+    assert "poolstudy.figures.forest" in html

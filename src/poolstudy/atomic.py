@@ -19,9 +19,15 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
+
+    Temporaries of ``path`` that a killed writer left behind are removed first, so that a
+    folder written again after a kill holds the files of an uninterrupted run and nothing
+    else (a DVC folder output records every file in it)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in leftover_temporaries(target):
+        leftover.unlink(missing_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp" + target.suffix, dir=target.parent
     )

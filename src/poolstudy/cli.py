@@ -110,7 +110,7 @@ def cmd_analyze(args) -> int:
 def cmd_figures(args) -> int:
     from poolstudy.figures import make_figures
 
-    for path in make_figures(args.tables, args.out_dir):
+    for path in make_figures(args.tables, args.out_dir, args.settings):
         print(path)
     return 0
 
@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="draw the figures from the tables")
     p.add_argument("--tables", required=True)
     p.add_argument("--out-dir", required=True)
+    p.add_argument(
+        "--settings", type=json_arg, default={}, help="figures.smk's figure_settings of the config"
+    )
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("paper", help="write the paper's generated LaTeX inputs")

@@ -6,7 +6,12 @@ rule analyze:
         metas=every_run(f"{RUN_DIR}/meta.json"),
         histories=every_run(f"{RUN_DIR}/history.csv"),
     output:
-        tables=expand(f"{TABLES}/{{name}}.csv", name=TABLE_NAMES),
+        tables=[
+            report(
+                f"{TABLES}/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables"
+            )
+            for name in TABLE_NAMES
+        ],
         metrics=METRICS,
     params:
         experiment=EXPERIMENT,

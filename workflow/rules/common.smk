@@ -1,9 +1,13 @@
+import glob
 import json
 import os
 import re
 import shlex
 
 from poolstudy.device import uses_cuda, visible_gpus
+from poolstudy.figures import FIGURE_TABLES
+from poolstudy.figures import FIGURES as FIGURE_REGISTRY
+from poolstudy.paper import GENERATED as GENERATED_FILES
 from poolstudy.plan import (
     condition_settings,
     datasets_used,
@@ -52,44 +56,14 @@ TABLE_NAMES = [
     "learning_curves",
     "regime",
 ]
-PAPER_TABLES = [
-    "observations",
-    "summary",
-    "paired",
-    "models",
-    "sweep_observations",
-    "sweep",
-    "bootstrap",
-    "placement",
-    "contrasts",
-    "regime",
-]
+# The tables the paper's generated LaTeX reads; the figures and the generated files are named
+# by the code that makes them.
+PAPER_TABLES = ["summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime"]
 FIGURES = "results/figures"
-FIGURE_NAMES = [
-    "accuracy_vs_shift",
-    "overfitting_gap",
-    "sensitivity_maps",
-    "sweep_accuracy",
-    "sweep_gap",
-    "placement",
-    "learning_curves",
-]
+FIGURE_NAMES = list(FIGURE_REGISTRY)
 METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
-GENERATED_NAMES = [
-    "numbers",
-    "operators_table",
-    "datasets_table",
-    "results_table",
-    "stability_table",
-    "findings",
-    "controls",
-    "placement",
-    "sweep",
-    "graphics",
-    "contrasts",
-    "answer",
-]
+GENERATED_NAMES = list(GENERATED_FILES)
 PAPER_PDF = "paper/build/paper.pdf"
 
 # The library modules each phase runs, as inputs: editing one reruns that phase and what
@@ -109,11 +83,7 @@ CODE = {
     ],
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
     "figures": [f"{PACKAGE}/figures.py"],
-    "paper_inputs": [
-        f"{PACKAGE}/paper/{m}.py"
-        for m in ("__init__", "claims", "contrasts", "format", "numbers", "tables")
-    ]
-    + [f"{PACKAGE}/stats.py"],
+    "paper_inputs": sorted(glob.glob(f"{PACKAGE}/paper/*.py")) + [f"{PACKAGE}/figures.py"],
 }
 
 
@@ -197,4 +167,35 @@ def sweep_settings():
         "sweep_fit_floor": sweep["fit_floor"],
         "sweep_steps": sweep["steps"] or "none",
         "sweep_batch_size": condition_settings(config, sweep["base"])["train"]["batch_size"],
+    }
+
+
+def figure_settings():
+    """What the figures take from the config: the primary dataset, the conditions that differ
+    only in width (``primary.compute``, else the primary condition) and the sweep's gap
+    threshold."""
+    primary = config.get("primary") or {}
+    condition = primary.get("condition") or CONDITIONS[0]
+    return {
+        "dataset": primary.get("dataset") or DATASETS[0],
+        "compute": primary.get("compute") or [condition],
+        "gap_threshold": (config.get("sweep") or {}).get("gap_threshold"),
+    }
+
+
+def config_digest():
+    """SHA-256 of the validated config (keys sorted), for the paper's provenance footer."""
+    import hashlib
+
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def paper_inputs_settings():
+    """What the paper quotes from the config, the figures' settings and the provenance that
+    only the workflow knows (the config's hash)."""
+    return {
+        **paper_settings(),
+        "figures": figure_settings(),
+        "provenance": {"config_sha256": config_digest()},
     }

@@ -1,13 +1,19 @@
 rule figures:
     input:
         code=CODE["figures"],
-        tables=expand(
-            f"{TABLES}/{{name}}.csv",
-            name=["summary", "shift_curves", "sweep", "placement", "learning_curves", "regime"],
-        ),
+        tables=expand(f"{TABLES}/{{name}}.csv", name=FIGURE_TABLES),
     output:
-        expand(f"{FIGURES}/{{name}}.pdf", name=FIGURE_NAMES),
+        [
+            report(
+                f"{FIGURES}/{name}.pdf",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+                labels={"figure": name},
+            )
+            for name in FIGURE_NAMES
+        ],
     params:
+        settings=as_arg(figure_settings()),
         tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
     log:
@@ -15,4 +21,5 @@ rule figures:
     conda:
         "../envs/poolstudy.yaml"
     shell:
-        "python -m poolstudy figures --tables {params.tables} --out-dir {params.out_dir} 2>&1 | tee {log}"
+        "python -m poolstudy figures --tables {params.tables} --out-dir {params.out_dir}"
+        " --settings {params.settings} 2>&1 | tee {log}"

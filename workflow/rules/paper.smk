@@ -5,7 +5,7 @@ rule paper_inputs:
     output:
         expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
     params:
-        settings=as_arg(paper_settings()),
+        settings=as_arg(paper_inputs_settings()),
         tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         figures=f"../{FIGURES}",
@@ -29,7 +29,11 @@ rule paper:
         generated=expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
         figures=expand(f"{FIGURES}/{{name}}.pdf", name=FIGURE_NAMES),
     output:
-        PAPER_PDF,
+        report(
+            PAPER_PDF,
+            caption="../report/paper.rst",
+            category="Paper",
+        ),
     log:
         "logs/paper.log",
     conda:

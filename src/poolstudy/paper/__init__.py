@@ -16,52 +16,92 @@ from poolstudy.paper.claims import (
     FIT_FLOOR,
     GAP_THRESHOLD,
     comparison_sentence,
-    contrast_sentence,
     controls_tex,
-    findings_tex,
     identical_protocols_tex,
+    paired_table,
     placement_tex,
     sweep_tex,
 )
-from poolstudy.paper.contrasts import answer_tex, contrasts_tex
+from poolstudy.paper.contrasts import answer_tex, contrasts_appendix, contrasts_tex
 from poolstudy.paper.format import (
     fmt_ci,
     latex_escape,
     ordered,
 )
 from poolstudy.paper.numbers import number_entries, numbers_tex
+from poolstudy.paper.provenance import drawn_tex, provenance, provenance_tex
 from poolstudy.paper.tables import (
     STABILITY_COLUMNS,
+    consistency_table,
     datasets_table,
     operators_table,
+    parameters_table,
     results_table,
+    stability_appendix,
+    stability_protocol,
     stability_table,
 )
 
 __all__ = [
     "STABILITY_COLUMNS",
     "comparison_sentence",
-    "contrast_sentence",
+    "consistency_table",
     "controls_tex",
     "datasets_table",
-    "findings_tex",
     "fmt_ci",
     "identical_protocols_tex",
     "latex_escape",
     "number_entries",
     "numbers_tex",
     "operators_table",
+    "paired_table",
+    "parameters_table",
     "placement_tex",
     "results_table",
+    "stability_appendix",
     "stability_table",
     "sweep_tex",
     "write_paper_inputs",
+    "GENERATED",
 ]
 
+# Every file ``write_paper_inputs`` writes into paper/generated/ (without .tex).
+GENERATED = (
+    "numbers",
+    "operators_table",
+    "parameters_table",
+    "datasets_table",
+    "results_table",
+    "consistency_table",
+    "stability_table",
+    "stability_appendix",
+    "paired_appendix",
+    "protocols",
+    "placement",
+    "controls",
+    "sweep",
+    "graphics",
+    "contrasts",
+    "contrasts_appendix",
+    "answer",
+    "provenance",
+)
 
-def figure_inputs(figures_dir: str) -> str:
-    """The figure folder as a LaTeX graphics path (relative to paper/)."""
-    return f"\\graphicspath{{{{{figures_dir.rstrip('/')}/}}}}\n"
+
+def figure_inputs(figures_dir: str, settings: dict | None = None) -> str:
+    """The figure folder as a LaTeX graphics path (relative to paper/), ``\\psdrawn``: each
+    figure's rule and drawing function, from the figures' registry, and the conditions whose
+    networks the accuracy-FLOPs figure joins (``figure.compute``)."""
+    from poolstudy.figures import FIGURES
+
+    drawn = {name: figure.qualified_name for name, figure in FIGURES.items()}
+    compute = ((settings or {}).get("figures") or {}).get("compute") or []
+    joined = ", ".join(f"\\texttt{{{latex_escape(c)}}}" for c in compute) or "none"
+    return (
+        f"\\graphicspath{{{{{figures_dir.rstrip('/')}/}}}}\n"
+        + drawn_tex(drawn)
+        + f"\\psset{{figure.compute}}{{{joined}}}\n"
+    )
 
 
 def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) -> list[str]:
@@ -70,63 +110,61 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
         )
 
-    names = (
-        "observations",
-        "summary",
-        "paired",
-        "models",
-        "sweep_observations",
-        "sweep",
-        "bootstrap",
-    )
+    names = ("summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime")
     tables = {name: read(name) for name in names}
-    contrasts, regime = read("contrasts"), read("regime")
-    confidence_text = str(settings.get("confidence_text", settings.get("confidence", 95)))
+    contrasts, regime = tables["contrasts"], tables["regime"]
+    # The confidence level as the config gives it (0.975 -> "97.5"), never rounded.
+    confidence = str(settings.get("confidence_text", settings.get("confidence", 95)))
     contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
-    for name in ("observations", "summary", "paired", "sweep_observations", "sweep"):
+    for name in ("summary", "paired", "sweep"):
         tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
     if "significant" in tables["paired"]:
         tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
     datasets = ordered(tables["summary"], "dataset")
     primary = datasets[0]
-    confidence = int(settings.get("confidence", 95))
+    condition = ordered(tables["summary"], "condition")[0]
+    models = tables["models"][tables["models"]["dataset"] == primary]
+    shown = stability_protocol(tables["summary"], primary, condition)
     outputs = {
-        "numbers.tex": numbers_tex(number_entries(tables, settings)),
-        "operators_table.tex": operators_table(
-            tables["models"][tables["models"]["dataset"] == primary]
-        ),
-        "datasets_table.tex": datasets_table(datasets),
-        "results_table.tex": results_table(tables["summary"], primary, tables["bootstrap"]),
-        "stability_table.tex": stability_table(
-            tables["summary"], primary, ordered(tables["summary"], "condition")[0], confidence
-        ),
-        "findings.tex": findings_tex(tables["paired"], primary, confidence)
-        + identical_protocols_tex(tables["summary"], primary),
-        "placement.tex": placement_tex(
+        "numbers": numbers_tex(number_entries(tables, settings)),
+        "operators_table": operators_table(models),
+        "parameters_table": parameters_table(models),
+        "datasets_table": datasets_table(datasets),
+        "results_table": results_table(tables["summary"], primary, tables["bootstrap"]),
+        "consistency_table": consistency_table(tables["summary"], primary),
+        "stability_table": stability_table(tables["summary"], primary, condition)
+        + f"\\def\\psstabilityprotocol{{{latex_escape(shown)}}}\n",
+        "stability_appendix": stability_appendix(tables["summary"], primary, condition, confidence),
+        "paired_appendix": paired_table(tables["paired"], primary, confidence),
+        "protocols": identical_protocols_tex(tables["summary"], primary),
+        "placement": placement_tex(
             tables["summary"], tables["paired"], tables["models"], primary, confidence
         ),
-        "controls.tex": controls_tex(tables["observations"], tables["models"], primary, confidence),
-        "sweep.tex": sweep_tex(
+        "controls": controls_tex(
+            contrasts, tables["paired"], tables["models"], primary, confidence
+        ),
+        "sweep": sweep_tex(
             tables["sweep"],
-            tables["sweep_observations"],
             confidence,
             gap_threshold=float(settings.get("sweep_gap_threshold", GAP_THRESHOLD)),
             fit_floor=float(settings.get("sweep_fit_floor", FIT_FLOOR)),
             steps=settings.get("sweep_steps"),
         ),
-        "contrasts.tex": contrasts_tex(contrasts, confidence_text, regime),
-        "answer.tex": answer_tex(
+        "contrasts": contrasts_tex(contrasts, confidence, regime),
+        "contrasts_appendix": contrasts_appendix(contrasts, confidence),
+        "answer": answer_tex(
             contrasts,
             regime,
             settings.get("answer", []),
             settings.get("mechanisms", {}),
-            confidence_text,
+            confidence,
         ),
-        "graphics.tex": figure_inputs(figures_dir),
+        "graphics": figure_inputs(figures_dir, settings),
+        "provenance": provenance_tex(provenance(settings, tables["models"])),
     }
     written = []
-    for name, text in outputs.items():
-        path = os.path.join(out_dir, name)
-        write_text(path, text)
+    for name in GENERATED:
+        path = os.path.join(out_dir, f"{name}.tex")
+        write_text(path, outputs[name])
         written.append(path)
     return written

@@ -1,5 +1,7 @@
-"""The paper's generated sentences: every comparative claim is computed from the results,
-and a difference is called one only when its interval excludes zero."""
+"""The paper's generated sentences and the paired-comparison table: every comparative claim
+words a row that ``analyze`` computed (``paired.csv``, ``contrasts.csv``, ``sweep.csv``); a
+difference is called one only when that row's interval excludes zero. Nothing here computes an
+interval or a test."""
 
 from __future__ import annotations
 
@@ -17,13 +19,12 @@ from poolstudy.paper.format import (
     ordered,
     present_operators,
 )
-from poolstudy.stats import contrast
 
 
-def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
+def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
-    interval = f"{confidence}\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
+    interval = f"{confidence}\\,\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
@@ -41,64 +42,80 @@ def comparison_sentence(row, metric_words: str, confidence: int = 95) -> str:
     )
 
 
-def grouped_sentence(rows: pd.DataFrame, metric_words: str, confidence: int = 95) -> str:
-    """Paired differences of several operators from no pooling in one metric, as one sentence
-    that groups them into higher, lower and no significant difference (single-seed rows, which
-    have no interval, make no claim)."""
-    groups = {"higher": [], "lower": [], "same": [], "unknown": []}
-    for operator in present_operators(rows):
-        row = rows[rows["operator"] == operator].iloc[0]
-        interval = (
-            f"{fmt_signed(row['mean'])} [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
-        )
-        if math.isnan(row["ci_low"]):
-            key = "unknown"
-        elif row["significant"]:
-            key = "higher" if row["mean"] > 0 else "lower"
-        else:
-            key = "same"
-        groups[key].append(f"{op_tex(operator)} {interval}")
-    words = {
-        "higher": "higher for",
-        "lower": "lower for",
-        "same": "no significant difference for",
-        "unknown": "one seed, no claim, for",
-    }
-    parts = [f"{words[key]} {', '.join(items)}" for key, items in groups.items() if items]
-    return (
-        f"{metric_words[0].upper()}{metric_words[1:]} against no pooling (points, "
-        f"{confidence}\\% CIs): " + "; ".join(parts) + "."
-    )
+def paired_cell(row) -> str:
+    """``+2.0 [+1.0, +3.0]``, marked with an asterisk when the interval excludes zero."""
+    if math.isnan(row["ci_low"]):
+        return f"{fmt_signed(row['mean'])} (1 seed)"
+    mark = "$^{*}$" if row["significant"] else ""
+    low, high = fmt_signed(row["ci_low"]), fmt_signed(row["ci_high"])
+    return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
 
 
-def findings_tex(paired: pd.DataFrame, dataset: str, confidence: int = 95) -> str:
-    """Generated comparative sentences against the no-pooling baseline, per condition."""
+def paired_table(paired: pd.DataFrame, dataset: str, confidence: str | int = 95) -> str:
+    """Every operator against no pooling, paired by seed (``paired.csv``), in clean test
+    accuracy and in consistency per protocol: a ``longtable`` with one block per condition,
+    its caption and label ``tab:paired``."""
     if paired.empty:
         return (
-            f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so no paired "
-            "comparison is reported.\n"
+            f"The no-pooling baseline \\texttt{{{BASELINE}}} was not run, so there is no paired "
+            "comparison with it.\n"
         )
     rows = paired[(paired["dataset"] == dataset) & paired["dx"].isna()].copy()
     rows["protocol"] = rows["protocol"].fillna("")
-    paragraphs = []
-    for condition in ordered(rows, "condition"):
+    if rows.empty:
+        return (
+            f"No condition on {latex_escape(dataset)} trained the no-pooling baseline "
+            f"\\texttt{{{BASELINE}}}, so there is no paired comparison with it.\n"
+        )
+    consistency = rows[rows["metric"] == "consistency"]
+    protocols = [p for p in ordered(consistency, "protocol") if p != "placement"]
+    columns = [("accuracy_test", ""), *(("consistency", p) for p in protocols)]
+    header = " & ".join(
+        ["operator", "test accuracy", *(f"cons.\\ {latex_escape(p)}" for p in protocols)]
+    )
+    caption = (
+        f"\\caption{{Every operator minus no pooling (\\texttt{{{BASELINE}}}) on "
+        f"{latex_escape(dataset)}, paired by seed: mean difference in points and its "
+        f"{confidence}\\,\\% interval; $^{{*}}$: the interval excludes zero. Not adjusted for "
+        "multiple comparisons; the primary contrasts (Table~\\ref{tab:contrasts}) are.}"
+        "\\label{tab:paired}\\\\"
+    )
+    lines = [
+        "Table~\\ref{tab:paired} compares every operator with no pooling, condition by "
+        "condition.\n",
+        r"\begin{longtable}{l" + "r" * (len(columns)) + "}",
+        caption,
+        r"\toprule",
+        header + r" \\",
+        r"\midrule",
+        r"\endfirsthead",
+        r"\toprule",
+        header + r" \\",
+        r"\midrule",
+        r"\endhead",
+        r"\bottomrule",
+        r"\endfoot",
+    ]
+    for index, condition in enumerate(ordered(rows, "condition")):
         in_condition = rows[rows["condition"] == condition]
-        sentences = [f"\\emph{{Condition {latex_escape(condition)}.}}"]
+        if index:
+            lines.append(r"\midrule")
+        lines.append(
+            f"\\multicolumn{{{len(columns) + 1}}}{{l}}"
+            f"{{\\emph{{condition {latex_escape(condition)}}}}} \\\\"
+        )
         for operator in present_operators(in_condition):
-            row = in_condition[
-                (in_condition["operator"] == operator) & (in_condition["metric"] == "accuracy_test")
-            ]
-            if len(row):
-                sentences.append(
-                    comparison_sentence(row.iloc[0], "clean test accuracy", confidence)
-                )
-        consistency = in_condition[in_condition["metric"] == "consistency"]
-        for protocol in ordered(consistency, "protocol"):
-            in_protocol = consistency[consistency["protocol"] == protocol]
-            words = f"{protocol}-shift consistency"
-            sentences.append(grouped_sentence(in_protocol, words, confidence))
-        paragraphs.append("\n".join(sentences) + "\n")
-    return "\n".join(paragraphs)
+            values = [op_tex(operator)]
+            for metric, protocol in columns:
+                found = in_condition[
+                    (in_condition["operator"] == operator)
+                    & (in_condition["metric"] == metric)
+                    & (in_condition["protocol"] == protocol)
+                ]
+                values.append(paired_cell(found.iloc[0]) if len(found) else "--")
+            lines.append(" & ".join(values) + r" \\")
+    lines.append(r"\end{longtable}")
+    return "\n".join(lines) + "\n"
 
 
 def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
@@ -138,7 +155,7 @@ def placement_tex(
     paired: pd.DataFrame,
     models: pd.DataFrame,
     dataset: str,
-    confidence: int = 95,
+    confidence: str | int = 95,
 ) -> str:
     """The placement experiment, generated: per placement condition, accuracy at the positions
     training used, at the others and the drop between them (which, unlike the accuracy
@@ -180,12 +197,14 @@ def placement_tex(
         parts.append(" ".join([text, *sentences]))
     figure = "\n".join(
         [
-            r"\begin{figure}[h]",
+            r"\begin{figure}[tbp]",
             r"\centering",
-            r"\includegraphics[width=0.75\linewidth]{placement}",
+            r"\psgraphic{placement}",
             "\\caption{Placement: test accuracy against the horizontal offset of the object "
             "from the canvas centre (mean over vertical offsets); shaded: the offsets training "
-            f"drew from; bands: {confidence}\\,\\% intervals over seeds.}}",
+            f"drew from; bands: {confidence}\\,\\% intervals over seeds. Where the lines fall "
+            "outside the shaded offsets, the networks fail to recognise the object where "
+            "training never put it. \\psdrawn{placement}}",
             r"\label{fig:placement}",
             r"\end{figure}",
         ]
@@ -193,12 +212,13 @@ def placement_tex(
     return "\n\n".join(parts) + "\n\n" + figure + "\n"
 
 
-def contrast_sentence(result: dict | None, subject: str, words: str, confidence: int) -> str:
-    """A generated claim about a paired difference; empty when it could not be computed."""
+def difference_sentence(result, subject: str, words: str, confidence: str | int) -> str:
+    """A paired difference that ``analyze`` computed (a row of ``paired.csv``, with its
+    ``significant`` flag), in words; empty when there is none."""
     if result is None:
         return ""
     interval = (
-        f"{confidence}\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
+        f"{confidence}\\,\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
     )
     if math.isnan(result["ci_low"]):
         return f"{subject}: {fmt_signed(result['mean'])} points in {words} (one seed: no claim)."
@@ -211,36 +231,67 @@ def contrast_sentence(result: dict | None, subject: str, words: str, confidence:
     )
 
 
+def comparable_conditions(models: pd.DataFrame, primary: str) -> list[str]:
+    """The conditions whose networks see the same images as the primary condition's (no
+    placement canvas): only between these is a difference in accuracy a difference between
+    networks rather than between test sets."""
+    canvas = models.get("placement_canvas", pd.Series(dtype=float))
+    plain = models[canvas.isna()] if len(canvas) else models
+    return [c for c in ordered(plain, "condition")]
+
+
 def controls_tex(
-    observations: pd.DataFrame, models: pd.DataFrame, dataset: str, confidence: int = 95
+    contrasts: pd.DataFrame,
+    paired: pd.DataFrame,
+    models: pd.DataFrame,
+    dataset: str,
+    confidence: str | int = 95,
 ) -> str:
     """One generated paragraph per control: parameters and head, receptive field, and what
-    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast})."""
-    obs = observations[observations["dataset"] == dataset]
+    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}). The
+    counts come from ``models.csv``; every comparison is a row of ``contrasts.csv`` (worded by
+    its verdict) or of ``paired.csv`` (against no pooling); a comparison that neither table
+    holds is not made. Conditions with a placement canvas are left out: their test images
+    differ."""
+    from poolstudy.paper.contrasts import contrast_sentence as verdict_sentence
+
     runs = models[models["dataset"] == dataset]
+    if runs.empty:
+        return "The operators needed for the controls were not run.\n"
     conditions = ordered(runs, "condition")
     primary = conditions[0]
-    level = confidence / 100
-
-    def compare(first: dict, second: dict) -> dict | None:
-        return contrast(obs, "accuracy_test", first, second, level)
+    comparable = comparable_conditions(runs, primary)
+    found = contrasts[contrasts["dataset"] == dataset] if len(contrasts) else contrasts
+    clean = paired[(paired["dataset"] == dataset) & paired["dx"].isna()] if len(paired) else paired
 
     def value(condition: str, operator: str, column: str):
         rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
         return rows[column].iloc[0] if len(rows) else None
 
-    def at(operator: str) -> dict:
-        return {"condition": primary, "operator": operator}
-
-    def claim(first: str, second: str, subject: str) -> str:
-        """The sentence for operator ``first`` minus ``second`` under the primary condition."""
-        return contrast_sentence(
-            compare(at(first), at(second)), subject, "clean test accuracy", confidence
-        )
+    def claim(first: tuple[str, str], second: tuple[str, str], subject: str) -> str:
+        """first - second, each (condition, operator), from the tables; '' when absent."""
+        if len(found):
+            rows = found[
+                (found["first_condition"] == first[0])
+                & (found["first_operator"] == first[1])
+                & (found["second_condition"] == second[0])
+                & (found["second_operator"] == second[1])
+            ]
+            if len(rows):
+                return verdict_sentence(next(rows.itertuples()), str(confidence))
+        if second[1] == BASELINE and first[0] == second[0] and len(clean):
+            rows = clean[
+                (clean["condition"] == first[0])
+                & (clean["operator"] == first[1])
+                & (clean["metric"] == "accuracy_test")
+            ]
+            if len(rows):
+                return difference_sentence(rows.iloc[0], subject, "clean test accuracy", confidence)
+        return ""
 
     paragraphs = []
     heads = []
-    for condition in conditions:
+    for condition in comparable:
         counts = {op: value(condition, op, "parameters") for op in ("none", "max", "stride")}
         if counts["none"] is None or counts["max"] is None:
             continue
@@ -252,17 +303,15 @@ def controls_tex(
         if counts["stride"] is not None:
             text += f"; strided convolutions bring {int(counts['stride']):,}"
         heads.append(text + ".")
-    for condition in conditions[1:]:
+    for condition in comparable:
+        if condition == primary:
+            continue
         for operator in ("none", "max"):
-            subject = (
+            sentence = claim(
+                (condition, operator),
+                (primary, operator),
                 f"For {op_tex(operator)}, condition \\texttt{{{latex_escape(condition)}}} "
-                f"instead of \\texttt{{{latex_escape(primary)}}}"
-            )
-            sentence = contrast_sentence(
-                compare({"condition": condition, "operator": operator}, at(operator)),
-                subject,
-                "clean test accuracy",
-                confidence,
+                f"instead of \\texttt{{{latex_escape(primary)}}}",
             )
             if sentence:
                 heads.append(sentence)
@@ -277,27 +326,37 @@ def controls_tex(
             f"{int(fields['none_rf'])}. "
         )
         text += claim(
-            "none_rf", "none", "Growing the receptive field by dilation instead of pooling"
+            (primary, "none_rf"),
+            (primary, "none"),
+            "Growing the receptive field by dilation instead of pooling",
         )
         text += " " + claim(
-            "max", "none_rf", "Max pooling compared with that receptive-field-matched network"
+            (primary, "max"),
+            (primary, "none_rf"),
+            "Max pooling compared with that receptive-field-matched network",
         )
-        paragraphs.append("\\paragraph{Receptive field.}\n" + text)
+        paragraphs.append("\\paragraph{Receptive field.}\n" + text.strip())
 
     if all(value(primary, op, "parameters") is not None for op in ("none", "max", "maxbroadcast")):
         text = claim(
-            "maxbroadcast",
-            "none",
+            (primary, "maxbroadcast"),
+            (primary, "none"),
             "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
         )
         text += " " + claim(
-            "max",
-            "maxbroadcast",
+            (primary, "max"),
+            (primary, "maxbroadcast"),
             "Downsampling after that maximum (\\texttt{max} against \\texttt{maxbroadcast})",
         )
-        paragraphs.append("\\paragraph{What pooling computes, apart from shrinking.}\n" + text)
+        if text.strip():
+            paragraphs.append(
+                "\\paragraph{What pooling computes, apart from shrinking.}\n" + text.strip()
+            )
     if not paragraphs:
-        return "The operators needed for the controls were not run.\n"
+        return (
+            "The controls of the primary contrasts are in Section~\\ref{sec:answer}; this run "
+            f"trained no further control on {latex_escape(dataset)}.\n"
+        )
     return "\n\n".join(paragraphs) + "\n"
 
 
@@ -340,16 +399,15 @@ def underfitting_operators(setting: pd.DataFrame, size: int, fit_floor: float) -
 
 def sweep_tex(
     sweep: pd.DataFrame,
-    observed: pd.DataFrame,
-    confidence: int = 95,
+    confidence: str | int = 95,
     gap_threshold: float = GAP_THRESHOLD,
     fit_floor: float = FIT_FLOOR,
     steps=None,
 ) -> str:
     """The data-size sweep, generated: for each augmentation setting, the smallest training
     set from which on no operator overfits (``sizes_without_overfitting``), who underfits
-    there, the operators' ranking by test accuracy there, and each operator against no pooling
-    at that size."""
+    there, and the operators' ranking by test accuracy there (means and intervals from
+    ``sweep.csv``)."""
     if sweep.empty:
         return "No data-size sweep was configured for this run.\n"
     dataset = ordered(sweep, "dataset")[0]
@@ -369,7 +427,7 @@ def sweep_tex(
         f"at every larger size, every operator's train--test gap is below "
         f"{fmt(gap_threshold)} point and at least one operator fits its training set to "
         f"{fmt(fit_floor)}\\,\\% (clean train accuracy), so that a small gap where no "
-        "network could fit the data in the budget does not count."
+        "network could fit the data in the budget does not count (Figure~\\ref{fig:sweep})."
     ]
     for shift in sorted(set(sweep["augment_shift"])):
         setting = sweep[sweep["augment_shift"] == shift]
@@ -412,34 +470,18 @@ def sweep_tex(
         there = test[test["n_train"] == size].sort_values("mean", ascending=False)
         ranking = ", ".join(f"{op_tex(r['operator'])} ({fmt_ci(r)})" for _, r in there.iterrows())
         parts.append(f"Ranked by test accuracy at {size:,} images: {ranking}.")
-        condition = there["condition"].iloc[0]
-        for operator in operators:
-            if operator == BASELINE or BASELINE not in operators:
-                continue
-            result = contrast(
-                observed,
-                "accuracy_test",
-                {"condition": condition, "operator": operator},
-                {"condition": condition, "operator": BASELINE},
-                confidence / 100,
-            )
-            parts.append(
-                contrast_sentence(
-                    result,
-                    f"There, {op_tex(operator)} against no pooling",
-                    "clean test accuracy",
-                    confidence,
-                )
-            )
     figures = "\n".join(
         [
-            r"\begin{figure}[h]",
+            r"\begin{figure}[tbp]",
             r"\centering",
-            r"\includegraphics[width=\linewidth]{sweep_accuracy}",
-            r"\includegraphics[width=\linewidth]{sweep_gap}",
+            r"\psgraphic{sweep_accuracy}",
+            "",
+            r"\psgraphic{sweep_gap}",
             f"\\caption{{Data-size sweep on \\texttt{{{latex_escape(dataset)}}}: test accuracy "
-            "(top) and train$-$test gap (bottom; dashed: one point) against the number of "
-            f"training images; bands: {confidence}\\,\\% intervals over seeds.}}",
+            "(top) and train$-$test gap (bottom; dashed: the "
+            f"{fmt(gap_threshold)}-point threshold) against the number of training images; "
+            f"bands: {confidence}\\,\\% intervals over seeds. Where every gap line stays below "
+            "the dashed line, no operator overfits. \\psdrawn{sweep_accuracy}}",
             r"\label{fig:sweep}",
             r"\end{figure}",
         ]

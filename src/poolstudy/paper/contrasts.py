@@ -10,6 +10,7 @@ import math
 import pandas as pd
 
 from poolstudy.paper.format import fmt, fmt_signed, latex_escape, op_tex
+from poolstudy.stats import MIN_SEEDS
 
 
 def side_tex(condition: str, operator: str, shared_condition: str | None) -> str:
@@ -50,14 +51,13 @@ def contrast_sentence(row, confidence_text: str) -> str:
     margin = fmt(row.margin)
     if row.verdict == "not trained":
         return f"{label}: not trained in this run."
-    if row.n < 2:
-        return f"{label}: {fmt_signed(row.mean)} points from {row.n} seed; no claim."
+    if row.n < MIN_SEEDS:
+        seeds = "seed" if row.n == 1 else "seeds"
+        return f"{label}: {fmt_signed(row.mean)} points from {row.n} {seeds}; no claim."
     if row.verdict == "difference":
         direction = "higher" if row.mean > 0 else "lower"
         within = (
-            f", a difference smaller than the {margin}-point margin"
-            if row.p_equivalence_holm < 1 - float(confidence_text) / 100
-            else ""
+            f", a difference smaller than the {margin}-point margin" if row.within_margin else ""
         )
         return (
             f"{label}: {estimate}; the first is {direction} (Holm-adjusted "
@@ -76,54 +76,95 @@ def contrast_sentence(row, confidence_text: str) -> str:
 
 
 def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
-    """The family of primary contrasts as a booktabs table body."""
+    """The family of primary contrasts as a booktabs table body: every column of
+    ``contrasts.csv`` a reader needs to check a verdict."""
     lines = [
-        r"\begin{tabular}{lrlll}",
+        r"\begin{tabular}{lrrrrl}",
         r"\toprule",
-        f"Contrast & $n$ & Difference ({confidence_text}\\,\\% CI) & $p$ (Holm) & Verdict \\\\",
+        f"Contrast & $n$ & Difference [{confidence_text}\\,\\% CI] & $p_{{\\ne}}$ & "
+        r"$p_{\approx}$ & Verdict \\",
         r"\midrule",
     ]
     for row in table.itertuples():
         ci = f"{fmt_signed(row.mean)} [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
-        p = fmt_p(row.p_equivalence_holm if row.verdict == "equivalent" else row.p_difference_holm)
-        lines.append(f"{contrast_label(row)} & {row.n} & {ci} & {p} & {row.verdict} \\\\")
+        lines.append(
+            f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm)} & "
+            f"{fmt_p(row.p_equivalence_holm)} & {row.verdict} \\\\"
+        )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
+    """The full list of primary contrasts, for the appendix (label ``tab:contrasts``)."""
+    if table.empty:
+        return "No primary contrasts were declared in this run's configuration.\n"
+    margin = fmt(table["margin"].iloc[0])
+    return (
+        "\\begin{table}[htbp]\n\\centering\n\\small\n"
+        + contrasts_table(table, confidence_text)
+        + "\\caption{The primary contrasts on "
+        f"{latex_escape(table['dataset'].iloc[0])} (points of {metric_words(table)}): the first "
+        "network minus the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the "
+        "paired $t$-test of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two "
+        f"one-sided tests of equivalence within $\\pm${margin} points. The verdict is the one "
+        "\\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
+        "\\label{tab:contrasts}\n\\end{table}\n"
+    )
+
+
+METRIC_WORDS = {"accuracy_test": "clean test accuracy"}
+
+
+def metric_words(table: pd.DataFrame) -> str:
+    metric = str(table["metric"].iloc[0])
+    return METRIC_WORDS.get(metric, latex_escape(metric))
 
 
 def contrasts_tex(
     table: pd.DataFrame, confidence_text: str, regime: pd.DataFrame | None = None
 ) -> str:
-    """The generated part of the primary-contrasts subsection: table and sentences."""
+    """The generated part of the primary-contrasts subsection: how the family was tested, the
+    forest plot and the learning curves of the primary regime. The numbers are in the answer
+    section and in the appendix's table (``contrasts_appendix``)."""
     if table.empty:
         return "No primary contrasts were declared in this run's configuration.\n"
     first = table.iloc[0]
-    head = (
-        f"On {latex_escape(first['dataset'])} ({latex_escape(first['metric'])}), "
-        f"{len(table)} contrasts form the family: each is paired by seed; $p$-values are "
-        f"adjusted across the family with Holm's method, and equivalence means both one-sided "
-        f"tests reject a difference beyond $\\pm${fmt(first['margin'])} points.\n\n"
+    counts = table["verdict"].value_counts()
+    tally = ", ".join(
+        f"{counts[v]} {v}" for v in ("difference", "equivalent", "inconclusive") if v in counts
     )
-    table_tex = (
-        "\\begin{table}[h]\n\\centering\n\\small\n"
-        + contrasts_table(table, confidence_text)
-        + "\\caption{The primary contrasts (points of clean test accuracy): the first network "
-        "minus the second, paired by seed, with Holm-adjusted $p$-values (of the equivalence "
-        "test where the verdict is equivalence).}\n\\label{tab:contrasts}\n\\end{table}\n\n"
+    head = (
+        f"On {latex_escape(first['dataset'])}, {len(table)} contrasts of {metric_words(table)} "
+        "form the family (Figure~\\ref{fig:forest}; every number in "
+        "Table~\\ref{tab:contrasts} of the appendix): each is paired by seed; $p$-values are "
+        "adjusted across the family with Holm's method, and equivalence means that both "
+        f"one-sided tests reject a difference beyond $\\pm${fmt(first['margin'])} points. "
+        f"Verdicts: {tally}.\n\n"
+    )
+    forest = (
+        "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
+        "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
+        f"{metric_words(table)}) with its {confidence_text}\\,\\% interval over seeds; grey: "
+        f"the equivalence margin of $\\pm${fmt(first['margin'])} points; right: the verdict. "
+        "An interval clear of the grey band is a difference larger than the margin; one inside "
+        "it is equivalence. \\psdrawn{forest}}\n\\label{fig:forest}\n\\end{figure}\n\n"
     )
     figure = (
-        "\\begin{figure}[h]\n\\centering\n"
-        "\\includegraphics[width=\\linewidth]{learning_curves}\n"
+        "\\begin{figure}[tbp]\n\\centering\n"
+        "\\psgraphic{learning_curves}\n"
         "\\caption{Learning curves of the primary regime (mean over seeds): training accuracy "
         "solid, validation dashed. Flat ends: the networks converged; lines that meet: no "
-        "overfitting.}\n\\label{fig:learning}\n\\end{figure}\n\n"
+        "overfitting. \\psdrawn{learning_curves}}\n\\label{fig:learning}\n\\end{figure}\n\n"
     )
     has_regime = regime is not None and not regime.empty
-    sentences = "\n".join(
-        f"\\item {contrast_sentence(row, confidence_text)}" for row in table.itertuples()
-    )
-    body = head + table_tex + "\\begin{itemize}\n" + sentences
-    return body + "\n\\end{itemize}\n" + (figure if has_regime else "")
+    text = head + forest
+    if has_regime:
+        text += (
+            "Figure~\\ref{fig:learning} shows how the networks of the primary regime trained.\n\n"
+            + figure
+        )
+    return text
 
 
 def regime_tex(regime: pd.DataFrame) -> str:

@@ -21,18 +21,14 @@ from poolstudy.pooling import OPERATORS
 
 def operators_table(models: pd.DataFrame) -> str:
     """Every operator that was run: what it is, its source, and the accounting of its network
-    (parameters per condition, since the head changes them, ``--`` where a condition did not
-    train it; the rest from the first condition)."""
+    under the first condition (forward MFLOPs per image, receptive field of the last stage,
+    final feature-map size). Parameters per condition are ``parameters_table``'s."""
     conditions = ordered(models, "condition")
     first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
-    params = models.drop_duplicates(["condition", "operator"]).set_index(["condition", "operator"])[
-        "parameters"
-    ]
-    param_headers = " & ".join(f"params ({latex_escape(c)})" for c in conditions)
     lines = [
-        r"\begin{tabular}{lp{4.6cm}" + "r" * (len(conditions) + 3) + "}",
+        r"\begin{tabular}{lp{8.2cm}rrr}",
         r"\toprule",
-        f"operator & what it does & {param_headers} & MFLOPs & RF & final map \\\\",
+        r"operator & what it does & MFLOPs & RF & final map \\",
         r"\midrule",
     ]
     for operator in present_operators(first):
@@ -40,15 +36,37 @@ def operators_table(models: pd.DataFrame) -> str:
         cls = OPERATORS[operator]
         source = f" \\cite{{{cls.source}}}" if cls.source else ""
         size = int(run["final_feature_map"])
+        lines.append(
+            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & "
+            f"{fmt(run['flops'] / 1e6, 2)} & "
+            f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
+        )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def parameters_table(models: pd.DataFrame) -> str:
+    """Parameters of each operator's network per condition (the head changes them), ``--``
+    where a condition did not train the operator."""
+    conditions = ordered(models, "condition")
+    params = models.drop_duplicates(["condition", "operator"]).set_index(["condition", "operator"])[
+        "parameters"
+    ]
+    headers = " & ".join(f"\\texttt{{{latex_escape(c)}}}" for c in conditions)
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(conditions) + "}",
+        r"\toprule",
+        f" & \\multicolumn{{{len(conditions)}}}{{c}}{{parameters under condition}} \\\\",
+        f"\\cmidrule(l){{2-{len(conditions) + 1}}}",
+        f"operator & {headers} \\\\",
+        r"\midrule",
+    ]
+    for operator in present_operators(models):
         counts = " & ".join(
             f"{int(params[(c, operator)]):,}" if (c, operator) in params.index else "--"
             for c in conditions
         )
-        lines.append(
-            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & {counts} & "
-            f"{fmt(run['flops'] / 1e6, 2)} & "
-            f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
-        )
+        lines.append(f"{op_tex(operator)} & {counts} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -68,49 +86,87 @@ def bootstrap_interval(bootstrap: pd.DataFrame | None, dataset, condition, opera
     return f"[{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
 
-def results_table(
-    summary: pd.DataFrame, dataset: str, bootstrap: pd.DataFrame | None = None
-) -> str:
-    """Clean accuracies with intervals over seeds, the test accuracy's interval over test
-    images (bootstrap, networks fixed), the gap and consistency per protocol: one block of
-    rows per condition. The placement protocol is left to its own figure."""
-    summary = clean_table(summary)
-    in_dataset = summary[summary["dataset"] == dataset]
-    protocols = [p for p in ordered(in_dataset, "protocol") if p and p != "placement"]
-    header = ["operator", "train", "test", "test (images)", "gap"]
-    header += [f"cons.\\ {p}" for p in protocols]
-    lines = [
-        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
-        r"\toprule",
-        " & ".join(header) + r" \\",
-    ]
+def condition_blocks(in_dataset: pd.DataFrame, columns: int, row) -> list[str]:
+    """Table rows in one block per condition (a heading row, then ``row(condition, operator)``
+    per operator the condition trained)."""
+    lines = []
     for condition in ordered(in_dataset, "condition"):
         group = in_dataset[in_dataset["condition"] == condition]
         lines += [
             r"\midrule",
-            f"\\multicolumn{{{len(header)}}}{{l}}{{\\emph{{condition {latex_escape(condition)}}}}}"
+            f"\\multicolumn{{{columns}}}{{l}}{{\\emph{{condition {latex_escape(condition)}}}}}"
             r" \\",
         ]
         for operator in present_operators(group):
-            train = cell(summary, dataset, condition, operator, "accuracy_train")
-            test = cell(summary, dataset, condition, operator, "accuracy_test")
-            values = [
-                op_tex(operator),
-                fmt_ci(train),
-                fmt_ci(test),
-                bootstrap_interval(bootstrap, dataset, condition, operator),
-                fmt(train["mean"] - test["mean"]),
+            lines.append(" & ".join(row(condition, operator)) + r" \\")
+    return lines
+
+
+def results_table(
+    summary: pd.DataFrame, dataset: str, bootstrap: pd.DataFrame | None = None
+) -> str:
+    """Clean accuracies with intervals over seeds, the test accuracy's interval over test
+    images (bootstrap, networks fixed) and the gap: one block of rows per condition."""
+    summary = clean_table(summary)
+    in_dataset = summary[summary["dataset"] == dataset]
+    header = ["operator", "train", "test", "test (images)", "gap"]
+
+    def row(condition, operator):
+        train = cell(summary, dataset, condition, operator, "accuracy_train")
+        test = cell(summary, dataset, condition, operator, "accuracy_test")
+        return [
+            op_tex(operator),
+            fmt_ci(train),
+            fmt_ci(test),
+            bootstrap_interval(bootstrap, dataset, condition, operator),
+            fmt(train["mean"] - test["mean"]),
+        ]
+
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        *condition_blocks(in_dataset, len(header), row),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def shift_protocols(in_dataset: pd.DataFrame) -> list[str]:
+    """The shift protocols evaluated on a dataset, the placement protocol left to its figure."""
+    return [p for p in ordered(in_dataset, "protocol") if p and p != "placement"]
+
+
+def consistency_table(summary: pd.DataFrame, dataset: str) -> str:
+    """Consistency per shift protocol (mean $\\pm$ half-width over seeds), one block of rows
+    per condition, ``--`` where a condition did not evaluate a protocol."""
+    summary = clean_table(summary)
+    in_dataset = summary[summary["dataset"] == dataset]
+    protocols = shift_protocols(in_dataset)
+    if not protocols:
+        return "\\emph{No shift protocol was evaluated on this dataset.}\n"
+    consistency = in_dataset[in_dataset["metric"] == "consistency"]
+
+    def row(condition, operator):
+        values = [op_tex(operator)]
+        for protocol in protocols:
+            rows = consistency[
+                (consistency["condition"] == condition)
+                & (consistency["operator"] == operator)
+                & (consistency["protocol"] == protocol)
             ]
-            for protocol in protocols:
-                rows = in_dataset[
-                    (in_dataset["condition"] == condition)
-                    & (in_dataset["operator"] == operator)
-                    & (in_dataset["metric"] == "consistency")
-                    & (in_dataset["protocol"] == protocol)
-                ]
-                values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
-            lines.append(" & ".join(values) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+            values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
+        return values
+
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(protocols) + "}",
+        r"\toprule",
+        " & ".join(["operator", *protocols]) + r" \\",
+        *condition_blocks(in_dataset, len(protocols) + 1, row),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -123,23 +179,111 @@ STABILITY_COLUMNS = {
 }
 
 
-def stability_table(
-    summary: pd.DataFrame, dataset: str, condition: str, confidence: int = 95
-) -> str:
-    """Consistency beside the measures that do not rise with accuracy alone, one block of rows
-    per protocol: agreement among images whose clean view is correct, the share of pairs with
-    both views correct among those with one, P(top-1 change) and MAC under a one-step shift.
-    A ``longtable`` with its caption (label ``tab:stability``), since with many protocols and
-    operators it is longer than a page."""
+def coinciding_columns(in_cell: pd.DataFrame, protocols: list[str]) -> dict[str, list[str]]:
+    """For each stability measure, the protocols under which its column is identical (every
+    operator's mean and interval equal), when there are at least two such protocols."""
+    found = {}
+    for metric in STABILITY_COLUMNS:
+        columns: dict[tuple, list[str]] = {}
+        for protocol in protocols:
+            rows = in_cell[(in_cell["metric"] == metric) & (in_cell["protocol"] == protocol)]
+            if rows.empty:
+                continue
+            key = tuple(
+                sorted(
+                    (r.operator, round(r.mean, 9), round(r.ci_low, 9), round(r.ci_high, 9))
+                    for r in rows.itertuples()
+                )
+            )
+            columns.setdefault(key, []).append(protocol)
+        same = [names for names in columns.values() if len(names) > 1]
+        if same:
+            found[metric] = same[0]
+    return found
+
+
+def coincidence_note(found: dict[str, list[str]]) -> str:
+    """The caption's sentence on columns that coincide across protocols, and why."""
+    if not found:
+        return ""
+    by_protocols: dict[tuple, list[str]] = {}
+    for metric, protocols in found.items():
+        by_protocols.setdefault(tuple(protocols), []).append(STABILITY_COLUMNS[metric])
+    parts = []
+    for protocols, names in by_protocols.items():
+        listed = ", ".join(protocols[:-1]) + " and " + protocols[-1]
+        parts.append(f"{' and '.join(names)} coincide under the {listed} protocols")
+    return (
+        " " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ": they measure a shift by "
+        "one step, and these protocols differ only in what enters the image across its border, "
+        "which for a one-step shift is the same (background) under each of them, so they shift "
+        "every image to the same image."
+    )
+
+
+def stability_rows(in_cell: pd.DataFrame, protocol: str) -> list[str]:
+    group = in_cell[in_cell["protocol"] == protocol]
+    lines = []
+    for operator in present_operators(group):
+        values = [op_tex(operator)]
+        for metric in STABILITY_COLUMNS:
+            rows = group[(group["operator"] == operator) & (group["metric"] == metric)]
+            values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
+        lines.append(" & ".join(values) + r" \\")
+    return lines
+
+
+def stability_table(summary: pd.DataFrame, dataset: str, condition: str) -> str:
+    """Consistency beside the measures that control for parts of accuracy, under the first
+    shift protocol of the cell: agreement among images whose clean view is correct, the share
+    of pairs with both views correct among those with one, P(top-1 change) and MAC under a
+    one-step shift. A tabular for the body; every protocol is ``stability_appendix``'s."""
     summary = clean_table(summary)
     in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
+    protocols = shift_protocols(in_cell)
+    if not protocols:
+        return "\\emph{No shift protocol was evaluated under this condition.}\n"
+    lines = [
+        r"\begin{tabular}{l" + "r" * len(STABILITY_COLUMNS) + "}",
+        r"\toprule",
+        " & ".join(["operator", *STABILITY_COLUMNS.values()]) + r" \\",
+        r"\midrule",
+        *stability_rows(in_cell, protocols[0]),
+        r"\bottomrule",
+        r"\end{tabular}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def stability_protocol(summary: pd.DataFrame, dataset: str, condition: str) -> str:
+    """The protocol ``stability_table`` shows (for its caption)."""
+    summary = clean_table(summary)
+    in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
+    protocols = shift_protocols(in_cell)
+    return protocols[0] if protocols else ""
+
+
+def stability_appendix(
+    summary: pd.DataFrame, dataset: str, condition: str, confidence: str | int = 95
+) -> str:
+    """Every protocol's stability measures, one block of rows per protocol: a ``longtable``
+    with its caption (label ``tab:stability-all``), which says which columns coincide across
+    protocols and why."""
+    summary = clean_table(summary)
+    in_cell = summary[(summary["dataset"] == dataset) & (summary["condition"] == condition)]
+    protocols = shift_protocols(in_cell)
+    if not protocols:
+        return "No shift protocol was evaluated under the primary condition.\n"
     header = " & ".join(["operator", *STABILITY_COLUMNS.values()]) + r" \\"
     caption = (
         f"\\caption{{Shift stability on {latex_escape(dataset)}, condition "
-        f"\\texttt{{{latex_escape(condition)}}} (mean $\\pm$ half-width of the {confidence}\\,\\% "
-        "interval over seeds; percentages).}\\label{tab:stability}\\\\"
+        f"\\texttt{{{latex_escape(condition)}}}, under every protocol (mean $\\pm$ half-width "
+        f"of the {confidence}\\,\\% interval over seeds; percentages, MAC in points)."
+        f"{coincidence_note(coinciding_columns(in_cell, protocols))}}}"
+        "\\label{tab:stability-all}\\\\"
     )
     lines = [
+        "Table~\\ref{tab:stability-all} gives the stability measures under every protocol.\n",
         r"\begin{longtable}{l" + "r" * len(STABILITY_COLUMNS) + "}",
         caption,
         r"\toprule",
@@ -153,22 +297,14 @@ def stability_table(
         r"\bottomrule",
         r"\endfoot",
     ]
-    first = True
-    for protocol in [p for p in ordered(in_cell, "protocol") if p]:
-        group = in_cell[in_cell["protocol"] == protocol]
-        if not first:
+    for index, protocol in enumerate(protocols):
+        if index:
             lines.append(r"\midrule")
-        first = False
         lines.append(
             f"\\multicolumn{{{len(STABILITY_COLUMNS) + 1}}}{{l}}"
             f"{{\\emph{{{latex_escape(protocol)} shifts}}}} \\\\"
         )
-        for operator in present_operators(group):
-            values = [op_tex(operator)]
-            for metric in STABILITY_COLUMNS:
-                rows = group[(group["operator"] == operator) & (group["metric"] == metric)]
-                values.append(fmt_ci(rows.iloc[0]) if len(rows) else "--")
-            lines.append(" & ".join(values) + r" \\")
+        lines += stability_rows(in_cell, protocol)
     lines.append(r"\end{longtable}")
     return "\n".join(lines) + "\n"
 
