@@ -158,3 +158,21 @@ def test_placement_drop_is_inside_minus_outside_per_model():
     assert len(extended) == len(observations) + 2
     others = observations[observations["metric"] == "accuracy_test"]
     assert with_placement_drop(others).equals(others)
+
+
+def test_late_rise_is_the_training_accuracy_gained_over_the_last_fifth_averaged_over_seeds():
+    from poolstudy.analyze import PLATEAU_SHARE, late_rise
+
+    assert PLATEAU_SHARE == 0.2
+    steps = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    rising = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]  # point at step 80 is 80
+    flat = [50, 60, 70, 80, 90, 95, 96, 97, 97.5, 98.0]  # from 97 to 98
+    rows = [
+        {"seed": seed, "step": step, "train_accuracy": value}
+        for seed, values in ((0, rising), (1, flat))
+        for step, value in zip(steps, values, strict=True)
+    ]
+    rows.append({"seed": 2, "step": 10, "train_accuracy": 5.0})  # one point: no curve
+    curves = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # any order
+    assert late_rise(curves) == pytest.approx(((100 - 80) + (98 - 97)) / 2)
+    assert np.isnan(late_rise(curves[curves["seed"] == 2]))

@@ -173,3 +173,37 @@ def test_prepare_returns_what_it_saves(tmp_path):
     assert returned.images.shape == (N_DIGITS, 1, 16, 16)
     assert torch.equal(loaded.images, returned.images)
     assert torch.equal(loaded.split, returned.split)
+
+
+def margins(image: torch.Tensor) -> tuple[int, int, int, int]:
+    """Blank rows above and below, blank columns left and right of the ink."""
+    ink = image.amax(dim=0) > 0
+    rows = torch.nonzero(ink.any(dim=1)).flatten()
+    cols = torch.nonzero(ink.any(dim=0)).flatten()
+    side = ink.shape[0]
+    return int(rows[0]), side - 1 - int(rows[-1]), int(cols[0]), side - 1 - int(cols[-1])
+
+
+def test_every_digit_is_centred_on_both_axes(prepared):
+    """The source's digits touch the top and bottom of their grid but sit anywhere across it;
+    prepared, every digit's ink is centred to within one pixel on both axes, so neither axis
+    is a direction training has seen shifted."""
+    for image in prepared.images:
+        top, bottom, left, right = margins(image)
+        assert abs(top - bottom) <= 1 and abs(left - right) <= 1
+    from sklearn.datasets import load_digits
+
+    source = torch.as_tensor(load_digits().images).unsqueeze(1)
+    off_centre = [abs(m[2] - m[3]) > 1 for m in map(margins, source)]
+    assert sum(off_centre) > 50  # in the source, dozens sit two or more pixels off centre
+
+
+def test_centring_moves_ink_by_whole_pixels_and_keeps_it():
+    from poolstudy.data.digits import centre_ink
+
+    image = torch.zeros(2, 1, 10, 10, dtype=torch.uint8)
+    image[0, 0, 0:4, 0:2] = torch.arange(1, 9, dtype=torch.uint8).view(4, 2)
+    centred = centre_ink(image)
+    assert margins(centred[0]) == (3, 3, 4, 4)
+    assert torch.equal(centred[0, 0, 3:7, 4:6], image[0, 0, 0:4, 0:2])
+    assert torch.equal(centred[1], image[1])  # blank stays blank

@@ -23,9 +23,15 @@ from poolstudy.data.glyphs import (
     font_files,
     glyph_fields,
     glyph_masks,
+    glyphs_shape,
     load_glyphs,
 )
-from poolstudy.data.prepare import MIRROR_ENV, SPLITS, load_prepared, prepare_dataset
+from poolstudy.data.prepare import (
+    MIRROR_ENV,
+    load_prepared,
+    prepare_dataset,
+    prepared_shape,
+)
 
 SMALL = {"n_train": 200, "n_val": 50, "n_test": 100}
 CLEAN = {**SMALL, "jitter": 0.0, "noise": 0.0, "background": 0.0}
@@ -272,9 +278,11 @@ def test_prepare_end_to_end(tmp_path):
     assert torch.equal(loaded.images, raw.images)
     assert torch.equal(loaded.labels, prepared.labels)
     assert loaded.classes == [str(d) for d in range(10)]
-    assert loaded.split.tolist()[250:] == [SPLITS.index("test")] * 100
-    assert (loaded.split[:250] != SPLITS.index("test")).all()
-    assert loaded.split[:250].bincount(minlength=3).tolist() == [250 - 38, 38, 0]
+    # the streams are the splits: 200 train, then 50 validation, then 100 test images
+    assert loaded.split.tolist() == [0] * 200 + [1] * 50 + [2] * 100
+    assert prepared_shape(
+        glyphs_shape(options), val_fraction=0.15, test_fraction=0.25, canvas=None
+    ).splits == {"train": 200, "val": 50, "test": 100}
     test_images, test_labels = loaded.subset("test")
     assert torch.equal(test_images, raw.images[250:])
     assert test_labels.bincount(minlength=10).tolist() == [10] * 10

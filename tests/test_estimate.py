@@ -14,7 +14,6 @@ from poolstudy.config import load_config, validate_config
 from poolstudy.data.prepare import MIRROR_ENV, SPLITS, PreparedShape, prepare_dataset
 from poolstudy.estimate import (
     GPU_RATES,
-    STABILITY_VIEWS,
     Rates,
     cells,
     data_shape,
@@ -123,11 +122,17 @@ def test_training_flops_with_epochs_over_a_subset():
 
 def test_evaluation_images_count_every_split_shift_and_view():
     settings = {
-        "evaluate": {"protocols": ["circular", "subpixel"], "max_shift": 1, "subpixel_step": 0.5},
+        "evaluate": {
+            "protocols": ["circular", "subpixel"],
+            "max_shift": 1,
+            "consistency_shift": 2,
+            "subpixel_step": 0.5,
+        },
         "placement": {"canvas": None},
     }
     clean = 300 + 100 + 200
-    shifted = 200 * ((2 * 2 + STABILITY_VIEWS) + (3 * 3 + STABILITY_VIEWS))
+    # two random views, then diagonal positions -2..2 (circular) and -1..1 by 0.5 (subpixel)
+    shifted = 200 * ((2 * 2 + 2 + 5) + (3 * 3 + 2 + 5))
     assert eval_images(settings, shape(), n_train=300) == clean + shifted
 
 
@@ -138,9 +143,8 @@ def test_placement_evaluates_every_position_and_the_centred_test_images():
     }
     positions = 3 * 3  # reach (20 - 16) / 2 = 2, step 2: -2, 0, 2 on each axis
     clean = 1000 + 100 + 200 + 200
-    assert eval_images(settings, shape(), n_train=1000) == clean + 200 * (
-        positions + STABILITY_VIEWS
-    )
+    views = 2 + 9  # two random views, diagonal positions -4..4 (default consistency_shift)
+    assert eval_images(settings, shape(), n_train=1000) == clean + 200 * (positions + views)
 
 
 def test_shape_of_digits_matches_a_prepared_file(tiny, tmp_path):

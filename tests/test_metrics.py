@@ -381,8 +381,9 @@ def one_pixel_images() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_one_pixel_model_under_every_integer_protocol():
-    """Exact answers: the top-1 class of a dot changes under every one-step shift and never for
-    the other images, so P(top-1 change) is the dots' share (60 %) and the mean absolute change
+    """Exact answers: along the diagonal positions -1, 0, 1 both one-step pairs of a dot touch
+    the unshifted view, so the top-1 class of a dot changes in each pair and never for the
+    other images: P(top-1 change) is the dots' share (60 %) and the mean absolute change
     of the top-1 probability is 0.5 on dots (30 points). Under a shift (dx, dy) from the grid a
     dot is right only unshifted, a block while max(dx, dy) <= 1, a labelled-1 blank always.
     Two views at offsets uniform in {-1, 0, 1}^2 agree on a dot with probability
@@ -435,13 +436,32 @@ def test_one_pixel_model_under_every_integer_protocol():
 
 @pytest.mark.parametrize("step", [0.25, 0.5])
 def test_one_step_of_the_subpixel_protocol_is_one_subpixel_step(step):
-    """A step of ``s`` pixels leaves 1 - s of a lone dot at the centre (bilinear), below the
-    threshold 1 - s / 2, and a 3x3 block's centre at 1: only dots change."""
+    """Views at every multiple of ``s`` pixels from -1 to +1 along the diagonal, each compared
+    with the next (2 / s pairs). A diagonal step of ``s`` leaves (1 - s)^2 of a lone dot at the
+    centre (bilinear), below the threshold 1 - s / 2, and a 3x3 block's centre at 1: only the
+    two pairs of a dot that touch the unshifted view change."""
     images, labels = one_pixel_images()
     model = OnePixel(threshold=1 - step / 2)
     config = EvalConfig(subpixel_step=step, consistency_shift=1, batch_size=512)
     values = stability_metrics(model, images, labels, model(images), "subpixel", config, CPU)
-    assert values["p_top1_change"] == pytest.approx(100.0 * N_DOT / len(labels))
+    pairs = 2 * round(1 / step)
+    assert values["p_top1_change"] == pytest.approx(100.0 * N_DOT / len(labels) * 2 / pairs)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_top1_change_is_pooled_over_every_start_position_on_the_diagonal(k):
+    """Azulay & Weiss: positions -k..k along the diagonal, each against the next (2k pairs).
+    A dot is seen by the one-pixel model only unshifted, so 2 of its 2k pairs change; a 3x3
+    block covers the centre while |shift| <= 1, so for k >= 2 its pairs (-2, -1) and (1, 2)
+    change too."""
+    images, labels = one_pixel_images()
+    n_dot = sum(int(image.sum()) == 1 for image in images)
+    n_block = sum(int(image.sum()) == 9 for image in images)
+    model = OnePixel()
+    config = EvalConfig(consistency_shift=k, batch_size=512)
+    values = stability_metrics(model, images, labels, model(images), "circular", config, CPU)
+    changed = 2 * n_dot + (2 * n_block if k >= 2 else 0)
+    assert values["p_top1_change"] == pytest.approx(100.0 * changed / (2 * k * len(labels)))
 
 
 @pytest.mark.parametrize("shift_size", [1, 3])

@@ -357,3 +357,45 @@ def test_describe():
     assert info["flops"] == count_flops(model)
     assert info["receptive_field"] == receptive_field(model.spec)
     assert info["feature_map_sizes"] == [8, 4]
+
+
+def test_fractional_max_pooling_averages_its_test_time_draws():
+    """Graham (2014): the output is the class probability averaged over test-time draws of the
+    pooling regions; each draw is the network with that draw's fixed regions alone."""
+    torch.manual_seed(0)
+    options = {"fracmax": {"kernel_size": 3, "test_draws": 4}}
+    spec = ModelSpec(
+        operator="fracmax",
+        in_channels=1,
+        num_classes=5,
+        image_size=16,
+        widths=(4, 8),
+        operator_options=options["fracmax"],
+    )
+    model = build_model(spec).eval()
+    single = build_model(dataclasses.replace(spec, operator_options={"kernel_size": 3}))
+    single.load_state_dict(model.state_dict())
+    single.eval()
+    x = torch.rand(6, 1, 16, 16)
+    operators = [m for m in model.modules() if hasattr(m, "test_draws")]
+    per_draw = []
+    with torch.no_grad():
+        for k in range(4):
+            for m in operators:
+                m.draw = k
+            per_draw.append(torch.softmax(model.head(model.features(x)), dim=1))
+        for m in operators:
+            m.draw = 0
+        averaged = torch.softmax(model(x), dim=1)
+        assert torch.allclose(averaged, torch.stack(per_draw).mean(0), atol=1e-6)
+        # the draws differ, and the first is the single-draw network's
+        assert not torch.allclose(per_draw[0], per_draw[1])
+        assert torch.allclose(per_draw[0], torch.softmax(single(x), dim=1), atol=1e-6)
+        assert all(m.draw == 0 for m in operators)
+    model.train()
+    assert model(x).shape == (6, 5)  # training draws at random, once
+
+
+def test_fractional_max_pooling_refuses_no_test_draws():
+    with pytest.raises(ValueError, match="test_draws"):
+        OPERATORS["fracmax"](4, test_draws=0)

@@ -111,3 +111,25 @@ def test_a_condition_may_train_a_subset_of_the_operators():
     assert few == {"none", "max"}
     assert {run.operator for run in runs if run.condition == "gap"} == set(config["operators"])
     assert len(runs) == (len(config["operators"]) + 2) * len(config["seeds"])
+
+
+def test_the_flop_family_joins_conditions_that_differ_in_widths_alone():
+    from poolstudy.plan import compute_conditions, primary_problems, primary_regime
+
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"] = {
+        "gap": {},
+        "narrow": {"model": {"widths": [4, 8, 16]}},
+        "flatten": {"model": {"head": "flatten"}},
+    }
+    config["primary"] = {"dataset": "digits", "condition": "gap", "contrasts": ["max - none"]}
+    config = validate_config(config)
+    assert compute_conditions(config) == ["gap"]  # none declared: the primary condition
+    config["primary"]["compute"] = ["narrow", "gap"]
+    assert primary_problems(config) == []
+    assert compute_conditions(config) == ["narrow", "gap"]
+    regime = primary_regime(config)
+    assert regime["compute"] == ["narrow", "gap"] and regime["conditions"] == ["gap", "narrow"]
+    config["primary"]["compute"] = ["narrow", "gap", "flatten"]
+    (problem,) = primary_problems(config)
+    assert "primary.compute[2]" in problem and "model.head" in problem

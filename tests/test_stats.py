@@ -12,10 +12,12 @@ from scipy import stats as scipy_stats
 from poolstudy.stats import (
     CELL_KEYS,
     MODEL_KEYS,
+    SUMMARY_COLUMNS,
     contrast,
     paired_differences,
     shift_curves,
     summarize,
+    summarize_groups,
     t_interval,
 )
 
@@ -41,7 +43,6 @@ def clean_rows(operator: str, values, metric: str = "accuracy_test", protocol: s
 @pytest.mark.parametrize(
     "values, confidence",
     [
-        ([80.0, 84.0], 0.95),
         ([1.0, 2.0, 3.0], 0.95),
         ([1.0, 4.0, 2.0, 7.0], 0.9),
         ([90.5, 91.25, 88.0, 93.0, 89.5], 0.99),
@@ -57,9 +58,10 @@ def test_t_interval_equals_scipy(values, confidence):
     assert (low, high) == pytest.approx(expected)
 
 
-def test_t_interval_single_value():
-    mean, low, high = t_interval([4.5])
-    assert mean == 4.5
+@pytest.mark.parametrize("values", [[4.5], [80.0, 84.0]])
+def test_no_interval_from_fewer_than_three_seeds(values):
+    mean, low, high = t_interval(values)
+    assert mean == pytest.approx(np.mean(values))
     assert math.isnan(low) and math.isnan(high)
 
 
@@ -67,7 +69,21 @@ def test_t_interval_empty_and_nan():
     assert all(math.isnan(v) for v in t_interval([]))
     mean, low, high = t_interval([1.0, NAN, 3.0])
     assert mean == pytest.approx(2.0)
+    assert math.isnan(low)  # two values left
+    mean, low, high = t_interval([1.0, NAN, 3.0, 2.0])
+    assert mean == pytest.approx(2.0)
     assert not math.isnan(low)
+
+
+def test_intervals_are_clipped_to_the_range_of_a_percentage_and_say_so():
+    frame = pd.DataFrame({"key": ["high", "high", "high", "mid", "mid", "mid"]})
+    frame["value"] = [99.0, 100.0, 92.0, 50.0, 52.0, 54.0]
+    table = summarize_groups(frame, ["key"], 0.95).set_index("key")
+    mean, low, high = t_interval([99.0, 100.0, 92.0])
+    assert high > 100.0  # the raw t-interval leaves the range
+    assert table.loc["high", "ci_high"] == 100.0 and table.loc["high", "ci_low"] == low
+    assert bool(table.loc["high", "ci_clipped"]) and not bool(table.loc["mid", "ci_clipped"])
+    assert table.loc["mid", "ci_high"] == pytest.approx(t_interval([50.0, 52.0, 54.0])[2])
 
 
 def test_t_interval_constant_values_has_zero_width():
@@ -89,7 +105,8 @@ def tidy() -> pd.DataFrame:
 
 def test_summarize_cells():
     summary = summarize(tidy())
-    assert list(summary.columns) == [*CELL_KEYS, "n", "mean", "std", "ci_low", "ci_high"]
+    assert list(summary.columns) == [*CELL_KEYS, *SUMMARY_COLUMNS]
+    assert SUMMARY_COLUMNS == ["n", "mean", "std", "ci_low", "ci_high", "ci_clipped"]
     assert len(summary) == 6
     assert (summary["n"] == 3).all()
 
@@ -127,7 +144,8 @@ def test_summarize_keeps_cells_in_order_of_first_appearance():
 
 @pytest.mark.parametrize(
     "differences, significant",
-    [([0.0, 0.0, 0.0], False), ([0.5, 0.5, 0.5], True), ([-0.5, -0.5], True)]
+    [([0.0, 0.0, 0.0], False), ([0.5, 0.5, 0.5], True), ([-0.5, -0.5, -0.5], True)]
+    + [([-0.5, -0.5], False)]  # two seeds: no interval, no claim
     + [([-0.2, 0.4, 0.1], False), ([0.2, -0.4, -0.1], False)],
 )
 def test_a_difference_is_one_only_when_its_interval_excludes_zero(differences, significant):
@@ -138,7 +156,9 @@ def test_a_difference_is_one_only_when_its_interval_excludes_zero(differences, s
     assert bool(row["significant"]) is significant
     result = contrast(observations, "accuracy_test", {"operator": "max"}, {"operator": "none"})
     assert result["significant"] is significant
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx((row["ci_low"], row["ci_high"]))
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
+        (row["ci_low"], row["ci_high"]), nan_ok=True
+    )
 
 
 def test_contrast_pairs_only_rows_of_its_metric_and_protocol():
@@ -250,15 +270,7 @@ def test_paired_differences_per_cell():
 def test_paired_differences_without_baseline_is_empty():
     paired = paired_differences(frame(clean_rows("max", [1.0, 2.0])))
     assert paired.empty
-    assert list(paired.columns) == [
-        *CELL_KEYS,
-        "n",
-        "mean",
-        "std",
-        "ci_low",
-        "ci_high",
-        "significant",
-    ]
+    assert list(paired.columns) == [*CELL_KEYS, *SUMMARY_COLUMNS, "significant"]
 
 
 def test_shift_curves_average_within_model_first():
@@ -266,22 +278,20 @@ def test_shift_curves_average_within_model_first():
     per_seed = {
         0: {(0, 0): 100.0, (1, 0): 90.0, (0, 1): 80.0, (1, 1): 70.0, (2, 1): 10.0},
         1: {(0, 0): 96.0, (1, 0): 88.0, (0, 1): 86.0, (1, 1): 72.0, (2, 1): 20.0},
+        2: {(0, 0): 98.0, (1, 0): 85.0, (0, 1): 84.0, (1, 1): 74.0, (2, 1): 15.0},
     }
     for seed, values in per_seed.items():
         for (dx, dy), value in values.items():
             rows.append(("e", "digits", "max", seed, "accuracy_shifted", "zero", dx, dy, value))
-    rows += clean_rows("max", [99.0, 98.0])
+    rows += clean_rows("max", [99.0, 98.0, 97.0])
     curves = shift_curves(frame(rows)).set_index("shift")
     assert list(curves.index) == [0, 1, 2]
-    assert (curves["n"] == 2).all()
+    assert (curves["n"] == 3).all()
     assert curves.loc[0, "mean"] == pytest.approx(98.0)
-    seed0 = (90.0 + 80.0 + 70.0) / 3
-    seed1 = (88.0 + 86.0 + 72.0) / 3
-    assert curves.loc[1, "mean"] == pytest.approx((seed0 + seed1) / 2)
-    assert curves.loc[1, "std"] == pytest.approx(np.std([seed0, seed1], ddof=1))
-    interval = scipy_stats.t.interval(
-        0.95, 1, loc=(seed0 + seed1) / 2, scale=scipy_stats.sem([seed0, seed1])
-    )
+    seeds = [(90.0 + 80.0 + 70.0) / 3, (88.0 + 86.0 + 72.0) / 3, (85.0 + 84.0 + 74.0) / 3]
+    assert curves.loc[1, "mean"] == pytest.approx(np.mean(seeds))
+    assert curves.loc[1, "std"] == pytest.approx(np.std(seeds, ddof=1))
+    interval = scipy_stats.t.interval(0.95, 2, loc=np.mean(seeds), scale=scipy_stats.sem(seeds))
     assert (curves.loc[1, "ci_low"], curves.loc[1, "ci_high"]) == pytest.approx(interval)
     assert curves.loc[2, "mean"] == pytest.approx(15.0)
 
@@ -470,8 +480,13 @@ def test_paired_contrast_defaults_to_the_95_percent_interval_and_handles_exact_c
     exact = {v: paired_contrast([v] * 3, margin=1.0) for v in (0.0, 1.0, 2.0)}
     assert [exact[v]["p_difference"] for v in (0.0, 1.0, 2.0)] == [1.0, 0.0, 0.0]
     assert [exact[v]["p_equivalence"] for v in (0.0, 1.0, 2.0)] == [0.0, 1.0, 1.0]
-    # a standard error of exactly one is no special case: TOST at t = 1 with 1 df
-    assert paired_contrast([-1.0, 1.0], margin=1.0)["p_equivalence"] == pytest.approx(0.25)
+    # a standard error of exactly one is no special case: TOST at t = 1 with 2 df
+    p_one = scipy_stats.t.sf(1.0, 2)
+    spread = [-math.sqrt(3), 0.0, math.sqrt(3)]  # standard deviation sqrt(3), error 1
+    assert paired_contrast(spread, margin=1.0)["p_equivalence"] == pytest.approx(p_one)
+    # two seeds: no interval and no test
+    two = paired_contrast([-1.0, 1.0], margin=1.0)
+    assert math.isnan(two["ci_low"]) and math.isnan(two["p_equivalence"])
 
 
 def test_a_p_value_equal_to_alpha_is_no_finding():
@@ -484,7 +499,7 @@ def test_a_p_value_equal_to_alpha_is_no_finding():
 def test_contrast_table_rows_name_their_sides_and_use_the_level_and_margin():
     from poolstudy.stats import CONTRAST_COLUMNS, contrast_table
 
-    rows = clean_rows("none", [80.0, 81.0]) + clean_rows("max", [83.0, 84.5])
+    rows = clean_rows("none", [80.0, 81.0, 79.0]) + clean_rows("max", [83.0, 84.5, 82.0])
     rows += clean_rows("none", [70.0, 72.0, 71.0], "consistency", "zero")
     rows += clean_rows("max", [75.0, 77.5, 76.0], "consistency", "zero")
     rows += clean_rows("max", [90.0], "accuracy_val")
@@ -509,12 +524,13 @@ def test_contrast_table_rows_name_their_sides_and_use_the_level_and_margin():
         "first_operator": "max",
         "second_condition": "gap",
         "second_operator": "none",
-        "n": 2,
+        "n": 3,
     }
-    interval = scipy_stats.t.interval(0.9, 1, loc=3.25, scale=scipy_stats.sem([3.0, 3.5]))
+    d = [3.0, 3.5, 3.0]
+    interval = scipy_stats.t.interval(0.9, 2, loc=np.mean(d), scale=scipy_stats.sem(d))
     assert (first["ci_low"], first["ci_high"]) == pytest.approx(interval)
     assert first["margin"] == 0.5
     zero = table.iloc[1]
     assert zero["protocol"] == "zero" and zero["mean"] == pytest.approx(15.5 / 3)
-    # two seeds are enough for a verdict, one is not
+    # three seeds are enough for a verdict, one is not
     assert list(table["verdict"]) == ["difference", "difference", "inconclusive"]

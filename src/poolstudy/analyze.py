@@ -24,6 +24,7 @@ MODEL_COLUMNS = [
     "final_feature_map",
     "n_train",
     "device",
+    "device_name",
     "wall_seconds",
     "placement_canvas",
     "placement_region",
@@ -74,6 +75,7 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
                 "final_feature_map": meta["feature_map_sizes"][-1],
                 "n_train": meta["n_train"],
                 "device": meta["device"],
+                "device_name": meta.get("device_name", meta["device"]),
                 "wall_seconds": meta["wall_seconds"],
                 **placement_columns(meta.get("placement") or {}),
             }

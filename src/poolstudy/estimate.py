@@ -20,7 +20,7 @@ the dataset shapes that the registry knows without loading any data (``DatasetEn
 - evaluating a run: one forward pass over each split (the training subset, validation, test;
   with placement the test images once more, centred), and per shift protocol the test images
   under every shift of its grid (``evaluate.grid_for``, ``placement.position_grid``) plus
-  :data:`STABILITY_VIEWS` views for the stability metrics.
+  the views of the stability metrics (``stability_views``).
 
 With placement every forward pass sees the placement canvas. Wall time per job is
 ``FLOPs / rate + steps x step_seconds + job_seconds``: on the CPU the rates are measured here
@@ -47,16 +47,13 @@ import torch.nn.functional as F
 from poolstudy.data import DATASETS
 from poolstudy.data.prepare import PreparedShape, prepared_shape
 from poolstudy.device import eval_batch_size
-from poolstudy.evaluate import EvalConfig, grid_for
+from poolstudy.evaluate import EvalConfig, diagonal_positions, grid_for
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.placement import PlacementConfig, position_grid
 from poolstudy.plan import SWEEP_PREFIX, condition_settings, datasets_used, planned_runs
 
 BLOCKS = ("main", "placement", "sweep")
 SINGLE_JOBS = ("analyze", "figures", "paper_inputs", "paper")
-STABILITY_VIEWS = 3
-"""Extra forward passes over the test images per protocol (``evaluate.stability_metrics``):
-two views at random offsets (consistency) and one at a one-step offset (top-1 change)."""
 TRAIN_FACTOR = 3
 """Training FLOPs per forward FLOP: the backward pass costs about twice the forward."""
 
@@ -286,13 +283,19 @@ def grid_size(protocol: str, settings: dict, shape: PreparedShape) -> int:
     return len(grid_for(protocol, EvalConfig.from_dict(settings["evaluate"])))
 
 
+def stability_views(protocol: str, settings: dict) -> int:
+    """Extra forward passes over the test images per protocol (``evaluate.stability_metrics``):
+    two views at random offsets (consistency) and one per diagonal position (top-1 change)."""
+    return 2 + len(diagonal_positions(protocol, EvalConfig.from_dict(settings["evaluate"])))
+
+
 def eval_images(settings: dict, shape: PreparedShape, n_train: int) -> int:
     """Forward passes (images) of one evaluation job per seed."""
     test = shape.splits["test"]
     placed = settings["placement"]["canvas"] is not None
     clean = n_train + shape.splits["val"] + test + (test if placed else 0)
     shifted = sum(
-        test * (grid_size(protocol, settings, shape) + STABILITY_VIEWS)
+        test * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
         for protocol in settings["evaluate"]["protocols"]
     )
     return clean + shifted

@@ -86,13 +86,16 @@ def view_offsets(protocol: str, count: int, config: EvalConfig, generator: torch
     return random_offsets(count, config.consistency_shift, generator)
 
 
-def unit_offsets(protocol: str, count: int, config: EvalConfig, generator: torch.Generator):
-    """A one-step shift per image in a random one of the four directions: 1 pixel, or
-    subpixel_step pixels for fractional protocols."""
-    size = config.subpixel_step if protocol in FRACTIONAL else 1
-    directions = torch.tensor([[1, 0], [-1, 0], [0, 1], [0, -1]])
-    chosen = directions[torch.randint(0, 4, (count,), generator=generator)] * size
-    return chosen[:, 0], chosen[:, 1]
+def diagonal_positions(protocol: str, config: EvalConfig) -> torch.Tensor:
+    """Offsets along the diagonal at which Azulay & Weiss (JMLR 2019) compare consecutive
+    views: every multiple of one step (1 pixel, or subpixel_step pixels for fractional
+    protocols) from -k to +k steps, k = consistency_shift (integer) or 1 / subpixel_step
+    (fractional, i.e. -1..+1 pixel). Consecutive positions are one diagonal step (1, 1) apart."""
+    if protocol in FRACTIONAL:
+        steps = round(1 / config.subpixel_step)
+        return torch.arange(-steps, steps + 1, dtype=torch.float32) * config.subpixel_step
+    k = config.consistency_shift
+    return torch.arange(-k, k + 1)
 
 
 @torch.no_grad()
@@ -174,23 +177,39 @@ def protocol_inputs(protocol: str, images: torch.Tensor, config: EvalConfig):
 
 
 @torch.no_grad()
+def diagonal_step_logits(model, images, protocol: str, config: EvalConfig, device, margin=0):
+    """Logits of every image at each diagonal position (``diagonal_positions``), as pairs of
+    views one step apart: ``(first, second)``, each [P * N, K] with P pairs per image."""
+    positions = diagonal_positions(protocol, config)
+    n = images.shape[0]
+    views = [
+        shifted_view(
+            model, images, offset.expand(n), offset.expand(n), protocol, config, device, margin
+        )
+        for offset in positions
+    ]
+    return torch.cat(views[:-1]), torch.cat(views[1:])
+
+
+@torch.no_grad()
 def stability_metrics(
     model, images, labels, clean_logits, protocol: str, config: EvalConfig, device, margin=0
 ) -> dict[str, float]:
     """Consistency of two random views (Zhang 2019) with its accuracy-independent variants,
-    and the change under a one-step shift (Azulay & Weiss 2019), for one protocol."""
+    and, as Azulay & Weiss (JMLR 2019) measure it, the change of the top-1 class and of its
+    probability between each diagonal position and the next, pooled over every start position
+    (``diagonal_positions``) and image."""
     generator = torch.Generator().manual_seed(config.seed)
     logits_a, logits_b = two_views(model, images, protocol, config, generator, device, margin)
-    step = unit_offsets(protocol, images.shape[0], config, generator)
-    logits_step = shifted_view(model, images, *step, protocol, config, device, margin)
+    before_step, after_step = diagonal_step_logits(model, images, protocol, config, device, margin)
     return {
         "consistency": consistency(logits_a, logits_b),
         "consistency_given_clean_correct": consistency_given_clean_correct(
             clean_logits, logits_a, logits_b, labels
         ),
         "consistency_given_one_correct": consistency_given_one_correct(logits_a, logits_b, labels),
-        "p_top1_change": p_top1_change(clean_logits, logits_step),
-        "mean_abs_change": mean_abs_change(clean_logits, logits_step),
+        "p_top1_change": p_top1_change(before_step, after_step),
+        "mean_abs_change": mean_abs_change(before_step, after_step),
     }
 
 

@@ -9,6 +9,7 @@ takes images as floats in [0, 1] and every shift protocol can work on those.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -119,7 +120,26 @@ class PoolNet(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        draws = [m for m in self.modules() if getattr(m, "test_draws", 1) > 1]
+        if self.training or not draws:
+            return self.head(self.features(x))
+        return self.averaged_over_draws(x, draws)
+
+    def averaged_over_draws(self, x: torch.Tensor, operators: list[nn.Module]) -> torch.Tensor:
+        """Log of the class probabilities averaged over the operators' test-time draws
+        (Graham 2014 for fractional max pooling): every operator takes its ``k``-th draw in the
+        ``k``-th pass. Log-probabilities are logits of the averaged probabilities."""
+        count = max(m.test_draws for m in operators)
+        passes = []
+        try:
+            for k in range(count):
+                for m in operators:
+                    m.draw = k % m.test_draws
+                passes.append(torch.log_softmax(self.head(self.features(x)).float(), dim=1))
+        finally:
+            for m in operators:
+                m.draw = 0
+        return torch.logsumexp(torch.stack(passes), dim=0) - math.log(count)
 
 
 def feature_map_sizes_of(stages: nn.ModuleList, spec: ModelSpec) -> list[int]:

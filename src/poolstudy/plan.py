@@ -169,6 +169,57 @@ def answer_problems(config: dict) -> list[str]:
     ]
 
 
+def compute_conditions(config: dict) -> list[str]:
+    """The conditions of the accuracy-against-FLOPs comparison (``primary.compute``), or the
+    primary condition alone."""
+    primary = config.get("primary") or {}
+    if primary.get("compute"):
+        return list(primary["compute"])
+    contrasts = primary_contrasts(config)
+    return [contrasts[0]["first"]["condition"]] if contrasts else []
+
+
+def without_widths(settings: dict) -> dict:
+    return {**settings, "model": {k: v for k, v in settings["model"].items() if k != "widths"}}
+
+
+def compute_problems(config: dict) -> list[str]:
+    """``primary.compute`` must name conditions trained on the primary dataset that differ
+    from one another in ``model.widths`` alone (so that FLOPs are all that moves)."""
+    primary = config.get("primary") or {}
+    names = primary.get("compute") or []
+    contrasts = primary_contrasts(config)
+    if not names or not contrasts:
+        return []
+    dataset = contrasts[0]["dataset"]
+    problems, reference = [], None
+    for index, name in enumerate(names):
+        where = f"config key primary.compute[{index}]"
+        if name not in config["conditions"]:
+            problems.append(
+                f"{where}: unknown condition {name!r}; choose one of: "
+                f"{', '.join(config['conditions'])}"
+            )
+            continue
+        if dataset not in condition_datasets(config, name):
+            problems.append(f"{where}: condition {name!r} is not trained on {dataset!r}")
+        settings = without_widths(condition_settings(config, name))
+        if reference is None:
+            reference = (name, settings)
+        elif settings != reference[1]:
+            differing = sorted(
+                f"{section}.{key}"
+                for section in settings
+                for key in {*settings[section], *reference[1][section]}
+                if settings[section].get(key) != reference[1][section].get(key)
+            )
+            problems.append(
+                f"{where}: condition {name!r} differs from {reference[0]!r} in more than "
+                f"model.widths ({', '.join(differing)}); the FLOP comparison needs widths alone"
+            )
+    return problems
+
+
 def primary_problems(config: dict) -> list[str]:
     """Contrasts that cannot be computed: a side that is not trained (unknown condition, an
     operator the condition does not train, a dataset not studied), or two sides whose
@@ -208,7 +259,7 @@ def primary_problems(config: dict) -> list[str]:
                 f"{where}: its sides' conditions place the images on different canvases "
                 f"({canvases[0]} and {canvases[1]}): their accuracies are not comparable"
             )
-    return problems + answer_problems(config)
+    return problems + answer_problems(config) + compute_problems(config)
 
 
 def primary_regime(config: dict) -> dict:
@@ -222,10 +273,13 @@ def primary_regime(config: dict) -> dict:
         for side in (contrast["first"], contrast["second"]):
             if side["condition"] not in conditions:
                 conditions.append(side["condition"])
+    compute = compute_conditions(config)
+    conditions += [name for name in compute if name not in conditions]
     primary = config["primary"]
     return {
         "dataset": contrasts[0]["dataset"],
         "conditions": conditions,
+        "compute": compute,
         "gap_threshold": primary.get("gap_threshold", 1.0),
         "plateau_points": primary.get("plateau_points", 1.0),
     }

@@ -275,18 +275,32 @@ class FractionalMaxPool(Downsample):
     the same image gives the same output wherever it is in a batch. With ``kernel_size=2`` and
     an even map the regions are the regular 2x2 grid (the sequence increments are all 2), so
     the operator equals 2x2 max pooling there; ``kernel_size=3`` gives overlapping random
-    regions. ``rf_kernel``/``rf_stride`` bound the receptive field from above."""
+    regions. ``rf_kernel``/``rf_stride`` bound the receptive field from above.
+
+    Graham averages the network's output over several test-time draws of the regions:
+    ``test_draws`` fixed draws (the first is the single draw above); the network
+    (``models.PoolNet``) sets ``draw`` and averages its class probabilities over them."""
 
     name = "fracmax"
-    summary = "fractional max pooling: pseudo-random regions, output ratio 1/2"
+    summary = (
+        "fractional max pooling: pseudo-random regions, output ratio 1/2; tested on the mean "
+        "of test_draws draws"
+    )
     source = "graham2014fractional"
     rf_kernel = 2
     rf_stride = 2
 
-    def __init__(self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2) -> None:
+    def __init__(
+        self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2, test_draws: int = 1
+    ) -> None:
         super().__init__(channels, padding_mode)
+        if test_draws < 1:
+            raise ValueError(f"fracmax test_draws must be >= 1, got {test_draws}")
         self.kernel_size = kernel_size
-        samples = torch.rand(1, channels, 2, generator=torch.Generator().manual_seed(0))
+        self.test_draws = test_draws
+        self.draw = 0
+        generator = torch.Generator().manual_seed(0)
+        samples = torch.rand(test_draws, channels, 2, generator=generator)
         self.register_buffer("eval_samples", samples, persistent=False)
 
     @classmethod
@@ -296,7 +310,8 @@ class FractionalMaxPool(Downsample):
     def forward(self, x):
         samples = None
         if not self.training:
-            samples = self.eval_samples.to(x.dtype).expand(x.shape[0], -1, -1).contiguous()
+            draw = self.eval_samples[self.draw : self.draw + 1]
+            samples = draw.to(x.dtype).expand(x.shape[0], -1, -1).contiguous()
         return F.fractional_max_pool2d(
             x, self.kernel_size, output_ratio=(0.5, 0.5), _random_samples=samples
         )

@@ -2,7 +2,10 @@
 
 Observations are tidy: one row per (experiment, dataset, condition, operator, seed, metric,
 protocol, dx, dy). The unit of replication is the training seed, so intervals are Student-t
-intervals over seeds; a cell with a single seed gets no interval (NaN), never a made-up one.
+intervals over seeds; a cell with fewer than ``MIN_SEEDS`` seeds gets no interval (NaN), never
+a made-up one (with 2 seeds the t quantile is 12.7 and the interval says nothing). Percentages
+cannot leave [0, 100] (differences of them [-100, 100]): an interval reaching past its range is
+clipped to it, and the table says so (``ci_clipped``).
 
 A second unit is the test image: with the trained networks held fixed, how far would the
 accuracy move on another test set of the same size? ``bootstrap_over_images`` answers it with
@@ -23,29 +26,53 @@ from scipy import stats as scipy_stats
 MODEL_KEYS = ["experiment", "dataset", "condition", "operator", "seed"]
 CELL_KEYS = ["experiment", "dataset", "condition", "operator", "metric", "protocol", "dx", "dy"]
 BASELINE = "none"
+SUMMARY_COLUMNS = ["n", "mean", "std", "ci_low", "ci_high", "ci_clipped"]
+"""The columns a summary adds to its group keys."""
+MIN_SEEDS = 3
+"""The fewest seeds an interval (or a test) is computed from."""
+PERCENT_RANGE = (0.0, 100.0)
+DIFFERENCE_RANGE = (-100.0, 100.0)
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two ends of the t-interval of the mean of ``values``."""
+    """Mean and the two ends of the t-interval of the mean of ``values`` (NaN ends with
+    fewer than ``MIN_SEEDS`` values)."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(values.mean())
-    if values.size < 2:
+    if values.size < MIN_SEEDS:
         return mean, math.nan, math.nan
     half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
     half /= math.sqrt(values.size)
     return mean, mean - half, mean + half
 
 
-def summarize_groups(frame: pd.DataFrame, keys: list[str], confidence: float) -> pd.DataFrame:
+def clip_interval(
+    low: float, high: float, bounds: tuple[float, float]
+) -> tuple[float, float, bool]:
+    """The interval cut to ``bounds``, and whether it reached past them."""
+    if math.isnan(low):
+        return low, high, False
+    clipped = low < bounds[0] or high > bounds[1]
+    return max(low, bounds[0]), min(high, bounds[1]), clipped
+
+
+def summarize_groups(
+    frame: pd.DataFrame,
+    keys: list[str],
+    confidence: float,
+    bounds: tuple[float, float] = PERCENT_RANGE,
+) -> pd.DataFrame:
+    """One row per group: n, mean, std and the t-interval clipped to ``bounds``."""
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=False):
         mean, low, high = t_interval(group["value"], confidence)
+        low, high, clipped = clip_interval(low, high, bounds)
         std = float(group["value"].std(ddof=1)) if len(group) > 1 else math.nan
-        rows.append((*key, len(group), mean, std, low, high))
-    return pd.DataFrame(rows, columns=[*keys, "n", "mean", "std", "ci_low", "ci_high"])
+        rows.append((*key, len(group), mean, std, low, high, clipped))
+    return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
 
 
 def summarize(observations: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -63,16 +90,14 @@ def paired_differences(
     keys = [k for k in CELL_KEYS if k != "operator"]
     base = observations[observations["operator"] == baseline]
     if base.empty:
-        return pd.DataFrame(
-            columns=[*CELL_KEYS, "n", "mean", "std", "ci_low", "ci_high", "significant"]
-        )
+        return pd.DataFrame(columns=[*CELL_KEYS, *SUMMARY_COLUMNS, "significant"])
     merged = observations[observations["operator"] != baseline].merge(
         base[[*keys, "seed", "value"]].rename(columns={"value": "baseline"}),
         on=[*keys, "seed"],
         how="inner",
     )
     merged["value"] = merged["value"] - merged["baseline"]
-    table = summarize_groups(merged, CELL_KEYS, confidence)
+    table = summarize_groups(merged, CELL_KEYS, confidence, DIFFERENCE_RANGE)
     table["significant"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     return table
 
@@ -116,6 +141,7 @@ def contrast(
     if paired.empty:
         return None
     mean, low, high = t_interval(paired.to_numpy(), confidence)
+    low, high, _ = clip_interval(low, high, DIFFERENCE_RANGE)
     return {
         "n": int(paired.size),
         "mean": mean,
@@ -222,7 +248,7 @@ def paired_contrast(differences, margin: float, confidence: float = 0.95) -> dic
         "p_difference": math.nan,
         "p_equivalence": math.nan,
     }
-    if d.size < 2:
+    if d.size < MIN_SEEDS:
         return result
     df = d.size - 1
     se = d.std(ddof=1) / math.sqrt(d.size)
@@ -270,6 +296,7 @@ CONTRAST_COLUMNS = [
     "p_difference_holm",
     "p_equivalence_holm",
     "verdict",
+    "within_margin",
 ]
 
 
@@ -315,14 +342,18 @@ def contrast_table(
                 **result,
             }
         )
-    table = pd.DataFrame(rows, columns=[c for c in CONTRAST_COLUMNS if "holm" not in c])
+    table = pd.DataFrame(
+        rows, columns=[c for c in CONTRAST_COLUMNS if "holm" not in c and c != "within_margin"]
+    )
     table["p_difference_holm"] = holm(table["p_difference"])
     table["p_equivalence_holm"] = holm(table["p_equivalence"])
     alpha = 1 - confidence
     table["verdict"] = [
-        verdict(p, q, alpha) if n >= 2 else "not trained" if n == 0 else "inconclusive"
+        verdict(p, q, alpha) if n >= MIN_SEEDS else "not trained" if n == 0 else "inconclusive"
         for p, q, n in zip(
             table["p_difference_holm"], table["p_equivalence_holm"], table["n"], strict=True
         )
     ]
+    # a difference may also be shown smaller than the margin (both one-sided tests reject)
+    table["within_margin"] = (table["n"] >= MIN_SEEDS) & (table["p_equivalence_holm"] < alpha)
     return table[CONTRAST_COLUMNS]

@@ -20,13 +20,16 @@ class RawDataset:
 
     images: uint8 tensor [N, C, H, W]; labels: int64 tensor [N];
     official_test: bool tensor [N] marking the source's own test split, or None when the
-    source has none (the split is then drawn at random).
+    source has none (the split is then drawn at random);
+    official_val: the same for a validation split of the source's own (e.g. a generator's
+    validation stream), or None (``data.split.val_fraction`` of the rest is then drawn).
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: list[str]
     official_test: torch.Tensor | None = None
+    official_val: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -40,13 +43,15 @@ class RawDataset:
 class RawShape:
     """What ``load`` returns, known without loading it (``poolstudy.estimate`` sizes a study
     before any data exists): the number of images, of those the source's own test split
-    (None when it has none), channels, the side of the square images and the classes."""
+    (None when it has none), channels, the side of the square images and the classes, and the
+    source's own validation split (None: drawn from the rest)."""
 
     images: int
     official_test: int | None
     channels: int
     size: int
     classes: int
+    official_val: int | None = None
 
 
 @dataclass(frozen=True)

@@ -398,26 +398,34 @@ def generate(options: GlyphOptions, stream: str, n: int) -> tuple[torch.Tensor, 
 
 
 def load_glyphs(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
-    """Train, validation and test streams in that order, the test images marked official;
-    ``raw_dir`` and ``mirror`` are not used."""
+    """Train, validation and test streams in that order, the validation and test images
+    marked official (so ``data.split`` draws nothing from them); ``raw_dir`` and ``mirror``
+    are not used."""
     config = GlyphOptions.from_dict(options)
     parts = [generate(config, stream, getattr(config, f"n_{stream}")) for stream in STREAMS]
     images = torch.cat([part[0] for part in parts])
     labels = torch.cat([part[1] for part in parts])
     official_test = torch.zeros(labels.shape[0], dtype=torch.bool)
     official_test[labels.shape[0] - config.n_test :] = True
+    official_val = torch.zeros(labels.shape[0], dtype=torch.bool)
+    official_val[config.n_train : config.n_train + config.n_val] = True
     return RawDataset(
-        images=images, labels=labels, classes=list(config.chars), official_test=official_test
+        images=images,
+        labels=labels,
+        classes=list(config.chars),
+        official_test=official_test,
+        official_val=official_val,
     )
 
 
 def glyphs_shape(options: dict) -> RawShape:
-    """What :func:`load_glyphs` returns for ``options``: the three streams, the test one
-    official, greyscale images of side ``canvas``."""
+    """What :func:`load_glyphs` returns for ``options``: the three streams, the validation
+    and test ones official, greyscale images of side ``canvas``."""
     config = GlyphOptions.from_dict(options)
     return RawShape(
         images=config.n_train + config.n_val + config.n_test,
         official_test=config.n_test,
+        official_val=config.n_val,
         channels=1,
         size=config.canvas,
         classes=len(config.chars),

@@ -83,7 +83,8 @@ def val_count(n_pool: int, val_fraction: float) -> int:
 
 
 def split_codes(raw: RawDataset, val_fraction: float, test_fraction: float, seed: int):
-    """Split code per image. The source's own test split is kept when it has one."""
+    """Split code per image. The source's own test and validation splits are kept when it has
+    them; otherwise they are drawn at random (``test_fraction``, ``val_fraction``)."""
     n = raw.labels.shape[0]
     generator = torch.Generator().manual_seed(seed)
     codes = torch.zeros(n, dtype=torch.uint8)
@@ -96,6 +97,9 @@ def split_codes(raw: RawDataset, val_fraction: float, test_fraction: float, seed
         n_test = drawn_test_count(n, test_fraction)
         codes[order[:n_test]] = 2
         pool = order[n_test:]
+    if raw.official_val is not None:
+        codes[raw.official_val] = 1
+        return codes
     pool = pool[torch.randperm(pool.numel(), generator=generator)]
     n_val = val_count(pool.numel(), val_fraction)
     codes[pool[:n_val]] = 1
@@ -121,7 +125,11 @@ def prepared_shape(raw: RawShape, val_fraction: float, test_fraction: float, can
         if raw.official_test is not None
         else drawn_test_count(raw.images, test_fraction)
     )
-    n_val = val_count(raw.images - n_test, val_fraction)
+    n_val = (
+        raw.official_val
+        if raw.official_val is not None
+        else val_count(raw.images - n_test, val_fraction)
+    )
     return PreparedShape(
         splits={"train": raw.images - n_test - n_val, "val": n_val, "test": n_test},
         in_channels=raw.channels,
