@@ -22,7 +22,7 @@ from conftest import run
 from slurm_cluster import PARTITION, LocalSlurm, conf_in_the_way, install, missing_requirement
 from small_study import small_local_run, small_project  # noqa: F401 (a fixture)
 
-pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
+pytestmark = [pytest.mark.slurm, pytest.mark.e2e, pytest.mark.long]
 
 PROFILE = Path("workflow") / "profiles" / "slurm"
 # Memory (MB) of the jobs on the test's node: training and evaluation, and the others.
