@@ -99,6 +99,10 @@ class PoolNet(nn.Module):
             )
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
+        # operators that average several test-time draws (a plain list: not registered twice)
+        self.drawing_operators = [
+            m for m in self.stages.modules() if getattr(m, "test_draws", 1) > 1
+        ]
         final_size = feature_map_sizes_of(self.stages, spec)[-1]
         if spec.head == "gap":
             self.head = nn.Sequential(
@@ -120,10 +124,9 @@ class PoolNet(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        draws = [m for m in self.modules() if getattr(m, "test_draws", 1) > 1]
-        if self.training or not draws:
+        if self.training or not self.drawing_operators:
             return self.head(self.features(x))
-        return self.averaged_over_draws(x, draws)
+        return self.averaged_over_draws(x, self.drawing_operators)
 
     def averaged_over_draws(self, x: torch.Tensor, operators: list[nn.Module]) -> torch.Tensor:
         """Log of the class probabilities averaged over the operators' test-time draws
