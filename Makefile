@@ -17,8 +17,7 @@ paper: setup
 test: setup
 	python -m pytest
 
-# A real single-node SLURM, and DVC taking over, varying and extending a study (about 15
-# minutes; not in `make test`).
+# DVC taking over, varying and extending a study (about 10 minutes; not in `make test`).
 test-long: setup
 	python -m pytest -m long
 

@@ -22,7 +22,7 @@ from conftest import run
 from slurm_cluster import PARTITION, LocalSlurm, conf_in_the_way, install, missing_requirement
 from small_study import small_local_run, small_project  # noqa: F401 (a fixture)
 
-pytestmark = [pytest.mark.slurm, pytest.mark.e2e, pytest.mark.long]
+pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
 PROFILE = Path("workflow") / "profiles" / "slurm"
 # Memory (MB) of the jobs on the test's node: training and evaluation, and the others.
@@ -114,9 +114,12 @@ def test_the_slurm_profile_runs_the_study_through_sbatch(slurm, small_local_run,
                 "snakemake",
                 "--workflow-profile",
                 str(PROFILE),
-                # poll SLURM every few seconds (default 40 s): the study is small
+                # The first status check about when a job of the small study ends (each takes
+                # about 20 s: a Snakemake job step, then the rule). The plugin adds 10 s to
+                # the wait after every check that finds no job finished, so a shorter first
+                # wait costs more than it saves: 2 s made each level of the DAG take 36 s.
                 "--slurm-init-seconds-before-status-checks",
-                "2",
+                "25",
             ],
             cwd=project,
             check=False,
