@@ -4,7 +4,7 @@ VENV ?= .venv
 export VENV
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: all setup lock paper test test-long lint bench mutation clean
+.PHONY: all setup lock paper test lint bench mutation clean
 
 all: paper
 
@@ -16,10 +16,6 @@ paper: setup
 
 test: setup
 	python -m pytest
-
-# DVC taking over, varying and extending a study (about 10 minutes; not in `make test`).
-test-long: setup
-	python -m pytest -m long
 
 # requirements.lock holds the exact version and hashes of every package `make` installs, for
 # Linux x86_64 and Python 3.11. `make lock` resolves it again after a change to

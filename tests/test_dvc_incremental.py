@@ -12,7 +12,7 @@ import pytest
 from conftest import run
 from small_study import small_local_run  # noqa: F401 (a fixture)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.long]
+pytestmark = pytest.mark.e2e
 
 GIT = ["git", "-c", "user.name=poolstudy", "-c", "user.email=poolstudy@localhost"]
 

@@ -276,7 +276,6 @@ def test_invalid_config_stops_before_any_job(tmp_path):
     assert not (project / "data").exists()
 
 
-@pytest.mark.long
 def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
     # DVC takes over the study as Snakemake left it: the models and evaluations persist, the
     # tables, figures and paper are remade by DVC's stages
@@ -325,7 +324,6 @@ def test_dvc_repro_reaches_the_same_outputs(snakemake_project, tmp_path):
     assert {path: path.read_bytes() for path in before} == before
 
 
-@pytest.mark.long
 def test_dvc_exp_run_runs_a_variant_of_the_study(snakemake_project, tmp_path):
     # the study as Snakemake left it, taken over by DVC (its outputs persist between stages,
     # so the takeover reruns nothing that is up to date)
