@@ -243,3 +243,36 @@ def test_the_answer_follows_the_deciding_contrast_and_keeps_the_mechanisms_in_or
     assert yes.index("paragraph{Second.}") < yes.index("paragraph{First.}")
     no = answer_tex(table, regime, ["tiny"], mechanisms, "95")
     assert "\\psanswer}{No: " in no and "less than $\\pm$1.0 points" in no
+
+
+def test_the_answer_is_not_settled_where_the_regime_fails_its_own_checks():
+    from poolstudy.paper.contrasts import answer_tex
+
+    differences = {"big": [5.0, 6.0, 5.5, 6.5, 5.2]}
+    table = contrast_table(
+        observations_for(differences), contrasts_against_base(differences), margin=1.0
+    )
+    regime = pd.DataFrame(
+        {
+            "dataset": ["glyphs"] * 2,
+            "condition": ["gap"] * 2,
+            "operator": ["big", "base"],
+            "gap": [0.2, 0.3],
+            "gap_sampling_se": [0.5, 0.5],
+            "late_rise": [0.1, 1.5],
+            "free_of_overfitting": [True, True],
+            "converged": [True, False],
+        }
+    )
+    unconverged = answer_tex(table, regime, ["big"], [], "95")
+    verdict = unconverged.split("\\newcommand{\\psanswerbody}")[0]
+    assert "\\psanswer}{Not settled by this run: " in verdict and "Yes" not in verdict
+    assert "how fast the networks learn" in verdict and "overfit" not in verdict.split("but")[1]
+    assert "+5.6 points" in verdict  # the measured contrast is still quoted
+    overfitting = answer_tex(
+        table, regime.assign(converged=True, free_of_overfitting=[True, False]), ["big"], [], "95"
+    )
+    verdict = overfitting.split("\\newcommand{\\psanswerbody}")[0]
+    assert "a compared network may overfit" in verdict and "how fast" not in verdict
+    settled = answer_tex(table, regime.assign(converged=True), ["big"], [], "95")
+    assert settled.startswith("\\newcommand{\\psanswer}{Yes: ")

@@ -215,16 +215,26 @@ def regime_tex(regime: pd.DataFrame) -> str:
     return text
 
 
-def regime_holds(regime: pd.DataFrame) -> bool:
-    """Every network of the primary regime free of overfitting and converged."""
+def regime_failure(regime: pd.DataFrame | None) -> str:
+    """Why the primary regime cannot carry an answer (empty when it can): networks that may
+    overfit, or whose training had not converged."""
     if regime is None or regime.empty:
-        return False
-    flags = regime[["free_of_overfitting", "converged"]].astype(str)
-    return bool((flags == "True").all().all())
+        return "this run has no primary regime to check"
+    reasons = []
+    if not regime["free_of_overfitting"].astype(str).eq("True").all():
+        reasons.append("a compared network may overfit")
+    if not regime["converged"].astype(str).eq("True").all():
+        reasons.append(
+            "training had not converged, so a difference may be one of how fast the networks "
+            "learn rather than of the accuracy they reach"
+        )
+    return "; ".join(reasons)
 
 
 def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
-    """One answer to the question from the deciding contrasts (``primary.answer``)."""
+    """One answer to the question from the deciding contrasts (``primary.answer``); where the
+    primary regime's own checks fail, the measured contrast and why it does not settle the
+    question instead."""
     if not rows:
         return "This run declares no deciding contrast, so it gives no answer. "
     verdicts = {row.verdict for row in rows}
@@ -232,26 +242,23 @@ def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: s
         f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
         for row in rows
     )
-    caveat = (
-        ""
-        if regime_holds(regime)
-        else " (but the regime's own checks fail, see Section~\\ref{sec:answer})"
-    )
+    failure = regime_failure(regime)
+    if failure:
+        return (
+            f"Not settled by this run: at its budget, pooling against no pooling measured "
+            f"{quoted}, but {failure} (Section~\\ref{{sec:answer}}). "
+        )
     if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
-        return (
-            f"Yes{caveat}: where no compared network overfits, pooling raised accuracy ({quoted}). "
-        )
+        return f"Yes: where no compared network overfits, pooling raised accuracy ({quoted}). "
     if verdicts == {"difference"} and all(row.mean < 0 for row in rows):
-        return (
-            f"No{caveat}: where no compared network overfits, pooling lowered accuracy ({quoted}). "
-        )
+        return f"No: where no compared network overfits, pooling lowered accuracy ({quoted}). "
     if verdicts == {"equivalent"}:
         margin = fmt(rows[0].margin)
         return (
-            f"No{caveat}: where no compared network overfits, pooling changed accuracy by less "
+            "No: where no compared network overfits, pooling changed accuracy by less "
             f"than $\\pm${margin} points ({quoted}). "
         )
-    return f"This run cannot tell{caveat}: {quoted}; see the verdicts below. "
+    return f"This run cannot tell: {quoted}; see the verdicts below. "
 
 
 def answer_tex(
