@@ -176,3 +176,80 @@ def test_late_rise_is_the_training_accuracy_gained_over_the_last_fifth_averaged_
     curves = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # any order
     assert late_rise(curves) == pytest.approx(((100 - 80) + (98 - 97)) / 2)
     assert np.isnan(late_rise(curves[curves["seed"] == 2]))
+
+
+def test_regime_checks_convergence_by_doubling_the_budget_paired_by_seed():
+    from poolstudy.analyze import regime_table
+
+    # test accuracy per seed: "fast" gains 0.5, 0.3, 0.4 points from half to full budget;
+    # "slow" gains 3, 2, 4; "plain" has no half-budget runs
+    full = {"fast": [95.0, 94.0, 96.0], "slow": [93.0, 92.0, 95.0], "plain": [90.0, 91.0, 92.0]}
+    half = {"fast": [94.5, 93.7, 95.6], "slow": [90.0, 90.0, 91.0]}
+    rows = []
+    for condition, table in (("primary", full), ("primary_half", half)):
+        for operator, values in table.items():
+            for seed, test in enumerate(values):
+                for metric, value in (("accuracy_train", test + 0.3), ("accuracy_test", test)):
+                    rows.append(
+                        {
+                            "experiment": "e",
+                            "dataset": "glyphs",
+                            "condition": condition,
+                            "operator": operator,
+                            "seed": seed,
+                            "metric": metric,
+                            "protocol": "",
+                            "dx": NAN,
+                            "dy": NAN,
+                            "value": value,
+                            "n": 2000,
+                        }
+                    )
+    # a half seed the full budget lacks is not paired
+    rows.append({**rows[-1], "seed": 9, "condition": "primary_half", "operator": "fast"})
+    observations = pd.DataFrame(rows)
+    curves = pd.DataFrame(
+        [
+            {
+                "dataset": "glyphs",
+                "condition": c,
+                "operator": o,
+                "seed": 0,
+                "step": step,
+                "train_accuracy": 50.0 + step / 100,
+            }
+            for c, last in (("primary", 1000), ("primary_half", 500))
+            for o in ("fast", "slow", "plain")
+            for step in range(100, last + 1, 100)
+        ]
+    )
+    regime = regime_table(
+        observations,
+        curves,
+        "glyphs",
+        ["primary"],
+        1.0,
+        1.0,
+        0.95,
+        half_budget={"primary": "primary_half"},
+    ).set_index("operator")
+    assert list(regime.index) == ["fast", "slow", "plain"]
+    assert regime.loc["fast", "budget_gain"] == pytest.approx(0.4)
+    assert regime.loc["slow", "budget_gain"] == pytest.approx(3.0)
+    assert regime.loc["fast", "budget_n"] == 3 and regime.loc["plain", "budget_n"] == 0
+    low, high = regime.loc["slow", ["budget_gain_ci_low", "budget_gain_ci_high"]]
+    from scipy import stats as scipy_stats
+
+    expected = scipy_stats.t.interval(0.95, 2, loc=3.0, scale=scipy_stats.sem([3.0, 2.0, 4.0]))
+    assert (low, high) == pytest.approx(expected)
+    assert regime.loc["fast", "converged"] == True  # noqa: E712
+    assert regime.loc["slow", "converged"] == False  # noqa: E712
+    assert pd.isna(regime.loc["plain", "converged"])
+    assert regime.loc["fast", "half_budget_condition"] == "primary_half"
+    assert regime.loc["plain", "half_budget_condition"] == ""
+    assert (regime.loc["fast", "steps"], regime.loc["fast", "half_budget_steps"]) == (1000, 500)
+    assert regime.loc["fast", "gap"] == pytest.approx(0.3)
+    assert regime["free_of_overfitting"].all()
+    # without half-budget runs nothing is checked
+    unchecked = regime_table(observations, curves, "glyphs", ["primary"], 1.0, 1.0, 0.95)
+    assert unchecked["converged"].isna().all() and (unchecked["budget_n"] == 0).all()

@@ -63,7 +63,7 @@ def test_job_count_of_the_tiny_config_is_counted_by_hand(tiny):
     sweep_cells = len(sweep["n_train"]) * len(sweep["augment_shift"]) * len(sweep["operators"])
     prepare = len(set(tiny["datasets"]) | {sweep["dataset"]})
     expected = 2 * (main_cells + sweep_cells) + prepare + 4
-    assert expected == 2 * (6 + 4) + 1 + 4
+    assert expected == 2 * (7 + 4) + 1 + 4  # gap 2, flatten 2, placed 2, half 1; sweep 4
     assert job_count(tiny) == study_cost(tiny).jobs == expected
 
 

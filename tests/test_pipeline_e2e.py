@@ -186,19 +186,22 @@ def test_every_generated_number_equals_its_row_of_the_tables(snakemake_project):
 def test_every_run_is_recorded(snakemake_project):
     models = pd.read_csv(snakemake_project / "results" / "tables" / "models.csv")
     runs = sorted(zip(models["condition"], models["operator"], models["seed"], strict=True))
-    assert runs == [
-        (condition, operator, seed)
-        for condition in ("flatten", "gap", "placed")
-        for operator in ("max", "none")
-        for seed in (0, 1)
-    ]
+    assert runs == sorted(
+        [
+            (condition, operator, seed)
+            for condition in ("flatten", "gap", "placed")
+            for operator in ("max", "none")
+            for seed in (0, 1)
+        ]
+        + [("half", "max", 0), ("half", "max", 1)]  # the half-budget check trains max alone
+    )
     assert (models["n_train"] == 256).all()
     params = models.groupby(["condition", "operator"])["parameters"].first()
     # without pooling the flatten head sees the whole map, so it is larger than with max
     assert params[("flatten", "none")] > params[("flatten", "max")]
     assert params[("gap", "none")] == params[("gap", "max")]
     metrics = json.loads((snakemake_project / "results" / "metrics.json").read_text())
-    assert set(metrics["digits"]) == {"gap", "flatten", "placed"}
+    assert set(metrics["digits"]) == {"gap", "flatten", "placed", "half"}
     assert set(metrics["digits"]["gap"]) == {"none", "max"}
     assert {"accuracy_test", "consistency_circular", "consistency_zero"} <= set(
         metrics["digits"]["flatten"]["max"]
@@ -212,7 +215,7 @@ def test_sweep_is_kept_apart_and_reaches_the_paper(snakemake_project):
     assert set(sweep["metric"]) == {"accuracy_train", "accuracy_test", "gap"}
     assert (sweep["n"] == 2).all()
     summary = pd.read_csv(tables / "summary.csv")
-    assert set(summary["condition"]) == {"gap", "flatten", "placed"}
+    assert set(summary["condition"]) == {"gap", "flatten", "placed", "half"}
     text = (snakemake_project / "paper" / "generated" / "sweep.tex").read_text()
     assert "64, 256 images" in text and "sweep_accuracy" in text
     assert "for the same 6 optimiser steps at every size" in text
@@ -245,7 +248,8 @@ def test_placement_crop_and_bootstrap_reach_the_paper(snakemake_project):
     assert {"circular", "zero", "crop", "subpixel"} <= set(gap["protocol"])
     bootstrap = pd.read_csv(tables / "bootstrap.csv")
     cells = {(r.condition, r.operator) for r in bootstrap.itertuples()}
-    assert cells == {(c, o) for c in ("gap", "flatten", "placed") for o in ("none", "max")}
+    expected = {(c, o) for c in ("gap", "flatten", "placed") for o in ("none", "max")}
+    assert cells == expected | {("half", "max")}
     assert (bootstrap["n_seeds"] == 2).all()
     assert (bootstrap["ci_low"] <= bootstrap["mean"]).all()
     assert (bootstrap["mean"] <= bootstrap["ci_high"]).all()
@@ -399,11 +403,35 @@ def test_every_number_in_the_answer_equals_its_row_of_the_tables(snakemake_proje
         quoted |= {f"{row.margin:.1f}", f"{row.p_difference_holm:.3f}"}
         quoted |= {f"{row.p_equivalence_holm:.3f}", str(row.n)}
     quoted |= {f"{regime['gap'].max():+.1f}", f"{regime['late_rise'].max():.1f}"}
+    quoted |= {f"{v:+.1f}" for v in regime["budget_gain"].dropna()}
+    quoted |= {str(int(v)) for v in regime[["steps", "half_budget_steps"]].stack().dropna()}
+    quoted |= {f"{v:.1f}" for v in regime["plateau_points"]}
     quoted |= {f"{v:.1f}" for v in regime["gap_sampling_se"]}
     quoted |= {"0.001", str(len(regime))}
     numbers = re.findall(r"[+-]?\d+\.\d+|(?<![\w.])\d+(?![\w.])", answer)
     stray = [n for n in numbers if n not in quoted and n != confidence]
     assert stray == [], stray
+
+
+def test_the_half_budget_runs_check_the_convergence_of_their_networks(snakemake_project):
+    tables = snakemake_project / "results" / "tables"
+    regime = pd.read_csv(tables / "regime.csv")
+    regime = regime[regime["condition"] == "gap"].set_index("operator")
+    # tiny.yaml: `half` trains max for 4 of the 8 steps of `gap`; none is not checked
+    assert regime.loc["max", "half_budget_condition"] == "half"
+    assert (regime.loc["max", "steps"], regime.loc["max", "half_budget_steps"]) == (8, 4)
+    assert regime.loc["max", "budget_n"] == 2 and pd.isna(regime.loc["none", "converged"])
+    observations = pd.read_csv(tables / "observations.csv")
+    test = observations[
+        (observations["metric"] == "accuracy_test")
+        & (observations["operator"] == "max")
+        & observations["protocol"].isna()
+    ]
+    by_condition = test.pivot_table(index="seed", columns="condition", values="value")
+    gain = (by_condition["gap"] - by_condition["half"]).mean()
+    assert regime.loc["max", "budget_gain"] == pytest.approx(gain)
+    answer = (snakemake_project / "paper" / "generated" / "answer.tex").read_text()
+    assert "Convergence was not checked for" in answer and "from 4 to 8 optimiser steps" in answer
 
 
 def test_the_first_page_records_what_produced_the_paper(snakemake_project):

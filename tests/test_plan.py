@@ -133,3 +133,38 @@ def test_the_flop_family_joins_conditions_that_differ_in_widths_alone():
     config["primary"]["compute"] = ["narrow", "gap", "flatten"]
     (problem,) = primary_problems(config)
     assert "primary.compute[2]" in problem and "model.head" in problem
+
+
+def test_the_half_budget_condition_differs_from_the_primary_one_in_steps_alone():
+    from poolstudy.plan import half_budget, primary_problems, primary_regime
+
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"] = {
+        "gap": {"operators": ["none", "max"], "train": {"steps": 40}},
+        "half": {"operators": ["max"], "train": {"steps": 20}},
+    }
+    config["primary"] = {"dataset": "digits", "condition": "gap", "contrasts": ["max - none"]}
+    config = validate_config(config)
+    assert half_budget(config) == {} and primary_regime(config)["half_budget"] == {}
+    config["primary"]["half_budget"] = "half"
+    assert primary_problems(config) == []
+    assert primary_regime(config)["half_budget"] == {"gap": "half"}
+    assert primary_regime(config)["conditions"] == ["gap"]  # checks it, is not part of it
+
+    def problems(**half) -> str:
+        broken = copy.deepcopy(config)
+        broken["conditions"]["half"] = {"operators": ["max"], **half}
+        return " ".join(primary_problems(broken))
+
+    assert "not half of 'gap''s 40" in problems(train={"steps": 10})
+    assert "must set train.steps" in problems(train={"epochs": 2})
+    assert "model.head" in problems(train={"steps": 20}, model={"head": "flatten"})
+    assert "train.lr" in problems(train={"steps": 20, "lr": 0.5})
+    assert problems(train={"steps": 20}, evaluate={"protocols": ["circular"]}) == ""
+    assert "operators that 'gap' does not (stride)" in problems(
+        operators=["max", "stride"], train={"steps": 20}
+    )
+    config["primary"]["half_budget"] = "nowhere"
+    assert "unknown condition 'nowhere'" in " ".join(primary_problems(config))
+    config["primary"]["half_budget"] = "gap"
+    assert "the primary condition itself" in " ".join(primary_problems(config))

@@ -101,7 +101,7 @@ def read_histories(history_paths, meta_paths, experiment: str) -> pd.DataFrame:
 
 
 PLATEAU_SHARE = 0.2
-"""The last share of training over which a converged network's training accuracy is flat."""
+"""The last share of training over which ``late_rise`` measures the learning curve."""
 
 
 def regime_table(
@@ -112,12 +112,20 @@ def regime_table(
     gap_threshold: float,
     plateau_points: float,
     confidence: float = 0.95,
+    half_budget: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per network of the primary regime (``dataset``, ``conditions``): the train-test gap
-    over seeds, its test-set sampling error, and how much the training accuracy still rose
-    over the last ``PLATEAU_SHARE`` of training (mean over seeds, from the learning curves).
-    ``free_of_overfitting``: the gap's mean is below ``gap_threshold``; ``converged``: the
-    late rise is below ``plateau_points``."""
+    over seeds and its test-set sampling error (``free_of_overfitting``: the gap's mean is
+    below ``gap_threshold``), and whether its training converged.
+
+    Convergence is measured by doubling the budget: ``half_budget`` maps a regime condition
+    to a condition that trains the same networks with half its optimiser steps, and
+    ``budget_gain`` is the test accuracy at the full budget minus that at half, paired by
+    seed (``converged``: its mean is below ``plateau_points``). A network without runs at
+    half the budget is not checked (``converged`` empty). ``late_rise``, how much the
+    training accuracy still rose over the last ``PLATEAU_SHARE`` of training, describes
+    the learning curve; under a schedule that anneals the learning rate at the end it
+    measures the annealing as much as convergence, so it decides nothing."""
     columns = [
         "dataset",
         "condition",
@@ -130,9 +138,18 @@ def regime_table(
         "gap_ci_high",
         "gap_sampling_se",
         "late_rise",
+        "steps",
+        "half_budget_condition",
+        "half_budget_steps",
+        "budget_n",
+        "budget_gain",
+        "budget_gain_ci_low",
+        "budget_gain_ci_high",
+        "plateau_points",
         "free_of_overfitting",
         "converged",
     ]
+    half_budget = half_budget or {}
     selected = observations[
         (observations["dataset"] == dataset) & observations["condition"].isin(conditions)
     ]
@@ -156,6 +173,9 @@ def regime_table(
                 & (curves["operator"] == operator)
             ]
         )
+        half = half_budget.get(condition)
+        gain = budget_gain(observations, dataset, condition, half, operator, test)
+        budget_mean, budget_low, budget_high = stats.t_interval(gain.to_numpy(), confidence)
         rows.append(
             {
                 "dataset": dataset,
@@ -169,11 +189,54 @@ def regime_table(
                 "gap_ci_high": high,
                 "gap_sampling_se": float(se.mean()),
                 "late_rise": rise,
+                "steps": last_step(curves, dataset, condition, operator),
+                "half_budget_condition": half if len(gain) else "",
+                "half_budget_steps": last_step(curves, dataset, half, operator)
+                if len(gain)
+                else float("nan"),
+                "budget_n": len(gain),
+                "budget_gain": budget_mean,
+                "budget_gain_ci_low": budget_low,
+                "budget_gain_ci_high": budget_high,
+                "plateau_points": plateau_points,
                 "free_of_overfitting": bool(mean < gap_threshold),
-                "converged": bool(rise < plateau_points),
+                "converged": bool(budget_mean < plateau_points) if len(gain) else pd.NA,
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def last_step(curves: pd.DataFrame, dataset: str, condition: str | None, operator: str) -> float:
+    """The optimiser steps of a network's runs (the last step of their learning curves)."""
+    steps = curves[
+        (curves["dataset"] == dataset)
+        & (curves["condition"] == condition)
+        & (curves["operator"] == operator)
+    ]["step"]
+    return float(steps.max()) if len(steps) else float("nan")
+
+
+def budget_gain(
+    observations: pd.DataFrame,
+    dataset: str,
+    condition: str,
+    half: str | None,
+    operator: str,
+    test: pd.Series,
+) -> pd.Series:
+    """Test accuracy at the full budget (``test``, by seed) minus that of the same network
+    trained in the ``half`` condition, for the seeds both have (empty without such runs)."""
+    if not half:
+        return pd.Series(dtype=float)
+    runs = observations[
+        (observations["dataset"] == dataset)
+        & (observations["condition"] == half)
+        & (observations["operator"] == operator)
+        & (observations["metric"] == "accuracy_test")
+    ]
+    at_half = runs.set_index("seed")["value"]
+    seeds = test.index.intersection(at_half.index)
+    return (test.loc[seeds] - at_half.loc[seeds]).astype(float)
 
 
 def late_rise(curves: pd.DataFrame) -> float:
@@ -334,8 +397,8 @@ def analyze(
     ``bootstrap.csv``, the intervals over test images. ``contrasts`` (``plan.primary_contrasts``)
     give ``contrasts.csv``: the primary contrasts, Holm-adjusted, with equivalence verdicts
     against ``margin``. ``history_paths`` (in the order of ``meta_paths``) give
-    ``learning_curves.csv``; ``regime`` ({dataset, conditions, gap_threshold,
-    plateau_points}) gives ``regime.csv``, the primary regime's overfitting and convergence."""
+    ``learning_curves.csv``; ``regime`` (``plan.primary_regime``) gives ``regime.csv``, the
+    primary regime's overfitting and convergence."""
     sweep_points = sweep_points or {}
     everything = read_observations(eval_paths)
     in_sweep = everything["condition"].isin(list(sweep_points))
@@ -382,6 +445,7 @@ def analyze(
         regime.get("gap_threshold", 1.0),
         regime.get("plateau_points", 1.0),
         confidence,
+        regime.get("half_budget", {}),
     )
     out = Path(out_dir)
     for name, table in tables.items():

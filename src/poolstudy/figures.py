@@ -455,8 +455,9 @@ def learning_curves(
 ) -> None:
     """Training and validation accuracy against the optimiser step for every network of the
     primary regime (mean over seeds): a panel per condition, a colour per operator, training
-    solid and validation dashed. Flat ends show convergence; lines that meet show no
-    overfitting."""
+    solid and validation dashed. Lines that meet show no overfitting (convergence is checked
+    against runs at half the budget, ``analyze.regime_table``: the cosine schedule makes the
+    ends rise either way)."""
     if regime.empty or curves.empty:
         return placeholder(path, "no primary regime declared in this run")
     dataset = regime["dataset"].iloc[0]

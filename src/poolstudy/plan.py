@@ -220,6 +220,73 @@ def compute_problems(config: dict) -> list[str]:
     return problems
 
 
+BUDGET_KEYS = {"epochs", "steps"}
+"""The train keys in which a half-budget condition may differ from the condition it checks."""
+
+
+def half_budget(config: dict) -> dict[str, str]:
+    """{the primary condition: the condition that trains its networks with half the budget}
+    (``primary.half_budget``), or nothing."""
+    primary = config.get("primary") or {}
+    contrasts = primary_contrasts(config)
+    if not primary.get("half_budget") or not contrasts:
+        return {}
+    condition = primary.get("condition") or next(iter(config["conditions"]))
+    return {condition: primary["half_budget"]}
+
+
+def half_budget_problems(config: dict) -> list[str]:
+    """``primary.half_budget`` must name a condition on the primary dataset that trains some
+    of the primary condition's operators with settings that differ in the budget alone
+    (``train.steps``, set, or ``train.epochs``). Its ``evaluate`` section may differ: the
+    check compares clean test accuracy, which no evaluation setting changes."""
+    checks = half_budget(config)
+    if not checks:
+        return []
+    ((condition, half),) = checks.items()
+    where = "config key primary.half_budget"
+    if half not in config["conditions"]:
+        return [
+            f"{where}: unknown condition {half!r}; choose one of: {', '.join(config['conditions'])}"
+        ]
+    if half == condition:
+        return [f"{where}: {half!r} is the primary condition itself"]
+    problems = []
+    dataset = primary_contrasts(config)[0]["dataset"]
+    if dataset not in condition_datasets(config, half):
+        problems.append(f"{where}: condition {half!r} is not trained on {dataset!r}")
+    extra = sorted(
+        set(condition_operators(config, half)) - set(condition_operators(config, condition))
+    )
+    if extra:
+        problems.append(
+            f"{where}: condition {half!r} trains operators that {condition!r} does not "
+            f"({', '.join(extra)})"
+        )
+    full, short = condition_settings(config, condition), condition_settings(config, half)
+    differing = sorted(
+        f"{section}.{key}"
+        for section in full
+        if section != "evaluate"
+        for key in {*full[section], *short[section]}
+        if full[section].get(key) != short[section].get(key)
+        and not (section == "train" and key in BUDGET_KEYS)
+    )
+    if differing:
+        problems.append(
+            f"{where}: condition {half!r} differs from {condition!r} in more than the "
+            f"training budget ({', '.join(differing)})"
+        )
+    if short["train"].get("steps") is None:
+        problems.append(f"{where}: condition {half!r} must set train.steps (half the budget)")
+    elif full["train"].get("steps") and 2 * short["train"]["steps"] != full["train"]["steps"]:
+        problems.append(
+            f"{where}: condition {half!r} trains {short['train']['steps']} steps, not half of "
+            f"{condition!r}'s {full['train']['steps']}"
+        )
+    return problems
+
+
 def primary_problems(config: dict) -> list[str]:
     """Contrasts that cannot be computed: a side that is not trained (unknown condition, an
     operator the condition does not train, a dataset not studied), or two sides whose
@@ -259,7 +326,9 @@ def primary_problems(config: dict) -> list[str]:
                 f"{where}: its sides' conditions place the images on different canvases "
                 f"({canvases[0]} and {canvases[1]}): their accuracies are not comparable"
             )
-    return problems + answer_problems(config) + compute_problems(config)
+    return (
+        problems + answer_problems(config) + compute_problems(config) + half_budget_problems(config)
+    )
 
 
 def primary_regime(config: dict) -> dict:
@@ -282,4 +351,5 @@ def primary_regime(config: dict) -> dict:
         "compute": compute,
         "gap_threshold": primary.get("gap_threshold", 1.0),
         "plateau_points": primary.get("plateau_points", 1.0),
+        "half_budget": half_budget(config),
     }
