@@ -134,6 +134,9 @@ def test_evaluation_images_count_every_split_shift_and_view():
     # two random views, then diagonal positions -2..2 (circular) and -1..1 by 0.5 (subpixel)
     shifted = 200 * ((2 * 2 + 2 + 5) + (3 * 3 + 2 + 5))
     assert eval_images(settings, shape(), n_train=300) == clean + shifted
+    settings["evaluate"]["train_images"] = 120  # training accuracy on 120 of the 300
+    assert eval_images(settings, shape(), n_train=300) == clean - 180 + shifted
+    assert eval_images(settings, shape(), n_train=100) == clean - 200 + shifted
 
 
 def test_placement_evaluates_every_position_and_the_centred_test_images():

@@ -319,6 +319,15 @@ def test_training_accuracy_is_measured_on_the_subset_the_run_trained_on():
     assert row["value"] == pytest.approx(100 * expected)
     everything = evaluate_model(model, data, config, CPU, log=lambda _: None).table
     assert everything.set_index("metric").loc["accuracy_train", "n"] == 10
+    # at most train_images of them, drawn with the evaluation's seed
+    capped = EvalConfig(protocols=(), batch_size=16, train_images=3, seed=5)
+    table = evaluate_model(model, data, capped, CPU, log=lambda _: None, n_train=4, seed=7).table
+    row = table.set_index("metric").loc["accuracy_train"]
+    images, labels = select_training_subset(images, labels, 3, 5)
+    with torch.no_grad():
+        expected = (model(images.float() / 255).argmax(1) == labels).float().mean().item()
+    assert row["n"] == 3 and row["value"] == pytest.approx(100 * expected)
+    assert table.set_index("metric").loc["accuracy_test", "n"] == len(data.subset("test")[1])
 
 
 def test_stability_metrics_accept_the_automatic_batch_size():

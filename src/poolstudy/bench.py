@@ -320,7 +320,7 @@ def run_pipeline_benchmark(
             ranked = sorted(operators.items(), key=lambda kv: -kv[1]["accuracy_test"])
             for operator, values in ranked:
                 print(
-                    f"  {dataset:<10}{condition:<12}{operator:<13} test "
+                    f"  {dataset:<10} {condition:<16} {operator:<12} test "
                     f"{values['accuracy_test']:6.2f}%  train {values['accuracy_train']:6.2f}%"
                 )
         best = max(

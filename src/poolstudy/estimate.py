@@ -290,10 +290,13 @@ def stability_views(protocol: str, settings: dict) -> int:
 
 
 def eval_images(settings: dict, shape: PreparedShape, n_train: int) -> int:
-    """Forward passes (images) of one evaluation job per seed."""
+    """Forward passes (images) of one evaluation job per seed; training accuracy on at most
+    ``evaluate.train_images`` of the ``n_train`` images trained on."""
     test = shape.splits["test"]
     placed = settings["placement"]["canvas"] is not None
-    clean = n_train + shape.splits["val"] + test + (test if placed else 0)
+    train_images = settings["evaluate"].get("train_images")
+    trained = n_train if train_images is None else min(n_train, train_images)
+    clean = trained + shape.splits["val"] + test + (test if placed else 0)
     shifted = sum(
         test * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
         for protocol in settings["evaluate"]["protocols"]

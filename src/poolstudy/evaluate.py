@@ -48,6 +48,7 @@ class EvalConfig:
     subpixel_step: float = 0.25
     seed: int = 0
     batch_size: int | str = "auto"
+    train_images: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalConfig:
@@ -248,7 +249,9 @@ def evaluate_model(
 ) -> Evaluation:
     """Every metric of one model. Training accuracy is measured on the images the model was
     trained on: the seeded subset of ``n_train`` images (``select_training_subset`` with the
-    run's ``seed``) when training used one. With an active ``placement`` the clean splits are
+    run's ``seed``) when training used one, and of those at most ``config.train_images``
+    (a subset seeded by ``config.seed``: an unbiased estimate at a fraction of the cost where
+    the training split is large). With an active ``placement`` the clean splits are
     placed at fixed positions from the training region (as validation was), and the
     ``placement`` protocol moves every test image over the whole canvas (``position_grid``)."""
     placement = placement or PlacementConfig()
@@ -264,6 +267,9 @@ def evaluate_model(
         images, labels = data.subset(split)
         if split == "train":
             images, labels = select_training_subset(images, labels, n_train, seed)
+            images, labels = select_training_subset(
+                images, labels, config.train_images, config.seed
+            )
         x = to_unit_float(images.to(device))
         if placement.active:
             reach = placement.reach(data.image_size)
