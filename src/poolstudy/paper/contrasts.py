@@ -263,7 +263,7 @@ def regime_failure(regime: pd.DataFrame | None, rows: list) -> str:
     learning = []
     if converged.eq("False").any():
         learning.append("doubling the training budget still raised the accuracy of its networks")
-    if deciding.empty or not converged.isin(["True", "False"]).all():
+    if deciding.empty or not checked(deciding).all():
         learning.append(
             "the convergence of its networks was not checked (no runs at half the budget)"
         )
