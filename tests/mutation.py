@@ -42,8 +42,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "analyze": (["src/poolstudy/analyze.py"], ["tests/test_analyze.py"]),
     "paper": (
-        ["src/poolstudy/paper/numbers.py", "src/poolstudy/paper/claims.py"],
-        ["tests/test_paper.py"],
+        [
+            "src/poolstudy/paper/numbers.py",
+            "src/poolstudy/paper/claims.py",
+            "src/poolstudy/paper/contrasts.py",
+        ],
+        ["tests/test_paper.py", "tests/test_contrasts.py"],
     ),
     "train": (["src/poolstudy/train.py"], ["tests/test_train.py", "tests/test_placement.py"]),
     "data": (

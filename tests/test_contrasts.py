@@ -291,3 +291,453 @@ def test_the_answer_is_not_settled_where_the_regime_fails_its_own_checks():
         table, regime_of(["big", "base", "other"], [True, True, False]), ["big"], [], "95"
     )
     assert mixed.startswith("\\newcommand{\\psanswer}{Yes: ") and "+2.5 points" in mixed
+
+
+# The paper's wording of the contrasts, on rows of contrasts.csv and regime.csv written by
+# hand: every expected sentence below is written out, not derived from the code.
+NAN = math.nan
+
+
+def contrast_rows(*changes: dict) -> pd.DataFrame:
+    """Rows of contrasts.csv: max - none under "gap" on glyphs, +2.0 [+1.0, +3.0] over five
+    seeds, a difference (Holm-adjusted p 0.020), each row updated by its ``changes``."""
+    from poolstudy.stats import CONTRAST_COLUMNS
+
+    base = {
+        "name": "max - none",
+        "dataset": "glyphs",
+        "metric": "accuracy_test",
+        "protocol": "",
+        "first_condition": "gap",
+        "first_operator": "max",
+        "second_condition": "gap",
+        "second_operator": "none",
+        "n": 5,
+        "mean": 2.0,
+        "ci_low": 1.0,
+        "ci_high": 3.0,
+        "margin": 1.0,
+        "p_difference": 0.01,
+        "p_equivalence": 0.9,
+        "p_difference_holm": 0.02,
+        "p_equivalence_holm": 0.9,
+        "verdict": "difference",
+        "within_margin": False,
+    }
+    return pd.DataFrame([{**base, **change} for change in changes], columns=CONTRAST_COLUMNS)
+
+
+def contrast_row(**change):
+    return next(contrast_rows(change).itertuples())
+
+
+LABEL = r"\texttt{max} $-$ \texttt{none}"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {},
+            LABEL + r": +2.0 points (95\,\% CI [+1.0, +3.0]); the first is higher "
+            r"(Holm-adjusted $p = 0.020$).",
+        ),
+        # a positive difference below one point is still "higher"; p = 0.001 is not < 0.001
+        (
+            {"mean": 0.5, "ci_low": 0.2, "ci_high": 0.8, "p_difference_holm": 0.001},
+            LABEL + r": +0.5 points (95\,\% CI [+0.2, +0.8]); the first is higher "
+            r"(Holm-adjusted $p = 0.001$).",
+        ),
+        (
+            {
+                "mean": -0.5,
+                "ci_low": -0.8,
+                "ci_high": -0.2,
+                "p_difference_holm": 0.0004,
+                "within_margin": True,
+            },
+            LABEL + r": -0.5 points (95\,\% CI [-0.8, -0.2]); the first is lower "
+            r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin.",
+        ),
+        (
+            {
+                "mean": 0.1,
+                "ci_low": -0.2,
+                "ci_high": 0.4,
+                "p_equivalence_holm": 0.004,
+                "verdict": "equivalent",
+            },
+            LABEL + r": +0.1 points (95\,\% CI [-0.2, +0.4]); equivalent within $\pm$1.0 "
+            r"points (two one-sided tests, Holm-adjusted $p = 0.004$).",
+        ),
+        (
+            {
+                "mean": 1.0,
+                "ci_low": -2.0,
+                "ci_high": 4.0,
+                "margin": 2.5,
+                "p_difference_holm": 0.3,
+                "p_equivalence_holm": 0.45,
+                "verdict": "inconclusive",
+            },
+            LABEL + r": +1.0 points (95\,\% CI [-2.0, +4.0]); inconclusive: neither a "
+            r"difference nor equivalence within $\pm$2.5 points is shown ($p = 0.300$ and "
+            r"$p = 0.450$, Holm-adjusted).",
+        ),
+        (
+            {"n": 0, "mean": NAN, "ci_low": NAN, "ci_high": NAN, "verdict": "not trained"},
+            LABEL + ": not trained in this run.",
+        ),
+        (
+            {"n": 1, "mean": 3.0, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"},
+            LABEL + ": +3.0 points from 1 seed; no claim.",
+        ),
+        (
+            {"n": 2, "mean": -3.0, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"},
+            LABEL + ": -3.0 points from 2 seeds; no claim.",
+        ),
+        (
+            {"first_condition": "flatten"},
+            r"\texttt{max} (flatten) $-$ \texttt{none} (gap): +2.0 points (95\,\% CI "
+            r"[+1.0, +3.0]); the first is higher (Holm-adjusted $p = 0.020$).",
+        ),
+    ],
+)
+def test_each_contrast_sentence_in_full(change, expected):
+    from poolstudy.paper.contrasts import contrast_sentence
+
+    assert contrast_sentence(contrast_row(**change), "95") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "table", "sentence"),
+    [
+        (NAN, "n/a", "$p$ n/a"),
+        (0.0004, "$<$0.001", "$p < 0.001$"),
+        (0.001, "0.001", "$p = 0.001$"),
+        (0.0456, "0.046", "$p = 0.046$"),
+    ],
+)
+def test_p_values_in_the_table_and_in_sentences(value, table, sentence):
+    from poolstudy.paper.contrasts import fmt_p, p_text
+
+    assert fmt_p(value) == table
+    assert p_text(value) == sentence
+
+
+CONTRASTS_CAPTION = (
+    "\\caption{The primary contrasts on glyphs (points of {words}): the first network minus "
+    "the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the paired $t$-test "
+    "of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two one-sided tests of "
+    "equivalence within $\\pm${margin} points. The verdict is the one \\texttt{analyze} gave "
+    "(Figure~\\ref{fig:forest} draws the same rows).}\n"
+)
+
+
+def test_the_contrasts_appendix_in_full():
+    from poolstudy.paper.contrasts import contrasts_appendix
+
+    table = contrast_rows(
+        {"p_difference_holm": 0.0004, "p_equivalence_holm": 0.001},
+        {
+            "name": "flatten:avg - avg",
+            "first_condition": "flatten",
+            "first_operator": "avg",
+            "second_operator": "avg",
+            "n": 0,
+            "mean": NAN,
+            "ci_low": NAN,
+            "ci_high": NAN,
+            "p_difference_holm": NAN,
+            "p_equivalence_holm": NAN,
+            "verdict": "not trained",
+        },
+    )
+    assert contrasts_appendix(table, "90") == (
+        "\\begin{table}[htbp]\n\\centering\n\\small\n"
+        "\\begin{tabular}{lrrrrl}\n"
+        "\\toprule\n"
+        "Contrast & $n$ & Difference [90\\,\\% CI] & $p_{\\ne}$ & $p_{\\approx}$ & Verdict \\\\\n"
+        "\\midrule\n"
+        "\\texttt{max} $-$ \\texttt{none} & 5 & +2.0 [+1.0, +3.0] & $<$0.001 & 0.001 & "
+        "difference \\\\\n"
+        "\\texttt{avg} (flatten) $-$ \\texttt{avg} (gap) & 0 & n/a [n/a, n/a] & n/a & n/a & "
+        "not trained \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+        + CONTRASTS_CAPTION.replace("{words}", "clean test accuracy").replace("{margin}", "1.0")
+        + "\\label{tab:contrasts}\n\\end{table}\n"
+    )
+    # a family of one contrast, of a metric without words of its own, and a wider margin
+    one = contrast_rows({"metric": "accuracy_shifted", "margin": 2.5})
+    assert CONTRASTS_CAPTION.replace("{words}", r"accuracy\_shifted").replace(
+        "{margin}", "2.5"
+    ) in contrasts_appendix(one, "95")
+
+
+NO_CONTRASTS = "No primary contrasts were declared in this run's configuration.\n"
+FOREST_FIGURE = (
+    "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
+    "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
+    "clean test accuracy) with its 90\\,\\% interval over seeds; grey: the equivalence margin "
+    "of $\\pm$1.0 points; right: the verdict. An interval clear of the grey band is a "
+    "difference larger than the margin; one inside it is equivalence. \\psdrawn{forest}}\n"
+    "\\label{fig:forest}\n\\end{figure}\n\n"
+)
+LEARNING_FIGURE = (
+    "Figure~\\ref{fig:learning} shows how the networks of the primary regime trained.\n\n"
+    "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{learning_curves}\n"
+    "\\caption{Learning curves of the primary regime (mean over seeds): training accuracy "
+    "solid, validation dashed. Lines that meet: no overfitting. The ends rise as the cosine "
+    "schedule anneals the learning rate, converged or not, so convergence is checked against "
+    "runs at half the budget instead. \\psdrawn{learning_curves}}\n"
+    "\\label{fig:learning}\n\\end{figure}\n\n"
+)
+
+
+def test_the_contrasts_subsection_in_full():
+    from poolstudy.paper.contrasts import contrasts_appendix, contrasts_tex
+
+    table = contrast_rows(
+        {"name": "a", "first_operator": "max"},
+        {"name": "b", "first_operator": "avg", "verdict": "inconclusive"},
+        {"name": "c", "first_operator": "lp", "verdict": "equivalent"},
+        {"name": "d", "first_operator": "stride", "verdict": "inconclusive"},
+        {"name": "e", "first_operator": "blur", "n": 0, "verdict": "not trained"},
+    )
+    head = (
+        "On glyphs, 5 contrasts of clean test accuracy form the family "
+        "(Figure~\\ref{fig:forest}; every number in Table~\\ref{tab:contrasts} of the "
+        "appendix): each is paired by seed; $p$-values are adjusted across the family with "
+        "Holm's method, and equivalence means that both one-sided tests reject a difference "
+        "beyond $\\pm$1.0 points. Verdicts: 1 difference, 1 equivalent, 2 inconclusive.\n\n"
+    )
+    assert contrasts_tex(table, "90") == head + FOREST_FIGURE
+    assert contrasts_tex(table, "90", pd.DataFrame()) == head + FOREST_FIGURE
+    regime = regime_rows(("gap", "max", 0.2, 0.1, True, True))
+    assert contrasts_tex(table, "90", regime) == head + FOREST_FIGURE + LEARNING_FIGURE
+    # a family of a single contrast, on another dataset, metric and margin
+    one = contrast_rows(
+        {"dataset": "my_digits", "metric": "consistency", "margin": 0.5, "verdict": "equivalent"}
+    )
+    assert contrasts_tex(one, "90").startswith(
+        "On my\\_digits, 1 contrasts of consistency form the family (Figure~\\ref{fig:forest}; "
+    )
+    assert "beyond $\\pm$0.5 points. Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
+    assert "grey: the equivalence margin of $\\pm$0.5 points;" in contrasts_tex(one, "90")
+    empty = contrast_rows({}).iloc[0:0]
+    assert contrasts_tex(empty, "90") == NO_CONTRASTS
+    assert contrasts_appendix(empty, "90") == NO_CONTRASTS
+
+
+def regime_rows(*networks: tuple) -> pd.DataFrame:
+    """A regime.csv from (condition, operator, gap, budget gain, free of overfitting,
+    converged: True, False or None for not checked), on glyphs; 1000 steps, 500 in the
+    half-budget run where there was one."""
+    rows = []
+    for condition, operator, gap, gain, free, converged in networks:
+        checked = converged is not None
+        rows.append(
+            {
+                "dataset": "glyphs",
+                "condition": condition,
+                "operator": operator,
+                "gap": gap,
+                "gap_sampling_se": 0.5,
+                "late_rise": 1.5,
+                "steps": 1000.0,
+                "half_budget_steps": 500.0 if checked else NAN,
+                "budget_gain": gain if checked else NAN,
+                "plateau_points": 1.0,
+                "free_of_overfitting": free,
+                "converged": converged if checked else pd.NA,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+REGIME_SETTLED = (
+    "The primary regime trains 2 networks on glyphs (conditions gap; "
+    "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
+    "threshold (largest: +0.4 points, \\texttt{none}, against a test-set sampling error of "
+    "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
+    "the training budget (from 500 to 1000 optimiser steps) raised the test accuracy of "
+    "\\texttt{max}, \\texttt{none} by at most +0.3 points (\\texttt{none}), less than the "
+    "threshold of 1.0: their training had converged. \n\n"
+)
+REGIME_FAILING = (
+    "The primary regime trains 3 networks on glyphs (conditions gap, flatten; "
+    "Figure~\\ref{fig:learning}). Its gap is not below the threshold for \\texttt{max} "
+    "(flatten): there it may be overfitting. Doubling the training budget (from 500 to 1000 "
+    "optimiser steps) still raised the test accuracy of \\texttt{max} (flatten) by more than "
+    "the threshold (up to +2.5 points, \\texttt{max}): their training had not converged, and "
+    "their comparisons are provisional. Convergence was not checked for \\texttt{none} (gap) "
+    "(no runs at half the budget). \n\n"
+)
+
+
+def test_the_regime_paragraph_in_full():
+    from poolstudy.paper.contrasts import regime_tex
+
+    settled = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True), ("gap", "none", 0.4, 0.3, True, True)
+    )
+    assert regime_tex(settled) == REGIME_SETTLED
+    failing = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True),
+        ("flatten", "max", 2.0, 2.5, False, False),
+        ("gap", "none", 0.4, None, True, None),
+    )
+    assert regime_tex(failing) == REGIME_FAILING
+    assert regime_tex(settled.iloc[0:0]) == ""
+
+
+@pytest.mark.parametrize(("value", "expected"), [(NAN, "n/a"), (1000.0, "1000"), (64, "64")])
+def test_step_counts_are_whole_numbers(value, expected):
+    from poolstudy.paper.contrasts import whole
+
+    assert whole(value) == expected
+
+
+def quoted(*rows: tuple) -> str:
+    """How the answer quotes deciding contrasts of max, avg, ... against none (90% CIs)."""
+    return "; ".join(
+        f"\\texttt{{{op}}} $-$ \\texttt{{none}}: {mean} points (90\\,\\% CI [{low}, {high}])"
+        for op, mean, low, high in rows
+    )
+
+
+EQUIVALENT = {
+    "mean": 0.3,
+    "ci_low": -0.2,
+    "ci_high": 0.8,
+    "p_difference_holm": 0.6,
+    "p_equivalence_holm": 0.004,
+    "verdict": "equivalent",
+}
+SIDES_CONVERGED = regime_rows(
+    ("gap", "max", 0.2, 0.1, True, True),
+    ("gap", "avg", 0.2, 0.1, True, True),
+    ("gap", "none", 0.2, 0.1, True, True),
+)
+NOT_SETTLED = "Not settled by this run: at its budget, pooling against no pooling measured "
+HOW_FAST = (
+    ", so a difference may be one of how fast they learn rather than of the accuracy they reach"
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "regime", "expected"),
+    [
+        ([], SIDES_CONVERGED, "This run declares no deciding contrast, so it gives no answer. "),
+        (
+            [{}, {"first_operator": "avg", "mean": 0.5, "ci_low": 0.2, "ci_high": 0.8}],
+            SIDES_CONVERGED,
+            "Yes: where no compared network overfits, pooling raised accuracy ("
+            + quoted(("max", "+2.0", "+1.0", "+3.0"), ("avg", "+0.5", "+0.2", "+0.8"))
+            + "). ",
+        ),
+        (
+            [{"mean": -2.0, "ci_low": -3.0, "ci_high": -1.0}],
+            SIDES_CONVERGED,
+            "No: where no compared network overfits, pooling lowered accuracy ("
+            + quoted(("max", "-2.0", "-3.0", "-1.0"))
+            + "). ",
+        ),
+        (
+            [{**EQUIVALENT, "margin": 1.5}],
+            SIDES_CONVERGED,
+            "No: where no compared network overfits, pooling changed accuracy by less than "
+            "$\\pm$1.5 points (" + quoted(("max", "+0.3", "-0.2", "+0.8")) + "). ",
+        ),
+        (
+            [{**EQUIVALENT, "mean": -0.3, "ci_low": -0.8, "ci_high": 0.2}],
+            SIDES_CONVERGED,
+            "No: where no compared network overfits, pooling changed accuracy by less than "
+            "$\\pm$1.0 points (" + quoted(("max", "-0.3", "-0.8", "+0.2")) + "). ",
+        ),
+        (
+            [{"mean": -2.0, "ci_low": -5.0, "ci_high": 1.0, "verdict": "inconclusive"}],
+            SIDES_CONVERGED,
+            "This run cannot tell: "
+            + quoted(("max", "-2.0", "-5.0", "+1.0"))
+            + "; see the verdicts below. ",
+        ),
+        (
+            [
+                {"mean": 0.5, "ci_low": 0.2, "ci_high": 0.8},
+                {"first_operator": "avg", "mean": -2.0, "ci_low": -3.0, "ci_high": -1.0},
+            ],
+            SIDES_CONVERGED,
+            "This run cannot tell: "
+            + quoted(("max", "+0.5", "+0.2", "+0.8"), ("avg", "-2.0", "-3.0", "-1.0"))
+            + "; see the verdicts below. ",
+        ),
+        (
+            [{}],
+            None,
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but this run has no "
+            "primary regime to check (Section~\\ref{sec:answer}). ",
+        ),
+        (
+            [{}],
+            SIDES_CONVERGED.iloc[0:0],
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but this run has no "
+            "primary regime to check (Section~\\ref{sec:answer}). ",
+        ),
+        # the first side still gaining, the second not checked, a third network overfitting
+        (
+            [{}],
+            regime_rows(
+                ("gap", "max", 0.2, 2.0, True, False),
+                ("gap", "none", 0.2, None, True, None),
+                ("gap", "avg", 3.0, 0.1, False, True),
+            ),
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but a compared network "
+            "may overfit; doubling the training budget still raised the accuracy of its "
+            "networks and the convergence of its networks was not checked (no runs at half the "
+            "budget)" + HOW_FAST + " (Section~\\ref{sec:answer}). ",
+        ),
+    ],
+)
+def test_the_answer_sentence_in_full(changes, regime, expected):
+    from poolstudy.paper.contrasts import verdict_sentence
+
+    rows = list(contrast_rows(*changes).itertuples()) if changes else []
+    assert verdict_sentence(rows, regime, "90") == expected
+
+
+def test_the_answer_macros_in_full():
+    from poolstudy.paper.contrasts import answer_tex
+
+    table = contrast_rows(
+        {"name": "deciding"},
+        {"name": "mechanism", "first_operator": "avg", **EQUIVALENT},
+    )
+    mechanisms = {"max_pooling": "mechanism", "unknown": "not declared"}
+    verdict = (
+        NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but this run has no "
+        "primary regime to check (Section~\\ref{sec:answer})."
+    )
+    paragraph = (
+        "\\paragraph{Max\\_pooling.} \\texttt{avg} $-$ \\texttt{none}: +0.3 points (90\\,\\% CI "
+        "[-0.2, +0.8]); equivalent within $\\pm$1.0 points (two one-sided tests, Holm-adjusted "
+        "$p = 0.004$).\n"
+    )
+    assert answer_tex(table, None, ["deciding"], mechanisms, "90") == (
+        "\\newcommand{\\psanswer}{" + verdict + "}\n"
+        "\\newcommand{\\psanswerbody}{%\n" + verdict + "\n\n" + paragraph + "}\n"
+    )
+    settled = answer_tex(table, SIDES_CONVERGED, ["deciding"], [], "90")
+    assert settled.endswith(
+        "\\newcommand{\\psanswerbody}{%\nYes: where no compared network overfits, pooling "
+        "raised accuracy (" + quoted(("max", "+2.0", "+1.0", "+3.0")) + ").\n\n"
+        "The primary regime trains 3 networks on glyphs (conditions gap; "
+        "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
+        "threshold (largest: +0.2 points, \\texttt{max}, against a test-set sampling error of "
+        "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
+        "the training budget (from 500 to 1000 optimiser steps) raised the test accuracy of "
+        "\\texttt{max}, \\texttt{avg}, \\texttt{none} by at most +0.1 points "
+        "(\\texttt{max}), less than the threshold of 1.0: their training had converged. "
+        "\n\n}\n"
+    )

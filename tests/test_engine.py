@@ -17,6 +17,7 @@ import poolstudy.train as train_module
 from poolstudy import device as devices
 from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
 from poolstudy.plan import seed_groups
+from poolstudy.pooling import OPERATORS
 from poolstudy.train import (
     TrainConfig,
     TrainingDiverged,
@@ -220,3 +221,16 @@ def test_peak_flops_by_device_name():
     assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert peak_flops("NVIDIA A100-SXM4-40GB") == 312e12
     assert peak_flops("cpu") is None
+
+
+FULL_RESOLUTION = {"none", "none_rf", "none_deep", "maxbroadcast", "maxdil"}
+"""The operators that do not downsample, by their definitions (pooling.py's docstrings)."""
+
+
+@pytest.mark.parametrize("operator", sorted(OPERATORS))
+def test_the_benchmark_holds_full_resolution_networks_to_their_own_goal(operator):
+    from poolstudy.bench import keeps_full_resolution
+    from poolstudy.models import ModelSpec
+
+    spec = ModelSpec(operator=operator, in_channels=1, num_classes=3, image_size=16, widths=[4, 8])
+    assert keeps_full_resolution(spec) == (operator in FULL_RESOLUTION)

@@ -854,3 +854,389 @@ def test_the_sweep_text_in_full():
     assert sweep_tex(cells, steps=600) == SWEEP_CLOSES_TEXT
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
     assert sweep_tex(cells, fit_floor=97.0) == SWEEP_NEVER_CLOSES_TEXT
+
+
+# Single sentences and tables for edge cases, every expected string written out by hand.
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (
+            paired_row(),
+            r"\texttt{max} raises clean test accuracy by 2.0 points relative to no pooling "
+            r"(95\,\% CI [+1.0, +3.0]).",
+        ),
+        # a significant rise below one point is still a rise
+        (
+            paired_row(mean=0.5, low=0.2, high=0.8),
+            r"\texttt{max} raises clean test accuracy by 0.5 points relative to no pooling "
+            r"(95\,\% CI [+0.2, +0.8]).",
+        ),
+        (
+            paired_row(operator="stride", mean=-2.5, low=-4.0, high=-1.0),
+            r"\texttt{stride} lowers clean test accuracy by 2.5 points relative to no pooling "
+            r"(95\,\% CI [-4.0, -1.0]).",
+        ),
+        (
+            paired_row(mean=3.0, low=-5.0, high=5.0, significant=False),
+            r"\texttt{max} shows no significant difference in clean test accuracy from no "
+            r"pooling (+3.0 points, 95\,\% CI [-5.0, +5.0]).",
+        ),
+        (
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False),
+            r"\texttt{max} differs from no pooling in clean test accuracy by +4.0 points "
+            r"(one seed: no interval, no claim).",
+        ),
+    ],
+)
+def test_comparison_sentences_in_full(row, expected):
+    assert comparison_sentence(row, "clean test accuracy") == expected
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (None, ""),
+        (
+            paired_row(mean=0.5, low=0.2, high=0.8),
+            r"Dilating raises clean test accuracy by 0.5 points (90\,\% CI [+0.2, +0.8]).",
+        ),
+        (
+            paired_row(mean=-2.5, low=-4.0, high=-1.0),
+            r"Dilating lowers clean test accuracy by 2.5 points (90\,\% CI [-4.0, -1.0]).",
+        ),
+        (
+            paired_row(mean=-3.0, low=-5.0, high=5.0, significant=False),
+            r"Dilating makes no significant difference to clean test accuracy (-3.0 points, "
+            r"90\,\% CI [-5.0, +5.0]).",
+        ),
+        (
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False),
+            "Dilating: +4.0 points in clean test accuracy (one seed: no claim).",
+        ),
+    ],
+)
+def test_difference_sentences_in_full(row, expected):
+    from poolstudy.paper.claims import difference_sentence
+
+    assert difference_sentence(row, "Dilating", "clean test accuracy", "90") == expected
+
+
+def test_the_paired_table_in_full():
+    # as paired.csv is read: no protocol (NaN) for accuracy; the placement protocol and
+    # shifted accuracy get no column; stride has one seed and no consistency row
+    rows = [
+        ("gap", "max", "accuracy_test", NAN, NAN, 2.0, 1.0, 3.0, True),
+        ("gap", "max", "consistency", "zero", NAN, 0.5, -1.0, 2.0, False),
+        ("gap", "max", "consistency", "placement", NAN, 9.0, 8.0, 10.0, True),
+        ("gap", "max", "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True),
+        ("gap", "stride", "accuracy_test", NAN, NAN, -3.0, NAN, NAN, False),
+        ("flatten", "max", "accuracy_test", NAN, NAN, 1.0, -0.5, 2.5, False),
+        ("flatten", "max", "consistency", "zero", NAN, 0.2, 0.1, 0.3, True),
+    ]
+    columns = ["condition", "operator", "metric", "protocol", "dx"]
+    columns += ["mean", "ci_low", "ci_high", "significant"]
+    paired = pd.DataFrame(rows, columns=columns).assign(dataset="my_digits")
+    header = r"operator & test accuracy & cons.\ zero \\"
+    assert paired_table(paired, "my_digits") == "\n".join(
+        [
+            r"Table~\ref{tab:paired} compares every operator with no pooling, condition by "
+            "condition.\n",
+            r"\begin{longtable}{lrr}",
+            r"\caption{Every operator minus no pooling (\texttt{none}) on my\_digits, paired "
+            r"by seed: mean difference in points and its 95\,\% interval; $^{*}$: the interval "
+            r"excludes zero. Not adjusted for multiple comparisons; the primary contrasts "
+            r"(Table~\ref{tab:contrasts}) are.}\label{tab:paired}\\",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endfirsthead",
+            r"\toprule",
+            header,
+            r"\midrule",
+            r"\endhead",
+            r"\bottomrule",
+            r"\endfoot",
+            r"\multicolumn{3}{l}{\emph{condition gap}} \\",
+            r"\texttt{max} & +2.0 [+1.0, +3.0]$^{*}$ & +0.5 [-1.0, +2.0] \\",
+            r"\texttt{stride} & -3.0 (1 seed) & -- \\",
+            r"\midrule",
+            r"\multicolumn{3}{l}{\emph{condition flatten}} \\",
+            r"\texttt{max} & +1.0 [-0.5, +2.5] & +0.2 [+0.1, +0.3]$^{*}$ \\",
+            r"\end{longtable}",
+            "",
+        ]
+    )
+    assert paired_table(paired, "fashion_mnist") == (
+        r"No condition on fashion\_mnist trained the no-pooling baseline \texttt{none}, so "
+        "there is no paired comparison with it.\n"
+    )
+    assert paired_table(pd.DataFrame(), "my_digits") == (
+        r"The no-pooling baseline \texttt{none} was not run, so there is no paired "
+        "comparison with it.\n"
+    )
+
+
+def test_the_identical_protocols_remark_in_full():
+    from poolstudy.paper import identical_protocols_tex
+
+    # three protocols, in the order the configuration gives them, identical on digits; on
+    # mnist they differ, and the clean rows (protocol "") are no protocol
+    rows = []
+    for dataset, spread in (("digits", 0.0), ("mnist", 1.0)):
+        rows.append((dataset, "gap", "max", "accuracy_test", "", NAN, NAN, 95.0))
+        for index, protocol in enumerate(("zero", "circular", "reflect")):
+            for dx in (0, 1):
+                mean = 90.0 - dx - spread * index
+                rows.append((dataset, "gap", "max", "accuracy_shifted", protocol, dx, 0, mean))
+    columns = ["dataset", "condition", "operator", "metric", "protocol", "dx", "dy", "mean"]
+    summary = pd.DataFrame(rows, columns=columns)
+    remark = (
+        "\nThe {} and {} protocols gave identical results for every model and shift: within "
+        "these shifts no part of the object crosses the image border, so what enters the image "
+        "is background under both.\n"
+    )
+    assert identical_protocols_tex(summary, "digits") == (
+        remark.format("zero", "circular")
+        + remark.format("zero", "reflect")
+        + remark.format("circular", "reflect")
+    )
+    assert identical_protocols_tex(summary, "mnist") == ""
+
+
+def controls_tables():
+    """Hand-written models.csv, paired.csv and contrasts.csv for the controls, one seed per
+    network. Under gap (the primary condition) every control was trained; under small only
+    no pooling; under flatten no pooling and max pooling; placed has a canvas. Declared
+    contrasts: none and max under flatten against gap; none_rf and maxbroadcast are only
+    compared with no pooling (paired.csv). Another dataset's rows come first in both tables."""
+    from poolstudy.stats import CONTRAST_COLUMNS
+
+    runs = [
+        ("gap", "none", 1000, 7, NAN),
+        ("gap", "max", 1000, 22, NAN),
+        ("gap", "stride", 1500, 15, NAN),
+        ("gap", "none_rf", 1000, 23, NAN),
+        ("gap", "maxbroadcast", 1000, 15, NAN),
+        ("small", "none", 800, 7, NAN),
+        ("flatten", "none", 9000, 7, NAN),
+        ("flatten", "max", 1000, 22, NAN),
+        ("flatten", "none_rf", 9000, 23, NAN),
+        ("placed", "none", 1000, 7, 48.0),
+        ("placed", "max", 1000, 22, 48.0),
+    ]
+    models = pd.DataFrame(
+        runs,
+        columns=["condition", "operator", "parameters", "receptive_field", "placement_canvas"],
+    ).assign(dataset="digits", seed=0)
+    paired = pd.DataFrame(
+        [
+            ("mnist", "gap", "none_rf", "accuracy_test", NAN, 9.9, 9.0, 10.8, True),
+            ("digits", "flatten", "none_rf", "accuracy_test", NAN, 4.4, 4.0, 4.8, True),
+            ("digits", "gap", "none_rf", "accuracy_shifted", 1.0, -50.0, -51.0, -49.0, True),
+            ("digits", "gap", "none_rf", "accuracy_test", NAN, 8.0, 7.0, 9.0, True),
+            ("digits", "gap", "maxbroadcast", "accuracy_test", NAN, 0.3, -0.5, 1.1, False),
+            ("digits", "gap", "max", "accuracy_test", NAN, 10.0, 9.0, 11.0, True),
+        ],
+        columns=["dataset", "condition", "operator", "metric", "dx"]
+        + ["mean", "ci_low", "ci_high", "significant"],
+    ).assign(protocol="")
+    common = {"metric": "accuracy_test", "protocol": "", "second_condition": "gap", "n": 5}
+    common |= {"margin": 1.0, "p_difference": 0.001, "p_equivalence": 0.9}
+    contrasts = pd.DataFrame(
+        [
+            {
+                **common,
+                "name": "flatten:max - max",
+                "dataset": "mnist",
+                "first_condition": "flatten",
+                "first_operator": "max",
+                "second_operator": "max",
+                "mean": 7.0,
+                "ci_low": 6.0,
+                "ci_high": 8.0,
+                "p_difference_holm": 0.002,
+                "p_equivalence_holm": 0.9,
+                "verdict": "difference",
+                "within_margin": False,
+            },
+            {
+                **common,
+                "name": "flatten:none - none",
+                "dataset": "digits",
+                "first_condition": "flatten",
+                "first_operator": "none",
+                "second_operator": "none",
+                "mean": -1.5,
+                "ci_low": -2.0,
+                "ci_high": -1.0,
+                "p_difference_holm": 0.004,
+                "p_equivalence_holm": 0.9,
+                "verdict": "difference",
+                "within_margin": False,
+            },
+            {
+                **common,
+                "name": "flatten:max - max",
+                "dataset": "digits",
+                "first_condition": "flatten",
+                "first_operator": "max",
+                "second_operator": "max",
+                "mean": 0.2,
+                "ci_low": -0.3,
+                "ci_high": 0.7,
+                "p_difference_holm": 0.5,
+                "p_equivalence_holm": 0.01,
+                "verdict": "equivalent",
+                "within_margin": True,
+            },
+        ],
+        columns=CONTRAST_COLUMNS,
+    )
+    return contrasts, paired, models
+
+
+CONTROLS_HEADS = (
+    "\\paragraph{Parameters and the head.}\n"
+    "Under \\texttt{gap} the network has 1,000 parameters without pooling and 1,000 with max "
+    "pooling; strided convolutions bring 1,500.\n"
+    "Under \\texttt{flatten} the network has 9,000 parameters without pooling and 1,000 with "
+    "max pooling."
+)
+CONTROLS_FIELDS = (
+    "\\paragraph{Receptive field.}\n"
+    "Without pooling, a unit of the last stage sees 7 pixels; with max pooling, 22; the "
+    "dilated network without pooling, 23."
+)
+
+
+def test_the_controls_follow_the_declared_contrasts_and_the_paired_table():
+    from poolstudy.paper import controls_tex
+
+    contrasts, paired, models = controls_tables()
+    assert controls_tex(contrasts, paired, models, "digits") == (
+        CONTROLS_HEADS + "\n"
+        "\\texttt{none} (flatten) $-$ \\texttt{none} (gap): -1.5 points (95\\,\\% CI "
+        "[-2.0, -1.0]); the first is lower (Holm-adjusted $p = 0.004$).\n"
+        "\\texttt{max} (flatten) $-$ \\texttt{max} (gap): +0.2 points (95\\,\\% CI [-0.3, "
+        "+0.7]); equivalent within $\\pm$1.0 points (two one-sided tests, Holm-adjusted "
+        "$p = 0.010$).\n\n" + CONTROLS_FIELDS + " Growing the receptive field by dilation "
+        "instead of pooling raises clean test accuracy by 8.0 points (95\\,\\% CI [+7.0, "
+        "+9.0]).\n\n"
+        "\\paragraph{What pooling computes, apart from shrinking.}\n"
+        "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast}) makes "
+        "no significant difference to clean test accuracy (+0.3 points, 95\\,\\% CI [-0.5, "
+        "+1.1]).\n"
+    )
+    # without either table only the counts are left
+    empty = pd.DataFrame()
+    assert controls_tex(empty, empty, models, "digits") == (
+        CONTROLS_HEADS + "\n\n" + CONTROLS_FIELDS + "\n"
+    )
+    assert controls_tex(contrasts, paired, models, "cifar") == (
+        "The operators needed for the controls were not run.\n"
+    )
+    pooled_only = models[models["operator"] == "stride"].assign(dataset="fashion_mnist")
+    assert controls_tex(contrasts, paired, pooled_only, "fashion_mnist") == (
+        "The controls of the primary contrasts are in Section~\\ref{sec:answer}; this run "
+        "trained no further control on fashion\\_mnist.\n"
+    )
+
+
+def test_the_placement_text_of_two_conditions_in_full():
+    from poolstudy.paper import placement_tex
+
+    summary, paired, models = placement_inputs()
+    summary = pd.concat(
+        [
+            summary,
+            pd.DataFrame(
+                [("digits", "middle", "max", "accuracy_placed_outside", "placement", 60.0)],
+                columns=["dataset", "condition", "operator", "metric", "protocol", "mean"],
+            ).assign(ci_low=59.0, ci_high=61.0, dx=NAN, dy=NAN, n=3),
+        ],
+        ignore_index=True,
+    )
+    middle = paired.iloc[[0]].assign(condition="middle", mean=5.0, ci_low=-1.0, ci_high=11.0)
+    paired = pd.concat([paired, middle.assign(significant=False)], ignore_index=True)
+    models = pd.concat(
+        [
+            models,
+            pd.DataFrame(
+                {
+                    "dataset": ["digits"],
+                    "condition": ["middle"],
+                    "operator": ["max"],
+                    "placement_canvas": [64],
+                    "placement_region": ["centre"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    placed, figure = PLACEMENT_TEXT.split("\n\n")
+    middle_text = (
+        "\\emph{Condition middle.} Each image was centred on a 64-pixel black canvas; training "
+        "placed it at the centre of the canvas only, and testing placed every test image at "
+        "every position of a grid over the whole canvas (Figure~\\ref{fig:placement}). "
+        "Accuracy at positions training never used, highest first: \\texttt{max} 60.0 $\\pm$ "
+        "1.0. \\texttt{max} shows no significant difference in accuracy at untrained "
+        "positions from no pooling (+5.0 points, 90\\,\\% CI [-1.0, +11.0])."
+    )
+    at_90 = [text.replace("95\\,\\%", "90\\,\\%") for text in (placed, figure)]
+    assert placement_tex(summary, paired, models, "digits", "90") == "\n\n".join(
+        [at_90[0], middle_text, at_90[1]]
+    )
+
+
+SWEEP_RULE = (
+    "A size counts as free of overfitting when, there and at every larger size, every "
+    "operator's train--test gap is below 1.0 point and at least one operator fits its "
+    "training set to 97.0\\,\\% (clean train accuracy), so that a small gap where no network "
+    "could fit the data in the budget does not count (Figure~\\ref{fig:sweep})."
+)
+
+
+def three_operator_sweep(gaps_by_size):
+    """sweep_frames for none, max and avg with random translations of up to 4 pixels; avg
+    is one point below none in test and in train accuracy (96.1 and 95.1 + gap on average)."""
+    cells, _ = sweep_frames(gaps_by_size, operators=("none", "max", "avg"))
+    avg = (cells["operator"] == "avg") & cells["metric"].isin(["accuracy_test", "accuracy_train"])
+    cells.loc[avg, ["mean", "ci_low", "ci_high"]] -= 1.0
+    return cells.assign(augment_shift=4)
+
+
+def test_the_sweep_names_the_worst_operators_of_three():
+    from poolstudy.paper import sweep_tex
+
+    # no size closes the gap: the largest gap and the best fit at the largest size, 2,000
+    cells = three_operator_sweep({500: 5.0, 1000: 4.0, 2000: {"none": 1.5, "max": 3.0, "avg": 2.0}})
+    text = sweep_tex(cells, fit_floor=97.0).split("\n\n")[0]
+    assert text.splitlines()[1:] == [
+        "With random translations of up to 4 pixels, no size up to the largest (2,000 images) "
+        "is free of overfitting by this rule: there the largest gap is \\texttt{max}'s (3.0 "
+        "points) and the highest train accuracy \\texttt{max}'s (101.1\\,\\%).",
+        "Ranked by test accuracy at 2,000 images: \\texttt{max} (98.1 $\\pm$ 0.2), "
+        "\\texttt{none} (96.1 $\\pm$ 0.2), \\texttt{avg} (95.1 $\\pm$ 0.2).",
+    ]
+    # closed from 500 on, where avg (95.3) and none (96.3) stay below the floor of 97
+    cells = three_operator_sweep({500: 0.2, 2000: 0.2})
+    lines = sweep_tex(cells, fit_floor=97.0).split("\n\n")[0].splitlines()
+    assert lines[0].endswith(SWEEP_RULE)
+    assert lines[1:3] == [
+        "With random translations of up to 4 pixels, every operator's gap is below 1.0 point "
+        "from 500 training images on.",
+        "There, \\texttt{avg} (95.3\\,\\%), \\texttt{none} (96.3\\,\\%) did not fit their "
+        "training set to 97.0\\,\\% in the budget: a shortfall in test accuracy there is "
+        "underfitting, not overfitting.",
+    ]
+
+
+@pytest.mark.parametrize("steps", [None, "none", ""])
+def test_a_sweep_without_a_step_budget_says_epochs(steps):
+    from poolstudy.paper import sweep_tex
+
+    cells, _ = sweep_frames({500: 0.2, 2000: 0.2})
+    assert (
+        " (3 seeds each) for the same number of epochs at every size (smaller sets get fewer "
+        "steps). A size counts"
+    ) in sweep_tex(cells, steps=steps)

@@ -23,15 +23,18 @@ from poolstudy.data.glyphs import benchmark_generation
 from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
 from poolstudy.inference import fold_batchnorm
-from poolstudy.models import ModelSpec, build_model, count_flops
+from poolstudy.models import ModelSpec, build_model, count_flops, feature_map_sizes_of
 from poolstudy.shifts import shift
 from poolstudy.train import TrainConfig, spec_options_for, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
 
 EVAL_GOAL = 3.0
 TRAIN_GOALS = {"pooled": 2.0, "full": 1.2}
-FULL_RESOLUTION = ("none", "none_rf", "maxbroadcast")
-"""Operators whose networks keep the full resolution: near the cores' arithmetic limit."""
+TRAIN_STEPS = 600
+"""Optimiser steps per timed training run (engine and plain loop alike)."""
+BENCH_TRAIN_IMAGES = 20_000
+"""At most this many training images of a procedural dataset are generated for the benchmark:
+preparing a study's (256,000 letters in the default) would take longer than the timings."""
 PIPELINE_BUDGET_MINUTES = 15.0
 PIPELINE_GOAL = 1.6
 ACCURACY_TARGETS = {"digits": 97.0}
@@ -156,29 +159,38 @@ def bench_evaluation(config: dict, data, device, operator: str, repeats: int) ->
     }
 
 
-def bench_training(config: dict, data, operator: str, epochs: int, repeats: int) -> dict:
+def keeps_full_resolution(spec: ModelSpec) -> bool:
+    """Whether the network's last feature map is as large as its input (no downsampling):
+    such networks run near the cores' arithmetic limit, where the engine can gain less."""
+    model = build_model(spec)
+    return feature_map_sizes_of(model.stages, spec)[-1] == spec.image_size
+
+
+def bench_training(config: dict, data, operator: str, steps: int, repeats: int) -> dict:
     """``train.train_model`` (validation included) against ``plain_training_loop`` for the same
     number of steps on the same data, on the CPU; achieved GFLOP/s of the engine beside."""
-    train = TrainConfig.from_dict({**config["train"], "epochs": epochs, "device": "cpu"})
+    train = TrainConfig.from_dict(
+        {**config["train"], "epochs": 1_000, "steps": steps, "device": "cpu"}
+    )
     options = spec_options_for(config["model"], operator)
     images, labels = data.subset("train")
     x = to_unit_float(images)
     spec = spec_for(config, data, operator)
     flops = count_flops(build_model(spec))
     engine = baseline = float("inf")
-    steps = 0
     for _ in range(repeats):  # interleaved, so that both see the same machine load
         start = time.perf_counter()
         result = train_model(
             data, options, operator, 0, train, log=lambda _: None, accounting={"flops": flops}
         )
         engine = min(engine, time.perf_counter() - start)
-        steps = result.meta["steps"]
+        if result.meta["steps"] != steps:
+            raise RuntimeError(f"the engine took {result.meta['steps']} steps, not {steps}")
         with torch_defaults():
             start = time.perf_counter()
             plain_training_loop(spec, x, labels, train, steps)
             baseline = min(baseline, time.perf_counter() - start)
-    n_images = min(steps * train.batch_size, epochs * len(labels))
+    n_images = steps * train.batch_size
     return {
         "operator": operator,
         "engine_per_s": n_images / engine,
@@ -197,6 +209,9 @@ def run_benchmarks(
     devices.configure(device, threads or 1, deterministic=config["train"]["deterministic"])
     operators = operators or config["operators"]
     dataset = config["datasets"][0]
+    options = dict(config["data"]["options"].get(dataset, {}))
+    if "n_train" in options:  # a procedural dataset: a benchmark needs far fewer images
+        options["n_train"] = min(options["n_train"], BENCH_TRAIN_IMAGES)
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare_dataset(
             dataset,
@@ -204,7 +219,7 @@ def run_benchmarks(
             raw_dir=config["data"]["raw_dir"],
             mirror=config["data"]["mirror"],
             split=config["data"]["split"],
-            options=config["data"]["options"].get(dataset, {}),
+            options=options,
         )
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
     batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
@@ -222,15 +237,16 @@ def run_benchmarks(
             f"{row['loop_per_s']:>12.0f}{row['ratio']:>7.2f}x  {met(row['ratio'], EVAL_GOAL)}"
         )
     print(
-        "\ntraining on the CPU, images per second: the engine (train_model, validation "
-        "included) against a TensorDataset + DataLoader loop on the same model (NCHW, PyTorch "
-        f"defaults); goal >= {TRAIN_GOALS['pooled']}x pooled, >= {TRAIN_GOALS['full']}x "
-        "full-resolution networks"
+        f"\ntraining on the CPU ({TRAIN_STEPS} steps), images per second: the engine "
+        "(train_model, validation included) against a TensorDataset + DataLoader loop on the "
+        f"same model (NCHW, PyTorch defaults); goal >= {TRAIN_GOALS['pooled']}x pooled, "
+        f">= {TRAIN_GOALS['full']}x full-resolution networks"
     )
     print(f"{'operator':<14}{'engine/s':>10}{'plain/s':>10}{'ratio':>8}{'GFLOP/s':>9}  goal")
     for operator in operators:
-        row = bench_training(config, data, operator, epochs=2, repeats=repeats)
-        goal = TRAIN_GOALS["full" if operator in FULL_RESOLUTION else "pooled"]
+        row = bench_training(config, data, operator, steps=TRAIN_STEPS, repeats=repeats)
+        full = keeps_full_resolution(spec_for(config, data, operator))
+        goal = TRAIN_GOALS["full" if full else "pooled"]
         print(
             f"{row['operator']:<14}{row['engine_per_s']:>10.0f}{row['plain_per_s']:>10.0f}"
             f"{row['ratio']:>7.2f}x{row['gflops']:>9.2f}  {met(row['ratio'], goal)}"
