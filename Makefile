@@ -34,7 +34,7 @@ lock: setup
 	@echo "requirements.lock updated; \`make setup\` installs it."
 
 # Every shipped config, each on its own, must plan without an error (a dry run: nothing runs).
-CONFIGS ?= config/config.yaml config/paper.yaml tests/data/tiny.yaml
+CONFIGS ?= config/config.yaml config/paper.yaml config/bench_previous.yaml tests/data/tiny.yaml
 
 lint: setup
 	ruff check src tests
@@ -47,12 +47,14 @@ lint: setup
 			|| exit 1; \
 	done
 
-# The engine the pipeline benchmark compares against: one job per seed, validation every epoch.
+# The engine the pipeline benchmark compares against: one job per seed, validation every epoch;
+# both engines run that revision's default study (config/bench_previous.yaml), back to back.
 PREVIOUS_ENGINE ?= d960b20
 
 bench: setup
 	python -m poolstudy bench
-	python -m poolstudy bench --pipeline --against $(PREVIOUS_ENGINE)
+	python -m poolstudy bench --pipeline
+	python -m poolstudy bench --pipeline --against $(PREVIOUS_ENGINE) --study config/bench_previous.yaml
 
 # Mutation testing of the modules that produce results (not in CI; hours for every group on
 # 2 cores): `make mutation MUTATE="metrics stats"` runs some groups (tests/mutation.py lists

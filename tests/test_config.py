@@ -40,7 +40,13 @@ def error_of(config) -> str:
 
 
 @pytest.mark.parametrize(
-    "path", ["config/config.yaml", "config/paper.yaml", "tests/data/tiny.yaml"]
+    "path",
+    [
+        "config/config.yaml",
+        "config/paper.yaml",
+        "config/bench_previous.yaml",
+        "tests/data/tiny.yaml",
+    ],
 )
 def test_shipped_configs_are_valid(path):
     config = load_config(REPO / path)

@@ -741,3 +741,136 @@ def test_the_answer_macros_in_full():
         "(\\texttt{max}), less than the threshold of 1.0: their training had converged. "
         "\n\n}\n"
     )
+
+
+def budget_observations(full: dict, half: dict) -> pd.DataFrame:
+    """Test accuracies by seed of operators under "full" and "half" on glyphs."""
+    rows = [
+        {
+            "dataset": "glyphs",
+            "condition": condition,
+            "operator": operator,
+            "seed": seed,
+            "metric": "accuracy_test",
+            "protocol": "",
+            "value": value,
+        }
+        for condition, accuracies in (("full", full), ("half", half))
+        for operator, values in accuracies.items()
+        for seed, value in enumerate(values)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_doubling_the_budget_moves_a_contrast_by_its_paired_change_tested_against_the_margin():
+    from scipy import stats as scipy_stats
+
+    # max - none: +2, +1, +3, +2, +2 at the full budget; +1.8, +1.2, +2.6, +2.1, +1.9 at half
+    full = {"max": [82, 81, 83, 82, 82], "none": [80, 80, 80, 80, 80], "avg": [81] * 5}
+    half = {"max": [79.8, 79.2, 80.6, 80.1, 79.9], "none": [78] * 5}
+    change = np.array([2 - 1.8, 1 - 1.2, 3 - 2.6, 2 - 2.1, 2 - 1.9])
+    contrasts = [
+        {
+            "name": name,
+            "dataset": "glyphs",
+            "metric": "accuracy_test",
+            "first": {"condition": "full", "operator": first},
+            "second": {"condition": "full", "operator": "none"},
+        }
+        for name, first in (("max - none", "max"), ("avg - none", "avg"))
+    ]
+    table = contrast_table(
+        budget_observations(full, half), contrasts, 1.0, 0.95, {"full": "half"}
+    ).set_index("name")
+    row = table.loc["max - none"]
+    assert row["budget_n"] == 5
+    assert row["budget_change"] == pytest.approx(change.mean())
+    low, high = scipy_stats.t.interval(0.95, 4, loc=change.mean(), scale=scipy_stats.sem(change))
+    assert (row["budget_change_ci_low"], row["budget_change_ci_high"]) == pytest.approx((low, high))
+    tost = max(
+        scipy_stats.ttest_1samp(change, -1.0, alternative="greater").pvalue,
+        scipy_stats.ttest_1samp(change, 1.0, alternative="less").pvalue,
+    )
+    assert row["budget_change_p_equivalence"] == pytest.approx(tost)
+    assert bool(row["stable_under_budget"]) is True
+    # avg has no half-budget runs: not checked, and the family's numbers are untouched
+    assert table.loc["avg - none", "budget_n"] == 0
+    assert pd.isna(table.loc["avg - none", "stable_under_budget"])
+    without = contrast_table(budget_observations(full, half), contrasts, 1.0).set_index("name")
+    assert without["budget_n"].eq(0).all()
+    assert list(without["p_difference_holm"]) == list(table["p_difference_holm"])
+    # a contrast that grew by about 2 points from half to full budget is not stable
+    half["max"] = [78.1, 77.0, 79.2, 77.9, 78.3]
+    moved = contrast_table(
+        budget_observations(full, half), contrasts, 1.0, 0.95, {"full": "half"}
+    ).set_index("name")
+    assert moved.loc["max - none", "budget_change"] == pytest.approx(1.9, abs=0.1)
+    assert bool(moved.loc["max - none", "stable_under_budget"]) is False
+
+
+STILL_LEARNING = regime_rows(
+    ("gap", "max", 0.2, 1.8, True, False),
+    ("gap", "none", 0.2, 1.6, True, False),
+)
+STABLE = {
+    "budget_n": 5,
+    "budget_change": 0.2,
+    "budget_change_ci_low": -0.3,
+    "budget_change_ci_high": 0.7,
+    "budget_change_p_equivalence": 0.01,
+    "stable_under_budget": True,
+}
+MOVED = {
+    **STABLE,
+    "budget_change": 1.5,
+    "budget_change_ci_low": 0.5,
+    "budget_change_ci_high": 2.5,
+    "budget_change_p_equivalence": 0.8,
+    "stable_under_budget": False,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected_verdict", "expected_budget"),
+    [
+        # still learning, but the contrast is shown not to move: the answer stands
+        (
+            STABLE,
+            "Yes: where no compared network overfits, pooling raised accuracy ("
+            + quoted(("max", "+2.0", "+1.0", "+3.0"))
+            + "). ",
+            "Doubling the training budget moved " + LABEL + " by +0.2 points (90\\,\\% CI "
+            "[-0.3, +0.7]), shown to lie within $\\pm$1.0 points (two one-sided tests, "
+            "$p = 0.010$): over this range the answer does not depend on the budget.\n\n",
+        ),
+        # still learning and the contrast moved: not settled, with how much it moved
+        (
+            MOVED,
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but doubling the "
+            "training budget still raised the accuracy of its networks and moved "
+            + LABEL
+            + " by +1.5 points (90\\,\\% CI [+0.5, +2.5]), not shown to stay within $\\pm$1.0 "
+            "points" + HOW_FAST + " (Section~\\ref{sec:answer}). ",
+            "Doubling the training budget moved " + LABEL + " by +1.5 points (90\\,\\% CI "
+            "[+0.5, +2.5]), not shown to lie within $\\pm$1.0 points (two one-sided tests, "
+            "$p = 0.800$).\n\n",
+        ),
+        # the contrast's change not measured (no half-budget runs of a side)
+        (
+            {"budget_n": 0},
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but doubling the "
+            "training budget still raised the accuracy of its networks"
+            + HOW_FAST
+            + " (Section~\\ref{sec:answer}). ",
+            "",
+        ),
+    ],
+)
+def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_rises(
+    change, expected_verdict, expected_budget
+):
+    from poolstudy.paper.contrasts import budget_tex, verdict_sentence
+
+    rows = list(contrast_rows(change).itertuples())
+    assert verdict_sentence(rows, STILL_LEARNING, "90") == expected_verdict
+    assert budget_tex(rows, "90") == expected_budget

@@ -234,3 +234,20 @@ def test_the_benchmark_holds_full_resolution_networks_to_their_own_goal(operator
 
     spec = ModelSpec(operator=operator, in_channels=1, num_classes=3, image_size=16, widths=[4, 8])
     assert keeps_full_resolution(spec) == (operator in FULL_RESOLUTION)
+
+
+def test_the_pipeline_benchmark_runs_the_study_it_is_given(tmp_path):
+    from poolstudy.bench import run_pipeline_benchmark, with_study
+
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    (project / "config" / "config.yaml").write_text("experiment: default\n")
+    study = tmp_path / "old.yaml"
+    study.write_text("experiment: old\n")
+    assert with_study(project, None) == project
+    assert (project / "config" / "config.yaml").read_text() == "experiment: default\n"
+    with_study(project, study)
+    assert (project / "config" / "config.yaml").read_text() == "experiment: old\n"
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        run_pipeline_benchmark(keep=tmp_path / "run", study=tmp_path / "missing.yaml")
+    assert not (tmp_path / "run").exists()

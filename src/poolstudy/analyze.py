@@ -433,10 +433,12 @@ def analyze(
     tables["sweep"] = cells
     tables["sweep_plot"] = sweep_plot(cells)
     tables["accuracy_plot"] = accuracy_plot(summary)
-    tables["contrasts"] = stats.contrast_table(observations, contrasts or [], margin, confidence)
+    regime = regime or {}
+    tables["contrasts"] = stats.contrast_table(
+        observations, contrasts or [], margin, confidence, regime.get("half_budget", {})
+    )
     curves = read_histories(history_paths or [], meta_paths if history_paths else [], experiment)
     tables["learning_curves"] = curves
-    regime = regime or {}
     tables["regime"] = regime_table(
         observations,
         curves,

@@ -141,7 +141,9 @@ def cmd_bench(args) -> int:
         )
         return 0
     if args.pipeline:
-        return bench.run_pipeline_benchmark(bench.REPO, args.cores, args.keep, args.against)
+        return bench.run_pipeline_benchmark(
+            bench.REPO, args.cores, args.keep, args.against, args.study
+        )
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
     return 0
 
@@ -281,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep",
         default=None,
         help="with --pipeline: run in this new folder and keep it, instead of a temporary one",
+    )
+    p.add_argument(
+        "--study",
+        default=None,
+        help="with --pipeline: run this config file (as config/config.yaml) instead of the "
+        "default; with --against, both engines run it",
     )
     p.add_argument("--cores", default="all", help="with --pipeline: snakemake --cores")
     p.add_argument(

@@ -297,7 +297,63 @@ CONTRAST_COLUMNS = [
     "p_equivalence_holm",
     "verdict",
     "within_margin",
+    "budget_n",
+    "budget_change",
+    "budget_change_ci_low",
+    "budget_change_ci_high",
+    "budget_change_p_equivalence",
+    "stable_under_budget",
 ]
+
+
+def contrast_by_seed(selected: pd.DataFrame, first: dict, second: dict) -> pd.Series:
+    """``first`` minus ``second`` (each {condition, operator}) by seed, for the seeds both
+    have, from observations already narrowed to one dataset, metric and protocol."""
+    sides = []
+    for side in (first, second):
+        chosen = selected[
+            (selected["condition"] == side["condition"])
+            & (selected["operator"] == side["operator"])
+        ]
+        sides.append(chosen.set_index("seed")["value"])
+    return (sides[0] - sides[1]).dropna()
+
+
+def budget_change(
+    selected: pd.DataFrame,
+    first: dict,
+    second: dict,
+    paired: pd.Series,
+    half_budget: dict[str, str],
+    margin: float,
+    confidence: float,
+) -> dict:
+    """How much a contrast moved when its networks' training budget was doubled: per seed,
+    the contrast at the full budget (``paired``) minus the same contrast between the runs at
+    half the budget (``half_budget``: condition -> its half-budget condition), with its
+    interval and the two one-sided tests against ``margin`` (``stable_under_budget``: the
+    change is shown to lie inside the margin). Empty (n = 0) where a side has no half-budget
+    condition or runs."""
+    halves = [half_budget.get(side["condition"]) for side in (first, second)]
+    change = pd.Series(dtype=float)
+    if all(halves):
+        at_half = contrast_by_seed(
+            selected,
+            {**first, "condition": halves[0]},
+            {**second, "condition": halves[1]},
+        )
+        change = (paired - at_half).dropna()
+    result = paired_contrast(change.to_numpy(), margin, confidence)
+    n = result["n"]
+    stable = (n >= MIN_SEEDS and result["p_equivalence"] < 1 - confidence) if n else pd.NA
+    return {
+        "budget_n": n,
+        "budget_change": result["mean"],
+        "budget_change_ci_low": result["ci_low"],
+        "budget_change_ci_high": result["ci_high"],
+        "budget_change_p_equivalence": result["p_equivalence"],
+        "stable_under_budget": stable,
+    }
 
 
 def contrast_table(
@@ -305,12 +361,16 @@ def contrast_table(
     contrasts: list[dict],
     margin: float,
     confidence: float = 0.95,
+    half_budget: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The declared family of contrasts, each ``first`` minus ``second`` paired by seed (keys
     of a contrast: name, dataset, metric, protocol, first/second: {condition, operator}),
     with Holm's adjustment across the family for both the difference and the equivalence
     tests, and the verdict at level ``1 - confidence``. A contrast whose sides were not
-    trained gets n = 0 and stays out of the family."""
+    trained gets n = 0 and stays out of the family. With ``half_budget`` (condition -> the
+    condition that trains its networks with half the steps), each contrast also gets how
+    much it moved when the budget doubled (``budget_change``): a check, not a claim, so it
+    is not in the family and not Holm-adjusted."""
     rows = []
     for item in contrasts:
         first, second = item["first"], item["second"]
@@ -319,15 +379,11 @@ def contrast_table(
             & (observations["metric"] == item["metric"])
             & (observations["protocol"] == item.get("protocol", ""))
         ]
-        sides = []
-        for side in (first, second):
-            chosen = selected[
-                (selected["condition"] == side["condition"])
-                & (selected["operator"] == side["operator"])
-            ]
-            sides.append(chosen.set_index("seed")["value"])
-        paired = (sides[0] - sides[1]).dropna()
+        paired = contrast_by_seed(selected, first, second)
         result = paired_contrast(paired.to_numpy(), margin, confidence)
+        budget = budget_change(
+            selected, first, second, paired, half_budget or {}, margin, confidence
+        )
         rows.append(
             {
                 "name": item["name"],
@@ -340,6 +396,7 @@ def contrast_table(
                 "second_operator": second["operator"],
                 "margin": margin,
                 **result,
+                **budget,
             }
         )
     table = pd.DataFrame(

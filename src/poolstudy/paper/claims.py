@@ -231,7 +231,7 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
     )
 
 
-def comparable_conditions(models: pd.DataFrame, primary: str) -> list[str]:
+def comparable_conditions(models: pd.DataFrame) -> list[str]:
     """The conditions whose networks see the same images as the primary condition's (no
     placement canvas): only between these is a difference in accuracy a difference between
     networks rather than between test sets."""
@@ -260,7 +260,7 @@ def controls_tex(
         return "The operators needed for the controls were not run.\n"
     conditions = ordered(runs, "condition")
     primary = conditions[0]
-    comparable = comparable_conditions(runs, primary)
+    comparable = comparable_conditions(runs)
     found = contrasts[contrasts["dataset"] == dataset] if len(contrasts) else contrasts
     clean = paired[(paired["dataset"] == dataset) & paired["dx"].isna()] if len(paired) else paired
 
@@ -268,8 +268,10 @@ def controls_tex(
         rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
         return rows[column].iloc[0] if len(rows) else None
 
-    def claim(first: tuple[str, str], second: tuple[str, str], subject: str) -> str:
-        """first - second, each (condition, operator), from the tables; '' when absent."""
+    def claim(first: tuple[str, str], second: tuple[str, str], subject: str = "") -> str:
+        """first - second, each (condition, operator), from the tables; '' when absent.
+        ``subject`` words a row of ``paired.csv``, which only compares with no pooling
+        within one condition: the comparisons that can fall back to it name one."""
         if len(found):
             rows = found[
                 (found["first_condition"] == first[0])
@@ -279,7 +281,7 @@ def controls_tex(
             ]
             if len(rows):
                 return verdict_sentence(next(rows.itertuples()), str(confidence))
-        if second[1] == BASELINE and first[0] == second[0] and len(clean):
+        if subject and second[1] == BASELINE and first[0] == second[0] and len(clean):
             rows = clean[
                 (clean["condition"] == first[0])
                 & (clean["operator"] == first[1])
@@ -307,12 +309,7 @@ def controls_tex(
         if condition == primary:
             continue
         for operator in ("none", "max"):
-            sentence = claim(
-                (condition, operator),
-                (primary, operator),
-                f"For {op_tex(operator)}, condition \\texttt{{{latex_escape(condition)}}} "
-                f"instead of \\texttt{{{latex_escape(primary)}}}",
-            )
+            sentence = claim((condition, operator), (primary, operator))
             if sentence:
                 heads.append(sentence)
     if heads:
@@ -330,11 +327,7 @@ def controls_tex(
             (primary, "none"),
             "Growing the receptive field by dilation instead of pooling",
         )
-        text += " " + claim(
-            (primary, "max"),
-            (primary, "none_rf"),
-            "Max pooling compared with that receptive-field-matched network",
-        )
+        text += " " + claim((primary, "max"), (primary, "none_rf"))
         paragraphs.append("\\paragraph{Receptive field.}\n" + text.strip())
 
     if all(value(primary, op, "parameters") is not None for op in ("none", "max", "maxbroadcast")):
@@ -343,11 +336,7 @@ def controls_tex(
             (primary, "none"),
             "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
         )
-        text += " " + claim(
-            (primary, "max"),
-            (primary, "maxbroadcast"),
-            "Downsampling after that maximum (\\texttt{max} against \\texttt{maxbroadcast})",
-        )
+        text += " " + claim((primary, "max"), (primary, "maxbroadcast"))
         if text.strip():
             paragraphs.append(
                 "\\paragraph{What pooling computes, apart from shrinking.}\n" + text.strip()

@@ -245,10 +245,34 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
     return text + "\n\n"
 
 
-def regime_failure(regime: pd.DataFrame | None, rows: list) -> str:
+def budget_checked(row) -> bool:
+    """Whether the contrast ``row`` was also measured between runs at half the budget."""
+    n = getattr(row, "budget_n", 0)
+    return not pd.isna(n) and n > 0
+
+
+def stable_under_budget(row) -> bool:
+    """Whether doubling the training budget was shown to move the contrast ``row`` by less
+    than its margin (``stats.budget_change``)."""
+    return str(getattr(row, "stable_under_budget", "")) == "True"
+
+
+def budget_change_text(row, confidence_text: str) -> str:
+    """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``."""
+    return (
+        f"moved {contrast_label(row)} by {fmt_signed(row.budget_change)} points "
+        f"({confidence_text}\\,\\% CI [{fmt_signed(row.budget_change_ci_low)}, "
+        f"{fmt_signed(row.budget_change_ci_high)}])"
+    )
+
+
+def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str = "95") -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
-    (empty when it can): a network of the regime that may overfit, or a network on a side of
-    those contrasts whose training had not converged or whose convergence was not checked."""
+    (empty when it can): a network of the regime that may overfit; a network on a side of
+    those contrasts whose convergence was not checked; or one whose training had not
+    converged, unless doubling the budget was shown to move every deciding contrast by less
+    than its margin (the answer then does not depend on the budget, though the accuracies
+    still do)."""
     if regime is None or regime.empty:
         return "this run has no primary regime to check"
     reasons = []
@@ -261,8 +285,21 @@ def regime_failure(regime: pd.DataFrame | None, rows: list) -> str:
     ]
     converged = deciding["converged"].astype(str)
     learning = []
-    if converged.eq("False").any():
-        learning.append("doubling the training budget still raised the accuracy of its networks")
+    if converged.eq("False").any() and not all(stable_under_budget(row) for row in rows):
+        moved = [
+            budget_change_text(row, confidence_text)
+            for row in rows
+            if budget_checked(row) and not stable_under_budget(row)
+        ]
+        learning.append(
+            "doubling the training budget still raised the accuracy of its networks"
+            + (
+                f" and {'; '.join(moved)}, not shown to stay within "
+                f"$\\pm${fmt(rows[0].margin)} points"
+                if moved
+                else ""
+            )
+        )
     if deciding.empty or not checked(deciding).all():
         learning.append(
             "the convergence of its networks was not checked (no runs at half the budget)"
@@ -273,6 +310,28 @@ def regime_failure(regime: pd.DataFrame | None, rows: list) -> str:
             "rather than of the accuracy they reach"
         )
     return "; ".join(reasons)
+
+
+def budget_tex(rows: list, confidence_text: str) -> str:
+    """What doubling the training budget did to each deciding contrast that was checked."""
+    checked_rows = [row for row in rows if budget_checked(row)]
+    if not checked_rows:
+        return ""
+    parts = []
+    for row in checked_rows:
+        if stable_under_budget(row):
+            ending = (
+                f", shown to lie within $\\pm${fmt(row.margin)} points (two one-sided tests, "
+                f"{p_text(row.budget_change_p_equivalence)}): over this range the answer does "
+                "not depend on the budget"
+            )
+        else:
+            ending = (
+                f", not shown to lie within $\\pm${fmt(row.margin)} points (two one-sided "
+                f"tests, {p_text(row.budget_change_p_equivalence)})"
+            )
+        parts.append(budget_change_text(row, confidence_text) + ending)
+    return "Doubling the training budget " + "; it ".join(parts) + ".\n\n"
 
 
 def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
@@ -286,7 +345,7 @@ def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: s
         f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
         for row in rows
     )
-    failure = regime_failure(regime, rows)
+    failure = regime_failure(regime, rows, confidence_text)
     if failure:
         return (
             f"Not settled by this run: at its budget, pooling against no pooling measured "
@@ -321,6 +380,8 @@ def answer_tex(
     body = [verdict, ""]
     if regime is not None and not regime.empty:
         body.append(regime_tex(regime))
+        if budget := budget_tex(deciding, confidence_text):
+            body.append(budget)
     pairs = mechanisms.items() if isinstance(mechanisms, dict) else mechanisms
     for mechanism, name in pairs:
         if name in by_name:
