@@ -724,9 +724,14 @@ def test_the_answer_macros_in_full():
         "[-0.2, +0.8]); equivalent within $\\pm$1.0 points (two one-sided tests, Holm-adjusted "
         "$p = 0.004$).\n"
     )
+    split = (
+        " Split into its parts: \\emph{max\\_pooling} changed accuracy by less than $\\pm$1.0 "
+        "points (\\texttt{avg} $-$ \\texttt{none}: +0.3 points, 90\\,\\% CI [-0.2, +0.8]). "
+        "These parts are provisional: this run has no primary regime to check."
+    )
     assert answer_tex(table, None, ["deciding"], mechanisms, "90") == (
-        "\\newcommand{\\psanswer}{" + verdict + "}\n"
-        "\\newcommand{\\psanswerbody}{%\n" + verdict + "\n\n" + paragraph + "}\n"
+        "\\newcommand{\\psanswer}{" + verdict + split + "}\n"
+        "\\newcommand{\\psanswerbody}{%\n" + verdict + split + "\n\n" + paragraph + "}\n"
     )
     settled = answer_tex(table, SIDES_CONVERGED, ["deciding"], [], "90")
     assert settled.endswith(
@@ -874,3 +879,39 @@ def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_
     rows = list(contrast_rows(change).itertuples())
     assert verdict_sentence(rows, STILL_LEARNING, "90") == expected_verdict
     assert budget_tex(rows, "90") == expected_budget
+
+
+@pytest.mark.parametrize(
+    ("change", "effect"),
+    [
+        ({"mean": 2.0}, "raised accuracy"),
+        ({"mean": -2.0, "ci_low": -3.0, "ci_high": -1.0}, "lowered accuracy"),
+        (EQUIVALENT, "changed accuracy by less than $\\pm$1.0 points"),
+        ({"verdict": "inconclusive"}, "had an effect that this run cannot tell from none"),
+    ],
+)
+def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect):
+    from poolstudy.paper.contrasts import answer_tex
+
+    table = contrast_rows(
+        {"name": "deciding"},
+        {"name": "part", "first_operator": "avg", **change},
+        {"name": "few seeds", "first_operator": "avg", "n": 2},
+    )
+    mechanisms = {"the answer itself": "deciding", "a part": "part", "few": "few seeds"}
+    psanswer = answer_tex(table, SIDES_CONVERGED, ["deciding"], mechanisms, "90").split("\n")[0]
+    row = next(table[table["name"] == "part"].itertuples())
+    # the answer's own contrast and one with too few seeds are not parts; the regime's checks
+    # hold for every network of the part (max, avg, none), so it is not provisional
+    assert psanswer.endswith(
+        f"). Split into its parts: \\emph{{a part}} {effect} (\\texttt{{avg}} $-$ "
+        f"\\texttt{{none}}: {row.mean:+.1f} points, 90\\,\\% CI [{row.ci_low:+.1f}, "
+        f"{row.ci_high:+.1f}]).}}"
+    )
+    unchecked = regime_of(["max", "avg", "none"], [True, None, True])
+    provisional = answer_tex(table, unchecked, ["deciding"], mechanisms, "90").split("\n")[0]
+    assert provisional.endswith(
+        "These parts are provisional: the convergence of its networks was not checked (no runs "
+        "at half the budget), so a difference may be one of how fast they learn rather than of "
+        "the accuracy they reach.}"
+    )

@@ -364,6 +364,31 @@ def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: s
     return f"This run cannot tell: {quoted}; see the verdicts below. "
 
 
+def mechanism_effect(row) -> str:
+    """What the contrast ``row`` shows its mechanism did to accuracy, in a few words."""
+    if row.verdict == "difference":
+        return "raised accuracy" if row.mean > 0 else "lowered accuracy"
+    if row.verdict == "equivalent":
+        return f"changed accuracy by less than $\\pm${fmt(row.margin)} points"
+    return "had an effect that this run cannot tell from none"
+
+
+def mechanisms_sentence(pairs: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
+    """The answer split into its mechanisms, one clause each (``pairs``: (mechanism, row) for
+    the contrasts outside the answer, trained with enough seeds); provisional, with the reason,
+    where the primary regime's checks fail for their networks. Empty without such pairs."""
+    if not pairs:
+        return ""
+    clauses = [
+        f"\\emph{{{latex_escape(mechanism)}}} {mechanism_effect(row)} ({contrast_label(row)}: "
+        f"{fmt_signed(row.mean)} points, {interval(row, confidence_text)})"
+        for mechanism, row in pairs
+    ]
+    failure = regime_failure(regime, [row for _, row in pairs], confidence_text)
+    caveat = f" These parts are provisional: {failure}." if failure else ""
+    return "Split into its parts: " + "; ".join(clauses) + "." + caveat
+
+
 def answer_tex(
     table: pd.DataFrame,
     regime: pd.DataFrame | None,
@@ -371,18 +396,29 @@ def answer_tex(
     mechanisms: dict[str, str] | list,
     confidence_text: str,
 ) -> str:
-    """The generated answer as two macros: ``\\psanswer``, the verdict (the abstract quotes it),
-    and ``\\psanswerbody``, the verdict, the regime's checks and one paragraph per mechanism
-    (each its contrast's sentence), for the section "The answer"."""
+    """The generated answer as two macros: ``\\psanswer``, the verdict and its split into
+    mechanisms (the abstract quotes it), and ``\\psanswerbody``, the same, the regime's checks
+    and one paragraph per mechanism (each its contrast's sentence), for the section "The
+    answer"."""
     by_name = {row.name: row for row in table.itertuples()}
     deciding = [by_name[name] for name in answer if name in by_name]
     verdict = verdict_sentence(deciding, regime, confidence_text).strip()
+    pairs = list(mechanisms.items() if isinstance(mechanisms, dict) else mechanisms)
+    parts = [
+        (mechanism, by_name[name])
+        for mechanism, name in pairs
+        if name in by_name
+        and name not in answer
+        and by_name[name].verdict != "not trained"
+        and by_name[name].n >= MIN_SEEDS
+    ]
+    if split := mechanisms_sentence(parts, regime, confidence_text):
+        verdict = f"{verdict} {split}"
     body = [verdict, ""]
     if regime is not None and not regime.empty:
         body.append(regime_tex(regime))
         if budget := budget_tex(deciding, confidence_text):
             body.append(budget)
-    pairs = mechanisms.items() if isinstance(mechanisms, dict) else mechanisms
     for mechanism, name in pairs:
         if name in by_name:
             body.append(
