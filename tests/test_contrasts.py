@@ -884,7 +884,7 @@ def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_
 @pytest.mark.parametrize(
     ("change", "effect"),
     [
-        ({"mean": 2.0}, "raised accuracy"),
+        ({"mean": 0.5, "ci_low": 0.2, "ci_high": 0.8}, "raised accuracy"),
         ({"mean": -2.0, "ci_low": -3.0, "ci_high": -1.0}, "lowered accuracy"),
         (EQUIVALENT, "changed accuracy by less than $\\pm$1.0 points"),
         ({"verdict": "inconclusive"}, "had an effect that this run cannot tell from none"),
@@ -895,7 +895,7 @@ def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect)
 
     table = contrast_rows(
         {"name": "deciding"},
-        {"name": "part", "first_operator": "avg", **change},
+        {"name": "part", "first_operator": "avg", "n": 3, **change},  # the fewest seeds
         {"name": "few seeds", "first_operator": "avg", "n": 2},
     )
     mechanisms = {"the answer itself": "deciding", "a part": "part", "few": "few seeds"}
@@ -915,3 +915,135 @@ def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect)
         "at half the budget), so a difference may be one of how fast they learn rather than of "
         "the accuracy they reach.}"
     )
+
+
+def test_the_budget_change_pairs_each_side_with_its_own_half_budget_condition():
+    """Sides in different conditions, each with its own half-budget condition; three seeds
+    (the fewest that carry a test) at a 90 % level."""
+    from scipy import stats as scipy_stats
+
+    observations = pd.concat(
+        [
+            budget_observations({"a": [82, 81, 83]}, {"a": [80.1, 79.0, 81.2]}),
+            budget_observations({"b": [80, 80, 80]}, {"b": [70, 70, 70]}).replace(
+                {"full": "full_b", "half": "half_b"}
+            ),
+        ]
+    )
+    contrast = {
+        "name": "a - b",
+        "dataset": "glyphs",
+        "metric": "accuracy_test",
+        "first": {"condition": "full", "operator": "a"},
+        "second": {"condition": "full_b", "operator": "b"},
+    }
+    halves = {"full": "half", "full_b": "half_b"}
+    row = contrast_table(observations, [contrast], 1.0, 0.9, halves).iloc[0]
+    # at half the budget a - b was +10.1, +9.0, +11.2; at the full budget +2, +1, +3
+    change = np.array([2 - 10.1, 1 - 9.0, 3 - 11.2])
+    assert row["budget_n"] == 3
+    assert row["budget_change"] == pytest.approx(change.mean())
+    low, high = scipy_stats.t.interval(0.9, 2, loc=change.mean(), scale=scipy_stats.sem(change))
+    assert (row["budget_change_ci_low"], row["budget_change_ci_high"]) == pytest.approx((low, high))
+    assert bool(row["stable_under_budget"]) is False
+    # three seeds whose change is tiny are enough to show it within the margin
+    observations.loc[observations["condition"] == "half_b", "value"] = 80.0
+    observations.loc[observations["condition"] == "half", "value"] = [82.01, 80.99, 83.0]
+    steady = contrast_table(observations, [contrast], 1.0, 0.9, halves).iloc[0]
+    assert steady["budget_n"] == 3 and bool(steady["stable_under_budget"]) is True
+
+
+def test_within_margin_needs_enough_seeds_and_a_shown_equivalence():
+    differences = {
+        "tiny": [0.01, 0.0, -0.01],  # three seeds, shown within the margin
+        "large": [5.0, 6.0, 5.5],  # three seeds, far outside it
+        "two": [0.01, -0.01],  # too few seeds for any test
+    }
+    table = contrast_table(
+        observations_for(differences), contrasts_against_base(differences), margin=1.0
+    ).set_index("name")
+    assert table["n"].to_dict() == {"tiny": 3, "large": 3, "two": 2}
+    assert table["within_margin"].map(bool).to_dict() == {
+        "tiny": True,
+        "large": False,
+        "two": False,
+    }
+
+
+def test_the_answer_names_only_the_contrasts_that_doubling_the_budget_moved():
+    from poolstudy.paper.contrasts import answer_tex, budget_change_text, budget_tex
+
+    table = contrast_rows(
+        {"name": "steady", **STABLE},
+        {"name": "moved", "first_operator": "avg", **MOVED},
+        {"name": "moved too", "first_operator": "stride", **MOVED, "budget_change": 2.5},
+    )
+    still_learning = regime_rows(
+        *[("gap", op, 0.2, 1.8, True, False) for op in ("max", "avg", "stride", "none")]
+    )
+    answer = answer_tex(table, still_learning, list(table["name"]), [], "90")
+    psanswer = answer.split("\n")[0]
+    steady, moved, moved_too = table.itertuples()
+    assert psanswer.endswith(
+        "still raised the accuracy of its networks and "
+        + budget_change_text(moved, "90")
+        + "; "
+        + budget_change_text(moved_too, "90")
+        + ", not shown to stay within $\\pm$1.0 points"
+        + HOW_FAST
+        + " (Section~\\ref{sec:answer}).}"
+    )
+    assert budget_change_text(steady, "90") not in psanswer
+    # the body gives what doubling the budget did to each of them, in order
+    body = budget_tex(list(table.itertuples()), "90")
+    assert body in answer
+    assert body.startswith("Doubling the training budget " + budget_change_text(steady, "90"))
+    assert (
+        "points (two one-sided tests, $p = 0.010$): over this range the answer does not "
+        "depend on the budget; it " + budget_change_text(moved, "90") in body
+    )
+    assert body.count("; it moved") == 2
+
+
+def test_the_mechanisms_are_each_named_and_provisional_with_the_move_that_failed_them():
+    from poolstudy.paper.contrasts import answer_tex, budget_change_text
+
+    table = contrast_rows(
+        {"name": "deciding"},
+        {"name": "one", "first_operator": "avg", **MOVED},
+        {"name": "two", "first_operator": "stride", **EQUIVALENT},
+    )
+    regime = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True),
+        ("gap", "none", 0.2, 0.1, True, True),
+        ("gap", "avg", 0.2, 1.8, True, False),
+        ("gap", "stride", 0.2, 0.1, True, True),
+    )
+    mechanisms = {"first part": "one", "second part": "two"}
+    psanswer = answer_tex(table, regime, ["deciding"], mechanisms, "90").split("\n")[0]
+    one = next(table[table["name"] == "one"].itertuples())
+    assert (
+        "Split into its parts: \\emph{first part} raised accuracy (\\texttt{avg} $-$ "
+        "\\texttt{none}: +2.0 points, 90\\,\\% CI [+1.0, +3.0]); \\emph{second part} changed "
+        "accuracy by less than $\\pm$1.0 points (\\texttt{stride} $-$ \\texttt{none}: +0.3 "
+        "points, 90\\,\\% CI [-0.2, +0.8]). These parts are provisional: doubling the training "
+        "budget still raised the accuracy of its networks and " + budget_change_text(one, "90")
+    ) in psanswer
+
+
+def test_a_budget_change_from_one_seed_is_reported_but_never_shown_stable():
+    from poolstudy.paper.contrasts import budget_tex
+
+    one_seed = {
+        **MOVED,
+        "budget_n": 1,
+        "budget_change": 0.1,
+        "budget_change_ci_low": NAN,
+        "budget_change_ci_high": NAN,
+        "budget_change_p_equivalence": NAN,
+    }
+    assert budget_tex(list(contrast_rows(one_seed).itertuples()), "90") == (
+        f"Doubling the training budget moved {LABEL} by +0.1 points (90\\,\\% CI [n/a, n/a]), "
+        "not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a).\n\n"
+    )
+    assert budget_tex(list(contrast_rows({**one_seed, "budget_n": 0}).itertuples()), "90") == ""

@@ -86,6 +86,23 @@ def test_intervals_are_clipped_to_the_range_of_a_percentage_and_say_so():
     assert table.loc["mid", "ci_high"] == pytest.approx(t_interval([50.0, 52.0, 54.0])[2])
 
 
+def test_an_interval_that_only_touches_the_range_or_has_no_ends_is_not_clipped():
+    frame = pd.DataFrame({"key": ["top"] * 3 + ["floor"] * 3 + ["one", "two", "two"]})
+    frame["value"] = [100.0] * 3 + [0.0] * 3 + [50.0, 40.0, 44.0]
+    table = summarize_groups(frame, ["key"], 0.95).set_index("key")
+    assert table["ci_clipped"].map(bool).to_dict() == {
+        "top": False,
+        "floor": False,
+        "one": False,
+        "two": False,
+    }
+    assert (table.loc["top", "ci_low"], table.loc["top", "ci_high"]) == (100.0, 100.0)
+    # two seeds: no interval, but a standard deviation
+    assert math.isnan(table.loc["two", "ci_low"]) and table.loc["two", "std"] == pytest.approx(
+        np.std([40.0, 44.0], ddof=1)
+    )
+
+
 def test_t_interval_constant_values_has_zero_width():
     mean, low, high = t_interval([5.0, 5.0, 5.0])
     assert mean == low == high == 5.0

@@ -247,14 +247,13 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
 
 def budget_checked(row) -> bool:
     """Whether the contrast ``row`` was also measured between runs at half the budget."""
-    n = getattr(row, "budget_n", 0)
-    return not pd.isna(n) and n > 0
+    return not pd.isna(row.budget_n) and row.budget_n > 0
 
 
 def stable_under_budget(row) -> bool:
     """Whether doubling the training budget was shown to move the contrast ``row`` by less
     than its margin (``stats.budget_change``)."""
-    return str(getattr(row, "stable_under_budget", "")) == "True"
+    return str(row.stable_under_budget) == "True"
 
 
 def budget_change_text(row, confidence_text: str) -> str:
@@ -266,7 +265,7 @@ def budget_change_text(row, confidence_text: str) -> str:
     )
 
 
-def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str = "95") -> str:
+def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str) -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
     (empty when it can): a network of the regime that may overfit; a network on a side of
     those contrasts whose convergence was not checked; or one whose training had not
@@ -407,10 +406,7 @@ def answer_tex(
     parts = [
         (mechanism, by_name[name])
         for mechanism, name in pairs
-        if name in by_name
-        and name not in answer
-        and by_name[name].verdict != "not trained"
-        and by_name[name].n >= MIN_SEEDS
+        if name in by_name and name not in answer and by_name[name].n >= MIN_SEEDS
     ]
     if split := mechanisms_sentence(parts, regime, confidence_text):
         verdict = f"{verdict} {split}"
