@@ -322,3 +322,35 @@ def test_shift_figure_has_no_empty_panels_integer_ticks_and_clipped_bands(monkey
             ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
             assert all(float(t).is_integer() for t in ticks)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("count", [1, 6, 7])
+def test_sensitivity_maps_draw_one_panel_per_operator_and_one_colour_bar(monkeypatch, count):
+    """Seven operators fill a second row of six panels by one: the five left empty go."""
+    rows = [
+        ("e", "digits", "gap", operator, "accuracy_shifted", "circular", dx, dy, 90.0 - dx)
+        for operator in list(OPERATORS)[:count]
+        for dx in (-1, 0, 1)
+        for dy in (-1, 0, 1)
+    ]
+    summary = pd.DataFrame(
+        rows,
+        columns=[
+            "experiment",
+            "dataset",
+            "condition",
+            "operator",
+            "metric",
+            "protocol",
+            "dx",
+            "dy",
+            "mean",
+        ],
+    )
+    saved = capture(monkeypatch)
+    figures.sensitivity_maps(summary, "unused.pdf")
+    fig = saved["fig"]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert sorted(ax.get_title() for ax in panels) == sorted(list(OPERATORS)[:count])
+    assert len(fig.axes) == count + 1  # the panels and the colour bar
+    plt.close(fig)

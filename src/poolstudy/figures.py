@@ -343,9 +343,11 @@ def sensitivity_maps(summary: pd.DataFrame, path) -> None:
         ax.set_xlabel("dx (px)", fontsize=6)
     for row in axes:
         row[0].set_ylabel("dy (px)", fontsize=6)
+    used = list(axes.flat)[: len(operators)]
     for ax in list(axes.flat)[len(operators) :]:
         ax.remove()
-    fig.colorbar(image, ax=axes, shrink=0.8, label="test accuracy (%)")
+    # the colour bar spans the panels drawn: a removed panel belongs to no figure
+    fig.colorbar(image, ax=used, shrink=0.8, label="test accuracy (%)")
     fig.suptitle(f"{dataset}, {condition}, {protocol} shift", fontsize=7)
     save_figure(fig, path)
 
