@@ -253,3 +253,213 @@ def test_regime_checks_convergence_by_doubling_the_budget_paired_by_seed():
     # without half-budget runs nothing is checked
     unchecked = regime_table(observations, curves, "glyphs", ["primary"], 1.0, 1.0, 0.95)
     assert unchecked["converged"].isna().all() and (unchecked["budget_n"] == 0).all()
+
+
+def test_models_table_holds_each_runs_accounting_and_placement(tmp_path):
+    from poolstudy.analyze import MODEL_COLUMNS, read_models
+
+    _, plain = write_run(tmp_path, "gap", "max", 0, 90.0, 99.0)
+    placed = tmp_path / "placed.json"
+    meta = json.loads(plain.read_text())
+    meta.update(
+        condition="placement",
+        seed=3,
+        parameters=123,
+        flops=4567,
+        receptive_field=22,
+        feature_map_sizes=[16, 8, 4, 2],
+        n_train=50,
+        device="cuda",
+        device_name="H200",
+        wall_seconds=7.5,
+        placement={"canvas": 48, "region": "left"},
+    )
+    placed.write_text(json.dumps(meta))
+    models = read_models([plain, placed], "study")
+    assert list(models.columns) == MODEL_COLUMNS
+    first, second = models.to_dict("records")
+    assert first["experiment"] == "study" and first["device_name"] == "cpu"  # named by device
+    assert pd.isna(first["placement_canvas"]) and first["placement_region"] == ""
+    assert {k: second[k] for k in MODEL_COLUMNS[1:]} == {
+        "dataset": "digits",
+        "condition": "placement",
+        "operator": "max",
+        "seed": 3,
+        "parameters": 123,
+        "flops": 4567,
+        "receptive_field": 22,
+        "final_feature_map": 2,
+        "n_train": 50,
+        "device": "cuda",
+        "device_name": "H200",
+        "wall_seconds": 7.5,
+        "placement_canvas": 48,
+        "placement_region": "left",
+    }
+
+
+def test_learning_curves_carry_each_runs_keys_from_its_metadata(tmp_path):
+    from poolstudy.analyze import read_histories
+
+    metas, histories = [], []
+    for operator, seed, losses in (("max", 0, [2.0, 1.0]), ("none", 1, [2.5, 1.5, 0.5])):
+        _, meta = write_run(tmp_path, "gap", operator, seed, 90.0, 99.0)
+        history = tmp_path / f"{operator}-{seed}-history.csv"
+        pd.DataFrame(
+            {
+                "epoch": 1,
+                "step": [10 * (i + 1) for i in range(len(losses))],
+                "train_loss": losses,
+                "train_accuracy": [50.0 + i for i in range(len(losses))],
+                "val_accuracy": [40.0 + i for i in range(len(losses))],
+                "lr": 0.1,
+            }
+        ).to_csv(history, index=False)
+        metas.append(meta)
+        histories.append(history)
+    curves = read_histories(histories, metas, "study")
+    assert list(curves.columns) == [
+        *MODEL_KEYS,
+        "step",
+        "train_loss",
+        "train_accuracy",
+        "val_accuracy",
+    ]
+    assert curves["operator"].tolist() == ["max", "max", "none", "none", "none"]
+    assert curves["seed"].tolist() == [0, 0, 1, 1, 1]
+    assert (curves["experiment"] == "study").all() and (curves["condition"] == "gap").all()
+    assert curves["train_loss"].tolist() == [2.0, 1.0, 2.5, 1.5, 0.5]
+    assert curves["step"].tolist() == [10, 20, 10, 20, 30]
+    empty = read_histories([], [], "study")
+    assert empty.empty and list(empty.columns) == list(curves.columns)
+    with pytest.raises(ValueError, match="2 histories but 1 metadata files"):
+        read_histories(histories, metas[:1], "study")
+
+
+def test_headline_metrics_name_protocol_metrics_and_round_to_four_places():
+    from poolstudy.analyze import headline_metrics
+
+    rows = [
+        ("digits", "gap", "max", "accuracy_test", "", 91.234567),
+        ("digits", "gap", "max", "consistency", "circular", 88.0),
+        ("digits", "gap", "max", "accuracy_shifted", "circular", 50.0),  # not a headline
+        ("glyphs", "c16", "none", "accuracy_train", "", 70.0),
+    ]
+    summary = pd.DataFrame(
+        rows, columns=["dataset", "condition", "operator", "metric", "protocol", "mean"]
+    )
+    assert headline_metrics(summary) == {
+        "digits": {"gap": {"max": {"accuracy_test": 91.2346, "consistency_circular": 88.0}}},
+        "glyphs": {"c16": {"none": {"accuracy_train": 70.0}}},
+    }
+
+
+def test_difference_rows_count_images_only_where_both_metrics_share_them():
+    from poolstudy.analyze import difference_rows
+
+    rows = []
+    for seed, (a, b, n_a, n_b) in enumerate([(90.0, 80.0, 100, 100), (70.0, 75.0, 100, 50)]):
+        rows.append(("e", "d", "c", "max", seed, "first", "p", NAN, NAN, a, n_a))
+        rows.append(("e", "d", "c", "max", seed, "second", "p", NAN, NAN, b, n_b))
+    rows.append(("e", "d", "c", "max", 2, "first", "p", NAN, NAN, 60.0, 10))  # no partner
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    diff = difference_rows(observations, "first", "second", "delta").set_index("seed")
+    assert list(diff.columns) == list(observations.drop(columns="seed").columns)
+    assert diff["value"].to_dict() == {0: 10.0, 1: -5.0}
+    assert diff.loc[0, "n"] == 100 and np.isnan(diff.loc[1, "n"])
+    assert (diff["metric"] == "delta").all() and (diff["protocol"] == "p").all()
+    assert diff["dx"].isna().all() and diff["dy"].isna().all()
+    same = observations[observations["seed"] == 0]
+    assert difference_rows(same, "first", "second", "delta")["n"].dtype == same["n"].dtype
+    assert difference_rows(observations, "first", "third", "delta").empty
+
+
+def test_placement_curves_average_rows_per_model_then_seeds_with_the_training_region():
+    from poolstudy.analyze import placement_curves
+
+    rows = []
+    # per seed, two vertical positions per horizontal position
+    values = {0: {0: (80.0, 100.0), 4: (40.0, 60.0)}, 1: {0: (70.0, 90.0), 4: (20.0, 40.0)}}
+    for seed, by_dx in values.items():
+        for dx, pair in by_dx.items():
+            for dy, value in zip((0, 4), pair, strict=True):
+                rows.append(
+                    (
+                        "e",
+                        "d",
+                        "placed",
+                        "max",
+                        seed,
+                        "accuracy_shifted",
+                        "placement",
+                        dx,
+                        dy,
+                        value,
+                        10,
+                    )
+                )
+                rows.append(
+                    (
+                        "e",
+                        "d",
+                        "placed",
+                        "max",
+                        seed,
+                        "accuracy_shifted",
+                        "circular",
+                        dx,
+                        dy,
+                        0.0,
+                        10,
+                    )
+                )
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    models = pd.DataFrame([{"dataset": "d", "condition": "placed", "placement_region": "left"}] * 2)
+    table = placement_curves(observations, models).set_index("position")
+    assert table["mean"].to_dict() == {0: 85.0, 4: 40.0}  # seeds 90, 80 and 50, 30
+    assert (table["n"] == 2).all() and (table["region"] == "left").all()
+    assert table.loc[0, "std"] == pytest.approx(np.std([90.0, 80.0], ddof=1))
+
+
+def test_regime_measures_the_gap_and_its_sampling_error_against_the_threshold():
+    from poolstudy.analyze import regime_table
+
+    rows = []
+    # "tight": train 80.5, 81.5, 80 against test 80, 81, 80 (gap 0.5, 0.5, 0)
+    # "loose": train 95, 96, 94 against test 90, 90, 90 (gap 5, 6, 4)
+    for operator, train, test in (
+        ("tight", [80.5, 81.5, 80.0], [80.0, 81.0, 80.0]),
+        ("loose", [95.0, 96.0, 94.0], [90.0, 90.0, 90.0]),
+    ):
+        for seed in range(3):
+            for metric, value, n in (
+                ("accuracy_train", train[seed], 1000),
+                ("accuracy_test", test[seed], 4000),
+            ):
+                rows.append(("e", "g", "c16", operator, seed, metric, "", NAN, NAN, value, n))
+                rows.append(("e", "g", "other", operator, seed, metric, "", NAN, NAN, 0.0, n))
+                rows.append(("e", "x", "c16", operator, seed, metric, "", NAN, NAN, 0.0, n))
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    curves = pd.DataFrame(columns=["dataset", "condition", "operator", "seed", "step"])
+    regime = regime_table(observations, curves, "g", ["c16"], 1.0, 2.0).set_index("operator")
+    assert list(regime.index) == ["tight", "loose"] and (regime["condition"] == "c16").all()
+    assert (regime["n"] == 3).all() and (regime["plateau_points"] == 2.0).all()
+    assert regime.loc["tight", "accuracy_train"] == pytest.approx(242 / 3)
+    assert regime.loc["loose", "accuracy_test"] == pytest.approx(90.0)
+    assert regime.loc["loose", "gap"] == pytest.approx(5.0)
+    from scipy import stats as scipy_stats
+
+    expected = scipy_stats.t.interval(0.95, 2, loc=5.0, scale=scipy_stats.sem([5.0, 6.0, 4.0]))
+    low, high = regime.loc["loose", ["gap_ci_low", "gap_ci_high"]]
+    assert (low, high) == pytest.approx(expected)
+    # binomial standard error of train - test, per seed, averaged over seeds
+    per_seed = [
+        100 * np.sqrt(a / 100 * (1 - a / 100) / 1000 + b / 100 * (1 - b / 100) / 4000)
+        for a, b in zip([95.0, 96.0, 94.0], [90.0, 90.0, 90.0], strict=True)
+    ]
+    assert regime.loc["loose", "gap_sampling_se"] == pytest.approx(np.mean(per_seed))
+    assert regime.loc["tight", "free_of_overfitting"] == True  # noqa: E712
+    assert regime.loc["loose", "free_of_overfitting"] == False  # noqa: E712
+    assert np.isnan(regime.loc["tight", "late_rise"]) and np.isnan(regime.loc["tight", "steps"])
+    empty = regime_table(observations, curves, "g", ["none-such"], 1.0, 2.0)
+    assert empty.empty and "converged" in empty.columns
