@@ -383,36 +383,10 @@ def test_placement_curves_average_rows_per_model_then_seeds_with_the_training_re
     for seed, by_dx in values.items():
         for dx, pair in by_dx.items():
             for dy, value in zip((0, 4), pair, strict=True):
-                rows.append(
-                    (
-                        "e",
-                        "d",
-                        "placed",
-                        "max",
-                        seed,
-                        "accuracy_shifted",
-                        "placement",
-                        dx,
-                        dy,
-                        value,
-                        10,
-                    )
-                )
-                rows.append(
-                    (
-                        "e",
-                        "d",
-                        "placed",
-                        "max",
-                        seed,
-                        "accuracy_shifted",
-                        "circular",
-                        dx,
-                        dy,
-                        0.0,
-                        10,
-                    )
-                )
+                # the same positions under another protocol must not enter the curve
+                for protocol, scored in (("placement", value), ("circular", 0.0)):
+                    keys = ("e", "d", "placed", "max", seed, "accuracy_shifted", protocol)
+                    rows.append((*keys, dx, dy, scored, 10))
     observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
     models = pd.DataFrame([{"dataset": "d", "condition": "placed", "placement_region": "left"}] * 2)
     table = placement_curves(observations, models).set_index("position")
