@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,12 @@ def test_without_a_sweep_the_sweep_tables_are_empty_with_their_columns(tmp_path)
     assert tables["sweep"].empty and "n_train" in tables["sweep"].columns
     reread = pd.read_csv(tmp_path / "tables" / "sweep.csv")
     assert reread.empty and "augment_shift" in reread.columns
+    # the columns of a study that has a sweep
+    paths += [write_run(tmp_path, "sweep-n50-aug0", "max", s, 80.0, 95.0) for s in (0, 1)]
+    points = {"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}}
+    swept = analyze_runs(tmp_path, paths, sweep_points=points)
+    for name in ("sweep", "sweep_observations"):
+        assert list(tables[name].columns) == list(swept[name].columns), name
 
 
 def test_sweep_plot_has_one_series_per_operator_and_augmentation(tmp_path):
@@ -437,3 +444,677 @@ def test_regime_measures_the_gap_and_its_sampling_error_against_the_threshold():
     assert np.isnan(regime.loc["tight", "late_rise"]) and np.isnan(regime.loc["tight", "steps"])
     empty = regime_table(observations, curves, "g", ["none-such"], 1.0, 2.0)
     assert empty.empty and "converged" in empty.columns
+
+
+def test_read_observations_reads_names_verbatim_and_empty_fields_as_missing(tmp_path):
+    from poolstudy.analyze import read_observations
+
+    columns = [*MODEL_KEYS, *COLUMNS]
+    first = tmp_path / "first.csv"
+    second = tmp_path / "second.csv"
+    pd.DataFrame(
+        [
+            ("e", "digits", "NA", "max", 0, "accuracy_test", "", "", "", 90.0, 10),
+            ("e", "digits", "NA", "max", 0, "accuracy_shifted", "circular", 2, -1, 80.0, 10),
+        ],
+        columns=columns,
+    ).to_csv(first, index=False)
+    pd.DataFrame(
+        [("e", "digits", "gap", "none", 1, "accuracy_test", "", "", "", 70.0, 10)],
+        columns=columns,
+    ).to_csv(second, index=False)
+    frame = read_observations([first, second])
+    assert list(frame.columns) == columns
+    assert frame.index.equals(pd.RangeIndex(3))
+    assert frame["condition"].tolist() == ["NA", "NA", "gap"]  # a name, not a missing value
+    assert frame["protocol"].tolist() == ["", "circular", ""]
+    assert frame["dx"].dtype == np.float64 and frame["dy"].dtype == np.float64
+    assert frame.loc[1, "dx"] == 2.0 and frame.loc[1, "dy"] == -1.0
+    assert frame["dx"].isna().tolist() == [True, False, True]
+    assert frame["value"].tolist() == [90.0, 80.0, 70.0]
+
+
+def test_read_correct_keeps_uint8_records_and_its_columns_when_empty(tmp_path):
+    path, _ = write_run(tmp_path, "gap", "max", 4, 90.0, 99.0)
+    record = tmp_path / "record.npy"
+    np.save(record, np.array([True, False, True]))
+    records = read_correct([path], [record])
+    assert list(records.columns) == [*MODEL_KEYS, "correct"]
+    (row,) = records.to_dict("records")
+    assert {k: row[k] for k in MODEL_KEYS} == {
+        "experiment": "e",
+        "dataset": "digits",
+        "condition": "gap",
+        "operator": "max",
+        "seed": 4,
+    }
+    assert row["correct"].dtype == np.uint8 and row["correct"].tolist() == [1, 0, 1]
+    empty = read_correct([], [])
+    assert empty.empty and list(empty.columns) == [*MODEL_KEYS, "correct"]
+
+
+def test_placement_columns_are_empty_for_runs_without_a_canvas():
+    from poolstudy.analyze import placement_columns
+
+    assert placement_columns({}) == {"placement_canvas": None, "placement_region": ""}
+    assert placement_columns({"canvas": None, "region": "left"}) == {
+        "placement_canvas": None,
+        "placement_region": "",
+    }
+    assert placement_columns({"canvas": 48, "region": "left"}) == {
+        "placement_canvas": 48,
+        "placement_region": "left",
+    }
+
+
+def test_models_and_histories_tables_keep_their_columns_and_a_fresh_index(tmp_path):
+    from poolstudy.analyze import read_histories, read_models
+
+    empty = read_models([], "study")
+    assert (
+        empty.empty
+        and list(empty.columns)
+        == (
+            "experiment dataset condition operator seed parameters flops "
+            "receptive_field final_feature_map n_train device device_name "
+            "wall_seconds placement_canvas placement_region"
+        ).split()
+    )
+    metas, histories = [], []
+    for seed, points in ((0, 2), (1, 3)):
+        _, meta = write_run(tmp_path, "gap", "max", seed, 90.0, 99.0)
+        history = tmp_path / f"history-{seed}.csv"
+        pd.DataFrame(
+            {
+                "step": [10 * (i + 1) for i in range(points)],
+                "train_loss": 1.0,
+                "train_accuracy": 50.0,
+                "val_accuracy": 40.0,
+            }
+        ).to_csv(history, index=False)
+        metas.append(meta)
+        histories.append(history)
+    curves = read_histories(histories, metas, "study")
+    assert curves.index.equals(pd.RangeIndex(5))
+    assert curves["seed"].tolist() == [0, 0, 1, 1, 1]
+
+
+def test_difference_rows_keep_the_models_order_a_missing_count_and_float_positions():
+    from poolstudy.analyze import difference_rows
+
+    rows = [
+        ("e", "d", "c", "max", 1, "first", "p", NAN, NAN, 70.0, 100),
+        ("e", "d", "c", "max", 1, "second", "p", NAN, NAN, 75.0, NAN),  # count unknown
+        ("e", "d", "c", "max", 0, "first", "p", NAN, NAN, 90.0, 100),
+        ("e", "d", "c", "max", 0, "second", "p", NAN, NAN, 80.0, 100),
+        ("e", "d", "c", "avg", 0, "first", "p", NAN, NAN, 50.0, 100),
+        ("e", "d", "c", "avg", 0, "second", "p", NAN, NAN, 20.0, 100),
+    ]
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    diff = difference_rows(observations, "first", "second", "delta")
+    assert diff.index.equals(pd.RangeIndex(3))
+    # in the order the models first appear, not sorted
+    assert list(zip(diff["operator"], diff["seed"], strict=True)) == [
+        ("max", 1),
+        ("max", 0),
+        ("avg", 0),
+    ]
+    assert diff["value"].tolist() == [-5.0, 10.0, 30.0]
+    assert np.isnan(diff["n"].iloc[0]) and diff["n"].tolist()[1:] == [100.0, 100.0]
+    assert diff["dx"].dtype == np.float64 and diff["dy"].dtype == np.float64
+    assert diff["dx"].isna().all() and diff["dy"].isna().all()
+
+
+def test_placement_drop_and_sweep_observations_are_renumbered_tables():
+    from poolstudy.analyze import sweep_observations, with_placement_drop
+
+    columns = [*MODEL_KEYS, *COLUMNS]
+    placed = pd.DataFrame(
+        [
+            ("e", "d", "placed", "max", 0, "accuracy_test", "", NAN, NAN, 97.0, 5),
+            (
+                "e",
+                "d",
+                "placed",
+                "max",
+                0,
+                "accuracy_placed_inside",
+                "placement",
+                NAN,
+                NAN,
+                96.0,
+                5,
+            ),
+            (
+                "e",
+                "d",
+                "placed",
+                "max",
+                0,
+                "accuracy_placed_outside",
+                "placement",
+                NAN,
+                NAN,
+                90.0,
+                5,
+            ),
+        ],
+        columns=columns,
+    )
+    extended = with_placement_drop(placed)
+    assert extended.index.equals(pd.RangeIndex(4))
+    assert extended["metric"].iloc[3] == "accuracy_placed_drop" and extended["value"].iloc[3] == 6.0
+
+    rows = []
+    for seed, (train, test) in enumerate([(99.0, 90.0), (98.0, 92.0)]):
+        rows.append(("e", "d", "s50", "max", seed, "consistency", "circular", NAN, NAN, 80.0, 10))
+        rows.append(("e", "d", "s50", "max", seed, "accuracy_train", "", NAN, NAN, train, 50))
+        rows.append(("e", "d", "s50", "max", seed, "accuracy_test", "", NAN, NAN, test, 10))
+    observed = sweep_observations(pd.DataFrame(rows, columns=columns))
+    assert observed.index.equals(pd.RangeIndex(6))
+    assert observed["metric"].tolist() == ["accuracy_train", "accuracy_test"] * 2 + ["gap"] * 2
+    assert observed["value"].tolist() == [99.0, 90.0, 98.0, 92.0, 9.0, 6.0]
+    assert observed["n"].iloc[4:].isna().all()  # train and test count different images
+
+
+def test_placement_curves_are_ordered_by_position_with_intervals_and_one_region_per_condition():
+    from scipy import stats as scipy_stats
+
+    from poolstudy.analyze import placement_curves
+
+    # per-seed means (over the two vertical positions) at dx = -4, 0, 4
+    means = {-4: [30.0, 20.0, 40.0], 0: [80.0, 76.0, 84.0], 4: [60.0, 50.0, 55.0]}
+    rows = []
+    for seed in range(3):
+        for dx in (4, -4, 0):  # not in increasing order
+            for dy, offset in ((0, -10.0), (4, 10.0)):
+                keys = ("e", "d", "placed", "max", seed, "accuracy_shifted", "placement")
+                rows.append((*keys, dx, dy, means[dx][seed] + offset, 10))
+    # a condition no model row describes keeps its curve, without a region
+    rows.append(("e", "d", "orphan", "max", 0, "accuracy_shifted", "placement", 0, 0, 50.0, 10))
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    models = pd.DataFrame(
+        [
+            {
+                "dataset": "d",
+                "condition": "placed",
+                "operator": o,
+                "seed": s,
+                "placement_region": "left",
+            }
+            for o in ("max", "none")
+            for s in range(3)
+        ]
+    )
+    table = placement_curves(observations, models)
+    assert list(zip(table["condition"], table["position"], strict=True)) == [
+        ("orphan", 0),
+        ("placed", -4),
+        ("placed", 0),
+        ("placed", 4),
+    ]
+    assert pd.isna(table["region"].iloc[0]) and (table["region"].iloc[1:] == "left").all()
+    assert table["n"].tolist() == [1, 3, 3, 3]
+    placed = table.iloc[1:]
+    for (_, row), values in zip(placed.iterrows(), means.values(), strict=True):
+        low, high = scipy_stats.t.interval(
+            0.95, 2, loc=np.mean(values), scale=scipy_stats.sem(values)
+        )
+        assert row["mean"] == pytest.approx(np.mean(values))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+
+
+def test_sweep_columns_follow_the_condition():
+    from poolstudy.analyze import with_sweep_columns
+
+    table = pd.DataFrame(
+        {
+            "experiment": ["e", "e"],
+            "dataset": ["d", "d"],
+            "condition": ["s50", "s200"],
+            "operator": ["max", "none"],
+            "mean": [1.0, 2.0],
+        }
+    )
+    points = {
+        "s50": {"n_train": 50, "augment_shift": 0},
+        "s200": {"n_train": 200, "augment_shift": 2},
+    }
+    extended = with_sweep_columns(table, points)
+    assert (
+        list(extended.columns)
+        == ("experiment dataset condition n_train augment_shift operator mean").split()
+    )
+    assert extended["n_train"].tolist() == [50, 200]
+    assert extended["augment_shift"].tolist() == [0, 2]
+    assert list(table.columns) == ["experiment", "dataset", "condition", "operator", "mean"]
+
+
+def test_empty_sweep_and_plot_tables_have_their_columns():
+    from poolstudy.analyze import accuracy_plot, empty_sweep_tables, sweep_plot
+
+    observed, cells = empty_sweep_tables()
+    assert (
+        observed.empty
+        and list(observed.columns)
+        == (
+            "experiment dataset condition n_train augment_shift operator seed "
+            "metric protocol dx dy value n"
+        ).split()
+    )
+    assert (
+        cells.empty
+        and list(cells.columns)
+        == (
+            "experiment dataset condition n_train augment_shift operator metric "
+            "protocol dx dy n mean std ci_low ci_high ci_clipped"
+        ).split()
+    )
+    no_cells = pd.DataFrame(columns=["operator", "augment_shift", "n_train", "metric", "mean"])
+    plot = sweep_plot(no_cells)
+    assert (
+        plot.empty
+        and list(plot.columns) == "series operator augment_shift n_train accuracy_test gap".split()
+    )
+    no_summary = pd.DataFrame(columns=["dataset", "condition", "operator", "metric", "mean"])
+    accuracy = accuracy_plot(no_summary)
+    assert accuracy.empty and list(accuracy.columns) == ["operator", "accuracy_test"]
+
+
+def test_accuracy_plot_keeps_the_first_rows_dataset_and_condition_together():
+    from poolstudy.analyze import accuracy_plot
+
+    rows = [
+        ("d1", "c1", "max", "accuracy_test", 90.0),
+        ("d1", "c1", "none", "accuracy_train", 99.0),
+        ("d1", "c1", "none", "accuracy_test", 80.0),
+        ("d1", "c2", "max", "accuracy_test", 70.0),  # same dataset, other condition
+        ("d2", "c1", "max", "accuracy_test", 60.0),  # other dataset, same condition
+    ]
+    summary = pd.DataFrame(rows, columns=["dataset", "condition", "operator", "metric", "mean"])
+    assert accuracy_plot(summary).to_dict("records") == [
+        {"operator": "max", "accuracy_test": 90.0},
+        {"operator": "none", "accuracy_test": 80.0},
+    ]
+
+
+def test_late_rise_counts_two_point_curves_and_skips_single_points_quietly():
+    import warnings
+
+    from poolstudy.analyze import late_rise
+
+    rows = [{"seed": 0, "step": 100, "train_accuracy": 5.0}]  # one point: skipped
+    rows += [{"seed": 1, "step": s, "train_accuracy": a} for s, a in ((90, 60.0), (100, 64.0))]
+    rows += [{"seed": 2, "step": 10 * i, "train_accuracy": 60.0 + i} for i in range(1, 9)]
+    rows += [{"seed": 2, "step": s, "train_accuracy": a} for s, a in ((90, 75.0), (100, 78.0))]
+    curves = pd.DataFrame(rows)
+    # seed 1: from step 90 (nearest to 80) to 100, 4; seed 2: from 68 at step 80 to 78, 10
+    assert late_rise(curves) == pytest.approx((4.0 + 10.0) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(late_rise(curves[curves["seed"] == 0]))
+        assert np.isnan(late_rise(curves.iloc[0:0]))
+
+
+def test_budget_gain_pairs_the_half_budget_runs_by_seed_as_floats():
+    from poolstudy.analyze import budget_gain
+
+    rows = [
+        ("g", "half", "max", 0, "accuracy_test", 94.0),
+        ("g", "half", "max", 1, "accuracy_test", 92.5),
+        ("g", "half", "max", 5, "accuracy_test", 10.0),  # no full-budget run
+        ("g", "half", "max", 0, "accuracy_train", 0.0),
+        ("g", "half", "none", 0, "accuracy_test", 0.0),
+        ("x", "half", "max", 0, "accuracy_test", 0.0),
+        ("g", "other", "max", 0, "accuracy_test", 0.0),
+    ]
+    observations = pd.DataFrame(
+        rows, columns=["dataset", "condition", "operator", "seed", "metric", "value"]
+    )
+    test = pd.Series({0: 95.0, 1: 94.0, 2: 93.0})
+    gain = budget_gain(observations, "g", "half", "max", test)
+    assert gain.to_dict() == {0: 1.0, 1: 1.5} and gain.dtype == np.float64
+    for half in (None, ""):
+        none = budget_gain(observations, "g", half, "max", test)
+        assert none.empty and none.dtype == np.float64
+
+
+def test_regime_table_reads_each_networks_own_curves_and_decides_strictly_below():
+    from scipy import stats as scipy_stats
+
+    from poolstudy.analyze import regime_table
+
+    # test and train accuracy per seed at the full budget, test accuracy at half
+    networks = {
+        "a": ([90.0, 90.5, 91.0], [91.0, 91.5, 92.0], {0: 89.0, 1: 89.5, 2: 90.0}),
+        "b": ([90.0, 91.0, 92.0], [95.0, 96.0, 94.0], {0: 88.0, 1: 88.0, 2: 91.0}),
+        "c": ([80.0, 81.0, 82.0], [80.0, 81.0, 82.0], {7: 70.0}),  # no common seed
+    }
+    rows = []
+    for operator, (test, train, half) in networks.items():
+        for seed in range(3):
+            for metric, value in (("accuracy_train", train[seed]), ("accuracy_test", test[seed])):
+                rows.append(("e", "g", "full", operator, seed, metric, "", NAN, NAN, value, 1000))
+        for seed, value in half.items():
+            rows.append(
+                ("e", "g", "half", operator, seed, "accuracy_test", "", NAN, NAN, value, 1000)
+            )
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    curve_points = {
+        ("g", "full", "a"): ([50, 80, 100], [70.0, 80.0, 90.0]),  # rises 10
+        ("g", "full", "b"): ([150, 240, 300], [60.0, 61.0, 62.0]),  # rises 1
+        ("g", "half", "a"): ([10, 40, 50], [10.0, 20.0, 60.0]),
+        ("g", "half", "c"): ([10, 40, 50], [10.0, 20.0, 30.0]),
+        ("x", "full", "a"): ([50, 80, 100], [0.0, 5.0, 7.0]),
+    }
+    curves = pd.DataFrame(
+        [
+            {
+                "dataset": dataset,
+                "condition": condition,
+                "operator": operator,
+                "seed": 0,
+                "step": step,
+                "train_accuracy": accuracy,
+            }
+            for (dataset, condition, operator), points in curve_points.items()
+            for step, accuracy in zip(*points, strict=True)
+        ]
+    )
+    regime = regime_table(
+        observations, curves, "g", ["full"], 1.0, 1.0, 0.9, half_budget={"full": "half"}
+    )
+    columns = (
+        "dataset condition operator n accuracy_train accuracy_test gap "
+        "gap_ci_low gap_ci_high gap_sampling_se late_rise steps "
+        "half_budget_condition half_budget_steps budget_n budget_gain "
+        "budget_gain_ci_low budget_gain_ci_high plateau_points "
+        "free_of_overfitting converged"
+    ).split()
+    assert list(regime.columns) == columns
+    assert (regime["dataset"] == "g").all()
+    regime = regime.set_index("operator")
+    assert regime.loc["a", "late_rise"] == 10.0 and regime.loc["b", "late_rise"] == 1.0
+    assert np.isnan(regime.loc["c", "late_rise"])
+    assert (regime.loc["a", "steps"], regime.loc["b", "steps"]) == (100.0, 300.0)
+    assert np.isnan(regime.loc["c", "steps"])
+    assert regime.loc["a", "half_budget_steps"] == 50.0
+    # "c" has half-budget runs and curves, but no seed to pair: nothing is checked
+    assert regime.loc["c", "budget_n"] == 0 and regime.loc["c", "half_budget_condition"] == ""
+    assert np.isnan(regime.loc["c", "half_budget_steps"]) and pd.isna(regime.loc["c", "converged"])
+    # a mean exactly at the threshold is not below it
+    assert regime.loc["a", "gap"] == 1.0 and regime.loc["a", "free_of_overfitting"] == False  # noqa: E712
+    assert regime.loc["a", "budget_gain"] == 1.0 and regime.loc["a", "converged"] == False  # noqa: E712
+    # the intervals are at the confidence asked for
+    gap = scipy_stats.t.interval(0.9, 2, loc=4.0, scale=scipy_stats.sem([5.0, 5.0, 2.0]))
+    assert tuple(regime.loc["b", ["gap_ci_low", "gap_ci_high"]]) == pytest.approx(gap)
+    gain = scipy_stats.t.interval(0.9, 2, loc=2.0, scale=scipy_stats.sem([2.0, 3.0, 1.0]))
+    assert tuple(regime.loc["b", ["budget_gain_ci_low", "budget_gain_ci_high"]]) == pytest.approx(
+        gain
+    )
+    empty = regime_table(observations, curves, "g", ["none-such"], 1.0, 1.0)
+    assert empty.empty and list(empty.columns) == columns
+
+
+# --- analyze(): every table from its own inputs, with the options given ------------------------
+
+WIRED_SEEDS = (0, 1, 2, 3)
+# test accuracy per seed; training accuracy is test + gap
+WIRED_RUNS = {
+    ("primary", "max"): ([80.0, 82.0, 81.0, 83.5], 2.0),
+    ("primary", "none_rf"): ([79.0, 82.5, 80.0, 82.0], 0.5),
+    ("primary", "none"): ([60.0, 61.0, 63.0, 62.5], 0.2),
+    ("primary_half", "max"): ([79.5, 81.7, 80.0, 83.0], 2.0),
+    ("primary_half", "none_rf"): ([78.0, 82.0, 79.0, 81.5], 0.5),
+    ("placed", "max"): ([90.0, 91.0, 92.0, 89.0], 1.0),
+    ("sweep-n50-aug0", "max"): ([70.0, 71.0, 72.0, 69.0], 20.0),
+}
+
+
+def write_wired_run(folder, condition, operator, seed, test, gap):
+    """One model's evaluation file (clean, shifted and, for ``placed``, placement rows), its
+    metadata, its per-image record (10 images) and its learning curve."""
+    stem = folder / f"{condition}-{operator}-{seed}"
+    keys = ("e", "glyphs", condition, operator, seed)
+    rows = [
+        (*keys, "accuracy_train", "", NAN, NAN, test + gap, 8000),
+        (*keys, "accuracy_test", "", NAN, NAN, test, 20000),
+    ]
+    for dx, dy, loss in ((1, 0, 1.5), (0, 1, 2.5), (-1, -1, 4.0 + seed)):
+        rows.append((*keys, "accuracy_shifted", "circular", dx, dy, test - loss, 20000))
+    placement = None
+    if condition == "placed":
+        placement = {"canvas": 24, "region": "left"}
+        for dx, dy, value in ((0, 0, test), (0, 4, test - 2), (4, 0, test - 30 - seed)):
+            rows.append((*keys, "accuracy_shifted", "placement", dx, dy, value, 100))
+        rows.append((*keys, "accuracy_placed_inside", "placement", NAN, NAN, test, 100))
+        rows.append((*keys, "accuracy_placed_outside", "placement", NAN, NAN, test - 31, 100))
+    pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS]).to_csv(f"{stem}.csv", index=False)
+    meta = {
+        "dataset": "glyphs",
+        "condition": condition,
+        "operator": operator,
+        "seed": seed,
+        "parameters": 100 + seed,
+        "flops": 2000,
+        "receptive_field": 22,
+        "feature_map_sizes": [16, 8, 4],
+        "n_train": 256000,
+        "device": "cpu",
+        "wall_seconds": 3.0 + seed,
+        "placement": placement,
+    }
+    Path(f"{stem}.json").write_text(json.dumps(meta))
+    correct = np.array([1] * round(test / 10) + [0] * (10 - round(test / 10)), dtype=np.uint8)
+    np.save(f"{stem}.npy", np.roll(correct, seed))
+    steps = [1000, 2000] if condition == "primary_half" else [1000, 2000, 3000, 4000]
+    history = pd.DataFrame(
+        {
+            "step": steps,
+            "train_loss": [2.0 / s for s in steps],
+            "train_accuracy": [test + gap - 4000 / s for s in steps],
+            "val_accuracy": [test - 4000 / s for s in steps],
+            "seconds": [s / 100 for s in steps],
+        }
+    )
+    history.to_csv(f"{stem}-history.csv", index=False)
+    return Path(f"{stem}.csv"), Path(f"{stem}.json"), Path(f"{stem}.npy")
+
+
+def wired_study(folder):
+    runs = [
+        write_wired_run(folder, condition, operator, seed, tests[seed], gap)
+        for (condition, operator), (tests, gap) in WIRED_RUNS.items()
+        for seed in WIRED_SEEDS
+    ]
+    evals, metas, records = (list(column) for column in zip(*runs, strict=True))
+    histories = [path.with_name(path.stem + "-history.csv") for path in evals]
+    return evals, metas, records, histories
+
+
+WIRED_CONTRASTS = [
+    {
+        "name": name,
+        "dataset": "glyphs",
+        "metric": "accuracy_test",
+        "protocol": "",
+        "first": {"condition": "primary", "operator": first},
+        "second": {"condition": "primary", "operator": second},
+    }
+    for name, first, second in (
+        ("max - none_rf", "max", "none_rf"),
+        ("none_rf - none", "none_rf", "none"),
+    )
+]
+
+
+def test_analyze_builds_every_table_from_the_main_study_with_the_options_given(tmp_path):
+    from poolstudy import stats
+    from poolstudy.analyze import placement_curves, regime_table
+
+    evals, metas, records, histories = wired_study(tmp_path)
+    points = {"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}}
+    regime = {
+        "dataset": "glyphs",
+        "conditions": ["primary"],
+        "gap_threshold": 1.5,  # max's gap of 2 points is over it, none_rf's 0.5 under
+        "plateau_points": 0.6,  # max gains 0.575 from the doubled budget, none_rf 0.75
+        "half_budget": {"primary": "primary_half"},
+    }
+    out = tmp_path / "tables"
+    tables = analyze(
+        evals,
+        metas,
+        "e",
+        out,
+        tmp_path / "metrics.json",
+        confidence=0.9,
+        sweep_points=points,
+        correct_paths=records,
+        bootstrap_samples=300,
+        contrasts=WIRED_CONTRASTS,
+        margin=0.5,
+        history_paths=histories,
+        regime=regime,
+    )
+    main = [i for i, path in enumerate(evals) if "sweep" not in path.name]
+    # the main study's observations: the files read back as written, in order, with a fresh
+    # index, and each placement model's drop (inside - outside) after them
+    read = pd.concat(
+        [pd.read_csv(evals[i], keep_default_na=False, na_values=[""]) for i in main],
+        ignore_index=True,
+    )
+    read["protocol"] = read["protocol"].fillna("")  # the clean rows have no protocol
+    observations = tables["observations"]
+    assert list(observations.columns) == [*MODEL_KEYS, *COLUMNS]
+    assert list(observations.index) == list(range(len(read) + 4))
+    pd.testing.assert_frame_equal(observations.iloc[: len(read)], read, check_dtype=False)
+    drops = observations.iloc[len(read) :]
+    assert set(drops["metric"]) == {"accuracy_placed_drop"} and (drops["value"] == 31.0).all()
+
+    confidence, margin = 0.9, 0.5
+    expected = {
+        "summary": stats.summarize(observations, confidence),
+        "paired": stats.paired_differences(observations, confidence=confidence),
+        "shift_curves": stats.shift_curves(observations, confidence),
+        "contrasts": stats.contrast_table(
+            observations, WIRED_CONTRASTS, margin, confidence, {"primary": "primary_half"}
+        ),
+    }
+    # the options reach each table: at another level or margin they differ
+    assert not expected["summary"].equals(stats.summarize(observations, 0.95))
+    assert not expected["contrasts"].equals(
+        stats.contrast_table(observations, WIRED_CONTRASTS, 1.0, confidence)
+    )
+    models = tables["models"]
+    assert len(models) == len(main) and (models["experiment"] == "e").all()
+    assert "sweep-n50-aug0" not in set(models["condition"])
+    assert list(models["wall_seconds"]) == [3.0 + s for _ in range(6) for s in WIRED_SEEDS]
+    expected["placement"] = placement_curves(observations, models, confidence)
+    assert len(expected["placement"]) == 2 and set(expected["placement"]["region"]) == {"left"}
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(tables[name], table, obj=name)
+        assert len(table) > 0, name
+    assert (
+        tables["placement"]["ci_low"].iloc[1]
+        != placement_curves(observations, models)["ci_low"].iloc[1]
+    )
+
+    # bootstrap: the main study's per-image records only, at the level and samples given
+    bootstrap = tables["bootstrap"]
+    assert "sweep-n50-aug0" not in set(bootstrap["condition"])
+    pd.testing.assert_frame_equal(
+        bootstrap,
+        stats.bootstrap_table(
+            read_correct([evals[i] for i in main], [records[i] for i in main]),
+            confidence=confidence,
+            samples=300,
+        ),
+    )
+
+    # the sweep: its own runs, summarised at the level given
+    sweep = tables["sweep"]
+    assert set(sweep["condition"]) == {"sweep-n50-aug0"} and (sweep["n_train"] == 50).all()
+    gap = sweep.set_index("metric").loc["gap"]
+    assert gap["mean"] == pytest.approx(20.0) and gap["n"] == 4
+    test = sweep.set_index("metric").loc["accuracy_test"]
+    from scipy import stats as scipy_stats
+
+    values = WIRED_RUNS[("sweep-n50-aug0", "max")][0]
+    interval = scipy_stats.t.interval(0.9, 3, loc=np.mean(values), scale=scipy_stats.sem(values))
+    assert (test["ci_low"], test["ci_high"]) == pytest.approx(interval)
+
+    # learning curves: every run's history with its keys, the experiment named
+    curves = tables["learning_curves"]
+    assert len(curves) == 20 * 4 + 8 * 2  # 28 runs, the 8 of primary_half with 2 points
+    assert (curves["experiment"] == "e").all()
+    assert set(curves["condition"]) == {c for c, _ in WIRED_RUNS}
+
+    # the regime, at the thresholds, level and half budget given
+    regime_rows = tables["regime"].set_index("operator")
+    pd.testing.assert_frame_equal(
+        tables["regime"],
+        regime_table(
+            observations, curves, "glyphs", ["primary"], 1.5, 0.6, 0.9, {"primary": "primary_half"}
+        ),
+    )
+    assert regime_rows.loc["max", "free_of_overfitting"] == False  # noqa: E712
+    assert regime_rows.loc["none_rf", "free_of_overfitting"] == True  # noqa: E712
+    assert regime_rows.loc["max", "converged"] == True  # noqa: E712
+    assert regime_rows.loc["none_rf", "converged"] == False  # noqa: E712
+    assert (regime_rows["plateau_points"] == 0.6).all()
+
+    # every table is written under its own name, as returned
+    for name, table in tables.items():
+        written = pd.read_csv(out / f"{name}.csv")
+        assert list(written.columns) == list(table.columns), name
+        assert len(written) == len(table), name
+    assert sorted(p.stem for p in out.iterdir()) == sorted(tables)
+    assert sorted(tables) == sorted(
+        (
+            "observations summary paired shift_curves models placement bootstrap "
+            "sweep_observations sweep sweep_plot accuracy_plot contrasts "
+            "learning_curves regime"
+        ).split()
+    )
+
+
+def test_analyze_defaults_margin_samples_and_thresholds(tmp_path):
+    from poolstudy import stats
+
+    evals, metas, records, histories = wired_study(tmp_path)
+    points = {"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}}
+    # a regime that names only its dataset and conditions: thresholds of 1 point
+    regime = {"dataset": "glyphs", "conditions": ["primary"]}
+    tables = analyze(
+        evals,
+        metas,
+        "e",
+        tmp_path / "tables",
+        tmp_path / "metrics.json",
+        sweep_points=points,
+        correct_paths=records,
+        contrasts=WIRED_CONTRASTS,
+        history_paths=histories,
+        regime=regime,
+    )
+    observations = tables["observations"]
+    pd.testing.assert_frame_equal(
+        tables["contrasts"], stats.contrast_table(observations, WIRED_CONTRASTS, 1.0, 0.95)
+    )
+    main = [i for i, path in enumerate(evals) if "sweep" not in path.name]
+    pd.testing.assert_frame_equal(
+        tables["bootstrap"],
+        stats.bootstrap_table(
+            read_correct([evals[i] for i in main], [records[i] for i in main]), samples=2000
+        ),
+    )
+    regime_rows = tables["regime"].set_index("operator")
+    assert (regime_rows["plateau_points"] == 1.0).all() and regime_rows["converged"].isna().all()
+    # max's gap of 2 points is over the default 1-point threshold; none_rf's 0.5 under it
+    assert list(regime_rows["free_of_overfitting"]) == [False, True, True]
+    # without histories, the learning curves are empty and the regime has no steps
+    bare = analyze(evals, metas, "e", tmp_path / "bare", tmp_path / "m.json")
+    assert bare["learning_curves"].empty and bare["regime"].empty
+    assert bare["contrasts"].empty and bare["bootstrap"].empty
+    assert list(bare["bootstrap"].columns) == list(tables["bootstrap"].columns)

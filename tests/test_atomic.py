@@ -15,7 +15,18 @@ import pandas as pd
 import pytest
 
 import poolstudy
-from poolstudy.atomic import atomic_path, write_csv, write_json, write_npy, write_text
+from poolstudy.atomic import (
+    CorruptFile,
+    atomic_path,
+    check_digest,
+    leftover_temporaries,
+    load_torch_file,
+    tensor_digest,
+    write_csv,
+    write_json,
+    write_npy,
+    write_text,
+)
 
 # Writes half its content through ``atomic_path``, says so, then waits to be killed.
 SLOW_WRITER = textwrap.dedent(
@@ -112,3 +123,135 @@ def test_writers_round_trip(tmp_path):
     write_npy(tmp_path / "c.npy", [1, 0, 1])
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), [1, 0, 1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "m.json", "t.csv", "x.tex"]
+
+
+# --- reading back: the content hash and the one-line refusals ---------------------------------
+
+REMEDY = "`rm it` and run the command again"
+
+
+def test_tensor_digest_is_sha256_of_meta_then_each_named_tensor_in_name_order():
+    import hashlib
+    import json
+
+    import torch
+
+    tensors = {"b": torch.tensor([[1, 2], [3, 4]], dtype=torch.int16), "a": torch.ones(3)}
+    expected = hashlib.sha256(json.dumps({"k": 1, "j": [2]}, sort_keys=True).encode())
+    expected.update(b"a:torch.float32:(3,)\n" + np.ones(3, dtype=np.float32).tobytes())
+    expected.update(b"b:torch.int16:(2, 2)\n" + np.array([1, 2, 3, 4], np.int16).tobytes())
+    digest = tensor_digest(tensors, {"j": [2], "k": 1})
+    assert digest == expected.hexdigest()
+    # the same tensors in another order, or the same values in a non-contiguous view
+    assert tensor_digest(dict(reversed(tensors.items())), {"k": 1, "j": [2]}) == digest
+    transposed = tensors["b"].t().contiguous().t()
+    assert not transposed.is_contiguous()
+    assert tensor_digest({**tensors, "b": transposed}, {"j": [2], "k": 1}) == digest
+    for changed in (
+        {**tensors, "a": torch.ones(3, dtype=torch.float64)},  # dtype
+        {**tensors, "a": torch.ones(1, 3)},  # shape
+        {"c": tensors["a"], "b": tensors["b"]},  # name
+    ):
+        assert tensor_digest(changed, {"j": [2], "k": 1}) != digest
+    assert tensor_digest(tensors, {"j": [2], "k": 2}) != digest
+    assert tensor_digest(tensors) == tensor_digest(tensors, None) != digest
+
+
+def test_load_torch_file_returns_the_dictionary_written(tmp_path):
+    import torch
+
+    path = tmp_path / "file.pt"
+    torch.save({"weights": torch.arange(4), "steps": 7}, path)
+    payload = load_torch_file(path, REMEDY)
+    assert payload["steps"] == 7 and torch.equal(payload["weights"], torch.arange(4))
+
+
+def test_load_torch_file_refuses_in_one_line_and_names_the_remedy(tmp_path, monkeypatch):
+    import torch
+
+    missing = tmp_path / "missing.pt"
+    with pytest.raises(FileNotFoundError) as info:
+        load_torch_file(missing, REMEDY)
+    assert str(info.value) == f"{missing} does not exist; {REMEDY}"
+
+    path = tmp_path / "file.pt"
+    torch.save([torch.zeros(2)], path)
+    with pytest.raises(CorruptFile) as info:
+        load_torch_file(str(path), REMEDY)
+    assert str(info.value) == f"{path} is damaged (it holds a list, not a dictionary); {REMEDY}"
+
+    path.write_bytes(b"not a file this project wrote\n")
+    with pytest.raises(CorruptFile) as info:
+        load_torch_file(path, REMEDY)
+    message = str(info.value)
+    assert message.startswith(f"{path} is damaged (it cannot be read: ")
+    assert message.endswith(f"); {REMEDY}") and "\n" not in message
+    # the zip or pickle error is not chained: the traceback would bury the one line
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+    # the first line of a many-line error, or the error's type when it says nothing
+    for error, shown in ((ValueError("first\nsecond"), "first"), (EOFError(), "EOFError")):
+
+        def fail(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(torch, "load", fail)
+        with pytest.raises(CorruptFile) as info:
+            load_torch_file(path, REMEDY)
+        assert str(info.value) == f"{path} is damaged (it cannot be read: {shown}); {REMEDY}"
+
+
+def test_load_torch_file_reads_on_the_cpu_and_only_weights(tmp_path, monkeypatch):
+    import torch
+
+    path = tmp_path / "file.pt"
+    torch.save({"x": torch.zeros(1)}, path)
+    calls = []
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    load_torch_file(path, REMEDY)
+    assert calls == [{"map_location": "cpu", "weights_only": True}]
+
+
+def test_check_digest_refuses_a_missing_or_different_hash():
+    check_digest("f.pt", "abc", "abc", REMEDY)  # the same: nothing raised
+    with pytest.raises(CorruptFile) as info:
+        check_digest("f.pt", None, "abc", REMEDY)
+    assert str(info.value) == (
+        f"f.pt is damaged (it records no content hash: written by an older version); {REMEDY}"
+    )
+    with pytest.raises(CorruptFile) as info:
+        check_digest("f.pt", "abd", "abc", REMEDY)
+    assert str(info.value) == (
+        f"f.pt is damaged (its content does not match the sha256 recorded in it); {REMEDY}"
+    )
+
+
+def test_leftover_temporaries_are_the_hidden_temporaries_of_that_target_only(tmp_path):
+    target = tmp_path / "model.pt"
+    mine = [tmp_path / ".model.pt.a1.tmp.pt", tmp_path / ".model.pt.zz.tmp.pt"]
+    others = [".model.pt.a1.tmp.csv", ".other.pt.a1.tmp.pt", "model.pt", ".model.pt"]
+    for path in [*mine, *(tmp_path / name for name in others)]:
+        path.write_text("x")
+    assert leftover_temporaries(target) == mine
+    assert leftover_temporaries(str(target)) == mine
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)
+    assert target.read_text() == "new"
+
+
+def test_atomic_path_leaves_the_process_umask_as_it_found_it(tmp_path):
+    before = os.umask(0o027)
+    try:
+        with atomic_path(tmp_path / "a.txt") as tmp:
+            tmp.write_text("a")
+        assert os.umask(0o027) == 0o027
+        assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    finally:
+        os.umask(before)

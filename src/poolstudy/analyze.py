@@ -174,7 +174,7 @@ def regime_table(
             ]
         )
         half = half_budget.get(condition)
-        gain = budget_gain(observations, dataset, condition, half, operator, test)
+        gain = budget_gain(observations, dataset, half, operator, test)
         budget_mean, budget_low, budget_high = stats.t_interval(gain.to_numpy(), confidence)
         rows.append(
             {
@@ -219,7 +219,6 @@ def last_step(curves: pd.DataFrame, dataset: str, condition: str | None, operato
 def budget_gain(
     observations: pd.DataFrame,
     dataset: str,
-    condition: str,
     half: str | None,
     operator: str,
     test: pd.Series,
@@ -372,7 +371,7 @@ def empty_sweep_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     cells = [*stats.CELL_KEYS[:3], *SWEEP_COLUMNS, *stats.CELL_KEYS[3:]]
     return (
         pd.DataFrame(columns=[*observed, "metric", "protocol", "dx", "dy", "value", "n"]),
-        pd.DataFrame(columns=[*cells, "n", "mean", "std", "ci_low", "ci_high"]),
+        pd.DataFrame(columns=[*cells, *stats.SUMMARY_COLUMNS]),
     )
 
 
