@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from conftest import nearest_class_mean_accuracy
 
+from poolstudy.atomic import CorruptFile, tensor_digest
 from poolstudy.data import DATASETS
-from poolstudy.data.base import RawDataset
+from poolstudy.data.base import RawDataset, RawShape
 from poolstudy.data.prepare import (
     MIRROR_ENV,
     SPLITS,
+    PreparedShape,
     load_prepared,
     place_on_canvas,
     prepare_dataset,
+    prepared_shape,
     split_codes,
 )
 
@@ -138,8 +142,12 @@ def test_split_codes_keep_official_test():
 
 
 def test_unknown_dataset_raises(tmp_path):
-    with pytest.raises(ValueError, match="digits"):
+    with pytest.raises(ValueError) as caught:
         prepare_dataset("no-such-dataset", tmp_path / "x.pt")
+    assert str(caught.value) == (
+        "unknown dataset 'no-such-dataset'; registered: "
+        "digits, glyphs, mnist, fashion_mnist, cifar10, svhn"
+    )
 
 
 def test_place_on_canvas_too_small_raises():
@@ -173,6 +181,9 @@ def test_prepare_returns_what_it_saves(tmp_path):
     assert returned.images.shape == (N_DIGITS, 1, 16, 16)
     assert torch.equal(loaded.images, returned.images)
     assert torch.equal(loaded.split, returned.split)
+    # no ``split``: 25 % test, then 15 % of the rest validation
+    sizes = {name: int((loaded.split == SPLITS.index(name)).sum()) for name in SPLITS}
+    assert sizes == {"train": 1146, "val": 202, "test": 449}
 
 
 def margins(image: torch.Tensor) -> tuple[int, int, int, int]:
@@ -207,3 +218,134 @@ def test_centring_moves_ink_by_whole_pixels_and_keeps_it():
     assert margins(centred[0]) == (3, 3, 4, 4)
     assert torch.equal(centred[0, 0, 3:7, 4:6], image[0, 0, 0:4, 0:2])
     assert torch.equal(centred[1], image[1])  # blank stays blank
+
+
+def test_centring_on_a_tiny_batch_by_hand():
+    """Blank images (even the first) are skipped, ink as faint as 1 counts, and the shift of
+    each axis is half its blank rows or columns, rounded towards the top left."""
+    from poolstudy.data.digits import centre_ink
+
+    images = torch.zeros(3, 1, 7, 7, dtype=torch.uint8)
+    images[1, 0, 0, 6] = 1
+    images[2, 0, 1:3, 4:7] = 200
+    expected = torch.zeros(3, 1, 7, 7, dtype=torch.uint8)
+    expected[1, 0, 3, 3] = 1
+    expected[2, 0, 2:4, 2:5] = 200  # rows 1-2 move down 1 (2 blank above, 3 below)
+    assert torch.equal(centre_ink(images), expected)
+
+
+def test_shape_is_the_shape_of_the_loaded_digits(tmp_path):
+    for options, size in (({}, 24), ({"size": 16}, 16)):
+        raw = DATASETS["digits"].load(tmp_path, None, options)
+        assert raw.images.shape == (N_DIGITS, 1, size, size)
+        assert raw.classes == list("0123456789")
+        assert raw.official_test is None
+        assert DATASETS["digits"].shape(options) == RawShape(
+            images=raw.images.shape[0],
+            official_test=None,
+            channels=raw.images.shape[1],
+            size=raw.images.shape[-1],
+            classes=len(raw.classes),
+        )
+
+
+def upsample_twice(image: np.ndarray) -> np.ndarray:
+    """Bilinear 2x upsampling with pixel centres aligned (torch's align_corners=False): output
+    pixel 2i + 1/2 +- 1/2 reads the input at i -+ 1/4, clamped to the image."""
+    n = image.shape[0]
+    weights = np.zeros((2 * n, n))
+    for i in range(n):
+        weights[2 * i, i] += 0.75
+        weights[2 * i, max(i - 1, 0)] += 0.25
+        weights[2 * i + 1, i] += 0.75
+        weights[2 * i + 1, min(i + 1, n - 1)] += 0.25
+    return weights @ image @ weights.T
+
+
+def test_digits_are_the_source_grey_levels_upsampled_bilinearly(tmp_path):
+    """At size 16 every digit is its 8x8 source (grey levels 0-16 to 0-255) upsampled 2x by
+    pixel-centred bilinear interpolation, moved by whole pixels."""
+    from sklearn.datasets import load_digits
+
+    loaded = DATASETS["digits"].load(tmp_path, None, {"size": 16}).images[:, 0].numpy()
+    for source, image in zip(load_digits().images[:200], loaded[:200], strict=True):
+        expected = np.round(upsample_twice(source / 16.0) * 255)
+        shift = [
+            int(np.nonzero((image > 0).any(axis=1 - axis))[0][0])
+            - int(np.nonzero((expected > 0).any(axis=1 - axis))[0][0])
+            for axis in (0, 1)
+        ]
+        moved = np.roll(expected, shift, axis=(0, 1))
+        assert np.abs(image.astype(np.float64) - moved).max() <= 1  # float32 rounding
+
+
+def test_prepared_shape_matches_the_prepared_file(tmp_path):
+    """``prepared_shape`` of the digits' shape is what ``prepare_dataset`` writes, with a canvas
+    and without one; a source with its own test split keeps it and draws validation from the
+    rest."""
+    split = {"val_fraction": 0.2, "test_fraction": 0.1}
+    for options, side in (({"size": 16, "canvas": 20}, 20), ({"size": 12}, 12)):
+        data = prepare_dataset("digits", tmp_path / "d.pt", split=split, options=options)
+        sizes = {name: int((data.split == SPLITS.index(name)).sum()) for name in SPLITS}
+        assert data.images.shape[-1] == side
+        shape = prepared_shape(
+            DATASETS["digits"].shape(options),
+            val_fraction=0.2,
+            test_fraction=0.1,
+            canvas=options.get("canvas"),
+        )
+        assert shape == PreparedShape(
+            splits=sizes, in_channels=1, image_size=side, num_classes=len(data.classes)
+        )
+    official = RawShape(images=70, official_test=20, channels=3, size=8, classes=5)
+    assert prepared_shape(official, val_fraction=0.1, test_fraction=0.5, canvas=None) == (
+        PreparedShape(
+            splits={"train": 45, "val": 5, "test": 20}, in_channels=3, image_size=8, num_classes=5
+        )
+    )
+
+
+REBUILD = (
+    "rebuild it: `rm {path}` and rerun `snakemake --cores all` (or rebuild every prepared "
+    "dataset with `snakemake --cores all --forcerun prepare`)"
+)
+
+
+def test_recorded_sha256_is_the_digest_of_the_files_own_content(prepared_path):
+    """Anyone can check a prepared file: its sha256 is ``atomic.tensor_digest`` of its tensors
+    under their own names, with its name and classes as metadata."""
+    payload = torch.load(prepared_path, weights_only=True)
+    tensors = {key: payload[key] for key in ("images", "labels", "split")}
+    meta = {"name": payload["name"], "classes": payload["classes"]}
+    assert payload["sha256"] == tensor_digest(tensors, meta)
+    assert load_prepared(prepared_path).sha256 == payload["sha256"]
+
+
+def test_damaged_prepared_files_are_refused_with_the_rebuild_command(prepared_path, tmp_path):
+    payload = torch.load(prepared_path, weights_only=True)
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(prepared_path.read_bytes()[:5000])
+    with pytest.raises(CorruptFile) as caught:
+        load_prepared(truncated)
+    message = str(caught.value)
+    assert message.startswith(f"{truncated} is damaged (it cannot be read: ")
+    assert message.endswith("); " + REBUILD.format(path=truncated))
+
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2), "epoch": 3}, foreign)
+    with pytest.raises(CorruptFile) as caught:
+        load_prepared(foreign)
+    assert str(caught.value) == (
+        f"{foreign} is damaged (it holds epoch, weights, not a dataset); "
+        + REBUILD.format(path=foreign)
+    )
+
+    altered = tmp_path / "altered.pt"
+    torch.save({**payload, "labels": payload["labels"].flip(0)}, altered)
+    with pytest.raises(CorruptFile) as caught:
+        load_prepared(altered)
+    assert str(caught.value) == (
+        f"{altered} is damaged (its content does not match the sha256 recorded in it); "
+        + REBUILD.format(path=altered)
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from conftest import nearest_class_mean_accuracy
 
 from poolstudy import bench, cli
 from poolstudy.data import DATASETS
+from poolstudy.data.base import RawShape
 from poolstudy.data.glyphs import (
     CLASSES,
     COORD_STEP,
@@ -20,11 +23,15 @@ from poolstudy.data.glyphs import (
     FIELD_STEP,
     MASK_SIZE,
     GlyphOptions,
+    SmoothField,
+    benchmark_generation,
     font_files,
     glyph_fields,
     glyph_masks,
     glyphs_shape,
     load_glyphs,
+    sin_cos,
+    stream_seed,
 )
 from poolstudy.data.prepare import (
     MIRROR_ENV,
@@ -347,3 +354,68 @@ def test_a_classifier_fit_on_the_training_stream_reads_the_test_stream(raw):
         raw.images[train], raw.labels[train], raw.images[test], raw.labels[test]
     )
     assert accuracy >= 70.0  # chance: 10 %
+
+
+def test_shape_is_the_shape_of_the_loaded_glyphs():
+    options = {"n_train": 7, "n_val": 3, "n_test": 5, "canvas": 20}
+    raw = DATASETS["glyphs"].load(None, None, options)
+    assert raw.images.shape == (15, 1, 20, 20)
+    assert glyphs_shape(options) == RawShape(
+        images=raw.images.shape[0],
+        official_test=int(raw.official_test.sum()),
+        channels=raw.images.shape[1],
+        size=raw.images.shape[-1],
+        classes=len(raw.classes),
+        official_val=int(raw.official_val.sum()),
+    )
+
+
+def test_benchmark_generation_rate_and_refusals():
+    glyph_fields(CLASSES["digits"])
+    start = time.perf_counter()
+    rate = benchmark_generation(8)
+    elapsed = time.perf_counter() - start
+    assert 0 < 8 / rate <= elapsed  # the time it reports lies within the call
+    assert benchmark_generation(1) > 0
+    with pytest.raises(ValueError) as caught:
+        benchmark_generation(0)
+    assert str(caught.value) == "benchmark_generation needs n > 0"
+    with pytest.raises(ValueError, match="unknown glyphs options: colour"):
+        benchmark_generation(1, {"colour": 1})
+
+
+def test_stream_seeds_follow_the_documented_formula():
+    base = 0x676C7970
+    assert [stream_seed(0, s) for s in ("train", "val", "test")] == [base, base + 1, base + 2]
+    assert stream_seed(5, "val") == base + 16
+    assert stream_seed(2**30, "test") == base + 3 * 2**30 + 2
+
+
+def test_sin_cos_polynomials_match_the_functions_up_to_90_degrees():
+    angle = torch.linspace(-math.pi / 2, math.pi / 2, 2001)
+    sin, cos = sin_cos(angle)
+    assert torch.allclose(sin.double(), torch.sin(angle.double()), rtol=0, atol=1e-6)
+    assert torch.allclose(cos.double(), torch.cos(angle.double()), rtol=0, atol=1e-6)
+
+
+def test_smooth_field_interpolates_by_smoothstep_between_control_points():
+    """On a canvas of 6 the pixel centres sit at 1/4 and 3/4 of the way between neighbouring
+    control points (3 intervals over 6 pixels), where smoothstep weighs the far one 5/32 and
+    27/32; the interpolation is separable, so a sum of a row ramp and a column ramp stays one."""
+    v = torch.tensor([0.0, 1.0, 4.0, 9.0])
+    control = (v[:, None] + 10 * v[None, :])[None]  # [1, 4, 4]
+    low, high = 5 / 32, 27 / 32
+    along = torch.tensor(
+        [
+            low,
+            high,
+            1 + 3 * low,
+            1 + 3 * high,
+            4 + 5 * low,
+            4 + 5 * high,
+        ]
+    )
+    expected = along[:, None] + 10 * along[None, :]
+    assert torch.equal(SmoothField(6)(control)[0], expected)
+    flat = torch.full((2, 4, 4), 0.375)
+    assert torch.equal(SmoothField(11)(flat), torch.full((2, 11, 11), 0.375))

@@ -29,6 +29,7 @@ from fake_archives import (
 )
 
 from poolstudy.data import DATASETS, DatasetUnavailable
+from poolstudy.data.base import RawShape
 from poolstudy.data.prepare import MIRROR_ENV, load_prepared, prepare_dataset
 
 MNIST_LIKE = [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
@@ -209,6 +210,7 @@ def test_offline_without_mirror_names_files_and_mirror(tmp_path, name):
     assert MIRROR_ENV in message and "data.mirror" in message
     assert "https://" in message or "http://" in message
     assert files_under(tmp_path / "raw") == []
+    assert not [p for p in (tmp_path / "raw").rglob("*")]  # nor the folders it made
     assert not (tmp_path / "prepared" / f"{name}.pt").exists()
 
 
@@ -261,3 +263,131 @@ def test_mirror_from_environment_variable(monkeypatch, tmp_path):
     prepared = prepare("cifar10", tmp_path, None)
     assert prepared.labels.tolist() == fake.labels.tolist()
     assert (tmp_path / "raw" / CIFAR_ARCHIVE).is_file()
+
+
+def test_shapes_are_the_published_counts():
+    """Train plus official test images, channels and side as the papers give them."""
+    from poolstudy.data.torchvision_sets import _shape
+
+    assert {name: DATASETS[name].shape({}) for name in REQUIRED} == {
+        "mnist": RawShape(images=70000, official_test=10000, channels=1, size=28, classes=10),
+        "fashion_mnist": RawShape(
+            images=70000, official_test=10000, channels=1, size=28, classes=10
+        ),
+        "cifar10": RawShape(images=60000, official_test=10000, channels=3, size=32, classes=10),
+        "svhn": RawShape(images=99289, official_test=26032, channels=3, size=32, classes=10),
+    }
+    assert _shape(73257, 26032, 3, 32) == RawShape(
+        images=99289, official_test=26032, channels=3, size=32, classes=10
+    )
+
+
+def test_default_raw_dir_is_data_raw(monkeypatch, tmp_path):
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    monkeypatch.chdir(tmp_path)
+    prepare_dataset("mnist", tmp_path / "m.pt", mirror=str(tmp_path / "mirror"))
+    kept = files_under(tmp_path / "data" / "raw" / "MNIST" / "raw")
+    assert sorted(IDX_FILES) == sorted(p.name for p in kept if p.name.endswith(".gz"))
+
+
+def mnist_urls(filename: str) -> str:
+    return " or ".join(f"{mirror}{filename}" for mirror in tv_datasets.MNIST.mirrors)
+
+
+def unavailable(raw: Path, error: str, where: str, in_place: tuple[str, ...] = ()) -> str:
+    """The message for MNIST, written out: the error, each file, where to put them."""
+    lines = [
+        f"MNIST (LeCun et al. 1998) is not under {raw} and could not be downloaded ({error}).",
+        "Download these files:",
+    ]
+    for filename, md5 in tv_datasets.MNIST.resources:
+        state = "in place" if filename in in_place else "missing"
+        lines.append(f"  [{state}] {filename} (md5 {md5}) from {mnist_urls(filename)}")
+    lines += [
+        f"and put them, as they are, in {where} (set it with the config key data.mirror or the",
+        f"environment variable {MIRROR_ENV}), or directly in {raw / 'MNIST' / 'raw'}.",
+    ]
+    return "\n".join(lines)
+
+
+class FailingMNIST(tv_datasets.MNIST):
+    """torchvision's MNIST (same files and checksums) failing as it opens, on any machine."""
+
+    def __init__(self, root, download, train):
+        raise OSError("disk full\n\n   while writing the index  \n")
+
+
+def test_unavailable_message_in_full(monkeypatch, tmp_path):
+    """The mirror lacks the first file: the other three are copied (and stay, verified), the
+    error is the dataset's own on one line, and each file says whether it is in place."""
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    monkeypatch.setattr(tv_datasets, "MNIST", FailingMNIST)
+    (tmp_path / "mirror" / IDX_FILES[0]).unlink()
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path, tmp_path / "mirror")
+    error = "OSError: disk full; while writing the index"
+    raw = tmp_path / "raw"
+    where = f"the mirror folder {tmp_path / 'mirror'}"
+    assert str(caught.value) == unavailable(raw, error, where, in_place=IDX_FILES[1:])
+    assert [p.name for p in files_under(raw)] == sorted(IDX_FILES[1:])
+
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path / "other", None)
+    where = "a local mirror folder"
+    assert str(caught.value) == unavailable(tmp_path / "other" / "raw", error, where)
+
+
+def test_describe_puts_the_error_on_one_shortened_line():
+    from poolstudy.data.torchvision_sets import _describe
+
+    assert _describe(ValueError("first\n\n  second  \n")) == "ValueError: first; second"
+    assert _describe(KeyError()) == "KeyError"
+    assert _describe(OSError("x" * 300)) == "OSError: " + "x" * 300
+    assert _describe(OSError("x" * 301)) == "OSError: " + "x" * 297 + "..."
+
+
+def test_corrupted_mirror_file_message_names_every_url(monkeypatch, tmp_path):
+    fake = mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    corrupted = IDX_FILES[1]
+    (tmp_path / "mirror" / corrupted).write_bytes(b"not the archive")
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path, tmp_path / "mirror")
+    assert str(caught.value) == (
+        f"MNIST (LeCun et al. 1998): the mirror file {tmp_path / 'mirror' / corrupted} is "
+        f"corrupted (its md5 is not torchvision's {fake.md5[corrupted]}); download {corrupted} "
+        f"again from {mnist_urls(corrupted)}"
+    )
+
+
+def test_verified_archives_are_left_alone_and_damaged_ones_replaced(monkeypatch, tmp_path):
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    prepare("mnist", tmp_path, tmp_path / "mirror")
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    before = {name: (folder / name).stat() for name in IDX_FILES}
+    (folder / IDX_FILES[2]).write_bytes(b"damaged in place")
+    again = prepare("mnist", tmp_path, tmp_path / "mirror")
+    for name in (IDX_FILES[0], IDX_FILES[1], IDX_FILES[3]):  # not copied again
+        after = (folder / name).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before[name].st_ino, before[name].st_mtime_ns)
+    assert (folder / IDX_FILES[2]).read_bytes() == (tmp_path / "mirror" / IDX_FILES[2]).read_bytes()
+    assert again.images.shape[0] == 10
+
+
+def test_failure_removes_damaged_archives_and_keeps_other_files(tmp_path):
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    folder.mkdir(parents=True)
+    (folder / IDX_FILES[0]).write_bytes(b"an old, damaged download")
+    (folder / "notes.txt").write_text("kept")
+    with pytest.raises(DatasetUnavailable):
+        prepare("mnist", tmp_path, None)
+    assert files_under(tmp_path / "raw") == [folder / "notes.txt"]
+
+
+def test_failure_after_extraction_removes_the_extracted_folder(monkeypatch, tmp_path):
+    """The CIFAR-10 archive is sound but a member fails its checksum after extraction: the
+    verified archive stays, the extracted folder goes."""
+    cifar_mirror(monkeypatch, tmp_path / "mirror")
+    monkeypatch.setattr(tv_datasets.CIFAR10, "test_list", [["test_batch", "0" * 32]])
+    with pytest.raises(DatasetUnavailable):
+        prepare("cifar10", tmp_path, tmp_path / "mirror")
+    assert [p.name for p in (tmp_path / "raw").iterdir()] == [CIFAR_ARCHIVE]
