@@ -493,3 +493,67 @@ def test_a_shift_invariant_model_never_changes_under_circular_shifts(shift_size)
     # the same model is not invariant once ink falls off the border
     zero = stability_metrics(model, images, labels, clean, "zero", config, CPU)
     assert zero["consistency"] < 100.0 and zero["p_top1_change"] > 0.0
+
+
+# --- evaluate_cell: every seed of a cell, each written as evaluate_model measures it -----------
+
+
+def saved_untrained(path, seed: int):
+    """An untrained small network of the synthetic dataset's shape (random weights of
+    ``seed``), saved as training saves its models."""
+    import pandas as pd
+
+    from poolstudy.train import TrainResult, save_run
+
+    torch.manual_seed(seed)
+    spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=16, widths=(4, 8))
+    result = TrainResult(build_model(spec), pd.DataFrame({"step": [1]}), {}, {})
+    save_run(result, path, path.with_suffix(".csv"), path.with_suffix(".json"))
+    return path
+
+
+def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_measures(tmp_path):
+    import numpy as np
+    import pandas as pd
+    from test_train import synthetic_dataset
+
+    from poolstudy.data.prepare import save_prepared
+    from poolstudy.evaluate import evaluate_cell
+    from poolstudy.train import load_model
+
+    data_path = tmp_path / "data.pt"
+    save_prepared(synthetic_dataset(), data_path)
+    seeds = [3, 7]
+    models = [saved_untrained(tmp_path / f"model{seed}.pt", seed) for seed in seeds]
+    outs = [tmp_path / "out" / f"{seed}.csv" for seed in seeds]
+    records = [tmp_path / "out" / f"{seed}.npy" for seed in seeds]
+    options = {"protocols": ["circular", "zero"], "max_shift": 1, "consistency_shift": 1}
+    keys = {"experiment": "x", "dataset": "synthetic", "condition": "gap", "operator": "max"}
+    lines = []
+    tables = evaluate_cell(
+        data_path, models, seeds, options, {}, None, keys, outs, records, 1, log=lines.append
+    )
+    for seed, model, out, record, table in zip(seeds, models, outs, records, tables, strict=True):
+        direct = evaluate_model(
+            load_model(model), synthetic_dataset(), EvalConfig.from_dict(options), CPU, log=quiet
+        )
+        written = pd.read_csv(out, keep_default_na=False, na_values=[""])
+        assert list(written.columns) == [*keys, "seed", *direct.table.columns]
+        assert (written["seed"] == seed).all() and (written["operator"] == "max").all()
+        assert list(table.columns) == list(written.columns) and len(table) == len(direct.table)
+        np.testing.assert_allclose(written["value"], direct.table["value"], rtol=1e-9)
+        assert list(written["metric"]) == list(direct.table["metric"])
+        saved = np.load(record)
+        assert saved.dtype == np.uint8
+        np.testing.assert_array_equal(saved, direct.test_correct.numpy().astype(np.uint8))
+        test = direct.table.loc[direct.table["metric"] == "accuracy_test", "value"].iloc[0]
+        assert f"max seed {seed}: test accuracy {test:.2f}% -> {out}" in lines
+    # without per-image records nothing else is written
+    evaluate_cell(data_path, models[:1], [3], options, {}, None, keys, [tmp_path / "a.csv"])
+    assert sorted(p.name for p in tmp_path.glob("a.*")) == ["a.csv"]
+    with pytest.raises(ValueError, match="one model, seed, output and per-image record"):
+        evaluate_cell(data_path, models, seeds, options, {}, None, keys, outs, records[:1])
+
+
+def quiet(*args, **kwargs) -> None:
+    pass
