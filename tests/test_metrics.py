@@ -29,7 +29,7 @@ from poolstudy.metrics import (
     p_top1_change,
 )
 from poolstudy.models import ModelSpec, build_model
-from poolstudy.shifts import PROTOCOLS, shift
+from poolstudy.shifts import PROTOCOLS, context_scenes, shift
 
 CPU = torch.device("cpu")
 
@@ -389,6 +389,20 @@ def one_pixel_images() -> tuple[torch.Tensor, torch.Tensor]:
     return images[order], labels[order]
 
 
+def one_pixel_dataset(images, labels) -> PreparedDataset:
+    """``one_pixel_images`` as a prepared dataset: the first two images train and validate,
+    the rest are the test split."""
+    split = torch.full((len(labels),), 2, dtype=torch.uint8)
+    split[:2] = torch.tensor([0, 1], dtype=torch.uint8)
+    return PreparedDataset(
+        name="one-pixel",
+        images=(images * 255).to(torch.uint8),
+        labels=labels,
+        split=split,
+        classes=["lit", "dark"],
+    )
+
+
 def test_one_pixel_model_under_every_integer_protocol():
     """Exact answers: along the diagonal positions -1, 0, 1 both one-step pairs of a dot touch
     the unshifted view, so the top-1 class of a dot changes in each pair and never for the
@@ -399,15 +413,7 @@ def test_one_pixel_model_under_every_integer_protocol():
     (1/9)^2 + (8/9)^2 = 65/81, on every other image always."""
     images, labels = one_pixel_images()
     n = len(labels)
-    split = torch.full((n,), 2, dtype=torch.uint8)
-    split[:2] = torch.tensor([0, 1], dtype=torch.uint8)
-    data = PreparedDataset(
-        name="one-pixel",
-        images=(images * 255).to(torch.uint8),
-        labels=labels,
-        split=split,
-        classes=["lit", "dark"],
-    )
+    data = one_pixel_dataset(images, labels)
     protocols = ("circular", "zero", "reflect", "crop")
     config = EvalConfig(max_shift=2, protocols=protocols, consistency_shift=1, batch_size=512)
     table = evaluate_model(OnePixel(), data, config, CPU, log=lambda _: None).table
@@ -557,3 +563,192 @@ def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_meas
 
 def quiet(*args, **kwargs) -> None:
     pass
+
+
+# --- the grids, offsets and views of evaluate.py, against answers built directly ---------------
+
+
+def test_diagonal_positions_are_every_step_from_minus_k_to_plus_k():
+    from poolstudy.evaluate import diagonal_positions
+
+    fractional = diagonal_positions("subpixel", EvalConfig(subpixel_step=0.25))
+    assert fractional.dtype == torch.float32
+    assert fractional.tolist() == [-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0]
+    integer = diagonal_positions("zero", EvalConfig(consistency_shift=3, subpixel_step=0.25))
+    assert integer.tolist() == [-3, -2, -1, 0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "protocol, values",
+    [
+        ("subpixel", [-1.0, -0.5, 0.0, 0.5, 1.0]),
+        ("circular", [-3, -2, -1, 0, 1, 2, 3]),
+    ],
+)
+def test_view_offsets_cover_their_range_and_depend_only_on_the_generator(protocol, values):
+    from poolstudy.evaluate import view_offsets
+
+    config = EvalConfig(consistency_shift=3, subpixel_step=0.5)
+    torch.manual_seed(0)
+    dx, dy = view_offsets(protocol, 2000, config, torch.Generator().manual_seed(4))
+    assert sorted(set(dx.tolist())) == values and sorted(set(dy.tolist())) == values
+    # the same generator seed gives the same offsets, whatever the global random state
+    again = view_offsets(protocol, 2000, config, torch.Generator().manual_seed(4))
+    assert torch.equal(dx, again[0]) and torch.equal(dy, again[1])
+
+
+class Pixels(nn.Module):
+    """Logits = the image's pixels: a view's logits show exactly how it was shifted."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_two_views_are_the_images_at_two_consecutive_draws_of_the_generator():
+    from poolstudy.evaluate import two_views
+
+    images = torch.rand(7, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    config = EvalConfig(consistency_shift=0, subpixel_step=0.5, batch_size=3)
+    torch.manual_seed(0)
+    views = two_views(Pixels(), images, "subpixel", config, torch.Generator().manual_seed(2), CPU)
+    # offsets in multiples of 0.5 px from -1 to 1 (five values), two draws of dx and dy
+    draws = torch.Generator().manual_seed(2)
+    for view in views:
+        dx, dy = torch.randint(-2, 3, (2, 7), generator=draws) * 0.5
+        assert torch.equal(view, shift(images, dx, dy, "subpixel").flatten(1))
+
+
+def test_views_default_to_images_without_a_margin():
+    """With the default margin 0 a crop at offset 0 is the whole input, the image itself."""
+    from poolstudy.evaluate import shifted_view, two_views
+
+    images = torch.rand(4, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    config = EvalConfig(consistency_shift=0, batch_size=8)
+    zero = torch.zeros(4, dtype=torch.long)
+    assert torch.equal(
+        shifted_view(Pixels(), images, zero, zero, "crop", config, CPU), images.flatten(1)
+    )
+    views = two_views(Pixels(), images, "crop", config, torch.Generator(), CPU)
+    assert all(torch.equal(view, images.flatten(1)) for view in views)
+
+
+class BatchRecorder(nn.Module):
+    """Constant logits; records the size of every batch it is given (in a class attribute, so
+    that copies of the model record into the same list)."""
+
+    seen: list[int] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(3, 1, 1, 1))
+
+    def forward(self, x):
+        BatchRecorder.seen.append(x.shape[0])
+        return torch.zeros(x.shape[0], 3) + self.weight.sum()
+
+
+def test_shifted_view_predicts_in_batches_of_the_configured_size():
+    from poolstudy.evaluate import shifted_view
+
+    BatchRecorder.seen = []
+    images = torch.rand(12, 1, 4, 4)
+    zero = torch.zeros(12, dtype=torch.long)
+    shifted_view(BatchRecorder(), images, zero, zero, "zero", EvalConfig(batch_size=5), CPU)
+    assert BatchRecorder.seen == [5, 5, 2]
+
+
+def test_protocol_inputs_and_the_context_margin():
+    images = torch.rand(12, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    assert protocol_inputs("zero", images, EvalConfig()) == (images, 0)
+    # the margin is the largest shift any test draws, and at least 1
+    for max_shift, consistency_shift, margin in [(0, 0, 1), (3, 2, 3), (1, 4, 4)]:
+        config = EvalConfig(max_shift=max_shift, consistency_shift=consistency_shift)
+        scenes, got = protocol_inputs("crop", images, config)
+        assert got == margin and scenes.shape == (12, 1, 6 + 2 * margin, 6 + 2 * margin)
+        assert torch.equal(scenes[..., margin:-margin, margin:-margin], images)
+    # the context comes from other images in an order seeded by config.seed
+    seeded = [
+        protocol_inputs("crop", images, EvalConfig(max_shift=2, seed=seed))[0] for seed in (0, 5)
+    ]
+    assert not torch.equal(seeded[0], seeded[1])
+    assert torch.equal(seeded[1], context_scenes(images, 4, 5))
+
+
+class FormatProbe(BatchRecorder):
+    """A BatchRecorder that also records whether its 4-D weight is in channels_last format."""
+
+    formats: list[bool] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(3, 2, 2, 2))
+
+    def forward(self, x):
+        FormatProbe.formats.append(self.weight.is_contiguous(memory_format=torch.channels_last))
+        return super().forward(x)
+
+
+def test_evaluate_model_with_the_automatic_batch_logs_each_protocol():
+    """On the CPU ``auto`` is a batch of 128; the model runs in channels_last; each protocol
+    logs its grid, its test images and its consistency (a constant model: 100 %)."""
+    import re
+
+    BatchRecorder.seen, FormatProbe.formats = [], []
+    data = tiny_dataset()
+    split = torch.full((602,), 2, dtype=torch.uint8)
+    split[:2] = torch.tensor([0, 1], dtype=torch.uint8)
+    big = PreparedDataset(
+        name="big",
+        images=data.images.repeat(21, 1, 1, 1)[:602],
+        labels=data.labels.repeat(21)[:602],
+        split=split,
+        classes=data.classes,
+    )
+    config = EvalConfig(max_shift=1, protocols=("zero", "circular"), consistency_shift=1)
+    assert config.batch_size == "auto"
+    lines = []
+    table = evaluate_model(FormatProbe(), big, config, CPU, log=lines.append).table
+    assert max(BatchRecorder.seen) == 128 and all(FormatProbe.formats)
+    assert len(lines) == 2
+    for line, protocol in zip(lines, config.protocols, strict=True):
+        match = re.fullmatch(
+            rf"{protocol}: 4 shifts x 600 test images, consistency 100\.0% \((\d+\.\d)s\)", line
+        )
+        assert match and float(match.group(1)) < 60.0, line
+    accuracy = 100.0 * (big.labels[2:] == 0).double().mean().item()  # the model predicts class 0
+    assert table.set_index("metric").loc["accuracy_test", "value"] == pytest.approx(accuracy)
+
+
+def test_training_accuracy_without_a_run_seed_uses_seed_0():
+    """A model that always predicts class 0, on 3 training images of the seed-0 subset."""
+    from poolstudy.inference import select_training_subset
+
+    data = tiny_dataset()
+    config = EvalConfig(protocols=(), batch_size=16)
+    table = evaluate_model(BatchRecorder(), data, config, CPU, log=quiet, n_train=3).table
+    _, labels = select_training_subset(*data.subset("train"), 3, 0)
+    row = table.set_index("metric").loc["accuracy_train"]
+    assert row["n"] == 3
+    assert row["value"] == pytest.approx(100.0 * (labels == 0).double().mean().item())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_evaluate_model_on_cuda_measures_what_the_cpu_measures():
+    """The model, images and labels all move to the device, and the automatic batch is sized
+    for the model there: every metric of the one-pixel model equals the CPU's."""
+    data = one_pixel_dataset(*one_pixel_images())
+    protocols = ("circular", "zero", "reflect", "crop", "subpixel")
+    tables = [
+        evaluate_model(
+            OnePixel(),
+            data,
+            EvalConfig(max_shift=2, protocols=protocols, consistency_shift=1, batch_size="auto"),
+            torch.device(device),
+            log=lambda _: None,
+        ).table
+        for device in ("cpu", "cuda")
+    ]
+    assert list(tables[0]["metric"]) == list(tables[1]["metric"])
+    assert tables[1]["value"].to_numpy() == pytest.approx(
+        tables[0]["value"].to_numpy(), abs=1e-4, nan_ok=True
+    )

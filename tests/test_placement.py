@@ -137,3 +137,38 @@ def test_placement_and_augmentation_do_not_combine():
     config = TrainConfig.from_dict({"epochs": 1, "device": "cpu", "augment_shift": 2})
     with pytest.raises(ValueError, match="cannot be combined"):
         train_model(placed_dataset(), {}, "max", 0, config, log=lambda _: None, placement=placement)
+
+
+def test_the_placement_protocol_error_names_the_missing_canvas():
+    config = EvalConfig(protocols=("placement",))
+    message = r"^the placement protocol needs a placement canvas \(placement\.canvas\)$"
+    with pytest.raises(ValueError, match=message):
+        evaluate_model(LeftDetector(), placed_dataset(), config, CPU, log=lambda _: None)
+
+
+def test_accuracy_inside_and_outside_a_centre_region():
+    """Trained at the centre only: inside is the one position (0, 0), where the left detector
+    is right; outside are the 48 others, of which the 27 with dx <= 0 are right."""
+    placement = PlacementConfig(canvas=14, region="centre", step=1)
+    config = EvalConfig(protocols=("placement",), consistency_shift=1, batch_size=64)
+    table = evaluate_model(
+        LeftDetector(), placed_dataset(), config, CPU, log=lambda _: None, placement=placement
+    ).table
+    rows = table[table["metric"].str.startswith("accuracy_placed")].set_index("metric")
+    assert (rows["protocol"] == "placement").all() and (rows["n"] == 20).all()
+    assert rows.loc["accuracy_placed_inside", "value"] == 100.0
+    assert rows.loc["accuracy_placed_outside", "value"] == pytest.approx(100.0 * 27 / 48)
+
+
+def test_consistency_given_clean_correct_counts_the_centred_test_images():
+    """Clean test images are placed anywhere (region ``everywhere``), so the left detector
+    misses those placed right of the centre; the shifted protocols start from the centred
+    images, which it classifies correctly, so every test image counts as clean-correct."""
+    placement = PlacementConfig(canvas=14, region="everywhere", step=1)
+    config = EvalConfig(protocols=("placement",), consistency_shift=1, batch_size=64)
+    table = evaluate_model(
+        LeftDetector(), placed_dataset(), config, CPU, log=lambda _: None, placement=placement
+    ).table
+    values = table.set_index("metric")["value"]
+    assert values["accuracy_test"] < 100.0
+    assert values["consistency_given_clean_correct"] == values["consistency"]
