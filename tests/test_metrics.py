@@ -518,13 +518,19 @@ def saved_untrained(path, seed: int):
     return path
 
 
-def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_measures(tmp_path):
+def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_measures(
+    tmp_path, monkeypatch
+):
+    """Each seed's model, measured on the training subset of that seed (``n_train``) with the
+    clean splits placed on the canvas given, in one deterministic process of the threads
+    given."""
     import numpy as np
     import pandas as pd
     from test_train import synthetic_dataset
 
     from poolstudy.data.prepare import save_prepared
     from poolstudy.evaluate import evaluate_cell
+    from poolstudy.placement import PlacementConfig
     from poolstudy.train import load_model
 
     data_path = tmp_path / "data.pt"
@@ -534,14 +540,31 @@ def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_meas
     outs = [tmp_path / "out" / f"{seed}.csv" for seed in seeds]
     records = [tmp_path / "out" / f"{seed}.npy" for seed in seeds]
     options = {"protocols": ["circular", "zero"], "max_shift": 1, "consistency_shift": 1}
+    placement = {"canvas": 20, "region": "left"}
     keys = {"experiment": "x", "dataset": "synthetic", "condition": "gap", "operator": "max"}
     lines = []
-    tables = evaluate_cell(
-        data_path, models, seeds, options, {}, None, keys, outs, records, 1, log=lines.append
-    )
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.set_num_threads(2)
+        torch.use_deterministic_algorithms(False)
+        tables = evaluate_cell(
+            data_path, models, seeds, options, placement, 20, keys, outs, records, 1, lines.append
+        )
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
     for seed, model, out, record, table in zip(seeds, models, outs, records, tables, strict=True):
         direct = evaluate_model(
-            load_model(model), synthetic_dataset(), EvalConfig.from_dict(options), CPU, log=quiet
+            load_model(model),
+            synthetic_dataset(),
+            EvalConfig.from_dict(options),
+            CPU,
+            log=quiet,
+            placement=PlacementConfig.from_dict(placement),
+            n_train=20,
+            seed=seed,
         )
         written = pd.read_csv(out, keep_default_na=False, na_values=[""])
         assert list(written.columns) == [*keys, "seed", *direct.table.columns]
@@ -554,11 +577,19 @@ def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_meas
         np.testing.assert_array_equal(saved, direct.test_correct.numpy().astype(np.uint8))
         test = direct.table.loc[direct.table["metric"] == "accuracy_test", "value"].iloc[0]
         assert f"max seed {seed}: test accuracy {test:.2f}% -> {out}" in lines
+    # evaluate_model's progress goes to the cell's log too, beside one line per seed
+    assert len(lines) > len(seeds)
+    # placed on the canvas, the clean splits give other values than unplaced
+    unplaced = evaluate_model(
+        load_model(models[0]), synthetic_dataset(), EvalConfig.from_dict(options), CPU, log=quiet
+    ).table
+    assert not np.allclose(unplaced["value"], tables[0]["value"], equal_nan=True)
     # without per-image records nothing else is written
     evaluate_cell(data_path, models[:1], [3], options, {}, None, keys, [tmp_path / "a.csv"])
     assert sorted(p.name for p in tmp_path.glob("a.*")) == ["a.csv"]
-    with pytest.raises(ValueError, match="one model, seed, output and per-image record"):
+    with pytest.raises(ValueError) as info:
         evaluate_cell(data_path, models, seeds, options, {}, None, keys, outs, records[:1])
+    assert str(info.value) == "one model, seed, output and per-image record per seed, in order"
 
 
 def quiet(*args, **kwargs) -> None:
