@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import quiet
 from torch import nn
 
 from poolstudy.data.prepare import PreparedDataset
@@ -590,10 +591,6 @@ def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_meas
     with pytest.raises(ValueError) as info:
         evaluate_cell(data_path, models, seeds, options, {}, None, keys, outs, records[:1])
     assert str(info.value) == "one model, seed, output and per-image record per seed, in order"
-
-
-def quiet(*args, **kwargs) -> None:
-    pass
 
 
 # --- the grids, offsets and views of evaluate.py, against answers built directly ---------------
