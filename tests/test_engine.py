@@ -3,6 +3,7 @@ helpers (GPU count, memory-fitted batches) and a light deterministic mode."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -16,13 +17,17 @@ from test_train import synthetic_dataset
 import poolstudy.train as train_module
 from poolstudy import device as devices
 from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
+from poolstudy.models import ModelSpec, build_model
+from poolstudy.placement import PlacementConfig
 from poolstudy.plan import seed_groups
 from poolstudy.pooling import OPERATORS
 from poolstudy.train import (
     TrainConfig,
     TrainingDiverged,
     load_model,
+    run_identity,
     run_training,
+    spec_options_for,
     train_cell,
     train_model,
     validation_steps,
@@ -74,6 +79,52 @@ def test_a_cell_trains_each_seed_as_its_own_run_would(data_path, tmp_path, monke
     assert not same_state(state_of(cell_dirs[0] / "model.pt"), state_of(cell_dirs[1] / "model.pt"))
 
 
+def test_a_cell_records_its_condition_and_builds_its_operators_own_options(data_path, tmp_path):
+    model = {"widths": [4, 8], "operator_options": {"fracmax": {"kernel_size": 3}, "max": {}}}
+    cell_dirs = [tmp_path / "cell" / str(seed) for seed in (0, 1)]
+    results = train_cell(data_path, "fracmax", [0, 1], model, TRAIN_OPTIONS, cell_dirs, log=quiet)
+    for result, cell_dir in zip(results, cell_dirs, strict=True):
+        meta = json.loads((cell_dir / "meta.json").read_text())
+        assert meta["condition"] == "base"
+        assert meta["spec"]["operator_options"] == {"kernel_size": 3}
+        assert load_model(cell_dir / "model.pt").spec == result.model.spec
+    sweep = train_cell(
+        data_path, "max", [0], model, TRAIN_OPTIONS, [tmp_path / "s"], condition="n250", log=quiet
+    )
+    assert sweep[0].meta["condition"] == "n250"
+    assert json.loads((tmp_path / "s" / "meta.json").read_text())["condition"] == "n250"
+
+
+def test_spec_options_are_the_model_options_with_only_this_operators_own():
+    model = {"widths": [4], "head": "gap", "operator_options": {"fracmax": {"kernel_size": 3}}}
+    assert spec_options_for(model, "fracmax") == {
+        "widths": [4],
+        "head": "gap",
+        "operator_options": {"kernel_size": 3},
+    }
+    assert spec_options_for(model, "max") == {"widths": [4], "head": "gap", "operator_options": {}}
+    assert spec_options_for({"widths": [4]}, "max") == {"widths": [4], "operator_options": {}}
+
+
+def test_a_runs_identity_names_everything_that_makes_it_that_run():
+    data = synthetic_dataset()
+    config = TrainConfig.from_dict({"device": "cpu", "lr": 0.05})
+    placement = PlacementConfig(canvas=24)
+    spec = {"operator": "max", "widths": [4, 8], "in_channels": 1, "num_classes": 3}
+    model = build_model(ModelSpec.from_dict({**spec, "image_size": 16}))
+    identity = run_identity(data, model, 3, config, placement, torch.device("cpu"))
+    expected = {
+        "data": data.content_digest(),
+        "seed": 3,
+        "spec": model.spec.to_dict(),
+        "train_config": dataclasses.asdict(config),
+        "placement": dataclasses.asdict(placement),
+        "device": "cpu",
+        "torch": torch.__version__,
+    }
+    assert identity == json.dumps(expected, sort_keys=True)
+
+
 def test_a_cell_needs_one_folder_per_seed(data_path, tmp_path):
     with pytest.raises(ValueError, match="2 seeds but 1 output"):
         train_cell(data_path, "max", [0, 1], MODEL_OPTIONS, TRAIN_OPTIONS, [tmp_path])
@@ -81,11 +132,14 @@ def test_a_cell_needs_one_folder_per_seed(data_path, tmp_path):
 
 def test_divergence_stops_training_and_writes_no_model(data_path, tmp_path):
     options = {**TRAIN_OPTIONS, "lr": 1e12, "warmup_epochs": 0.0}
-    with pytest.raises(TrainingDiverged, match=r"max seed 0.*step \d+.*learning rate 1e\+12"):
+    # 40 training images in batches of 16, 2 epochs: 6 steps
+    expected = r"^max seed 0: .* by step \d of 6 \(peak learning rate 1e\+12\); no model"
+    with pytest.raises(TrainingDiverged, match=expected):
         train_cell(data_path, "max", [0], MODEL_OPTIONS, options, [tmp_path / "run"], log=quiet)
     assert not (tmp_path / "run" / "model.pt").exists()
 
 
+@pytest.mark.child
 def test_the_cli_trains_and_evaluates_a_cell(data_path, tmp_path):
     runs = [tmp_path / "m" / str(seed) for seed in (0, 1)]
     common = [sys.executable, "-m", "poolstudy"]
@@ -166,6 +220,7 @@ def test_eval_batch_size_on_the_cpu_ignores_the_model():
     assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
 
 
+@pytest.mark.child
 def test_deterministic_mode_is_on_without_importing_inductor():
     code = (
         "import sys, torch; from poolstudy import device as d;"

@@ -95,6 +95,7 @@ def test_a_non_finite_weight_is_divergence(data_path, tmp_path, monkeypatch):
     assert not (tmp_path / "run" / "model.pt").exists()
 
 
+@pytest.mark.child
 @pytest.mark.fault
 def test_the_train_command_reports_divergence_in_one_line(data_path, tmp_path):
     options = {**TRAIN, "lr": 1e12, "warmup_epochs": 0.0}
@@ -171,6 +172,7 @@ def test_a_damaged_model_file_is_refused_with_how_to_rebuild_it(data_path, tmp_p
     assert f"`rm {path}`" in message and "retrains its cell" in message
 
 
+@pytest.mark.child
 @pytest.mark.fault
 def test_the_commands_refuse_damaged_files_in_one_line(data_path, tmp_path):
     run = tmp_path / "run"
@@ -254,6 +256,29 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     same_run(alone, resumed)
 
 
+def test_a_resumed_run_counts_the_training_time_before_the_interruption(
+    data_path, tmp_path, monkeypatch
+):
+    """With a clock that stands still, an uninterrupted run trains for zero seconds; so must
+    a resumed one, whose checkpoint carried the time trained before. The checkpoint names its
+    seed and device."""
+    # later than any real reading, which a checkpoint takes as its start
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: 1e9)
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    run = tmp_path / "run"
+    original = train_module.Checkpoint.save
+    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    with pytest.raises(Interrupted):
+        train_cell(data_path, "max", [2], MODEL, TRAIN, [run], log=quiet)
+    identity = json.loads(torch.load(run / CHECKPOINT_NAME, weights_only=True)["identity"])
+    assert identity["seed"] == 2 and identity["device"] == "cpu"
+    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    lines = []
+    train_cell(data_path, "max", [2], MODEL, TRAIN, [run], log=lines.append)
+    assert f"{run / CHECKPOINT_NAME}: resuming at step 4" in lines
+    assert json.loads((run / "meta.json").read_text())["wall_seconds"] == 0.0
+
+
 def test_a_checkpoint_of_other_settings_is_not_resumed(data_path, tmp_path, monkeypatch):
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
     run, alone = tmp_path / "run", tmp_path / "alone"
@@ -266,6 +291,37 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(data_path, tmp_path, monk
     train_cell(data_path, "max", [0], MODEL, other, [run], log=lines.append)
     assert f"{run / CHECKPOINT_NAME}: a checkpoint of other settings; starting afresh" in lines
     train_cell(data_path, "max", [0], MODEL, other, [alone], log=quiet)
+    same_run(alone, run)
+
+
+class NotWeights:
+    """An object a checkpoint of weights never holds: unpickling it would run its class."""
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (b"not a checkpoint", "UnpicklingError"),
+        ({"identity": NotWeights(), "progress": {}}, "UnpicklingError"),
+        ({"identity": "another run"}, "KeyError"),
+    ],
+    ids=["garbage", "pickled-object", "incomplete"],
+)
+def test_an_unreadable_checkpoint_is_named_and_training_starts_afresh(
+    data_path, tmp_path, content, error
+):
+    run, alone = tmp_path / "run", tmp_path / "alone"
+    run.mkdir()
+    if isinstance(content, bytes):
+        (run / CHECKPOINT_NAME).write_bytes(content)
+    else:
+        torch.save(content, run / CHECKPOINT_NAME)
+    lines = []
+    train_cell(data_path, "max", [0], MODEL, TRAIN, [run], log=lines.append)
+    expected = f"{run / CHECKPOINT_NAME}: cannot resume from it ({error}); starting afresh"
+    assert expected in lines
+    train_cell(data_path, "max", [0], MODEL, TRAIN, [alone], log=quiet)
     same_run(alone, run)
 
 
@@ -292,6 +348,7 @@ def test_a_cell_keeps_its_checkpoints_until_every_seed_is_written(data_path, tmp
     assert not [path for run in runs for path in run.glob("*checkpoint*")]
 
 
+@pytest.mark.child
 @pytest.mark.fault
 def test_a_killed_training_process_resumes_to_the_same_weights(data_path, tmp_path):
     """A real `poolstudy train` process, killed with SIGKILL once it has checkpointed, then
@@ -345,6 +402,19 @@ def test_the_checkpoint_interval_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv(CHECKPOINT_ENV, bad)
         with pytest.raises(ValueError, match=CHECKPOINT_ENV):
             train_module.checkpoint_seconds()
+
+
+def test_a_checkpoint_is_due_once_its_interval_has_passed(monkeypatch, tmp_path):
+    now = [100.0]
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: now[0])
+    checkpoint = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=5.0, last=100.0)
+    assert not checkpoint.due()
+    now[0] = 104.9
+    assert not checkpoint.due()
+    now[0] = 105.0
+    assert checkpoint.due()
+    every_step = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=0.0, last=105.0)
+    assert every_step.due()
 
 
 # --- an evaluation process killed with SIGKILL -------------------------------------------------
@@ -438,6 +508,7 @@ KILL_MOMENTS = {
 }
 
 
+@pytest.mark.child
 @pytest.mark.fault
 @pytest.mark.parametrize("moment", KILL_MOMENTS)
 def test_a_killed_evaluation_leaves_complete_tables_and_reruns_to_the_same(

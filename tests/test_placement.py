@@ -135,8 +135,12 @@ def test_training_under_placement_sees_the_canvas():
 def test_placement_and_augmentation_do_not_combine():
     placement = PlacementConfig(canvas=12)
     config = TrainConfig.from_dict({"epochs": 1, "device": "cpu", "augment_shift": 2})
-    with pytest.raises(ValueError, match="cannot be combined"):
+    with pytest.raises(ValueError) as info:
         train_model(placed_dataset(), {}, "max", 0, config, log=lambda _: None, placement=placement)
+    assert str(info.value) == (
+        "augment_shift and placement cannot be combined: placement draws the training "
+        "positions itself"
+    )
 
 
 def test_the_placement_protocol_error_names_the_missing_canvas():

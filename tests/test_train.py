@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import platform
+from importlib import metadata
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import quiet
 
 import poolstudy.train as train_module
+from poolstudy import device as devices
+from poolstudy.atomic import CorruptFile
 from poolstudy.config import SCHEMA_PATH
 from poolstudy.data.prepare import PreparedDataset, save_prepared
+from poolstudy.placement import PlacementConfig
 from poolstudy.train import (
     TrainConfig,
     accuracy_on,
@@ -28,10 +35,6 @@ from poolstudy.train import (
 
 CPU = torch.device("cpu")
 SPEC_OPTIONS = {"widths": (4, 8)}
-
-
-def quiet(*args, **kwargs):
-    pass
 
 
 def synthetic_dataset(n: int = 64, size: int = 16, n_train: int = 40, n_val: int = 12):
@@ -125,6 +128,59 @@ def test_history():
     assert history["val_accuracy"].between(0, 100).all()
 
 
+def test_a_run_records_what_it_trained_on_and_how(monkeypatch):
+    clock = iter(range(0, 1000, 2))  # every reading of the clock 2 s after the one before
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: float(next(clock)))
+    data = synthetic_dataset()
+    settings = config(epochs=2, val_points=2)
+    result = train_model(data, SPEC_OPTIONS, "max", 5, settings, log=quiet)
+    meta = result.meta
+    # 40 training images, batches of 16: 3 steps and 40 images per epoch
+    assert meta["steps"] == 6 and meta["n_train"] == 40
+    assert meta["images_per_second"] == pytest.approx(80 / meta["wall_seconds"])
+    assert meta["wall_seconds"] > 0
+    assert meta["final_val_accuracy"] == result.history["val_accuracy"].iloc[-1]
+    expected = {
+        "dataset": "synthetic",
+        "data_sha256": data.content_digest(),
+        "operator": "max",
+        "seed": 5,
+        "spec": result.model.spec.to_dict(),
+        "train_config": dataclasses.asdict(settings),
+        "placement": dataclasses.asdict(PlacementConfig()),
+        "device": "cpu",
+        "device_name": "cpu",
+        "threads": torch.get_num_threads(),
+    }
+    assert {key: meta[key] for key in expected} == expected
+    assert meta["parameters"] == sum(p.numel() for p in result.model.parameters())
+
+
+def test_a_run_records_the_versions_of_what_it_ran_on():
+    versions = train_module.library_versions()
+    assert versions == {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchvision": metadata.version("torchvision"),
+        "numpy": metadata.version("numpy"),
+        "pandas": metadata.version("pandas"),
+    }
+    assert train(epochs=1).meta["versions"] == versions
+
+
+def test_a_missing_library_is_recorded_as_not_installed(monkeypatch):
+    def version(package):
+        if package == "torchvision":
+            raise metadata.PackageNotFoundError(package)
+        return "1.0"
+
+    monkeypatch.setattr(train_module.metadata, "version", version)
+    versions = train_module.library_versions()
+    assert versions["torchvision"] == "not installed"
+    assert versions["numpy"] == versions["pandas"] == "1.0"
+
+
 def test_final_val_accuracy_is_that_of_the_returned_model():
     data = synthetic_dataset()
     result = train(data=data)
@@ -158,7 +214,7 @@ def test_augment_shift_runs_and_changes_training():
     assert not states_equal(plain.model, augmented.model)
 
 
-@pytest.mark.parametrize("augment_shift", [0, 2])
+@pytest.mark.parametrize("augment_shift", [0, 1, 2])
 def test_augment_shift_shifts_training_batches(monkeypatch, augment_shift):
     calls = []
     original = train_module.shift
@@ -245,6 +301,20 @@ def test_save_and_load_round_trip(tmp_path):
     assert json.loads(paths[2].read_text())["seed"] == 0
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_a_model_loads_onto_cuda_and_computes_what_it_computes_on_the_cpu(tmp_path):
+    data = synthetic_dataset()
+    result = train(data=data, operator="max", epochs=1)
+    path = tmp_path / "model.pt"
+    save_run(result, path, tmp_path / "history.csv", tmp_path / "meta.json")
+    on_cpu, on_cuda = load_model(path), load_model(path, "cuda")
+    assert all(p.device.type == "cuda" for p in on_cuda.parameters())
+    x = to_unit_float(data.images[:8])
+    with torch.no_grad():
+        expected, actual = on_cpu(x), on_cuda(x.cuda()).cpu()
+    torch.testing.assert_close(actual, expected, rtol=1e-3, atol=1e-3)
+
+
 def test_run_training_writes_outputs(tmp_path):
     data_path = tmp_path / "data.pt"
     save_prepared(synthetic_dataset(), data_path)
@@ -272,6 +342,53 @@ def test_run_training_writes_outputs(tmp_path):
     assert loaded.spec.widths == (4, 8)
     # one epoch of 3 steps, fewer than the schema's default number of validation points
     assert pd.read_csv(out / "history.csv")["step"].tolist() == [1, 2, 3]
+    assert meta["condition"] == "base" and meta["placement"]["canvas"] is None
+
+
+def test_run_training_passes_on_threads_condition_and_placement(tmp_path):
+    data_path = tmp_path / "data.pt"
+    save_prepared(synthetic_dataset(), data_path)
+    placement = {"canvas": 24, "region": "centre"}
+    before = torch.get_num_threads()
+    try:
+        result = run_training(
+            data_path,
+            "max",
+            1,
+            {"widths": [4, 8]},
+            {"epochs": 1, "batch_size": 16},
+            tmp_path / "run",
+            threads=3,
+            condition="placement",
+            placement_options=placement,
+        )
+    finally:
+        torch.set_num_threads(before)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta == json.loads(json.dumps(result.meta))
+    assert meta["condition"] == "placement" and meta["threads"] == 3
+    assert meta["placement"]["canvas"] == 24 and meta["placement"]["region"] == "centre"
+    assert meta["feature_map_sizes"] == [12, 6]  # the network sees the 24-pixel canvas
+
+
+def test_a_file_without_a_model_is_refused_with_what_it_holds(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(2), "notes": "x"}, path)
+    with pytest.raises(CorruptFile) as info:
+        load_model(path)
+    assert str(info.value) == (
+        f"{path} is damaged (it holds notes, weights, not a model); "
+        f"rebuild it: `rm {path}` and rerun `snakemake --cores all` (it retrains its cell)"
+    )
+
+
+def test_a_model_file_without_its_hash_is_refused(tmp_path):
+    result = train(operator="avg", epochs=1)
+    path = tmp_path / "model.pt"
+    spec = result.model.spec.to_dict()
+    torch.save({"spec": spec, "state_dict": result.model.state_dict()}, path)
+    with pytest.raises(CorruptFile, match="records no content hash"):
+        load_model(path)
 
 
 def test_train_config_from_dict_ignores_unknown_keys():
@@ -310,3 +427,172 @@ def test_the_same_step_budget_gives_small_and_large_sets_the_same_steps():
 def test_one_epoch_run_still_decays_the_learning_rate():
     result = train(epochs=1, warmup_epochs=1.0, lr=0.05)
     assert result.history["lr"].iloc[-1] < 0.1 * 0.05
+
+
+def test_history_rows_hold_the_loss_and_accuracy_of_the_steps_since_the_row_before(monkeypatch):
+    """Every batch's logits and targets recorded as the loss sees them: each row's training
+    loss (label-smoothed, weighted by batch size) and accuracy are those of its own steps, the
+    optimiser runs at the scheduled rate, the first batch is the run generator's first
+    permutation, and the log line says what the row holds."""
+    batches, rates, optimizers = [], [], []
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def recording_optimizer(model, settings):
+        optimizers.append(make_optimizer(model, settings))
+        return optimizers[-1]
+
+    def recording_loss(logits, targets, **kwargs):
+        batches.append((logits.detach().clone(), targets.clone()))
+        rates.append([group["lr"] for group in optimizers[0].param_groups])
+        return cross_entropy(logits, targets, **kwargs)
+
+    monkeypatch.setattr(train_module, "make_optimizer", recording_optimizer)
+    monkeypatch.setattr(train_module.F, "cross_entropy", recording_loss)
+    data = synthetic_dataset()
+    settings = config(epochs=3, val_points=3, label_smoothing=0.1, lr=0.2)
+    lines = []
+    result = train_model(data, SPEC_OPTIONS, "max", 4, settings, log=lines.append)
+
+    # 40 images in batches of 16, 16 and 8: 9 steps, a row after every third
+    assert [len(targets) for _, targets in batches] == [16, 16, 8] * 3
+    history = result.history
+    for row, first in zip(history.itertuples(), (0, 3, 6), strict=True):
+        logits = torch.cat([batch[0] for batch in batches[first : first + 3]])
+        targets = torch.cat([batch[1] for batch in batches[first : first + 3]])
+        loss = cross_entropy(logits, targets, label_smoothing=0.1)
+        assert row.train_loss == pytest.approx(loss.item(), rel=1e-5)
+        correct = (logits.argmax(1) == targets).sum().item()
+        assert row.train_accuracy == pytest.approx(100.0 * correct / 40)
+    steps = [learning_rate(step, 9, 3, 0.2) for step in range(9)]
+    assert rates == [[rate, rate] for rate in steps]
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(batches[0][1], data.subset("train")[1][order[:16]])
+    assert lines == [
+        f"[max seed 4] step {row.step}/9 (epoch {row.epoch}/3) loss {row.train_loss:.4f} "
+        f"train {row.train_accuracy:.2f}% val {row.val_accuracy:.2f}% ({row.seconds:.1f}s)"
+        for row in history.itertuples()
+    ]
+
+
+def test_a_run_is_timed_and_ends_with_its_last_validation(monkeypatch):
+    """With a clock that stands still every duration is zero (and the throughput undefined);
+    validation runs at the device's evaluation batch and its last result is the run's."""
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: 100.0)
+    batches = []
+
+    def accuracy(model, images, labels, device, batch_size):
+        batches.append(batch_size)
+        return 10.0 * len(batches)
+
+    monkeypatch.setattr(train_module, "accuracy_on", accuracy)
+    result = train(epochs=3, val_points=3)
+    assert batches == [devices.EVAL_BATCH_SIZES["cpu"]] * 3
+    assert result.history["val_accuracy"].tolist() == [10.0, 20.0, 30.0]
+    assert result.history["seconds"].tolist() == [0.0, 0.0, 0.0]
+    assert result.meta["final_val_accuracy"] == 30.0
+    assert result.meta["wall_seconds"] == 0.0
+    assert math.isnan(result.meta["images_per_second"])
+
+
+def test_a_run_shorter_than_a_second_has_a_throughput(monkeypatch):
+    clock = iter(range(10**6))
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: next(clock) / 1000)
+    meta = train(epochs=1).meta
+    assert 0 < meta["wall_seconds"] < 1
+    assert meta["images_per_second"] == pytest.approx(40 / meta["wall_seconds"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "placement"),
+    [({"augment_shift": 2}, None), ({}, PlacementConfig(canvas=24, region="left"))],
+    ids=["augment-shift", "placement"],
+)
+def test_a_runs_batches_and_positions_come_from_its_own_generator(monkeypatch, changes, placement):
+    """Draws from torch's global generator between building the network and training (as
+    another library might make) change nothing: the order of the batches and the positions
+    of the images come from the run's own generator."""
+
+    def run(disturb: bool):
+        def optimizer(model, settings):
+            if disturb:
+                torch.rand(1000)
+            return make_optimizer(model, settings)
+
+        monkeypatch.setattr(train_module, "make_optimizer", optimizer)
+        settings = config(epochs=2, **changes)
+        return train_model(
+            synthetic_dataset(), SPEC_OPTIONS, "avg", 0, settings, log=quiet, placement=placement
+        ).model
+
+    assert states_equal(run(disturb=False), run(disturb=True))
+
+
+def test_normalization_is_per_channel():
+    data = synthetic_dataset()
+    scale = torch.tensor([1.0, 0.5, 0.25]).view(1, 3, 1, 1)
+    data.images = (data.images.float() * scale).to(torch.uint8)
+    model = train(data=data, epochs=1).model
+    x = to_unit_float(data.subset("train")[0])
+    torch.testing.assert_close(model.mean.flatten(), x.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(model.std.flatten(), x.std(dim=(0, 2, 3)))
+    assert len(set(model.mean.flatten().tolist())) == 3
+
+
+def test_the_optimiser_is_nesterov_sgd_that_decays_only_weight_matrices_and_kernels():
+    model = train(epochs=1).model
+    settings = config(lr=0.07, momentum=0.8, weight_decay=0.003)
+    optimizer = make_optimizer(model, settings)
+    assert type(optimizer) is torch.optim.SGD
+    decay, no_decay = optimizer.param_groups
+    names = {id(p): name for name, p in model.named_parameters()}
+    decayed = {names[id(p)] for p in decay["params"]}
+    kept = {names[id(p)] for p in no_decay["params"]}
+    assert decayed | kept == set(names.values()) and not decayed & kept
+    assert decayed == {name for name, p in model.named_parameters() if p.dim() >= 2}
+    assert any(name.endswith(".bias") for name in kept)
+    assert any(p.dim() == 2 for p in decay["params"])  # the linear head's weight
+    assert decay["weight_decay"] == 0.003 and no_decay["weight_decay"] == 0.0
+    for group in (decay, no_decay):
+        assert group["lr"] == 0.07 and group["momentum"] == 0.8 and group["nesterov"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        # 40 images in batches of 16: 3 steps per epoch
+        ({"epochs": 2, "warmup_epochs": 0.1}, (6, 3, 2, 1)),
+        ({"steps": 7, "warmup_epochs": 5.0}, (7, 3, 3, 3)),  # warm-up capped at half the steps
+        ({"steps": 9, "warmup_epochs": 5.0}, (9, 3, 3, 4)),
+    ],
+)
+def test_a_step_budget_plans_steps_passes_and_warm_up(changes, expected):
+    budget = train_module.StepBudget.plan(40, config(**changes))
+    assert (budget.total, budget.per_epoch, budget.epochs, budget.warmup) == expected
+    assert type(budget.warmup) is int
+
+
+def test_the_last_step_after_warm_up_reaches_zero():
+    assert learning_rate(1, 2, 1, 0.4) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(0, 2, 1, 0.4) == 0.4
+
+
+def test_divergence_names_the_run_the_step_and_the_remedy():
+    model = train(epochs=1).model
+    settings = config(lr=0.1)
+    with pytest.raises(train_module.TrainingDiverged) as info:
+        train_module.check_finite(model, math.nan, 3, 9, settings, "max seed 0")
+    assert str(info.value) == (
+        "max seed 0: the training loss is nan by step 3 of 9 (peak learning rate 0.1); no "
+        "model is written. Lower train.lr or raise train.warmup_epochs."
+    )
+    train_module.check_finite(model, 0.5, 3, 9, settings, "max seed 0")  # finite: no error
+
+
+def test_training_turns_deterministic_mode_on_when_asked():
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        torch.use_deterministic_algorithms(False)
+        train(epochs=1, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
