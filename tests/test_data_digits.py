@@ -139,6 +139,7 @@ def test_split_codes_keep_official_test():
     codes = split_codes(raw, val_fraction=0.2, test_fraction=0.5, seed=0)
     assert torch.equal(codes == 2, official)
     assert int((codes == 1).sum()) == round(0.2 * 30)
+    assert codes.dtype == torch.uint8  # as a prepared file stores them
 
 
 def test_unknown_dataset_raises(tmp_path):
@@ -151,9 +152,18 @@ def test_unknown_dataset_raises(tmp_path):
 
 
 def test_place_on_canvas_too_small_raises():
-    images = torch.ones(2, 1, 8, 8, dtype=torch.uint8)
-    with pytest.raises(ValueError):
+    images = torch.ones(2, 1, 8, 6, dtype=torch.uint8)
+    with pytest.raises(ValueError) as caught:
         place_on_canvas(images, 7)
+    assert str(caught.value) == "canvas 7 is smaller than the images (8x6)"
+
+
+def test_a_prepared_file_without_its_hash_is_refused(tmp_path, prepared):
+    path = tmp_path / "old.pt"
+    fields = ("name", "images", "labels", "split", "classes")
+    torch.save({name: getattr(prepared, name) for name in fields}, path)
+    with pytest.raises(CorruptFile, match=r"\(it records no content hash: written by an older"):
+        load_prepared(path)
 
 
 def test_place_on_canvas_centres():

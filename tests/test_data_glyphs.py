@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from conftest import nearest_class_mean_accuracy
 
+import poolstudy.data.glyphs as glyphs_module
 from poolstudy import bench, cli
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawShape
@@ -249,21 +250,75 @@ def test_background_and_noise_reach_the_border():
     assert noisy[:, :, 0, :].max() > 0
 
 
+SIZES = "glyphs n_train, n_val and n_test must be >= 0"
+SHAPE = "glyphs size must be > 0 and scale in [0, 1)"
+ROTATION = "glyphs rotation must lie in [0, 90] degrees"
+DISTORTION = "glyphs shear, stroke, elastic and jitter must be >= 0"
+GREY = "glyphs background and noise must lie in [0, 1]"
+
+
 @pytest.mark.parametrize(
-    "option",
+    ("option", "message"),
     [
-        {"colour": 1},
-        {"classes": "greek"},
-        {"seed": -1},
-        {"n_train": -5},
-        {"rotation": 120},
-        {"noise": 2.0},
-        {"scale": 1.0},
+        ({"colour": 1, "hue": 2}, "unknown glyphs options: colour, hue"),
+        ({"classes": "greek"}, "glyphs classes must be one of digits, letters"),
+        ({"n_train": -5}, SIZES),
+        ({"n_val": -1}, SIZES),
+        ({"n_test": -1}, SIZES),
+        ({"seed": -1}, f"glyphs seed must lie in [0, {2**30}]"),
+        ({"seed": 2**30 + 1}, f"glyphs seed must lie in [0, {2**30}]"),
+        ({"canvas": 3}, "glyphs canvas must be >= 4"),
+        ({"size": 0}, SHAPE),
+        ({"scale": 1.0}, SHAPE),
+        ({"scale": -0.1}, SHAPE),
+        ({"rotation": 120}, ROTATION),
+        ({"rotation": 90.5}, ROTATION),
+        ({"rotation": -1}, ROTATION),
+        ({"shear": -0.1}, DISTORTION),
+        ({"stroke": -0.1}, DISTORTION),
+        ({"elastic": -0.1}, DISTORTION),
+        ({"jitter": -0.1}, DISTORTION),
+        ({"background": 1.5}, GREY),
+        ({"background": -0.1}, GREY),
+        ({"noise": 2.0}, GREY),
+        ({"noise": -0.1}, GREY),
     ],
 )
-def test_bad_options_are_refused(option):
-    with pytest.raises(ValueError):
+def test_bad_options_are_refused_with_what_is_wrong(option, message):
+    with pytest.raises(ValueError) as caught:
         GlyphOptions.from_dict(option)
+    assert str(caught.value) == message
+
+
+def test_options_at_the_ends_of_their_ranges_are_accepted():
+    edges = {"n_train": 0, "n_val": 0, "n_test": 0, "seed": 2**30, "canvas": 4, "size": 0.5}
+    edges |= {"scale": 0.0, "rotation": 90, "shear": 0, "stroke": 0, "elastic": 0, "jitter": 0}
+    edges |= {"background": 1.0, "noise": 1.0}
+    options = GlyphOptions.from_dict(edges)
+    assert options.seed == 2**30 and options.size == 0.5 and options.noise == 1.0
+    assert GlyphOptions.from_dict({"background": 0, "noise": 0, "rotation": 0}).rotation == 0
+
+
+def test_generation_renders_batches_of_at_most_batch_images(monkeypatch):
+    calls = []
+
+    def recording(labels, *args):
+        images = render_batch(labels, *args)
+        calls.append((labels.clone(), images.clone()))
+        return images
+
+    monkeypatch.setattr(glyphs_module, "render_batch", recording)
+    monkeypatch.setattr(glyphs_module, "BATCH", 4)
+    options = GlyphOptions(n_train=10)
+    images, labels = glyphs_module.generate(options, "train", 10)
+    assert [len(batch) for batch, _ in calls] == [4, 4, 2]
+    assert torch.equal(torch.cat([batch for batch, _ in calls]), labels)
+    assert torch.equal(torch.cat([rendered for _, rendered in calls]), images)
+    calls.clear()
+    one, _ = glyphs_module.generate(options, "train", 1)
+    assert len(calls) == 1 and torch.equal(one, calls[0][1])
+    none, no_labels = glyphs_module.generate(options, "train", 0)
+    assert none.shape == (0, 1, 32, 32) and no_labels.shape == (0,) and len(calls) == 1
 
 
 def test_defaults():
