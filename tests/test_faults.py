@@ -256,6 +256,36 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     same_run(alone, resumed)
 
 
+@pytest.mark.fault
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_a_run_on_cuda_checkpoints_its_generators_and_resumes_there(
+    data_path, tmp_path, monkeypatch
+):
+    """Every tensor of a CUDA run (inputs, shifted and placed batches, running sums, the
+    model) must be on the GPU, its checkpoint must carry the GPU's generator state, and a
+    resumed run must finish there; its metadata names the GPU."""
+    options = {**TRAIN, "device": "cuda", "augment_shift": 2}
+    placement = {"canvas": 20, "region": "left"}
+    run = tmp_path / "run"
+    monkeypatch.setenv(CHECKPOINT_ENV, "0")
+    original = train_module.Checkpoint.save
+    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    with pytest.raises(Interrupted):
+        train_cell(data_path, "max", [0], MODEL, options, [run], placement_options=placement)
+    saved = torch.load(run / CHECKPOINT_NAME, weights_only=True)
+    assert torch.equal(saved["cuda_rng"], torch.cuda.get_rng_state("cuda"))
+    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    lines = []
+    train_cell(
+        data_path, "max", [0], MODEL, options, [run], placement_options=placement,
+        log=lines.append,
+    )  # fmt: skip
+    assert f"{run / CHECKPOINT_NAME}: resuming at step 4" in lines
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["device_name"] == torch.cuda.get_device_name("cuda") != "cpu"
+    assert meta["steps"] > 4 and 0.0 <= meta["final_val_accuracy"] <= 100.0
+
+
 def test_a_resumed_run_counts_the_training_time_before_the_interruption(
     data_path, tmp_path, monkeypatch
 ):
