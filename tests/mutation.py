@@ -140,16 +140,27 @@ def run(group: str, folder: Path, max_children: int) -> None:
         subprocess.run([*command, *escaped], cwd=folder, env=env, check=True)
 
 
+def module_of(mutant: str) -> str:
+    """The module a mutant name belongs to: ``poolstudy.data.glyphs.x_render__mutmut_3`` ->
+    ``poolstudy.data.glyphs`` (methods are written ``xǁClassǁmethod__mutmut_N``)."""
+    return mutant.rsplit(".", 1)[0]
+
+
+def row(label: str, mutants: int, killed: int, excused: int) -> str:
+    score = 100.0 * killed / mutants
+    return f"{label:22} {mutants:8d} {killed:7d} {excused:9d} {score:6.1f}%"
+
+
 def report(groups: list[str], workdir: Path) -> int:
     """Print the killed share per group and the unreviewed survivors; 1 if there are any."""
     notes = reviewed()
     unreviewed = []
     totals = [0, 0]
-    print(f"{'group':10} {'mutants':>8} {'killed':>7} {'reviewed':>9} {'score':>7}")
+    print(f"{'group / module':22} {'mutants':>8} {'killed':>7} {'reviewed':>9} {'score':>7}")
     for group in groups:
         found = statuses(workdir / group)
         if not found:
-            print(f"{group:10} (not run)")
+            print(f"{group:22} (not run)")
             continue
         killed = sum(status in DETECTED for status in found.values())
         alive = {name: status for name, status in found.items() if status not in DETECTED}
@@ -157,11 +168,21 @@ def report(groups: list[str], workdir: Path) -> int:
         unreviewed += [(name, status) for name, status in alive.items() if name not in notes]
         totals[0] += len(found)
         totals[1] += killed
-        score = 100.0 * killed / len(found)
-        print(f"{group:10} {len(found):8d} {killed:7d} {len(excused):9d} {score:6.1f}%")
+        print(row(group, len(found), killed, len(excused)))
+        modules = sorted({module_of(name) for name in found})
+        for module in modules if len(modules) > 1 else []:
+            mine = [name for name in found if module_of(name) == module]
+            print(
+                row(
+                    "  " + module.removeprefix("poolstudy."),
+                    len(mine),
+                    sum(found[name] in DETECTED for name in mine),
+                    sum(name in alive and name in notes for name in mine),
+                )
+            )
     if totals[0]:
         score = 100.0 * totals[1] / totals[0]
-        print(f"{'all':10} {totals[0]:8d} {totals[1]:7d} {'':9} {score:6.1f}%")
+        print(f"{'all':22} {totals[0]:8d} {totals[1]:7d} {'':9} {score:6.1f}%")
     for name, status in sorted(unreviewed):
         print(f"unreviewed {status}: {name}  (mutmut show {name}, in {workdir}/<group>)")
     return 1 if unreviewed else 0
