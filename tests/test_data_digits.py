@@ -151,6 +151,34 @@ def test_unknown_dataset_raises(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        (
+            torch.zeros(2, 1, 4, 4),
+            torch.zeros(2),
+            r"^images must be a uint8 tensor \[N, C, H, W\]$",
+        ),
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), torch.zeros(2), "^images must be a uint8"),
+        (
+            torch.zeros(2, 1, 4, 4, dtype=torch.uint8),
+            torch.zeros(3),
+            r"^labels must be a tensor \[N\] matching the images$",
+        ),
+    ],
+    ids=["float-images", "three-dimensions", "labels-of-other-length"],
+)
+def test_a_raw_dataset_refuses_images_and_labels_of_the_wrong_kind(images, labels, message):
+    with pytest.raises(ValueError, match=message):
+        RawDataset(images, labels, ["a", "b"])
+
+
+def test_a_raw_dataset_holds_its_labels_as_int64():
+    images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
+    raw = RawDataset(images, torch.tensor([2, 0, 1], dtype=torch.int32), ["a", "b", "c"])
+    assert raw.labels.dtype == torch.int64 and raw.labels.tolist() == [2, 0, 1]
+
+
 def test_place_on_canvas_too_small_raises():
     images = torch.ones(2, 1, 8, 6, dtype=torch.uint8)
     with pytest.raises(ValueError) as caught:
@@ -174,6 +202,13 @@ def test_place_on_canvas_centres():
     assert torch.equal(out[:, :, 2:5, 2:6], images)
     assert int(out.sum()) == int(images.sum())
     assert place_on_canvas(images, None) is images
+
+
+def test_place_on_canvas_centres_one_image_as_it_centres_a_batch():
+    image = torch.arange(12, dtype=torch.uint8).reshape(3, 4)
+    out = place_on_canvas(image, 8)
+    assert torch.equal(out, place_on_canvas(image[None, None], 8)[0, 0])
+    assert torch.equal(out[2:5, 2:6], image) and int(out.sum()) == int(image.sum())
 
 
 def test_load_prepared_round_trip(prepared, prepared_path):

@@ -31,7 +31,10 @@ from poolstudy.data.glyphs import (
     glyph_masks,
     glyphs_shape,
     load_glyphs,
+    outline_polygons,
+    rasterize,
     render_batch,
+    signed_distance,
     sin_cos,
     stream_seed,
 )
@@ -99,6 +102,15 @@ def test_font_cache_finds_fonts_and_renders_every_class():
         assert (border == 0).all()
 
 
+def test_each_font_file_draws_its_own_glyph():
+    """Outlines come from the file named, not from matplotlib's default font: no two fonts
+    give the same mask of one character."""
+    masks = [rasterize(outline_polygons(font, "g")) for font in font_files()]
+    for i, first in enumerate(masks):
+        for second in masks[i + 1 :]:
+            assert not np.array_equal(first, second)
+
+
 def test_fields_are_quantised_signed_distances():
     fields = glyph_fields(CLASSES["digits"])
     assert fields.dtype == torch.float32
@@ -107,6 +119,15 @@ def test_fields_are_quantised_signed_distances():
     assert fields.abs().max() <= FIELD_LIMIT
     assert (fields.flatten(1).min(1).values < 0).all()
     assert (fields[:, :, 0, :] > 0).all()
+
+
+def test_signed_distance_of_a_stripe_counts_pixels_from_its_edge():
+    """Three columns set: half a pixel from the edge on either side, one more per pixel
+    (negative inside), the same on every row."""
+    mask = np.zeros((4, 7), dtype=bool)
+    mask[:, 2:5] = True
+    expected = np.tile([1.5, 0.5, -0.5, -1.5, -0.5, 0.5, 1.5], (4, 1))
+    np.testing.assert_array_equal(signed_distance(mask), expected)
 
 
 def test_grid_sample_is_exact_on_quantised_values():
