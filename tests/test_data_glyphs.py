@@ -19,9 +19,11 @@ from poolstudy.data.base import RawShape
 from poolstudy.data.glyphs import (
     CLASSES,
     COORD_STEP,
+    CURVE_STEPS,
     FIELD_LIMIT,
     FIELD_SIZE,
     FIELD_STEP,
+    MASK_BOX,
     MASK_SIZE,
     GlyphOptions,
     SmoothField,
@@ -32,6 +34,7 @@ from poolstudy.data.glyphs import (
     glyphs_shape,
     load_glyphs,
     outline_polygons,
+    path_polygons,
     rasterize,
     render_batch,
     signed_distance,
@@ -100,6 +103,82 @@ def test_font_cache_finds_fonts_and_renders_every_class():
         border = masks.clone()
         border[:, :, 8:-8, 8:-8] = 0
         assert (border == 0).all()
+
+
+def de_casteljau(control: np.ndarray, t: float) -> np.ndarray:
+    """A point of the Bezier curve with these control points, by repeated interpolation."""
+    while len(control) > 1:
+        control = (1 - t) * control[:-1] + t * control[1:]
+    return control[0]
+
+
+def test_path_polygons_follow_lines_and_both_kinds_of_bezier_curve():
+    from matplotlib.path import Path as MplPath
+
+    start, corner, bend = (0.0, 0.0), (4.0, 0.0), (4.0, 3.0)
+    quadratic = [(6.0, 5.0), (2.0, 6.0)]
+    cubic = [(1.0, 7.0), (-2.0, 5.0), (-1.0, 2.0)]
+    vertices = [start, corner, bend, *quadratic, *cubic, (0.0, 0.0)]
+    codes = [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, *[MplPath.CURVE3] * 2]
+    codes += [*[MplPath.CURVE4] * 3, MplPath.CLOSEPOLY]
+    # then a lone segment, no area: dropped; and a triangle, the fewest points kept
+    triangle = [(9.0, 9.0), (9.0, 10.0), (8.0, 9.0)]
+    vertices += [(9.0, 9.0), (9.0, 10.0), *triangle, (9.0, 9.0)]
+    codes += [MplPath.MOVETO, MplPath.LINETO, MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO]
+    codes += [MplPath.CLOSEPOLY]
+    polygon, kept = path_polygons(MplPath(vertices, codes))
+    np.testing.assert_array_equal(kept, np.array(triangle))
+    steps = np.arange(1, CURVE_STEPS + 1) / CURVE_STEPS
+    first = np.array([bend, *quadratic])
+    second = np.array([quadratic[-1], *cubic])
+    expected = [start, corner, bend]
+    expected += [de_casteljau(first, t) for t in steps]
+    expected += [de_casteljau(second, t) for t in steps]
+    assert polygon.dtype == np.float64
+    np.testing.assert_allclose(polygon, np.array(expected), rtol=0, atol=1e-12)
+
+
+def test_path_polygons_keep_every_point_of_a_long_outline():
+    """No simplification: 200 points on the sides of a square stay 200 points."""
+    from matplotlib.path import Path as MplPath
+
+    side = np.linspace(0.0, 1.0, 50, endpoint=False)
+    ring = np.concatenate(
+        [
+            np.stack([side, 0 * side], 1),
+            np.stack([1 + 0 * side, side], 1),
+            np.stack([1 - side, 1 + 0 * side], 1),
+            np.stack([0 * side, 1 - side], 1),
+        ]
+    )
+    codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(ring) - 1)
+    (polygon,) = path_polygons(MplPath(ring, codes))
+    np.testing.assert_array_equal(polygon, ring)
+
+
+def test_rasterize_fills_what_lies_inside_by_the_non_zero_rule():
+    """A triangle's mask is the pixel centres inside it (matplotlib's own test of points);
+    a square with a reversed square inside has a hole, with a same-turning one it has none."""
+    from matplotlib.path import Path as MplPath
+
+    triangle = np.array([[0.1, 0.0], [1.0, 0.37], [0.3, 0.9]])
+    mask = rasterize([triangle])
+    low, high = triangle.min(0), triangle.max(0)
+    factor = MASK_BOX / (high - low).max()
+    columns, rows = np.meshgrid(np.arange(MASK_SIZE) + 0.5, np.arange(MASK_SIZE) + 0.5)
+    x = (columns - MASK_SIZE / 2) / factor + (low[0] + high[0]) / 2
+    y = (low[1] + high[1]) / 2 - (rows - MASK_SIZE / 2) / factor  # y up in the outline
+    inside = MplPath(triangle).contains_points(np.stack([x.ravel(), y.ravel()], 1))
+    assert mask.sum() > 0.3 * MASK_BOX**2
+    assert np.mean(mask.ravel() == inside) > 0.999
+
+    outer = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    inner = 0.25 + 0.5 * outer
+    holed, filled = rasterize([outer, inner[::-1]]), rasterize([outer, inner])
+    edge, middle = MASK_SIZE // 2 - MASK_BOX // 2, MASK_SIZE // 2
+    assert filled[edge + 2 : -edge - 2, edge + 2 : -edge - 2].all()
+    assert not holed[middle - 4 : middle + 4, middle - 4 : middle + 4].any()
+    assert holed[edge + 2, edge + 2 : -edge - 2].all() and not filled[: edge - 1].any()
 
 
 def test_each_font_file_draws_its_own_glyph():

@@ -181,10 +181,17 @@ def outline_polygons(font: Path, char: str) -> list[np.ndarray]:
     """The closed contours of one glyph as float64 polygons [K, 2] in font units (y up);
     Bezier curves become :data:`CURVE_STEPS` line segments each."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.path import Path as MplPath
     from matplotlib.textpath import TextPath
 
-    path = TextPath((0, 0), char, size=100, prop=FontProperties(fname=str(font)))
+    return path_polygons(TextPath((0, 0), char, size=100, prop=FontProperties(fname=str(font))))
+
+
+def path_polygons(path) -> list[np.ndarray]:
+    """The closed contours of a matplotlib path as float64 polygons [K, 2]; each quadratic or
+    cubic Bezier curve becomes :data:`CURVE_STEPS` line segments; a contour of its start and
+    one segment or none (no area unless a curve closes it) is dropped."""
+    from matplotlib.path import Path as MplPath
+
     t = np.arange(1, CURVE_STEPS + 1, dtype=np.float64)[:, None] / CURVE_STEPS
     polygons: list[np.ndarray] = []
     current: list[np.ndarray] = []
