@@ -146,9 +146,12 @@ def module_of(mutant: str) -> str:
     return mutant.rsplit(".", 1)[0]
 
 
-def row(label: str, mutants: int, killed: int, excused: int) -> str:
-    score = 100.0 * killed / mutants
-    return f"{label:22} {mutants:8d} {killed:7d} {excused:9d} {score:6.1f}%"
+def row(label: str, names: list[str], found: dict[str, str], notes: dict[str, str]) -> str:
+    """One line of the report for these mutants: how many, killed, reviewed survivors, score."""
+    killed = sum(found[name] in DETECTED for name in names)
+    excused = sum(found[name] not in DETECTED and name in notes for name in names)
+    score = 100.0 * killed / len(names)
+    return f"{label:22} {len(names):8d} {killed:7d} {excused:9d} {score:6.1f}%"
 
 
 def report(groups: list[str], workdir: Path) -> int:
@@ -162,24 +165,18 @@ def report(groups: list[str], workdir: Path) -> int:
         if not found:
             print(f"{group:22} (not run)")
             continue
-        killed = sum(status in DETECTED for status in found.values())
-        alive = {name: status for name, status in found.items() if status not in DETECTED}
-        excused = [name for name in alive if name in notes]
-        unreviewed += [(name, status) for name, status in alive.items() if name not in notes]
+        unreviewed += [
+            (name, status)
+            for name, status in found.items()
+            if status not in DETECTED and name not in notes
+        ]
         totals[0] += len(found)
-        totals[1] += killed
-        print(row(group, len(found), killed, len(excused)))
+        totals[1] += sum(status in DETECTED for status in found.values())
+        print(row(group, list(found), found, notes))
         modules = sorted({module_of(name) for name in found})
         for module in modules if len(modules) > 1 else []:
             mine = [name for name in found if module_of(name) == module]
-            print(
-                row(
-                    "  " + module.removeprefix("poolstudy."),
-                    len(mine),
-                    sum(found[name] in DETECTED for name in mine),
-                    sum(name in alive and name in notes for name in mine),
-                )
-            )
+            print(row("  " + module.removeprefix("poolstudy."), mine, found, notes))
     if totals[0]:
         score = 100.0 * totals[1] / totals[0]
         print(f"{'all':22} {totals[0]:8d} {totals[1]:7d} {'':9} {score:6.1f}%")
