@@ -45,6 +45,7 @@ def error_of(config) -> str:
         "config/config.yaml",
         "config/paper.yaml",
         "config/bench_previous.yaml",
+        "config/convergence.yaml",
         "tests/data/tiny.yaml",
     ],
 )

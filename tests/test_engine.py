@@ -214,10 +214,42 @@ def test_fit_batch_is_the_largest_power_of_two_that_fits(budget, per_image, cap,
     assert devices.fit_batch(budget, per_image, cap) == expected
 
 
-def test_eval_batch_size_on_the_cpu_ignores_the_model():
+def test_eval_batch_size_on_the_cpu_without_a_network_spec_is_the_fixed_default():
     model = torch.nn.Identity()
     assert devices.eval_batch_size(torch.device("cpu"), "auto", model) == 128
     assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
+
+
+@pytest.mark.parametrize(
+    ("operator", "image_size", "widths", "largest", "batch"),
+    [
+        # the first stage's 8 maps of 16x16 (8 KiB of float32): 1,024 fit in 8 MiB
+        ("max", 16, [8, 16, 32], 8 * 16 * 16, 1024),
+        # no downsampling: the last stage's 32 maps of 16x16 (32 KiB): 256
+        ("none_rf", 16, [8, 16, 32], 32 * 16 * 16, 256),
+        # 16 maps of 32x32 (64 KiB): 128, the batch measured fastest on 32-pixel images
+        ("max", 32, [16, 32, 64], 16 * 32 * 32, 128),
+        ("stride", 32, [16, 32, 64], 16 * 32 * 32, 128),
+    ],
+)
+def test_the_cpu_evaluation_batch_fits_the_largest_activation_in_the_cache(
+    operator, image_size, widths, largest, batch
+):
+    spec = ModelSpec(
+        operator=operator, in_channels=1, num_classes=10, image_size=image_size, widths=widths
+    )
+    model = build_model(spec).train()
+    assert devices.largest_activation(model) == largest
+    assert model.training  # restored after the probe
+    assert not any(m._forward_hooks for m in model.modules())
+    assert devices.eval_batch_size(torch.device("cpu"), "auto", model) == batch
+    assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
+
+
+def test_the_cpu_evaluation_batch_is_at_least_32_images():
+    spec = ModelSpec(operator="none", in_channels=3, num_classes=10, image_size=256, widths=[64])
+    assert devices.cache_fitted_batch(build_model(spec)) == 32
+    assert devices.cache_fitted_batch(build_model(spec), cache_bytes=2**40) > 32
 
 
 @pytest.mark.child

@@ -437,7 +437,9 @@ def test_the_checkpoint_interval_comes_from_the_environment(monkeypatch):
 def test_a_checkpoint_is_due_once_its_interval_has_passed(monkeypatch, tmp_path):
     now = [100.0]
     monkeypatch.setattr(train_module.time, "perf_counter", lambda: now[0])
-    checkpoint = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=5.0, last=100.0)
+    # the interval starts when the checkpoint is made, read from the (patched) clock
+    checkpoint = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=5.0)
+    assert checkpoint.last == 100.0
     assert not checkpoint.due()
     now[0] = 104.9
     assert not checkpoint.due()

@@ -486,7 +486,7 @@ def test_a_run_is_timed_and_ends_with_its_last_validation(monkeypatch):
 
     monkeypatch.setattr(train_module, "accuracy_on", accuracy)
     result = train(epochs=3, val_points=3)
-    assert batches == [devices.EVAL_BATCH_SIZES["cpu"]] * 3
+    assert batches == [devices.cache_fitted_batch(result.model)] * 3
     assert result.history["val_accuracy"].tolist() == [10.0, 20.0, 30.0]
     assert result.history["seconds"].tolist() == [0.0, 0.0, 0.0]
     assert result.meta["final_val_accuracy"] == 30.0

@@ -160,6 +160,7 @@ def bench_evaluation(config: dict, data, device, operator: str, repeats: int) ->
     return {
         "operator": operator,
         "images": n_images,
+        "batch": batch,
         "batched_per_s": n_images / t_batched,
         "loop_per_s": n_images / t_loop,
         "ratio": t_loop / t_batched,
@@ -230,18 +231,17 @@ def run_benchmarks(
             options=options,
         )
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
-    batch = devices.eval_batch_size(device, config["evaluate"]["batch_size"])
     print(
         "\nshifted evaluation (test set x every shift), images per second: batched (all shifts "
-        f"of a chunk in one gather, forward batches of {batch}, channels_last) against a loop "
+        "of a chunk in one gather, the engine's forward batch, channels_last) against a loop "
         "over the shifts (whole test set per forward pass, PyTorch defaults); goal >= "
         f"{EVAL_GOAL}x"
     )
-    print(f"{'operator':<14}{'images':>9}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
+    print(f"{'operator':<14}{'images':>9}{'batch':>7}{'batched/s':>12}{'loop/s':>12}{'ratio':>8}")
     for operator in operators:
         row = bench_evaluation(config, data, device, operator, repeats)
         print(
-            f"{row['operator']:<14}{row['images']:>9}{row['batched_per_s']:>12.0f}"
+            f"{row['operator']:<14}{row['images']:>9}{row['batch']:>7}{row['batched_per_s']:>12.0f}"
             f"{row['loop_per_s']:>12.0f}{row['ratio']:>7.2f}x  {met(row['ratio'], EVAL_GOAL)}"
         )
     print(

@@ -445,7 +445,9 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
     settings = condition_settings(config, cost.cell.condition)
     flops = forward_flops(cost.spec)
     batch = calibration_batch(settings["train"]["batch_size"], TRAIN_FACTOR * flops)
-    configured_eval = eval_batch_size(torch.device("cpu"), settings["evaluate"]["batch_size"])
+    configured_eval = eval_batch_size(
+        torch.device("cpu"), settings["evaluate"]["batch_size"], build_model(cost.spec)
+    )
     eval_batch = calibration_batch(configured_eval, flops)
     start_up = start_up_seconds()
     threads = torch.get_num_threads()

@@ -310,7 +310,8 @@ class Checkpoint:
     path: Path
     identity: str
     seconds: float
-    last: float = dataclasses.field(default_factory=time.perf_counter)
+    # looked up at each construction, so that a patched clock applies
+    last: float = dataclasses.field(default_factory=lambda: time.perf_counter())
 
     def due(self) -> bool:
         return time.perf_counter() - self.last >= self.seconds

@@ -291,7 +291,7 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             if budget_checked(row) and not stable_under_budget(row)
         ]
         learning.append(
-            "doubling the training budget still raised the accuracy of its networks"
+            "doubling the training budget still raised the accuracy of the compared networks"
             + (
                 f" and {'; '.join(moved)}, not shown to stay within "
                 f"$\\pm${fmt(rows[0].margin)} points"
@@ -301,7 +301,7 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
         )
     if deciding.empty or not checked(deciding).all():
         learning.append(
-            "the convergence of its networks was not checked (no runs at half the budget)"
+            "the convergence of the compared networks was not checked (no runs at half the budget)"
         )
     if learning:
         reasons.append(
