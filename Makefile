@@ -34,7 +34,7 @@ lock: setup
 	@echo "requirements.lock updated; \`make setup\` installs it."
 
 # Every shipped config, each on its own, must plan without an error (a dry run: nothing runs).
-CONFIGS ?= config/config.yaml config/paper.yaml config/bench_previous.yaml tests/data/tiny.yaml
+CONFIGS ?= config/config.yaml config/paper.yaml config/bench_previous.yaml config/convergence.yaml tests/data/tiny.yaml
 
 lint: setup
 	ruff check src tests

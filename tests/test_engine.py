@@ -7,6 +7,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -300,6 +301,26 @@ def test_device_check_runs_on_the_cpu(capsys):
     assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
     assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
     assert "max" in capsys.readouterr().out
+
+
+def test_the_device_checks_tiny_pipeline_plans_the_tiny_config_alone(tmp_path):
+    """A dry run of the GPU check's command in a copy of the project plans the tiny study
+    only (the project's own config/config.yaml is not merged into it)."""
+    from poolstudy.devicebench import tiny_config_on, tiny_pipeline_command
+    from poolstudy.workspace import copy_sources
+
+    project = copy_sources(tmp_path / "project")
+    config = tiny_config_on(torch.device("cpu"), tmp_path / "tiny.yaml")
+    command = tiny_pipeline_command(Path(sys.executable).parent, "1", config)
+    result = subprocess.run(
+        [*command, "--dry-run", "--quiet", "rules"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "glyphs" not in result.stdout + result.stderr  # the default's primary dataset
+    assert "train" in result.stdout
 
 
 def test_peak_flops_by_device_name():

@@ -119,8 +119,23 @@ def tiny_config_on(device: torch.device, path: Path) -> Path:
     config = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
     config["train"]["device"] = str(device)
     config.setdefault("evaluate", {})["device"] = str(device)
-    path.write_text(yaml.safe_dump(config))
+    # key order matters: the first condition and dataset are the primary ones
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def tiny_pipeline_command(bin_dir: Path, cores: str, config: Path) -> list[str]:
+    """Snakemake on ``config`` alone: ``--configfile`` by itself would merge it into the
+    project's ``config/config.yaml`` (whose conditions name datasets the tiny config does not
+    study), so the workflow's config is replaced."""
+    return [
+        str(bin_dir / "snakemake"),
+        "--cores",
+        cores,
+        "--configfile",
+        str(config),
+        "--replace-workflow-config",
+    ]
 
 
 def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
@@ -132,7 +147,7 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         start = time.perf_counter()
         result = subprocess.run(
-            [str(bin_dir / "snakemake"), "--cores", cores, "--configfile", str(config)],
+            tiny_pipeline_command(bin_dir, cores, config),
             cwd=project,
             capture_output=True,
             text=True,
