@@ -63,8 +63,9 @@ CPU_CACHE_BYTES = 8 * 2**20
 """On the CPU a forward batch whose largest activation stays within about this many bytes
 (the size of a core's share of the cache) runs fastest per image. Measured with one thread:
 128 images of 16 channels at 32x32 (8 MiB) were 2-3x faster per image than 512 or more; on
-16-pixel letters with 8 channels in the first stage, 128 images (1 MiB) ran pooled networks
-at 31,000 images/s against 45,000 with 512 and 48,000 with 2,048 (``stride``)."""
+16-pixel letters with 8 channels in the first stage, batches of 128 images (1 MiB) ran ``max``
+at 31,000 images/s against 45,000 with 512, and ``stride`` at 39,000 with 512 against 48,000
+with 2,048."""
 
 MEMORY_FRACTION = 0.5
 """Share of the free device memory one evaluation batch may use: the shifted copies and the
