@@ -137,6 +137,8 @@ def test_evaluation_images_count_every_split_shift_and_view():
     settings["evaluate"]["train_images"] = 120  # training accuracy on 120 of the 300
     assert eval_images(settings, shape(), n_train=300) == clean - 180 + shifted
     assert eval_images(settings, shape(), n_train=100) == clean - 200 + shifted
+    settings["evaluate"]["shift_images"] = 50  # the shift protocols on 50 of the 200 test images
+    assert eval_images(settings, shape(), n_train=100) == clean - 200 + shifted // 4
 
 
 def test_placement_evaluates_every_position_and_the_centred_test_images():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -329,6 +330,37 @@ def test_training_accuracy_is_measured_on_the_subset_the_run_trained_on():
         expected = (model(images.float() / 255).argmax(1) == labels).float().mean().item()
     assert row["n"] == 3 and row["value"] == pytest.approx(100 * expected)
     assert table.set_index("metric").loc["accuracy_test", "n"] == len(data.subset("test")[1])
+
+
+def test_shift_protocols_run_on_the_seeded_subset_of_shift_images():
+    from poolstudy.inference import seeded_subset
+
+    torch.manual_seed(0)
+    data = tiny_dataset()
+    spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=10, widths=(4, 8))
+    model = build_model(spec).eval()
+    images, labels = data.subset("test")
+    config = EvalConfig(
+        protocols=("circular",), max_shift=1, consistency_shift=1, batch_size=16, seed=5
+    )
+    table = evaluate_model(
+        model, data, dataclasses.replace(config, shift_images=3), CPU, log=lambda _: None
+    ).table
+    keep = seeded_subset(len(labels), 3, 5)
+    with torch.no_grad():
+        hits = model(images.float() / 255).argmax(1) == labels
+    by_metric = table.set_index("metric")
+    assert by_metric.loc["accuracy_test", "n"] == len(labels)  # clean accuracy: every image
+    assert by_metric.loc["accuracy_test", "value"] == pytest.approx(100 * hits.float().mean())
+    shifted = table[table["metric"] == "accuracy_shifted"]
+    assert set(shifted["n"]) == {3} and by_metric.loc["consistency", "n"] == 3
+    unshifted = shifted[(shifted["dx"] == 0) & (shifted["dy"] == 0)]["value"].item()
+    assert unshifted == pytest.approx(100 * hits[keep].float().mean())
+    # at least as many as there are: every test image, as without the key
+    everything = evaluate_model(
+        model, data, dataclasses.replace(config, shift_images=10**6), CPU, log=lambda _: None
+    ).table
+    assert set(everything[everything["metric"] == "accuracy_shifted"]["n"]) == {len(labels)}
 
 
 def test_stability_metrics_accept_the_automatic_batch_size():

@@ -19,8 +19,9 @@ the dataset shapes that the registry knows without loading any data (``DatasetEn
   most one per step);
 - evaluating a run: one forward pass over each split (the training subset, validation, test;
   with placement the test images once more, centred), and per shift protocol the test images
-  under every shift of its grid (``evaluate.grid_for``, ``placement.position_grid``) plus
-  the views of the stability metrics (``stability_views``).
+  (at most ``evaluate.shift_images`` of them) under every shift of its grid
+  (``evaluate.grid_for``, ``placement.position_grid``) plus the views of the stability
+  metrics (``stability_views``).
 
 With placement every forward pass sees the placement canvas. Wall time per job is
 ``FLOPs / rate + steps x step_seconds + job_seconds``: on the CPU the rates are measured here
@@ -291,14 +292,18 @@ def stability_views(protocol: str, settings: dict) -> int:
 
 def eval_images(settings: dict, shape: PreparedShape, n_train: int) -> int:
     """Forward passes (images) of one evaluation job per seed; training accuracy on at most
-    ``evaluate.train_images`` of the ``n_train`` images trained on."""
+    ``evaluate.train_images`` of the ``n_train`` images trained on, the shift protocols on at
+    most ``evaluate.shift_images`` of the test images."""
     test = shape.splits["test"]
     placed = settings["placement"]["canvas"] is not None
     train_images = settings["evaluate"].get("train_images")
     trained = n_train if train_images is None else min(n_train, train_images)
+    shift_images = settings["evaluate"].get("shift_images")
+    shifted_test = test if shift_images is None else min(test, shift_images)
     clean = trained + shape.splits["val"] + test + (test if placed else 0)
     shifted = sum(
-        test * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
+        shifted_test
+        * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
         for protocol in settings["evaluate"]["protocols"]
     )
     return clean + shifted

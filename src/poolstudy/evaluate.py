@@ -18,7 +18,13 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.data.prepare import SPLITS, PreparedDataset
-from poolstudy.inference import fold_batchnorm, predict, select_training_subset, to_unit_float
+from poolstudy.inference import (
+    fold_batchnorm,
+    predict,
+    seeded_subset,
+    select_training_subset,
+    to_unit_float,
+)
 from poolstudy.metrics import (
     consistency,
     consistency_given_clean_correct,
@@ -49,6 +55,7 @@ class EvalConfig:
     seed: int = 0
     batch_size: int | str = "auto"
     train_images: int | None = None
+    shift_images: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalConfig:
@@ -251,7 +258,9 @@ def evaluate_model(
     trained on: the seeded subset of ``n_train`` images (``select_training_subset`` with the
     run's ``seed``) when training used one, and of those at most ``config.train_images``
     (a subset seeded by ``config.seed``: an unbiased estimate at a fraction of the cost where
-    the training split is large). With an active ``placement`` the clean splits are
+    the training split is large). The shift protocols and stability measures likewise run on
+    at most ``config.shift_images`` test images (seeded by ``config.seed``); clean test
+    accuracy always uses every test image. With an active ``placement`` the clean splits are
     placed at fixed positions from the training region (as validation was), and the
     ``placement`` protocol moves every test image over the whole canvas (``position_grid``)."""
     placement = placement or PlacementConfig()
@@ -291,6 +300,10 @@ def evaluate_model(
             clean_logits = (
                 predict(model, centred, config.batch_size, device) if placement.active else logits
             )
+    keep = seeded_subset(len(y), config.shift_images, config.seed)
+    if keep is not None:
+        keep = keep.to(x.device)
+        x, y, clean_logits = x[keep], y[keep], clean_logits[keep]
     for protocol in config.protocols:
         start = time.perf_counter()
         if protocol == "placement":

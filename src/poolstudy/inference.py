@@ -18,14 +18,21 @@ def to_unit_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(255.0)
 
 
+def seeded_subset(total: int, n: int | None, seed: int) -> torch.Tensor | None:
+    """Indices of the first ``n`` of ``total`` items in a permutation seeded by ``seed``;
+    None (keep everything) when ``n`` is None or not below ``total``."""
+    if n is None or n >= total:
+        return None
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def select_training_subset(
     images: torch.Tensor, labels: torch.Tensor, n_train: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The first ``n_train`` images of a seeded permutation (all of them when None)."""
-    if n_train is None or n_train >= labels.shape[0]:
+    keep = seeded_subset(labels.shape[0], n_train, seed)
+    if keep is None:
         return images, labels
-    order = torch.randperm(labels.shape[0], generator=torch.Generator().manual_seed(seed))
-    keep = order[:n_train]
     return images[keep], labels[keep]
 
 

@@ -183,13 +183,9 @@ def regime_tex(regime: pd.DataFrame) -> str:
         f"(conditions {', '.join(latex_escape(c) for c in dict.fromkeys(regime['condition']))}; "
         "Figure~\\ref{fig:learning}). "
     )
-    several = regime["condition"].nunique() > 1
 
     def names(rows: pd.DataFrame) -> str:
-        return ", ".join(
-            side_tex(row.condition, row.operator, None if several else row.condition)
-            for row in rows.itertuples()
-        )
+        return network_names(rows, regime)
 
     if overfit.empty:
         text += (
@@ -205,6 +201,20 @@ def regime_tex(regime: pd.DataFrame) -> str:
         )
     text += convergence_tex(regime, names)
     return text
+
+
+def network_names(rows: pd.DataFrame, regime: pd.DataFrame, conjunction: bool = False) -> str:
+    """The networks of ``rows`` (rows of ``regime``), each named by its operator, and by its
+    condition too where the regime has several; separated by commas, the last by "and" with
+    ``conjunction``."""
+    several = regime["condition"].nunique() > 1
+    names = [
+        side_tex(row.condition, row.operator, None if several else row.condition)
+        for row in rows.itertuples()
+    ]
+    if conjunction and len(names) > 1:
+        return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names)
 
 
 def whole(value: float) -> str:
@@ -282,26 +292,34 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     deciding = regime[
         [(c, o) in sides for c, o in zip(regime["condition"], regime["operator"], strict=True)]
     ]
-    converged = deciding["converged"].astype(str)
+    unconverged = deciding[deciding["converged"].astype(str).eq("False")]
+    unchecked = deciding[~checked(deciding)]
     learning = []
-    if converged.eq("False").any() and not all(stable_under_budget(row) for row in rows):
+    if not unconverged.empty and not all(stable_under_budget(row) for row in rows):
         moved = [
             budget_change_text(row, confidence_text)
             for row in rows
             if budget_checked(row) and not stable_under_budget(row)
         ]
         learning.append(
-            "doubling the training budget still raised the accuracy of the compared networks"
+            "doubling the training budget still raised the accuracy of "
+            + network_names(unconverged, regime, conjunction=True)
             + (
-                f" and {'; '.join(moved)}, not shown to stay within "
+                f", and {'; '.join(moved)}, not shown to stay within "
                 f"$\\pm${fmt(rows[0].margin)} points"
                 if moved
                 else ""
             )
         )
-    if deciding.empty or not checked(deciding).all():
+    if deciding.empty:
         learning.append(
-            "the convergence of the compared networks was not checked (no runs at half the budget)"
+            "the convergence of the compared networks was not checked (they are not in the "
+            "primary regime)"
+        )
+    elif not unchecked.empty:
+        learning.append(
+            f"the convergence of {network_names(unchecked, regime, conjunction=True)} was not "
+            "checked (no runs at half the budget)"
         )
     if learning:
         reasons.append(
