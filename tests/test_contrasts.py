@@ -862,7 +862,8 @@ MOVED = {
             MOVED,
             NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but doubling the "
             "training budget still raised the accuracy of \\texttt{max} and \\texttt{none}, and "
-            "moved " + LABEL
+            "moved "
+            + LABEL
             + " by +1.5 points (90\\,\\% CI [+0.5, +2.5]), not shown to stay within $\\pm$1.0 "
             "points" + HOW_FAST + " (Section~\\ref{sec:answer}). ",
             "Doubling the training budget moved " + LABEL + " by +1.5 points (90\\,\\% CI "

@@ -302,8 +302,7 @@ def eval_images(settings: dict, shape: PreparedShape, n_train: int) -> int:
     shifted_test = test if shift_images is None else min(test, shift_images)
     clean = trained + shape.splits["val"] + test + (test if placed else 0)
     shifted = sum(
-        shifted_test
-        * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
+        shifted_test * (grid_size(protocol, settings, shape) + stability_views(protocol, settings))
         for protocol in settings["evaluate"]["protocols"]
     )
     return clean + shifted
