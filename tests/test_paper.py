@@ -1240,3 +1240,83 @@ def test_a_sweep_without_a_step_budget_says_epochs(steps):
         " (3 seeds each) for the same number of epochs at every size (smaller sets get fewer "
         "steps). A size counts"
     ) in sweep_tex(cells, steps=steps)
+
+
+def condition_entry(name: str, **changes) -> dict:
+    """One condition as ``plan.conditions_summary`` gives it."""
+    return {
+        "name": name,
+        "datasets": ["glyphs"],
+        "operators": ["max", "none_rf"],
+        "head": "gap",
+        "widths": [8, 16, 32],
+        "placement_canvas": None,
+        "steps": None,
+        "epochs": 1,
+        "batch_size": 64,
+        "lr": 0.5,
+        "augment_shift": 0,
+        "protocols": ["circular"],
+        "max_shift": 1,
+        "consistency_shift": 2,
+        "shift_images": 5000,
+        **changes,
+    }
+
+
+def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
+    from poolstudy.paper import conditions_table
+
+    models = pd.DataFrame(
+        {
+            "condition": ["full", "full", "half", "two", "two"],
+            "n_train": [256000, 256000, 256000, 1000, 3000],  # "two": two datasets
+        }
+    )
+    table = conditions_table(
+        [
+            condition_entry("full"),
+            condition_entry("half", steps=2000, protocols=[], shift_images=None),
+            condition_entry(
+                "two",
+                datasets=["digits", "svhn"],
+                head="flatten",
+                widths=[4, 8],
+                epochs=3,
+                batch_size=32,
+                lr=0.05,
+                augment_shift=2,
+                protocols=["zero", "crop"],
+                max_shift=3,
+                shift_images=None,
+            ),
+        ],
+        models,
+    )
+    full, half, two = body_rows(table)
+    # one pass over 256,000 images in batches of 64 is 4,000 steps
+    assert full == (
+        r"\texttt{full} & glyphs & \texttt{max}, \texttt{none\_rf} & gap, 8-16-32 & 4,000 "
+        r"steps of 64 (1 pass over 256,000 images), peak rate 0.5 & circular; shifts up to "
+        r"1\,px, views up to 2\,px; at most 5,000 test images \\"
+    )
+    assert "& 2,000 steps of 64 (of 256,000 images), peak rate 0.5 & clean images only \\\\" in half
+    # runs of different sizes: the passes alone; random translations named
+    assert (
+        r"& digits, svhn & \texttt{max}, \texttt{none\_rf} & flatten, 4-8 & 3 passes in batches "
+        r"of 32, peak rate 0.05, shifted up to 2\,px & zero, crop; shifts up to 3\,px, views up "
+        r"to 2\,px \\"
+    ) in two
+
+
+def test_the_glyphs_are_described_as_their_options_make_them():
+    from poolstudy.paper import datasets_table
+
+    options = {"glyphs": {"classes": "letters", "n_train": 1000, "n_test": 200, "canvas": 16}}
+    table = datasets_table(["glyphs", "digits"], options)
+    glyphs, digits = body_rows(table)
+    assert glyphs.startswith("glyphs & 26 procedural letters from ")
+    assert "on a 16-pixel canvas" in glyphs and "1,000 training and 200 test images" in glyphs
+    assert digits.startswith("digits & scikit-learn")
+    default = body_rows(datasets_table(["glyphs"]))[0]
+    assert default.startswith("glyphs & 10 procedural digits from ")

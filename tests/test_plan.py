@@ -13,6 +13,7 @@ from poolstudy.plan import (
     Run,
     all_conditions,
     condition_settings,
+    conditions_summary,
     datasets_used,
     planned_runs,
     sweep_points,
@@ -111,6 +112,31 @@ def test_a_condition_may_train_a_subset_of_the_operators():
     assert few == {"none", "max"}
     assert {run.operator for run in runs if run.condition == "gap"} == set(config["operators"])
     assert len(runs) == (len(config["operators"]) + 2) * len(config["seeds"])
+
+
+def test_the_conditions_summary_gives_each_condition_its_own_resolved_settings():
+    config = copy.deepcopy(DEFAULT) | {"sweep": None}
+    config["conditions"] = {
+        "gap": {},
+        "short": {
+            "operators": ["max"],
+            "model": {"head": "flatten", "widths": [4, 8]},
+            "train": {"steps": 50, "lr": 0.3, "augment_shift": 2},
+            "evaluate": {"protocols": [], "shift_images": 100},
+        },
+    }
+    config = validate_config(config)
+    gap, short = conditions_summary(config)
+    assert gap["name"] == "gap" and short["name"] == "short"
+    assert gap["operators"] == config["operators"] and short["operators"] == ["max"]
+    assert gap["datasets"] == short["datasets"] == ["digits"]
+    # the base settings where a condition does not override them, its own where it does
+    assert (gap["head"], gap["steps"], gap["lr"]) == ("gap", None, config["train"]["lr"])
+    assert gap["protocols"] == config["evaluate"]["protocols"]
+    assert (short["head"], short["widths"], short["steps"]) == ("flatten", [4, 8], 50)
+    assert (short["lr"], short["augment_shift"], short["protocols"]) == (0.3, 2, [])
+    assert short["shift_images"] == 100 and gap["shift_images"] is None
+    assert short["epochs"] == gap["epochs"] == config["train"]["epochs"]
 
 
 def test_the_flop_family_joins_conditions_that_differ_in_widths_alone():

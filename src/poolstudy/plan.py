@@ -88,6 +88,36 @@ def condition_datasets(config: dict, condition: str) -> list[str]:
     return [d for d in config["datasets"] if own is None or d in own]
 
 
+def conditions_summary(config: dict) -> list[dict]:
+    """What each main condition runs, as the paper's table of conditions states it: its
+    datasets and operators, and the settings of its network, training and evaluation as the
+    condition resolves them (``condition_settings``), in the study's order."""
+    summary = []
+    for name in config["conditions"]:
+        settings = condition_settings(config, name)
+        model, train, evaluate = settings["model"], settings["train"], settings["evaluate"]
+        summary.append(
+            {
+                "name": name,
+                "datasets": condition_datasets(config, name),
+                "operators": list(condition_operators(config, name)),
+                "head": model["head"],
+                "widths": list(model["widths"]),
+                "placement_canvas": settings["placement"].get("canvas"),
+                "steps": train.get("steps"),
+                "epochs": train["epochs"],
+                "batch_size": train["batch_size"],
+                "lr": train["lr"],
+                "augment_shift": train["augment_shift"],
+                "protocols": list(evaluate["protocols"]),
+                "max_shift": evaluate["max_shift"],
+                "consistency_shift": evaluate["consistency_shift"],
+                "shift_images": evaluate.get("shift_images"),
+            }
+        )
+    return summary
+
+
 def planned_runs(config: dict) -> list[Run]:
     """Every training run of the study, main grid first, then the sweep."""
     runs = [

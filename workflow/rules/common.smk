@@ -10,6 +10,7 @@ from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
 from poolstudy.plan import (
     condition_settings,
+    conditions_summary,
     datasets_used,
     planned_runs,
     primary_contrasts,
@@ -129,8 +130,11 @@ def condition_arg(section):
 
 
 def paper_settings():
-    """Settings the paper's text quotes, taken from the config (never typed into the text)."""
-    train, evaluate, model = config["train"], config["evaluate"], config["model"]
+    """Settings the paper's text quotes, taken from the config (never typed into the text):
+    training and evaluation as the primary (first) condition resolves them, and every
+    condition's own in ``conditions_table``."""
+    primary = condition_settings(config, CONDITIONS[0])
+    train, evaluate, model = primary["train"], primary["evaluate"], primary["model"]
     return {
         "experiment": EXPERIMENT,
         "seeds": len(SEEDS),
@@ -148,6 +152,8 @@ def paper_settings():
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],
         "conditions": ", ".join(CONDITIONS),
+        "conditions_table": conditions_summary(config),
+        "data_options": {d: config["data"]["options"].get(d) or {} for d in DATASETS},
         "n_conditions": len(CONDITIONS),
         "padding_mode": model["padding_mode"],
         **sweep_settings(),

@@ -22,6 +22,7 @@ from poolstudy.paper.claims import (
     placement_tex,
     sweep_tex,
 )
+from poolstudy.paper.conditions import conditions_table
 from poolstudy.paper.contrasts import answer_tex, contrasts_appendix, contrasts_tex
 from poolstudy.paper.format import (
     fmt_ci,
@@ -45,6 +46,7 @@ from poolstudy.paper.tables import (
 __all__ = [
     "STABILITY_COLUMNS",
     "comparison_sentence",
+    "conditions_table",
     "consistency_table",
     "controls_tex",
     "datasets_table",
@@ -71,6 +73,7 @@ GENERATED = (
     "operators_table",
     "parameters_table",
     "datasets_table",
+    "conditions_table",
     "results_table",
     "consistency_table",
     "stability_table",
@@ -129,7 +132,10 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         "numbers": numbers_tex(number_entries(tables, settings)),
         "operators_table": operators_table(models),
         "parameters_table": parameters_table(models),
-        "datasets_table": datasets_table(datasets),
+        "datasets_table": datasets_table(datasets, settings.get("data_options")),
+        "conditions_table": conditions_table(
+            settings.get("conditions_table", []), tables["models"]
+        ),
         "results_table": results_table(tables["summary"], primary, tables["bootstrap"]),
         "consistency_table": consistency_table(tables["summary"], primary),
         "stability_table": stability_table(tables["summary"], primary, condition)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from poolstudy.data import DATASETS
+from poolstudy.data.glyphs import GlyphOptions, font_files
 from poolstudy.paper.format import (
     cell,
     clean_table,
@@ -309,11 +310,27 @@ def stability_appendix(
     return "\n".join(lines) + "\n"
 
 
-def datasets_table(datasets: list[str]) -> str:
+def glyphs_summary(options: dict) -> str:
+    """The procedural glyphs as its options made them (the registry's summary names digits,
+    the default class set)."""
+    glyphs = GlyphOptions.from_dict(options)
+    return (
+        f"{len(glyphs.chars)} procedural {glyphs.classes} from {len(font_files())} matplotlib "
+        f"fonts, randomly deformed (unlimited): glyphs of {glyphs.size:g} pixels on a "
+        f"{glyphs.canvas}-pixel canvas, noise {glyphs.noise:g}, background {glyphs.background:g}; "
+        f"{glyphs.n_train:,} training and {glyphs.n_test:,} test images"
+    )
+
+
+def datasets_table(datasets: list[str], options: dict | None = None) -> str:
+    """Each dataset's summary and source; the glyphs' as ``options[name]`` (its
+    ``data.options``) made them."""
+    options = options or {}
     lines = [r"\begin{tabular}{lp{8cm}}", r"\toprule", r"dataset & description \\", r"\midrule"]
     for name in datasets:
         entry = DATASETS[name]
         source = f" \\cite{{{entry.source}}}" if entry.source else ""
-        lines.append(f"{latex_escape(name)} & {latex_escape(entry.summary)}{source} \\\\")
+        summary = glyphs_summary(options.get(name) or {}) if name == "glyphs" else entry.summary
+        lines.append(f"{latex_escape(name)} & {latex_escape(summary)}{source} \\\\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
