@@ -46,6 +46,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "src/poolstudy/paper/numbers.py",
             "src/poolstudy/paper/claims.py",
             "src/poolstudy/paper/contrasts.py",
+            "src/poolstudy/paper/conditions.py",
         ],
         ["tests/test_paper.py", "tests/test_contrasts.py"],
     ),

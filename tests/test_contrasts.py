@@ -698,6 +698,17 @@ HOW_FAST = (
             "\\texttt{max} and the convergence of \\texttt{none} was not checked (no runs at "
             "half the budget)" + HOW_FAST + " (Section~\\ref{sec:answer}). ",
         ),
+        # neither side's convergence checked: both named
+        (
+            [{}],
+            regime_rows(
+                ("gap", "max", 0.2, None, True, None), ("gap", "none", 0.2, None, True, None)
+            ),
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but the convergence of "
+            "\\texttt{max} and \\texttt{none} was not checked (no runs at half the budget)"
+            + HOW_FAST
+            + " (Section~\\ref{sec:answer}). ",
+        ),
         # neither side in the primary regime
         (
             [{}],

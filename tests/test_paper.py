@@ -1269,14 +1269,17 @@ def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
 
     models = pd.DataFrame(
         {
-            "condition": ["full", "full", "half", "two", "two"],
-            "n_train": [256000, 256000, 256000, 1000, 3000],  # "two": two datasets
+            "condition": ["full", "full", "half", "long", "one", "one", "two", "two"],
+            # "one" and "two": two datasets of different sizes
+            "n_train": [256000, 256000, 256000, 256000, 1000, 3000, 1000, 3000],
         }
     )
     table = conditions_table(
         [
             condition_entry("full"),
             condition_entry("half", steps=2000, protocols=[], shift_images=None),
+            condition_entry("long", epochs=10, placement_canvas=48, protocols=["placement"]),
+            condition_entry("one", datasets=["digits", "svhn"]),
             condition_entry(
                 "two",
                 datasets=["digits", "svhn"],
@@ -1293,7 +1296,19 @@ def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
         ],
         models,
     )
-    full, half, two = body_rows(table)
+    assert table.splitlines()[:4] == [
+        r"\setlength{\tabcolsep}{4pt}",
+        r"\begin{tabular}{l"
+        + "".join(
+            f">{{\\raggedright\\arraybackslash}}p{{{width}}}"
+            for width in ("1.3cm", "2.6cm", "1.4cm", "3.3cm", "3.3cm")
+        )
+        + "}",
+        r"\toprule",
+        r"condition & datasets & operators & network & training & evaluation \\",
+    ]
+    assert table.endswith("\\bottomrule\n\\end{tabular}\n")
+    full, half, long, one, two = body_rows(table)
     # one pass over 256,000 images in batches of 64 is 4,000 steps
     assert full == (
         r"\texttt{full} & glyphs & \texttt{max}, \texttt{none\_rf} & gap, 8-16-32 & 4,000 "
@@ -1301,7 +1316,9 @@ def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
         r"1\,px, views up to 2\,px; at most 5,000 test images \\"
     )
     assert "& 2,000 steps of 64 (of 256,000 images), peak rate 0.5 & clean images only \\\\" in half
+    assert "& gap, 8-16-32, 48\\,px canvas & 40,000 steps of 64 (10 passes over 256,000" in long
     # runs of different sizes: the passes alone; random translations named
+    assert "& 1 pass in batches of 64, peak rate 0.5 &" in one
     assert (
         r"& digits, svhn & \texttt{max}, \texttt{none\_rf} & flatten, 4-8 & 3 passes in batches "
         r"of 32, peak rate 0.05, shifted up to 2\,px & zero, crop; shifts up to 3\,px, views up "
