@@ -46,8 +46,13 @@ def texttt(name: str) -> str:
 
 
 def quoted_settings(config: dict) -> dict[str, str]:
-    """What the paper quotes from the config (``config.*``), read from the config itself."""
-    train, evaluate, model = config["train"], config["evaluate"], config["model"]
+    """What the paper quotes from the config (``config.*``), read from the config itself:
+    training and evaluation as the first (primary) condition overrides them."""
+    first = next(iter(config["conditions"].values())) or {}
+    train, evaluate, model = (
+        {**config[section], **(first.get(section) or {})}
+        for section in ("train", "evaluate", "model")
+    )
     confidence = config["stats"]["confidence"]
     settings = {
         "experiment": config["experiment"],

@@ -15,6 +15,7 @@ from poolstudy.plan import (
     condition_settings,
     conditions_summary,
     datasets_used,
+    paper_settings,
     planned_runs,
     sweep_points,
 )
@@ -137,6 +138,26 @@ def test_the_conditions_summary_gives_each_condition_its_own_resolved_settings()
     assert (short["lr"], short["augment_shift"], short["protocols"]) == (0.3, 2, [])
     assert short["shift_images"] == 100 and gap["shift_images"] is None
     assert short["epochs"] == gap["epochs"] == config["train"]["epochs"]
+
+
+def test_the_paper_quotes_the_training_and_evaluation_of_the_primary_condition():
+    config = copy.deepcopy(DEFAULT) | {"sweep": None}
+    config["conditions"] = {
+        "first": {
+            "train": {"lr": 0.7, "steps": 30, "batch_size": 16},
+            "evaluate": {"max_shift": 1, "consistency_shift": 2, "protocols": ["crop"]},
+            "model": {"widths": [4, 8]},
+        },
+        "other": {"train": {"lr": 0.01}, "evaluate": {"max_shift": 3}},
+    }
+    settings = paper_settings(validate_config(config))
+    assert (settings["lr"], settings["batch_size"], settings["widths"]) == (0.7, 16, "4, 8")
+    assert (settings["max_shift"], settings["consistency_shift"]) == (1, 2)
+    assert settings["protocols"] == "crop"
+    assert settings["epochs"] == config["train"]["epochs"]  # not overridden: the base's
+    assert settings["conditions"] == "first, other" and settings["n_conditions"] == 2
+    assert [entry["lr"] for entry in settings["conditions_table"]] == [0.7, 0.01]
+    assert settings["data_options"] == {"digits": config["data"]["options"]["digits"]}
 
 
 def test_the_flop_family_joins_conditions_that_differ_in_widths_alone():

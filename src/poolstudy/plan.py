@@ -118,6 +118,55 @@ def conditions_summary(config: dict) -> list[dict]:
     return summary
 
 
+def paper_settings(config: dict) -> dict:
+    """Settings the paper's text quotes, taken from the config (never typed into the text):
+    training and evaluation as the primary (first) condition resolves them, and every
+    condition's own in ``conditions_table``."""
+    conditions = list(config["conditions"])
+    primary = condition_settings(config, conditions[0])
+    train, evaluate, model = primary["train"], primary["evaluate"], primary["model"]
+    stats, contrasts = config["stats"], config.get("primary") or {}
+    return {
+        "experiment": config["experiment"],
+        "seeds": len(config["seeds"]),
+        "epochs": train["epochs"],
+        "batch_size": train["batch_size"],
+        "lr": train["lr"],
+        "augment_shift": train["augment_shift"],
+        "max_shift": evaluate["max_shift"],
+        "consistency_shift": evaluate["consistency_shift"],
+        "subpixel_step": evaluate["subpixel_step"],
+        "protocols": ", ".join(evaluate["protocols"]),
+        "confidence": round(100 * stats["confidence"]),
+        "confidence_text": f"{100 * stats['confidence']:g}",
+        "bootstrap_samples": stats["bootstrap_samples"],
+        "widths": ", ".join(str(w) for w in model["widths"]),
+        "head": model["head"],
+        "conditions": ", ".join(conditions),
+        "conditions_table": conditions_summary(config),
+        "data_options": {d: config["data"]["options"].get(d) or {} for d in config["datasets"]},
+        "n_conditions": len(conditions),
+        "padding_mode": model["padding_mode"],
+        **sweep_settings(config),
+        "answer": contrasts.get("answer", []),
+        # pairs, not a mapping: the settings travel as JSON with sorted keys
+        "mechanisms": list(contrasts.get("mechanisms", {}).items()),
+    }
+
+
+def sweep_settings(config: dict) -> dict:
+    """The sweep's criterion and step budget, for the paper's sweep sentences."""
+    sweep = config.get("sweep") or {}
+    if not sweep:
+        return {}
+    return {
+        "sweep_gap_threshold": sweep["gap_threshold"],
+        "sweep_fit_floor": sweep["fit_floor"],
+        "sweep_steps": sweep["steps"] or "none",
+        "sweep_batch_size": condition_settings(config, sweep["base"])["train"]["batch_size"],
+    }
+
+
 def planned_runs(config: dict) -> list[Run]:
     """Every training run of the study, main grid first, then the sweep."""
     runs = [

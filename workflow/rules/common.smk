@@ -10,8 +10,8 @@ from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
 from poolstudy.plan import (
     condition_settings,
-    conditions_summary,
     datasets_used,
+    paper_settings,
     planned_runs,
     primary_contrasts,
     primary_regime,
@@ -129,53 +129,6 @@ def condition_arg(section):
     return lambda w: as_arg(condition_settings(config, w.condition)[section])
 
 
-def paper_settings():
-    """Settings the paper's text quotes, taken from the config (never typed into the text):
-    training and evaluation as the primary (first) condition resolves them, and every
-    condition's own in ``conditions_table``."""
-    primary = condition_settings(config, CONDITIONS[0])
-    train, evaluate, model = primary["train"], primary["evaluate"], primary["model"]
-    return {
-        "experiment": EXPERIMENT,
-        "seeds": len(SEEDS),
-        "epochs": train["epochs"],
-        "batch_size": train["batch_size"],
-        "lr": train["lr"],
-        "augment_shift": train["augment_shift"],
-        "max_shift": evaluate["max_shift"],
-        "consistency_shift": evaluate["consistency_shift"],
-        "subpixel_step": evaluate["subpixel_step"],
-        "protocols": ", ".join(evaluate["protocols"]),
-        "confidence": round(100 * config["stats"]["confidence"]),
-        "confidence_text": f"{100 * config['stats']['confidence']:g}",
-        "bootstrap_samples": config["stats"]["bootstrap_samples"],
-        "widths": ", ".join(str(w) for w in model["widths"]),
-        "head": model["head"],
-        "conditions": ", ".join(CONDITIONS),
-        "conditions_table": conditions_summary(config),
-        "data_options": {d: config["data"]["options"].get(d) or {} for d in DATASETS},
-        "n_conditions": len(CONDITIONS),
-        "padding_mode": model["padding_mode"],
-        **sweep_settings(),
-        "answer": (config.get("primary") or {}).get("answer", []),
-        # pairs, not a mapping: the settings travel as JSON with sorted keys
-        "mechanisms": list((config.get("primary") or {}).get("mechanisms", {}).items()),
-    }
-
-
-def sweep_settings():
-    """The sweep's criterion and step budget, for the paper's sweep sentences."""
-    sweep = config.get("sweep") or {}
-    if not sweep:
-        return {}
-    return {
-        "sweep_gap_threshold": sweep["gap_threshold"],
-        "sweep_fit_floor": sweep["fit_floor"],
-        "sweep_steps": sweep["steps"] or "none",
-        "sweep_batch_size": condition_settings(config, sweep["base"])["train"]["batch_size"],
-    }
-
-
 def figure_settings():
     """What the figures take from the config: the primary dataset, the conditions that differ
     only in width (``primary.compute``, else the primary condition) and the sweep's gap
@@ -201,7 +154,7 @@ def paper_inputs_settings():
     """What the paper quotes from the config, the figures' settings and the provenance that
     only the workflow knows (the config's hash)."""
     return {
-        **paper_settings(),
+        **paper_settings(config),
         "figures": figure_settings(),
         "provenance": {"config_sha256": config_digest()},
     }
