@@ -276,6 +276,7 @@ def test_models_table_holds_each_runs_accounting_and_placement(tmp_path):
         receptive_field=22,
         feature_map_sizes=[16, 8, 4, 2],
         n_train=50,
+        steps=300,
         device="cuda",
         device_name="H200",
         wall_seconds=7.5,
@@ -287,6 +288,7 @@ def test_models_table_holds_each_runs_accounting_and_placement(tmp_path):
     first, second = models.to_dict("records")
     assert first["experiment"] == "study" and first["device_name"] == "cpu"  # named by device
     assert pd.isna(first["placement_canvas"]) and first["placement_region"] == ""
+    assert pd.isna(first["steps"])  # a run that recorded no steps
     assert {k: second[k] for k in MODEL_COLUMNS[1:]} == {
         "dataset": "digits",
         "condition": "placement",
@@ -297,6 +299,7 @@ def test_models_table_holds_each_runs_accounting_and_placement(tmp_path):
         "receptive_field": 22,
         "final_feature_map": 2,
         "n_train": 50,
+        "steps": 300,
         "device": "cuda",
         "device_name": "H200",
         "wall_seconds": 7.5,
@@ -516,7 +519,7 @@ def test_models_and_histories_tables_keep_their_columns_and_a_fresh_index(tmp_pa
         and list(empty.columns)
         == (
             "experiment dataset condition operator seed parameters flops "
-            "receptive_field final_feature_map n_train device device_name "
+            "receptive_field final_feature_map n_train steps device device_name "
             "wall_seconds placement_canvas placement_region"
         ).split()
     )

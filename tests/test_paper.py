@@ -1272,6 +1272,8 @@ def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
             "condition": ["full", "full", "half", "long", "one", "one", "two", "two"],
             # "one" and "two": two datasets of different sizes
             "n_train": [256000, 256000, 256000, 256000, 1000, 3000, 1000, 3000],
+            # the steps each run recorded (one pass over 1,000 or 3,000 images at 64: 16, 47)
+            "steps": [4000, 4000, 2000, 40000, 16, 47, 94, 282],
         }
     )
     table = conditions_table(
@@ -1309,7 +1311,7 @@ def test_the_conditions_table_states_each_conditions_budget_and_evaluation():
     ]
     assert table.endswith("\\bottomrule\n\\end{tabular}\n")
     full, half, long, one, two = body_rows(table)
-    # one pass over 256,000 images in batches of 64 is 4,000 steps
+    # the steps the runs recorded, beside the pass over the images they make
     assert full == (
         r"\texttt{full} & glyphs & \texttt{max}, \texttt{none\_rf} & gap, 8-16-32 & 4,000 "
         r"steps of 64 (1 pass over 256,000 images), peak rate 0.5 & circular; shifts up to "

@@ -23,6 +23,7 @@ MODEL_COLUMNS = [
     "receptive_field",
     "final_feature_map",
     "n_train",
+    "steps",
     "device",
     "device_name",
     "wall_seconds",
@@ -74,6 +75,7 @@ def read_models(paths, experiment: str) -> pd.DataFrame:
                 "receptive_field": meta["receptive_field"],
                 "final_feature_map": meta["feature_map_sizes"][-1],
                 "n_train": meta["n_train"],
+                "steps": meta.get("steps"),  # optimiser steps the run took
                 "device": meta["device"],
                 "device_name": meta.get("device_name", meta["device"]),
                 "wall_seconds": meta["wall_seconds"],

@@ -1,6 +1,6 @@
 """The paper's table of what each training condition ran: its datasets, operators, network,
 training budget and evaluation, from the settings as each condition resolved them
-(``plan.condition_settings``) and the training images its runs recorded."""
+(``plan.condition_settings``) and the training images and steps its runs recorded."""
 
 from __future__ import annotations
 
@@ -13,29 +13,28 @@ def plural(count: int, noun: str, many: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
-def training_images(models: pd.DataFrame, condition: str) -> int | None:
-    """The number of training images every run of ``condition`` recorded, or None when its
-    runs differ (several datasets) or recorded none."""
-    counts = set(models.loc[models["condition"] == condition, "n_train"].dropna())
-    return int(counts.pop()) if len(counts) == 1 else None
+def recorded(models: pd.DataFrame, condition: str, column: str) -> int | None:
+    """The value of ``column`` (training images, steps) that every run of ``condition``
+    recorded, or None when its runs differ (several datasets) or recorded none."""
+    values = set(models.loc[models["condition"] == condition, column].dropna())
+    return int(values.pop()) if len(values) == 1 else None
 
 
-def training_text(entry: dict, images: int | None) -> str:
+def training_text(entry: dict, images: int | None, steps: int | None) -> str:
     """``4,000 steps of 64 (1 pass over 256,000 images), peak rate 0.5``, with random
-    translations where the condition trains with them; ``images`` None: the passes alone."""
+    translations where the condition trains with them. ``images`` and ``steps`` are what the
+    condition's runs recorded (None where they differ: the configured steps, else the passes
+    alone)."""
     batch, epochs = entry["batch_size"], entry["epochs"]
-    if entry.get("steps"):
-        text = f"{plural(int(entry['steps']), 'step')} of {batch}"
-        if images is not None:
-            text += f" (of {images:,} images)"
-    elif images is not None:
-        steps = -(-images // batch) * epochs
-        text = (
-            f"{plural(steps, 'step')} of {batch} ({plural(epochs, 'pass', 'passes')} over "
-            f"{images:,} images)"
-        )
-    else:
+    steps = steps if steps is not None else entry.get("steps")
+    if steps is None:
         text = f"{plural(epochs, 'pass', 'passes')} in batches of {batch}"
+    else:
+        text = f"{plural(int(steps), 'step')} of {batch}"
+        if images is not None and entry.get("steps"):
+            text += f" (of {images:,} images)"
+        elif images is not None:
+            text += f" ({plural(epochs, 'pass', 'passes')} over {images:,} images)"
     text += f", peak rate {entry['lr']:g}"
     if entry.get("augment_shift"):
         text += f", shifted up to {entry['augment_shift']}\\,px"
@@ -74,10 +73,13 @@ def conditions_table(conditions: list[dict], models: pd.DataFrame) -> str:
         network = f"{latex_escape(entry['head'])}, {'-'.join(str(w) for w in entry['widths'])}"
         if entry.get("placement_canvas"):
             network += f", {entry['placement_canvas']}\\,px canvas"
+        training = training_text(
+            entry, recorded(models, name, "n_train"), recorded(models, name, "steps")
+        )
         lines.append(
             f"\\texttt{{{latex_escape(name)}}} & {latex_escape(', '.join(entry['datasets']))} & "
             f"{', '.join(op_tex(op) for op in entry['operators'])} & {network} & "
-            f"{training_text(entry, training_images(models, name))} & {evaluation_text(entry)} \\\\"
+            f"{training} & {evaluation_text(entry)} \\\\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
