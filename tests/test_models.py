@@ -10,6 +10,7 @@ from torch import nn
 
 from poolstudy.models import (
     HEADS,
+    GlobalAvgPool,
     ModelSpec,
     build_model,
     count_flops,
@@ -58,6 +59,21 @@ def test_flatten_head_without_pooling_is_larger():
     assert count_parameters(none) > count_parameters(pooled)
     last = none.head[-1]
     assert last.in_features == WIDTHS[-1] * 16 * 16
+
+
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_global_avg_pool_is_adaptive_avg_pool_with_a_gradient_in_the_inputs_layout(memory_format):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 7, 6, generator=generator).contiguous(memory_format=memory_format)
+    weights = torch.randn(3, 5, 1, 1, generator=generator)
+    ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ours, out_theirs = GlobalAvgPool()(ours), nn.AdaptiveAvgPool2d(1)(theirs)
+    (out_ours * weights).sum().backward()
+    (out_theirs * weights).sum().backward()
+    assert out_ours.shape == (3, 5, 1, 1)
+    assert torch.equal(out_ours, out_theirs)
+    assert torch.equal(ours.grad, theirs.grad)
+    assert ours.grad.is_contiguous(memory_format=memory_format)
 
 
 def test_gap_head_size_does_not_depend_on_operator():
