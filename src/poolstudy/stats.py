@@ -162,13 +162,16 @@ def bootstrap_over_images(
         raise ValueError(f"expected a [seeds, images] array, got shape {values.shape}")
     n_images = values.shape[1]
     mean = float(values.mean())
+    # Every seed sees the same resample of the images, so the statistic is the mean over the
+    # resampled images of each image's mean over seeds.
+    per_image = values.mean(axis=0)
     rng = np.random.default_rng(seed)
     statistics = []
     for start in range(0, samples, chunk):
         count = min(chunk, samples - start)
-        # How often each image is drawn in each resample: [count, images].
-        weights = rng.multinomial(n_images, np.full(n_images, 1.0 / n_images), size=count)
-        statistics.append((values @ weights.T).mean(axis=0) / n_images)
+        # one call per resample, so that the draws do not depend on the chunk: [count, images]
+        drawn = np.stack([rng.integers(0, n_images, n_images) for _ in range(count)])
+        statistics.append(per_image[drawn].mean(axis=1))
     statistics = np.concatenate(statistics)
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(statistics, [tail, 100 - tail])
