@@ -15,6 +15,7 @@ from poolstudy.data.prepare import MIRROR_ENV, SPLITS, PreparedShape, prepare_da
 from poolstudy.estimate import (
     GPU_RATES,
     Rates,
+    calibrate_cpu,
     cells,
     data_shape,
     eval_images,
@@ -22,6 +23,8 @@ from poolstudy.estimate import (
     gpu_rates,
     job_count,
     job_seconds,
+    networks_by_weight,
+    spec_key,
     study_cost,
     train_cost,
     wall_seconds,
@@ -233,6 +236,41 @@ def test_job_time_adds_the_host_time_of_every_step_and_the_job_cost(tiny):
     steps = cost.run.steps * len(tiny["seeds"])
     assert train == pytest.approx(cost.train_flops / 1e6 + 0.01 * steps + 3.0)
     assert evaluate == pytest.approx(cost.eval_flops / 2e6 + 3.0)
+
+
+def test_a_network_measured_on_its_own_runs_at_its_own_rates(tiny):
+    study = study_cost(tiny)
+    measured, other = (
+        study.cells[0],
+        next(c for c in study.cells if spec_key(c.spec) != spec_key(study.cells[0].spec)),
+    )
+    rates = Rates("test", 1e6, 2e6, 0.0, 3.0, 1, "", {spec_key(measured.spec): (4e6, 8e6)})
+    train, evaluate = job_seconds(measured, rates)
+    assert train == pytest.approx(measured.train_flops / 4e6 + 3.0)
+    assert evaluate == pytest.approx(measured.eval_flops / 8e6 + 3.0)
+    train, evaluate = job_seconds(other, rates)  # not measured: the headline rates
+    assert train == pytest.approx(other.train_flops / 1e6 + 3.0)
+    assert evaluate == pytest.approx(other.eval_flops / 2e6 + 3.0)
+
+
+def test_networks_by_weight_lists_each_network_once_heaviest_first(tiny):
+    study = study_cost(tiny)
+    networks = networks_by_weight(study)
+    keys = [spec_key(c.spec) for c in networks]
+    assert sorted(keys) == sorted({spec_key(c.spec) for c in study.cells})
+    weights = [sum(c.train_flops for c in study.cells if spec_key(c.spec) == key) for key in keys]
+    assert weights == sorted(weights, reverse=True)
+    assert weights[0] > weights[-1]
+
+
+def test_cpu_calibration_times_every_network_and_shows_the_heaviest(tiny):
+    study = study_cost(tiny)
+    rates = calibrate_cpu(study, tiny, cores=2, seconds=0.05)
+    networks = networks_by_weight(study)
+    assert set(rates.per_network) == {spec_key(c.spec) for c in networks}
+    assert all(train > 0 and evaluate > 0 for train, evaluate in rates.per_network.values())
+    assert (rates.train, rates.evaluate) == rates.per_network[spec_key(networks[0].spec)]
+    assert rates.parallel == 2
 
 
 def test_paper_config_runs_overnight_on_one_h100():

@@ -25,9 +25,10 @@ the dataset shapes that the registry knows without loading any data (``DatasetEn
 
 With placement every forward pass sees the placement canvas. Wall time per job is
 ``FLOPs / rate + steps x step_seconds + job_seconds``: on the CPU the rates are measured here
-(:func:`calibrate_cpu`: one thread, as each job runs with ``threads: 1``, and
-``os.cpu_count()`` jobs at once), on a GPU they come from :data:`GPU_RATES` and jobs run one
-at a time (``resources: gpu=1``).
+for each network of the study (:func:`calibrate_cpu`: one thread, as each job runs with
+``threads: 1``, and ``os.cpu_count()`` jobs at once; a pooled network reaches a third of the
+FLOP rate of a full-resolution one), on a GPU they come from :data:`GPU_RATES` and jobs run
+one at a time (``resources: gpu=1``).
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ fractions of its peak. ``step_seconds`` is the host's Python and kernel-launch t
 optimiser step of an eager PyTorch loop (about a hundred kernels), counted as not overlapping
 with the GPU's work; ``job_seconds`` covers Python and torch imports, the CUDA context,
 cuDNN's autotuning and loading the prepared data."""
+
+CALIBRATED_NETWORKS = 12
+"""On the CPU at most this many networks are timed, those with most training FLOPs; the others
+are counted at the rates of the heaviest."""
 
 CPU_JOB_EXTRA_SECONDS = 1.0
 """Per job on top of the measured import time: Snakemake's scheduling, loading the prepared
@@ -182,6 +187,12 @@ class Rates:
     job_seconds: float
     parallel: int  # jobs at once
     source: str
+    # (training, evaluation) FLOP/s of the networks measured one by one (``spec_key``); the
+    # others run at ``train`` and ``evaluate``
+    per_network: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def for_network(self, spec: ModelSpec) -> tuple[float, float]:
+        return self.per_network.get(spec_key(spec), (self.train, self.evaluate))
 
 
 # --- what runs -------------------------------------------------------------------------------
@@ -337,8 +348,9 @@ def study_cost(config: dict) -> StudyCost:
 
 def job_seconds(cost: CellCost, rates: Rates) -> tuple[float, float]:
     """Seconds of the cell's training job and of its evaluation job."""
-    train = cost.train_flops / rates.train + cost.steps * rates.step_seconds
-    evaluate = cost.eval_flops / rates.evaluate
+    train_rate, evaluate_rate = rates.for_network(cost.spec)
+    train = cost.train_flops / train_rate + cost.steps * rates.step_seconds
+    evaluate = cost.eval_flops / evaluate_rate
     return train + rates.job_seconds, evaluate + rates.job_seconds
 
 
@@ -383,14 +395,16 @@ def gpu_rates(name: str) -> Rates:
 # --- CPU calibration -------------------------------------------------------------------------
 
 
-def representative(study: StudyCost) -> CellCost:
-    """The first cell of the network that does most of the study's training FLOPs (summed
-    over the cells that train it)."""
+def networks_by_weight(study: StudyCost) -> list[CellCost]:
+    """The first cell of each network of the study, the network that does most of the study's
+    training FLOPs (summed over the cells that train it) first."""
     by_spec: dict[str, float] = {}
+    first: dict[str, CellCost] = {}
     for cost in study.cells:
-        by_spec[spec_key(cost.spec)] = by_spec.get(spec_key(cost.spec), 0.0) + cost.train_flops
-    heaviest = max(by_spec, key=by_spec.get)
-    return next(cost for cost in study.cells if spec_key(cost.spec) == heaviest)
+        key = spec_key(cost.spec)
+        by_spec[key] = by_spec.get(key, 0.0) + cost.train_flops
+        first.setdefault(key, cost)
+    return [first[key] for key in sorted(by_spec, key=by_spec.get, reverse=True)]
 
 
 def timed_rate(step: Callable[[], None], flops_per_step: float, seconds: float) -> float:
@@ -441,27 +455,43 @@ def start_up_seconds() -> float:
     return time.perf_counter() - start
 
 
-def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: float) -> Rates:
-    """Measure this machine: training and evaluation FLOP/s of the study's representative
-    network on one thread (each measured for about ``seconds``), and a job's start-up
-    (``python -c IMPORT_PROBE``); ``cores`` jobs run at once (None: ``os.cpu_count()``)."""
-    cost = representative(study)
+def calibration_batches(cost: CellCost, config: dict) -> tuple[int, int]:
+    """The (training, evaluation) batch at which a cell's network is timed: its condition's,
+    cut to fit CPU_STEP_FLOPS."""
     settings = condition_settings(config, cost.cell.condition)
     flops = forward_flops(cost.spec)
     batch = calibration_batch(settings["train"]["batch_size"], TRAIN_FACTOR * flops)
     configured_eval = eval_batch_size(
         torch.device("cpu"), settings["evaluate"]["batch_size"], build_model(cost.spec)
     )
-    eval_batch = calibration_batch(configured_eval, flops)
+    return batch, calibration_batch(configured_eval, flops)
+
+
+def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: float) -> Rates:
+    """Measure this machine: training and evaluation FLOP/s of each of the study's networks
+    (at most CALIBRATED_NETWORKS of them, the heaviest first) on one thread, at its condition's
+    batches, ``seconds`` in all for each kind of measurement; and a job's start-up
+    (``python -c IMPORT_PROBE``); ``cores`` jobs at once (None: ``os.cpu_count()``). The
+    headline rates are the heaviest network's."""
+    every = networks_by_weight(study)
+    networks = every[:CALIBRATED_NETWORKS]
+    each = seconds / len(networks)
     start_up = start_up_seconds()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    per_network = {}
     try:
-        train, evaluate = measure_cpu(cost.spec, batch, eval_batch, seconds)
+        for cost in networks:
+            batch, eval_batch = calibration_batches(cost, config)
+            per_network[spec_key(cost.spec)] = measure_cpu(cost.spec, batch, eval_batch, each)
     finally:
         torch.set_num_threads(threads)
     parallel = cores or os.cpu_count() or 1
-    spec = cost.spec
+    heaviest = networks[0]
+    spec = heaviest.spec
+    batch, eval_batch = calibration_batches(heaviest, config)
+    train, evaluate = per_network[spec_key(spec)]
+    others = len(every) - len(networks)
     return Rates(
         name="CPU",
         train=train,
@@ -470,13 +500,17 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
         job_seconds=start_up + CPU_JOB_EXTRA_SECONDS,
         parallel=parallel,
         source=(
-            f"this machine, {parallel} jobs at once, 1 thread each; measured on {spec.operator} "
-            f"({cost.cell.dataset}/{cost.cell.condition}, {spec.image_size}px, "
-            f"{si(flops)}FLOP per image, the network with most training FLOPs) at batch {batch} "
-            f"(training) and {eval_batch} (evaluation); per job: `python -c "
+            f"this machine, {parallel} jobs at once, 1 thread each; each of the study's "
+            f"{len(networks)} networks timed at its condition's batches"
+            + (f" ({others} more counted at the heaviest's rates)" if others else "")
+            + f"; the rates shown are {spec.operator}'s ({heaviest.cell.dataset}/"
+            f"{heaviest.cell.condition}, {spec.image_size}px, {si(forward_flops(spec))}FLOP per "
+            f"image, the network with most training FLOPs) at batch {batch} (training) and "
+            f"{eval_batch} (evaluation); per job: `python -c "
             f'"{IMPORT_PROBE}"` measured ({start_up:.1f} s) + {CPU_JOB_EXTRA_SECONDS:.0f} s '
             "assumed"
         ),
+        per_network=per_network,
     )
 
 
