@@ -273,6 +273,25 @@ def test_cpu_calibration_times_every_network_and_shows_the_heaviest(tiny):
     assert rates.parallel == 2
 
 
+def test_networks_beyond_the_timed_ones_get_the_rates_of_their_operator(tiny, monkeypatch):
+    import poolstudy.estimate as estimate
+
+    monkeypatch.setattr(estimate, "CALIBRATED_NETWORKS", 2)
+    study = study_cost(tiny)
+    networks = networks_by_weight(study)
+    timed = networks[:2]
+    rates = calibrate_cpu(study, tiny, cores=1, seconds=0.05)
+    assert len(networks) > 2 and len(rates.per_network) == len(networks)
+    assert rates.per_network[spec_key(timed[0].spec)] != rates.per_network[spec_key(timed[1].spec)]
+    for cost in networks[2:]:
+        twin = next((c for c in timed if c.spec.operator == cost.spec.operator), timed[0])
+        assert rates.per_network[spec_key(cost.spec)] == rates.per_network[spec_key(twin.spec)]
+    # the tiny study's heaviest two networks are both `none`: its `max` networks get the rates
+    # of the heaviest
+    assert {c.spec.operator for c in networks[2:]} - {c.spec.operator for c in timed}
+    assert "2 heaviest networks timed" in rates.source
+
+
 def test_paper_config_runs_overnight_on_one_h100():
     """The acceptance check of config/paper.yaml: at most PAPER_HOURS_ON_H100 predicted."""
     study = study_cost(load_config(PAPER))

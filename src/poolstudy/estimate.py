@@ -97,8 +97,10 @@ with the GPU's work; ``job_seconds`` covers Python and torch imports, the CUDA c
 cuDNN's autotuning and loading the prepared data."""
 
 CALIBRATED_NETWORKS = 12
-"""On the CPU at most this many networks are timed, those with most training FLOPs; the others
-are counted at the rates of the heaviest."""
+"""On the CPU at most this many networks are timed, those with most training FLOPs; each other
+one is counted at the rates of the heaviest timed network with its operator (the operator
+decides whether a network keeps full resolution, which sets its FLOP rate), else of the
+heaviest."""
 
 CPU_JOB_EXTRA_SECONDS = 1.0
 """Per job on top of the measured import time: Snakemake's scheduling, loading the prepared
@@ -469,10 +471,10 @@ def calibration_batches(cost: CellCost, config: dict) -> tuple[int, int]:
 
 def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: float) -> Rates:
     """Measure this machine: training and evaluation FLOP/s of each of the study's networks
-    (at most CALIBRATED_NETWORKS of them, the heaviest first) on one thread, at its condition's
-    batches, ``seconds`` in all for each kind of measurement; and a job's start-up
-    (``python -c IMPORT_PROBE``); ``cores`` jobs at once (None: ``os.cpu_count()``). The
-    headline rates are the heaviest network's."""
+    (at most CALIBRATED_NETWORKS of them, the heaviest first; see there for the others) on one
+    thread, at its condition's batches, ``seconds`` in all for each kind of measurement; and a
+    job's start-up (``python -c IMPORT_PROBE``); ``cores`` jobs at once (None:
+    ``os.cpu_count()``). The headline rates are the heaviest network's."""
     every = networks_by_weight(study)
     networks = every[:CALIBRATED_NETWORKS]
     each = seconds / len(networks)
@@ -486,6 +488,9 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
             per_network[spec_key(cost.spec)] = measure_cpu(cost.spec, batch, eval_batch, each)
     finally:
         torch.set_num_threads(threads)
+    for cost in every[len(networks) :]:
+        alike = next((c for c in networks if c.spec.operator == cost.spec.operator), networks[0])
+        per_network[spec_key(cost.spec)] = per_network[spec_key(alike.spec)]
     parallel = cores or os.cpu_count() or 1
     heaviest = networks[0]
     spec = heaviest.spec
@@ -500,9 +505,15 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
         job_seconds=start_up + CPU_JOB_EXTRA_SECONDS,
         parallel=parallel,
         source=(
-            f"this machine, {parallel} jobs at once, 1 thread each; each of the study's "
-            f"{len(networks)} networks timed at its condition's batches"
-            + (f" ({others} more counted at the heaviest's rates)" if others else "")
+            f"this machine, {parallel} jobs at once, 1 thread each; "
+            + (
+                f"the study's {len(networks)} heaviest networks timed at their conditions' "
+                f"batches, {others} more counted at the rates of a timed network with their "
+                "operator"
+                if others
+                else f"each of the study's {len(networks)} networks timed at its condition's "
+                "batches"
+            )
             + f"; the rates shown are {spec.operator}'s ({heaviest.cell.dataset}/"
             f"{heaviest.cell.condition}, {spec.image_size}px, {si(forward_flops(spec))}FLOP per "
             f"image, the network with most training FLOPs) at batch {batch} (training) and "
