@@ -481,11 +481,12 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
     start_up = start_up_seconds()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    per_network = {}
+    per_network, batches = {}, {}
     try:
         for cost in networks:
-            batch, eval_batch = calibration_batches(cost, config)
-            per_network[spec_key(cost.spec)] = measure_cpu(cost.spec, batch, eval_batch, each)
+            key = spec_key(cost.spec)
+            batches[key] = calibration_batches(cost, config)
+            per_network[key] = measure_cpu(cost.spec, *batches[key], each)
     finally:
         torch.set_num_threads(threads)
     for cost in every[len(networks) :]:
@@ -494,7 +495,7 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
     parallel = cores or os.cpu_count() or 1
     heaviest = networks[0]
     spec = heaviest.spec
-    batch, eval_batch = calibration_batches(heaviest, config)
+    batch, eval_batch = batches[spec_key(spec)]
     train, evaluate = per_network[spec_key(spec)]
     others = len(every) - len(networks)
     return Rates(
