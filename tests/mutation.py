@@ -59,6 +59,33 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_faults.py",
         ],
     ),
+    "pooling": (
+        ["src/poolstudy/pooling.py"],
+        [
+            "tests/test_pooling.py",
+            "tests/test_operators.py",
+            "tests/test_controls.py",
+            "tests/test_models.py",
+        ],
+    ),
+    "models": (
+        ["src/poolstudy/models.py"],
+        [
+            "tests/test_models.py",
+            "tests/test_controls.py",
+            "tests/test_operators.py",
+            "tests/test_pooling.py",
+        ],
+    ),
+    "shifts": (
+        ["src/poolstudy/shifts.py", "src/poolstudy/inference.py"],
+        [
+            "tests/test_shifts.py",
+            "tests/test_metrics.py",
+            "tests/test_operators.py",
+            "tests/test_engine.py",
+        ],
+    ),
     "data": (
         ["src/poolstudy/data/*.py"],
         [

@@ -214,11 +214,23 @@ def test_receptive_field_three_stages(operator):
         ("blur", {"filter_size": 5}),
         ("blur", {"filter_size": 1}),
         ("maxbroadcast", {"kernel_size": 3}),
+        ("fracmax", {"kernel_size": 3}),
     ],
 )
 def test_receptive_field_with_options(operator, options):
     spec = tiny_spec(operator, widths=(2, 2), image_size=64, operator_options=options)
     check_receptive_field(spec)
+
+
+def test_receptive_field_of_aps_grows_with_its_blur():
+    # a blur of side b before APS's stride-2 selection reads b + 1 rows per output row, as
+    # blur pooling's filter of side b does (the union over APS's phases is checked above)
+    def field(operator, options):
+        return receptive_field(tiny_spec(operator, widths=(2, 2), operator_options=options))
+
+    assert field("aps", {"blur_size": 3}) == field("blur", {"filter_size": 3})
+    assert field("aps", {"blur_size": 3}) > field("aps", {"blur_size": 1})
+    assert field("aps", {"blur_size": 1}) == field("max", {})
 
 
 def test_receptive_field_of_maxbroadcast_by_hand():

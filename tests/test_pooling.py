@@ -65,8 +65,7 @@ def test_unknown_operator_names_registered_ones():
         build_operator("no-such-operator", CHANNELS)
     message = str(info.value)
     assert "no-such-operator" in message
-    for name in OPERATORS:
-        assert name in message
+    assert f"registered: {', '.join(OPERATORS)}" in message
 
 
 @pytest.mark.parametrize("name", list(OPERATORS))
@@ -81,3 +80,82 @@ def test_class_attributes_and_constructor_arguments(name):
     assert type(operator) is cls
     assert operator.channels == 5
     assert operator.padding_mode == "circular"
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+def test_every_operator_defaults_to_zero_padding(name):
+    # the module's contract: zeros unless the network is built otherwise, in which case an
+    # operator that pads uses its paper's padding
+    assert OPERATORS[name](CHANNELS).padding_mode == "zeros"
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("zeros", "constant"), ("reflect", "reflect")])
+def test_the_base_class_pads_with_the_paper_padding_or_the_networks(mode, expected):
+    x = torch.randn(1, CHANNELS, 5, 6)
+    operator = Downsample(CHANNELS, padding_mode=mode)
+    pads = (1, 0, 2, 1)
+    assert torch.equal(operator.pad(x, pads), F.pad(x, pads, mode=expected))
+    assert operator.pad(x, (0, 0, 0, 0)) is x
+
+
+@pytest.mark.parametrize("name", ["blur", "aps", "fracmax"])
+def test_fixed_filters_and_draws_stay_out_of_the_model_files(name):
+    # blur filters and fractional max pooling's test-time draws are rebuilt from the
+    # config, so the saved weights (and their keys) are the learned parameters alone
+    operator = build_operator(name, CHANNELS)
+    assert set(operator.state_dict()) == {key for key, _ in operator.named_parameters()}
+    assert len(list(operator.buffers())) == 1
+
+
+def test_maxdil_by_default_is_an_undilated_2x2_max_with_stride_1():
+    # all negative, so a window past the border must take the max of what is inside it
+    x = -1.0 - torch.rand(2, CHANNELS, 6, 7)
+    expected = F.max_pool2d(F.pad(x, (0, 1, 0, 1), value=float("-inf")), 2, stride=1)
+    assert torch.equal(build_operator("maxdil", CHANNELS)(x), expected)
+    assert torch.equal(OPERATORS["maxdil"](CHANNELS)(x), expected)
+    assert torch.equal(expected[..., -1, -1], x[..., -1, -1])
+
+
+def test_maxdil_pads_with_minus_infinity_at_every_dilation():
+    x = -1.0 - torch.rand(1, CHANNELS, 8, 8)
+    y = build_operator("maxdil", CHANNELS, dilation=2)(x)
+    assert y.shape == x.shape
+    # the bottom-right unit's window holds only itself
+    assert torch.equal(y[..., -1, -1], x[..., -1, -1])
+    assert torch.equal(y[..., 0, 0], x[..., 0:3:2, 0:3:2].amax(dim=(-2, -1)))
+
+
+@pytest.mark.parametrize("p", [1.0, 1.5])
+def test_lp_accepts_every_p_from_one(p):
+    x = torch.randn(1, CHANNELS, 4, 4)
+    y = build_operator("lp", CHANNELS, p=p)(x)
+    windows = x.abs().pow(p).unfold(2, 2, 2).unfold(3, 2, 2).sum(dim=(-2, -1))
+    torch.testing.assert_close(y, windows.pow(1 / p))
+
+
+def test_fractional_max_pooling_takes_bfloat16_at_test_time():
+    # the GPU path evaluates under bf16 autocast: the regions must be float32's (PyTorch
+    # computes them in the input's dtype, and bf16 moves their boundaries)
+    operator = build_operator("fracmax", CHANNELS).eval()
+    x = torch.rand(2, CHANNELS, 16, 16).bfloat16()
+    y = operator(x)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y.float(), operator(x.float()))
+
+
+def test_fractional_max_pooling_keeps_float64():
+    operator = build_operator("fracmax", CHANNELS).eval()
+    x = torch.rand(2, CHANNELS, 15, 15)
+    y = operator(x.double())
+    assert y.dtype == torch.float64 and torch.equal(y, operator(x).double())
+
+
+def test_fractional_max_pooling_trains_in_bfloat16_with_float32_regions():
+    operator = build_operator("fracmax", CHANNELS).train()
+    x = torch.rand(2, CHANNELS, 15, 15).bfloat16().requires_grad_(True)
+    torch.manual_seed(3)
+    y = operator(x)
+    torch.manual_seed(3)
+    assert torch.equal(y.float(), operator(x.detach().float()))
+    y.sum().backward()
+    assert x.grad.dtype == torch.bfloat16 and x.grad.sum() == y.numel()

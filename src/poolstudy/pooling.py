@@ -56,7 +56,7 @@ class Downsample(nn.Module):
         return cls.rf_kernel
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
         """Input rows ``[lo', hi']`` that output rows ``[lo, hi]`` depend on (borders ignored);
         ``dilation`` is the stage's (used by operators with ``doubling_dilation``)."""
         return lo * cls.rf_stride, hi * cls.rf_stride + cls.rf_kernel_for(options) - 1
@@ -220,7 +220,6 @@ class BlurPool(Downsample):
 
     def __init__(self, channels: int, padding_mode: str = "zeros", filter_size: int = 3) -> None:
         super().__init__(channels, padding_mode)
-        self.filter_size = filter_size
         kernel = depthwise(binomial_filter(filter_size), channels)
         self.register_buffer("filter", kernel, persistent=False)
 
@@ -250,7 +249,6 @@ class AdaptivePolyphase(Downsample):
 
     def __init__(self, channels: int, padding_mode: str = "zeros", blur_size: int = 1) -> None:
         super().__init__(channels, padding_mode)
-        self.blur_size = blur_size
         kernel = depthwise(binomial_filter(blur_size), channels)
         self.register_buffer("filter", kernel, persistent=False)
 
@@ -308,13 +306,18 @@ class FractionalMaxPool(Downsample):
         return options.get("kernel_size", 2)
 
     def forward(self, x):
+        # PyTorch computes the regions' boundaries in the input's dtype; in bfloat16 (the GPU
+        # path's autocast) they round away from float32's, so pool in at least float32
+        # (exact for a maximum) and return the input's dtype.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         samples = None
         if not self.training:
             draw = self.eval_samples[self.draw : self.draw + 1]
-            samples = draw.to(x.dtype).expand(x.shape[0], -1, -1).contiguous()
-        return F.fractional_max_pool2d(
-            x, self.kernel_size, output_ratio=(0.5, 0.5), _random_samples=samples
+            samples = draw.to(dtype).expand(x.shape[0], -1, -1).contiguous()
+        pooled = F.fractional_max_pool2d(
+            x.to(dtype), self.kernel_size, output_ratio=(0.5, 0.5), _random_samples=samples
         )
+        return pooled.to(x.dtype)
 
 
 class MaxBroadcast(Downsample):
@@ -343,7 +346,7 @@ class MaxBroadcast(Downsample):
         return options.get("kernel_size", 2)
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
         k = cls.rf_kernel_for(options)
         return lo // k * k, hi // k * k + k - 1
 
@@ -424,7 +427,7 @@ class DilatedMax(Downsample):
         self.dilation = dilation
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int = 1) -> tuple[int, int]:
+    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
         return lo, hi + dilation
 
     def forward(self, x):
