@@ -265,31 +265,6 @@ def test_deterministic_mode_is_on_without_importing_inductor():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("operator", ["max", "stride", "none_rf", "aps", "blur"])
-def test_folded_batchnorm_computes_the_same_function(operator):
-    from poolstudy.inference import fold_batchnorm
-    from poolstudy.models import ModelSpec, build_model
-
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(operator, 1, 3, 16, widths=(4, 8))).eval()
-    for module in model.modules():  # statistics far from the identity
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-1, 1)
-            module.running_var.uniform_(0.2, 3)
-            module.weight.data.uniform_(0.5, 2)
-            module.bias.data.uniform_(-1, 1)
-    folded = fold_batchnorm(model)
-
-    def norms(net):
-        return sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
-
-    # every conv-BN-ReLU block of the two stages is folded (an operator's own BN may stay)
-    assert norms(folded) == norms(model) - 2
-    x = torch.rand(6, 1, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)
-
-
 def test_device_check_runs_on_the_cpu(capsys):
     from poolstudy.devicebench import run_device_check
 

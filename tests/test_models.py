@@ -68,12 +68,14 @@ def test_global_avg_pool_is_adaptive_avg_pool_with_a_gradient_in_the_inputs_layo
     weights = torch.randn(3, 5, 1, 1, generator=generator)
     ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
     out_ours, out_theirs = GlobalAvgPool()(ours), nn.AdaptiveAvgPool2d(1)(theirs)
-    (out_ours * weights).sum().backward()
-    (out_theirs * weights).sum().backward()
+    # torch.autograd.grad returns the gradient as the backward made it (a leaf's .grad is
+    # laid out like the leaf whatever the backward returned)
+    (grad_ours,) = torch.autograd.grad((out_ours * weights).sum(), ours)
+    (grad_theirs,) = torch.autograd.grad((out_theirs * weights).sum(), theirs)
     assert out_ours.shape == (3, 5, 1, 1)
     assert torch.equal(out_ours, out_theirs)
-    assert torch.equal(ours.grad, theirs.grad)
-    assert ours.grad.is_contiguous(memory_format=memory_format)
+    assert torch.equal(grad_ours, grad_theirs)
+    assert grad_ours.is_contiguous(memory_format=memory_format)
 
 
 def test_gap_head_size_does_not_depend_on_operator():
@@ -387,11 +389,12 @@ def test_describe():
     assert info["feature_map_sizes"] == [8, 4]
 
 
-def test_fractional_max_pooling_averages_its_test_time_draws():
+@pytest.mark.parametrize("draws", [2, 4])
+def test_fractional_max_pooling_averages_its_test_time_draws(draws):
     """Graham (2014): the output is the class probability averaged over test-time draws of the
     pooling regions; each draw is the network with that draw's fixed regions alone."""
     torch.manual_seed(0)
-    options = {"fracmax": {"kernel_size": 3, "test_draws": 4}}
+    options = {"fracmax": {"kernel_size": 3, "test_draws": draws}}
     spec = ModelSpec(
         operator="fracmax",
         in_channels=1,
@@ -408,13 +411,14 @@ def test_fractional_max_pooling_averages_its_test_time_draws():
     operators = [m for m in model.modules() if hasattr(m, "test_draws")]
     per_draw = []
     with torch.no_grad():
-        for k in range(4):
+        for k in range(draws):
             for m in operators:
                 m.draw = k
             per_draw.append(torch.softmax(model.head(model.features(x)), dim=1))
         for m in operators:
             m.draw = 0
-        averaged = torch.softmax(model(x), dim=1)
+        # the output is the log of the averaged probabilities, not logits up to a constant
+        averaged = model(x).exp()
         assert torch.allclose(averaged, torch.stack(per_draw).mean(0), atol=1e-6)
         # the draws differ, and the first is the single-draw network's
         assert not torch.allclose(per_draw[0], per_draw[1])
@@ -427,3 +431,45 @@ def test_fractional_max_pooling_averages_its_test_time_draws():
 def test_fractional_max_pooling_refuses_no_test_draws():
     with pytest.raises(ValueError, match="test_draws"):
         OPERATORS["fracmax"](4, test_draws=0)
+
+
+def test_a_stage_block_is_convolution_batch_norm_relu():
+    block = build_model(tiny_spec("max")).stages[0][0]
+    assert [type(m) for m in block] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    assert block[0].bias is None  # batch norm's shift replaces it
+
+
+@pytest.mark.parametrize("operator", ["none_rf", "none_deep"])
+def test_one_by_one_convolutions_are_never_dilated(operator):
+    # a 1x1 convolution reads one pixel at any dilation: the receptive field cannot be matched
+    assert stage_dilations(tiny_spec(operator, kernel_size=1)) == (1, 1)
+
+
+def test_count_flops_prints_nothing(capsys):
+    count_flops(build_model(tiny_spec("max")))
+    assert capsys.readouterr().out == ""
+
+
+def test_spec_errors_list_the_choices():
+    with pytest.raises(ValueError) as info:
+        tiny_spec("no-such-operator")
+    assert f"registered: {', '.join(OPERATORS)}" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        tiny_spec("max", head="no-such-head")
+    assert f"choose one of {', '.join(HEADS)}" in str(info.value)
+
+
+def test_inputs_are_normalised_per_channel():
+    model = build_model(tiny_spec("max", in_channels=3)).eval()
+    mean, std = torch.tensor([0.1, 0.5, -0.2]), torch.tensor([1.0, 2.0, 0.25])
+    model.set_normalization(mean, std)
+    # the model files' layout: one value per channel, broadcast over batch, height and width
+    assert model.mean.shape == model.std.shape == (1, 3, 1, 1)
+    seen = []
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        model(x)
+    expected = (x - mean.reshape(1, 3, 1, 1)) / std.reshape(1, 3, 1, 1)
+    torch.testing.assert_close(seen[0], expected)

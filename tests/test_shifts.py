@@ -245,10 +245,13 @@ def test_crop_moves_a_window_over_the_scene():
     assert (shift(scenes, 2, 2, "crop", 2) >= 1).all()
 
 
-def test_context_comes_from_other_images_of_the_set():
-    x = torch.arange(12.0).view(12, 1, 1, 1).expand(12, 1, 4, 4).contiguous()
+@pytest.mark.parametrize("count", [12, 9])
+def test_context_comes_from_other_images_of_the_set(count):
+    # the eight tiles are the images 1..8 places further in the cyclic order: with nine
+    # images, every other image and never the image itself
+    x = torch.arange(float(count)).view(count, 1, 1, 1).expand(count, 1, 4, 4).contiguous()
     scenes = context_scenes(x, 4, seed=0)
-    for i in range(12):
+    for i in range(count):
         ring = scenes[i, 0].clone()
         ring[4:8, 4:8] = -1
         neighbours = set(ring[ring >= 0].unique().tolist())
@@ -405,7 +408,12 @@ def test_subpixel_fourier_shifts_a_cosine_exactly():
     cols = torch.arange(width, dtype=torch.float64)
     wave = torch.cos(2 * math.pi * frequency * cols / width).view(1, 1, 1, width).repeat(1, 1, 4, 1)
     expected = torch.cos(2 * math.pi * frequency * (cols - dx) / width).expand(1, 1, 4, width)
-    torch.testing.assert_close(shift(wave, dx, 0.0, "subpixel_fourier"), expected)
+    # float64 images are shifted in float64 (float32 frequencies of 1/9 would miss this)
+    torch.testing.assert_close(
+        shift(wave, dx, 0.0, "subpixel_fourier"), expected, rtol=0, atol=1e-13
+    )
+    down = shift(wave.transpose(-1, -2), 0.0, dx, "subpixel_fourier")
+    torch.testing.assert_close(down, expected.transpose(-1, -2), rtol=0, atol=1e-13)
     mean = shift(images(torch.float64), 0.3, -0.6, "subpixel_fourier").mean(dim=(2, 3))
     torch.testing.assert_close(mean, images(torch.float64).mean(dim=(2, 3)))
 
@@ -422,3 +430,72 @@ def test_device_is_kept(protocol, device):
     torch.testing.assert_close(out.cpu(), shifted(x, dx, dy, protocol), rtol=0, atol=1e-5)
     scalar = shifted(x.to(device), pairs[-1][0], pairs[-1][1], protocol)
     assert scalar.device.type == device
+
+
+def test_context_of_no_margin_is_the_image():
+    x = images(batch=4)
+    assert torch.equal(context_scenes(x, 0), x)
+    # a crop with no context (the default margin) can only be the image itself
+    assert torch.equal(shift(x, 0, 0, "crop"), x)
+
+
+def test_context_tiles_touch_the_image_along_their_near_edges():
+    # pixel value: 100 * image + 10 * row + column, so each band names its source image and rows
+    count, size, m = 10, 5, 2
+    rows = torch.arange(size).view(1, 1, size, 1) * 10.0
+    cols = torch.arange(size).view(1, 1, 1, size) * 1.0
+    x = torch.arange(count).view(count, 1, 1, 1) * 100.0 + rows + cols
+    scenes = context_scenes(x, m, seed=3)
+
+    def source(band: torch.Tensor) -> torch.Tensor:
+        return x[int(band.flatten()[0]) // 100]
+
+    for i in range(count):
+        scene = scenes[i, 0]
+        above, below = scene[:m, m:-m], scene[-m:, m:-m]
+        left, right = scene[m:-m, :m], scene[m:-m, -m:]
+        assert torch.equal(above, source(above)[0, -m:, :])  # the tile above: its last rows
+        assert torch.equal(below, source(below)[0, :m, :])
+        assert torch.equal(left, source(left)[0, :, -m:])
+        assert torch.equal(right, source(right)[0, :, :m])
+        corner = scene[:m, :m]
+        assert torch.equal(corner, source(corner)[0, -m:, -m:])
+
+
+def test_the_margin_must_fit_both_sides_of_an_image():
+    with pytest.raises(ValueError, match=r"margin 4 is larger than the images \(6x3\)"):
+        context_scenes(images(height=6, width=3), 4)
+
+
+@pytest.mark.parametrize("shape", [(5, 9), (9, 5)])
+def test_crop_needs_a_window_along_both_axes(shape):
+    scenes = torch.rand(2, 1, *shape)
+    with pytest.raises(ValueError) as info:
+        shift(scenes, 0, 0, "crop", 3)
+    assert str(info.value) == f"scenes of size {shape} have no margin 3"
+
+
+def test_crop_windows_one_pixel_high_or_wide():
+    scenes = torch.rand(2, 1, 7, 9)
+    assert torch.equal(shift(scenes, 0, 0, "crop", 3), scenes[..., 3:4, 3:6])
+    assert torch.equal(shift(scenes, -1, 2, "crop", 3), scenes[..., 1:2, 4:7])
+    scenes = scenes.transpose(-1, -2)
+    assert torch.equal(shift(scenes, 2, -1, "crop", 3), scenes[..., 4:7, 1:2])
+
+
+def test_crop_of_no_images():
+    scenes = torch.rand(0, 1, 5, 5)
+    assert shift(scenes, 0, 0, "crop", 0).shape == (0, 1, 5, 5)
+    assert shift(scenes, 0, 0, "crop", 1).shape == (0, 1, 3, 3)
+
+
+def test_shift_errors_name_the_choices_and_the_offending_axis():
+    with pytest.raises(ValueError) as info:
+        shift(images(), 0, 0, "no-such-protocol")
+    assert f"registered: {', '.join(PROTOCOLS)}" in str(info.value)
+    for dx, dy, name in [(0.5, 0, "dx"), (0, 0.5, "dy")]:
+        with pytest.raises(ValueError) as info:
+            shift(images(), dx, dy, "circular")
+        message = str(info.value)
+        assert f"but {name} has fractional values" in message
+        assert message.endswith(f"fractional protocols: {', '.join(sorted(FRACTIONAL))}")

@@ -84,7 +84,7 @@ class GlobalAvgPool(nn.Module):
 
 
 def conv_block(
-    c_in: int, c_out: int, kernel_size: int, padding_mode: str, dilation: int = 1
+    c_in: int, c_out: int, kernel_size: int, padding_mode: str, dilation: int
 ) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(
@@ -249,9 +249,8 @@ def stage_dilations(spec: ModelSpec) -> tuple[int, ...]:
         target = receptive_field(
             replace(spec, operator=reference, operator_options={}, widths=widths)
         )
-        prefix = replace(spec, widths=widths)
         dilation = 1
-        while _receptive_field(prefix, (*dilations, dilation)) < target:
+        while _receptive_field(spec, (*dilations, dilation)) < target:
             dilation += 1
         dilations.append(dilation)
     return tuple(dilations)
