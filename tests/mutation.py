@@ -85,12 +85,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_operators.py",
         ],
     ),
-    # not with tests/test_engine.py: its tests that run a cell fail mutmut's stats run
-    # once inference.py is mutated
     "inference": (
         ["src/poolstudy/inference.py"],
-        ["tests/test_inference.py", "tests/test_train.py", "tests/test_metrics.py"],
+        [
+            "tests/test_inference.py",
+            "tests/test_train.py",
+            "tests/test_metrics.py",
+            "tests/test_engine.py",
+        ],
     ),
+    "placement": (["src/poolstudy/placement.py"], ["tests/test_placement.py"]),
     "data": (
         ["src/poolstudy/data/*.py"],
         [

@@ -46,6 +46,7 @@ def test_the_bases_of_the_bad_configs_are_valid():
 
 
 @pytest.mark.bad_config
+@pytest.mark.child
 def test_the_check_config_command_refuses_a_bad_config_in_one_message(tmp_path):
     case = next(c for c in CASES if c["name"] == "more stages than the image can be halved for")
     path = tmp_path / "bad.yaml"
@@ -62,6 +63,7 @@ def test_the_check_config_command_refuses_a_bad_config_in_one_message(tmp_path):
 
 
 @pytest.mark.bad_config
+@pytest.mark.child
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     overrides = tmp_path / "bad.yaml"
     overrides.write_text(yaml.safe_dump({"data": {"mirror": "/nonexistent/poolstudy-mirror"}}))

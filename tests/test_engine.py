@@ -278,6 +278,7 @@ def test_device_check_runs_on_the_cpu(capsys):
     assert "max" in capsys.readouterr().out
 
 
+@pytest.mark.child
 def test_the_device_checks_tiny_pipeline_plans_the_tiny_config_alone(tmp_path):
     """A dry run of the GPU check's command in a copy of the project plans the tiny study
     only (the project's own config/config.yaml is not merged into it)."""

@@ -12,6 +12,7 @@ from poolstudy.placement import (
     REGIONS,
     PlacementConfig,
     in_region,
+    placed_in_region,
     position_grid,
     region_offsets,
     to_canvas,
@@ -34,14 +35,20 @@ def test_reach_needs_an_even_margin_around_the_image(canvas):
     with pytest.raises(ValueError, match="even number of pixels"):
         PlacementConfig(canvas=canvas).reach(4)
     assert PlacementConfig(canvas=10).reach(4) == 3
+    assert PlacementConfig(canvas=4).reach(4) == 0  # a canvas the image fills: no room to move
 
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_region_offsets_stay_inside_the_region_and_the_canvas(region):
     generator = torch.Generator().manual_seed(0)
     dx, dy = region_offsets(region, 3, 4000, generator)
+    assert dx.dtype == dy.dtype == torch.long
     assert dx.abs().max() <= 3 and dy.abs().max() <= 3
-    assert in_region(region, dx, dy).all()
+    inside = in_region(region, dx, dy)
+    assert inside.dtype == torch.bool and inside.all()
+    # drawn from the generator alone: the same seed, the same offsets
+    again = region_offsets(region, 3, 4000, torch.Generator().manual_seed(0))
+    assert torch.equal(dx, again[0]) and torch.equal(dy, again[1])
     if region == "centre":
         assert (dx == 0).all() and (dy == 0).all()
     if region == "left":
@@ -176,3 +183,19 @@ def test_consistency_given_clean_correct_counts_the_centred_test_images():
     values = table.set_index("metric")["value"]
     assert values["accuracy_test"] < 100.0
     assert values["consistency_given_clean_correct"] == values["consistency"]
+
+
+def test_placement_config_reads_its_keys_and_defaults():
+    assert PlacementConfig.from_dict(None) == PlacementConfig()
+    read = PlacementConfig.from_dict({"canvas": 24, "region": "centre", "step": 3, "other": 1})
+    assert read == PlacementConfig(canvas=24, region="centre", step=3)
+    assert not PlacementConfig().active and read.active
+
+
+def test_validation_and_test_positions_are_fixed_by_their_seed():
+    images = to_canvas(torch.rand(64, 1, 4, 4) + 0.5, 10)
+    config = PlacementConfig(canvas=10, region="everywhere")
+    placed = placed_in_region(images, config, 3)
+    assert torch.equal(placed, placed_in_region(images, config, 3))
+    assert not torch.equal(placed, placed_in_region(images, config, 3, seed=1))
+    assert not torch.equal(placed, images)
