@@ -499,3 +499,12 @@ def test_shift_errors_name_the_choices_and_the_offending_axis():
         message = str(info.value)
         assert f"but {name} has fractional values" in message
         assert message.endswith(f"fractional protocols: {', '.join(sorted(FRACTIONAL))}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_subpixel_fourier_shifts_half_precision_images_in_float32(dtype):
+    x = images(torch.float32)
+    moved = shift(x.to(dtype), 0.5, -0.25, "subpixel_fourier")
+    assert moved.dtype == dtype
+    expected = shift(x.to(dtype).float(), 0.5, -0.25, "subpixel_fourier").to(dtype)
+    assert torch.equal(moved, expected)

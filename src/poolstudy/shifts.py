@@ -174,15 +174,18 @@ def shift_subpixel(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> 
 
 
 def _phase_shift(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """Shift floating-point images by multiplying their 2-D DFT by a linear phase ramp (in
-    the images' precision, which the offsets share); the real part comes back."""
+    """Shift by multiplying the 2-D DFT by a linear phase ramp; the real part comes back.
+    Half-precision images are shifted in float32 (the FFT takes float32 and float64)."""
     height, width = images.shape[-2:]
-    options = {"device": images.device, "dtype": images.dtype}
+    work = images if images.dtype in (torch.float32, torch.float64) else images.float()
+    options = {"device": work.device, "dtype": work.dtype}
     freq_y = torch.fft.fftfreq(height, **options)[None, :, None]
     freq_x = torch.fft.fftfreq(width, **options)[None, None, :]
-    angle = -2.0 * math.pi * (freq_y * dy[:, None, None] + freq_x * dx[:, None, None])
+    dy = dy.to(work.dtype)[:, None, None]
+    dx = dx.to(work.dtype)[:, None, None]
+    angle = -2.0 * math.pi * (freq_y * dy + freq_x * dx)
     ramp = torch.polar(torch.ones_like(angle), angle).unsqueeze(1)
-    return torch.fft.ifft2(torch.fft.fft2(images) * ramp).real
+    return torch.fft.ifft2(torch.fft.fft2(work) * ramp).real.to(images.dtype)
 
 
 def shift_subpixel_fourier(
