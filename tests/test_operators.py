@@ -96,7 +96,7 @@ def test_subsample_keeps_every_second_pixel():
 # ---- Lp pooling -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("p", [2, 3])
+@pytest.mark.parametrize("p", [1, 1.5, 2, 3])
 @pytest.mark.parametrize("size", [8, 9])
 def test_lp_equals_lppool2d_on_non_negative_inputs(p, size):
     x = torch.rand(2, CHANNELS, size, size) + 0.01
