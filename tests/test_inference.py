@@ -39,7 +39,7 @@ def test_accuracy_on_a_model_whose_answers_are_known():
     assert math.isnan(accuracy_on(Pixels(), images[:0], labels[:0], cpu))
 
 
-@pytest.mark.parametrize("operator", ["max", "stride", "none_rf", "aps", "blur"])
+@pytest.mark.parametrize("operator", ["max", "stride", "convpool", "none_rf", "aps", "blur"])
 def test_folded_batchnorm_computes_the_same_function(operator):
     torch.manual_seed(0)
     model = build_model(ModelSpec(operator, 1, 3, 16, widths=(4, 8))).eval()
@@ -54,8 +54,9 @@ def test_folded_batchnorm_computes_the_same_function(operator):
     def norms(net):
         return sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
 
-    # every conv-BN-ReLU block of the two stages is folded (an operator's own BN may stay)
-    assert norms(folded) == norms(model) - 2
+    # every batch norm is folded: the conv-BN-ReLU blocks' and the strided convolutions'
+    assert norms(model) == (4 if operator in ("stride", "convpool") else 2)
+    assert norms(folded) == 0
     x = torch.rand(6, 1, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-5)

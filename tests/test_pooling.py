@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poolstudy.pooling import OPERATORS, Downsample, build_operator
+from poolstudy import pooling
+from poolstudy.pooling import OPERATORS, Downsample, build_operator, max_2x2
 
 CHANNELS = 3
 
@@ -51,6 +52,70 @@ def test_max_equals_functional(size):
     x = torch.randn(2, CHANNELS, size, size)
     y = build_operator("max", CHANNELS)(x)
     assert torch.equal(y, F.max_pool2d(x, kernel_size=2, stride=2))
+
+
+def awkward_maps(height: int, width: int) -> torch.Tensor:
+    """Maps with ties (ReLU's zeros), NaN and infinities, in channels-last memory."""
+    x = torch.randn(3, CHANNELS, height, width).relu()
+    x[0, 0, 0, 0] = float("nan")
+    x[1, 1, -1, -1] = float("-inf")
+    x[2, 2, 1, 0] = float("inf")
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize(("stride", "dilation"), [(2, 1), (1, 1), (1, 2), (1, 4)])
+@pytest.mark.parametrize(("height", "width"), [(8, 8), (9, 7), (5, 6), (6, 5)])
+def test_max_2x2_without_gradient_equals_max_pooling(stride, dilation, height, width):
+    x = awkward_maps(height, width)
+    expected = F.max_pool2d(x, kernel_size=2, stride=stride, dilation=dilation)
+    with torch.no_grad():
+        y = max_2x2(x, stride=stride, dilation=dilation)
+    assert y.shape == expected.shape
+    assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+    assert torch.equal(y.isnan(), expected.isnan())
+
+
+def test_max_2x2_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
+    x = awkward_maps(8, 8).requires_grad_(True)
+    expected = F.max_pool2d(x, kernel_size=2, stride=2).detach()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pooling kernel ran")
+
+    monkeypatch.setattr(pooling.F, "max_pool2d", refuse)
+    with torch.no_grad():
+        y = max_2x2(x, stride=2)
+    assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+    with pytest.raises(AssertionError, match="kernel ran"):
+        max_2x2(x, stride=2)  # a gradient is needed: PyTorch's kernel
+    # the benchmarks' baselines: PyTorch's kernel everywhere, until the context ends
+    with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
+        with pooling.pooling_kernel_everywhere():
+            max_2x2(x, stride=2)
+    with torch.no_grad():
+        assert torch.equal(max_2x2(x, stride=2).nan_to_num(), expected.nan_to_num())
+
+
+@pytest.mark.parametrize(("stride", "dilation"), [(2, 1), (1, 2)])
+def test_max_2x2_sends_the_gradient_where_max_pooling_does(stride, dilation):
+    x = torch.randn(2, CHANNELS, 7, 8).relu().requires_grad_(True)  # ties at zero
+    weights = torch.randn_like(F.max_pool2d(x, 2, stride=stride, dilation=dilation))
+    (ours,) = torch.autograd.grad((max_2x2(x, stride, dilation) * weights).sum(), x)
+    (theirs,) = torch.autograd.grad(
+        (F.max_pool2d(x, 2, stride=stride, dilation=dilation) * weights).sum(), x
+    )
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("stride", "dilation"), [(2, 1), (1, 1), (1, 2)])
+def test_max_2x2_of_the_smallest_maps(stride, dilation):
+    x = awkward_maps(dilation + 1, dilation + 2)
+    with torch.no_grad():
+        y = max_2x2(x, stride, dilation)
+    expected = F.max_pool2d(x, 2, stride=stride, dilation=dilation)
+    assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+    with pytest.raises(RuntimeError), torch.no_grad():  # smaller than the window
+        max_2x2(x[..., :dilation, :], stride, dilation)
 
 
 @pytest.mark.parametrize("size", [8, 9, 7])

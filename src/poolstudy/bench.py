@@ -25,6 +25,7 @@ from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
 from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, count_flops, feature_map_sizes_of
+from poolstudy.pooling import pooling_kernel_everywhere
 from poolstudy.shifts import shift
 from poolstudy.train import TrainConfig, spec_options_for, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
@@ -65,13 +66,15 @@ def timed(function, repeats: int = 1) -> float:
 @contextmanager
 def torch_defaults():
     """PyTorch's own settings for the baselines (what a user's script runs with): no
-    deterministic mode, uninitialised memory not filled; restored afterwards."""
+    deterministic mode, uninitialised memory not filled, max pooling by PyTorch's kernel
+    (``nn.MaxPool2d``); restored afterwards."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory
     torch._C._set_deterministic_algorithms(False)
     torch.utils.deterministic.fill_uninitialized_memory = True
     try:
-        yield
+        with pooling_kernel_everywhere():
+            yield
     finally:
         torch._C._set_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill

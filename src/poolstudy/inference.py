@@ -61,10 +61,17 @@ def accuracy_on(model, images, labels, device, batch_size: int | None = None) ->
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of ``model`` for inference, each convolution followed by batch normalisation
-    (in an ``nn.Sequential``) folded into one convolution: the same function in eval mode up
-    to float rounding, one pass over the activations fewer (1.0-1.6x faster on the CPU)."""
+    (in an ``nn.Sequential``, or the pair a module names in ``folds_batchnorm``) folded into
+    one convolution: the same function in eval mode up to float rounding, one pass over the
+    activations fewer (1.0-1.6x faster on the CPU)."""
     folded = copy.deepcopy(model).eval()
     for module in folded.modules():
+        pair = getattr(module, "folds_batchnorm", None)
+        if pair is not None:
+            conv, norm = (getattr(module, name) for name in pair)
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                setattr(module, pair[0], fuse_conv_bn_eval(conv, norm))
+                setattr(module, pair[1], nn.Identity())
         if not isinstance(module, nn.Sequential):
             continue
         names = list(module._modules)

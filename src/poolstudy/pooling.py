@@ -18,6 +18,7 @@ the figures and the paper pick it up from the registry.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -81,6 +82,46 @@ class Downsample(nn.Module):
         return F.conv2d(x, weight, stride=stride, groups=x.shape[1])
 
 
+_STRIDED_VIEW_MAX = True
+"""Whether ``max_2x2`` takes strided views' maxima where no gradient is needed (off only
+inside ``pooling_kernel_everywhere``)."""
+
+
+@contextmanager
+def pooling_kernel_everywhere():
+    """Within this context ``max_2x2`` always runs PyTorch's pooling kernel: the networks as a
+    user would write them with ``nn.MaxPool2d`` (the benchmarks' baselines)."""
+    global _STRIDED_VIEW_MAX
+    previous, _STRIDED_VIEW_MAX = _STRIDED_VIEW_MAX, False
+    try:
+        yield
+    finally:
+        _STRIDED_VIEW_MAX = previous
+
+
+def max_2x2(x: torch.Tensor, stride: int, dilation: int = 1) -> torch.Tensor:
+    """``F.max_pool2d(x, kernel_size=2, stride=stride, dilation=dilation)`` (no padding).
+    Where no gradient is needed it is computed as the elementwise maximum of the window's
+    rows, then of its columns, on strided views: the same values (a maximum is exact, NaN
+    propagates alike), 2-7x faster on the CPU than PyTorch's pooling kernel, which also
+    computes the indices its backward needs. Where a gradient is needed that kernel runs, so
+    training (where the first maximum of a window receives the gradient) is unchanged."""
+    span = dilation + 1
+    rows = (x.shape[-2] - span) // stride + 1
+    cols = (x.shape[-1] - span) // stride + 1
+    gradient = torch.is_grad_enabled() and x.requires_grad
+    if gradient or not _STRIDED_VIEW_MAX or rows < 1 or cols < 1:
+        return F.max_pool2d(x, kernel_size=2, stride=stride, dilation=dilation)
+    last_row = (rows - 1) * stride + 1
+    last_col = (cols - 1) * stride + 1
+    down = torch.maximum(
+        x[..., 0:last_row:stride, :], x[..., dilation : dilation + last_row : stride, :]
+    )
+    return torch.maximum(
+        down[..., 0:last_col:stride], down[..., dilation : dilation + last_col : stride]
+    )
+
+
 def binomial_filter(size: int) -> torch.Tensor:
     """The normalised 2-D binomial filter of side ``size`` (1..7): outer product of a row of
     Pascal's triangle, summing to 1."""
@@ -114,12 +155,8 @@ class MaxPool(Downsample):
     rf_kernel = 2
     rf_stride = 2
 
-    def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
-        super().__init__(channels, padding_mode)
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
-
     def forward(self, x):
-        return self.pool(x)
+        return max_2x2(x, stride=2)
 
 
 class AvgPool(Downsample):
@@ -148,6 +185,9 @@ class StridedConv(Downsample):
     rf_kernel = 3
     rf_stride = 2
     conv_stride: ClassVar[int] = 2
+    folds_batchnorm: ClassVar[tuple[str, str]] = ("conv", "bn")
+    """The convolution and the batch normalisation that follows it, by attribute name:
+    ``inference.fold_batchnorm`` folds them into one convolution for evaluation."""
 
     def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
         super().__init__(channels, padding_mode)
@@ -230,7 +270,7 @@ class BlurPool(Downsample):
     def forward(self, x):
         if self.padding_mode == "circular":
             x = F.pad(x, (0, 1, 0, 1), mode="circular")
-        return self.blur(F.max_pool2d(x, kernel_size=2, stride=1), self.filter, stride=2)
+        return self.blur(max_2x2(x, stride=1), self.filter, stride=2)
 
 
 class AdaptivePolyphase(Downsample):
@@ -398,12 +438,8 @@ class ConvPool(StridedConv):
     rf_stride = 2
     conv_stride = 1
 
-    def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
-        super().__init__(channels, padding_mode)
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
-
     def forward(self, x):
-        return self.pool(super().forward(x))
+        return max_2x2(super().forward(x), stride=2)
 
 
 class DilatedMax(Downsample):
@@ -436,7 +472,7 @@ class DilatedMax(Downsample):
             x = F.pad(x, (0, d, 0, d), mode="circular")
         else:
             x = F.pad(x, (0, d, 0, d), value=float("-inf"))
-        return F.max_pool2d(x, kernel_size=2, stride=1, dilation=d)
+        return max_2x2(x, stride=1, dilation=d)
 
 
 OPERATORS: dict[str, type[Downsample]] = {
