@@ -231,6 +231,7 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
     did not check."""
     done = regime[checked(regime)]
     unconverged = done[done["converged"].astype(str).eq("False")]
+    converged = done[done["converged"].astype(str).eq("True")]
     unchecked = regime[~checked(regime)]
     text = ""
     if not done.empty:
@@ -244,12 +245,27 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
                 f"{fmt(most['plateau_points'])}: their training had converged. "
             )
         else:
+            threshold = fmt(most["plateau_points"])
+            gain = fmt_signed(most["budget_gain"])
+            if len(unconverged) == 1:
+                by = f"by {gain} points, more than the threshold of {threshold}: its"
+                involving = "it"
+            else:
+                worst = names(done.loc[[most.name]])
+                by = f"by more than the threshold of {threshold} (up to {gain} points, {worst}):"
+                by += " their"
+                involving = "them"
             text += (
                 f"Doubling the training budget ({steps}) still raised the test accuracy of "
-                f"{names(unconverged)} by more than the threshold (up to "
-                f"{fmt_signed(most['budget_gain'])} points, {op_tex(most['operator'])}): their "
-                "training had not converged, and their comparisons are provisional. "
+                f"{names(unconverged)} {by} training had not converged, and the comparisons "
+                f"involving {involving} are provisional. "
             )
+            if not converged.empty:
+                rose = converged["budget_gain"].max()
+                text += (
+                    f"That of {names(converged)} rose by at most {fmt_signed(rose)} points: "
+                    f"{'its' if len(converged) == 1 else 'their'} training had converged. "
+                )
     if not unchecked.empty:
         text += f"Convergence was not checked for {names(unchecked)} (no runs at half the budget). "
     return text + "\n\n"
