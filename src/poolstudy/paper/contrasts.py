@@ -246,14 +246,14 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
             )
         else:
             threshold = fmt(most["plateau_points"])
-            gain = fmt_signed(most["budget_gain"])
+            worst = unconverged["budget_gain"].idxmax()
+            gain = fmt_signed(unconverged.loc[worst, "budget_gain"])
             if len(unconverged) == 1:
                 by = f"by {gain} points, more than the threshold of {threshold}: its"
                 involving = "it"
             else:
-                worst = names(done.loc[[most.name]])
-                by = f"by more than the threshold of {threshold} (up to {gain} points, {worst}):"
-                by += " their"
+                by = f"by more than the threshold of {threshold} (up to {gain} points, "
+                by += f"{names(unconverged.loc[[worst]])}): their"
                 involving = "them"
             text += (
                 f"Doubling the training budget ({steps}) still raised the test accuracy of "
