@@ -108,14 +108,23 @@ def test_max_2x2_sends_the_gradient_where_max_pooling_does(stride, dilation):
 
 
 @pytest.mark.parametrize(("stride", "dilation"), [(2, 1), (1, 1), (1, 2)])
-def test_max_2x2_of_the_smallest_maps(stride, dilation):
-    x = awkward_maps(dilation + 1, dilation + 2)
+@pytest.mark.parametrize("tall", [False, True])
+def test_max_2x2_of_the_smallest_maps_takes_the_views_too(stride, dilation, tall, monkeypatch):
+    # one output row (or column): the views, not PyTorch's kernel, still compute it
+    x = awkward_maps(*((dilation + 2, dilation + 1) if tall else (dilation + 1, dilation + 2)))
+    expected = F.max_pool2d(x, 2, stride=stride, dilation=dilation)
+    too_small = x[..., :dilation] if tall else x[..., :dilation, :]
+    with pytest.raises(RuntimeError), torch.no_grad():  # smaller than the window
+        max_2x2(too_small, stride, dilation)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the pooling kernel ran")
+
+    monkeypatch.setattr(pooling.F, "max_pool2d", refuse)
     with torch.no_grad():
         y = max_2x2(x, stride, dilation)
-    expected = F.max_pool2d(x, 2, stride=stride, dilation=dilation)
+    assert y.shape == expected.shape
     assert torch.equal(y.nan_to_num(), expected.nan_to_num())
-    with pytest.raises(RuntimeError), torch.no_grad():  # smaller than the window
-        max_2x2(x[..., :dilation, :], stride, dilation)
 
 
 @pytest.mark.parametrize("size", [8, 9, 7])
