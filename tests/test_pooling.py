@@ -75,14 +75,19 @@ def test_max_2x2_without_gradient_equals_max_pooling(stride, dilation, height, w
     assert torch.equal(y.isnan(), expected.isnan())
 
 
-def test_max_2x2_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
-    x = awkward_maps(8, 8).requires_grad_(True)
-    expected = F.max_pool2d(x, kernel_size=2, stride=2).detach()
+def refuse_the_pooling_kernel(monkeypatch):
+    """From here on, a call of PyTorch's max pooling in ``pooling`` fails the test."""
 
     def refuse(*args, **kwargs):
         raise AssertionError("the pooling kernel ran")
 
     monkeypatch.setattr(pooling.F, "max_pool2d", refuse)
+
+
+def test_max_2x2_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
+    x = awkward_maps(8, 8).requires_grad_(True)
+    expected = F.max_pool2d(x, kernel_size=2, stride=2).detach()
+    refuse_the_pooling_kernel(monkeypatch)
     with torch.no_grad():
         y = max_2x2(x, stride=2)
     assert torch.equal(y.nan_to_num(), expected.nan_to_num())
@@ -116,11 +121,7 @@ def test_max_2x2_of_the_smallest_maps_takes_the_views_too(stride, dilation, tall
     too_small = x[..., :dilation] if tall else x[..., :dilation, :]
     with pytest.raises(RuntimeError), torch.no_grad():  # smaller than the window
         max_2x2(too_small, stride, dilation)
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the pooling kernel ran")
-
-    monkeypatch.setattr(pooling.F, "max_pool2d", refuse)
+    refuse_the_pooling_kernel(monkeypatch)
     with torch.no_grad():
         y = max_2x2(x, stride, dilation)
     assert y.shape == expected.shape
