@@ -110,7 +110,7 @@ def cmd_analyze(args) -> int:
 def cmd_figures(args) -> int:
     from poolstudy.figures import make_figures
 
-    for path in make_figures(args.tables, args.out_dir, args.settings):
+    for path in make_figures(args.tables, args.out_dir, args.settings, args.records):
         print(path)
     return 0
 
@@ -118,8 +118,25 @@ def cmd_figures(args) -> int:
 def cmd_paper(args) -> int:
     from poolstudy.paper import write_paper_inputs
 
-    for path in write_paper_inputs(args.tables, args.out_dir, args.settings, args.figures):
+    for path in write_paper_inputs(
+        args.tables, args.out_dir, args.settings, args.figures, args.records
+    ):
         print(path)
+    return 0
+
+
+def cmd_record(args) -> int:
+    from poolstudy.paper.provenance import commit_of
+    from poolstudy.record import write_record
+
+    commit = args.commit
+    if commit is None:
+        head, dirty = commit_of()
+        if head and dirty:
+            print(f"note: the working tree differs from {head[:12]}; recording that commit")
+        commit = head
+    out = write_record(args.tables, args.configfile, args.out, commit)
+    print(f"{args.tables} ({args.configfile}) recorded in {out}")
     return 0
 
 
@@ -259,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--settings", type=json_arg, default={}, help="figures.smk's figure_settings of the config"
     )
+    p.add_argument(
+        "--records",
+        nargs="*",
+        default=[],
+        help="folders of recorded runs (paper/recorded/<name>): the quoted one's learning curves",
+    )
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("paper", help="write the paper's generated LaTeX inputs")
@@ -266,7 +289,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.add_argument("--figures", required=True, help="figure folder, relative to paper/")
     p.add_argument("--settings", type=json_arg, default={})
+    p.add_argument(
+        "--records",
+        nargs="*",
+        default=[],
+        help="folders of recorded runs to quote (paper/recorded/<name>)",
+    )
     p.set_defaults(func=cmd_paper)
+
+    p = sub.add_parser(
+        "record",
+        help="keep a finished run's contrasts and regime in paper/recorded/ for every paper",
+    )
+    p.add_argument("--tables", required=True, help="the run's results/tables")
+    p.add_argument("--configfile", required=True, help="the config file the run ran")
+    p.add_argument("--out", required=True, help="e.g. paper/recorded/convergence")
+    p.add_argument(
+        "--commit", default=None, help="the code's commit (default: the checked-out one)"
+    )
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("bench", help="print throughput figures (or time the whole pipeline)")
     p.add_argument("--config", default="config/config.yaml")
@@ -349,6 +390,9 @@ def expected_failure(error: BaseException) -> bool:
     train = sys.modules.get("poolstudy.train")  # imported only where training ran
     if train is not None:
         expected.append(train.TrainingDiverged)
+    record = sys.modules.get("poolstudy.record")
+    if record is not None:
+        expected.append(record.RecordError)
     return isinstance(error, tuple(expected))
 
 

@@ -453,15 +453,19 @@ def placement(curves: pd.DataFrame, path, styles: dict | None = None) -> None:
 
 
 def learning_curves(
-    curves: pd.DataFrame, regime: pd.DataFrame, path, styles: dict | None = None
+    curves: pd.DataFrame,
+    regime: pd.DataFrame,
+    path,
+    styles: dict | None = None,
+    missing: str = "no primary regime declared in this run",
 ) -> None:
     """Training and validation accuracy against the optimiser step for every network of the
     primary regime (mean over seeds): a panel per condition, a colour per operator, training
     solid and validation dashed. Lines that meet show no overfitting (convergence is checked
     against runs at half the budget, ``analyze.regime_table``: the cosine schedule makes the
-    ends rise either way)."""
+    ends rise either way). ``missing``: what the placeholder says without them."""
     if regime.empty or curves.empty:
-        return placeholder(path, "no primary regime declared in this run")
+        return placeholder(path, missing)
     dataset = regime["dataset"].iloc[0]
     conditions = list(dict.fromkeys(regime["condition"]))
     cells = curves[(curves["dataset"] == dataset) & curves["condition"].isin(conditions)]
@@ -638,6 +642,17 @@ FIGURES = {
         learning_curves,
         lambda t, s, path: learning_curves(t["learning_curves"], t["regime"], path, s["styles"]),
     ),
+    # the learning curves of the recorded longer study (poolstudy.record), where one is quoted
+    "recorded_learning_curves": Figure(
+        learning_curves,
+        lambda t, s, path: learning_curves(
+            t["recorded_learning_curves"],
+            t["recorded_regime"],
+            path,
+            s["styles"],
+            "no recorded longer study is quoted",
+        ),
+    ),
     "accuracy_vs_shift": Figure(
         accuracy_vs_shift,
         lambda t, s, path: accuracy_vs_shift(t["shift_curves"], path, s["styles"]),
@@ -690,13 +705,29 @@ def read_table(tables_dir, name: str) -> pd.DataFrame:
     return frame
 
 
-def make_figures(tables_dir, out_dir, settings: dict | None = None) -> list[str]:
-    """Every figure of ``FIGURES`` from the tables in ``tables_dir``. ``settings``: the primary
-    ``dataset``, the ``compute`` conditions (config ``primary.compute``) and the sweep's
-    ``gap_threshold``, as figures.smk's ``figure_settings`` gives them."""
+def recorded_tables(record_folders, models: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The learning curves and regime of the record the paper quotes (``poolstudy.record``),
+    empty where it quotes none."""
+    from poolstudy.record import quoted_record, read_record
+
+    experiments = set(models["experiment"].astype(str)) if "experiment" in models else set()
+    experiment = next(iter(experiments)) if len(experiments) == 1 else None
+    record = quoted_record([read_record(f) for f in record_folders], experiment)
+    if record is None:
+        return {"recorded_learning_curves": pd.DataFrame(), "recorded_regime": pd.DataFrame()}
+    return {"recorded_learning_curves": record.learning_curves, "recorded_regime": record.regime}
+
+
+def make_figures(tables_dir, out_dir, settings: dict | None = None, record_folders=()) -> list[str]:
+    """Every figure of ``FIGURES`` from the tables in ``tables_dir`` and the recorded runs in
+    ``record_folders``. ``settings``: the primary ``dataset``, the ``compute`` conditions
+    (config ``primary.compute``) and the sweep's ``gap_threshold``, as figures.smk's
+    ``figure_settings`` gives them."""
     tables = {name: read_table(tables_dir, name) for name in FIGURE_TABLES}
+    tables |= recorded_tables(record_folders, tables["models"])
     run_operators = [*tables["models"].get("operator", []), *tables["summary"]["operator"]]
     run_operators += list(tables["sweep"]["operator"])
+    run_operators += list(tables["recorded_regime"].get("operator", []))
     settings = {**(settings or {}), "styles": operator_styles(run_operators)}
     written = []
     for name, figure in FIGURES.items():

@@ -8,6 +8,8 @@ from poolstudy.device import uses_cuda, visible_gpus
 from poolstudy.figures import FIGURE_TABLES
 from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
+from poolstudy.record import config_digest as digest_of_config
+from poolstudy.record import record_folders, record_inputs
 from poolstudy.plan import (
     condition_settings,
     datasets_used,
@@ -66,6 +68,8 @@ METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
 GENERATED_NAMES = list(GENERATED_FILES)
 PAPER_PDF = "paper/build/paper.pdf"
+# Longer studies recorded for every paper to quote (poolstudy.record)
+RECORDS = "paper/recorded"
 
 # The library modules each phase runs, as inputs: editing one reruns that phase and what
 # follows (the same lists are the `deps` of the stages in dvc.yaml).
@@ -83,8 +87,9 @@ CODE = {
         f"{PACKAGE}/{m}.py" for m in ("evaluate", "inference", "metrics", "placement", "shifts")
     ],
     "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
-    "figures": [f"{PACKAGE}/figures.py"],
-    "paper_inputs": sorted(glob.glob(f"{PACKAGE}/paper/*.py")) + [f"{PACKAGE}/figures.py"],
+    "figures": [f"{PACKAGE}/{m}.py" for m in ("figures", "record")],
+    "paper_inputs": sorted(glob.glob(f"{PACKAGE}/paper/*.py"))
+    + [f"{PACKAGE}/{m}.py" for m in ("figures", "record")],
 }
 
 
@@ -144,10 +149,7 @@ def figure_settings():
 
 def config_digest():
     """SHA-256 of the validated config (keys sorted), for the paper's provenance footer."""
-    import hashlib
-
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return digest_of_config(config)
 
 
 def paper_inputs_settings():

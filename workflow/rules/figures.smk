@@ -2,6 +2,7 @@ rule figures:
     input:
         code=CODE["figures"],
         tables=expand(f"{TABLES}/{{name}}.csv", name=FIGURE_TABLES),
+        records=record_inputs(RECORDS),
     output:
         [
             report(
@@ -16,10 +17,11 @@ rule figures:
         settings=as_arg(figure_settings()),
         tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
+        records=lambda w, input: record_folders(input.records),
     log:
         "logs/figures.log",
     conda:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy figures --tables {params.tables} --out-dir {params.out_dir}"
-        " --settings {params.settings} 2>&1 | tee {log}"
+        " --settings {params.settings} --records {params.records} 2>&1 | tee {log}"

@@ -2,6 +2,7 @@ rule paper_inputs:
     input:
         code=CODE["paper_inputs"],
         tables=expand(f"{TABLES}/{{name}}.csv", name=PAPER_TABLES),
+        records=record_inputs(RECORDS),
     output:
         expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
     params:
@@ -9,13 +10,15 @@ rule paper_inputs:
         tables=lambda w, input: os.path.dirname(input.tables[0]),
         out_dir=lambda w, output: os.path.dirname(output[0]),
         figures=f"../{FIGURES}",
+        records=lambda w, input: record_folders(input.records),
     log:
         "logs/paper_inputs.log",
     conda:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy paper --tables {params.tables} --out-dir {params.out_dir}"
-        " --figures {params.figures} --settings {params.settings} 2>&1 | tee {log}"
+        " --figures {params.figures} --settings {params.settings}"
+        " --records {params.records} 2>&1 | tee {log}"
 
 
 rule paper:

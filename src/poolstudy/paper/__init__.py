@@ -31,6 +31,7 @@ from poolstudy.paper.format import (
 )
 from poolstudy.paper.numbers import number_entries, numbers_tex
 from poolstudy.paper.provenance import drawn_tex, provenance, provenance_tex
+from poolstudy.paper.recorded import recorded_tex
 from poolstudy.paper.tables import (
     STABILITY_COLUMNS,
     consistency_table,
@@ -88,6 +89,7 @@ GENERATED = (
     "contrasts_appendix",
     "answer",
     "provenance",
+    "recorded",
 )
 
 
@@ -107,7 +109,13 @@ def figure_inputs(figures_dir: str, settings: dict | None = None) -> str:
     )
 
 
-def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) -> list[str]:
+def write_paper_inputs(
+    tables_dir, out_dir, settings: dict, figures_dir: str, record_folders=()
+) -> list[str]:
+    """Every file of ``GENERATED`` from the run's tables in ``tables_dir``, the settings the
+    paper quotes and the recorded runs in ``record_folders`` (``poolstudy.record``)."""
+    from poolstudy.record import read_record
+
     def read(name):
         return pd.read_csv(
             os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
@@ -167,6 +175,12 @@ def write_paper_inputs(tables_dir, out_dir, settings: dict, figures_dir: str) ->
         ),
         "graphics": figure_inputs(figures_dir, settings),
         "provenance": provenance_tex(provenance(settings, tables["models"])),
+        "recorded": recorded_tex(
+            [read_record(folder) for folder in record_folders],
+            settings.get("experiment"),
+            confidence,
+            regime,
+        ),
     }
     written = []
     for name in GENERATED:

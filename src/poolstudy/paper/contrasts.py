@@ -169,19 +169,21 @@ def contrasts_tex(
     return text
 
 
-def regime_tex(regime: pd.DataFrame) -> str:
+def regime_tex(
+    regime: pd.DataFrame, figure: str | None = "fig:learning", subject: str = "The primary regime"
+) -> str:
     """Whether the primary regime is what it is meant to be, from ``regime.csv``: every
     compared network's train-test gap below the threshold and its training converged, or the
-    networks for which that fails, named."""
+    networks for which that fails, named; ``figure``: the label of its learning curves."""
     if regime.empty:
         return ""
     first = regime.iloc[0]
     worst = regime.loc[regime["gap"].idxmax()]
     overfit = regime[~regime["free_of_overfitting"].astype(str).eq("True")]
     text = (
-        f"The primary regime trains {len(regime)} networks on {latex_escape(first['dataset'])} "
-        f"(conditions {', '.join(latex_escape(c) for c in dict.fromkeys(regime['condition']))}; "
-        "Figure~\\ref{fig:learning}). "
+        f"{subject} trains {len(regime)} networks on {latex_escape(first['dataset'])} "
+        f"(conditions {', '.join(latex_escape(c) for c in dict.fromkeys(regime['condition']))}"
+        + (f"; Figure~\\ref{{{figure}}}). " if figure else "). ")
     )
 
     def names(rows: pd.DataFrame) -> str:
@@ -367,12 +369,14 @@ def budget_tex(rows: list, confidence_text: str) -> str:
     return "Doubling the training budget " + "; it ".join(parts) + ".\n\n"
 
 
-def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
+def verdict_sentence(
+    rows: list, regime: pd.DataFrame | None, confidence_text: str, run: str = "this run"
+) -> str:
     """One answer to the question from the deciding contrasts (``primary.answer``); where the
     primary regime's own checks fail, the measured contrast and why it does not settle the
-    question instead."""
+    question instead. ``run``: how the text names the run (a recorded one: "that run")."""
     if not rows:
-        return "This run declares no deciding contrast, so it gives no answer. "
+        return f"{run.capitalize()} declares no deciding contrast, so it gives no answer. "
     verdicts = {row.verdict for row in rows}
     quoted = "; ".join(
         f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
@@ -381,7 +385,7 @@ def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: s
     failure = regime_failure(regime, rows, confidence_text)
     if failure:
         return (
-            f"Not settled by this run: at its budget, pooling against no pooling measured "
+            f"Not settled by {run}: at its budget, pooling against no pooling measured "
             f"{quoted}, but {failure} (Section~\\ref{{sec:answer}}). "
         )
     if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
@@ -394,7 +398,7 @@ def verdict_sentence(rows: list, regime: pd.DataFrame | None, confidence_text: s
             "No: where no compared network overfits, pooling changed accuracy by less "
             f"than $\\pm${margin} points ({quoted}). "
         )
-    return f"This run cannot tell: {quoted}; see the verdicts below. "
+    return f"{run.capitalize()} cannot tell: {quoted}; see the verdicts below. "
 
 
 def mechanism_effect(row) -> str:

@@ -1,0 +1,188 @@
+"""Recorded runs: the tables of a study too long for the default run (e.g. the decisive
+experiment trained to convergence, ``config/convergence.yaml``), kept in
+``paper/recorded/<name>/`` so that every paper can quote them.
+
+A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
+``analyze`` wrote them and
+``record.json``: the config file it ran, the SHA-256 of that config as validated (the same hash
+as the paper's provenance footer), its experiment, its deciding contrasts and the commit of the
+code. The paper quotes a record only while its config file still hashes to what was recorded;
+once the file changes, the paper says the record is out of date instead of quoting it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from poolstudy.atomic import write_text
+from poolstudy.config import ConfigError, load_config
+
+RECORD_FILE = "record.json"
+RECORD_TABLES = ("contrasts", "regime", "learning_curves")
+
+
+class RecordError(ValueError):
+    """A record that cannot be written or read as it is."""
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a validated config (keys sorted): the paper's and the records' config hash."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
+    return pd.read_csv(Path(tables_dir) / f"{name}.csv", keep_default_na=False, na_values=[""])
+
+
+def write_record(
+    tables_dir: str | os.PathLike,
+    config_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    commit: str | None,
+) -> Path:
+    """Record the tables of ``tables_dir`` (a finished run of ``config_path``) in ``out_dir``.
+    Refuses tables that another experiment wrote or that lack the config's deciding
+    contrasts, so a record cannot quote the wrong run."""
+    tables_dir, out_dir = Path(tables_dir), Path(out_dir)
+    config = load_config(config_path)
+    missing = [
+        name for name in (*RECORD_TABLES, "models") if not (tables_dir / f"{name}.csv").is_file()
+    ]
+    if missing:
+        raise RecordError(
+            f"{tables_dir}: no {', '.join(f'{name}.csv' for name in missing)}; run the "
+            f"study of {config_path} to its end first (its `analyze` rule writes them)"
+        )
+    experiments = sorted(set(read_table(tables_dir, "models")["experiment"].astype(str)))
+    if experiments != [config["experiment"]]:
+        raise RecordError(
+            f"{tables_dir} holds experiment {', '.join(experiments) or '(none)'}, but "
+            f"{config_path} runs experiment {config['experiment']}"
+        )
+    answer = list((config.get("primary") or {}).get("answer") or [])
+    contrasts = read_table(tables_dir, "contrasts")
+    absent = [name for name in answer if name not in set(contrasts["name"])]
+    if not answer or absent:
+        raise RecordError(
+            f"{config_path} declares no deciding contrast (primary.answer) that "
+            f"{tables_dir}/contrasts.csv holds ({', '.join(absent) or 'none declared'})"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in RECORD_TABLES:
+        write_text(out_dir / f"{name}.csv", (tables_dir / f"{name}.csv").read_text())
+    meta = {
+        "config": Path(config_path).as_posix(),
+        "config_sha256": config_digest(config),
+        "experiment": config["experiment"],
+        "answer": answer,
+        "commit": commit,
+    }
+    write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
+    return out_dir
+
+
+@dataclass(frozen=True)
+class Record:
+    """One recorded run, read back; ``current`` is False where its config file has changed
+    or gone since (``problem`` says which)."""
+
+    name: str
+    config: str
+    experiment: str
+    answer: list[str]
+    commit: str | None
+    config_sha256: str
+    current: bool
+    problem: str
+    contrasts: pd.DataFrame | None
+    regime: pd.DataFrame | None
+    learning_curves: pd.DataFrame | None
+
+
+def current_digest(config_path: str) -> tuple[str | None, str]:
+    """The config file's hash now, or (None, why not)."""
+    if not Path(config_path).is_file():
+        return None, f"{config_path} no longer exists"
+    try:
+        return config_digest(load_config(config_path)), ""
+    except ConfigError as error:
+        return None, f"{config_path} is no longer a valid config ({error})"
+
+
+def read_record(folder: str | os.PathLike) -> Record:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / RECORD_FILE).read_text())
+        config, recorded = meta["config"], meta["config_sha256"]
+    except (OSError, ValueError, KeyError) as error:
+        raise RecordError(f"{folder / RECORD_FILE}: not a readable record ({error})") from None
+    digest, problem = current_digest(config)
+    if digest is not None and digest != recorded:
+        problem = (
+            f"{config} has changed since the run was recorded (config SHA-256 "
+            f"{recorded[:12]} then, {digest[:12]} now)"
+        )
+    tables = {}
+    if not problem:
+        for name in RECORD_TABLES:
+            if not (folder / f"{name}.csv").is_file():
+                raise RecordError(f"{folder}: the record has no {name}.csv")
+            tables[name] = read_table(folder, name)
+    return Record(
+        name=folder.name,
+        config=config,
+        experiment=str(meta.get("experiment", "")),
+        answer=list(meta.get("answer") or []),
+        commit=meta.get("commit"),
+        config_sha256=recorded,
+        current=not problem,
+        problem=problem,
+        contrasts=tables.get("contrasts"),
+        regime=tables.get("regime"),
+        learning_curves=tables.get("learning_curves"),
+    )
+
+
+def read_records(records_dir: str | os.PathLike | None) -> list[Record]:
+    """Every record under ``records_dir`` (none when it is ``None`` or absent), by name."""
+    if records_dir is None or not Path(records_dir).is_dir():
+        return []
+    return [
+        read_record(folder)
+        for folder in sorted(Path(records_dir).iterdir())
+        if (folder / RECORD_FILE).is_file()
+    ]
+
+
+def quoted_record(records: list[Record], experiment: str | None) -> Record | None:
+    """The record whose learning curves a paper of ``experiment`` draws: the first current
+    one of another experiment (a study does not quote its own record)."""
+    return next((r for r in records if r.current and r.experiment != experiment), None)
+
+
+def record_folders(inputs: list[str]) -> str:
+    """The record folders among a rule's ``record_inputs``, as one argument string."""
+    return " ".join(str(Path(p).parent) for p in inputs if Path(p).name == RECORD_FILE)
+
+
+def record_inputs(records_dir: str | os.PathLike) -> list[str]:
+    """The files a paper built with the records of ``records_dir`` depends on: each record's
+    files and the config file it names (so editing that config rewrites the paper)."""
+    inputs = []
+    for folder in sorted(Path(records_dir).glob(f"*/{RECORD_FILE}")):
+        inputs.append(folder.as_posix())
+        tables = [folder.parent / f"{name}.csv" for name in RECORD_TABLES]
+        inputs += [table.as_posix() for table in tables if table.is_file()]
+        try:
+            config = json.loads(folder.read_text()).get("config")
+        except ValueError:
+            continue  # read_record reports it when the paper is written
+        if config and Path(config).is_file():
+            inputs.append(config)
+    return inputs

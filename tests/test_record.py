@@ -1,0 +1,216 @@
+"""Recorded runs (poolstudy.record): a longer study's tables kept for every paper, quoted only
+while the config they came from is unchanged, refused when they are not that config's run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_contrasts import contrast_rows, regime_rows
+
+from poolstudy.cli import main
+from poolstudy.config import load_config
+from poolstudy.paper.recorded import recorded_tex
+from poolstudy.record import (
+    RecordError,
+    config_digest,
+    read_record,
+    read_records,
+    record_folders,
+    record_inputs,
+    write_record,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+LONG_CONFIG = REPO / "config" / "convergence.yaml"
+
+
+def finished_run(folder: Path, experiment: str = "convergence", **contrast) -> Path:
+    """The tables a finished run of config/convergence.yaml leaves in results/tables: its
+    deciding contrast max - none_rf (-0.8 points, a difference), both networks converged."""
+    folder.mkdir(parents=True)
+    change = {
+        "name": "max - none_rf",
+        "first_condition": "primary",
+        "second_condition": "primary",
+        "second_operator": "none_rf",
+        "mean": -0.79,
+        "ci_low": -1.26,
+        "ci_high": -0.31,
+        **contrast,
+    }
+    contrast_rows(change).to_csv(folder / "contrasts.csv", index=False)
+    regime = regime_rows(
+        ("primary", "max", 0.5, 0.4, True, True), ("primary", "none_rf", 0.4, 0.8, True, True)
+    )
+    regime.to_csv(folder / "regime.csv", index=False)
+    curves = pd.DataFrame(
+        {
+            "experiment": experiment,
+            "dataset": "glyphs",
+            "condition": "primary",
+            "operator": ["max"] * 4 + ["none_rf"] * 4,
+            "seed": [0, 0, 1, 1] * 2,
+            "step": [500, 1000] * 4,
+            "train_loss": 1.0,
+            "train_accuracy": [70.0, 80.0, 72.0, 82.0, 60.0, 78.0, 62.0, 80.0],
+            "val_accuracy": [69.0, 79.0, 71.0, 81.0, 59.0, 77.0, 61.0, 79.0],
+        }
+    )
+    curves.to_csv(folder / "learning_curves.csv", index=False)
+    pd.DataFrame({"experiment": [experiment] * 2, "operator": ["max", "none_rf"]}).to_csv(
+        folder / "models.csv", index=False
+    )
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A folder with config/convergence.yaml, as the paper command sees the project."""
+    (tmp_path / "config").mkdir()
+    shutil.copy(LONG_CONFIG, tmp_path / "config" / "convergence.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_record_keeps_the_tables_and_the_validated_configs_hash(project):
+    tables = finished_run(project / "results" / "tables")
+    out = write_record(tables, "config/convergence.yaml", "paper/recorded/convergence", "abc123")
+    meta = json.loads((out / "record.json").read_text())
+    assert meta["config_sha256"] == config_digest(load_config("config/convergence.yaml"))
+    assert meta["answer"] == ["max - none_rf"] and meta["commit"] == "abc123"
+    record = read_record(out)
+    assert record.current and record.problem == ""
+    written = pd.read_csv(tables / "contrasts.csv", keep_default_na=False, na_values=[""])
+    pd.testing.assert_frame_equal(record.contrasts, written)
+    assert list(record.regime["operator"]) == ["max", "none_rf"]
+
+
+def test_a_comment_keeps_a_record_current_and_a_changed_setting_makes_it_stale(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    config = project / "config" / "convergence.yaml"
+    config.write_text("# a new comment\n" + config.read_text())
+    assert read_record("rec/convergence").current
+    settings = yaml.safe_load(config.read_text())
+    settings["seeds"] = [0, 1, 2]
+    config.write_text(yaml.safe_dump(settings))
+    stale = read_record("rec/convergence")
+    assert not stale.current and stale.contrasts is None
+    assert "config/convergence.yaml has changed since the run was recorded" in stale.problem
+    config.unlink()
+    assert read_record("rec/convergence").problem == "config/convergence.yaml no longer exists"
+
+
+@pytest.mark.parametrize(
+    ("tables", "words"),
+    [
+        (lambda p: finished_run(p, experiment="default"), "holds experiment default"),
+        (lambda p: finished_run(p, name="max - maxdil"), "max - none_rf"),
+        (lambda p: p.mkdir(), "run the study of config/convergence.yaml to its end first"),
+    ],
+)
+def test_tables_that_are_not_that_configs_finished_run_are_refused(project, tables, words):
+    tables(project / "t")
+    with pytest.raises(RecordError, match=words.replace(".", r"\.")):
+        write_record(project / "t", "config/convergence.yaml", "rec/convergence", None)
+    assert not (project / "rec").exists()
+
+
+def test_the_record_command_says_what_is_wrong_in_one_line(project, capsys):
+    finished_run(project / "t", experiment="default")
+    record = ["record", "--configfile", "config/convergence.yaml", "--out", "r"]
+    assert main([*record, "--tables", "t"]) == 2
+    assert "poolstudy record: t holds experiment default" in capsys.readouterr().err
+    finished_run(project / "u")
+    assert main([*record, "--tables", "u", "--commit", "f00"]) == 0
+    assert read_record("r").commit == "f00"
+
+
+def test_the_paper_quotes_a_current_record_with_its_own_numbers_and_budget(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", "c0")
+    this_run = regime_rows(("primary", "max", 0.2, 2.0, True, False))
+    this_run["steps"] = 250.0
+    tex = recorded_tex(read_records("rec"), "default", "95", this_run)
+    answer, body = tex.split("\\newcommand{\\psrecordedbody}")
+    assert (
+        "A longer study (1000 optimiser steps against 250 in this run; recorded from "
+        "\\texttt{config/\\allowbreak{}convergence.yaml}, Section~\\ref{sec:answer}) answers: "
+        "No: where no compared network overfits, pooling lowered accuracy (\\texttt{max} $-$ "
+        "\\texttt{none\\_rf}: -0.8 points (95\\,\\% CI [-1.3, -0.3]))." in answer
+    )
+    assert "\\paragraph{Recorded run: convergence.}" in body
+    assert (
+        "Its primary regime trains 2 networks on glyphs (conditions primary; "
+        "Figure~\\ref{fig:recorded-learning}). " in body
+    )
+    assert "their training had converged" in body and "commit \\texttt{c0}" in body
+    assert "fig:learning}" not in body  # the record's own learning curves, not this run's
+    assert "\\psgraphic{recorded_learning_curves}" in body
+
+
+def test_a_record_that_fails_its_own_checks_is_quoted_as_not_settled_by_that_run(project):
+    tables = finished_run(project / "t")
+    regime_rows(
+        ("primary", "max", 0.5, 0.4, True, True), ("primary", "none_rf", 0.4, 1.6, True, False)
+    ).to_csv(tables / "regime.csv", index=False)
+    write_record(tables, "config/convergence.yaml", "rec/convergence", None)
+    tex = recorded_tex(read_records("rec"), "default", "95")
+    assert "answers: Not settled by that run: at its budget" in tex
+    assert "no commit recorded" in tex
+
+
+def test_a_stale_record_and_the_studys_own_record_are_not_quoted(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    assert "answers:" not in recorded_tex(read_records("rec"), "convergence", "95")
+    assert "Recorded run" not in recorded_tex(read_records("rec"), "convergence", "95")
+    (project / "config" / "convergence.yaml").unlink()
+    tex = recorded_tex(read_records("rec"), "default", "95")
+    assert "\\newcommand{\\psrecordedanswer}{}" in tex
+    assert "config/convergence.yaml no longer exists, so its numbers are not quoted" in tex
+    assert recorded_tex(read_records("no-such-folder"), "default", "95").count("{}") == 1
+
+
+def test_a_paper_depends_on_each_records_files_and_the_config_it_names(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    assert record_inputs("rec") == [
+        "rec/convergence/record.json",
+        "rec/convergence/contrasts.csv",
+        "rec/convergence/regime.csv",
+        "rec/convergence/learning_curves.csv",
+        "config/convergence.yaml",
+    ]
+    assert record_folders(record_inputs("rec")) == "rec/convergence"
+
+
+def test_the_shipped_record_is_a_current_run_of_the_config_it_names(monkeypatch):
+    monkeypatch.chdir(REPO)
+    records = read_records("paper/recorded")
+    assert [r.name for r in records] == ["convergence"]
+    (record,) = records
+    assert record.current, record.problem
+    assert set(record.answer) <= set(record.contrasts["name"])
+    assert set(record.regime["operator"]) == set(load_config(record.config)["operators"])
+
+
+def test_the_figures_draw_the_quoted_records_learning_curves(project, monkeypatch):
+    from test_figures import capture
+
+    from poolstudy import figures
+
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    models = pd.DataFrame({"experiment": ["default"], "operator": ["max"]})
+    tables = figures.recorded_tables(["rec/convergence"], models)
+    saved = capture(monkeypatch)
+    figures.FIGURES["recorded_learning_curves"].draw(
+        tables, {"styles": figures.operator_styles(["max", "none_rf"])}, "unused.pdf"
+    )
+    lines = saved["fig"].axes[0].get_lines()
+    # max's mean over its two seeds: training solid, validation dashed
+    assert list(lines[0].get_ydata()) == [71.0, 81.0]
+    assert list(lines[1].get_ydata()) == [70.0, 80.0] and list(lines[0].get_xdata()) == [500, 1000]
+    own = figures.recorded_tables(["rec/convergence"], models.assign(experiment="convergence"))
+    assert own["recorded_learning_curves"].empty and own["recorded_regime"].empty
