@@ -214,4 +214,35 @@ def test_the_half_budget_condition_differs_from_the_primary_one_in_steps_alone()
     config["primary"]["half_budget"] = "nowhere"
     assert "unknown condition 'nowhere'" in " ".join(primary_problems(config))
     config["primary"]["half_budget"] = "gap"
-    assert "the primary condition itself" in " ".join(primary_problems(config))
+    assert "the condition it checks itself" in " ".join(primary_problems(config))
+
+
+def test_a_mapping_checks_each_condition_of_the_contrasts_against_its_own_half_budget():
+    from poolstudy.plan import primary_problems, primary_regime
+
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"] = {
+        "gap": {"operators": ["none", "max"], "train": {"steps": 40}},
+        "half": {"operators": ["max"], "train": {"steps": 20}},
+        "flat": {"operators": ["max"], "model": {"head": "flatten"}, "train": {"steps": 40}},
+        "flat_half": {"operators": ["max"], "model": {"head": "flatten"}, "train": {"steps": 20}},
+    }
+    config["primary"] = {
+        "dataset": "digits",
+        "condition": "gap",
+        "contrasts": ["max - none", "flat:max - max"],
+        "half_budget": {"gap": "half", "flat": "flat_half"},
+    }
+    config = validate_config(config)
+    assert primary_problems(config) == []
+    regime = primary_regime(config)
+    assert regime["half_budget"] == {"gap": "half", "flat": "flat_half"}
+    assert regime["conditions"] == ["gap", "flat"]
+    # each half-budget condition is held to its own checked condition's settings
+    config["primary"]["half_budget"] = {"gap": "half", "flat": "half"}
+    (problem,) = primary_problems(config)
+    assert problem.startswith("config key primary.half_budget.flat: condition 'half' differs")
+    assert "model.head" in problem
+    config["primary"]["half_budget"] = {"gap": "half", "flat_half": "half"}
+    (problem,) = primary_problems(config)
+    assert "primary.half_budget.flat_half: condition 'flat_half' is on no side" in problem

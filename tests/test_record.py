@@ -4,7 +4,6 @@ while the config they came from is unchanged, refused when they are not that con
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +42,15 @@ def finished_run(folder: Path, experiment: str = "convergence", **contrast) -> P
         "ci_high": -0.31,
         **contrast,
     }
-    contrast_rows(change).to_csv(folder / "contrasts.csv", index=False)
+    mechanism = {
+        **change,
+        "name": "maxdil - none_rf",
+        "first_operator": "maxdil",
+        "mean": 5.7,
+        "ci_low": 5.3,
+        "ci_high": 6.0,
+    }
+    contrast_rows(change, mechanism).to_csv(folder / "contrasts.csv", index=False)
     regime = regime_rows(
         ("primary", "max", 0.5, 0.4, True, True), ("primary", "none_rf", 0.4, 0.8, True, True)
     )
@@ -70,9 +77,24 @@ def finished_run(folder: Path, experiment: str = "convergence", **contrast) -> P
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A folder with config/convergence.yaml, as the paper command sees the project."""
+    """A folder with config/convergence.yaml, as the paper command sees the project: the
+    shipped one, with two contrasts, each a mechanism, the first the answer."""
     (tmp_path / "config").mkdir()
-    shutil.copy(LONG_CONFIG, tmp_path / "config" / "convergence.yaml")
+    config = yaml.safe_load(LONG_CONFIG.read_text())
+    config["operators"] = ["max", "maxdil", "none_rf"]
+    config["conditions"] = {
+        name: config["conditions"][name] for name in ("primary", "primary_half")
+    }
+    config["primary"] |= {
+        "contrasts": ["max - none_rf", "maxdil - none_rf"],
+        "answer": ["max - none_rf"],
+        "half_budget": "primary_half",
+        "mechanisms": {
+            "receptive field": "max - none_rf",
+            "what pooling computes, not how much it shrinks": "maxdil - none_rf",
+        },
+    }
+    (tmp_path / "config" / "convergence.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -83,6 +105,8 @@ def test_a_record_keeps_the_tables_and_the_validated_configs_hash(project):
     meta = json.loads((out / "record.json").read_text())
     assert meta["config_sha256"] == config_digest(load_config("config/convergence.yaml"))
     assert meta["answer"] == ["max - none_rf"] and meta["commit"] == "abc123"
+    declared = load_config("config/convergence.yaml")["primary"]["mechanisms"]
+    assert meta["mechanisms"] == [list(pair) for pair in declared.items()]
     record = read_record(out)
     assert record.current and record.problem == ""
     written = pd.read_csv(tables / "contrasts.csv", keep_default_na=False, na_values=[""])
@@ -149,6 +173,13 @@ def test_the_paper_quotes_a_current_record_with_its_own_numbers_and_budget(proje
     )
     assert "their training had converged" in body and "commit \\texttt{c0}" in body
     assert "fig:learning}" not in body  # the record's own learning curves, not this run's
+    # the mechanisms the config declares, split in the section but not in the abstract
+    split = (
+        "Split into its parts: \\emph{what pooling computes, not how much it shrinks} raised "
+        "accuracy (\\texttt{maxdil} $-$ \\texttt{none\\_rf}: +5.7 points, 95\\,\\% CI "
+        "[+5.3, +6.0])"
+    )
+    assert split in body and "Split into" not in answer
     assert "\\psgraphic{recorded_learning_curves}" in body
 
 

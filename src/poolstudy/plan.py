@@ -304,32 +304,54 @@ BUDGET_KEYS = {"epochs", "steps"}
 
 
 def half_budget(config: dict) -> dict[str, str]:
-    """{the primary condition: the condition that trains its networks with half the budget}
-    (``primary.half_budget``), or nothing."""
+    """{a condition of the primary regime: the condition that trains its networks with half
+    the budget}: ``primary.half_budget`` names the primary condition's, or maps conditions
+    to theirs; nothing without it."""
     primary = config.get("primary") or {}
     contrasts = primary_contrasts(config)
-    if not primary.get("half_budget") or not contrasts:
+    checks = primary.get("half_budget")
+    if not checks or not contrasts:
         return {}
+    if isinstance(checks, dict):
+        return dict(checks)
     condition = primary.get("condition") or next(iter(config["conditions"]))
-    return {condition: primary["half_budget"]}
+    return {condition: checks}
 
 
 def half_budget_problems(config: dict) -> list[str]:
-    """``primary.half_budget`` must name a condition on the primary dataset that trains some
-    of the primary condition's operators with settings that differ in the budget alone
-    (``train.steps``, set, or ``train.epochs``). Its ``evaluate`` section may differ: the
-    check compares clean test accuracy, which no evaluation setting changes."""
+    """Each half-budget condition of ``primary.half_budget`` must be a condition on the
+    primary dataset that trains some of its checked condition's operators with settings that
+    differ in the budget alone (``train.steps``, set, or ``train.epochs``), and each checked
+    condition (where they are mapped) one of the contrasts'. Its ``evaluate`` section may
+    differ: the check compares clean test accuracy, which no evaluation setting changes."""
     checks = half_budget(config)
-    if not checks:
-        return []
-    ((condition, half),) = checks.items()
-    where = "config key primary.half_budget"
+    mapped = isinstance((config.get("primary") or {}).get("half_budget"), dict)
+    sides = {
+        side["condition"]
+        for contrast in primary_contrasts(config)
+        for side in (contrast["first"], contrast["second"])
+    }
+    problems = []
+    for condition, half in checks.items():
+        where = "config key primary.half_budget" + (f".{condition}" if mapped else "")
+        if mapped and condition not in sides:
+            problems.append(
+                f"{where}: condition {condition!r} is on no side of the primary contrasts "
+                f"({', '.join(sorted(sides))})"
+            )
+            continue
+        problems += half_budget_condition_problems(config, condition, half, where)
+    return problems
+
+
+def half_budget_condition_problems(config: dict, condition: str, half: str, where: str):
+    """Why ``half`` cannot check ``condition`` by halving its budget (empty when it can)."""
     if half not in config["conditions"]:
         return [
             f"{where}: unknown condition {half!r}; choose one of: {', '.join(config['conditions'])}"
         ]
     if half == condition:
-        return [f"{where}: {half!r} is the primary condition itself"]
+        return [f"{where}: {half!r} is the condition it checks itself"]
     problems = []
     dataset = primary_contrasts(config)[0]["dataset"]
     if dataset not in condition_datasets(config, half):

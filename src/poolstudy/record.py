@@ -5,9 +5,10 @@ experiment trained to convergence, ``config/convergence.yaml``), kept in
 A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
 ``analyze`` wrote them and
 ``record.json``: the config file it ran, the SHA-256 of that config as validated (the same hash
-as the paper's provenance footer), its experiment, its deciding contrasts and the commit of the
-code. The paper quotes a record only while its config file still hashes to what was recorded;
-once the file changes, the paper says the record is out of date instead of quoting it.
+as the paper's provenance footer), its experiment, its deciding contrasts and mechanisms and
+the commit of the code. The paper quotes a record only while its config file still hashes to
+what was recorded; once the file changes, the paper says the record is out of date instead of
+quoting it.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def write_record(
             f"{tables_dir} holds experiment {', '.join(experiments) or '(none)'}, but "
             f"{config_path} runs experiment {config['experiment']}"
         )
-    answer = list((config.get("primary") or {}).get("answer") or [])
+    primary = config.get("primary") or {}
+    answer = list(primary.get("answer") or [])
     contrasts = read_table(tables_dir, "contrasts")
     absent = [name for name in answer if name not in set(contrasts["name"])]
     if not answer or absent:
@@ -81,6 +83,8 @@ def write_record(
         "config_sha256": config_digest(config),
         "experiment": config["experiment"],
         "answer": answer,
+        # pairs (mechanism, contrast), in the config's order
+        "mechanisms": [list(pair) for pair in (primary.get("mechanisms") or {}).items()],
         "commit": commit,
     }
     write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
@@ -96,6 +100,7 @@ class Record:
     config: str
     experiment: str
     answer: list[str]
+    mechanisms: list[list[str]]
     commit: str | None
     config_sha256: str
     current: bool
@@ -139,6 +144,7 @@ def read_record(folder: str | os.PathLike) -> Record:
         config=config,
         experiment=str(meta.get("experiment", "")),
         answer=list(meta.get("answer") or []),
+        mechanisms=[list(pair) for pair in meta.get("mechanisms") or []],
         commit=meta.get("commit"),
         config_sha256=recorded,
         current=not problem,
@@ -160,10 +166,15 @@ def read_records(records_dir: str | os.PathLike | None) -> list[Record]:
     ]
 
 
+def quoted_records(records: list[Record], experiment: str | None) -> list[Record]:
+    """The records a paper of ``experiment`` quotes: the current ones of other experiments (a
+    study does not quote its own record)."""
+    return [r for r in records if r.current and r.experiment != experiment]
+
+
 def quoted_record(records: list[Record], experiment: str | None) -> Record | None:
-    """The record whose learning curves a paper of ``experiment`` draws: the first current
-    one of another experiment (a study does not quote its own record)."""
-    return next((r for r in records if r.current and r.experiment != experiment), None)
+    """The record whose learning curves a paper of ``experiment`` draws: the first quoted."""
+    return next(iter(quoted_records(records, experiment)), None)
 
 
 def record_folders(inputs: list[str]) -> str:

@@ -426,6 +426,29 @@ def mechanisms_sentence(pairs: list, regime: pd.DataFrame | None, confidence_tex
     return "Split into its parts: " + "; ".join(clauses) + "." + caveat
 
 
+def split_answer(
+    table: pd.DataFrame,
+    regime: pd.DataFrame | None,
+    answer: list[str],
+    pairs: list,
+    confidence_text: str,
+    run: str = "this run",
+) -> str:
+    """The verdict of the deciding contrasts ``answer`` and, after it, the answer split into
+    its mechanisms (``pairs``: (mechanism, contrast name)), each trained with enough seeds."""
+    by_name = {row.name: row for row in table.itertuples()}
+    deciding = [by_name[name] for name in answer if name in by_name]
+    verdict = verdict_sentence(deciding, regime, confidence_text, run).strip()
+    parts = [
+        (mechanism, by_name[name])
+        for mechanism, name in pairs
+        if name in by_name and name not in answer and by_name[name].n >= MIN_SEEDS
+    ]
+    if split := mechanisms_sentence(parts, regime, confidence_text):
+        verdict = f"{verdict} {split}"
+    return verdict
+
+
 def answer_tex(
     table: pd.DataFrame,
     regime: pd.DataFrame | None,
@@ -439,15 +462,8 @@ def answer_tex(
     answer"."""
     by_name = {row.name: row for row in table.itertuples()}
     deciding = [by_name[name] for name in answer if name in by_name]
-    verdict = verdict_sentence(deciding, regime, confidence_text).strip()
     pairs = list(mechanisms.items() if isinstance(mechanisms, dict) else mechanisms)
-    parts = [
-        (mechanism, by_name[name])
-        for mechanism, name in pairs
-        if name in by_name and name not in answer and by_name[name].n >= MIN_SEEDS
-    ]
-    if split := mechanisms_sentence(parts, regime, confidence_text):
-        verdict = f"{verdict} {split}"
+    verdict = split_answer(table, regime, answer, pairs, confidence_text)
     body = [verdict, ""]
     if regime is not None and not regime.empty:
         body.append(regime_tex(regime))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from poolstudy.paper.contrasts import budget_tex, regime_tex, verdict_sentence, whole
+from poolstudy.paper.contrasts import budget_tex, regime_tex, split_answer, whole
 from poolstudy.paper.format import latex_escape
-from poolstudy.record import Record, quoted_record
+from poolstudy.record import Record, quoted_record, quoted_records
 
 FIGURE = (
     "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{recorded_learning_curves}\n"
@@ -46,21 +46,22 @@ def source_tex(record: Record) -> str:
     )
 
 
-def quoted(records: list[Record], experiment: str | None) -> list[Record]:
-    """The records a paper of ``experiment`` quotes: current ones of other experiments (a
-    study does not quote its own record)."""
-    return [r for r in records if r.current and r.experiment != experiment]
-
-
 def deciding_rows(record: Record) -> list:
     by_name = {row.name: row for row in record.contrasts.itertuples()}
     return [by_name[name] for name in record.answer if name in by_name]
 
 
-def record_answer(record: Record, confidence_text: str) -> str:
-    """The recorded run's own verdict on its deciding contrasts."""
-    rows = deciding_rows(record)
-    return verdict_sentence(rows, record.regime, confidence_text, run="that run").strip()
+def record_answer(record: Record, confidence_text: str, split: bool = True) -> str:
+    """The recorded run's own verdict on its deciding contrasts; with ``split``, followed by
+    the answer split into its mechanisms."""
+    return split_answer(
+        record.contrasts,
+        record.regime,
+        record.answer,
+        record.mechanisms if split else [],
+        confidence_text,
+        run="that run",
+    )
 
 
 def most_steps(regime: pd.DataFrame | None) -> float:
@@ -120,8 +121,8 @@ def recorded_tex(
     answers = " ".join(
         f"A longer study ({budget_words(r, regime)}; recorded from "
         f"{path_tex(r.config)}, Section~\\ref{{sec:answer}}) answers: "
-        f"{record_answer(r, confidence_text)}"
-        for r in quoted(records, experiment)
+        f"{record_answer(r, confidence_text, split=False)}"
+        for r in quoted_records(records, experiment)
     )
     drawn = quoted_record(records, experiment)
     body = "\n".join(
