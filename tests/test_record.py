@@ -198,6 +198,11 @@ def test_a_stale_record_and_the_studys_own_record_are_not_quoted(project):
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
     assert "answers:" not in recorded_tex(read_records("rec"), "convergence", "95")
     assert "Recorded run" not in recorded_tex(read_records("rec"), "convergence", "95")
+    config = project / "config" / "convergence.yaml"
+    settings = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**settings, "operators": ["no_such_op"]}))
+    invalid = recorded_tex(read_records("rec"), "default", "95")
+    assert "is no longer a valid config" in invalid and "no\\_such\\_op" in invalid
     (project / "config" / "convergence.yaml").unlink()
     tex = recorded_tex(read_records("rec"), "default", "95")
     assert "\\newcommand{\\psrecordedanswer}{}" in tex

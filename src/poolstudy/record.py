@@ -3,12 +3,11 @@ experiment trained to convergence, ``config/convergence.yaml``), kept in
 ``paper/recorded/<name>/`` so that every paper can quote them.
 
 A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
-``analyze`` wrote them and
-``record.json``: the config file it ran, the SHA-256 of that config as validated (the same hash
-as the paper's provenance footer), its experiment, its deciding contrasts and mechanisms and
-the commit of the code. The paper quotes a record only while its config file still hashes to
-what was recorded; once the file changes, the paper says the record is out of date instead of
-quoting it.
+``analyze`` wrote them and ``record.json``: the config file it ran, the SHA-256 of that config
+as validated (the same hash as the paper's provenance footer), its experiment, its deciding
+contrasts and mechanisms and the commit of the code. The paper quotes a record only while its
+config file still hashes to what was recorded; once the file changes, the paper says the
+record is out of date instead of quoting it.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def record_paragraph(
     if not record.current:
         return (
             f"{title}A run of {path_tex(record.config)} is recorded in "
-            f"{path_tex(f'paper/recorded/{record.name}')}, but {record.problem}, so "
+            f"{path_tex(f'paper/recorded/{record.name}')}, but {latex_escape(record.problem)}, so "
             f"its numbers are not quoted: {rerun}.\n"
         )
     text = (
