@@ -12,11 +12,10 @@ import yaml
 from test_contrasts import contrast_rows, regime_rows
 
 from poolstudy.cli import main
-from poolstudy.config import load_config
+from poolstudy.config import config_digest, load_config
 from poolstudy.paper.recorded import recorded_tex
 from poolstudy.record import (
     RecordError,
-    config_digest,
     read_record,
     read_records,
     record_folders,

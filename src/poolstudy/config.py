@@ -10,6 +10,8 @@ are found by ``poolstudy.checks``. Every error names the key, the value and what
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -205,6 +207,12 @@ def section_defaults(section: str) -> dict:
     """The schema's defaults of one top-level section (e.g. ``train``): the one home of every
     default, so the dataclasses that read a section declare none of their own."""
     return yaml.safe_load(_section_defaults(section))
+
+
+def config_digest(config: dict) -> str:
+    """SHA-256 of a validated config (keys sorted): the hash in the paper's provenance footer
+    and in a recorded run (``poolstudy.record``)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def load_config(path: str | os.PathLike) -> dict:

@@ -12,7 +12,6 @@ record is out of date instead of quoting it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from poolstudy.atomic import write_text
-from poolstudy.config import ConfigError, load_config
+from poolstudy.config import ConfigError, config_digest, load_config
 
 RECORD_FILE = "record.json"
 RECORD_TABLES = ("contrasts", "regime", "learning_curves")
@@ -29,11 +28,6 @@ RECORD_TABLES = ("contrasts", "regime", "learning_curves")
 
 class RecordError(ValueError):
     """A record that cannot be written or read as it is."""
-
-
-def config_digest(config: dict) -> str:
-    """SHA-256 of a validated config (keys sorted): the paper's and the records' config hash."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
@@ -101,7 +95,6 @@ class Record:
     answer: list[str]
     mechanisms: list[list[str]]
     commit: str | None
-    config_sha256: str
     current: bool
     problem: str
     contrasts: pd.DataFrame | None
@@ -145,7 +138,6 @@ def read_record(folder: str | os.PathLike) -> Record:
         answer=list(meta.get("answer") or []),
         mechanisms=[list(pair) for pair in meta.get("mechanisms") or []],
         commit=meta.get("commit"),
-        config_sha256=recorded,
         current=not problem,
         problem=problem,
         contrasts=tables.get("contrasts"),

@@ -8,7 +8,7 @@ from poolstudy.device import uses_cuda, visible_gpus
 from poolstudy.figures import FIGURE_TABLES
 from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
-from poolstudy.record import config_digest as digest_of_config
+from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
 from poolstudy.plan import (
     condition_settings,
