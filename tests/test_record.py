@@ -237,8 +237,7 @@ def test_the_figures_draw_the_quoted_records_learning_curves(project, monkeypatc
     from poolstudy import figures
 
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
-    models = pd.DataFrame({"experiment": ["default"], "operator": ["max"]})
-    tables = figures.recorded_tables(["rec/convergence"], models)
+    tables = figures.recorded_tables(["rec/convergence"], "default")
     saved = capture(monkeypatch)
     figures.FIGURES["recorded_learning_curves"].draw(
         tables, {"styles": figures.operator_styles(["max", "none_rf"])}, "unused.pdf"
@@ -247,5 +246,5 @@ def test_the_figures_draw_the_quoted_records_learning_curves(project, monkeypatc
     # max's mean over its two seeds: training solid, validation dashed
     assert list(lines[0].get_ydata()) == [71.0, 81.0]
     assert list(lines[1].get_ydata()) == [70.0, 80.0] and list(lines[0].get_xdata()) == [500, 1000]
-    own = figures.recorded_tables(["rec/convergence"], models.assign(experiment="convergence"))
+    own = figures.recorded_tables(["rec/convergence"], "convergence")
     assert own["recorded_learning_curves"].empty and own["recorded_regime"].empty

@@ -705,13 +705,11 @@ def read_table(tables_dir, name: str) -> pd.DataFrame:
     return frame
 
 
-def recorded_tables(record_folders, models: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The learning curves and regime of the record the paper quotes (``poolstudy.record``),
-    empty where it quotes none."""
+def recorded_tables(record_folders, experiment: str | None) -> dict[str, pd.DataFrame]:
+    """The learning curves and regime of the record a paper of ``experiment`` quotes
+    (``poolstudy.record``, chosen as the paper chooses it), empty where it quotes none."""
     from poolstudy.record import quoted_record, read_record
 
-    experiments = set(models["experiment"].astype(str)) if "experiment" in models else set()
-    experiment = next(iter(experiments)) if len(experiments) == 1 else None
     record = quoted_record([read_record(f) for f in record_folders], experiment)
     if record is None:
         return {"recorded_learning_curves": pd.DataFrame(), "recorded_regime": pd.DataFrame()}
@@ -720,15 +718,16 @@ def recorded_tables(record_folders, models: pd.DataFrame) -> dict[str, pd.DataFr
 
 def make_figures(tables_dir, out_dir, settings: dict | None = None, record_folders=()) -> list[str]:
     """Every figure of ``FIGURES`` from the tables in ``tables_dir`` and the recorded runs in
-    ``record_folders``. ``settings``: the primary ``dataset``, the ``compute`` conditions
-    (config ``primary.compute``) and the sweep's ``gap_threshold``, as figures.smk's
-    ``figure_settings`` gives them."""
+    ``record_folders``. ``settings``: the ``experiment``, the primary ``dataset``, the
+    ``compute`` conditions (config ``primary.compute``) and the sweep's ``gap_threshold``, as
+    figures.smk's ``figure_settings`` gives them."""
+    settings = settings or {}
     tables = {name: read_table(tables_dir, name) for name in FIGURE_TABLES}
-    tables |= recorded_tables(record_folders, tables["models"])
+    tables |= recorded_tables(record_folders, settings.get("experiment"))
     run_operators = [*tables["models"].get("operator", []), *tables["summary"]["operator"]]
     run_operators += list(tables["sweep"]["operator"])
     run_operators += list(tables["recorded_regime"].get("operator", []))
-    settings = {**(settings or {}), "styles": operator_styles(run_operators)}
+    settings = {**settings, "styles": operator_styles(run_operators)}
     written = []
     for name, figure in FIGURES.items():
         path = os.path.join(out_dir, f"{name}.pdf")
