@@ -79,6 +79,24 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert "Job stats" not in output and "Traceback" not in output
 
 
+@pytest.mark.bad_config
+@pytest.mark.child
+def test_snakemake_refuses_a_record_that_does_not_exist_before_any_job(tmp_path):
+    overrides = tmp_path / "bad.yaml"
+    overrides.write_text(yaml.safe_dump({"primary": {"recorded": ["longer"]}}))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", str(overrides)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key primary.recorded: no recorded run 'longer'" in output
+    assert "recorded runs: convergence" in output
+    assert "Job stats" not in output
+
+
 def test_checking_the_default_config_is_fast():
     """Snakemake validates the config at every start: the cross-key checks (networks built
     once per cell) must cost well under a second."""

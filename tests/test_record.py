@@ -1,5 +1,6 @@
-"""Recorded runs (poolstudy.record): a longer study's tables kept for every paper, quoted only
-while the config they came from is unchanged, refused when they are not that config's run."""
+"""Recorded runs (poolstudy.record): a longer study's tables kept for the papers that name it,
+quoted only while the config they came from is unchanged, refused when they are not that
+config's run."""
 
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ def test_a_record_keeps_the_tables_and_the_validated_configs_hash(project):
     tables = finished_run(project / "results" / "tables")
     out = write_record(tables, "config/convergence.yaml", "paper/recorded/convergence", "abc123")
     meta = json.loads((out / "record.json").read_text())
-    assert meta["config_sha256"] == config_digest(load_config("config/convergence.yaml"))
+    validated = load_config("config/convergence.yaml")
+    del validated["primary"]["recorded"]  # which records its paper quotes: not how it ran
+    assert meta["config_sha256"] == config_digest(validated)
     assert meta["answer"] == ["max - none_rf"] and meta["commit"] == "abc123"
     declared = load_config("config/convergence.yaml")["primary"]["mechanisms"]
     assert meta["mechanisms"] == [list(pair) for pair in declared.items()]
@@ -113,12 +116,15 @@ def test_a_record_keeps_the_tables_and_the_validated_configs_hash(project):
     assert list(record.regime["operator"]) == ["max", "none_rf"]
 
 
-def test_a_comment_keeps_a_record_current_and_a_changed_setting_makes_it_stale(project):
+def test_a_comment_or_the_records_it_quotes_keep_a_record_current_a_setting_stales_it(project):
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
     config = project / "config" / "convergence.yaml"
     config.write_text("# a new comment\n" + config.read_text())
     assert read_record("rec/convergence").current
     settings = yaml.safe_load(config.read_text())
+    settings["primary"]["recorded"] = ["convergence"]
+    config.write_text(yaml.safe_dump(settings))
+    assert read_record("rec/convergence").current
     settings["seeds"] = [0, 1, 2]
     config.write_text(yaml.safe_dump(settings))
     stale = read_record("rec/convergence")
@@ -211,14 +217,27 @@ def test_a_stale_record_and_the_studys_own_record_are_not_quoted(project):
 
 def test_a_paper_depends_on_each_records_files_and_the_config_it_names(project):
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
-    assert record_inputs("rec") == [
+    write_record(finished_run(project / "u"), "config/convergence.yaml", "rec/other", None)
+    assert record_inputs("rec", ["convergence"]) == [
         "rec/convergence/record.json",
         "rec/convergence/contrasts.csv",
         "rec/convergence/regime.csv",
         "rec/convergence/learning_curves.csv",
         "config/convergence.yaml",
     ]
-    assert record_folders(record_inputs("rec")) == "rec/convergence"
+    assert record_folders(record_inputs("rec", ["convergence"])) == "rec/convergence"
+    assert record_folders(record_inputs("rec", ["other", "convergence"])) == (
+        "rec/other rec/convergence"
+    )
+
+
+def test_a_study_depends_on_and_quotes_only_the_records_it_names(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    assert record_inputs("rec", []) == []
+    with pytest.raises(RecordError, match=r"run 'longer' \(rec/longer/record.json does not"):
+        record_inputs("rec", ["longer"])
+    with pytest.raises(RecordError, match="recorded runs: convergence"):
+        record_inputs("rec", ["longer"])
 
 
 def test_the_shipped_record_is_a_current_run_of_the_config_it_names(monkeypatch):

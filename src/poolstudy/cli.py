@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "record",
-        help="keep a finished run's tables in paper/recorded/ for every paper to quote",
+        help="keep a finished run's tables in paper/recorded/ for papers to quote "
+        "(primary.recorded)",
     )
     p.add_argument("--tables", required=True, help="the run's results/tables")
     p.add_argument("--configfile", required=True, help="the config file the run ran")

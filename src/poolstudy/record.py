@@ -1,10 +1,11 @@
 """Recorded runs: the tables of a study too long for the default run (e.g. the decisive
 experiment trained to convergence, ``config/convergence.yaml``), kept in
-``paper/recorded/<name>/`` so that every paper can quote them.
+``paper/recorded/<name>/`` for the papers of the studies that name them
+(``primary.recorded``) to quote.
 
 A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
 ``analyze`` wrote them and ``record.json``: the config file it ran, the SHA-256 of that config
-as validated (the same hash as the paper's provenance footer), its experiment, its deciding
+as validated (``run_digest``), its experiment, its deciding
 contrasts and mechanisms and the commit of the code. The paper quotes a record only while its
 config file still hashes to what was recorded; once the file changes, the paper says the
 record is out of date instead of quoting it.
@@ -32,6 +33,13 @@ class RecordError(ValueError):
 
 def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
     return pd.read_csv(Path(tables_dir) / f"{name}.csv", keep_default_na=False, na_values=[""])
+
+
+def run_digest(config: dict) -> str:
+    """SHA-256 of a validated config without ``primary.recorded``, which names the records
+    its paper quotes and changes nothing of the run (else the paper's provenance hash)."""
+    primary = {k: v for k, v in (config.get("primary") or {}).items() if k != "recorded"}
+    return config_digest({**config, "primary": primary} if config.get("primary") else config)
 
 
 def write_record(
@@ -73,7 +81,7 @@ def write_record(
         write_text(out_dir / f"{name}.csv", (tables_dir / f"{name}.csv").read_text())
     meta = {
         "config": Path(config_path).as_posix(),
-        "config_sha256": config_digest(config),
+        "config_sha256": run_digest(config),
         "experiment": config["experiment"],
         "answer": answer,
         # pairs (mechanism, contrast), in the config's order
@@ -107,7 +115,7 @@ def current_digest(config_path: str) -> tuple[str | None, str]:
     if not Path(config_path).is_file():
         return None, f"{config_path} no longer exists"
     try:
-        return config_digest(load_config(config_path)), ""
+        return run_digest(load_config(config_path)), ""
     except ConfigError as error:
         return None, f"{config_path} is no longer a valid config ({error})"
 
@@ -173,13 +181,22 @@ def record_folders(inputs: list[str]) -> str:
     return " ".join(str(Path(p).parent) for p in inputs if Path(p).name == RECORD_FILE)
 
 
-def record_inputs(records_dir: str | os.PathLike) -> list[str]:
-    """The files a paper built with the records of ``records_dir`` depends on: each record's
-    files and the config file it names (so editing that config rewrites the paper)."""
+def record_inputs(records_dir: str | os.PathLike, names: list[str]) -> list[str]:
+    """The files a paper that quotes the records ``names`` (``primary.recorded``) of
+    ``records_dir`` depends on: each record's files and the config file it names (so editing
+    that config rewrites the paper). A name with no record there is a RecordError."""
     inputs = []
-    for folder in sorted(Path(records_dir).glob(f"*/{RECORD_FILE}")):
+    for name in names:
+        folder = Path(records_dir) / name / RECORD_FILE
+        if not folder.is_file():
+            recorded = sorted(p.parent.name for p in Path(records_dir).glob(f"*/{RECORD_FILE}"))
+            raise RecordError(
+                f"config key primary.recorded: no recorded run {name!r} ({folder} does not "
+                f"exist); recorded runs: {', '.join(recorded) or 'none'} (write one with "
+                "`python -m poolstudy record`)"
+            )
         inputs.append(folder.as_posix())
-        tables = [folder.parent / f"{name}.csv" for name in RECORD_TABLES]
+        tables = [folder.parent / f"{table}.csv" for table in RECORD_TABLES]
         inputs += [table.as_posix() for table in tables if table.is_file()]
         try:
             config = json.loads(folder.read_text()).get("config")

@@ -68,8 +68,9 @@ METRICS = "results/metrics.json"
 GENERATED = "paper/generated"
 GENERATED_NAMES = list(GENERATED_FILES)
 PAPER_PDF = "paper/build/paper.pdf"
-# Longer studies recorded for every paper to quote (poolstudy.record)
+# Longer studies recorded for papers to quote (poolstudy.record): the ones this study names
 RECORDS = "paper/recorded"
+RECORDED = (config.get("primary") or {}).get("recorded") or []
 
 # The library modules each phase runs, as inputs: editing one reruns that phase and what
 # follows (the same lists are the `deps` of the stages in dvc.yaml).

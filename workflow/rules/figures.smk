@@ -2,7 +2,7 @@ rule figures:
     input:
         code=CODE["figures"],
         tables=expand(f"{TABLES}/{{name}}.csv", name=FIGURE_TABLES),
-        records=record_inputs(RECORDS),
+        records=record_inputs(RECORDS, RECORDED),
     output:
         [
             report(

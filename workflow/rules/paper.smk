@@ -2,7 +2,7 @@ rule paper_inputs:
     input:
         code=CODE["paper_inputs"],
         tables=expand(f"{TABLES}/{{name}}.csv", name=PAPER_TABLES),
-        records=record_inputs(RECORDS),
+        records=record_inputs(RECORDS, RECORDED),
     output:
         expand(f"{GENERATED}/{{name}}.tex", name=GENERATED_NAMES),
     params:
