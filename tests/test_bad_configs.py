@@ -62,19 +62,26 @@ def test_the_check_config_command_refuses_a_bad_config_in_one_message(tmp_path):
         assert words in result.stderr
 
 
-@pytest.mark.bad_config
-@pytest.mark.child
-def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
-    overrides = tmp_path / "bad.yaml"
-    overrides.write_text(yaml.safe_dump({"data": {"mirror": "/nonexistent/poolstudy-mirror"}}))
+def snakemake_dry_run(tmp_path, overrides: dict) -> tuple[int, str]:
+    """Exit status and output of ``snakemake -n`` on the default config with ``overrides``."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(overrides))
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", str(overrides)],
+        [str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", str(path)],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.bad_config
+@pytest.mark.child
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    status, output = snakemake_dry_run(
+        tmp_path, {"data": {"mirror": "/nonexistent/poolstudy-mirror"}}
+    )
+    assert status != 0
     assert "config key data.mirror: the folder '/nonexistent/poolstudy-mirror' does not" in output
     assert "Job stats" not in output and "Traceback" not in output
 
@@ -82,16 +89,8 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
 @pytest.mark.bad_config
 @pytest.mark.child
 def test_snakemake_refuses_a_record_that_does_not_exist_before_any_job(tmp_path):
-    overrides = tmp_path / "bad.yaml"
-    overrides.write_text(yaml.safe_dump({"primary": {"recorded": ["longer"]}}))
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "snakemake"), "-n", "--configfile", str(overrides)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    status, output = snakemake_dry_run(tmp_path, {"primary": {"recorded": ["longer"]}})
+    assert status != 0
     assert "config key primary.recorded: no recorded run 'longer'" in output
     assert "recorded runs: convergence" in output
     assert "Job stats" not in output
