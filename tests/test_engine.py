@@ -350,3 +350,52 @@ def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():
         assert pooling._STRIDED_VIEW_MAX
     finally:
         torch.use_deterministic_algorithms(deterministic)
+
+
+def test_the_benchmarks_ceiling_counts_the_time_inside_pytorchs_kernels_only():
+    """``bench.kernel_seconds`` counts what a leaner engine could not remove: a kernel's time
+    counts, Python's (here a sleep between kernels) does not."""
+    import time
+
+    from poolstudy.bench import kernel_seconds
+
+    a = torch.rand(512, 512)
+
+    def kernels_and_python():
+        for _ in range(4):
+            a @ a
+        time.sleep(0.3)
+
+    inside = kernel_seconds(kernels_and_python)
+    start = time.perf_counter()
+    kernels_and_python()
+    assert 0 < inside < time.perf_counter() - start - 0.25
+    assert kernel_seconds(lambda: time.sleep(0.1)) == 0
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_the_evaluation_baseline_lays_out_its_batches_as_it_is_told(memory_format):
+    """A one-channel batch's strides fit both layouts, and PyTorch's convolutions pick one
+    from them: the loop baseline fixes the layout itself (a user's NCHW by default)."""
+    from poolstudy.bench import per_shift_loop
+    from poolstudy.evaluate import shift_grid
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.stride())
+            return torch.zeros(x.shape[0], 2)
+
+    images = torch.rand(5, 1, 6, 6).permute(0, 1, 3, 2).contiguous().permute(0, 1, 3, 2)
+    correct = per_shift_loop(
+        Recorder(),
+        images,
+        torch.zeros(5, dtype=torch.long),
+        "circular",
+        shift_grid(1),
+        memory_format,
+    )
+    assert correct.tolist() == [5, 5, 5, 5]
+    expected = torch.empty(5, 1, 6, 6, memory_format=memory_format).stride()
+    assert seen == [expected] * 4
