@@ -318,6 +318,21 @@ def test_per_sample_shifts_equal_shifting_each_image(protocol):
         torch.testing.assert_close(out[i], alone, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_a_channels_last_batch_is_shifted_like_the_same_batch_in_nchw(protocol):
+    pairs = per_sample_shifts(protocol)
+    x = torch.rand(len(pairs), 3, 7, 9)
+    dx = torch.tensor([p[0] for p in pairs])
+    dy = torch.tensor([p[1] for p in pairs])
+    margin = 0
+    if protocol in IN_CONTEXT:
+        margin = max(max(abs(a), abs(b)) for a, b in pairs)
+        x = context_scenes(x, margin)
+    nchw = shift(x, dx, dy, protocol, margin)
+    channels_last = shift(x.contiguous(memory_format=torch.channels_last), dx, dy, protocol, margin)
+    assert torch.equal(nchw, channels_last)
+
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32, torch.float64])
 def test_subpixel_with_integer_shifts_equals_zero(dtype):
     x = images(dtype, batch=len(SHIFTS))
