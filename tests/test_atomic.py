@@ -21,6 +21,7 @@ from poolstudy.atomic import (
     check_digest,
     leftover_temporaries,
     load_torch_file,
+    read_csv,
     tensor_digest,
     write_csv,
     write_json,
@@ -115,7 +116,16 @@ def test_success_replaces_the_file_with_the_permissions_of_a_new_one(tmp_path):
 def test_writers_round_trip(tmp_path):
     frame = pd.DataFrame({"operator": ["none", "max"], "value": [1.5, 2.0]})
     write_csv(tmp_path / "t.csv", frame)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), frame)
+    pd.testing.assert_frame_equal(read_csv(tmp_path / "t.csv"), frame)
+    # names that pandas would read as missing stay names; only an empty cell is missing
+    names = pd.DataFrame({"condition": ["NA", "nan", "None", None], "value": [1.0, 2, 3, None]})
+    write_csv(tmp_path / "t.csv", names)
+    back = read_csv(tmp_path / "t.csv")
+    assert back["condition"].tolist()[:3] == ["NA", "nan", "None"]
+    assert back.isna().to_dict("list") == {
+        "condition": [False, False, False, True],
+        "value": [False, False, False, True],
+    }
     write_json(tmp_path / "m.json", {"b": 1, "a": [1, 2]})
     assert (tmp_path / "m.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
     write_text(tmp_path / "x.tex", "é\n")

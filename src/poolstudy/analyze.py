@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from poolstudy import stats
-from poolstudy.atomic import write_csv, write_json
+from poolstudy.atomic import read_csv, write_csv, write_json
 
 MODEL_COLUMNS = [
     "experiment",
@@ -33,7 +33,7 @@ MODEL_COLUMNS = [
 
 
 def read_observations(paths) -> pd.DataFrame:
-    frames = [pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in paths]
+    frames = [read_csv(path) for path in paths]
     frame = pd.concat(frames, ignore_index=True)
     frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame

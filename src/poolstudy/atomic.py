@@ -63,6 +63,14 @@ def write_csv(path: str | os.PathLike, frame) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def read_csv(path: str | os.PathLike):
+    """A table as ``write_csv`` wrote it: an empty cell is a missing value, and text such as
+    "NA" or "nan" stays text (pandas would read both as missing)."""
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
 def write_npy(path: str | os.PathLike, array) -> None:
     import numpy as np
 

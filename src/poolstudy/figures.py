@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from poolstudy.atomic import atomic_path  # noqa: E402
+from poolstudy.atomic import atomic_path, read_csv  # noqa: E402
 from poolstudy.pooling import OPERATORS  # noqa: E402
 
 # Fixed metadata so that the same tables give byte-identical PDFs.
@@ -697,9 +697,7 @@ FIGURE_TABLES = (
 
 
 def read_table(tables_dir, name: str) -> pd.DataFrame:
-    frame = pd.read_csv(
-        os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
-    )
+    frame = read_csv(os.path.join(tables_dir, f"{name}.csv"))
     if "protocol" in frame:
         frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from poolstudy.atomic import write_text
+from poolstudy.atomic import read_csv, write_text
 from poolstudy.config import ConfigError, config_digest, load_config
 
 RECORD_FILE = "record.json"
@@ -32,7 +32,7 @@ class RecordError(ValueError):
 
 
 def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
-    return pd.read_csv(Path(tables_dir) / f"{name}.csv", keep_default_na=False, na_values=[""])
+    return read_csv(Path(tables_dir) / f"{name}.csv")
 
 
 def run_digest(config: dict) -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
-
-from poolstudy.atomic import write_text
+from poolstudy.atomic import read_csv, write_text
 from poolstudy.paper.claims import (
     FIT_FLOOR,
     GAP_THRESHOLD,
@@ -117,9 +115,7 @@ def write_paper_inputs(
     from poolstudy.record import read_record
 
     def read(name):
-        return pd.read_csv(
-            os.path.join(tables_dir, f"{name}.csv"), keep_default_na=False, na_values=[""]
-        )
+        return read_csv(os.path.join(tables_dir, f"{name}.csv"))
 
     names = ("summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime")
     tables = {name: read(name) for name in names}
