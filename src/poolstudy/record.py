@@ -5,10 +5,10 @@ experiment trained to convergence, ``config/convergence.yaml``), kept in
 
 A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
 ``analyze`` wrote them and ``record.json``: the config file it ran, the SHA-256 of that config
-as validated (``run_digest``), its experiment, its deciding
-contrasts and mechanisms and the commit of the code. The paper quotes a record only while its
-config file still hashes to what was recorded; once the file changes, the paper says the
-record is out of date instead of quoting it.
+as validated (``run_digest``), its experiment, its deciding contrasts and mechanisms and the
+commit of the code. The paper quotes a record only while its config file still hashes to
+what was recorded; once the file changes, the paper says the record is out of date instead of
+quoting it.
 """
 
 from __future__ import annotations
@@ -187,19 +187,19 @@ def record_inputs(records_dir: str | os.PathLike, names: list[str]) -> list[str]
     that config rewrites the paper). A name with no record there is a RecordError."""
     inputs = []
     for name in names:
-        folder = Path(records_dir) / name / RECORD_FILE
-        if not folder.is_file():
+        meta = Path(records_dir) / name / RECORD_FILE
+        if not meta.is_file():
             recorded = sorted(p.parent.name for p in Path(records_dir).glob(f"*/{RECORD_FILE}"))
             raise RecordError(
-                f"config key primary.recorded: no recorded run {name!r} ({folder} does not "
+                f"config key primary.recorded: no recorded run {name!r} ({meta} does not "
                 f"exist); recorded runs: {', '.join(recorded) or 'none'} (write one with "
                 "`python -m poolstudy record`)"
             )
-        inputs.append(folder.as_posix())
-        tables = [folder.parent / f"{table}.csv" for table in RECORD_TABLES]
+        inputs.append(meta.as_posix())
+        tables = [meta.parent / f"{table}.csv" for table in RECORD_TABLES]
         inputs += [table.as_posix() for table in tables if table.is_file()]
         try:
-            config = json.loads(folder.read_text()).get("config")
+            config = json.loads(meta.read_text()).get("config")
         except ValueError:
             continue  # read_record reports it when the paper is written
         if config and Path(config).is_file():
