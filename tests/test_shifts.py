@@ -302,16 +302,23 @@ def per_sample_shifts(protocol: str) -> list[tuple[float, float]]:
     return FRACTIONAL_SHIFTS if protocol in FRACTIONAL else SHIFTS
 
 
-@pytest.mark.parametrize("protocol", list(PROTOCOLS))
-def test_per_sample_shifts_equal_shifting_each_image(protocol):
+def per_sample_case(protocol: str, x: torch.Tensor):
+    """One image of ``x`` per shift of ``per_sample_shifts``: what ``shift`` takes (scenes
+    for protocols in ``IN_CONTEXT``), the shifts and the margin."""
     pairs = per_sample_shifts(protocol)
-    x = images(batch=len(pairs))
     dx = torch.tensor([p[0] for p in pairs])
     dy = torch.tensor([p[1] for p in pairs])
     margin = 0
     if protocol in IN_CONTEXT:
         margin = max(max(abs(a), abs(b)) for a, b in pairs)
         x = context_scenes(x, margin)
+    return x, dx, dy, margin
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_per_sample_shifts_equal_shifting_each_image(protocol):
+    pairs = per_sample_shifts(protocol)
+    x, dx, dy, margin = per_sample_case(protocol, images(batch=len(pairs)))
     out = shift(x, dx, dy, protocol, margin)
     for i, (sx, sy) in enumerate(pairs):
         alone = shift(x[i : i + 1], sx, sy, protocol, margin)[0]
@@ -320,14 +327,8 @@ def test_per_sample_shifts_equal_shifting_each_image(protocol):
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_a_channels_last_batch_is_shifted_like_the_same_batch_in_nchw(protocol):
-    pairs = per_sample_shifts(protocol)
-    x = torch.rand(len(pairs), 3, 7, 9)
-    dx = torch.tensor([p[0] for p in pairs])
-    dy = torch.tensor([p[1] for p in pairs])
-    margin = 0
-    if protocol in IN_CONTEXT:
-        margin = max(max(abs(a), abs(b)) for a, b in pairs)
-        x = context_scenes(x, margin)
+    count = len(per_sample_shifts(protocol))
+    x, dx, dy, margin = per_sample_case(protocol, torch.rand(count, 3, 7, 9))
     nchw = shift(x, dx, dy, protocol, margin)
     channels_last = shift(x.contiguous(memory_format=torch.channels_last), dx, dy, protocol, margin)
     assert torch.equal(nchw, channels_last)
