@@ -60,7 +60,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "pooling": (
-        ["src/poolstudy/pooling.py"],
+        ["src/poolstudy/pooling.py", "src/poolstudy/maxima.py"],
         [
             "tests/test_pooling.py",
             "tests/test_operators.py",

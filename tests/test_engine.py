@@ -338,16 +338,16 @@ def test_the_pipeline_benchmark_runs_the_study_it_is_given(tmp_path):
 
 
 def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():
-    from poolstudy import bench, pooling
+    from poolstudy import bench, maxima
 
     deterministic = torch.are_deterministic_algorithms_enabled()
     try:
         torch.use_deterministic_algorithms(True)
         with bench.torch_defaults():
             assert not torch.are_deterministic_algorithms_enabled()
-            assert not pooling._STRIDED_VIEW_MAX
+            assert not maxima._STRIDED_VIEW_MAX
         assert torch.are_deterministic_algorithms_enabled()
-        assert pooling._STRIDED_VIEW_MAX
+        assert maxima._STRIDED_VIEW_MAX
     finally:
         torch.use_deterministic_algorithms(deterministic)
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from poolstudy import pooling
-from poolstudy.pooling import OPERATORS, Downsample, build_operator, max_2x2
+from poolstudy import maxima
+from poolstudy.maxima import fractional_max, max_2x2
+from poolstudy.pooling import OPERATORS, Downsample, build_operator
 
 CHANNELS = 3
 
@@ -81,7 +82,7 @@ def refuse_the_pooling_kernel(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the pooling kernel ran")
 
-    monkeypatch.setattr(pooling.F, "max_pool2d", refuse)
+    monkeypatch.setattr(maxima.F, "max_pool2d", refuse)
 
 
 def test_max_2x2_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
@@ -95,7 +96,7 @@ def test_max_2x2_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
         max_2x2(x, stride=2)  # a gradient is needed: PyTorch's kernel
     # the benchmarks' baselines: PyTorch's kernel everywhere, until the context ends
     with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
-        with pooling.pooling_kernel_everywhere():
+        with maxima.pooling_kernel_everywhere():
             max_2x2(x, stride=2)
     with torch.no_grad():
         assert torch.equal(max_2x2(x, stride=2).nan_to_num(), expected.nan_to_num())
@@ -126,6 +127,93 @@ def test_max_2x2_of_the_smallest_maps_takes_the_views_too(stride, dilation, tall
         y = max_2x2(x, stride, dilation)
     assert y.shape == expected.shape
     assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+
+
+def test_maxbroadcast_without_gradient_does_not_run_the_pooling_kernel(monkeypatch):
+    x = awkward_maps(8, 6).requires_grad_(True)
+    operator = build_operator("maxbroadcast", CHANNELS)
+    expected = operator(x)  # a gradient is needed: PyTorch's kernel
+    refuse_the_pooling_kernel(monkeypatch)
+    with torch.no_grad():
+        y = operator(x)
+    assert torch.equal(y.nan_to_num(), expected.detach().nan_to_num())
+    with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
+        operator(x[..., :7, :])  # a partial window: PyTorch's kernel (ceil mode)
+
+
+def fractional_samples(channels: int, seed: int) -> torch.Tensor:
+    return torch.rand(channels, 2, generator=torch.Generator().manual_seed(seed))
+
+
+def pytorch_fractional_max(x, kernel_size, samples):
+    repeated = samples.expand(x.shape[0], -1, -1).contiguous()
+    return F.fractional_max_pool2d(
+        x, kernel_size, output_ratio=(0.5, 0.5), _random_samples=repeated
+    )
+
+
+@pytest.mark.parametrize("kernel_size", [2, 3])
+@pytest.mark.parametrize(("height", "width"), [(16, 16), (15, 17), (32, 9), (5, 4)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fractional_max_equals_pytorchs_kernel(kernel_size, height, width, dtype):
+    # many draws: the regions' boundaries come from float arithmetic that must round as
+    # PyTorch's does, or some draws move a boundary by one pixel
+    x = awkward_maps(height, width).to(dtype)
+    for seed in range(40):
+        samples = fractional_samples(CHANNELS, seed).to(dtype)
+        expected = pytorch_fractional_max(x, kernel_size, samples)
+        with torch.no_grad():
+            y = fractional_max(x, kernel_size, samples)
+        assert y.shape == expected.shape and y.dtype == dtype
+        assert torch.equal(y.isnan(), expected.isnan())
+        assert torch.equal(y.nan_to_num(), expected.nan_to_num()), seed
+
+
+def test_fractional_max_rounds_the_region_boundaries_in_float32_as_pytorch_does():
+    # rare draws put a boundary one pixel elsewhere when the arithmetic is done in float64:
+    # find some on a 32-pixel map, then compare with PyTorch's kernel on exactly those
+    draws = torch.rand(200_000, generator=torch.Generator().manual_seed(1))
+    single = maxima.fractional_region_starts(draws, 32, 16, 3)
+    double = maxima.fractional_region_starts(draws.double(), 32, 16, 3)
+    sensitive = draws[(single != double).any(dim=1)]
+    assert len(sensitive) >= 1
+    samples = torch.stack([sensitive[:1].expand(CHANNELS), torch.full((CHANNELS,), 0.5)], 1)
+    x = torch.randn(2, CHANNELS, 32, 32)
+    with torch.no_grad():
+        y = fractional_max(x, 3, samples)
+    assert torch.equal(y, pytorch_fractional_max(x, 3, samples))
+    assert torch.equal(y.transpose(-2, -1), fractional_max(x.transpose(-2, -1), 3, samples.flip(1)))
+
+
+def test_fractional_max_runs_pytorchs_kernel_only_where_it_must(monkeypatch):
+    x = awkward_maps(12, 12).requires_grad_(True)
+    samples = fractional_samples(CHANNELS, 0)
+    expected = pytorch_fractional_max(x, 3, samples).detach()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fractional kernel ran")
+
+    monkeypatch.setattr(maxima.F, "fractional_max_pool2d", refuse)
+    with torch.no_grad():
+        assert torch.equal(fractional_max(x, 3, samples).nan_to_num(), expected.nan_to_num())
+    with pytest.raises(AssertionError, match="kernel ran"):
+        fractional_max(x, 3, samples)  # a gradient is needed
+    with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
+        with maxima.pooling_kernel_everywhere():
+            fractional_max(x, 3, samples)
+    with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
+        fractional_max(x[..., :2, :2], 3, samples)  # no region fits: PyTorch says why
+
+
+def test_fracmax_evaluates_with_its_fixed_draw_as_pytorchs_kernel_does():
+    operator = build_operator("fracmax", 4, kernel_size=3, test_draws=2).eval()
+    x = awkward_maps(14, 14)[:, :1].expand(-1, 4, -1, -1).contiguous()
+    for draw in range(2):
+        operator.draw = draw
+        expected = pytorch_fractional_max(x, 3, operator.eval_samples[draw])
+        y = operator(x)
+        assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+    assert not torch.equal(y, operator.train()(x))  # training draws its own regions
 
 
 @pytest.mark.parametrize("size", [8, 9, 7])

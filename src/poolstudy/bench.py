@@ -25,8 +25,8 @@ from poolstudy.data.glyphs import benchmark_generation
 from poolstudy.data.prepare import prepare_dataset
 from poolstudy.evaluate import shift_grid, shifted_correct
 from poolstudy.inference import fold_batchnorm
+from poolstudy.maxima import pooling_kernel_everywhere
 from poolstudy.models import ModelSpec, build_model, count_flops, feature_map_sizes_of
-from poolstudy.pooling import pooling_kernel_everywhere
 from poolstudy.shifts import shift
 from poolstudy.train import TrainConfig, spec_options_for, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources

@@ -18,12 +18,13 @@ the figures and the paper pick it up from the registry.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from poolstudy.maxima import fractional_max, max_2x2
 
 
 class Downsample(nn.Module):
@@ -80,46 +81,6 @@ class Downsample(nn.Module):
         left = (size - 1) // 2
         x = self.pad(x, (left, size - 1 - left, left, size - 1 - left))
         return F.conv2d(x, weight, stride=stride, groups=x.shape[1])
-
-
-_STRIDED_VIEW_MAX = True
-"""Whether ``max_2x2`` takes strided views' maxima where no gradient is needed (off only
-inside ``pooling_kernel_everywhere``)."""
-
-
-@contextmanager
-def pooling_kernel_everywhere():
-    """Within this context ``max_2x2`` always runs PyTorch's pooling kernel: the networks as a
-    user would write them with ``nn.MaxPool2d`` (the benchmarks' baselines)."""
-    global _STRIDED_VIEW_MAX
-    previous, _STRIDED_VIEW_MAX = _STRIDED_VIEW_MAX, False
-    try:
-        yield
-    finally:
-        _STRIDED_VIEW_MAX = previous
-
-
-def max_2x2(x: torch.Tensor, stride: int, dilation: int = 1) -> torch.Tensor:
-    """``F.max_pool2d(x, kernel_size=2, stride=stride, dilation=dilation)`` (no padding).
-    Where no gradient is needed it is computed as the elementwise maximum of the window's
-    rows, then of its columns, on strided views: the same values (a maximum is exact, NaN
-    propagates alike), 2-7x faster on the CPU than PyTorch's pooling kernel, which also
-    computes the indices its backward needs. Where a gradient is needed that kernel runs, so
-    training (where the first maximum of a window receives the gradient) is unchanged."""
-    span = dilation + 1
-    rows = (x.shape[-2] - span) // stride + 1
-    cols = (x.shape[-1] - span) // stride + 1
-    gradient = torch.is_grad_enabled() and x.requires_grad
-    if gradient or not _STRIDED_VIEW_MAX or rows < 1 or cols < 1:
-        return F.max_pool2d(x, kernel_size=2, stride=stride, dilation=dilation)
-    last_row = (rows - 1) * stride + 1
-    last_col = (cols - 1) * stride + 1
-    down = torch.maximum(
-        x[..., 0:last_row:stride, :], x[..., dilation : dilation + last_row : stride, :]
-    )
-    return torch.maximum(
-        down[..., 0:last_col:stride], down[..., dilation : dilation + last_col : stride]
-    )
 
 
 def binomial_filter(size: int) -> torch.Tensor:
@@ -350,13 +311,11 @@ class FractionalMaxPool(Downsample):
         # path's autocast) they round away from float32's, so pool in at least float32
         # (exact for a maximum) and return the input's dtype.
         dtype = torch.promote_types(x.dtype, torch.float32)
-        samples = None
-        if not self.training:
-            draw = self.eval_samples[self.draw : self.draw + 1]
-            samples = draw.to(dtype).expand(x.shape[0], -1, -1).contiguous()
-        pooled = F.fractional_max_pool2d(
-            x.to(dtype), self.kernel_size, output_ratio=(0.5, 0.5), _random_samples=samples
-        )
+        if self.training:
+            pooled = F.fractional_max_pool2d(x.to(dtype), self.kernel_size, output_ratio=(0.5, 0.5))
+        else:
+            samples = self.eval_samples[self.draw].to(dtype)
+            pooled = fractional_max(x.to(dtype), self.kernel_size, samples)
         return pooled.to(x.dtype)
 
 
@@ -393,7 +352,10 @@ class MaxBroadcast(Downsample):
     def forward(self, x):
         k = self.kernel_size
         height, width = x.shape[-2:]
-        pooled = F.max_pool2d(x, kernel_size=k, stride=k, ceil_mode=True)
+        if k == 2 and height % 2 == 0 and width % 2 == 0:
+            pooled = max_2x2(x, stride=2)  # no partial windows: ceil_mode changes nothing
+        else:
+            pooled = F.max_pool2d(x, kernel_size=k, stride=k, ceil_mode=True)
         wide = F.interpolate(pooled, scale_factor=k, mode="nearest")
         return wide[..., :height, :width]
 
