@@ -77,14 +77,16 @@ def test_a_non_finite_weight_is_divergence(data_path, tmp_path, monkeypatch):
     def poisoning(model, config):
         optimizer = make_optimizer(model, config)
         steps = []
+        step = optimizer.step
 
-        def poison(*args):
+        def step_then_poison():
+            step()
             steps.append(1)
             if len(steps) == 9:  # 3 epochs of 3 steps: the last one
                 with torch.no_grad():
                     optimizer.param_groups[0]["params"][0].view(-1)[0] = float("nan")
 
-        optimizer.register_step_post_hook(poison)
+        optimizer.step = step_then_poison
         return optimizer
 
     monkeypatch.setattr(train_module, "make_optimizer", poisoning)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -361,6 +363,32 @@ def analytic_flops(spec: ModelSpec) -> int:
 def test_count_flops_matches_analytic(operator, head):
     spec = tiny_spec(operator, head=head, image_size=9, in_channels=2, convs_per_stage=2)
     assert count_flops(build_model(spec)) == analytic_flops(spec)
+
+
+@pytest.mark.parametrize("operator", sorted(OPERATORS))
+@pytest.mark.parametrize("head", HEADS)
+def test_count_flops_counts_what_pytorchs_flop_counter_counts(operator, head):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = tiny_spec(operator, head=head, image_size=12, in_channels=3, widths=(4, 6, 8))
+    model = build_model(spec)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.eval()(torch.zeros(1, 3, 12, 12))
+    assert count_flops(model) == counter.get_total_flops() > 0
+
+
+@pytest.mark.child
+def test_count_flops_does_not_import_dynamo():
+    # PyTorch's FlopCounterMode imports Dynamo on first use: a second of every training job
+    code = (
+        "import sys; from poolstudy.models import ModelSpec, build_model, count_flops;"
+        "spec = ModelSpec(operator='blur', in_channels=1, num_classes=10, image_size=16);"
+        "assert count_flops(build_model(spec)) > 0;"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_count_flops_by_hand():

@@ -19,6 +19,7 @@ from poolstudy import device as devices
 from poolstudy.atomic import CorruptFile
 from poolstudy.config import SCHEMA_PATH
 from poolstudy.data.prepare import PreparedDataset, save_prepared
+from poolstudy.optim import NesterovSGD
 from poolstudy.placement import PlacementConfig
 from poolstudy.train import (
     TrainConfig,
@@ -542,7 +543,7 @@ def test_the_optimiser_is_nesterov_sgd_that_decays_only_weight_matrices_and_kern
     model = train(epochs=1).model
     settings = config(lr=0.07, momentum=0.8, weight_decay=0.003)
     optimizer = make_optimizer(model, settings)
-    assert type(optimizer) is torch.optim.SGD
+    assert type(optimizer) is NesterovSGD
     decay, no_decay = optimizer.param_groups
     names = {id(p): name for name, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}

@@ -261,18 +261,51 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: PoolNet) -> int:
-    """Forward FLOPs per image (2 per multiply-add; pooling, BN and activations not counted)."""
-    # Imported here: it pulls in triton, which costs every evaluation job a third of a second.
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Forward FLOPs per image (2 per multiply-add; pooling, BN and activations not counted),
+    counted on one zero image by PyTorch's own formulas (``torch.utils.flop_counter``)."""
     spec = model.spec
     was_training = model.training
     model.eval()
-    counter = FlopCounterMode(display=False)
+    counter = _flop_counting_mode()
     with counter, torch.no_grad():
         model(torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size))
     model.train(was_training)
-    return int(counter.get_total_flops())
+    return int(counter.total)
+
+
+def _flop_counting_mode():
+    """A dispatch mode that adds up what ``FlopCounterMode`` would count: the operators in
+    PyTorch's FLOP registry, others decomposed where they can be, as that mode does. It
+    tracks no modules (only the total is needed), and its dispatch is not wrapped to keep
+    Dynamo out (nothing here is compiled): that wrapper imports Dynamo on first use, a second
+    of every training job's start. Imported here: the FLOP counter's module pulls in triton,
+    which would cost every evaluation job a third of a second."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class FlopCounting(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            return False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func not in flop_registry and func is not torch.ops.prim.device.default:
+                with self:
+                    decomposed = func.decompose(*args, **kwargs)
+                if decomposed is not NotImplemented:
+                    return decomposed
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    return FlopCounting()
 
 
 def describe(model: PoolNet) -> dict:

@@ -46,6 +46,7 @@ from poolstudy.config import section_defaults
 from poolstudy.data.prepare import PreparedDataset, load_prepared
 from poolstudy.inference import accuracy_on, predict, select_training_subset, to_unit_float
 from poolstudy.models import ModelSpec, build_model, describe
+from poolstudy.optim import NesterovSGD
 from poolstudy.placement import (
     PlacementConfig,
     placed_in_region,
@@ -178,19 +179,18 @@ def build_network(
     return model
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> NesterovSGD:
     """SGD with Nesterov momentum; no weight decay on biases and normalisation parameters."""
     decay, no_decay = [], []
     for param in model.parameters():
         (decay if param.ndim > 1 else no_decay).append(param)
-    return torch.optim.SGD(
+    return NesterovSGD(
         [
             {"params": decay, "weight_decay": config.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=config.lr,
         momentum=config.momentum,
-        nesterov=True,
     )
 
 
@@ -436,7 +436,7 @@ def run_steps(
                 loss = F.cross_entropy(
                     logits.float(), targets, label_smoothing=config.label_smoothing
                 )
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             state.step += 1
