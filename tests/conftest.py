@@ -36,6 +36,14 @@ def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedPr
     return result
 
 
+def imports_after(code: str, module: str) -> bool:
+    """Whether a fresh interpreter has imported ``module`` after running ``code``."""
+    script = f"{code}\nimport sys; print({module!r} in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout.strip().splitlines()[-1] == "True"
+
+
 def copy_project(dest: Path, config: Path | None = TINY_CONFIG) -> Path:
     """Copy the project's source files (no outputs) to ``dest``; use ``config`` as default."""
     copy_sources(dest)
