@@ -95,6 +95,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "placement": (["src/poolstudy/placement.py"], ["tests/test_placement.py"]),
+    "optim": (["src/poolstudy/optim.py"], ["tests/test_optim.py"]),
     "data": (
         ["src/poolstudy/data/*.py"],
         [

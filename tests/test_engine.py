@@ -397,3 +397,27 @@ def test_the_evaluation_baseline_lays_out_its_batches_as_it_is_told(memory_forma
     assert correct.tolist() == [5, 5, 5, 5]
     expected = torch.empty(5, 1, 6, 6, memory_format=memory_format).stride()
     assert seen == [expected] * 4
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_the_training_baseline_lays_out_network_and_batches_as_it_is_told(memory_format):
+    from poolstudy.bench import plain_training_loop
+
+    # three channels: a one-channel batch's strides would fit both layouts
+    spec = ModelSpec(operator="max", in_channels=3, num_classes=2, image_size=6, widths=[3])
+    seen = []
+
+    def record(module, inputs):
+        seen.append((inputs[0].stride(), module.weight.stride()))
+
+    network = build_model(spec)
+    network.stages[0][0][0].register_forward_pre_hook(record)
+    images = torch.rand(8, 3, 6, 6)
+    labels = torch.randint(0, 2, (8,))
+    config = TrainConfig.from_dict({"device": "cpu", "batch_size": 4})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("poolstudy.bench.plain_network", lambda _: network.train())
+        plain_training_loop(spec, images, labels, config, 3, memory_format)
+    batch = torch.empty(4, 3, 6, 6, memory_format=memory_format).stride()
+    weight = torch.empty(3, 3, 3, 3, memory_format=memory_format).stride()
+    assert seen == [(batch, weight)] * 3

@@ -137,12 +137,20 @@ def per_shift_loop(
     return correct
 
 
-def plain_training_loop(spec: ModelSpec, images, labels, config: TrainConfig, steps: int):
+def plain_training_loop(
+    spec: ModelSpec,
+    images,
+    labels,
+    config: TrainConfig,
+    steps: int,
+    memory_format=torch.contiguous_format,
+):
     """The loop a user would write for the same model and optimiser settings: a
-    ``TensorDataset`` in a shuffling ``DataLoader``, NCHW, one optimiser step per batch."""
+    ``TensorDataset`` in a shuffling ``DataLoader``, one optimiser step per batch; network
+    and batches in ``memory_format`` (a user's NCHW unless given)."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    model = plain_network(spec)
+    model = plain_network(spec).to(memory_format=memory_format)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.lr,
@@ -154,7 +162,7 @@ def plain_training_loop(spec: ModelSpec, images, labels, config: TrainConfig, st
     done = 0
     while done < steps:
         for x, y in loader:
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x.contiguous(memory_format=memory_format)), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -237,7 +245,7 @@ def bench_training(config: dict, data, operator: str, steps: int, repeats: int) 
     x = to_unit_float(images)
     spec = spec_for(config, data, operator)
     flops = count_flops(build_model(spec))
-    engine = baseline = float("inf")
+    engine = baseline = baseline_cl = float("inf")
 
     def engine_run():
         return train_model(
@@ -254,12 +262,16 @@ def bench_training(config: dict, data, operator: str, steps: int, repeats: int) 
             start = time.perf_counter()
             plain_training_loop(spec, x, labels, train, steps)
             baseline = min(baseline, time.perf_counter() - start)
+            start = time.perf_counter()
+            plain_training_loop(spec, x, labels, train, steps, torch.channels_last)
+            baseline_cl = min(baseline_cl, time.perf_counter() - start)
     n_images = steps * train.batch_size
     return {
         "operator": operator,
         "engine_per_s": n_images / engine,
         "plain_per_s": n_images / baseline,
         "ratio": baseline / engine,
+        "ratio_channels_last": baseline_cl / engine,
         "ceiling": baseline / kernel_seconds(engine_run),
         "gflops": 3 * flops * n_images / engine / 1e9,
     }
@@ -310,11 +322,12 @@ def run_benchmarks(
         f"\ntraining on the CPU ({TRAIN_STEPS} steps), images per second: the engine "
         "(train_model, validation included) against a TensorDataset + DataLoader loop on the "
         f"same model (NCHW, PyTorch defaults); goal >= {TRAIN_GOALS['pooled']}x pooled, "
-        f">= {TRAIN_GOALS['full']}x full-resolution networks. {CEILING_NOTE}"
+        f">= {TRAIN_GOALS['full']}x full-resolution networks. {CEILING_NOTE}. vs CL loop: "
+        "the ratio against the same loop with network and batches in channels_last"
     )
     print(
         f"{'operator':<14}{'engine/s':>10}{'plain/s':>10}{'ratio':>8}{'ceiling':>9}"
-        f"{'GFLOP/s':>9}  goal"
+        f"{'vs CL loop':>12}{'GFLOP/s':>9}  goal"
     )
     for operator in operators:
         row = bench_training(config, data, operator, steps=TRAIN_STEPS, repeats=repeats)
@@ -322,8 +335,8 @@ def run_benchmarks(
         goal = TRAIN_GOALS["full" if full else "pooled"]
         print(
             f"{row['operator']:<14}{row['engine_per_s']:>10.0f}{row['plain_per_s']:>10.0f}"
-            f"{row['ratio']:>7.2f}x{row['ceiling']:>8.2f}x{row['gflops']:>9.2f}  "
-            f"{met(row['ratio'], goal)}"
+            f"{row['ratio']:>7.2f}x{row['ceiling']:>8.2f}x{row['ratio_channels_last']:>11.2f}x"
+            f"{row['gflops']:>9.2f}  {met(row['ratio'], goal)}"
         )
 
 
