@@ -24,6 +24,7 @@ import yaml
 
 from poolstudy import device as devices
 from poolstudy.models import ModelSpec, build_model, count_flops
+from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.workspace import REPO, copy_sources
 
@@ -52,7 +53,9 @@ class Trainee:
         fmt = devices.memory_format(device)
         self.device = device
         self.model = build_model(spec).to(device=device, memory_format=fmt).train()
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        # the engine's optimiser: on a GPU its foreach path runs here first
+        params = list(self.model.parameters())
+        self.optimizer = NesterovSGD([{"params": params}], lr=0.01, momentum=0.9)
         shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
         self.x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
         self.y = torch.randint(0, spec.num_classes, (batch,), device=device)
@@ -61,7 +64,7 @@ class Trainee:
     def step(self) -> None:
         with devices.autocast(self.device):
             loss = F.cross_entropy(self.model(self.x).float(), self.y)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
 
