@@ -181,7 +181,11 @@ def test_fractional_max_rounds_the_region_boundaries_in_float32_as_pytorch_does(
     x = torch.randn(2, CHANNELS, 32, 32)
     with torch.no_grad():
         y = fractional_max(x, 3, samples)
+        y_double = fractional_max(x.double(), 3, samples.double())
     assert torch.equal(y, pytorch_fractional_max(x, 3, samples))
+    # in float64 PyTorch's arithmetic is float64's, and the boundary moves with it
+    assert torch.equal(y_double, pytorch_fractional_max(x.double(), 3, samples.double()))
+    assert not torch.equal(y_double, y.double())
     assert torch.equal(y.transpose(-2, -1), fractional_max(x.transpose(-2, -1), 3, samples.flip(1)))
 
 
@@ -203,6 +207,31 @@ def test_fractional_max_runs_pytorchs_kernel_only_where_it_must(monkeypatch):
             fractional_max(x, 3, samples)
     with pytest.raises(AssertionError, match="kernel ran"), torch.no_grad():
         fractional_max(x[..., :2, :2], 3, samples)  # no region fits: PyTorch says why
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "height", "width", "fits"),
+    [(2, 2, 2, True), (3, 3, 3, True), (3, 4, 4, True), (3, 4, 2, False), (3, 2, 4, False)],
+)
+def test_fractional_max_takes_the_views_exactly_where_every_region_fits(
+    kernel_size, height, width, fits, monkeypatch
+):
+    # a region fits when (output - 1) + kernel <= input, with output = input // 2
+    x = awkward_maps(height, width)
+    samples = fractional_samples(CHANNELS, 1)
+    expected = pytorch_fractional_max(x, kernel_size, samples) if fits else None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the fractional kernel ran")
+
+    monkeypatch.setattr(maxima.F, "fractional_max_pool2d", refuse)
+    with torch.no_grad():
+        if fits:
+            y = fractional_max(x, kernel_size, samples)
+            assert torch.equal(y.nan_to_num(), expected.nan_to_num())
+        else:
+            with pytest.raises(AssertionError, match="kernel ran"):
+                fractional_max(x, kernel_size, samples)
 
 
 def test_fracmax_evaluates_with_its_fixed_draw_as_pytorchs_kernel_does():
