@@ -96,11 +96,16 @@ def fractional_max(x: torch.Tensor, kernel_size: int, samples: torch.Tensor) -> 
         return F.fractional_max_pool2d(x, k, output_ratio=(0.5, 0.5), _random_samples=repeated)
     row_starts = fractional_region_starts(samples[:, 1], height, rows, k)
     col_starts = fractional_region_starts(samples[:, 0], width, cols, k)
-    window = x[:, :, : height - k + 1]
-    for offset in range(1, k):
-        window = torch.maximum(window, x[:, :, offset : offset + height - k + 1])
+    window = sliding_max(x, k, dim=2)
     picked = torch.gather(window, 2, row_starts[None, :, :, None].expand(n, -1, -1, width))
-    window = picked[..., : width - k + 1]
-    for offset in range(1, k):
-        window = torch.maximum(window, picked[..., offset : offset + width - k + 1])
+    window = sliding_max(picked, k, dim=3)
     return torch.gather(window, 3, col_starts[None, :, None, :].expand(n, -1, rows, -1))
+
+
+def sliding_max(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
+    """The maximum of every ``size`` consecutive entries along ``dim`` (stride 1)."""
+    length = x.shape[dim] - size + 1
+    window = x.narrow(dim, 0, length)
+    for offset in range(1, size):
+        window = torch.maximum(window, x.narrow(dim, offset, length))
+    return window
