@@ -25,7 +25,9 @@ def groups(model, decay: float = 5e-4) -> list[dict]:
     ]
 
 
-def train(model, optimizer, steps: int, start: int = 0) -> None:
+def train(model, optimizer, steps: int, start: int = 0, late: bool = False) -> None:
+    """``steps`` steps from step ``start`` on; ``late``: every other parameter gets no
+    gradient in the first step, so its momentum starts a step after its group's others."""
     generator = torch.Generator().manual_seed(1)
     for step in range(start + steps):
         x = torch.randn(5, 1, 8, 8, generator=generator)
@@ -37,6 +39,9 @@ def train(model, optimizer, steps: int, start: int = 0) -> None:
         loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
+        if late and step == 0:
+            for param in list(model.parameters())[::2]:
+                param.grad = None
         optimizer.step()
 
 
@@ -46,18 +51,22 @@ def pytorch_sgd(model, decay: float, foreach: bool) -> torch.optim.SGD:
     )
 
 
+def assert_same_weights(model, other) -> None:
+    for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("foreach", [False, True])
-@pytest.mark.parametrize("decay", [5e-4, 0.0])
-def test_the_same_parameters_and_state_as_pytorchs_sgd(foreach, decay, monkeypatch):
+@pytest.mark.parametrize(("decay", "late"), [(5e-4, False), (0.0, False), (1.0, True)])
+def test_the_same_parameters_and_state_as_pytorchs_sgd(foreach, decay, late, monkeypatch):
     ours, theirs = network(), network()
     optimizer = NesterovSGD(groups(ours, decay), lr=0.1, momentum=0.9)
     if foreach:  # the path PyTorch takes off the CPU, here on the CPU
         monkeypatch.setattr(optimizer, "_step_each", optimizer._step_foreach)
     reference = pytorch_sgd(theirs, decay, foreach)
-    train(ours, optimizer, 12)
-    train(theirs, reference, 12)
-    for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    train(ours, optimizer, 12, late=late)
+    train(theirs, reference, 12, late=late)
+    assert_same_weights(ours, theirs)
     mine, pytorchs = optimizer.state_dict(), reference.state_dict()
     assert mine["state"].keys() == pytorchs["state"].keys()
     for index, values in mine["state"].items():
@@ -68,21 +77,35 @@ def test_the_same_parameters_and_state_as_pytorchs_sgd(foreach, decay, monkeypat
         }
 
 
-def test_a_run_resumed_from_the_state_dict_continues_exactly():
+@pytest.mark.parametrize("resumer", ["ours", "pytorchs"])
+def test_a_run_resumed_from_the_state_dict_continues_exactly(resumer):
     whole, resumed = network(), network()
-    optimizer = NesterovSGD(groups(whole), lr=0.1, momentum=0.9)
-    train(whole, optimizer, 10)
+    train(whole, NesterovSGD(groups(whole), lr=0.1, momentum=0.9), 10)
     first = NesterovSGD(groups(resumed), lr=0.1, momentum=0.9)
     train(resumed, first, 4)
-    saved_model = {k: v.clone() for k, v in resumed.state_dict().items()}
-    saved = first.state_dict()
     restarted = network(seed=5)
-    restarted.load_state_dict(saved_model)
-    second = NesterovSGD(groups(restarted), lr=0.1, momentum=0.9)
-    second.load_state_dict(saved)
+    restarted.load_state_dict(resumed.state_dict())
+    if resumer == "ours":
+        second = NesterovSGD(groups(restarted), lr=0.5, momentum=0.5)
+    else:  # PyTorch's, without Nesterov momentum until the state sets it
+        second = torch.optim.SGD(groups(restarted), lr=0.5, momentum=0.5)
+    second.load_state_dict(first.state_dict())
     train(restarted, second, 6, start=4)
-    for a, b in zip(whole.state_dict().values(), restarted.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+    assert_same_weights(whole, restarted)
+
+
+def test_defaults_apply_to_every_group_and_any_iterable_of_parameters():
+    ours, theirs = network(), network()
+    # no weight decay by default, and a group may be given a generator
+    optimizer = NesterovSGD([{"params": ours.parameters()}], lr=0.1, momentum=0.9)
+    reference = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    names = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+    assert {k: optimizer.param_groups[0][k] for k in names} == {
+        k: reference.param_groups[0][k] for k in names
+    }
+    train(ours, optimizer, 3)
+    train(theirs, reference, 3)
+    assert_same_weights(ours, theirs)
 
 
 def test_it_loads_pytorchs_state_dict_and_refuses_other_groups():
@@ -103,6 +126,31 @@ def test_it_loads_pytorchs_state_dict_and_refuses_other_groups():
     single = NesterovSGD([{"params": list(model.parameters())}], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="groups of sizes"):
         single.load_state_dict(reference.state_dict())
+
+
+@pytest.mark.parametrize(("nesterov", "dampening"), [(False, 0.0), (True, 0.1)])
+def test_it_refuses_the_state_of_other_momentum(nesterov, dampening):
+    model = network()
+    other = NesterovSGD(groups(model), lr=0.1, momentum=0.9)
+    train(model, other, 1)
+    saved = other.state_dict()
+    for group in saved["param_groups"]:
+        group.update(nesterov=nesterov, dampening=dampening)
+    optimizer = NesterovSGD(groups(model), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match="^the optimiser state is not Nesterov momentum"):
+        optimizer.load_state_dict(saved)
+
+
+def test_loaded_buffers_take_each_parameters_device_and_dtype():
+    on_meta = torch.zeros(3, device="meta")  # a device other than the saved state's
+    optimizer = NesterovSGD([{"params": [on_meta]}], lr=0.1, momentum=0.9)
+    group = {"params": [0], "lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0}
+    saved = torch.ones(3, dtype=torch.float64)
+    optimizer.load_state_dict(
+        {"state": {0: {"momentum_buffer": saved}}, "param_groups": [{**group, "nesterov": True}]}
+    )
+    buffer = optimizer.state[on_meta]["momentum_buffer"]
+    assert (buffer.device.type, buffer.dtype) == ("meta", torch.float32)
 
 
 def test_zero_grad_drops_the_gradients_and_a_step_skips_parameters_without_one():

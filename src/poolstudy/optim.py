@@ -23,13 +23,13 @@ class NesterovSGD:
     ) -> None:
         if momentum <= 0:
             raise ValueError(f"Nesterov momentum needs a momentum above 0, got {momentum}")
-        defaults = {"lr": lr, "momentum": momentum, "dampening": 0.0}
+        # dampening stays in the groups for the state dict's layout; Nesterov momentum
+        # needs it at 0, so the steps leave it out
+        defaults = {"weight_decay": weight_decay, "lr": lr, "momentum": momentum, "dampening": 0.0}
         self.param_groups = [
-            {"weight_decay": weight_decay, **defaults, **group, "nesterov": True}
+            {**defaults, **group, "params": list(group["params"]), "nesterov": True}
             for group in groups
         ]
-        for group in self.param_groups:
-            group["params"] = list(group["params"])
         self.state: dict[torch.Tensor, dict] = {}
 
     def zero_grad(self) -> None:
@@ -61,7 +61,7 @@ class NesterovSGD:
             if buffer is None:
                 buffer = state["momentum_buffer"] = grad.detach().clone()
             else:
-                buffer.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+                buffer.mul_(momentum).add_(grad)
             grad = grad.add(buffer, alpha=momentum)
             param.add_(grad, alpha=-lr)
 
@@ -75,13 +75,13 @@ class NesterovSGD:
         buffers = [state.get("momentum_buffer") for state in states]
         if all(buffer is not None for buffer in buffers):
             torch._foreach_mul_(buffers, momentum)
-            torch._foreach_add_(buffers, grads, alpha=1 - group["dampening"])
+            torch._foreach_add_(buffers, grads)
         else:
-            for index, (state, grad) in enumerate(zip(states, grads, strict=True)):
+            for index, grad in enumerate(grads):
                 if buffers[index] is None:
-                    buffers[index] = state["momentum_buffer"] = grad.detach().clone()
+                    buffers[index] = states[index]["momentum_buffer"] = grad.detach().clone()
                 else:
-                    buffers[index].mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+                    buffers[index].mul_(momentum).add_(grad)
         torch._foreach_add_(grads, buffers, alpha=momentum)
         torch._foreach_add_(params, grads, alpha=-lr)
 
@@ -90,16 +90,15 @@ class NesterovSGD:
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
-            packed = {key: value for key, value in group.items() if key != "params"}
-            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
-            groups.append(packed)
+            numbers = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append({**group, "params": numbers})
         state = {index[id(param)]: dict(values) for param, values in self.state.items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore a state dict of this optimiser or of ``torch.optim.SGD`` over the same
-        parameter groups: hyperparameters and momentum buffers (on each parameter's device
-        and in its dtype)."""
+        """Restore a state dict of this optimiser or of ``torch.optim.SGD(nesterov=True)``
+        over the same parameter groups: hyperparameters and momentum buffers (on each
+        parameter's device and in its dtype, as PyTorch's optimisers move them)."""
         saved_groups = state_dict["param_groups"]
         sizes = [len(group["params"]) for group in self.param_groups]
         saved_sizes = [len(group["params"]) for group in saved_groups]
@@ -108,6 +107,12 @@ class NesterovSGD:
                 f"the optimiser state has parameter groups of sizes {saved_sizes}, this "
                 f"optimiser {sizes}"
             )
+        for saved in saved_groups:
+            if not saved["nesterov"] or saved["dampening"] != 0:
+                raise ValueError(
+                    "the optimiser state is not Nesterov momentum without dampening: "
+                    f"nesterov={saved['nesterov']}, dampening={saved['dampening']}"
+                )
         by_index = {}
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             by_index.update(zip(saved["params"], group["params"], strict=True))
