@@ -96,6 +96,16 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "placement": (["src/poolstudy/placement.py"], ["tests/test_placement.py"]),
     "optim": (["src/poolstudy/optim.py"], ["tests/test_optim.py"]),
+    "plan": (
+        ["src/poolstudy/plan.py"],
+        [
+            "tests/test_plan.py",
+            "tests/test_contrasts.py",
+            "tests/test_bad_configs.py",
+            "tests/test_engine.py",
+        ],
+    ),
+    "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
     "data": (
         ["src/poolstudy/data/*.py"],
         [

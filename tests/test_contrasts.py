@@ -135,6 +135,12 @@ def study(**changes) -> dict:
             "metric": "accuracy_test",
             "protocol": "",
             "margin": 1.0,
+            "gap_threshold": 1.0,
+            "plateau_points": 1.0,
+            "half_budget": None,
+            "answer": [],
+            "compute": [],
+            "mechanisms": {},
             "contrasts": ["max - none_rf", "flatten:max - max"],
         },
     }

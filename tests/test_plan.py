@@ -160,6 +160,124 @@ def test_the_paper_quotes_the_training_and_evaluation_of_the_primary_condition()
     assert settings["data_options"] == {"digits": config["data"]["options"]["digits"]}
 
 
+def known_study(sweep_steps: int | None) -> dict:
+    """A study whose every setting the paper quotes has its own value, none the default's."""
+    config = copy.deepcopy(DEFAULT)
+    config |= {"experiment": "known", "seeds": [3, 4, 5], "datasets": ["digits"]}
+    config["stats"] |= {"confidence": 0.95, "bootstrap_samples": 123}
+    config["train"] |= {"epochs": 7, "batch_size": 24, "lr": 0.25, "augment_shift": 1}
+    config["evaluate"] |= {"max_shift": 4, "consistency_shift": 3, "subpixel_step": 0.5}
+    config["evaluate"]["protocols"] = ["circular", "crop"]
+    config["model"] |= {"widths": [6, 10], "head": "gap", "padding_mode": "circular"}
+    config["data"]["options"]["digits"] = {"size": 20, "canvas": 24}
+    config["conditions"] = {
+        "gap": {},
+        "short": {
+            "operators": ["max"],
+            "model": {"head": "flatten"},
+            "train": {"steps": 50, "batch_size": 12, "augment_shift": 0},
+            "evaluate": {"shift_images": 60},
+            "placement": {"canvas": 40},
+        },
+    }
+    config["sweep"] = {
+        "dataset": "digits",
+        "operators": ["none", "max"],
+        "seeds": [0],
+        "n_train": [100],
+        "augment_shift": [0],
+        "base": "short",
+        "gap_threshold": 2.5,
+        "fit_floor": 90.0,
+        "steps": sweep_steps,
+    }
+    config["primary"] = {
+        "dataset": "digits",
+        "condition": "gap",
+        "contrasts": ["max - none", "maxdil - none"],
+        "answer": ["max - none"],
+        "mechanisms": {"what it computes": "maxdil - none", "pooling": "max - none"},
+    }
+    return validate_config(config)
+
+
+def test_the_paper_quotes_every_setting_as_the_config_states_it():
+    operators = ["none", "max", "stride", "none_rf", "maxdil", "convpool"]
+    assert DEFAULT["operators"] == operators
+    condition = {
+        "datasets": ["digits"],
+        "widths": [6, 10],
+        "epochs": 7,
+        "lr": 0.25,
+        "protocols": ["circular", "crop"],
+        "max_shift": 4,
+        "consistency_shift": 3,
+    }
+    assert paper_settings(known_study(sweep_steps=None)) == {
+        "experiment": "known",
+        "seeds": 3,
+        "epochs": 7,
+        "batch_size": 24,
+        "lr": 0.25,
+        "augment_shift": 1,
+        "max_shift": 4,
+        "consistency_shift": 3,
+        "subpixel_step": 0.5,
+        "protocols": "circular, crop",
+        "confidence": 95,
+        "confidence_text": "95",
+        "bootstrap_samples": 123,
+        "widths": "6, 10",
+        "head": "gap",
+        "conditions": "gap, short",
+        "conditions_table": [
+            {
+                "name": "gap",
+                "operators": operators,
+                "head": "gap",
+                "placement_canvas": None,
+                "steps": None,
+                "batch_size": 24,
+                "augment_shift": 1,
+                "shift_images": None,
+                **condition,
+            },
+            {
+                "name": "short",
+                "operators": ["max"],
+                "head": "flatten",
+                "placement_canvas": 40,
+                "steps": 50,
+                "batch_size": 12,
+                "augment_shift": 0,  # placement draws the positions
+                "shift_images": 60,
+                **condition,
+            },
+        ],
+        "data_options": {"digits": {"size": 20, "canvas": 24}},
+        "n_conditions": 2,
+        "padding_mode": "circular",
+        "sweep_gap_threshold": 2.5,
+        "sweep_fit_floor": 90.0,
+        "sweep_steps": "none",
+        "sweep_batch_size": 12,  # its base condition's
+        "answer": ["max - none"],
+        "mechanisms": [("what it computes", "maxdil - none"), ("pooling", "max - none")],
+    }
+    config = known_study(sweep_steps=300)
+    assert paper_settings(config)["sweep_steps"] == 300
+    config["stats"]["confidence"] = 0.975
+    settings = paper_settings(config)
+    assert (settings["confidence"], settings["confidence_text"]) == (98, "97.5")
+
+
+def test_a_study_without_a_sweep_or_primary_contrasts_quotes_neither():
+    config = copy.deepcopy(known_study(sweep_steps=None)) | {"sweep": None, "primary": None}
+    settings = paper_settings(validate_config(config))
+    assert not [key for key in settings if key.startswith("sweep")]
+    assert (settings["answer"], settings["mechanisms"]) == ([], [])
+
+
 def test_the_flop_family_joins_conditions_that_differ_in_widths_alone():
     from poolstudy.plan import compute_conditions, primary_problems, primary_regime
 
@@ -246,3 +364,225 @@ def test_a_mapping_checks_each_condition_of_the_contrasts_against_its_own_half_b
     config["primary"]["half_budget"] = {"gap": "half", "flat_half": "half"}
     (problem,) = primary_problems(config)
     assert "primary.half_budget.flat_half: condition 'flat_half' is on no side" in problem
+
+
+def with_primary(**primary) -> dict:
+    """DEFAULT (conditions gap and flatten, every operator, on digits) declaring ``primary``,
+    validated: the schema fills what it leaves out."""
+    return validate_config(copy.deepcopy(DEFAULT) | {"primary": primary})
+
+
+def test_primary_contrasts_and_regime_resolve_every_setting_and_its_default():
+    from poolstudy.plan import primary_contrasts, primary_regime
+
+    config = with_primary(contrasts=["max - none", "flatten:max - max"])
+    assert primary_contrasts(config) == [
+        {
+            "name": "max - none",
+            "dataset": "digits",  # the first studied
+            "metric": "accuracy_test",
+            "protocol": "",
+            "first": {"condition": "gap", "operator": "max"},  # the first condition
+            "second": {"condition": "gap", "operator": "none"},
+        },
+        {
+            "name": "flatten:max - max",
+            "dataset": "digits",
+            "metric": "accuracy_test",
+            "protocol": "",
+            "first": {"condition": "flatten", "operator": "max"},
+            "second": {"condition": "gap", "operator": "max"},
+        },
+    ]
+    assert primary_regime(config) == {
+        "dataset": "digits",
+        "conditions": ["gap", "flatten"],
+        "compute": ["gap"],
+        "gap_threshold": 1.0,
+        "plateau_points": 1.0,
+        "half_budget": {},
+    }
+    config = validate_config(
+        copy.deepcopy(DEFAULT)
+        | {
+            "datasets": ["digits", "glyphs"],
+            "conditions": {"gap": {}, "flatten": {"model": {"head": "flatten"}}, "half": {}},
+            "primary": {
+                "contrasts": ["max - gap:none"],
+                "dataset": "glyphs",
+                "condition": "flatten",
+                "metric": "consistency",
+                "protocol": "crop",
+                "gap_threshold": 2.5,
+                "plateau_points": 0.5,
+            },
+        }
+    )
+    (contrast,) = primary_contrasts(config)
+    assert (contrast["dataset"], contrast["metric"], contrast["protocol"]) == (
+        "glyphs",
+        "consistency",
+        "crop",
+    )
+    assert contrast["first"] == {"condition": "flatten", "operator": "max"}
+    regime = primary_regime(config)
+    assert (regime["gap_threshold"], regime["plateau_points"]) == (2.5, 0.5)
+    assert regime["conditions"] == ["flatten", "gap"] and regime["compute"] == ["flatten"]
+
+
+def test_the_half_budget_of_the_primary_condition_is_that_of_primary_condition():
+    from poolstudy.plan import half_budget
+
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"] = {
+        "gap": {"train": {"steps": 40}},
+        "flatten": {"model": {"head": "flatten"}, "train": {"steps": 40}},
+        "flatten_half": {"model": {"head": "flatten"}, "train": {"steps": 20}},
+    }
+    config["primary"] = {
+        "condition": "flatten",  # not the first condition
+        "contrasts": ["max - none"],
+        "half_budget": "flatten_half",
+    }
+    assert half_budget(validate_config(config)) == {"flatten": "flatten_half"}
+
+
+def primary_problem_list(conditions: dict, **primary) -> list[str]:
+    """The problems of a study of digits and glyphs with these conditions and ``primary``."""
+    from poolstudy.plan import primary_problems
+
+    config = copy.deepcopy(DEFAULT) | {"conditions": conditions, "datasets": ["digits", "glyphs"]}
+    config = validate_config(config | {"primary": None})
+    config["primary"] = with_primary(contrasts=["max - none"])["primary"] | primary
+    return primary_problems(config)
+
+
+GAP_40 = {"gap": {"train": {"steps": 40}}}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "primary", "problems"),
+    [
+        (
+            {"gap": {}, "flatten": {"model": {"head": "flatten"}}},
+            {"dataset": "mnist"},
+            [
+                "config key primary.dataset: 'mnist' is not studied; choose one of: digits, glyphs",
+            ],
+        ),
+        (
+            {"gap": {}, "flatten": {"model": {"head": "flatten"}}},
+            {"contrasts": ["nowhere:max - max", "flatten:convpool - flatten:maxx"]},
+            [
+                "config key primary.contrasts[0] ('nowhere:max - max'): unknown condition "
+                "'nowhere'; choose one of: gap, flatten",
+                "config key primary.contrasts[1] ('flatten:convpool - flatten:maxx'): condition "
+                "'flatten' does not train 'maxx'; it trains: none, max, stride, none_rf, "
+                "maxdil, convpool",
+            ],
+        ),
+        (
+            {"gap": {}, "flatten": {"model": {"head": "flatten"}}},
+            {"answer": ["max - stride"], "mechanisms": {"size": "max - none", "rf": "a - b"}},
+            [
+                "config key primary.answer: 'max - stride' is not one of primary.contrasts: "
+                "max - none, flatten:max - max",
+                "config key primary.mechanisms.rf: 'a - b' is not one of primary.contrasts: "
+                "max - none, flatten:max - max",
+            ],
+        ),
+        (
+            {
+                "gap": {},
+                "flatten": {"model": {"head": "flatten"}},
+                "w": {"train": {"lr": 1}},
+                "wg": {"train": {"lr": 1}, "model": {"head": "flatten"}},
+                "g": {"datasets": ["glyphs"]},
+            },
+            {"compute": ["nope", "gap", "other", "flatten", "w", "wg", "g"]},
+            [
+                "config key primary.compute[0]: unknown condition 'nope'; choose one of: gap, "
+                "flatten, w, wg, g",
+                "config key primary.compute[2]: unknown condition 'other'; choose one of: gap, "
+                "flatten, w, wg, g",
+                "config key primary.compute[3]: condition 'flatten' differs from 'gap' in more "
+                "than model.widths (model.head); the FLOP comparison needs widths alone",
+                "config key primary.compute[4]: condition 'w' differs from 'gap' in more "
+                "than model.widths (train.lr); the FLOP comparison needs widths alone",
+                "config key primary.compute[5]: condition 'wg' differs from 'gap' in more "
+                "than model.widths (model.head, train.lr); the FLOP comparison needs widths "
+                "alone",
+                "config key primary.compute[6]: condition 'g' is not trained on 'digits'",
+            ],
+        ),
+        (
+            GAP_40 | {"half": {"train": {"steps": 20, "lr": 1, "batch_size": 8}}},
+            {"half_budget": "half"},
+            [
+                "config key primary.half_budget: condition 'half' differs from 'gap' in more "
+                "than the training budget (train.batch_size, train.lr)",
+            ],
+        ),
+        (
+            GAP_40 | {"half": {"datasets": ["glyphs"], "train": {"steps": 20}}},
+            {"half_budget": "half"},
+            ["config key primary.half_budget: condition 'half' is not trained on 'digits'"],
+        ),
+        (
+            GAP_40 | {"half": {"train": {"steps": 20}}},
+            {"half_budget": "nowhere"},
+            [
+                "config key primary.half_budget: unknown condition 'nowhere'; choose one of: "
+                "gap, half"
+            ],
+        ),
+        (
+            {
+                "gap": {"operators": ["none", "max"], "train": {"steps": 40}},
+                "half": {"operators": ["max", "stride", "avg"], "train": {"steps": 20}},
+            },
+            {"half_budget": "half"},
+            [
+                "config key primary.half_budget: condition 'half' trains operators that 'gap' "
+                "does not (avg, stride)",
+            ],
+        ),
+        (
+            GAP_40 | {"a": {"train": {"steps": 20}}, "b": {"train": {"steps": 20}}},
+            {
+                "contrasts": ["max - none", "a:max - gap:max"],
+                "half_budget": {"b": "a", "x": "a", "a": "gap"},
+            },
+            [
+                "config key primary.half_budget.b: condition 'b' is on no side of the primary "
+                "contrasts (a, gap)",
+                "config key primary.half_budget.x: condition 'x' is on no side of the primary "
+                "contrasts (a, gap)",
+                "config key primary.half_budget.a: condition 'gap' trains 40 steps, not half of "
+                "'a''s 20",
+            ],
+        ),
+    ],
+)
+def test_each_primary_problem_is_named_in_full(conditions, primary, problems):
+    if "contrasts" not in primary and primary.get("answer"):
+        primary["contrasts"] = ["max - none", "flatten:max - max"]
+    assert primary_problem_list(conditions, **primary) == problems
+
+
+def test_deep_merge_shares_nothing_with_its_inputs():
+    from poolstudy.plan import deep_merge
+
+    base = {"model": {"widths": [4, 8], "head": "gap"}, "seeds": [0]}
+    overrides = {"model": {"head": "flatten"}, "train": {"steps": [10]}}
+    merged = deep_merge(base, overrides)
+    assert merged == {
+        "model": {"widths": [4, 8], "head": "flatten"},
+        "seeds": [0],
+        "train": {"steps": [10]},
+    }
+    merged["model"]["widths"].append(16)
+    merged["seeds"].append(1)
+    merged["train"]["steps"].append(20)
+    assert base == {"model": {"widths": [4, 8], "head": "gap"}, "seeds": [0]}
+    assert overrides == {"model": {"head": "flatten"}, "train": {"steps": [10]}}

@@ -21,6 +21,7 @@ from poolstudy.record import (
     read_records,
     record_folders,
     record_inputs,
+    run_digest,
     write_record,
 )
 
@@ -114,6 +115,18 @@ def test_a_record_keeps_the_tables_and_the_validated_configs_hash(project):
     written = pd.read_csv(tables / "contrasts.csv", keep_default_na=False, na_values=[""])
     pd.testing.assert_frame_equal(record.contrasts, written)
     assert list(record.regime["operator"]) == ["max", "none_rf"]
+    # committed with the paper, so written for reading in a diff
+    assert (out / "record.json").read_text() == json.dumps(meta, indent=2) + "\n"
+    again = write_record(tables, "config/convergence.yaml", out, "def456")  # a rerun's record
+    assert read_record(again).commit == "def456"
+
+
+def test_a_config_that_names_no_records_hashes_as_its_papers_provenance(project):
+    config = load_config("config/convergence.yaml")
+    del config["primary"]["recorded"]
+    assert run_digest(config) == config_digest(config)
+    del config["primary"]
+    assert run_digest(config) == config_digest(config)
 
 
 def test_a_comment_or_the_records_it_quotes_keep_a_record_current_a_setting_stales_it(project):
@@ -129,24 +142,104 @@ def test_a_comment_or_the_records_it_quotes_keep_a_record_current_a_setting_stal
     config.write_text(yaml.safe_dump(settings))
     stale = read_record("rec/convergence")
     assert not stale.current and stale.contrasts is None
-    assert "config/convergence.yaml has changed since the run was recorded" in stale.problem
+    then = json.loads(Path("rec/convergence/record.json").read_text())["config_sha256"]
+    now = run_digest(load_config(config))
+    assert stale.problem == (
+        "config/convergence.yaml has changed since the run was recorded "
+        f"(config SHA-256 {then[:12]} then, {now[:12]} now)"
+    )
     config.unlink()
     assert read_record("rec/convergence").problem == "config/convergence.yaml no longer exists"
+
+
+def unrecorded(experiments: list[str]):
+    """Tables of a finished run whose models.csv lists ``experiments``."""
+
+    def tables(folder: Path) -> None:
+        finished_run(folder)
+        pd.DataFrame({"experiment": experiments}).to_csv(folder / "models.csv", index=False)
+
+    return tables
+
+
+def declaring(**primary):
+    """Tables of a finished run without its contrasts, and the config changed to declare
+    ``primary``."""
+
+    def tables(folder: Path) -> None:
+        finished_run(folder)
+        contrasts = pd.read_csv(folder / "contrasts.csv")
+        contrasts.iloc[:0].to_csv(folder / "contrasts.csv", index=False)
+        config = Path("config/convergence.yaml")
+        settings = yaml.safe_load(config.read_text())
+        settings["primary"] |= primary
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+
+    return tables
 
 
 @pytest.mark.parametrize(
     ("tables", "words"),
     [
-        (lambda p: finished_run(p, experiment="default"), "holds experiment default"),
-        (lambda p: finished_run(p, name="max - maxdil"), "max - none_rf"),
-        (lambda p: p.mkdir(), "run the study of config/convergence.yaml to its end first"),
+        (
+            lambda p: finished_run(p, experiment="default"),
+            "t holds experiment default, but config/convergence.yaml runs experiment convergence",
+        ),
+        (unrecorded(["default", "other"]), "t holds experiment default, other, but"),
+        (unrecorded([]), "t holds experiment (none), but"),
+        (
+            lambda p: finished_run(p, name="max - maxdil"),
+            "declares no deciding contrast (primary.answer) that t/contrasts.csv holds "
+            "(max - none_rf)",
+        ),
+        (
+            declaring(answer=["maxdil - none_rf", "max - none_rf"]),
+            "t/contrasts.csv holds (maxdil - none_rf, max - none_rf)",
+        ),
+        (declaring(answer=[]), "t/contrasts.csv holds (none declared)"),
+        (
+            lambda p: p.mkdir(),
+            "t: no contrasts.csv, regime.csv, learning_curves.csv, models.csv; run the study "
+            "of config/convergence.yaml to its end first",
+        ),
     ],
 )
 def test_tables_that_are_not_that_configs_finished_run_are_refused(project, tables, words):
     tables(project / "t")
-    with pytest.raises(RecordError, match=words.replace(".", r"\.")):
-        write_record(project / "t", "config/convergence.yaml", "rec/convergence", None)
+    with pytest.raises(RecordError) as refused:
+        write_record("t", "config/convergence.yaml", "rec/convergence", None)
+    assert words in str(refused.value)
     assert not (project / "rec").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda folder: (folder / "record.json").write_text("{"), "(JSONDecodeError: "),
+        (lambda folder: (folder / "record.json").write_text("{}"), "(KeyError: 'config')"),
+        (
+            lambda folder: (folder / "record.json").write_text(
+                json.dumps({"config": "config/convergence.yaml", "config_sha256": "0"})
+            ),
+            "(KeyError: 'experiment')",
+        ),
+    ],
+)
+def test_an_unreadable_record_is_refused_with_its_path(project, damage, words):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    damage(project / "rec" / "convergence")
+    with pytest.raises(RecordError) as refused:
+        read_record("rec/convergence")
+    assert str(refused.value).startswith("rec/convergence/record.json: not a readable record ")
+    assert words in str(refused.value)
+
+
+def test_a_current_record_without_its_tables_is_refused(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    (project / "rec" / "convergence" / "regime.csv").unlink()
+    with pytest.raises(RecordError) as refused:
+        read_record("rec/convergence")
+    assert str(refused.value) == "rec/convergence: the record has no regime.csv"
 
 
 def test_the_record_command_says_what_is_wrong_in_one_line(project, capsys):
@@ -232,12 +325,34 @@ def test_a_paper_depends_on_each_records_files_and_the_config_it_names(project):
 
 
 def test_a_study_depends_on_and_quotes_only_the_records_it_names(project):
+    with pytest.raises(RecordError) as refused:
+        record_inputs("rec", ["longer"])
+    assert str(refused.value).endswith(
+        "recorded runs: none (write one with `python -m poolstudy record`)"
+    )
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    write_record(finished_run(project / "u"), "config/convergence.yaml", "rec/other", None)
     assert record_inputs("rec", []) == []
-    with pytest.raises(RecordError, match=r"run 'longer' \(rec/longer/record.json does not"):
+    with pytest.raises(RecordError) as refused:
         record_inputs("rec", ["longer"])
-    with pytest.raises(RecordError, match="recorded runs: convergence"):
-        record_inputs("rec", ["longer"])
+    assert str(refused.value) == (
+        "config key primary.recorded: no recorded run 'longer' (rec/longer/record.json does "
+        "not exist); recorded runs: convergence, other (write one with "
+        "`python -m poolstudy record`)"
+    )
+
+
+def test_a_broken_record_leaves_planning_to_the_paper_rule_which_reports_it(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    write_record(finished_run(project / "u"), "config/convergence.yaml", "rec/other", None)
+    (project / "rec" / "other" / "record.json").write_text("{")
+    (project / "rec" / "third").mkdir()
+    (project / "rec" / "third" / "record.json").write_text("{}")
+    inputs = record_inputs("rec", ["other", "third", "convergence"])
+    assert inputs[:2] == ["rec/other/record.json", "rec/other/contrasts.csv"]
+    assert "rec/third/record.json" in inputs and inputs[-1] == "config/convergence.yaml"
+    with pytest.raises(RecordError, match="not a readable record"):
+        read_records("rec")
 
 
 def test_the_shipped_record_is_a_current_run_of_the_config_it_names(monkeypatch):

@@ -208,6 +208,12 @@ def contrast_side(text: str, condition: str) -> dict:
     return {"condition": named or condition, "operator": operator}
 
 
+def primary_condition(config: dict) -> str:
+    """The condition of a contrast's side that names none: ``primary.condition``, or the
+    study's first condition."""
+    return (config.get("primary") or {}).get("condition") or next(iter(config["conditions"]))
+
+
 def primary_contrasts(config: dict) -> list[dict]:
     """The declared primary contrasts, resolved: name, dataset, metric, protocol, and each
     side's condition and operator (``stats.contrast_table`` takes this list)."""
@@ -215,7 +221,7 @@ def primary_contrasts(config: dict) -> list[dict]:
     if not primary:
         return []
     dataset = primary.get("dataset") or config["datasets"][0]
-    condition = primary.get("condition") or next(iter(config["conditions"]))
+    condition = primary_condition(config)
     contrasts = []
     for text in primary["contrasts"]:
         first, second = text.split(" - ")
@@ -223,8 +229,8 @@ def primary_contrasts(config: dict) -> list[dict]:
             {
                 "name": text,
                 "dataset": dataset,
-                "metric": primary.get("metric", "accuracy_test"),
-                "protocol": primary.get("protocol", ""),
+                "metric": primary["metric"],
+                "protocol": primary["protocol"],
                 "first": contrast_side(first, condition),
                 "second": contrast_side(second, condition),
             }
@@ -234,12 +240,14 @@ def primary_contrasts(config: dict) -> list[dict]:
 
 def answer_problems(config: dict) -> list[str]:
     """``primary.answer`` and ``primary.mechanisms`` must name declared contrasts."""
-    primary = config.get("primary") or {}
-    declared = primary.get("contrasts", [])
-    named = [("primary.answer", name) for name in primary.get("answer", [])]
+    primary = config.get("primary")
+    if not primary:
+        return []
+    declared = primary["contrasts"]
+    named = [("primary.answer", name) for name in primary["answer"]]
     named += [
         (f"primary.mechanisms.{mechanism}", name)
-        for mechanism, name in primary.get("mechanisms", {}).items()
+        for mechanism, name in primary["mechanisms"].items()
     ]
     return [
         f"config key {key}: {name!r} is not one of primary.contrasts: {', '.join(declared)}"
@@ -252,10 +260,7 @@ def compute_conditions(config: dict) -> list[str]:
     """The conditions of the accuracy-against-FLOPs comparison (``primary.compute``), or the
     primary condition alone."""
     primary = config.get("primary") or {}
-    if primary.get("compute"):
-        return list(primary["compute"])
-    contrasts = primary_contrasts(config)
-    return [contrasts[0]["first"]["condition"]] if contrasts else []
+    return list(primary.get("compute") or [primary_condition(config)])
 
 
 def without_widths(settings: dict) -> dict:
@@ -265,12 +270,10 @@ def without_widths(settings: dict) -> dict:
 def compute_problems(config: dict) -> list[str]:
     """``primary.compute`` must name conditions trained on the primary dataset that differ
     from one another in ``model.widths`` alone (so that FLOPs are all that moves)."""
-    primary = config.get("primary") or {}
-    names = primary.get("compute") or []
-    contrasts = primary_contrasts(config)
-    if not names or not contrasts:
+    names = (config.get("primary") or {}).get("compute")
+    if not names:
         return []
-    dataset = contrasts[0]["dataset"]
+    dataset = primary_contrasts(config)[0]["dataset"]
     problems, reference = [], None
     for index, name in enumerate(names):
         where = f"config key primary.compute[{index}]"
@@ -307,15 +310,12 @@ def half_budget(config: dict) -> dict[str, str]:
     """{a condition of the primary regime: the condition that trains its networks with half
     the budget}: ``primary.half_budget`` names the primary condition's, or maps conditions
     to theirs; nothing without it."""
-    primary = config.get("primary") or {}
-    contrasts = primary_contrasts(config)
-    checks = primary.get("half_budget")
-    if not checks or not contrasts:
+    checks = (config.get("primary") or {}).get("half_budget")
+    if not checks:
         return {}
     if isinstance(checks, dict):
         return dict(checks)
-    condition = primary.get("condition") or next(iter(config["conditions"]))
-    return {condition: checks}
+    return {primary_condition(config): checks}
 
 
 def half_budget_problems(config: dict) -> list[str]:
@@ -393,7 +393,7 @@ def primary_problems(config: dict) -> list[str]:
     operator the condition does not train, a dataset not studied), or two sides whose
     conditions differ in canvas (their accuracies are not of the same images)."""
     problems = []
-    datasets = config.get("datasets", [])
+    datasets = config["datasets"]
     for index, contrast in enumerate(primary_contrasts(config)):
         where = f"config key primary.contrasts[{index}] ({contrast['name']!r})"
         if contrast["dataset"] not in datasets:
@@ -450,7 +450,7 @@ def primary_regime(config: dict) -> dict:
         "dataset": contrasts[0]["dataset"],
         "conditions": conditions,
         "compute": compute,
-        "gap_threshold": primary.get("gap_threshold", 1.0),
-        "plateau_points": primary.get("plateau_points", 1.0),
+        "gap_threshold": primary["gap_threshold"],
+        "plateau_points": primary["plateau_points"],
         "half_budget": half_budget(config),
     }

@@ -124,9 +124,11 @@ def read_record(folder: str | os.PathLike) -> Record:
     folder = Path(folder)
     try:
         meta = json.loads((folder / RECORD_FILE).read_text())
-        config, recorded = meta["config"], meta["config_sha256"]
+        config, recorded, experiment = meta["config"], meta["config_sha256"], meta["experiment"]
     except (OSError, ValueError, KeyError) as error:
-        raise RecordError(f"{folder / RECORD_FILE}: not a readable record ({error})") from None
+        raise RecordError(
+            f"{folder / RECORD_FILE}: not a readable record ({type(error).__name__}: {error})"
+        ) from None
     digest, problem = current_digest(config)
     if digest is not None and digest != recorded:
         problem = (
@@ -142,7 +144,7 @@ def read_record(folder: str | os.PathLike) -> Record:
     return Record(
         name=folder.name,
         config=config,
-        experiment=str(meta.get("experiment", "")),
+        experiment=str(experiment),
         answer=list(meta.get("answer") or []),
         mechanisms=[list(pair) for pair in meta.get("mechanisms") or []],
         commit=meta.get("commit"),
