@@ -50,6 +50,20 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["tests/test_paper.py", "tests/test_contrasts.py"],
     ),
+    "tables": (
+        [
+            "src/poolstudy/paper/format.py",
+            "src/poolstudy/paper/tables.py",
+            "src/poolstudy/paper/recorded.py",
+            "src/poolstudy/paper/provenance.py",
+        ],
+        [
+            "tests/test_paper_tables.py",
+            "tests/test_paper.py",
+            "tests/test_record.py",
+            "tests/test_contrasts.py",
+        ],
+    ),
     "train": (
         ["src/poolstudy/train.py"],
         [

@@ -25,7 +25,7 @@ def operators_table(models: pd.DataFrame) -> str:
     under the first condition (forward MFLOPs per image, receptive field of the last stage,
     final feature-map size). Parameters per condition are ``parameters_table``'s."""
     conditions = ordered(models, "condition")
-    first = models[models["condition"] == conditions[0]].drop_duplicates("operator")
+    first = models[models["condition"] == conditions[0]]
     lines = [
         r"\begin{tabular}{lp{8.2cm}rrr}",
         r"\toprule",
@@ -213,9 +213,11 @@ def coincidence_note(found: dict[str, list[str]]) -> str:
     parts = []
     for protocols, names in by_protocols.items():
         listed = ", ".join(protocols[:-1]) + " and " + protocols[-1]
-        parts.append(f"{' and '.join(names)} coincide under the {listed} protocols")
+        verb = "coincide" if len(names) > 1 else "coincides"
+        parts.append(f"{' and '.join(names)} {verb} under the {listed} protocols")
+    sentence = "; ".join(parts)
     return (
-        " " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:] + ": they measure a shift by "
+        " " + sentence[0].upper() + sentence[1:] + ": they measure a shift by "
         "one step, and these protocols differ only in what enters the image across its border, "
         "which for a one-step shift is the same (background) under each of them, so they shift "
         "every image to the same image."

@@ -1,0 +1,313 @@
+"""The paper's tables and number formatting, each in full on small hand-made inputs: every
+rule, heading, cell and caption, so a change to any of them is seen."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from poolstudy.data import DATASETS
+from poolstudy.data.glyphs import font_files
+from poolstudy.paper import tables
+from poolstudy.paper.format import cell, clean_table, fmt, fmt_ci
+from poolstudy.pooling import OPERATORS
+
+NAN = math.nan
+COLUMNS = ["dataset", "condition", "operator", "metric", "protocol", "dx", "dy", "mean"]
+COLUMNS += ["ci_low", "ci_high"]
+HEADER = r"operator & cons. & cons.\,$|$\,clean ok & both ok\,$|$\,one ok & P(change) & MAC \\"
+
+
+def summary_rows(*rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def clean(condition, operator, metric, mean, low=NAN, high=NAN, dataset="digits"):
+    return (dataset, condition, operator, metric, NAN, NAN, NAN, mean, low, high)
+
+
+def consistency(condition, operator, protocol, mean, low, high):
+    return ("digits", condition, operator, "consistency", protocol, NAN, NAN, mean, low, high)
+
+
+SUMMARY = summary_rows(
+    clean("gap", "max", "accuracy_train", 91.25, 90.25, 92.25),
+    clean("gap", "max", "accuracy_test", 88.5, 88.0, 89.0),
+    clean("gap", "none", "accuracy_train", 99.0),  # one seed: no interval
+    clean("gap", "none", "accuracy_test", 80.0),
+    clean("flat", "max", "accuracy_train", 95.0, 94.0, 96.0),
+    clean("flat", "max", "accuracy_test", 90.0, 89.5, 90.5),
+    consistency("gap", "max", "circular", 70.0, 68.0, 72.0),
+    consistency("gap", "none", "circular", 60.0, 59.0, 61.0),
+    consistency("gap", "max", "zero", 71.0, 70.0, 72.0),
+    consistency("flat", "max", "circular", 75.0, 74.0, 76.0),
+    ("digits", "gap", "max", "accuracy_shifted", "zero", 1, 0, 50.0, 49.0, 51.0),
+    clean("gap", "max", "accuracy_train", 1.0, 0.0, 2.0, dataset="mnist"),
+    clean("gap", "max", "accuracy_test", 1.0, 0.0, 2.0, dataset="mnist"),
+)
+
+
+def test_fmt_says_n_a_for_a_missing_value_and_rounds_to_its_digits():
+    assert (fmt(None), fmt(NAN), fmt(3), fmt(2.345, 2), fmt(-0.04)) == (
+        "n/a",
+        "n/a",
+        "3.0",
+        "2.35",  # 2.345 is stored as 2.34500000000000019984
+        "-0.0",
+    )
+    assert fmt_ci({"mean": 1.234, "ci_low": 1.0, "ci_high": 1.5}, 2) == r"1.23 $\pm$ 0.25"
+    assert fmt_ci({"mean": 1.234, "ci_low": NAN, "ci_high": NAN}, 2) == "1.23"
+
+
+def test_the_clean_table_keeps_the_unshifted_rows_with_an_empty_protocol():
+    table = clean_table(SUMMARY)
+    assert len(table) == len(SUMMARY) - 1 and table["dx"].isna().all()
+    assert list(table["protocol"][:2]) == ["", ""]
+    assert cell(table, "digits", "gap", "max", "consistency", "zero")["mean"] == 71.0
+    with pytest.raises(KeyError, match="one summary row for digits/gap/max/consistency/crop"):
+        cell(table, "digits", "gap", "max", "consistency", "crop")
+    with pytest.raises(KeyError, match="one summary row"):
+        cell(pd.concat([table, table]), "digits", "gap", "max", "accuracy_test")
+
+
+def test_the_results_table_in_full():
+    bootstrap = pd.DataFrame(
+        [("digits", "gap", "max", 88.5, 87.75, 89.25), ("mnist", "gap", "max", 1.0, 0.5, 1.5)],
+        columns=["dataset", "condition", "operator", "mean", "ci_low", "ci_high"],
+    )
+    assert tables.results_table(SUMMARY, "digits", bootstrap) == (
+        "\\begin{tabular}{lrrrr}\n"
+        "\\toprule\n"
+        "operator & train & test & test (images) & gap \\\\\n"
+        "\\midrule\n"
+        "\\multicolumn{5}{l}{\\emph{condition gap}} \\\\\n"
+        "\\texttt{none} & 99.0 & 80.0 & -- & 19.0 \\\\\n"
+        "\\texttt{max} & 91.2 $\\pm$ 1.0 & 88.5 $\\pm$ 0.5 & [87.8, 89.2] & 2.8 \\\\\n"
+        "\\midrule\n"
+        "\\multicolumn{5}{l}{\\emph{condition flat}} \\\\\n"
+        "\\texttt{max} & 95.0 $\\pm$ 1.0 & 90.0 $\\pm$ 0.5 & -- & 5.0 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+    empty = bootstrap.iloc[:0]
+    for none in (None, empty):
+        assert "[87.8, 89.2]" not in tables.results_table(SUMMARY, "digits", none)
+
+
+def test_the_consistency_table_in_full():
+    assert tables.consistency_table(SUMMARY, "digits") == (
+        "\\begin{tabular}{lrr}\n"
+        "\\toprule\n"
+        "operator & circular & zero \\\\\n"
+        "\\midrule\n"
+        "\\multicolumn{3}{l}{\\emph{condition gap}} \\\\\n"
+        "\\texttt{none} & 60.0 $\\pm$ 1.0 & -- \\\\\n"
+        "\\texttt{max} & 70.0 $\\pm$ 2.0 & 71.0 $\\pm$ 1.0 \\\\\n"
+        "\\midrule\n"
+        "\\multicolumn{3}{l}{\\emph{condition flat}} \\\\\n"
+        "\\texttt{max} & 75.0 $\\pm$ 1.0 & -- \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+    assert tables.consistency_table(SUMMARY, "mnist") == (
+        "\\emph{No shift protocol was evaluated on this dataset.}\n"
+    )
+
+
+def stability_summary() -> pd.DataFrame:
+    """Every stability measure of max and none under three protocols: consistency and MAC
+    equal under circular and zero, P(change) equal under all three, the rest apart; none
+    has no 'both ok | one ok' under subpixel."""
+    rows = []
+    for p_index, protocol in enumerate(("circular", "zero", "subpixel")):
+        for o_index, operator in enumerate(("max", "none")):
+            for m_index, metric in enumerate(tables.STABILITY_COLUMNS):
+                pair = metric in ("consistency", "mean_abs_change") and protocol != "subpixel"
+                apart = 0 if pair or metric == "p_top1_change" else p_index / 10
+                value = 10.0 * m_index + o_index + apart
+                missing = ("subpixel", "none", "consistency_given_one_correct")
+                if (protocol, operator, metric) != missing:
+                    row = (operator, metric, protocol, value, value - 0.5, value + 0.5)
+                    rows.append(("digits", "gap", *row[:3], NAN, NAN, *row[3:]))
+    rows.append(consistency("flat", "max", "circular", 1.0, 0.0, 2.0))
+    return summary_rows(*rows)
+
+
+def operator_row(operator: str, *cells: str) -> str:
+    return f"\\texttt{{{operator}}} & " + " & ".join(cells) + " \\\\\n"
+
+
+def pm(*means: float) -> list[str]:
+    return [f"{mean:.1f} $\\pm$ 0.5" for mean in means]
+
+
+def test_the_stability_table_in_full():
+    assert tables.stability_table(stability_summary(), "digits", "gap") == (
+        "\\begin{tabular}{lrrrrr}\n"
+        "\\toprule\n"
+        f"{HEADER}\n"
+        "\\midrule\n"
+        + operator_row("none", *pm(1, 11, 21, 31, 41))
+        + operator_row("max", *pm(0, 10, 20, 30, 40))
+        + "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+    assert tables.stability_table(stability_summary(), "mnist", "gap") == (
+        "\\emph{No shift protocol was evaluated under this condition.}\n"
+    )
+
+
+def test_the_stability_appendix_in_full_says_which_columns_coincide():
+    assert tables.stability_appendix(stability_summary(), "digits", "gap", confidence="90") == (
+        "Table~\\ref{tab:stability-all} gives the stability measures under every protocol.\n\n"
+        "\\begin{longtable}{lrrrrr}\n"
+        "\\caption{Shift stability on digits, condition \\texttt{gap}, under every protocol "
+        "(mean $\\pm$ half-width of the 90\\,\\% interval over seeds; percentages, MAC in "
+        "points). Cons. and MAC coincide under the circular and zero protocols; P(change) "
+        "coincides under the circular, zero and subpixel protocols: they measure a shift by "
+        "one step, and these protocols differ only in what enters the image across its border, "
+        "which for a one-step shift is the same (background) under each of them, so they shift "
+        "every image to the same image.}\\label{tab:stability-all}\\\\\n"
+        "\\toprule\n"
+        f"{HEADER}\n"
+        "\\midrule\n"
+        "\\endfirsthead\n"
+        "\\toprule\n"
+        f"{HEADER}\n"
+        "\\midrule\n"
+        "\\endhead\n"
+        "\\bottomrule\n"
+        "\\endfoot\n"
+        "\\multicolumn{6}{l}{\\emph{circular shifts}} \\\\\n"
+        + operator_row("none", *pm(1, 11, 21, 31, 41))
+        + operator_row("max", *pm(0, 10, 20, 30, 40))
+        + "\\midrule\n"
+        "\\multicolumn{6}{l}{\\emph{zero shifts}} \\\\\n"
+        + operator_row("none", *pm(1, 11.1, 21.1, 31, 41))
+        + operator_row("max", *pm(0, 10.1, 20.1, 30, 40))
+        + "\\midrule\n"
+        "\\multicolumn{6}{l}{\\emph{subpixel shifts}} \\\\\n"
+        + operator_row("none", *pm(1.2, 11.2), "--", *pm(31, 41.2))
+        + operator_row("max", *pm(0.2, 10.2, 20.2, 30, 40.2))
+        + "\\end{longtable}\n"
+    )
+    assert tables.stability_appendix(stability_summary(), "digits", "none") == (
+        "No shift protocol was evaluated under the primary condition.\n"
+    )
+
+
+@pytest.mark.parametrize("column", ["mean", "ci_low", "ci_high"])
+def test_columns_that_differ_get_no_coincidence_note(column):
+    summary = stability_summary()
+    summary.loc[summary["protocol"] == "zero", column] += 0.3
+    summary.loc[(summary["protocol"] == "subpixel") & (summary["operator"] == "max"), column] -= 1
+    appendix = tables.stability_appendix(summary, "digits", "gap")
+    assert "points).}\\label{tab:stability-all}" in appendix and "coincide" not in appendix
+
+
+def models_rows(rows) -> pd.DataFrame:
+    columns = ["dataset", "condition", "operator", "seed", "parameters", "flops"]
+    columns += ["receptive_field", "final_feature_map"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_the_operators_and_parameters_tables_in_full():
+    models = models_rows(
+        [
+            ("digits", "gap", "max", 0, 12345, 2.5e6, 18, 4),
+            ("digits", "gap", "max", 1, 12345, 2.5e6, 18, 4),
+            ("digits", "gap", "none", 0, 1000, 12_345_010, 7, 32),
+            ("digits", "flat", "max", 0, 99999, 2.6e6, 18, 4),
+        ]
+    )
+    described = {
+        name: f"{OPERATORS[name].summary} \\cite{{{OPERATORS[name].source}}}"
+        if OPERATORS[name].source
+        else OPERATORS[name].summary
+        for name in ("none", "max")
+    }
+    assert tables.operators_table(models) == (
+        "\\begin{tabular}{lp{8.2cm}rrr}\n"
+        "\\toprule\n"
+        "operator & what it does & MFLOPs & RF & final map \\\\\n"
+        "\\midrule\n"
+        f"\\texttt{{none}} & {described['none']} & 12.35 & 7 & 32$\\times$32 \\\\\n"
+        f"\\texttt{{max}} & {described['max']} & 2.50 & 18 & 4$\\times$4 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+    assert tables.parameters_table(models) == (
+        "\\begin{tabular}{lrr}\n"
+        "\\toprule\n"
+        " & \\multicolumn{2}{c}{parameters under condition} \\\\\n"
+        "\\cmidrule(l){2-3}\n"
+        "operator & \\texttt{gap} & \\texttt{flat} \\\\\n"
+        "\\midrule\n"
+        "\\texttt{none} & 1,000 & -- \\\\\n"
+        "\\texttt{max} & 12,345 & 99,999 \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+
+
+def test_the_datasets_table_in_full():
+    glyph_options = {"classes": "letters", "n_train": 1000, "n_test": 200, "canvas": 16}
+    options = {"glyphs": glyph_options | {"size": 10, "noise": 0.4, "background": 0.5}}
+    glyphs = (
+        f"26 procedural letters from {len(font_files())} matplotlib fonts, randomly deformed "
+        "(unlimited): glyphs of 10 pixels on a 16-pixel canvas, noise 0.4, background 0.5; "
+        "1,000 training and 200 test images"
+    )
+    digits = DATASETS["digits"]
+    assert not DATASETS["glyphs"].source and digits.source  # made here; cited
+    assert tables.datasets_table(["glyphs", "digits"], options) == (
+        "\\begin{tabular}{lp{8cm}}\n"
+        "\\toprule\n"
+        "dataset & description \\\\\n"
+        "\\midrule\n"
+        f"glyphs & {glyphs} \\\\\n"
+        f"digits & {digits.summary} \\cite{{{digits.source}}} \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+    )
+
+
+def test_the_stability_table_names_the_first_shift_protocol_of_its_cell():
+
+    summary = stability_summary()
+    assert tables.stability_protocol(summary, "digits", "gap") == "circular"
+    assert tables.stability_protocol(
+        summary[summary["protocol"] != "circular"], "digits", "gap"
+    ) == ("zero")
+    assert tables.stability_protocol(summary, "digits", "none") == ""
+
+
+def test_a_column_coincides_where_it_is_equal_to_float_noise_and_only_where_measured():
+    summary = stability_summary()
+    zero = summary["protocol"] == "zero"
+    summary.loc[zero, ["mean", "ci_low", "ci_high"]] += 9e-11  # equal to nine decimals
+    # MAC measured under circular alone; 'cons. | clean ok' under zero and subpixel alone,
+    # equal there
+    summary = summary[
+        ~((summary["metric"] == "mean_abs_change") & (summary["protocol"] != "circular"))
+    ]
+    clean_ok = summary["metric"] == "consistency_given_clean_correct"
+    summary = summary[~(clean_ok & (summary["protocol"] == "circular"))]
+    clean_ok = summary["metric"] == "consistency_given_clean_correct"
+    summary.loc[clean_ok & (summary["protocol"] == "zero"), ["mean", "ci_low", "ci_high"]] = (
+        summary.loc[
+            clean_ok & (summary["protocol"] == "subpixel"), ["mean", "ci_low", "ci_high"]
+        ].to_numpy()
+    )
+    caption = tables.stability_appendix(summary, "digits", "gap").split("\\label")[0]
+    assert caption.endswith(
+        "(mean $\\pm$ half-width of the 95\\,\\% interval over seeds; percentages, MAC in "
+        "points). Cons. coincides under the circular and zero protocols; cons.\\,$|$\\,clean "
+        "ok coincides under the zero and subpixel protocols; P(change) coincides under the "
+        "circular, zero and subpixel protocols: they measure a shift by one step, and these "
+        "protocols differ only in what enters the image across its border, which for a "
+        "one-step shift is the same (background) under each of them, so they shift every "
+        "image to the same image.}"
+    )
