@@ -120,6 +120,10 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
+    "checks": (
+        ["src/poolstudy/config.py", "src/poolstudy/checks.py"],
+        ["tests/test_config.py", "tests/test_bad_configs.py", "tests/test_plan.py"],
+    ),
     "data": (
         ["src/poolstudy/data/*.py"],
         [

@@ -37,6 +37,8 @@ def test_bad_config_is_refused_with_the_key_the_value_and_what_is_valid(case):
     message = refusal(bad_config(case))
     for words in case["expect"]:
         assert words in message, f"{words!r} not in:\n{message}"
+    if "message" in case:  # the whole refusal: one line per problem
+        assert message == "\n  ".join(["invalid configuration:", *case["message"]])
 
 
 def test_the_bases_of_the_bad_configs_are_valid():
@@ -117,3 +119,32 @@ def test_the_checks_build_the_networks_that_training_builds(base):
     for dataset, condition, operator in study.cells:
         args = (operator, study.prepared[dataset], study.settings[condition])
         assert network_spec(*args) == model_spec(*args)
+
+
+def test_a_split_of_one_image_is_enough():
+    from poolstudy.data.prepare import val_count
+
+    config = bad_config({"base": "tiny", "patch": {"data": {"split": {"val_fraction": 0.0008}}}})
+    assert val_count(1348, 0.0008) == 1  # the validation split of the tiny study's digits
+    assert validate_config(config)["data"]["split"]["val_fraction"] == 0.0008
+
+
+@pytest.mark.parametrize(("size", "limit"), [(11, 13), (12, 13)])
+def test_a_shift_up_to_the_limit_is_allowed_and_one_more_refused(size, limit):
+    """The limit is (canvas + size - 1) // 2 on the tiny study's 16-pixel canvas."""
+    patch = {"data": {"options": {"digits": {"size": size, "canvas": 16}}}}
+    at_limit = deep_merge(patch, {"evaluate": {"max_shift": limit}})
+    assert validate_config(bad_config({"base": "tiny", "patch": at_limit}))
+    beyond = deep_merge(patch, {"evaluate": {"max_shift": limit + 1}})
+    assert f"choose at most {limit} (in conditions" in refusal(
+        bad_config({"base": "tiny", "patch": beyond})
+    )
+
+
+def test_a_training_subset_as_large_as_the_split_and_datasets_without_options_are_valid():
+    whole_split = bad_config({"base": "tiny", "patch": {"train": {"n_train": 1146}}})
+    assert validate_config(whole_split)["train"]["n_train"] == 1146
+    config = bad_config({"base": "tiny", "patch": {}})
+    config["data"]["options"] = {}  # digits at their default size (24), no canvas
+    config["conditions"]["placed"]["placement"]["canvas"] = 26
+    assert validate_config(config)["data"]["options"] == {}

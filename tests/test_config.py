@@ -244,3 +244,119 @@ def test_placement_region_and_condition_operators_are_checked():
     bad_operator = {"gap": {}, "few": {"operators": ["max", "maxx"]}}
     message = error_of(config_with(conditions=bad_operator))
     assert "conditions.few.operators[1]" in message and "'maxx'" in message
+
+
+def test_defaults_fill_missing_keys_only_and_each_config_gets_its_own_copy():
+    from poolstudy.config import section_defaults, validate_structure
+
+    given = config_with(train={"batch_size": 16}, evaluate={})
+    first = validate_structure(given)
+    assert first is given and first["train"]["batch_size"] == 16  # given: kept
+    defaults = section_defaults("train")
+    assert first["train"]["epochs"] == defaults["epochs"] != 16  # missing: filled
+    assert first["evaluate"]["protocols"] == section_defaults("evaluate")["protocols"] != []
+    first["evaluate"]["protocols"].append("mine")
+    second = validate_structure(config_with(evaluate={}))
+    assert "mine" not in second["evaluate"]["protocols"]
+
+
+def test_every_unregistered_name_is_named_in_full():
+    conditions = {
+        "other": {},
+        "gap": {
+            "operators": ["maxx"],
+            "datasets": ["mnist"],
+            "model": {"operator_options": {"lpp": {}}},
+            "evaluate": {"protocols": ["roll"]},
+        },
+    }
+    config = config_with(
+        datasets=["digitz"],
+        operators=["max", "maxy"],
+        conditions=conditions,
+        evaluate__protocols=["rot"],
+        model__operator_options={"avgg": {}},
+        sweep={
+            "dataset": "glyph",
+            "operators": ["none", "mx"],
+            "seeds": [0],
+            "n_train": [100],
+            "augment_shift": [0],
+            "base": "g",
+        },
+    )
+    config["data"]["options"] = {"digits": {}, "mnistt": {}}
+    operators, datasets, protocols = (
+        ", ".join(names) for names in (OPERATORS, DATASETS, PROTOCOLS)
+    )
+    assert error_of(config) == "\n  ".join(
+        [
+            "invalid configuration:",
+            f"config key datasets[0]: unknown dataset 'digitz'; choose one of: {datasets}",
+            f"config key operators[1]: unknown operator 'maxy'; choose one of: {operators}",
+            f"config key sweep.dataset[0]: unknown dataset 'glyph'; choose one of: {datasets}",
+            f"config key sweep.operators[1]: unknown operator 'mx'; choose one of: {operators}",
+            "config key sweep.base: unknown condition 'g'; choose one of: other, gap",
+            f"config key evaluate.protocols[0]: unknown protocol 'rot'; choose one of: {protocols}",
+            "config key model.operator_options.avgg: unknown operator 'avgg'; choose one of: "
+            f"{operators}",
+            f"config key data.options.mnistt: unknown dataset 'mnistt'; choose one of: {datasets}",
+            "config key conditions.gap.model.operator_options.lpp: unknown operator 'lpp'; "
+            f"choose one of: {operators}",
+            "config key conditions.gap.operators[0]: unknown operator 'maxx'; choose one of: "
+            f"{operators}",
+            "config key conditions.gap.datasets[0]: 'mnist' is not studied; choose from "
+            "datasets: digitz",
+            "config key conditions.gap.evaluate.protocols[0]: unknown protocol 'roll'; choose "
+            f"one of: {protocols}",
+        ]
+    )
+
+
+def test_schema_errors_are_listed_one_per_line_in_key_order():
+    config = config_with(train__epochs="ten", evaluate__max_shift=-1)
+    assert error_of(config) == (
+        "invalid configuration:\n"
+        "  config key evaluate.max_shift: -1 is less than the minimum of 0\n"
+        "  config key train.epochs: 'ten' is not of type 'integer'"
+    )
+
+
+def test_the_config_digest_is_the_sha256_of_its_settings_in_any_key_order():
+    from poolstudy.config import config_digest
+
+    digest = config_digest({"a": 1, "b": {"c": [1, 2], "d": Path("x")}})
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert config_digest({"b": {"d": Path("x"), "c": [1, 2]}, "a": 1}) == digest
+    assert config_digest({"a": 1, "b": {"c": [1, 2], "d": "x"}}) == digest  # paths as text
+    assert config_digest({"a": 2, "b": {"c": [1, 2], "d": Path("x")}}) != digest
+
+
+def test_unknown_keys_enums_and_missing_sections_are_named_in_full():
+    from poolstudy.config import load_schema
+
+    config = config_with(train__epoch=3, model__head="dense")
+    del config["stats"]
+    allowed = ", ".join(sorted(load_schema()["properties"]["train"]["properties"]))
+    assert error_of(config) == "\n  ".join(
+        [
+            "invalid configuration:",
+            "config key (top level): 'stats' is a required property",
+            "config key model.head: 'dense' is not allowed; choose one of: gap, flatten",
+            "config key train: Additional properties are not allowed ('epoch' was unexpected); "
+            f"allowed keys: {allowed}",
+        ]
+    )
+
+
+def test_a_config_file_that_is_not_yaml_is_named(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match=f"^{path} is not valid YAML: "):
+        load_config(path)
+
+
+def test_a_list_items_error_names_its_index():
+    assert error_of(config_with(seeds=[0, "a"])) == (
+        "invalid configuration:\n  config key seeds[1]: 'a' is not of type 'integer'"
+    )

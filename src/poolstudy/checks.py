@@ -97,18 +97,14 @@ class Study:
 
 def origin(config: dict, condition: str, section: str, *keys: str) -> str:
     """The config key that gives ``condition`` its ``section.keys``: the sweep's own setting
-    (with its index in the sweep's list), a condition's override (for a sweep point, that of
-    the sweep's base condition), or the section's."""
-    sweep = config.get("sweep") or {}
+    (``n_train`` or ``augment_shift``, with its index in the sweep's list), a condition's
+    override (for a sweep point, that of the sweep's base condition), or the section's."""
     point = sweep_points(config).get(condition)
-    if point is not None and keys:
-        if section == "train" and keys[0] in point:
-            return f"sweep.{keys[0]}[{sweep[keys[0]].index(point[keys[0]])}]"
-        if section == "train" and keys[0] == "steps" and sweep.get("steps"):
-            return "sweep.steps"
     if point is not None:
-        condition = sweep["base"]
-    node = config["conditions"].get(condition, {}).get(section, {})
+        if keys[0] in point:  # a sweep point's own training setting
+            return f"sweep.{keys[0]}[{config['sweep'][keys[0]].index(point[keys[0]])}]"
+        condition = config["sweep"]["base"]
+    node = config["conditions"][condition].get(section)
     for key in keys:
         if not isinstance(node, dict) or key not in node:
             return ".".join((section, *keys))
@@ -267,7 +263,7 @@ def operator_keywords(operator: type) -> list[str] | None:
 
 def option_sources(config: dict):
     """(config key, ``operator_options`` mapping): the model section's and each condition's."""
-    yield "model.operator_options", config["model"].get("operator_options", {})
+    yield "model.operator_options", config["model"]["operator_options"]
     for name, overrides in config["conditions"].items():
         options = overrides.get("model", {}).get("operator_options", {})
         yield f"conditions.{name}.model.operator_options", options
@@ -355,7 +351,7 @@ def network_spec(operator: str, shape, settings: dict):
         num_classes=shape.num_classes,
         image_size=shape.image_size if canvas is None else canvas,
         **{key: value for key, value in model.items() if key != "operator_options"},
-        operator_options=model.get("operator_options", {}).get(operator, {}),
+        operator_options=model["operator_options"].get(operator, {}),
     )
 
 
@@ -365,11 +361,8 @@ def cell_problems(study: Study, problems: Problems, cell, built: dict) -> None:
     from poolstudy.pooling import OPERATORS
 
     dataset, condition, operator = cell
-    try:
-        spec = network_spec(operator, study.prepared[dataset], study.settings[condition])
-    except ValueError as error:  # config.check_names reports the names
-        problems.add(origin(study.config, condition, "model"), str(error), condition)
-        return
+    # config.check_names and the schema have refused unknown operators and heads
+    spec = network_spec(operator, study.prepared[dataset], study.settings[condition])
     key = json.dumps({**spec.to_dict(), "widths": len(spec.widths)}, sort_keys=True)
     if key not in built:
         built[key] = (spec, halving_stages(spec, OPERATORS[operator]))

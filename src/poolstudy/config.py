@@ -44,7 +44,10 @@ def _copy(value):
     return yaml.safe_load(yaml.safe_dump(value))
 
 
-DefaultFillingValidator = _with_defaults(Draft202012Validator)
+@functools.cache
+def default_filling_validator():
+    """Draft 2020-12 validation that fills in each missing key's schema default."""
+    return _with_defaults(Draft202012Validator)
 
 
 def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
@@ -61,7 +64,7 @@ def key_path(parts) -> str:
 def describe_error(error) -> str:
     where = key_path(error.absolute_path)
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(error.schema["properties"])
         return f"config key {where}: {error.message}; allowed keys: {', '.join(allowed)}"
     if error.validator == "enum":
         return (
@@ -73,7 +76,7 @@ def describe_error(error) -> str:
 
 def validate_structure(config: dict, schema: dict | None = None) -> dict:
     """Validate against the schema, filling in defaults in place; raise ConfigError."""
-    validator = DefaultFillingValidator(schema or load_schema())
+    validator = default_filling_validator()(schema or load_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(map(describe_error, errors)))
@@ -89,7 +92,8 @@ def registries() -> dict[str, list[str]]:
 
 
 def check_names(config: dict) -> dict:
-    """Every operator, dataset and protocol name must be registered; raise ConfigError."""
+    """Every operator, dataset and protocol name must be registered (in a config the schema
+    has validated and filled); raise ConfigError."""
     known = registries()
     problems = []
 
@@ -102,25 +106,25 @@ def check_names(config: dict) -> dict:
                     f"choose one of: {', '.join(known[kind])}"
                 )
 
-    check("dataset", "datasets", config.get("datasets", []))
-    check("operator", "operators", config.get("operators", []))
+    check("dataset", "datasets", config["datasets"])
+    check("operator", "operators", config["operators"])
     sweep = config.get("sweep") or {}
     if sweep:
         check("dataset", "sweep.dataset", [sweep["dataset"]])
         check("operator", "sweep.operators", sweep["operators"])
-        if sweep["base"] not in config.get("conditions", {}):
+        if sweep["base"] not in config["conditions"]:
             problems.append(
                 f"config key sweep.base: unknown condition {sweep['base']!r}; "
-                f"choose one of: {', '.join(config.get('conditions', {}))}"
+                f"choose one of: {', '.join(config['conditions'])}"
             )
-    check("protocol", "evaluate.protocols", config.get("evaluate", {}).get("protocols", []))
+    check("protocol", "evaluate.protocols", config["evaluate"]["protocols"])
     check(
         "operator",
         "model.operator_options",
-        dict(config.get("model", {}).get("operator_options", {})),
+        dict(config["model"]["operator_options"]),
     )
-    check("dataset", "data.options", dict(config.get("data", {}).get("options", {})))
-    for name, overrides in config.get("conditions", {}).items():
+    check("dataset", "data.options", dict(config["data"]["options"]))
+    for name, overrides in config["conditions"].items():
         check(
             "operator",
             f"conditions.{name}.model.operator_options",
@@ -128,10 +132,10 @@ def check_names(config: dict) -> dict:
         )
         check("operator", f"conditions.{name}.operators", overrides.get("operators", []))
         for index, dataset in enumerate(overrides.get("datasets", [])):
-            if dataset not in config.get("datasets", []):
+            if dataset not in config["datasets"]:
                 problems.append(
                     f"config key conditions.{name}.datasets[{index}]: {dataset!r} is not "
-                    f"studied; choose from datasets: {', '.join(config.get('datasets', []))}"
+                    f"studied; choose from datasets: {', '.join(config['datasets'])}"
                 )
         check(
             "protocol",
@@ -147,7 +151,7 @@ def placement_problems(name: str, settings: dict) -> list[str]:
     """A placement protocol needs a canvas; placement draws positions, so no augmentation."""
     canvas = (settings.get("placement") or {}).get("canvas")
     problems = []
-    if "placement" in settings["evaluate"].get("protocols", []) and canvas is None:
+    if "placement" in settings["evaluate"]["protocols"] and canvas is None:
         problems.append(
             f"config key conditions.{name}.evaluate.protocols: the placement protocol needs "
             f"placement.canvas in condition {name!r}"
@@ -199,7 +203,7 @@ def validate_config(config: dict) -> dict:
 @functools.cache
 def _section_defaults(section: str) -> str:
     instance: dict = {}
-    DefaultFillingValidator(load_schema()["properties"][section]).validate(instance)
+    default_filling_validator()(load_schema()["properties"][section]).validate(instance)
     return yaml.safe_dump(instance)
 
 
