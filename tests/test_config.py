@@ -294,7 +294,7 @@ def test_every_unregistered_name_is_named_in_full():
             "invalid configuration:",
             f"config key datasets[0]: unknown dataset 'digitz'; choose one of: {datasets}",
             f"config key operators[1]: unknown operator 'maxy'; choose one of: {operators}",
-            f"config key sweep.dataset[0]: unknown dataset 'glyph'; choose one of: {datasets}",
+            f"config key sweep.dataset: unknown dataset 'glyph'; choose one of: {datasets}",
             f"config key sweep.operators[1]: unknown operator 'mx'; choose one of: {operators}",
             "config key sweep.base: unknown condition 'g'; choose one of: other, gap",
             f"config key evaluate.protocols[0]: unknown protocol 'rot'; choose one of: {protocols}",

@@ -98,9 +98,14 @@ def check_names(config: dict) -> dict:
     problems = []
 
     def check(kind: str, where: str, names) -> None:
-        for index, name in enumerate(names):
+        """``names``: one name (``where`` names it), a list, or a mapping's keys."""
+        one = isinstance(names, str)
+        for index, name in enumerate([names] if one else names):
             if name not in known[kind]:
-                label = f"{where}[{index}]" if isinstance(names, list) else f"{where}.{name}"
+                if one:
+                    label = where
+                else:
+                    label = f"{where}[{index}]" if isinstance(names, list) else f"{where}.{name}"
                 problems.append(
                     f"config key {label}: unknown {kind} {name!r}; "
                     f"choose one of: {', '.join(known[kind])}"
@@ -110,7 +115,7 @@ def check_names(config: dict) -> dict:
     check("operator", "operators", config["operators"])
     sweep = config.get("sweep") or {}
     if sweep:
-        check("dataset", "sweep.dataset", [sweep["dataset"]])
+        check("dataset", "sweep.dataset", sweep["dataset"])
         check("operator", "sweep.operators", sweep["operators"])
         if sweep["base"] not in config["conditions"]:
             problems.append(
