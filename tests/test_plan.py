@@ -430,7 +430,7 @@ def test_primary_contrasts_and_regime_resolve_every_setting_and_its_default():
     assert regime["conditions"] == ["flatten", "gap"] and regime["compute"] == ["flatten"]
 
 
-def test_the_half_budget_of_the_primary_condition_is_that_of_primary_condition():
+def test_a_single_half_budget_checks_the_declared_primary_condition():
     from poolstudy.plan import half_budget
 
     config = copy.deepcopy(DEFAULT)
