@@ -148,3 +148,18 @@ def test_a_training_subset_as_large_as_the_split_and_datasets_without_options_ar
     config["data"]["options"] = {}  # digits at their default size (24), no canvas
     config["conditions"]["placed"]["placement"]["canvas"] = 26
     assert validate_config(config)["data"]["options"] == {}
+
+
+def test_mnists_training_split_is_the_fractions_to_fill():
+    """MNIST's test split is its own, its validation split is drawn by val_fraction: an empty
+    training split is the fractions' doing."""
+    config = bad_config({"base": "tiny", "patch": {"data": {"split": {"val_fraction": 0.9999999}}}})
+    config |= {"datasets": ["mnist"], "sweep": None, "primary": None}
+    config["data"]["options"] = {"mnist": {}}
+    config["train"]["n_train"] = None
+    del config["conditions"]["placed"]  # a canvas smaller than MNIST's images
+    assert refusal(config) == (
+        "invalid configuration:\n  config key data.split: val_fraction 0.9999999 and "
+        "test_fraction 0.25 leave the train split of mnist empty (train 0, val 60000, test "
+        "10000); choose fractions that leave every split at least one image"
+    )

@@ -163,11 +163,16 @@ def split_problems(study: Study, problems: Problems) -> None:
         if not empty:
             continue
         counts = ", ".join(f"{part} {count}" for part, count in sizes.items())
-        official = study.raw[name].official_test is not None
-        if empty == ["test"] and official:
+        raw = study.raw[name]
+        # a split the dataset's own options size (its official test or validation split, and
+        # the training split where both are), not the fractions
+        own = {"test": raw.official_test is not None, "val": raw.official_val is not None}
+        own["train"] = own["test"] and own["val"]
+        if all(own[part] for part in empty):
             problems.add(
                 f"data.options.{name}",
-                f"{name} has no test images ({counts}); give it a test split",
+                f"{name} has no {' or '.join(empty)} images ({counts}); give it a "
+                f"{' and '.join(empty)} split",
             )
             continue
         problems.add(
