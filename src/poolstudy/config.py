@@ -104,8 +104,10 @@ def check_names(config: dict) -> dict:
             if name not in known[kind]:
                 if one:
                     label = where
+                elif isinstance(names, list):
+                    label = f"{where}[{index}]"
                 else:
-                    label = f"{where}[{index}]" if isinstance(names, list) else f"{where}.{name}"
+                    label = f"{where}.{name}"
                 problems.append(
                     f"config key {label}: unknown {kind} {name!r}; "
                     f"choose one of: {', '.join(known[kind])}"
