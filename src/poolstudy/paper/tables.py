@@ -3,6 +3,8 @@ datasets."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from poolstudy.data import DATASETS
@@ -180,6 +182,12 @@ STABILITY_COLUMNS = {
 }
 
 
+def comparable(value: float) -> float | None:
+    """``value`` rounded to nine decimals (float noise aside), None for a missing one: NaN
+    (no interval from one seed) equals no other NaN, and would make equal columns differ."""
+    return None if math.isnan(value) else round(value, 9)
+
+
 def coinciding_columns(in_cell: pd.DataFrame, protocols: list[str]) -> dict[str, list[str]]:
     """For each stability measure, the protocols under which its column is identical (every
     operator's mean and interval equal), when there are at least two such protocols."""
@@ -192,7 +200,7 @@ def coinciding_columns(in_cell: pd.DataFrame, protocols: list[str]) -> dict[str,
                 continue
             key = tuple(
                 sorted(
-                    (r.operator, round(r.mean, 9), round(r.ci_low, 9), round(r.ci_high, 9))
+                    (r.operator, *(comparable(v) for v in (r.mean, r.ci_low, r.ci_high)))
                     for r in rows.itertuples()
                 )
             )
@@ -217,10 +225,10 @@ def coincidence_note(found: dict[str, list[str]]) -> str:
         parts.append(f"{' and '.join(names)} {verb} under the {listed} protocols")
     sentence = "; ".join(parts)
     return (
-        " " + sentence[0].upper() + sentence[1:] + ": they measure a shift by "
-        "one step, and these protocols differ only in what enters the image across its border, "
-        "which for a one-step shift is the same (background) under each of them, so they shift "
-        "every image to the same image."
+        " " + sentence[0].upper() + sentence[1:] + ": these protocols differ only in "
+        "what enters the image across its border, so they coincide wherever that is the same "
+        "under each of them for the shifts these measures use (background, where the image's "
+        "margin is at least as wide as the shift)."
     )
 
 
