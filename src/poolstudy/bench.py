@@ -137,6 +137,17 @@ def per_shift_loop(
     return correct
 
 
+def plain_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.SGD:
+    """PyTorch's SGD with the study's settings (Nesterov momentum), as a user would make it."""
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
+    )
+
+
 def plain_training_loop(
     spec: ModelSpec,
     images,
@@ -151,13 +162,7 @@ def plain_training_loop(
     from torch.utils.data import DataLoader, TensorDataset
 
     model = plain_network(spec).to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        nesterov=True,
-    )
+    optimizer = plain_optimizer(model, config)
     loader = DataLoader(TensorDataset(images, labels), batch_size=config.batch_size, shuffle=True)
     done = 0
     while done < steps:
@@ -277,14 +282,12 @@ def bench_training(config: dict, data, operator: str, steps: int, repeats: int) 
     }
 
 
-def run_benchmarks(
-    config_path: str, operators: list[str] | None, repeats: int, threads: int | None
-) -> None:
-    """Print training and shifted-evaluation throughput, each against its plain baseline."""
+def benchmark_setup(config_path: str, threads: int | None):
+    """The config, its device (configured: ``threads`` threads, one unless given) and a
+    benchmark-sized copy of its first dataset, prepared in a temporary folder."""
     config = load_config(config_path)
     device = devices.resolve_device(config["train"]["device"])
     devices.configure(device, threads or 1, deterministic=config["train"]["deterministic"])
-    operators = operators or config["operators"]
     dataset = config["datasets"][0]
     options = dict(config["data"]["options"].get(dataset, {}))
     if "n_train" in options:  # a procedural dataset: a benchmark needs far fewer images
@@ -300,6 +303,15 @@ def run_benchmarks(
             options=options,
         )
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset}")
+    return config, device, data
+
+
+def run_benchmarks(
+    config_path: str, operators: list[str] | None, repeats: int, threads: int | None
+) -> None:
+    """Print training and shifted-evaluation throughput, each against its plain baseline."""
+    config, device, data = benchmark_setup(config_path, threads)
+    operators = operators or config["operators"]
     print(
         "\nshifted evaluation (test set x every shift), images per second: batched (all shifts "
         "of a chunk in one gather, the engine's forward batch, channels_last) against a loop "

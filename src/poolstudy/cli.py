@@ -157,6 +157,11 @@ def cmd_bench(args) -> int:
             out=args.out,
         )
         return 0
+    if args.compiled:
+        from poolstudy.compiledbench import run_compiled_benchmarks
+
+        run_compiled_benchmarks(args.config, args.operators, args.repeats, args.threads)
+        return 0
     if args.pipeline:
         return bench.run_pipeline_benchmark(
             bench.REPO, args.cores, args.keep, args.against, args.study
@@ -345,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the accelerator check on this device (cuda, cuda:1, cpu): a training step of "
         "every operator, solo vs concurrent seeds, MFU, peak memory, the tiny config end to end",
+    )
+    p.add_argument(
+        "--compiled",
+        action="store_true",
+        help="the evaluation and training ratios of the goals with torch.compile's kernels "
+        "(Inductor) beside the eager ones, on the CPU",
     )
     p.add_argument("--steps", type=int, default=20, help="with --device: timed steps")
     p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
