@@ -1119,3 +1119,25 @@ def test_analyze_defaults_margin_samples_and_thresholds(tmp_path):
     assert bare["learning_curves"].empty and bare["regime"].empty
     assert bare["contrasts"].empty and bare["bootstrap"].empty
     assert list(bare["bootstrap"].columns) == list(tables["bootstrap"].columns)
+
+
+def test_the_analyze_command_takes_the_configs_settings_and_needs_the_margin_of_contrasts(
+    capsys,
+):
+    """The command declares no default of a config key: the rule passes the validated
+    config's, and contrasts without their margin are refused in one line."""
+    from poolstudy import cli
+
+    command = ["analyze", "--evals", "e.csv", "--metas", "m.json", "--experiment", "x"]
+    command += ["--out-dir", "out", "--metrics", "m.json"]
+    settings = ["--bootstrap-samples", "10", "--confidence", "0.9"]
+    contrasts = ["--contrasts", json.dumps([{"name": "max - none"}])]
+    assert cli.main([*command, *settings, *contrasts]) == 2
+    assert capsys.readouterr().err == (
+        "poolstudy analyze: --contrasts needs --margin: the config's primary.margin\n"
+    )
+    for left_out in ("--bootstrap-samples", "--confidence"):
+        given = settings[2:] if left_out == settings[0] else settings[:2]
+        with pytest.raises(SystemExit):
+            cli.main([*command, *given])
+        assert f"the following arguments are required: {left_out}" in capsys.readouterr().err

@@ -260,6 +260,27 @@ def test_defaults_fill_missing_keys_only_and_each_config_gets_its_own_copy():
     assert "mine" not in second["evaluate"]["protocols"]
 
 
+@pytest.mark.parametrize("section", ["train", "evaluate", "placement"])
+def test_the_sections_dataclasses_declare_no_default_of_their_own(section):
+    """The schema is the one home of every default: a dataclass made from an empty section
+    holds the schema's values (a default typed into a field would differ once the schema's
+    changes)."""
+    import dataclasses
+
+    from poolstudy.config import section_defaults
+    from poolstudy.evaluate import EvalConfig
+    from poolstudy.placement import PlacementConfig
+    from poolstudy.train import TrainConfig
+
+    made = {"train": TrainConfig, "evaluate": EvalConfig, "placement": PlacementConfig}[section]
+    defaults = section_defaults(section)
+    values = dataclasses.asdict(made.from_dict({}))
+    assert values and set(values) <= set(defaults)
+    for key, value in values.items():
+        expected = defaults[key]
+        assert (list(value) if isinstance(value, tuple) else value) == expected, key
+
+
 def test_every_unregistered_name_is_named_in_full():
     conditions = {
         "other": {},

@@ -87,7 +87,10 @@ def cmd_evaluate(args) -> int:
 
 def cmd_analyze(args) -> int:
     from poolstudy.analyze import analyze
+    from poolstudy.config import ConfigError
 
+    if args.contrasts and args.margin is None:
+        raise ConfigError("--contrasts needs --margin: the config's primary.margin")
     tables = analyze(
         args.evals,
         args.metas,
@@ -203,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="download (if needed) and prepare one dataset")
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--raw-dir", default="data/raw")
+    p.add_argument("--raw-dir", required=True, help="config['data']['raw_dir']")
     p.add_argument("--mirror", default=None)
     p.add_argument("--split", type=json_arg, default={})
     p.add_argument("--options", type=json_arg, default={})
@@ -257,18 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--corrects", nargs="*", default=None, help="per-image records, in the order of --evals"
     )
-    p.add_argument("--bootstrap-samples", type=int, default=2000)
+    p.add_argument(
+        "--bootstrap-samples", type=int, required=True, help="config['stats']['bootstrap_samples']"
+    )
     p.add_argument("--experiment", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics", required=True)
-    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--confidence", type=float, required=True, help="config['stats']['confidence']")
     p.add_argument(
         "--sweep", type=json_arg, default={}, help="sweep condition -> {n_train, augment_shift}"
     )
     p.add_argument(
         "--contrasts", type=json_arg, default=[], help="plan.primary_contrasts of the config"
     )
-    p.add_argument("--margin", type=float, default=1.0, help="primary.margin: equivalence margin")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="primary.margin: the equivalence margin of --contrasts",
+    )
     p.add_argument(
         "--histories", nargs="*", default=None, help="learning curves, in the order of --metas"
     )

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from poolstudy import device as devices
+from poolstudy.config import section_defaults
 from poolstudy.data.prepare import SPLITS, PreparedDataset
 from poolstudy.inference import (
     fold_batchnorm,
@@ -44,18 +45,22 @@ from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offs
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
 
 
+DEFAULTS = section_defaults("evaluate")
+
+
 @dataclass
 class EvalConfig:
-    """``config['evaluate']``; the schema documents every key."""
+    """``config['evaluate']``; the schema documents every key and is the one home of their
+    defaults, which a field left out takes."""
 
-    max_shift: int = 4
-    protocols: tuple[str, ...] = ("circular", "zero")
-    consistency_shift: int = 4
-    subpixel_step: float = 0.25
-    seed: int = 0
-    batch_size: int | str = "auto"
-    train_images: int | None = None
-    shift_images: int | None = None
+    max_shift: int = DEFAULTS["max_shift"]
+    protocols: tuple[str, ...] = tuple(DEFAULTS["protocols"])
+    consistency_shift: int = DEFAULTS["consistency_shift"]
+    subpixel_step: float = DEFAULTS["subpixel_step"]
+    seed: int = DEFAULTS["seed"]
+    batch_size: int | str = DEFAULTS["batch_size"]
+    train_images: int | None = DEFAULTS["train_images"]
+    shift_images: int | None = DEFAULTS["shift_images"]
 
     @classmethod
     def from_dict(cls, data: dict) -> EvalConfig:

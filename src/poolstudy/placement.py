@@ -25,7 +25,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from poolstudy.config import section_defaults
 from poolstudy.shifts import shift
+
+DEFAULTS = section_defaults("placement")
 
 REGIONS = ("centre", "left", "everywhere")
 POSITION_SEED = 12345
@@ -34,11 +37,12 @@ POSITION_SEED = 12345
 
 @dataclass(frozen=True)
 class PlacementConfig:
-    """``config['placement']``; ``canvas: None`` means no placement (images as they are)."""
+    """``config['placement']``; ``canvas: None`` means no placement (images as they are). The
+    schema is the one home of the defaults, which a field left out takes."""
 
-    canvas: int | None = None
-    region: str = "left"
-    step: int = 2
+    canvas: int | None = DEFAULTS["canvas"]
+    region: str = DEFAULTS["region"]
+    step: int = DEFAULTS["step"]
 
     @classmethod
     def from_dict(cls, data: dict | None) -> PlacementConfig:

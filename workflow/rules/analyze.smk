@@ -20,7 +20,7 @@ rule analyze:
         out_dir=lambda w, output: os.path.dirname(output.tables[0]),
         sweep=as_arg(SWEEP),
         contrasts=as_arg(primary_contrasts(config)),
-        margin=(config.get("primary") or {}).get("margin", 1.0),
+        margin=f"--margin {config['primary']['margin']}" if config.get("primary") else "",
         regime=as_arg(primary_regime(config)),
     log:
         "logs/analyze.log",
@@ -31,5 +31,5 @@ rule analyze:
         " --metas {input.metas} --bootstrap-samples {params.samples}"
         " --experiment {params.experiment} --out-dir {params.out_dir} --metrics {output.metrics}"
         " --confidence {params.confidence} --sweep {params.sweep}"
-        " --contrasts {params.contrasts} --margin {params.margin}"
+        " --contrasts {params.contrasts} {params.margin}"
         " --histories {input.histories} --regime {params.regime} 2>&1 | tee {log}"
