@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,22 +15,32 @@ from poolstudy.config import load_config, validate_config
 from poolstudy.data.prepare import MIRROR_ENV, SPLITS, PreparedShape, prepare_dataset
 from poolstudy.estimate import (
     GPU_RATES,
+    Cell,
+    CellCost,
     Rates,
+    Report,
+    RunCost,
+    StudyCost,
+    build_report,
     calibrate_cpu,
     cells,
     data_shape,
     eval_images,
+    format_report,
     forward_flops,
     gpu_rates,
     job_count,
     job_seconds,
     networks_by_weight,
+    report_json,
+    si,
     spec_key,
     study_cost,
     train_cost,
     wall_seconds,
 )
 from poolstudy.models import ModelSpec, build_model, count_flops
+from poolstudy.plan import condition_settings
 from poolstudy.pooling import OPERATORS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -334,3 +345,347 @@ def test_command_prints_a_table(capsys):
     out = capsys.readouterr().out
     assert "Snakemake jobs" in out and "A100 h" in out and "CPU h" not in out
     assert "assumed, not measured" in out
+
+
+# --- the report, the stored GPU rates and the CPU calibration, known answers --------------
+
+
+def hand_report() -> Report:
+    def row(cells, runs, jobs, train, evaluate, cpu, h100):
+        counts = {"cells": cells, "runs": runs, "jobs": jobs, "train_flops": train}
+        return counts | {"eval_flops": evaluate, "CPU_hours": cpu, "H100_hours": h100}
+
+    blocks = {
+        "main": row(2, 6, 4, 3.2e15, 4.5e12, 12.25, 0.5),
+        "placement": row(0, 0, 0, 0, 0, 0.0, 0.0),
+        "sweep": row(1, 3, 2, 7e9, 999, 0.004, 0.001),
+        "other": row(0, 0, 5, 0, 0, 0.00347, 0.0139),
+    }
+    total = row(3, 9, 11, 3.2e15 + 7e9, 4.5e12 + 999, 13.0, 0.75)
+    cpu = Rates("CPU", 2e9, 5e9, 0.0, 2.5, 2, "this machine")
+    gpu = Rates("H100", 1.2e14, 2e14, 2.5e-3, 10.0, 1, "a table")
+    return Report("c.yaml", 11, 3, 9, blocks, total, {"CPU": asdict(cpu), "H100": asdict(gpu)})
+
+
+def test_the_printed_report_in_full():
+    assert format_report(hand_report()) == (
+        "c.yaml: 11 Snakemake jobs (3 cells x train + evaluate, 5 prepare and single jobs), "
+        "9 runs\n"
+        "\n"
+        "block      cells  runs  jobs  train FLOP  eval FLOP  CPU h  H100 h\n"
+        "main           2     6     4   3.2 PFLOP  4.5 TFLOP  12.25    0.50\n"
+        "placement      0     0     0      0 FLOP     0 FLOP   0.00    0.00\n"
+        "sweep          1     3     2     7 GFLOP   999 FLOP   0.00    0.00\n"
+        "other          0     0     5      0 FLOP     0 FLOP   0.00    0.01\n"
+        "total          3     9    11   3.2 PFLOP  4.5 TFLOP  13.00    0.75\n"
+        "\n"
+        "CPU: training 2 GFLOP/s, evaluation 5 GFLOP/s per job, 2.5 s per job; this machine.\n"
+        "H100: training 120 TFLOP/s, evaluation 200 TFLOP/s per job, 10.0 s per job, 2.5 ms "
+        "per step; a table.\n"
+        "Block hours are job-seconds shared by the jobs running at once; the total is never "
+        "less than the longest chain (prepare, the longest cell's train and evaluate, the "
+        "single jobs)."
+    )
+
+
+def test_the_json_report_holds_every_field():
+    printed = json.loads(report_json(hand_report()))
+    assert printed["config"] == "c.yaml" and (printed["jobs"], printed["cells"]) == (11, 3)
+    assert printed["runs"] == 9 and printed["blocks"]["main"]["CPU_hours"] == 12.25
+    assert printed["total"]["H100_hours"] == 0.75
+    assert printed["machines"]["H100"]["step_seconds"] == 2.5e-3
+    assert json.dumps(printed, indent=2) == report_json(hand_report())
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1.2e15, "1.2 P"),
+        (2.5e18, "2.5 E"),
+        (1e18, "1 E"),
+        (999e15, "999 P"),
+        (3.5e12, "3.5 T"),
+        (4e9, "4 G"),
+        (12_345_678, "12.3 M"),
+        (1000, "1 k"),
+        (999, "999 "),
+        (0.25, "0.25 "),
+        (0, "0 "),
+        (-2e9, "-2 G"),
+    ],
+)
+def test_si_prefixes(value, text):
+    assert si(value) == text
+
+
+def test_stored_gpu_rates_in_full():
+    assert gpu_rates("A100") == Rates(
+        name="A100",
+        train=37e12,
+        evaluate=62e12,
+        step_seconds=2.5e-3,
+        job_seconds=10.0,
+        parallel=1,
+        source=(
+            "an estimate from the stored table poolstudy.estimate.GPU_RATES (assumed, not "
+            "measured: 12% of the 312 TFLOP/s bf16 peak for training, 20% for evaluation); "
+            "jobs run one at a time"
+        ),
+    )
+
+
+def hand_study() -> StudyCost:
+    """Three cells of two networks, with round costs: a `max` network in two cells (main
+    and sweep), a `none` network in one (placement)."""
+
+    def spec(operator, size=16):
+        return ModelSpec(operator=operator, in_channels=1, num_classes=10, image_size=size)
+
+    def cost(condition, operator, block, seeds, train, evaluate, steps, size=16):
+        run = RunCost(100, 1000, steps, train, 500, evaluate)
+        cell = Cell("digits", condition, operator, seeds)
+        return CellCost(cell, block, spec(operator, size), run)
+
+    return StudyCost(
+        [
+            cost("gap", "max", "main", (0, 1), 4e9, 1e9, 10),
+            cost("placed", "none", "placement", (0,), 2e9, 3e9, 20, size=20),
+            cost("sweep-n64", "max", "sweep", (0, 1, 2), 1e9, 2e9, 5),
+        ],
+        ["digits", "mnist"],
+    )
+
+
+def test_the_report_of_a_study_in_full():
+    study = hand_study()
+    slow = Rates("CPU", 1e9, 2e9, 0.5, 3.0, 2, "here")
+    fast = Rates("H100", 1e10, 1e10, 0.0, 1.0, 1, "there")
+    report = build_report("s.yaml", study, [slow, fast])
+    # job-seconds of each cell on the CPU: train FLOPs / 1e9 + 0.5 per step + 3, evaluation
+    # FLOPs / 2e9 + 3; on the H100: all FLOPs / 1e10 + 1 per job
+    main_cpu = (8 + 0.5 * 20 + 3) + (1 + 3)
+    placement_cpu = (2 + 0.5 * 20 + 3) + (1.5 + 3)
+    sweep_cpu = (3 + 0.5 * 15 + 3) + (3 + 3)
+    main_gpu, placement_gpu, sweep_gpu = 1.0 + 2, 0.5 + 2, 0.9 + 2
+    expected = {
+        "main": {"cells": 1, "runs": 2, "jobs": 2, "train_flops": 8e9, "eval_flops": 2e9}
+        | {"CPU_hours": main_cpu / 2 / 3600, "H100_hours": main_gpu / 3600},
+        "placement": {"cells": 1, "runs": 1, "jobs": 2, "train_flops": 2e9, "eval_flops": 3e9}
+        | {"CPU_hours": placement_cpu / 2 / 3600, "H100_hours": placement_gpu / 3600},
+        "sweep": {"cells": 1, "runs": 3, "jobs": 2, "train_flops": 3e9, "eval_flops": 6e9}
+        | {"CPU_hours": sweep_cpu / 2 / 3600, "H100_hours": sweep_gpu / 3600},
+        # two prepare jobs and the four single jobs
+        "other": {"cells": 0, "runs": 0, "jobs": 6, "train_flops": 0, "eval_flops": 0}
+        | {"CPU_hours": 6 * 3.0 / 2 / 3600, "H100_hours": 6 * 1.0 / 3600},
+    }
+    assert list(report.blocks) == list(expected)
+    for name, row in expected.items():
+        assert report.blocks[name] == pytest.approx(row), name
+    assert (report.config, report.jobs, report.cells, report.runs) == ("s.yaml", 12, 3, 6)
+    all_cpu = main_cpu + placement_cpu + sweep_cpu + 6 * 3.0
+    all_gpu = main_gpu + placement_gpu + sweep_gpu + 6 * 1.0
+    assert report.total == pytest.approx(
+        {"cells": 3, "runs": 6, "jobs": 12, "train_flops": 13e9, "eval_flops": 11e9}
+        | {"CPU_hours": all_cpu / 2 / 3600, "H100_hours": all_gpu / 3600}
+    )
+    assert report.machines["CPU"]["step_seconds"] == 0.5
+    assert list(report.machines) == ["CPU", "H100"]
+
+
+def test_a_wide_machine_waits_for_the_longest_chain_of_a_study():
+    study = hand_study()
+    wide = Rates("CPU", 1e9, 2e9, 0.5, 3.0, 1000, "here")
+    # the main cell is the longest (25 s), then prepare and four single jobs of 3 s each
+    assert wall_seconds(study, wide) == pytest.approx(25 + 5 * 3.0)
+    assert wall_seconds(StudyCost([], []), wide) == pytest.approx(5 * 3.0)
+
+
+def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
+    """What calibrate_cpu does with what it measures: each timed network's rates, at its
+    batches, on one thread (restored afterwards), the headline rates and the source text."""
+    import poolstudy.estimate as estimate
+
+    study = study_cost(tiny)
+    networks = networks_by_weight(study)
+    measured = []
+
+    def fake_measure(spec, batch, eval_batch, seconds):
+        measured.append((spec_key(spec), batch, eval_batch, seconds, torch.get_num_threads()))
+        return 1e9 * len(measured), 2e9 * len(measured)
+
+    monkeypatch.setattr(estimate, "measure_cpu", fake_measure)
+    monkeypatch.setattr(estimate, "start_up_seconds", lambda: 1.5)
+    monkeypatch.setattr(estimate.os, "cpu_count", lambda: 7)
+    torch.set_num_threads(2)
+    try:
+        rates = calibrate_cpu(study, tiny, cores=None, seconds=6.0)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    keys = [spec_key(c.spec) for c in networks]
+    batches = [estimate.calibration_batches(c, tiny) for c in networks]
+    each = 6.0 / len(networks)
+    assert measured == [(k, *b, each, 1) for k, b in zip(keys, batches, strict=True)]
+    assert rates.per_network == {k: (1e9 * i, 2e9 * i) for i, k in enumerate(keys, start=1)}
+    heaviest = networks[0]
+    spec = heaviest.spec
+    assert (rates.name, rates.train, rates.evaluate) == ("CPU", 1e9, 2e9)
+    assert (rates.step_seconds, rates.job_seconds, rates.parallel) == (0.0, 2.5, 7)
+    assert rates.source == (
+        f"this machine, 7 jobs at once, 1 thread each; each of the study's {len(networks)} "
+        f"networks timed at its condition's batches; the rates shown are {spec.operator}'s "
+        f"({heaviest.cell.dataset}/{heaviest.cell.condition}, {spec.image_size}px, "
+        f"{si(forward_flops(spec))}FLOP per image, the network with most training FLOPs) at "
+        f"batch {batches[0][0]} (training) and {batches[0][1]} (evaluation); per job: "
+        '`python -c "import poolstudy.evaluate"` measured (1.5 s) + 1 s assumed'
+    )
+    monkeypatch.setattr(estimate, "CALIBRATED_NETWORKS", 2)
+    measured.clear()
+    fewer = calibrate_cpu(study, tiny, cores=3, seconds=6.0)
+    assert [m[3] for m in measured] == [3.0, 3.0] and fewer.parallel == 3
+    assert fewer.source.startswith(
+        "this machine, 3 jobs at once, 1 thread each; the study's 2 heaviest networks timed "
+        f"at their conditions' batches, {len(networks) - 2} more counted at the rates of a "
+        f"timed network with their operator; the rates shown are {spec.operator}'s ("
+    )
+
+
+def test_calibration_restores_the_threads_when_a_measurement_fails(tiny, monkeypatch):
+    import poolstudy.estimate as estimate
+
+    def broken(*args):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(estimate, "measure_cpu", broken)
+    monkeypatch.setattr(estimate, "start_up_seconds", lambda: 0.0)
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="out of memory"):
+            calibrate_cpu(study_cost(tiny), tiny, cores=1, seconds=0.1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize(
+    "configured, flops, batch", [(256, 1e7, 256), (256, 1e8, 100), (256, 3e9, 3), (256, 1e11, 1)]
+)
+def test_a_calibration_step_stays_under_its_flop_bound(configured, flops, batch):
+    from poolstudy.estimate import calibration_batch
+
+    assert calibration_batch(configured, flops) == batch
+
+
+def test_a_network_is_timed_at_its_conditions_batches(tiny, monkeypatch):
+    import poolstudy.estimate as estimate
+
+    cost = next(c for c in study_cost(tiny).cells if c.cell.condition == "gap")
+    train_batch = condition_settings(tiny, "gap")["train"]["batch_size"]
+    flops = forward_flops(cost.spec)
+    assert estimate.calibration_batches(cost, tiny) == (
+        min(train_batch, int(1e10 // (3 * flops))),
+        min(
+            estimate.eval_batch_size(torch.device("cpu"), "auto", build_model(cost.spec)),
+            int(1e10 // flops),
+        ),
+    )
+    monkeypatch.setattr(estimate, "CPU_STEP_FLOPS", 3 * flops * 2)  # two images a step
+    assert estimate.calibration_batches(cost, tiny) == (2, 6)
+
+
+def test_a_rate_is_flops_per_step_over_the_measured_seconds(monkeypatch):
+    import poolstudy.estimate as estimate
+
+    clock = iter([10.0, 10.5, 11.0, 11.5, 12.0, 12.0])
+    monkeypatch.setattr(estimate.time, "perf_counter", lambda: next(clock))
+    calls = []
+    # warm-up, then steps until 1.5 s have passed: three of them, ending at 11.5 + 0.5
+    rate = estimate.timed_rate(lambda: calls.append(1), flops_per_step=300.0, seconds=1.5)
+    assert len(calls) == 4
+    assert rate == 300.0 * 3 / 2.0
+    clock = iter([0.0, 5.0, 5.0])  # one step longer than the budget still counts once
+    assert estimate.timed_rate(lambda: None, 10.0, seconds=1.0) == 10.0 / 5.0
+
+
+def test_a_network_is_measured_as_the_jobs_run_it(monkeypatch):
+    """Training steps in train mode, forward passes in eval mode, both channels_last, at
+    the batches given; each rate counts its step's FLOPs."""
+    import poolstudy.estimate as estimate
+
+    spec = ModelSpec(operator="max", in_channels=3, num_classes=4, image_size=8, widths=(4,))
+    seen = []
+
+    def fake_timed(step, flops_per_step, seconds):
+        before = len(seen)
+        step()
+        assert len(seen) == before + 1
+        return flops_per_step / seconds
+
+    def record(module, inputs):
+        seen.append((module.training, inputs[0].shape[0], inputs[0].stride()))
+
+    flops = forward_flops(spec)  # counted (and cached) before the network is watched
+    built = build_model(spec)
+    built.register_forward_pre_hook(record)
+    monkeypatch.setattr(estimate, "build_model", lambda _: built)
+    monkeypatch.setattr(estimate, "timed_rate", fake_timed)
+    before = [p.detach().clone() for p in built.parameters()]
+    train, evaluate = estimate.measure_cpu(spec, batch=5, eval_batch=7, seconds=2.0)
+    assert (train, evaluate) == (3 * flops * 5 / 2.0, flops * 7 / 2.0)
+    layout = torch.empty(7, 3, 8, 8, memory_format=torch.channels_last).stride()
+    assert seen == [(True, 5, layout), (False, 7, layout)]
+    assert all(not torch.equal(a, b) for a, b in zip(before, built.parameters(), strict=True))
+
+
+def test_start_up_is_timed_in_a_new_process(monkeypatch):
+    import poolstudy.estimate as estimate
+
+    commands = []
+    monkeypatch.setattr(
+        estimate.subprocess, "run", lambda cmd, check: commands.append((cmd, check))
+    )
+    assert estimate.start_up_seconds() >= 0
+    assert commands == [([estimate.sys.executable, "-c", "import poolstudy.evaluate"], True)]
+
+
+def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):
+    from poolstudy.estimate import block_of, model_spec
+
+    shape = data_shape(tiny, "digits")
+    model = tiny["model"]
+    common = {"in_channels": 1, "num_classes": 10, "widths": tuple(model["widths"])}
+    common |= {k: model[k] for k in ("convs_per_stage", "kernel_size", "head", "padding_mode")}
+    gap = copy.deepcopy(condition_settings(tiny, "gap"))
+    gap["model"]["operator_options"] = {"fracmax": {"kernel_size": 3}}
+    placed = condition_settings(tiny, "placed")
+    assert model_spec("fracmax", shape, gap) == ModelSpec(
+        operator="fracmax", image_size=16, operator_options={"kernel_size": 3}, **common
+    )
+    # under placement the network sees the canvas; an operator without options gets none
+    assert model_spec("none", shape, placed) == ModelSpec(
+        operator="none", image_size=20, operator_options={}, **common
+    )
+    assert block_of("gap", gap) == "main" and block_of("placed", placed) == "placement"
+    assert block_of("sweep-anything", placed) == "sweep"
+
+
+def test_an_operator_the_meta_device_cannot_run_is_counted_on_the_cpu(monkeypatch):
+    import poolstudy.estimate as estimate
+
+    devices = []
+
+    def count(model):
+        device = next(model.parameters()).device.type
+        devices.append(device)
+        if device == "meta":
+            raise NotImplementedError("no meta kernel")
+        return 1234
+
+    monkeypatch.setattr(estimate, "count_flops", count)
+    spec = ModelSpec(operator="avg", in_channels=2, num_classes=3, image_size=7, widths=(5,))
+    estimate._flops_of.cache_clear()
+    try:
+        assert forward_flops(spec) == 1234 and devices == ["meta", "cpu"]
+        assert forward_flops(spec) == 1234 and len(devices) == 2  # cached
+    finally:
+        estimate._flops_of.cache_clear()
