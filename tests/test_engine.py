@@ -253,6 +253,36 @@ def test_the_cpu_evaluation_batch_is_at_least_32_images():
     assert devices.cache_fitted_batch(build_model(spec), cache_bytes=2**40) > 32
 
 
+def test_the_gpu_evaluation_batch_fits_half_the_free_memory(monkeypatch):
+    """The CUDA path's arithmetic without a GPU: torch.cuda's memory counters faked, the
+    probe run on the CPU. A probe of 256 images that raised the peak by 256 MiB (1 MiB per
+    image) with 1 GiB free gives 512 images at half the free memory."""
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=10, image_size=8, widths=[4])
+    model = build_model(spec).train()
+    seen, calls = [], []
+    model.register_forward_pre_hook(lambda m, inputs: seen.append((m.training, inputs[0].shape)))
+    mib = 2**20
+    fake = {
+        "synchronize": lambda device: calls.append("synchronize"),
+        "reset_peak_memory_stats": lambda device: calls.append("reset"),
+        "memory_allocated": lambda device: 100 * mib,
+        "max_memory_allocated": lambda device: 356 * mib,
+        "mem_get_info": lambda device: (1024 * mib, 80 * 1024 * mib),
+    }
+    for name, function in fake.items():
+        monkeypatch.setattr(torch.cuda, name, function)
+    cpu = torch.device("cpu")
+    assert devices.memory_fitted_batch(model, cpu) == 512
+    assert devices.memory_fitted_batch(model, cpu, fraction=0.25) == 256
+    assert seen == [(False, (256, 1, 8, 8))] * 2 and model.training
+    assert calls == ["synchronize", "reset", "synchronize"] * 2
+    monkeypatch.setattr(devices, "memory_fitted_batch", lambda m, d: ("fitted", m, d))
+    cuda = torch.device("cuda")
+    assert devices.eval_batch_size(cuda, "auto", model) == ("fitted", model, cuda)
+    assert devices.eval_batch_size(cuda, "auto", torch.nn.Identity()) == 4096
+    assert devices.eval_batch_size(cuda, 300, model) == 300
+
+
 @pytest.mark.child
 def test_deterministic_mode_is_on_without_importing_inductor():
     code = (
