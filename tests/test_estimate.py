@@ -42,6 +42,7 @@ from poolstudy.estimate import (
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.plan import condition_settings
 from poolstudy.pooling import OPERATORS
+from poolstudy.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny.yaml"
@@ -139,14 +140,14 @@ def test_evaluation_images_count_every_split_shift_and_view():
         "evaluate": {
             "protocols": ["circular", "subpixel"],
             "max_shift": 1,
-            "consistency_shift": 2,
+            "consistency_shift": 3,
             "subpixel_step": 0.5,
         },
         "placement": {"canvas": None},
     }
     clean = 300 + 100 + 200
-    # two random views, then diagonal positions -2..2 (circular) and -1..1 by 0.5 (subpixel)
-    shifted = 200 * ((2 * 2 + 2 + 5) + (3 * 3 + 2 + 5))
+    # two random views, then diagonal positions -3..3 (circular) and -1..1 by 0.5 (subpixel)
+    shifted = 200 * ((2 * 2 + 2 + 7) + (3 * 3 + 2 + 5))
     assert eval_images(settings, shape(), n_train=300) == clean + shifted
     settings["evaluate"]["train_images"] = 120  # training accuracy on 120 of the 300
     assert eval_images(settings, shape(), n_train=300) == clean - 180 + shifted
@@ -311,8 +312,9 @@ def test_paper_config_runs_overnight_on_one_h100():
 
 
 def test_unknown_gpu_is_refused():
-    with pytest.raises(ValueError, match="H100"):
+    with pytest.raises(ValueError) as refused:
         gpu_rates("TPU")
+    assert str(refused.value) == "no stored rates for GPU 'TPU'; choose one of: H100, H200, A100"
     assert {"H100", "H200", "A100"} <= set(GPU_RATES)
 
 
@@ -363,7 +365,7 @@ def hand_report() -> Report:
     }
     total = row(3, 9, 11, 3.2e15 + 7e9, 4.5e12 + 999, 13.0, 0.75)
     cpu = Rates("CPU", 2e9, 5e9, 0.0, 2.5, 2, "this machine")
-    gpu = Rates("H100", 1.2e14, 2e14, 2.5e-3, 10.0, 1, "a table")
+    gpu = Rates("H100", 1.2e14, 2e14, 0.25, 10.0, 1, "a table")
     return Report("c.yaml", 11, 3, 9, blocks, total, {"CPU": asdict(cpu), "H100": asdict(gpu)})
 
 
@@ -380,7 +382,7 @@ def test_the_printed_report_in_full():
         "total          3     9    11   3.2 PFLOP  4.5 TFLOP  13.00    0.75\n"
         "\n"
         "CPU: training 2 GFLOP/s, evaluation 5 GFLOP/s per job, 2.5 s per job; this machine.\n"
-        "H100: training 120 TFLOP/s, evaluation 200 TFLOP/s per job, 10.0 s per job, 2.5 ms "
+        "H100: training 120 TFLOP/s, evaluation 200 TFLOP/s per job, 10.0 s per job, 250.0 ms "
         "per step; a table.\n"
         "Block hours are job-seconds shared by the jobs running at once; the total is never "
         "less than the longest chain (prepare, the longest cell's train and evaluate, the "
@@ -393,7 +395,7 @@ def test_the_json_report_holds_every_field():
     assert printed["config"] == "c.yaml" and (printed["jobs"], printed["cells"]) == (11, 3)
     assert printed["runs"] == 9 and printed["blocks"]["main"]["CPU_hours"] == 12.25
     assert printed["total"]["H100_hours"] == 0.75
-    assert printed["machines"]["H100"]["step_seconds"] == 2.5e-3
+    assert printed["machines"]["H100"]["step_seconds"] == 0.25
     assert json.dumps(printed, indent=2) == report_json(hand_report())
 
 
@@ -539,6 +541,15 @@ def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
         f"batch {batches[0][0]} (training) and {batches[0][1]} (evaluation); per job: "
         '`python -c "import poolstudy.evaluate"` measured (1.5 s) + 1 s assumed'
     )
+    monkeypatch.setattr(estimate.os, "cpu_count", lambda: None)
+    assert calibrate_cpu(study, tiny, cores=None, seconds=6.0).parallel == 1
+    # four timed: none (three networks), then max; the other max networks get max's rates
+    assert [c.spec.operator for c in networks] == ["none"] * 3 + ["max"] * 3
+    monkeypatch.setattr(estimate, "CALIBRATED_NETWORKS", 4)
+    measured.clear()
+    rates = calibrate_cpu(study, tiny, cores=1, seconds=6.0)
+    timed = [(1e9 * i, 2e9 * i) for i in (1, 2, 3, 4)]
+    assert [rates.per_network[k] for k in keys] == timed + [(4e9, 8e9)] * 2
     monkeypatch.setattr(estimate, "CALIBRATED_NETWORKS", 2)
     measured.clear()
     fewer = calibrate_cpu(study, tiny, cores=3, seconds=6.0)
@@ -635,6 +646,26 @@ def test_a_network_is_measured_as_the_jobs_run_it(monkeypatch):
     layout = torch.empty(7, 3, 8, 8, memory_format=torch.channels_last).stride()
     assert seen == [(True, 5, layout), (False, 7, layout)]
     assert all(not torch.equal(a, b) for a, b in zip(before, built.parameters(), strict=True))
+    conv = next(m for m in built.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv.weight.is_contiguous()
+
+
+def test_a_network_is_measured_with_the_jobs_optimiser(monkeypatch):
+    import poolstudy.estimate as estimate
+    from poolstudy.train import make_optimizer
+
+    made = []
+
+    def recording(model, config):
+        made.append(config)
+        return make_optimizer(model, config)
+
+    monkeypatch.setattr(estimate, "make_optimizer", recording)
+    monkeypatch.setattr(estimate, "timed_rate", lambda step, flops, seconds: step() or 1.0)
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=4, image_size=8, widths=(4,))
+    assert estimate.measure_cpu(spec, batch=2, eval_batch=2, seconds=1.0) == (1.0, 1.0)
+    assert made == [TrainConfig.from_dict({})]
 
 
 def test_start_up_is_timed_in_a_new_process(monkeypatch):
@@ -644,7 +675,9 @@ def test_start_up_is_timed_in_a_new_process(monkeypatch):
     monkeypatch.setattr(
         estimate.subprocess, "run", lambda cmd, check: commands.append((cmd, check))
     )
-    assert estimate.start_up_seconds() >= 0
+    clock = iter([5.0, 7.5])
+    monkeypatch.setattr(estimate.time, "perf_counter", lambda: next(clock))
+    assert estimate.start_up_seconds() == 2.5
     assert commands == [([estimate.sys.executable, "-c", "import poolstudy.evaluate"], True)]
 
 
@@ -689,3 +722,49 @@ def test_an_operator_the_meta_device_cannot_run_is_counted_on_the_cpu(monkeypatc
         assert forward_flops(spec) == 1234 and len(devices) == 2  # cached
     finally:
         estimate._flops_of.cache_clear()
+
+
+def test_a_split_smaller_than_a_batch_trains_one_step_per_epoch():
+    train = {"steps": None, "batch_size": 64, "n_train": 40, "epochs": 3, "val_points": 1}
+    images, steps, flops = train_cost(train, shape(), flops=1)
+    assert (images, steps, flops) == (3 * 40, 3, 3 * 3 * 40 + 100)
+    assert train_cost({**train, "n_train": 1000}, shape(train=1000), flops=1)[1] == 16 * 3
+
+
+def test_a_runs_cost_in_full():
+    from poolstudy.estimate import run_cost
+
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=10, image_size=16, widths=(4,))
+    settings = {
+        "train": {"steps": 10, "batch_size": 32, "n_train": 500, "epochs": 1, "val_points": 2},
+        "evaluate": {"protocols": [], "train_images": None, "shift_images": None},
+        "placement": {"canvas": None},
+    }
+    flops = forward_flops(spec)
+    evaluated = 500 + 100 + 200  # the 500 trained on, validation, test
+    assert run_cost(settings, shape(), spec) == RunCost(
+        forward_flops=flops,
+        train_images=320,
+        steps=10,
+        train_flops=float(flops) * (3 * 320 + 2 * 100),
+        eval_images=evaluated,
+        eval_flops=float(flops) * evaluated,
+    )
+
+
+def test_a_block_of_two_cells_has_four_jobs():
+    from poolstudy.estimate import block_row
+
+    main = hand_study().block("main")
+    assert block_row(main + main, [])["jobs"] == 4
+    empty = {"cells": 0, "runs": 0, "jobs": 0, "train_flops": 0, "eval_flops": 0}
+    assert block_row([], []) == empty
+
+
+def test_a_network_has_one_key_whatever_the_order_of_its_options():
+    def spec(options):
+        return ModelSpec("fracmax", 1, 10, 16, operator_options=options)
+
+    first, second = spec({"kernel_size": 3, "ratio": 0.5}), spec({"ratio": 0.5, "kernel_size": 3})
+    assert list(first.operator_options) != list(second.operator_options)
+    assert spec_key(first) == spec_key(second) != spec_key(spec({"kernel_size": 3}))

@@ -53,6 +53,7 @@ from poolstudy.evaluate import EvalConfig, diagonal_positions, grid_for
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.placement import PlacementConfig, position_grid
 from poolstudy.plan import SWEEP_PREFIX, condition_settings, datasets_used, planned_runs
+from poolstudy.train import TrainConfig, make_optimizer
 
 BLOCKS = ("main", "placement", "sweep")
 SINGLE_JOBS = ("analyze", "figures", "paper_inputs", "paper")
@@ -421,17 +422,18 @@ def timed_rate(step: Callable[[], None], flops_per_step: float, seconds: float) 
 
 def measure_cpu(spec: ModelSpec, batch: int, eval_batch: int, seconds: float):
     """(training, evaluation) FLOP/s of ``spec`` on one CPU thread, channels_last as in the
-    jobs: SGD steps with Nesterov momentum at ``batch``, forward passes at ``eval_batch``."""
+    jobs: steps of the jobs' optimiser (its settings, the schema's defaults here, do not
+    change a step's cost) at ``batch``, forward passes at ``eval_batch``."""
     flops = forward_flops(spec)
     model = build_model(spec).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    optimizer = make_optimizer(model, TrainConfig.from_dict({}))
     shape = (spec.in_channels, spec.image_size, spec.image_size)
     x = torch.rand(max(batch, eval_batch), *shape).contiguous(memory_format=torch.channels_last)
     y = torch.randint(spec.num_classes, (batch,))
 
     def train_step() -> None:
         loss = F.cross_entropy(model(x[:batch]), y)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
 
