@@ -3,8 +3,10 @@ helpers (GPU count, memory-fitted batches) and a light deterministic mode."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -451,3 +453,106 @@ def test_the_training_baseline_lays_out_network_and_batches_as_it_is_told(memory
     batch = torch.empty(4, 3, 6, 6, memory_format=memory_format).stride()
     weight = torch.empty(3, 3, 3, 3, memory_format=memory_format).stride()
     assert seen == [(batch, weight)] * 3
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_a_device_is_resolved_from_its_name(monkeypatch, available):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    assert devices.resolve_device() == torch.device("cuda" if available else "cpu")
+    assert devices.resolve_device("auto") == devices.resolve_device()
+    assert devices.resolve_device("cpu") == torch.device("cpu")
+    if available:
+        assert devices.resolve_device("cuda:1") == torch.device("cuda", 1)
+        return
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(RuntimeError) as refused:
+            devices.resolve_device(name)
+        assert str(refused.value) == (
+            "device 'cuda' requested but no CUDA GPU is available; use 'auto'"
+        )
+
+
+@pytest.fixture
+def process_settings(monkeypatch):
+    """Restore what ``configure`` sets for the whole process."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    benchmark = torch.backends.cudnn.benchmark
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    yield
+    torch.set_num_threads(threads)
+    torch._C._set_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    torch.backends.cudnn.benchmark = benchmark
+
+
+@pytest.mark.parametrize("kind", ["cpu", "cuda"])
+def test_deterministic_mode_as_configured(process_settings, kind):
+    """Deterministic: PyTorch's flag (only warnings on CUDA, where some kernels have no
+    deterministic version), no filling of uninitialised memory, cuDNN's autotuner off,
+    cuBLAS's workspace fixed."""
+    torch.backends.cudnn.benchmark = True
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    devices.configure(torch.device(kind), 2, deterministic=True)
+    assert torch.get_num_threads() == 2
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.is_deterministic_algorithms_warn_only_enabled() == (kind == "cuda")
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+    assert torch.backends.cudnn.benchmark is False
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_without_determinism_cudnn_autotunes_on_a_gpu_only(process_settings):
+    torch.backends.cudnn.benchmark = False
+    devices.configure(torch.device("cpu"), None, deterministic=False)
+    assert torch.backends.cudnn.benchmark is False and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    devices.configure(torch.device("cuda"), 1, deterministic=False)
+    assert torch.backends.cudnn.benchmark is True and torch.get_num_threads() == 1
+
+
+def test_autocast_is_bf16_on_cuda_and_nothing_on_the_cpu():
+    assert isinstance(devices.autocast(torch.device("cpu")), contextlib.nullcontext)
+    with pytest.warns(UserWarning, match="CUDA is not available"):  # built, not entered
+        context = devices.autocast(torch.device("cuda", 0))
+    assert (context.device, context.fast_dtype) == ("cuda", torch.bfloat16)
+
+
+def test_the_evaluation_batch_of_another_device_is_the_cpus():
+    assert devices.eval_batch_size(torch.device("cpu")) == 128
+    assert devices.eval_batch_size(torch.device("meta"), "auto", torch.nn.Identity()) == 128
+    assert devices.fit_batch(10, 0, cap=64) == 64  # nothing per image: the cap
+
+
+@pytest.mark.parametrize(
+    ("listing", "expected"),
+    [("GPU 0: NVIDIA H100 (UUID: x)\nGPU 1: NVIDIA H100 (UUID: y)\n", 2), ("", 0)],
+)
+def test_visible_gpus_asks_nvidia_smi_without_cuda_visible_devices(monkeypatch, listing, expected):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(devices.shutil, "which", {"nvidia-smi": "/usr/bin/nvidia-smi"}.get)
+    calls = []
+
+    def run(command, **options):
+        calls.append((command, options))
+        return subprocess.CompletedProcess(command, 0, stdout=listing + "  MIG 1g.10gb\n")
+
+    monkeypatch.setattr(devices.subprocess, "run", run)
+    assert devices.visible_gpus() == expected
+    options = {"capture_output": True, "text": True, "timeout": 30, "check": True}
+    assert calls == [(["nvidia-smi", "-L"], options)]
+
+
+@pytest.mark.parametrize("error", [OSError("gone"), subprocess.TimeoutExpired("nvidia-smi", 30)])
+def test_visible_gpus_is_zero_when_nvidia_smi_fails_or_is_missing(monkeypatch, error):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    assert devices.visible_gpus() == 0
+    monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+
+    def fail(command, **options):
+        raise error
+
+    monkeypatch.setattr(devices.subprocess, "run", fail)
+    assert devices.visible_gpus() == 0
