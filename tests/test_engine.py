@@ -326,7 +326,52 @@ def test_the_device_checks_tiny_pipeline_plans_the_tiny_config_alone(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "glyphs" not in result.stdout + result.stderr  # the default's primary dataset
-    assert "train" in result.stdout
+    assert "train" in result.stdout and "paper" in result.stdout.split()
+    # without LaTeX: every job but the PDF's
+    command = tiny_pipeline_command(Path(sys.executable).parent, "1", config, ("paper_inputs",))
+    result = subprocess.run(
+        [*command, "--dry-run", "--quiet", "rules"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rules = result.stdout.split()
+    assert "paper_inputs" in rules and "paper" not in rules and "train_main" in rules
+
+
+def test_the_device_checks_tiny_pipeline_stops_before_the_pdf_without_latex(monkeypatch):
+    from poolstudy import devicebench
+
+    monkeypatch.setattr(devicebench.shutil, "which", {"latexmk": "/usr/bin/latexmk"}.get)
+    assert devicebench.tiny_pipeline_targets() == ()
+    monkeypatch.setattr(devicebench.shutil, "which", {}.get)
+    assert devicebench.tiny_pipeline_targets() == ("paper_inputs",)
+
+
+def test_the_device_check_skips_the_pipeline_without_snakemake_and_keeps_its_figures(
+    monkeypatch, tmp_path, capsys
+):
+    from poolstudy import devicebench
+
+    monkeypatch.setattr(devicebench.sys, "executable", str(tmp_path / "bin" / "python"))
+    assert devicebench.run_tiny_pipeline(torch.device("cpu")) == {
+        "skipped": f"no snakemake in {tmp_path / 'bin'}: install the project's packages there"
+    }
+    out = tmp_path / "check.json"
+
+    def pipeline(device):
+        written = json.loads(out.read_text())  # the operators' figures, before the pipeline
+        assert [row["operator"] for row in written["operators"]] == ["max"]
+        return {"skipped": "no snakemake here"}
+
+    monkeypatch.setattr(devicebench, "run_tiny_pipeline", pipeline)
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, out=str(out)
+    )
+    assert report["tiny_pipeline"] == {"skipped": "no snakemake here"}
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert "tiny config end to end: skipped (no snakemake here)" in capsys.readouterr().out
 
 
 def test_peak_flops_by_device_name():
