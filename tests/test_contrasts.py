@@ -738,6 +738,14 @@ HOW_FAST = (
             + HOW_FAST
             + " (Section~\\ref{sec:answer}). ",
         ),
+        # two seeds: no interval to quote
+        (
+            [{"n": 2, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"}],
+            None,
+            NOT_SETTLED + r"\texttt{max} $-$ \texttt{none}: +2.0 points (2 seeds, too few "
+            "for an interval), but this run has no primary regime to check "
+            "(Section~\\ref{sec:answer}). ",
+        ),
         # neither side in the primary regime
         (
             [{}],

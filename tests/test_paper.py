@@ -50,7 +50,7 @@ def test_latex_escape_backslash_and_braces():
     assert latex_escape("$") == r"\$"
 
 
-def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True) -> pd.Series:
+def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True, n=5) -> pd.Series:
     return pd.Series(
         {
             "operator": operator,
@@ -58,6 +58,7 @@ def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True) ->
             "ci_low": low,
             "ci_high": high,
             "significant": significant,
+            "n": n,
         }
     )
 
@@ -641,6 +642,27 @@ def test_numbers_follow_each_condition_s_own_protocols():
     assert "digits.gap.max.consistency_placement" not in entries
 
 
+@pytest.mark.parametrize("seeds, words", [(1, "1 seed"), (2, "2 seeds")])
+def test_the_abstracts_interval_says_when_too_few_seeds_give_none(seeds, words):
+    from poolstudy.paper import number_entries
+
+    summary = pd.DataFrame(
+        [
+            (op, metric, "", mean, NAN, NAN)
+            for op, mean in (("max", 90.0), ("none", 80.0))
+            for metric in ("accuracy_train", "accuracy_val", "accuracy_test")
+        ],
+        columns=["operator", "metric", "protocol", "mean", "ci_low", "ci_high"],
+    ).assign(dataset="digits", condition="gap", n=seeds, dx=NAN, dy=NAN)
+    models = pd.DataFrame(
+        [("digits", "gap", op, 0, 10, 1e6, 7, 1.0, "cpu") for op in ("max", "none")],
+        columns=["dataset", "condition", "operator", "seed", "parameters", "flops"]
+        + ["receptive_field", "wall_seconds", "device"],
+    )
+    entries = number_entries({"summary": summary, "models": models}, {})
+    assert entries["primary.best_accuracy.interval"] == f"{words}, too few for an interval"
+
+
 def test_every_number_quotes_its_row_of_the_tables():
     from poolstudy.paper import number_entries
 
@@ -682,10 +704,12 @@ def test_every_number_quotes_its_row_of_the_tables():
     )
     # structures for the prose are no numbers, and do not stop the numbers after them
     settings = {"experiment": "tiny_run", "answer": ["max - none"], "lr": 0.05}
+    settings["confidence_text"] = "90"
     entries = number_entries({"summary": summary, "models": models}, settings)
     expected = {
         "config.experiment": r"tiny\_run",
         "config.lr": "0.05",
+        "config.confidence_text": "90",
         "config.n_datasets": "1",
         "config.n_operators": "3",
         "run.train_minutes": "4.5",
@@ -696,6 +720,7 @@ def test_every_number_quotes_its_row_of_the_tables():
         "primary.best_operator": r"\texttt{max}",
         "primary.best_accuracy": "94.0",
         "primary.best_accuracy.ci": "2.6",
+        "primary.best_accuracy.interval": r"$\pm$2.6, 90\,\% interval over seeds",
         "primary.worst_operator": r"\texttt{stride}",
         "primary.worst_accuracy": "78.5",
     }
@@ -883,9 +908,14 @@ def test_the_sweep_text_in_full():
             r"pooling (+3.0 points, 95\,\% CI [-5.0, +5.0]).",
         ),
         (
-            paired_row(mean=4.0, low=NAN, high=NAN, significant=False),
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False, n=1),
             r"\texttt{max} differs from no pooling in clean test accuracy by +4.0 points "
-            r"(one seed: no interval, no claim).",
+            r"(1 seed: no interval, no claim).",
+        ),
+        (
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False, n=2),
+            r"\texttt{max} differs from no pooling in clean test accuracy by +4.0 points "
+            r"(2 seeds: no interval, no claim).",
         ),
     ],
 )
@@ -911,8 +941,12 @@ def test_comparison_sentences_in_full(row, expected):
             r"90\,\% CI [-5.0, +5.0]).",
         ),
         (
-            paired_row(mean=4.0, low=NAN, high=NAN, significant=False),
-            "Dilating: +4.0 points in clean test accuracy (one seed: no claim).",
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False, n=1),
+            "Dilating: +4.0 points in clean test accuracy (1 seed: no claim).",
+        ),
+        (
+            paired_row(mean=4.0, low=NAN, high=NAN, significant=False, n=2),
+            "Dilating: +4.0 points in clean test accuracy (2 seeds: no claim).",
         ),
     ],
 )
@@ -924,18 +958,20 @@ def test_difference_sentences_in_full(row, expected):
 
 def test_the_paired_table_in_full():
     # as paired.csv is read: no protocol (NaN) for accuracy; the placement protocol and
-    # shifted accuracy get no column; stride has one seed and no consistency row
+    # shifted accuracy get no column; stride has too few seeds for an interval (two under
+    # gap, one under flatten) and no consistency row
     rows = [
-        ("gap", "max", "accuracy_test", NAN, NAN, 2.0, 1.0, 3.0, True),
-        ("gap", "max", "consistency", "zero", NAN, 0.5, -1.0, 2.0, False),
-        ("gap", "max", "consistency", "placement", NAN, 9.0, 8.0, 10.0, True),
-        ("gap", "max", "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True),
-        ("gap", "stride", "accuracy_test", NAN, NAN, -3.0, NAN, NAN, False),
-        ("flatten", "max", "accuracy_test", NAN, NAN, 1.0, -0.5, 2.5, False),
-        ("flatten", "max", "consistency", "zero", NAN, 0.2, 0.1, 0.3, True),
+        ("gap", "max", "accuracy_test", NAN, NAN, 2.0, 1.0, 3.0, True, 5),
+        ("gap", "max", "consistency", "zero", NAN, 0.5, -1.0, 2.0, False, 5),
+        ("gap", "max", "consistency", "placement", NAN, 9.0, 8.0, 10.0, True, 5),
+        ("gap", "max", "accuracy_shifted", "zero", 1.0, 9.0, 8.0, 10.0, True, 5),
+        ("gap", "stride", "accuracy_test", NAN, NAN, -3.0, NAN, NAN, False, 2),
+        ("flatten", "max", "accuracy_test", NAN, NAN, 1.0, -0.5, 2.5, False, 5),
+        ("flatten", "max", "consistency", "zero", NAN, 0.2, 0.1, 0.3, True, 5),
+        ("flatten", "stride", "accuracy_test", NAN, NAN, 4.0, NAN, NAN, False, 1),
     ]
     columns = ["condition", "operator", "metric", "protocol", "dx"]
-    columns += ["mean", "ci_low", "ci_high", "significant"]
+    columns += ["mean", "ci_low", "ci_high", "significant", "n"]
     paired = pd.DataFrame(rows, columns=columns).assign(dataset="my_digits")
     header = r"operator & test accuracy & cons.\ zero \\"
     assert paired_table(paired, "my_digits") == "\n".join(
@@ -959,10 +995,11 @@ def test_the_paired_table_in_full():
             r"\endfoot",
             r"\multicolumn{3}{l}{\emph{condition gap}} \\",
             r"\texttt{max} & +2.0 [+1.0, +3.0]$^{*}$ & +0.5 [-1.0, +2.0] \\",
-            r"\texttt{stride} & -3.0 (1 seed) & -- \\",
+            r"\texttt{stride} & -3.0 (2 seeds) & -- \\",
             r"\midrule",
             r"\multicolumn{3}{l}{\emph{condition flatten}} \\",
             r"\texttt{max} & +1.0 [-0.5, +2.5] & +0.2 [+0.1, +0.3]$^{*}$ \\",
+            r"\texttt{stride} & +4.0 (1 seed) & -- \\",
             r"\end{longtable}",
             "",
         ]

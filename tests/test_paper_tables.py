@@ -329,3 +329,17 @@ def test_a_column_coincides_where_it_is_equal_to_float_noise_and_only_where_meas
         "ok coincides under the zero and subpixel protocols; P(change) coincides under the "
         f"circular, zero and subpixel protocols: {COINCIDENCE_REASON}}}"
     )
+
+
+def test_the_coincidence_note_lists_three_columns_and_protocols_with_commas():
+    found = {
+        "consistency": ["circular", "zero", "crop"],
+        "p_top1_change": ["circular", "zero", "crop"],
+        "mean_abs_change": ["circular", "zero", "crop"],
+        "consistency_given_one_correct": ["zero", "crop"],
+    }
+    assert tables.coincidence_note(found) == (
+        " Cons., P(change) and MAC coincide under the circular, zero and crop protocols; both "
+        f"ok\\,$|$\\,one ok coincides under the zero and crop protocols: {COINCIDENCE_REASON}"
+    )
+    assert tables.coincidence_note({}) == ""

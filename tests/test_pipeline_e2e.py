@@ -135,6 +135,13 @@ def source_of(key: str, summary: pd.DataFrame, models: pd.DataFrame, config: dic
     if key == "primary.best_accuracy.ci":
         tied = test[test["mean"] == best]
         return half_width(tied.iloc[0])
+    if key == "primary.best_accuracy.interval":
+        tied = test[test["mean"] == best].iloc[0]
+        if pd.isna(tied["ci_low"]):
+            seeds = int(tied["n"])
+            return f"{seeds} seed{'s' * (seeds != 1)}, too few for an interval"
+        level = f"{100 * config['stats']['confidence']:g}"
+        return f"$\\pm${half_width(tied)}, {level}\\,\\% interval over seeds"
     dataset, condition, operator, *rest = key.split(".")
     name = ".".join(rest)
     run = models[

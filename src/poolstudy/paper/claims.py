@@ -21,6 +21,13 @@ from poolstudy.paper.format import (
 )
 
 
+def seeds(row) -> str:
+    """``1 seed``, ``2 seeds``: how many seeds a difference without an interval (fewer than
+    ``stats.MIN_SEEDS``) comes from."""
+    count = int(row["n"])
+    return f"{count} seed{'' if count == 1 else 's'}"
+
+
 def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
@@ -28,7 +35,7 @@ def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> s
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
-            f"points (one seed: no interval, no claim)."
+            f"points ({seeds(row)}: no interval, no claim)."
         )
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
@@ -43,9 +50,10 @@ def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> s
 
 
 def paired_cell(row) -> str:
-    """``+2.0 [+1.0, +3.0]``, marked with an asterisk when the interval excludes zero."""
+    """``+2.0 [+1.0, +3.0]``, marked with an asterisk when the interval excludes zero;
+    ``+2.0 (2 seeds)`` where too few seeds give no interval."""
     if math.isnan(row["ci_low"]):
-        return f"{fmt_signed(row['mean'])} (1 seed)"
+        return f"{fmt_signed(row['mean'])} ({seeds(row)})"
     mark = "$^{*}$" if row["significant"] else ""
     low, high = fmt_signed(row["ci_low"]), fmt_signed(row["ci_high"])
     return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
@@ -221,7 +229,8 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
         f"{confidence}\\,\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
     )
     if math.isnan(result["ci_low"]):
-        return f"{subject}: {fmt_signed(result['mean'])} points in {words} (one seed: no claim)."
+        mean = fmt_signed(result["mean"])
+        return f"{subject}: {mean} points in {words} ({seeds(result)}: no claim)."
     if result["significant"]:
         verb = "raises" if result["mean"] > 0 else "lowers"
         return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."

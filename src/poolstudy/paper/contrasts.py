@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from poolstudy.paper.format import fmt, fmt_signed, latex_escape, op_tex
+from poolstudy.paper.format import fmt, fmt_signed, latex_escape, op_tex, too_few_seeds
 from poolstudy.stats import MIN_SEEDS
 
 
@@ -41,6 +41,9 @@ def p_text(value: float) -> str:
 
 
 def interval(row, confidence_text: str) -> str:
+    """``95 % CI [-0.8, +1.4]``, or how many seeds were too few for one."""
+    if math.isnan(row.ci_low):
+        return too_few_seeds(row.n)
     return f"{confidence_text}\\,\\% CI [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
 
 

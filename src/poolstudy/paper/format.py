@@ -50,6 +50,13 @@ def fmt_ci(row, digits: int = 1) -> str:
     return f"{fmt(row['mean'], digits)} $\\pm$ {fmt(hw, digits)}"
 
 
+def too_few_seeds(n) -> str:
+    """``2 seeds, too few for an interval``: what stands where fewer seeds than
+    ``stats.MIN_SEEDS`` give no interval."""
+    count = int(n)
+    return f"{count} seed{'' if count == 1 else 's'}, too few for an interval"
+
+
 def fmt_signed(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from poolstudy.paper.format import (
@@ -13,6 +15,7 @@ from poolstudy.paper.format import (
     op_tex,
     ordered,
     present_operators,
+    too_few_seeds,
 )
 
 
@@ -70,6 +73,12 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
     entries["primary.best_operator"] = op_tex(best["operator"])
     entries["primary.best_accuracy"] = fmt(best["mean"])
     entries["primary.best_accuracy.ci"] = fmt(half_width(best))
+    confidence = settings.get("confidence_text", "95")
+    entries["primary.best_accuracy.interval"] = (
+        too_few_seeds(best["n"])
+        if math.isnan(half_width(best))
+        else f"$\\pm${fmt(half_width(best))}, {confidence}\\,\\% interval over seeds"
+    )
     entries["primary.worst_operator"] = op_tex(worst["operator"])
     entries["primary.worst_accuracy"] = fmt(worst["mean"])
     return entries

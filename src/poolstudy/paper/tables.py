@@ -211,6 +211,12 @@ def coinciding_columns(in_cell: pd.DataFrame, protocols: list[str]) -> dict[str,
     return found
 
 
+def listed(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def coincidence_note(found: dict[str, list[str]]) -> str:
     """The caption's sentence on columns that coincide across protocols, and why."""
     if not found:
@@ -220,9 +226,8 @@ def coincidence_note(found: dict[str, list[str]]) -> str:
         by_protocols.setdefault(tuple(protocols), []).append(STABILITY_COLUMNS[metric])
     parts = []
     for protocols, names in by_protocols.items():
-        listed = ", ".join(protocols[:-1]) + " and " + protocols[-1]
         verb = "coincide" if len(names) > 1 else "coincides"
-        parts.append(f"{' and '.join(names)} {verb} under the {listed} protocols")
+        parts.append(f"{listed(names)} {verb} under the {listed(protocols)} protocols")
     sentence = "; ".join(parts)
     return (
         " " + sentence[0].upper() + sentence[1:] + ": these protocols differ only in "
