@@ -122,10 +122,6 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
     "estimate": (["src/poolstudy/estimate.py"], ["tests/test_estimate.py"]),
     "device": (["src/poolstudy/device.py"], ["tests/test_engine.py", "tests/test_config.py"]),
-    "benchmarks": (
-        ["src/poolstudy/devicebench.py", "src/poolstudy/compiledbench.py"],
-        ["tests/test_engine.py", "tests/test_compiledbench.py"],
-    ),
     "checks": (
         ["src/poolstudy/config.py", "src/poolstudy/checks.py"],
         ["tests/test_config.py", "tests/test_bad_configs.py", "tests/test_plan.py"],

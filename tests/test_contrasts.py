@@ -1106,3 +1106,24 @@ def test_a_budget_change_from_one_seed_is_reported_but_never_shown_stable():
         "not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a).\n\n"
     )
     assert budget_tex(list(contrast_rows({**one_seed, "budget_n": 0}).itertuples()), "90") == ""
+
+
+def test_the_regime_paragraph_without_learning_curves_names_no_figure():
+    from poolstudy.paper.contrasts import regime_tex
+
+    settled = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True), ("gap", "none", 0.4, 0.3, True, True)
+    )
+    expected = REGIME_SETTLED.replace(
+        "(conditions gap; Figure~\\ref{fig:learning}).", "(conditions gap)."
+    )
+    assert expected != REGIME_SETTLED
+    assert regime_tex(settled, figure=None) == expected
+
+
+def test_a_recorded_runs_answer_names_that_run():
+    from poolstudy.paper.contrasts import split_answer
+
+    table = contrast_rows({})
+    text = split_answer(table, None, ["max - none"], [], "90", run="that run")
+    assert text.startswith("Not settled by that run: at its budget, pooling against no pooling")

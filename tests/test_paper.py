@@ -642,13 +642,12 @@ def test_numbers_follow_each_condition_s_own_protocols():
     assert "digits.gap.max.consistency_placement" not in entries
 
 
-@pytest.mark.parametrize("seeds, words", [(1, "1 seed"), (2, "2 seeds")])
-def test_the_abstracts_interval_says_when_too_few_seeds_give_none(seeds, words):
-    from poolstudy.paper import number_entries
-
+def two_operators(seeds: int, half_width: float) -> dict[str, pd.DataFrame]:
+    """Summary and models tables of max (90 %) and none (80 %) under digits/gap, each
+    accuracy with an interval of ``half_width`` (NaN: none)."""
     summary = pd.DataFrame(
         [
-            (op, metric, "", mean, NAN, NAN)
+            (op, metric, "", mean, mean - half_width, mean + half_width)
             for op, mean in (("max", 90.0), ("none", 80.0))
             for metric in ("accuracy_train", "accuracy_val", "accuracy_test")
         ],
@@ -659,7 +658,14 @@ def test_the_abstracts_interval_says_when_too_few_seeds_give_none(seeds, words):
         columns=["dataset", "condition", "operator", "seed", "parameters", "flops"]
         + ["receptive_field", "wall_seconds", "device"],
     )
-    entries = number_entries({"summary": summary, "models": models}, {})
+    return {"summary": summary, "models": models}
+
+
+@pytest.mark.parametrize("seeds, words", [(1, "1 seed"), (2, "2 seeds")])
+def test_the_abstracts_interval_says_when_too_few_seeds_give_none(seeds, words):
+    from poolstudy.paper import number_entries
+
+    entries = number_entries(two_operators(seeds, half_width=NAN), {})
     assert entries["primary.best_accuracy.interval"] == f"{words}, too few for an interval"
 
 
@@ -1506,3 +1512,27 @@ def test_each_figures_caption_names_the_rule_and_function_that_drew_it():
         "\\newcommand{\\psdrawn}[1]{{\\footnotesize\\psvalue{drawn.#1}}}\n"
     )
     assert "by rule \\texttt{figures} with" in drawn_tex(figures)
+
+
+@pytest.mark.parametrize(
+    ("steps", "text"),
+    [
+        (None, "300 steps of 64, peak rate 0.5"),  # the configured steps, none recorded
+        (280, "280 steps of 64, peak rate 0.5"),  # what the runs recorded
+    ],
+)
+def test_a_conditions_training_budget_is_its_steps_where_it_sets_them(steps, text):
+    from poolstudy.paper.conditions import training_text
+
+    entry = {"batch_size": 64, "epochs": 2, "steps": 300, "lr": 0.5}
+    assert training_text(entry, images=None, steps=steps) == text
+    assert training_text({**entry, "steps": None}, None, None) == (
+        "2 passes in batches of 64, peak rate 0.5"
+    )
+
+
+def test_the_abstracts_interval_is_at_95_percent_unless_the_settings_say():
+    from poolstudy.paper import number_entries
+
+    entries = number_entries(two_operators(seeds=3, half_width=1.5), {})
+    assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 95\,\% interval over seeds"
