@@ -1126,4 +1126,12 @@ def test_a_recorded_runs_answer_names_that_run():
 
     table = contrast_rows({})
     text = split_answer(table, None, ["max - none"], [], "90", run="that run")
-    assert text.startswith("Not settled by that run: at its budget, pooling against no pooling")
+    assert text == (
+        NOT_SETTLED.replace("this run", "that run")
+        + quoted(("max", "+2.0", "+1.0", "+3.0"))
+        + ", but that run has no primary regime to check (Section~\\ref{sec:answer})."
+    )
+    table = contrast_rows({}, {"name": "max - none_rf", "second_operator": "none_rf"})
+    pairs = [("receptive field", "max - none_rf")]
+    text = split_answer(table, None, ["max - none"], pairs, "90", run="that run")
+    assert text.endswith(" These parts are provisional: that run has no primary regime to check.")

@@ -296,15 +296,17 @@ def budget_change_text(row, confidence_text: str) -> str:
     )
 
 
-def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str) -> str:
+def regime_failure(
+    regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str = "this run"
+) -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
     (empty when it can): a network of the regime that may overfit; a network on a side of
     those contrasts whose convergence was not checked; or one whose training had not
     converged, unless doubling the budget was shown to move every deciding contrast by less
     than its margin (the answer then does not depend on the budget, though the accuracies
-    still do)."""
+    still do). ``run``: how the text names the run."""
     if regime is None or regime.empty:
-        return "this run has no primary regime to check"
+        return f"{run} has no primary regime to check"
     reasons = []
     if not regime["free_of_overfitting"].astype(str).eq("True").all():
         reasons.append("a compared network may overfit")
@@ -385,7 +387,7 @@ def verdict_sentence(
         f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
         for row in rows
     )
-    failure = regime_failure(regime, rows, confidence_text)
+    failure = regime_failure(regime, rows, confidence_text, run)
     if failure:
         return (
             f"Not settled by {run}: at its budget, pooling against no pooling measured "
@@ -413,7 +415,9 @@ def mechanism_effect(row) -> str:
     return "had an effect that this run cannot tell from none"
 
 
-def mechanisms_sentence(pairs: list, regime: pd.DataFrame | None, confidence_text: str) -> str:
+def mechanisms_sentence(
+    pairs: list, regime: pd.DataFrame | None, confidence_text: str, run: str = "this run"
+) -> str:
     """The answer split into its mechanisms, one clause each (``pairs``: (mechanism, row) for
     the contrasts outside the answer, trained with enough seeds); provisional, with the reason,
     where the primary regime's checks fail for their networks. Empty without such pairs."""
@@ -424,7 +428,7 @@ def mechanisms_sentence(pairs: list, regime: pd.DataFrame | None, confidence_tex
         f"{fmt_signed(row.mean)} points, {interval(row, confidence_text)})"
         for mechanism, row in pairs
     ]
-    failure = regime_failure(regime, [row for _, row in pairs], confidence_text)
+    failure = regime_failure(regime, [row for _, row in pairs], confidence_text, run)
     caveat = f" These parts are provisional: {failure}." if failure else ""
     return "Split into its parts: " + "; ".join(clauses) + "." + caveat
 
@@ -447,7 +451,7 @@ def split_answer(
         for mechanism, name in pairs
         if name in by_name and name not in answer and by_name[name].n >= MIN_SEEDS
     ]
-    if split := mechanisms_sentence(parts, regime, confidence_text):
+    if split := mechanisms_sentence(parts, regime, confidence_text, run):
         verdict = f"{verdict} {split}"
     return verdict
 
