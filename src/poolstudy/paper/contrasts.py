@@ -296,9 +296,7 @@ def budget_change_text(row, confidence_text: str) -> str:
     )
 
 
-def regime_failure(
-    regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str = "this run"
-) -> str:
+def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str) -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
     (empty when it can): a network of the regime that may overfit; a network on a side of
     those contrasts whose convergence was not checked; or one whose training had not
@@ -416,7 +414,7 @@ def mechanism_effect(row) -> str:
 
 
 def mechanisms_sentence(
-    pairs: list, regime: pd.DataFrame | None, confidence_text: str, run: str = "this run"
+    pairs: list, regime: pd.DataFrame | None, confidence_text: str, run: str
 ) -> str:
     """The answer split into its mechanisms, one clause each (``pairs``: (mechanism, row) for
     the contrasts outside the answer, trained with enough seeds); provisional, with the reason,
