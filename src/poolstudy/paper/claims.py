@@ -18,14 +18,8 @@ from poolstudy.paper.format import (
     op_tex,
     ordered,
     present_operators,
+    seed_count,
 )
-
-
-def seeds(row) -> str:
-    """``1 seed``, ``2 seeds``: how many seeds a difference without an interval (fewer than
-    ``stats.MIN_SEEDS``) comes from."""
-    count = int(row["n"])
-    return f"{count} seed{'' if count == 1 else 's'}"
 
 
 def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> str:
@@ -35,7 +29,7 @@ def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> s
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
-            f"points ({seeds(row)}: no interval, no claim)."
+            f"points ({seed_count(row['n'])}: no interval, no claim)."
         )
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
@@ -53,7 +47,7 @@ def paired_cell(row) -> str:
     """``+2.0 [+1.0, +3.0]``, marked with an asterisk when the interval excludes zero;
     ``+2.0 (2 seeds)`` where too few seeds give no interval."""
     if math.isnan(row["ci_low"]):
-        return f"{fmt_signed(row['mean'])} ({seeds(row)})"
+        return f"{fmt_signed(row['mean'])} ({seed_count(row['n'])})"
     mark = "$^{*}$" if row["significant"] else ""
     low, high = fmt_signed(row["ci_low"]), fmt_signed(row["ci_high"])
     return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
@@ -230,7 +224,7 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
     )
     if math.isnan(result["ci_low"]):
         mean = fmt_signed(result["mean"])
-        return f"{subject}: {mean} points in {words} ({seeds(result)}: no claim)."
+        return f"{subject}: {mean} points in {words} ({seed_count(result['n'])}: no claim)."
     if result["significant"]:
         verb = "raises" if result["mean"] > 0 else "lowers"
         return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."

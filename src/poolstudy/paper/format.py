@@ -50,11 +50,16 @@ def fmt_ci(row, digits: int = 1) -> str:
     return f"{fmt(row['mean'], digits)} $\\pm$ {fmt(hw, digits)}"
 
 
+def seed_count(n) -> str:
+    """``1 seed``, ``2 seeds``."""
+    count = int(n)
+    return f"{count} seed{'' if count == 1 else 's'}"
+
+
 def too_few_seeds(n) -> str:
     """``2 seeds, too few for an interval``: what stands where fewer seeds than
     ``stats.MIN_SEEDS`` give no interval."""
-    count = int(n)
-    return f"{count} seed{'' if count == 1 else 's'}, too few for an interval"
+    return f"{seed_count(n)}, too few for an interval"
 
 
 def fmt_signed(value: float, digits: int = 1) -> str:

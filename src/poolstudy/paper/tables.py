@@ -184,7 +184,8 @@ STABILITY_COLUMNS = {
 
 def comparable(value: float) -> float | None:
     """``value`` rounded to nine decimals (float noise aside), None for a missing one: NaN
-    (no interval from one seed) equals no other NaN, and would make equal columns differ."""
+    (no interval from too few seeds) equals no other NaN, and would make equal columns
+    differ."""
     return None if math.isnan(value) else round(value, 9)
 
 
