@@ -17,8 +17,8 @@ from poolstudy.paper.format import (
     latex_escape,
     op_tex,
     ordered,
+    plural,
     present_operators,
-    seed_count,
 )
 
 
@@ -29,7 +29,7 @@ def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> s
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
-            f"points ({seed_count(row['n'])}: no interval, no claim)."
+            f"points ({plural(int(row['n']), 'seed')}: no interval, no claim)."
         )
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
@@ -47,7 +47,7 @@ def paired_cell(row) -> str:
     """``+2.0 [+1.0, +3.0]``, marked with an asterisk when the interval excludes zero;
     ``+2.0 (2 seeds)`` where too few seeds give no interval."""
     if math.isnan(row["ci_low"]):
-        return f"{fmt_signed(row['mean'])} ({seed_count(row['n'])})"
+        return f"{fmt_signed(row['mean'])} ({plural(int(row['n']), 'seed')})"
     mark = "$^{*}$" if row["significant"] else ""
     low, high = fmt_signed(row["ci_low"]), fmt_signed(row["ci_high"])
     return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
@@ -224,7 +224,9 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
     )
     if math.isnan(result["ci_low"]):
         mean = fmt_signed(result["mean"])
-        return f"{subject}: {mean} points in {words} ({seed_count(result['n'])}: no claim)."
+        return (
+            f"{subject}: {mean} points in {words} ({plural(int(result['n']), 'seed')}: no claim)."
+        )
     if result["significant"]:
         verb = "raises" if result["mean"] > 0 else "lowers"
         return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from poolstudy.paper.format import latex_escape, op_tex
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+from poolstudy.paper.format import latex_escape, op_tex, plural
 
 
 def recorded(models: pd.DataFrame, condition: str, column: str) -> int | None:

@@ -9,7 +9,15 @@ import math
 
 import pandas as pd
 
-from poolstudy.paper.format import fmt, fmt_signed, latex_escape, op_tex, too_few_seeds
+from poolstudy.paper.format import (
+    fmt,
+    fmt_signed,
+    latex_escape,
+    listed,
+    op_tex,
+    plural,
+    too_few_seeds,
+)
 from poolstudy.stats import MIN_SEEDS
 
 
@@ -55,8 +63,7 @@ def contrast_sentence(row, confidence_text: str) -> str:
     if row.verdict == "not trained":
         return f"{label}: not trained in this run."
     if row.n < MIN_SEEDS:
-        seeds = "seed" if row.n == 1 else "seeds"
-        return f"{label}: {fmt_signed(row.mean)} points from {row.n} {seeds}; no claim."
+        return f"{label}: {fmt_signed(row.mean)} points from {plural(row.n, 'seed')}; no claim."
     if row.verdict == "difference":
         direction = "higher" if row.mean > 0 else "lower"
         within = (
@@ -218,7 +225,7 @@ def network_names(rows: pd.DataFrame, regime: pd.DataFrame, conjunction: bool = 
         for row in rows.itertuples()
     ]
     if conjunction and len(names) > 1:
-        return ", ".join(names[:-1]) + " and " + names[-1]
+        return listed(names)
     return ", ".join(names)
 
 

@@ -50,16 +50,21 @@ def fmt_ci(row, digits: int = 1) -> str:
     return f"{fmt(row['mean'], digits)} $\\pm$ {fmt(hw, digits)}"
 
 
-def seed_count(n) -> str:
-    """``1 seed``, ``2 seeds``."""
-    count = int(n)
-    return f"{count} seed{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 step``, ``4,000 steps``, ``2 passes`` (``many``: the plural, where not noun + s)."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def listed(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def too_few_seeds(n) -> str:
     """``2 seeds, too few for an interval``: what stands where fewer seeds than
     ``stats.MIN_SEEDS`` give no interval."""
-    return f"{seed_count(n)}, too few for an interval"
+    return f"{plural(int(n), 'seed')}, too few for an interval"
 
 
 def fmt_signed(value: float, digits: int = 1) -> str:

@@ -15,6 +15,7 @@ from poolstudy.paper.format import (
     fmt,
     fmt_ci,
     latex_escape,
+    listed,
     op_tex,
     ordered,
     present_operators,
@@ -210,12 +211,6 @@ def coinciding_columns(in_cell: pd.DataFrame, protocols: list[str]) -> dict[str,
         if same:
             found[metric] = same[0]
     return found
-
-
-def listed(items) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def coincidence_note(found: dict[str, list[str]]) -> str:
