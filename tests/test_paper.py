@@ -1531,8 +1531,18 @@ def test_a_conditions_training_budget_is_its_steps_where_it_sets_them(steps, tex
     )
 
 
-def test_the_abstracts_interval_is_at_95_percent_unless_the_settings_say():
+def test_the_abstracts_interval_is_at_the_schemas_confidence_unless_the_settings_say(
+    monkeypatch,
+):
+    import poolstudy.config
     from poolstudy.paper import number_entries
 
-    entries = number_entries(two_operators(seeds=3, half_width=1.5), {})
+    tables = two_operators(seeds=3, half_width=1.5)
+    entries = number_entries(tables, {})
     assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 95\,\% interval over seeds"
+    # the schema is the one home of the default: change it there and the text follows
+    monkeypatch.setattr(poolstudy.config, "section_defaults", lambda section: {"confidence": 0.975})
+    entries = number_entries(tables, {})
+    assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 97.5\,\% interval over seeds"
+    entries = number_entries(tables, {"confidence_text": "90"})
+    assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 90\,\% interval over seeds"

@@ -118,6 +118,12 @@ def conditions_summary(config: dict) -> list[dict]:
     return summary
 
 
+def confidence_percent(level: float) -> str:
+    """A confidence level as the paper prints it: 0.95 -> "95", 0.975 -> "97.5", never
+    rounded."""
+    return f"{100 * level:g}"
+
+
 def paper_settings(config: dict) -> dict:
     """Settings the paper's text quotes, taken from the config (never typed into the text):
     training and evaluation as the primary (first) condition resolves them, and every
@@ -138,7 +144,7 @@ def paper_settings(config: dict) -> dict:
         "subpixel_step": evaluate["subpixel_step"],
         "protocols": ", ".join(evaluate["protocols"]),
         "confidence": round(100 * stats["confidence"]),
-        "confidence_text": f"{100 * stats['confidence']:g}",
+        "confidence_text": confidence_percent(stats["confidence"]),
         "bootstrap_samples": stats["bootstrap_samples"],
         "widths": ", ".join(str(w) for w in model["widths"]),
         "head": model["head"],

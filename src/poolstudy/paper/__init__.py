@@ -23,6 +23,7 @@ from poolstudy.paper.claims import (
 from poolstudy.paper.conditions import conditions_table
 from poolstudy.paper.contrasts import answer_tex, contrasts_appendix, contrasts_tex
 from poolstudy.paper.format import (
+    confidence_text,
     fmt_ci,
     latex_escape,
     ordered,
@@ -120,8 +121,7 @@ def write_paper_inputs(
     names = ("summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime")
     tables = {name: read(name) for name in names}
     contrasts, regime = tables["contrasts"], tables["regime"]
-    # The confidence level as the config gives it (0.975 -> "97.5"), never rounded.
-    confidence = str(settings.get("confidence_text", settings.get("confidence", 95)))
+    confidence = confidence_text(settings)
     contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
     for name in ("summary", "paired", "sweep"):
         tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")

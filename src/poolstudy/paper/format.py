@@ -61,6 +61,18 @@ def listed(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def confidence_text(settings: dict) -> str:
+    """The confidence level the paper quotes: the settings' (``plan.paper_settings``), else the
+    schema's default, so a run of ``paper-inputs`` without settings quotes the level its
+    intervals were computed at by default."""
+    if "confidence_text" in settings:
+        return str(settings["confidence_text"])
+    from poolstudy.config import section_defaults
+    from poolstudy.plan import confidence_percent
+
+    return confidence_percent(section_defaults("stats")["confidence"])
+
+
 def too_few_seeds(n) -> str:
     """``2 seeds, too few for an interval``: what stands where fewer seeds than
     ``stats.MIN_SEEDS`` give no interval."""

@@ -9,6 +9,7 @@ import pandas as pd
 from poolstudy.paper.format import (
     cell,
     clean_table,
+    confidence_text,
     fmt,
     half_width,
     latex_escape,
@@ -73,7 +74,7 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
     entries["primary.best_operator"] = op_tex(best["operator"])
     entries["primary.best_accuracy"] = fmt(best["mean"])
     entries["primary.best_accuracy.ci"] = fmt(half_width(best))
-    confidence = settings.get("confidence_text", "95")
+    confidence = confidence_text(settings)
     entries["primary.best_accuracy.interval"] = (
         too_few_seeds(best["n"])
         if math.isnan(half_width(best))
