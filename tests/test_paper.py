@@ -64,7 +64,7 @@ def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True, n=
 
 
 def test_sentence_raises_when_significant_and_positive():
-    text = comparison_sentence(paired_row(mean=2.0, low=1.0, high=3.0), "clean test accuracy")
+    text = comparison_sentence(paired_row(mean=2.0, low=1.0, high=3.0), "clean test accuracy", "95")
     assert "raises" in text
     assert "lowers" not in text and "no significant" not in text
     assert "clean test accuracy" in text
@@ -74,7 +74,7 @@ def test_sentence_raises_when_significant_and_positive():
 
 def test_sentence_lowers_when_significant_and_negative():
     row = paired_row(operator="stride", mean=-2.5, low=-4.0, high=-1.0)
-    text = comparison_sentence(row, "zero-shift consistency")
+    text = comparison_sentence(row, "zero-shift consistency", "95")
     assert "lowers" in text
     assert "raises" not in text and "no significant" not in text
     assert "2.5" in text
@@ -83,21 +83,21 @@ def test_sentence_lowers_when_significant_and_negative():
 @pytest.mark.parametrize("mean", [3.0, -3.0])
 def test_sentence_not_significant_makes_no_direction_claim(mean):
     row = paired_row(mean=mean, low=-5.0, high=5.0, significant=False)
-    text = comparison_sentence(row, "clean test accuracy")
+    text = comparison_sentence(row, "clean test accuracy", "95")
     assert "no significant difference" in text
     assert "raises" not in text and "lowers" not in text
 
 
 def test_sentence_significance_comes_from_flag():
     row = paired_row(mean=2.0, low=1.0, high=3.0, significant=False)
-    text = comparison_sentence(row, "clean test accuracy")
+    text = comparison_sentence(row, "clean test accuracy", "95")
     assert "no significant difference" in text
     assert "raises" not in text
 
 
 def test_sentence_one_seed_makes_no_claim():
     row = paired_row(mean=4.0, low=NAN, high=NAN, significant=False)
-    text = comparison_sentence(row, "clean test accuracy")
+    text = comparison_sentence(row, "clean test accuracy", "95")
     assert "no claim" in text
     assert "raises" not in text and "lowers" not in text
     assert "no significant difference" not in text
@@ -287,8 +287,8 @@ def paired_frame() -> pd.DataFrame:
 
 
 def test_paired_table_without_baseline_says_so():
-    assert "not run" in paired_table(pd.DataFrame(), "digits")
-    assert "no paired comparison" in paired_table(paired_frame(), "mnist")
+    assert "not run" in paired_table(pd.DataFrame(), "digits", "95")
+    assert "no paired comparison" in paired_table(paired_frame(), "mnist", "95")
 
 
 def test_paired_table_has_a_block_per_condition_and_marks_intervals_that_exclude_zero():
@@ -334,7 +334,7 @@ def test_stability_table_has_a_block_per_protocol_and_a_column_per_measure():
     summary["ci_low"] = summary["ci_high"] = NAN
     body = stability_table(summary, "digits", "gap")
     assert body.count(r"\texttt") == 2  # the body shows the first protocol only
-    lines = stability_appendix(summary, "digits", "gap").splitlines()
+    lines = stability_appendix(summary, "digits", "gap", "95").splitlines()
     headings = [line for line in lines if "multicolumn" in line]
     assert ["circular" in headings[0], "subpixel" in headings[1]] == [True, True]
     operator_rows = [line for line in lines if line.startswith(r"\texttt")]
@@ -392,7 +392,7 @@ def controls_inputs(operators=("none", "max", "stride", "maxbroadcast", "none_rf
 def test_controls_paragraphs_come_from_the_results():
     from poolstudy.paper import controls_tex
 
-    text = controls_tex(*controls_inputs(), "digits")
+    text = controls_tex(*controls_inputs(), "digits", "95")
     assert text.count(r"\paragraph") == 3
     assert "9,000 parameters without pooling" in text
     assert (
@@ -411,7 +411,7 @@ def test_controls_paragraphs_come_from_the_results():
 def test_controls_skip_what_was_not_run():
     from poolstudy.paper import controls_tex
 
-    text = controls_tex(*controls_inputs(operators=("none", "max")), "digits")
+    text = controls_tex(*controls_inputs(operators=("none", "max")), "digits", "95")
     assert "Receptive field" not in text and "maxbroadcast" not in text
     assert r"\paragraph{Parameters and the head.}" in text
 
@@ -464,7 +464,7 @@ def test_sweep_text_names_the_size_where_the_gap_closes_and_the_ranking():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
-    text = sweep_tex(cells)
+    text = sweep_tex(cells, "95")
     assert "every operator's gap is below 1.0 point from 2,000 training images on" in text
     assert "did not fit" not in text
     assert r"Ranked by test accuracy at 2,000 images: \texttt{max}" in text
@@ -476,17 +476,17 @@ def test_sweep_gap_must_stay_closed_for_every_larger_size_and_every_operator():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({250: 0.5, 1000: 3.0, 4000: 0.2})
-    assert "from 4,000 training images on" in sweep_tex(cells, observations)
+    assert "from 4,000 training images on" in sweep_tex(cells, "95")
     # at 1,000 images only max still overfits: the worst operator's gap decides
     cells, observations = sweep_frames({250: 5.0, 1000: {"none": 0.5, "max": 3.0}, 4000: 0.2})
-    assert "from 4,000 training images on" in sweep_tex(cells, observations)
+    assert "from 4,000 training images on" in sweep_tex(cells, "95")
 
 
 def test_sweep_text_says_when_the_gap_never_closes():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
-    text = sweep_tex(cells, observations)
+    text = sweep_tex(cells, "95")
     assert "no size up to the largest (2,000 images) is free of overfitting" in text
     # max: test 98.1 on average, train 101.1; none: 96.1 and 97.6
     assert (
@@ -500,10 +500,10 @@ def test_a_small_gap_from_underfitting_does_not_count():
 
     # at 250 images the gap is small only because neither network fits (train ~80%)
     cells, observations = sweep_frames({250: 0.5, 4000: 0.5}, test_by_size={250: 79.5})
-    text = sweep_tex(cells, observations)
+    text = sweep_tex(cells, "95")
     assert "from 4,000 training images on" in text
     assert "from 250" not in text
-    lenient = sweep_tex(cells, observations, fit_floor=50.0)
+    lenient = sweep_tex(cells, "95", fit_floor=50.0)
     assert "from 250 training images on" in lenient
 
 
@@ -512,7 +512,7 @@ def test_an_operator_that_cannot_fit_is_named_as_underfitting():
 
     # none's train accuracy is 96.2-96.4 + gap; with a floor of 97 only max (98+) fits
     cells, observations = sweep_frames({500: 0.2, 2000: 0.2})
-    text = sweep_tex(cells, observations, fit_floor=97.0)
+    text = sweep_tex(cells, "95", fit_floor=97.0)
     assert "from 500 training images on" in text
     assert r"There, \texttt{none} (96.3\,\%) did not fit its training set to 97.0" in text
 
@@ -521,17 +521,17 @@ def test_sweep_text_states_the_step_budget_and_thresholds():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.2})
-    text = sweep_tex(cells, observations, gap_threshold=0.5, fit_floor=97.0, steps=600)
+    text = sweep_tex(cells, "95", gap_threshold=0.5, fit_floor=97.0, steps=600)
     assert "for the same 600 optimiser steps at every size" in text
     assert "below 0.5 point and at least one operator fits its training set to 97.0" in text
-    assert "smaller sets get fewer steps" in sweep_tex(cells, observations)
+    assert "smaller sets get fewer steps" in sweep_tex(cells, "95")
 
 
 def test_no_sweep_is_said_plainly():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({})
-    assert sweep_tex(cells.iloc[0:0], observations.iloc[0:0]).startswith("No data-size sweep")
+    assert sweep_tex(cells.iloc[0:0], "95").startswith("No data-size sweep")
 
 
 def placement_inputs():
@@ -599,7 +599,7 @@ def test_placement_text_ranks_untrained_positions_and_compares_with_no_pooling()
     from poolstudy.paper import placement_tex
 
     summary, paired, models = placement_inputs()
-    text = placement_tex(summary, paired, models, "digits")
+    text = placement_tex(summary, paired, models, "digits", "95")
     assert r"\emph{Condition placed.}" in text and "48-pixel black canvas" in text
     assert "left half of the canvas" in text
     assert (
@@ -617,7 +617,10 @@ def test_no_placement_condition_is_said_plainly():
 
     summary, paired, models = placement_inputs()
     gap_only = models[models["condition"] == "gap"]
-    assert placement_tex(summary, paired, gap_only, "digits") == "No placement condition was run.\n"
+    assert (
+        placement_tex(summary, paired, gap_only, "digits", "95")
+        == "No placement condition was run.\n"
+    )
 
 
 def test_numbers_follow_each_condition_s_own_protocols():
@@ -818,13 +821,13 @@ PLACEMENT_TEXT = (
 def test_the_controls_text_in_full():
     from poolstudy.paper import controls_tex
 
-    assert controls_tex(*controls_inputs(), "digits") == CONTROLS_TEXT
+    assert controls_tex(*controls_inputs(), "digits", "95") == CONTROLS_TEXT
 
 
 def test_the_placement_text_in_full():
     from poolstudy.paper import placement_tex
 
-    assert placement_tex(*placement_inputs(), "digits") == PLACEMENT_TEXT
+    assert placement_tex(*placement_inputs(), "digits", "95") == PLACEMENT_TEXT
 
 
 SWEEP_CLOSES_TEXT = (
@@ -883,9 +886,9 @@ def test_the_sweep_text_in_full():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
-    assert sweep_tex(cells, steps=600) == SWEEP_CLOSES_TEXT
+    assert sweep_tex(cells, "95", steps=600) == SWEEP_CLOSES_TEXT
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
-    assert sweep_tex(cells, fit_floor=97.0) == SWEEP_NEVER_CLOSES_TEXT
+    assert sweep_tex(cells, "95", fit_floor=97.0) == SWEEP_NEVER_CLOSES_TEXT
 
 
 # Single sentences and tables for edge cases, every expected string written out by hand.
@@ -926,7 +929,7 @@ def test_the_sweep_text_in_full():
     ],
 )
 def test_comparison_sentences_in_full(row, expected):
-    assert comparison_sentence(row, "clean test accuracy") == expected
+    assert comparison_sentence(row, "clean test accuracy", "95") == expected
 
 
 @pytest.mark.parametrize(
@@ -980,7 +983,7 @@ def test_the_paired_table_in_full():
     columns += ["mean", "ci_low", "ci_high", "significant", "n"]
     paired = pd.DataFrame(rows, columns=columns).assign(dataset="my_digits")
     header = r"operator & test accuracy & cons.\ zero \\"
-    assert paired_table(paired, "my_digits") == "\n".join(
+    assert paired_table(paired, "my_digits", "95") == "\n".join(
         [
             r"Table~\ref{tab:paired} compares every operator with no pooling, condition by "
             "condition.\n",
@@ -1010,11 +1013,11 @@ def test_the_paired_table_in_full():
             "",
         ]
     )
-    assert paired_table(paired, "fashion_mnist") == (
+    assert paired_table(paired, "fashion_mnist", "95") == (
         r"No condition on fashion\_mnist trained the no-pooling baseline \texttt{none}, so "
         "there is no paired comparison with it.\n"
     )
-    assert paired_table(pd.DataFrame(), "my_digits") == (
+    assert paired_table(pd.DataFrame(), "my_digits", "95") == (
         r"The no-pooling baseline \texttt{none} was not run, so there is no paired "
         "comparison with it.\n"
     )
@@ -1157,7 +1160,7 @@ def test_the_controls_follow_the_declared_contrasts_and_the_paired_table():
     from poolstudy.paper import controls_tex
 
     contrasts, paired, models = controls_tables()
-    assert controls_tex(contrasts, paired, models, "digits") == (
+    assert controls_tex(contrasts, paired, models, "digits", "95") == (
         CONTROLS_HEADS + "\n"
         "\\texttt{none} (flatten) $-$ \\texttt{none} (gap): -1.5 points (95\\,\\% CI "
         "[-2.0, -1.0]); the first is lower (Holm-adjusted $p = 0.004$).\n"
@@ -1173,14 +1176,14 @@ def test_the_controls_follow_the_declared_contrasts_and_the_paired_table():
     )
     # without either table only the counts are left
     empty = pd.DataFrame()
-    assert controls_tex(empty, empty, models, "digits") == (
+    assert controls_tex(empty, empty, models, "digits", "95") == (
         CONTROLS_HEADS + "\n\n" + CONTROLS_FIELDS + "\n"
     )
-    assert controls_tex(contrasts, paired, models, "cifar") == (
+    assert controls_tex(contrasts, paired, models, "cifar", "95") == (
         "The operators needed for the controls were not run.\n"
     )
     pooled_only = models[models["operator"] == "stride"].assign(dataset="fashion_mnist")
-    assert controls_tex(contrasts, paired, pooled_only, "fashion_mnist") == (
+    assert controls_tex(contrasts, paired, pooled_only, "fashion_mnist", "95") == (
         "The controls of the primary contrasts are in Section~\\ref{sec:answer}; this run "
         "trained no further control on fashion\\_mnist.\n"
     )
@@ -1254,7 +1257,7 @@ def test_the_sweep_names_the_worst_operators_of_three():
 
     # no size closes the gap: the largest gap and the best fit at the largest size, 2,000
     cells = three_operator_sweep({500: 5.0, 1000: 4.0, 2000: {"none": 1.5, "max": 3.0, "avg": 2.0}})
-    text = sweep_tex(cells, fit_floor=97.0).split("\n\n")[0]
+    text = sweep_tex(cells, "95", fit_floor=97.0).split("\n\n")[0]
     assert text.splitlines()[1:] == [
         "With random translations of up to 4 pixels, no size up to the largest (2,000 images) "
         "is free of overfitting by this rule: there the largest gap is \\texttt{max}'s (3.0 "
@@ -1264,7 +1267,7 @@ def test_the_sweep_names_the_worst_operators_of_three():
     ]
     # closed from 500 on, where avg (95.3) and none (96.3) stay below the floor of 97
     cells = three_operator_sweep({500: 0.2, 2000: 0.2})
-    lines = sweep_tex(cells, fit_floor=97.0).split("\n\n")[0].splitlines()
+    lines = sweep_tex(cells, "95", fit_floor=97.0).split("\n\n")[0].splitlines()
     assert lines[0].endswith(SWEEP_RULE)
     assert lines[1:3] == [
         "With random translations of up to 4 pixels, every operator's gap is below 1.0 point "
@@ -1283,7 +1286,7 @@ def test_a_sweep_without_a_step_budget_says_epochs(steps):
     assert (
         " (3 seeds each) for the same number of epochs at every size (smaller sets get fewer "
         "steps). A size counts"
-    ) in sweep_tex(cells, steps=steps)
+    ) in sweep_tex(cells, "95", steps=steps)
 
 
 def condition_entry(name: str, **changes) -> dict:

@@ -196,7 +196,7 @@ def test_the_stability_appendix_in_full_says_which_columns_coincide():
         + operator_row("max", *pm(0.2, 10.2, 20.2, 30, 40.2))
         + "\\end{longtable}\n"
     )
-    assert tables.stability_appendix(stability_summary(), "digits", "none") == (
+    assert tables.stability_appendix(stability_summary(), "digits", "none", "95") == (
         "No shift protocol was evaluated under the primary condition.\n"
     )
 
@@ -206,7 +206,7 @@ def test_columns_that_differ_get_no_coincidence_note(column):
     summary = stability_summary()
     summary.loc[summary["protocol"] == "zero", column] += 0.3
     summary.loc[(summary["protocol"] == "subpixel") & (summary["operator"] == "max"), column] -= 1
-    appendix = tables.stability_appendix(summary, "digits", "gap")
+    appendix = tables.stability_appendix(summary, "digits", "gap", "95")
     assert "points).}\\label{tab:stability-all}" in appendix and "coincide" not in appendix
 
 
@@ -215,13 +215,13 @@ def test_columns_of_one_seed_coincide_though_they_have_no_interval():
     a bound present under one protocol alone still tells its columns apart."""
     summary = stability_summary()
     summary[["ci_low", "ci_high"]] = NAN
-    caption = tables.stability_appendix(summary, "digits", "gap").split("\\label")[0]
+    caption = tables.stability_appendix(summary, "digits", "gap", "95").split("\\label")[0]
     assert caption.endswith(
         "points). Cons. and MAC coincide under the circular and zero protocols; P(change) "
         f"coincides under the circular, zero and subpixel protocols: {COINCIDENCE_REASON}}}"
     )
     summary.loc[(summary["protocol"] == "zero") & (summary["operator"] == "max"), "ci_low"] = 0
-    caption = tables.stability_appendix(summary, "digits", "gap").split("\\label")[0]
+    caption = tables.stability_appendix(summary, "digits", "gap", "95").split("\\label")[0]
     assert caption.endswith(
         "points). P(change) coincides under the circular and subpixel protocols: "
         f"{COINCIDENCE_REASON}}}"
@@ -322,7 +322,7 @@ def test_a_column_coincides_where_it_is_equal_to_float_noise_and_only_where_meas
             clean_ok & (summary["protocol"] == "subpixel"), ["mean", "ci_low", "ci_high"]
         ].to_numpy()
     )
-    caption = tables.stability_appendix(summary, "digits", "gap").split("\\label")[0]
+    caption = tables.stability_appendix(summary, "digits", "gap", "95").split("\\label")[0]
     assert caption.endswith(
         "(mean $\\pm$ half-width of the 95\\,\\% interval over seeds; percentages, MAC in "
         "points). Cons. coincides under the circular and zero protocols; cons.\\,$|$\\,clean "

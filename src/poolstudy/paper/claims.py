@@ -22,7 +22,7 @@ from poolstudy.paper.format import (
 )
 
 
-def comparison_sentence(row, metric_words: str, confidence: str | int = 95) -> str:
+def comparison_sentence(row, metric_words: str, confidence: str | int) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
     interval = f"{confidence}\\,\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
@@ -53,7 +53,7 @@ def paired_cell(row) -> str:
     return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
 
 
-def paired_table(paired: pd.DataFrame, dataset: str, confidence: str | int = 95) -> str:
+def paired_table(paired: pd.DataFrame, dataset: str, confidence: str | int) -> str:
     """Every operator against no pooling, paired by seed (``paired.csv``), in clean test
     accuracy and in consistency per protocol: a ``longtable`` with one block per condition,
     its caption and label ``tab:paired``."""
@@ -157,7 +157,7 @@ def placement_tex(
     paired: pd.DataFrame,
     models: pd.DataFrame,
     dataset: str,
-    confidence: str | int = 95,
+    confidence: str | int,
 ) -> str:
     """The placement experiment, generated: per placement condition, accuracy at the positions
     training used, at the others and the drop between them (which, unlike the accuracy
@@ -250,7 +250,7 @@ def controls_tex(
     paired: pd.DataFrame,
     models: pd.DataFrame,
     dataset: str,
-    confidence: str | int = 95,
+    confidence: str | int,
 ) -> str:
     """One generated paragraph per control: parameters and head, receptive field, and what
     pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}). The
@@ -393,7 +393,7 @@ def underfitting_operators(setting: pd.DataFrame, size: int, fit_floor: float) -
 
 def sweep_tex(
     sweep: pd.DataFrame,
-    confidence: str | int = 95,
+    confidence: str | int,
     gap_threshold: float = GAP_THRESHOLD,
     fit_floor: float = FIT_FLOOR,
     steps=None,

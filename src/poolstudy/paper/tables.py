@@ -276,7 +276,7 @@ def stability_protocol(summary: pd.DataFrame, dataset: str, condition: str) -> s
 
 
 def stability_appendix(
-    summary: pd.DataFrame, dataset: str, condition: str, confidence: str | int = 95
+    summary: pd.DataFrame, dataset: str, condition: str, confidence: str | int
 ) -> str:
     """Every protocol's stability measures, one block of rows per protocol: a ``longtable``
     with its caption (label ``tab:stability-all``), which says which columns coincide across
