@@ -467,12 +467,25 @@ def test_the_contrasts_appendix_in_full():
         "\\midrule\n"
         "\\texttt{max} $-$ \\texttt{none} & 5 & +2.0 [+1.0, +3.0] & $<$0.001 & 0.001 & "
         "difference \\\\\n"
-        "\\texttt{avg} (flatten) $-$ \\texttt{avg} (gap) & 0 & n/a [n/a, n/a] & n/a & n/a & "
+        "\\texttt{avg} (flatten) $-$ \\texttt{avg} (gap) & 0 & n/a & n/a & n/a & "
         "not trained \\\\\n"
         "\\bottomrule\n"
         "\\end{tabular}\n"
         + CONTRASTS_CAPTION.replace("{words}", "clean test accuracy").replace("{margin}", "1.0")
         + "\\label{tab:contrasts}\n\\end{table}\n"
+    )
+    # a difference from two seeds: its mean alone, and the caption says why
+    two = contrast_rows({"n": 2, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"})
+    appendix = contrasts_appendix(two, "90")
+    assert "\\texttt{max} $-$ \\texttt{none} & 2 & +2.0 & " in appendix
+    assert (
+        CONTRASTS_CAPTION.replace("{words}", "clean test accuracy")
+        .replace("{margin}", "1.0")
+        .replace(
+            " points. The verdict",
+            " points. A difference from fewer than 3 seeds has no interval. The verdict",
+        )
+        in appendix
     )
     # a family of one contrast, of a metric without words of its own, and a wider margin
     one = contrast_rows({"metric": "accuracy_shifted", "margin": 2.5})
@@ -1102,7 +1115,8 @@ def test_a_budget_change_from_one_seed_is_reported_but_never_shown_stable():
         "budget_change_p_equivalence": NAN,
     }
     assert budget_tex(list(contrast_rows(one_seed).itertuples()), "90") == (
-        f"Doubling the training budget moved {LABEL} by +0.1 points (90\\,\\% CI [n/a, n/a]), "
+        f"Doubling the training budget moved {LABEL} by +0.1 points (1 seed, too few for an "
+        "interval), "
         "not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a).\n\n"
     )
     assert budget_tex(list(contrast_rows({**one_seed, "budget_n": 0}).itertuples()), "90") == ""

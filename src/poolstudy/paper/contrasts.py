@@ -49,10 +49,16 @@ def p_text(value: float) -> str:
 
 
 def interval(row, confidence_text: str) -> str:
-    """``95 % CI [-0.8, +1.4]``, or how many seeds were too few for one."""
-    if math.isnan(row.ci_low):
-        return too_few_seeds(row.n)
-    return f"{confidence_text}\\,\\% CI [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
+    """``95 % CI [-0.8, +1.4]`` of a contrast, or how many seeds were too few for one."""
+    return interval_text(row.ci_low, row.ci_high, row.n, confidence_text)
+
+
+def interval_text(low: float, high: float, n, confidence_text: str) -> str:
+    """``95 % CI [-0.8, +1.4]``, or ``2 seeds, too few for an interval`` where ``n`` seeds
+    gave none."""
+    if math.isnan(low):
+        return too_few_seeds(n)
+    return f"{confidence_text}\\,\\% CI [{fmt_signed(low)}, {fmt_signed(high)}]"
 
 
 def contrast_sentence(row, confidence_text: str) -> str:
@@ -96,7 +102,9 @@ def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
         r"\midrule",
     ]
     for row in table.itertuples():
-        ci = f"{fmt_signed(row.mean)} [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
+        ci = fmt_signed(row.mean)
+        if not math.isnan(row.ci_low):
+            ci += f" [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
         lines.append(
             f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm)} & "
             f"{fmt_p(row.p_equivalence_holm)} & {row.verdict} \\\\"
@@ -110,6 +118,11 @@ def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
     if table.empty:
         return "No primary contrasts were declared in this run's configuration.\n"
     margin = fmt(table["margin"].iloc[0])
+    no_interval = (
+        f" A difference from fewer than {MIN_SEEDS} seeds has no interval."
+        if (table["ci_low"].isna() & (table["n"] > 0)).any()
+        else ""
+    )
     return (
         "\\begin{table}[htbp]\n\\centering\n\\small\n"
         + contrasts_table(table, confidence_text)
@@ -117,8 +130,8 @@ def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
         f"{latex_escape(table['dataset'].iloc[0])} (points of {metric_words(table)}): the first "
         "network minus the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the "
         "paired $t$-test of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two "
-        f"one-sided tests of equivalence within $\\pm${margin} points. The verdict is the one "
-        "\\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
+        f"one-sided tests of equivalence within $\\pm${margin} points.{no_interval} The verdict "
+        "is the one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
         "\\label{tab:contrasts}\n\\end{table}\n"
     )
 
@@ -296,11 +309,10 @@ def stable_under_budget(row) -> bool:
 
 def budget_change_text(row, confidence_text: str) -> str:
     """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``."""
-    return (
-        f"moved {contrast_label(row)} by {fmt_signed(row.budget_change)} points "
-        f"({confidence_text}\\,\\% CI [{fmt_signed(row.budget_change_ci_low)}, "
-        f"{fmt_signed(row.budget_change_ci_high)}])"
+    change = interval_text(
+        row.budget_change_ci_low, row.budget_change_ci_high, row.budget_n, confidence_text
     )
+    return f"moved {contrast_label(row)} by {fmt_signed(row.budget_change)} points ({change})"
 
 
 def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str) -> str:
