@@ -381,3 +381,25 @@ def test_a_list_items_error_names_its_index():
     assert error_of(config_with(seeds=[0, "a"])) == (
         "invalid configuration:\n  config key seeds[1]: 'a' is not of type 'integer'"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "name"),
+    [("sweep", "gap_threshold"), ("sweep", "fit_floor"), ("primary", "plateau_points")],
+)
+def test_a_settings_schema_default_is_the_value_a_config_without_it_gets(section, name):
+    """Code that runs without a validated config (a paper built from settings that omit the
+    sweep's criterion) falls back on ``schema_default``: the value validation fills in."""
+    from poolstudy.config import schema_default, validate_structure
+
+    sweep = {
+        "dataset": DEFAULT["datasets"][0],
+        "operators": ["none"],
+        "seeds": [0],
+        "n_train": [50],
+        "augment_shift": [0],
+        "base": next(iter(DEFAULT["conditions"])),
+    }
+    given = {k: v for k, v in {**DEFAULT, "sweep": sweep}[section].items() if k != name}
+    filled = validate_structure(config_with(**{section: given}))[section][name]
+    assert schema_default(section, name) == filled

@@ -113,6 +113,16 @@ def test_split_fractions_are_used(tmp_path):
     assert sizes == expected_sizes(N_DIGITS, 0.2, 0.1)
 
 
+def test_split_settings_not_given_are_the_schemas(prepared, tmp_path):
+    from poolstudy.config import section_defaults
+
+    defaults = section_defaults("data")["split"]
+    data = prepare_dataset("digits", tmp_path / "d.pt", split={"seed": 0}, options=OPTIONS)
+    sizes = {name: int((data.split == SPLITS.index(name)).sum()) for name in SPLITS}
+    assert sizes == expected_sizes(N_DIGITS, defaults["val_fraction"], defaults["test_fraction"])
+    assert torch.equal(data.split, prepared.split)  # no split given at all: the same
+
+
 def test_prepared_file_bytes_are_reproducible(prepared_path, tmp_path):
     prepare_dataset("digits", tmp_path / "d.pt", options=OPTIONS)
     assert (tmp_path / "d.pt").read_bytes() == prepared_path.read_bytes()

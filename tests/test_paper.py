@@ -464,7 +464,7 @@ def test_sweep_text_names_the_size_where_the_gap_closes_and_the_ranking():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
-    text = sweep_tex(cells, "95")
+    text = sweep_tex(cells, "95", gap_threshold=1.0, fit_floor=95.0)
     assert "every operator's gap is below 1.0 point from 2,000 training images on" in text
     assert "did not fit" not in text
     assert r"Ranked by test accuracy at 2,000 images: \texttt{max}" in text
@@ -476,17 +476,21 @@ def test_sweep_gap_must_stay_closed_for_every_larger_size_and_every_operator():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({250: 0.5, 1000: 3.0, 4000: 0.2})
-    assert "from 4,000 training images on" in sweep_tex(cells, "95")
+    assert "from 4,000 training images on" in sweep_tex(
+        cells, "95", gap_threshold=1.0, fit_floor=95.0
+    )
     # at 1,000 images only max still overfits: the worst operator's gap decides
     cells, observations = sweep_frames({250: 5.0, 1000: {"none": 0.5, "max": 3.0}, 4000: 0.2})
-    assert "from 4,000 training images on" in sweep_tex(cells, "95")
+    assert "from 4,000 training images on" in sweep_tex(
+        cells, "95", gap_threshold=1.0, fit_floor=95.0
+    )
 
 
 def test_sweep_text_says_when_the_gap_never_closes():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
-    text = sweep_tex(cells, "95")
+    text = sweep_tex(cells, "95", gap_threshold=1.0, fit_floor=95.0)
     assert "no size up to the largest (2,000 images) is free of overfitting" in text
     # max: test 98.1 on average, train 101.1; none: 96.1 and 97.6
     assert (
@@ -500,10 +504,10 @@ def test_a_small_gap_from_underfitting_does_not_count():
 
     # at 250 images the gap is small only because neither network fits (train ~80%)
     cells, observations = sweep_frames({250: 0.5, 4000: 0.5}, test_by_size={250: 79.5})
-    text = sweep_tex(cells, "95")
+    text = sweep_tex(cells, "95", gap_threshold=1.0, fit_floor=95.0)
     assert "from 4,000 training images on" in text
     assert "from 250" not in text
-    lenient = sweep_tex(cells, "95", fit_floor=50.0)
+    lenient = sweep_tex(cells, "95", fit_floor=50.0, gap_threshold=1.0)
     assert "from 250 training images on" in lenient
 
 
@@ -512,7 +516,7 @@ def test_an_operator_that_cannot_fit_is_named_as_underfitting():
 
     # none's train accuracy is 96.2-96.4 + gap; with a floor of 97 only max (98+) fits
     cells, observations = sweep_frames({500: 0.2, 2000: 0.2})
-    text = sweep_tex(cells, "95", fit_floor=97.0)
+    text = sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0)
     assert "from 500 training images on" in text
     assert r"There, \texttt{none} (96.3\,\%) did not fit its training set to 97.0" in text
 
@@ -524,14 +528,18 @@ def test_sweep_text_states_the_step_budget_and_thresholds():
     text = sweep_tex(cells, "95", gap_threshold=0.5, fit_floor=97.0, steps=600)
     assert "for the same 600 optimiser steps at every size" in text
     assert "below 0.5 point and at least one operator fits its training set to 97.0" in text
-    assert "smaller sets get fewer steps" in sweep_tex(cells, "95")
+    assert "smaller sets get fewer steps" in sweep_tex(
+        cells, "95", gap_threshold=1.0, fit_floor=95.0
+    )
 
 
 def test_no_sweep_is_said_plainly():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({})
-    assert sweep_tex(cells.iloc[0:0], "95").startswith("No data-size sweep")
+    assert sweep_tex(cells.iloc[0:0], "95", gap_threshold=1.0, fit_floor=95.0).startswith(
+        "No data-size sweep"
+    )
 
 
 def placement_inputs():
@@ -886,9 +894,9 @@ def test_the_sweep_text_in_full():
     from poolstudy.paper import sweep_tex
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
-    assert sweep_tex(cells, "95", steps=600) == SWEEP_CLOSES_TEXT
+    assert sweep_tex(cells, "95", steps=600, gap_threshold=1.0, fit_floor=95.0) == SWEEP_CLOSES_TEXT
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
-    assert sweep_tex(cells, "95", fit_floor=97.0) == SWEEP_NEVER_CLOSES_TEXT
+    assert sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0) == SWEEP_NEVER_CLOSES_TEXT
 
 
 # Single sentences and tables for edge cases, every expected string written out by hand.
@@ -1257,7 +1265,7 @@ def test_the_sweep_names_the_worst_operators_of_three():
 
     # no size closes the gap: the largest gap and the best fit at the largest size, 2,000
     cells = three_operator_sweep({500: 5.0, 1000: 4.0, 2000: {"none": 1.5, "max": 3.0, "avg": 2.0}})
-    text = sweep_tex(cells, "95", fit_floor=97.0).split("\n\n")[0]
+    text = sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0).split("\n\n")[0]
     assert text.splitlines()[1:] == [
         "With random translations of up to 4 pixels, no size up to the largest (2,000 images) "
         "is free of overfitting by this rule: there the largest gap is \\texttt{max}'s (3.0 "
@@ -1267,7 +1275,7 @@ def test_the_sweep_names_the_worst_operators_of_three():
     ]
     # closed from 500 on, where avg (95.3) and none (96.3) stay below the floor of 97
     cells = three_operator_sweep({500: 0.2, 2000: 0.2})
-    lines = sweep_tex(cells, "95", fit_floor=97.0).split("\n\n")[0].splitlines()
+    lines = sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0).split("\n\n")[0].splitlines()
     assert lines[0].endswith(SWEEP_RULE)
     assert lines[1:3] == [
         "With random translations of up to 4 pixels, every operator's gap is below 1.0 point "
@@ -1286,7 +1294,7 @@ def test_a_sweep_without_a_step_budget_says_epochs(steps):
     assert (
         " (3 seeds each) for the same number of epochs at every size (smaller sets get fewer "
         "steps). A size counts"
-    ) in sweep_tex(cells, "95", steps=steps)
+    ) in sweep_tex(cells, "95", steps=steps, gap_threshold=1.0, fit_floor=95.0)
 
 
 def condition_entry(name: str, **changes) -> dict:

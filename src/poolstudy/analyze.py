@@ -11,6 +11,7 @@ import pandas as pd
 
 from poolstudy import stats
 from poolstudy.atomic import read_csv, write_csv, write_json
+from poolstudy.config import schema_default
 
 MODEL_COLUMNS = [
     "experiment",
@@ -445,8 +446,8 @@ def analyze(
         curves,
         regime.get("dataset", ""),
         regime.get("conditions", []),
-        regime.get("gap_threshold", 1.0),
-        regime.get("plateau_points", 1.0),
+        regime.get("gap_threshold", schema_default("primary", "gap_threshold")),
+        regime.get("plateau_points", schema_default("primary", "plateau_points")),
         confidence,
         regime.get("half_budget", {}),
     )

@@ -220,6 +220,12 @@ def section_defaults(section: str) -> dict:
     return yaml.safe_load(_section_defaults(section))
 
 
+def schema_default(section: str, name: str):
+    """The schema's default of one setting of a section whose other settings have none
+    (``sweep.gap_threshold``), for code that runs without a validated config."""
+    return load_schema()["properties"][section]["properties"][name]["default"]
+
+
 def config_digest(config: dict) -> str:
     """SHA-256 of a validated config (keys sorted): the hash in the paper's provenance footer
     and in a recorded run (``poolstudy.record``)."""

@@ -359,7 +359,7 @@ def evaluate_cell(
     if not len(model_paths) == len(seeds) == len(out_paths) == len(correct_paths):
         raise ValueError("one model, seed, output and per-image record per seed, in order")
     config = EvalConfig.from_dict(evaluate_options)
-    device = devices.resolve_device(evaluate_options.get("device", "auto"))
+    device = devices.resolve_device(evaluate_options.get("device", DEFAULTS["device"]))
     devices.configure(device, threads, deterministic=True)
     data = load_prepared(data_path)
     placement = PlacementConfig.from_dict(placement_options)

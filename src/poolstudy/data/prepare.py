@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.atomic import atomic_path, check_digest, damaged, load_torch_file, tensor_digest
+from poolstudy.config import section_defaults
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawDataset, RawShape
 
@@ -141,25 +142,30 @@ def prepared_shape(raw: RawShape, val_fraction: float, test_fraction: float, can
 def prepare_dataset(
     name: str,
     out_path: str | os.PathLike,
-    raw_dir: str | os.PathLike = "data/raw",
+    raw_dir: str | os.PathLike | None = None,
     mirror: str | None = None,
     split: dict | None = None,
     options: dict | None = None,
 ) -> PreparedDataset:
+    """Load dataset ``name`` and save it, placed on its canvas and split, to ``out_path``.
+    ``raw_dir`` and the ``split`` settings it does not give: the config schema's
+    (``data.raw_dir``, ``data.split``)."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; registered: {', '.join(DATASETS)}")
-    split = split or {}
+    defaults = section_defaults("data")
+    split = {**defaults["split"], **(split or {})}
     options = dict(options or {})
-    raw = DATASETS[name].load(Path(raw_dir), resolve_mirror(mirror), options)
+    raw_dir = Path(defaults["raw_dir"] if raw_dir is None else raw_dir)
+    raw = DATASETS[name].load(raw_dir, resolve_mirror(mirror), options)
     prepared = PreparedDataset(
         name=name,
         images=place_on_canvas(raw.images, options.get("canvas")),
         labels=raw.labels,
         split=split_codes(
             raw,
-            val_fraction=float(split.get("val_fraction", 0.15)),
-            test_fraction=float(split.get("test_fraction", 0.25)),
-            seed=int(split.get("seed", 0)),
+            val_fraction=float(split["val_fraction"]),
+            test_fraction=float(split["test_fraction"]),
+            seed=int(split["seed"]),
         ),
         classes=list(raw.classes),
     )

@@ -11,8 +11,6 @@ import os
 
 from poolstudy.atomic import read_csv, write_text
 from poolstudy.paper.claims import (
-    FIT_FLOOR,
-    GAP_THRESHOLD,
     comparison_sentence,
     controls_tex,
     identical_protocols_tex,
@@ -113,6 +111,7 @@ def write_paper_inputs(
 ) -> list[str]:
     """Every file of ``GENERATED`` from the run's tables in ``tables_dir``, the settings the
     paper quotes and the recorded runs in ``record_folders`` (``poolstudy.record``)."""
+    from poolstudy.config import schema_default
     from poolstudy.record import read_record
 
     def read(name):
@@ -122,6 +121,11 @@ def write_paper_inputs(
     tables = {name: read(name) for name in names}
     contrasts, regime = tables["contrasts"], tables["regime"]
     confidence = confidence_text(settings)
+
+    def sweep_setting(name):
+        """The sweep's criterion as the settings give it, else as the schema does."""
+        return settings.get(f"sweep_{name}", schema_default("sweep", name))
+
     contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
     for name in ("summary", "paired", "sweep"):
         tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
@@ -156,8 +160,8 @@ def write_paper_inputs(
         "sweep": sweep_tex(
             tables["sweep"],
             confidence,
-            gap_threshold=float(settings.get("sweep_gap_threshold", GAP_THRESHOLD)),
-            fit_floor=float(settings.get("sweep_fit_floor", FIT_FLOOR)),
+            gap_threshold=float(sweep_setting("gap_threshold")),
+            fit_floor=float(sweep_setting("fit_floor")),
             steps=settings.get("sweep_steps"),
         ),
         "contrasts": contrasts_tex(contrasts, confidence, regime),

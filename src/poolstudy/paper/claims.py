@@ -354,10 +354,6 @@ def controls_tex(
     return "\n\n".join(paragraphs) + "\n"
 
 
-GAP_THRESHOLD = 1.0
-FIT_FLOOR = 95.0
-
-
 def sizes_without_overfitting(
     setting: pd.DataFrame, sizes: list[int], gap_threshold: float, fit_floor: float
 ) -> list[int]:
@@ -394,8 +390,8 @@ def underfitting_operators(setting: pd.DataFrame, size: int, fit_floor: float) -
 def sweep_tex(
     sweep: pd.DataFrame,
     confidence: str | int,
-    gap_threshold: float = GAP_THRESHOLD,
-    fit_floor: float = FIT_FLOOR,
+    gap_threshold: float,
+    fit_floor: float,
     steps=None,
 ) -> str:
     """The data-size sweep, generated: for each augmentation setting, the smallest training
