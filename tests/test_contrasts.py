@@ -292,7 +292,7 @@ def test_the_answer_is_not_settled_where_the_regime_fails_its_own_checks():
         table, regime_of(["big", "base", "other"], [True, True, None]), ["big"], [], "95"
     )
     assert settled.startswith("\\newcommand{\\psanswer}{Yes: ")
-    assert "Convergence was not checked for" in settled and "from 500 to 1000" in settled
+    assert "Convergence was not checked for" in settled and "from 500 to 1,000" in settled
     mixed = answer_tex(
         table, regime_of(["big", "base", "other"], [True, True, False]), ["big"], [], "95"
     )
@@ -580,14 +580,14 @@ REGIME_SETTLED = (
     "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
     "threshold (largest: +0.4 points, \\texttt{none}, against a test-set sampling error of "
     "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
-    "the training budget (from 500 to 1000 optimiser steps) raised the test accuracy of "
+    "the training budget (from 500 to 1,000 optimiser steps) raised the test accuracy of "
     "\\texttt{max}, \\texttt{none} by at most +0.3 points (\\texttt{none}), less than the "
     "threshold of 1.0: their training had converged. \n\n"
 )
 REGIME_FAILING = (
     "The primary regime trains 3 networks on glyphs (conditions gap, flatten; "
     "Figure~\\ref{fig:learning}). Its gap is not below the threshold for \\texttt{max} "
-    "(flatten): there it may be overfitting. Doubling the training budget (from 500 to 1000 "
+    "(flatten): there it may be overfitting. Doubling the training budget (from 500 to 1,000 "
     "optimiser steps) still raised the test accuracy of \\texttt{max} (flatten) by +2.5 points, "
     "more than the threshold of 1.0: its training had not converged, and the comparisons "
     "involving it are provisional. That of \\texttt{max} (gap) rose by at most +0.1 points: "
@@ -626,7 +626,7 @@ def test_unconverged_networks_are_named_with_the_largest_gain_and_the_converged_
     )
     text = convergence_tex(regime, partial(network_names, regime=regime))
     assert text == (
-        "Doubling the training budget (from 500 to 1000 optimiser steps) still raised the test "
+        "Doubling the training budget (from 500 to 1,000 optimiser steps) still raised the test "
         "accuracy of \\texttt{max}, \\texttt{none} by more than the threshold of 1.0 (up to "
         "+2.5 points, \\texttt{none}): their training had not converged, and the comparisons "
         "involving them are provisional. That of \\texttt{avg}, \\texttt{stride} rose by at "
@@ -634,7 +634,7 @@ def test_unconverged_networks_are_named_with_the_largest_gain_and_the_converged_
     )
 
 
-@pytest.mark.parametrize(("value", "expected"), [(NAN, "n/a"), (1000.0, "1000"), (64, "64")])
+@pytest.mark.parametrize(("value", "expected"), [(NAN, "n/a"), (1000.0, "1,000"), (64, "64")])
 def test_step_counts_are_whole_numbers(value, expected):
     from poolstudy.paper.contrasts import whole
 
@@ -811,7 +811,7 @@ def test_the_answer_macros_in_full():
         "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
         "threshold (largest: +0.2 points, \\texttt{max}, against a test-set sampling error of "
         "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
-        "the training budget (from 500 to 1000 optimiser steps) raised the test accuracy of "
+        "the training budget (from 500 to 1,000 optimiser steps) raised the test accuracy of "
         "\\texttt{max}, \\texttt{avg}, \\texttt{none} by at most +0.1 points "
         "(\\texttt{max}), less than the threshold of 1.0: their training had converged. "
         "\n\n}\n"

@@ -389,6 +389,10 @@ def test_every_figure_and_table_label_is_referenced_in_the_text(snakemake_projec
         assert rf"\psgraphic{{{name}}}" in text and rf"\psdrawn{{{name}}}" in text
 
 
+# a number as the paper prints it: -0.8, +2.0, 8, 1,000
+NUMBER = r"[+-]?\d+\.\d+|(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.])|(?<![\w.,])\d+(?![\w.]|,\d)"
+
+
 def test_every_number_in_the_answer_equals_its_row_of_the_tables(snakemake_project):
     tables = snakemake_project / "results" / "tables"
     contrasts = pd.read_csv(tables / "contrasts.csv")
@@ -418,11 +422,11 @@ def test_every_number_in_the_answer_equals_its_row_of_the_tables(snakemake_proje
         quoted |= {f"{row.p_equivalence_holm:.3f}", str(row.n)}
     quoted |= {f"{regime['gap'].max():+.1f}", f"{regime['late_rise'].max():.1f}"}
     quoted |= {f"{v:+.1f}" for v in regime["budget_gain"].dropna()}
-    quoted |= {str(int(v)) for v in regime[["steps", "half_budget_steps"]].stack().dropna()}
+    quoted |= {f"{int(v):,}" for v in regime[["steps", "half_budget_steps"]].stack().dropna()}
     quoted |= {f"{v:.1f}" for v in regime["plateau_points"]}
     quoted |= {f"{v:.1f}" for v in regime["gap_sampling_se"]}
     quoted |= {"0.001", str(len(regime))}
-    numbers = re.findall(r"[+-]?\d+\.\d+|(?<![\w.])\d+(?![\w.])", answer)
+    numbers = re.findall(NUMBER, answer)
     stray = [n for n in numbers if n not in quoted and n != confidence]
     assert stray == [], stray
 

@@ -243,7 +243,7 @@ def network_names(rows: pd.DataFrame, regime: pd.DataFrame, conjunction: bool = 
 
 
 def whole(value: float) -> str:
-    return "n/a" if pd.isna(value) else str(int(value))
+    return "n/a" if pd.isna(value) else f"{int(value):,}"
 
 
 def checked(regime: pd.DataFrame) -> pd.Series:
