@@ -774,7 +774,10 @@ def test_the_answer_sentence_in_full(changes, regime, expected):
     from poolstudy.paper.contrasts import verdict_sentence
 
     rows = list(contrast_rows(*changes).itertuples()) if changes else []
-    assert verdict_sentence(rows, regime, "90") == expected
+    assert verdict_sentence(rows, regime, "90", refer=True) == expected
+    # in the section "The answer" itself: no pointer to that section
+    unreferred = expected.replace(" (Section~\\ref{sec:answer})", "")
+    assert verdict_sentence(rows, regime, "90") == unreferred
 
 
 def test_the_answer_macros_in_full():
@@ -801,7 +804,12 @@ def test_the_answer_macros_in_full():
     )
     assert answer_tex(table, None, ["deciding"], mechanisms, "90") == (
         "\\newcommand{\\psanswer}{" + verdict + split + "}\n"
-        "\\newcommand{\\psanswerbody}{%\n" + verdict + split + "\n\n" + paragraph + "}\n"
+        "\\newcommand{\\psanswerbody}{%\n"
+        + verdict.replace(" (Section~\\ref{sec:answer})", "")  # that section itself
+        + split
+        + "\n\n"
+        + paragraph
+        + "}\n"
     )
     settled = answer_tex(table, SIDES_CONVERGED, ["deciding"], [], "90")
     assert settled.endswith(
@@ -948,7 +956,7 @@ def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_
     from poolstudy.paper.contrasts import budget_tex, verdict_sentence
 
     rows = list(contrast_rows(change).itertuples())
-    assert verdict_sentence(rows, STILL_LEARNING, "90") == expected_verdict
+    assert verdict_sentence(rows, STILL_LEARNING, "90", refer=True) == expected_verdict
     assert budget_tex(rows, "90") == expected_budget
 
 
@@ -1143,8 +1151,10 @@ def test_a_recorded_runs_answer_names_that_run():
     assert text == (
         NOT_SETTLED.replace("this run", "that run")
         + quoted(("max", "+2.0", "+1.0", "+3.0"))
-        + ", but that run has no primary regime to check (Section~\\ref{sec:answer})."
+        + ", but that run has no primary regime to check."
     )
+    referred = split_answer(table, None, ["max - none"], [], "90", run="that run", refer=True)
+    assert referred == text[:-1] + " (Section~\\ref{sec:answer})."
     table = contrast_rows({}, {"name": "max - none_rf", "second_operator": "none_rf"})
     pairs = [("receptive field", "max - none_rf")]
     text = split_answer(table, None, ["max - none"], pairs, "90", run="that run")

@@ -392,11 +392,17 @@ def budget_tex(rows: list, confidence_text: str) -> str:
 
 
 def verdict_sentence(
-    rows: list, regime: pd.DataFrame | None, confidence_text: str, run: str = "this run"
+    rows: list,
+    regime: pd.DataFrame | None,
+    confidence_text: str,
+    run: str = "this run",
+    refer: bool = False,
 ) -> str:
     """One answer to the question from the deciding contrasts (``primary.answer``); where the
     primary regime's own checks fail, the measured contrast and why it does not settle the
-    question instead. ``run``: how the text names the run (a recorded one: "that run")."""
+    question instead. ``run``: how the text names the run (a recorded one: "that run");
+    ``refer``: point to the section "The answer" for the checks (in the abstract and the
+    conclusion; that section itself gives them next)."""
     if not rows:
         return f"{run.capitalize()} declares no deciding contrast, so it gives no answer. "
     verdicts = {row.verdict for row in rows}
@@ -406,9 +412,10 @@ def verdict_sentence(
     )
     failure = regime_failure(regime, rows, confidence_text, run)
     if failure:
+        where = " (Section~\\ref{sec:answer})" if refer else ""
         return (
             f"Not settled by {run}: at its budget, pooling against no pooling measured "
-            f"{quoted}, but {failure} (Section~\\ref{{sec:answer}}). "
+            f"{quoted}, but {failure}{where}. "
         )
     if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
         return f"Yes: where no compared network overfits, pooling raised accuracy ({quoted}). "
@@ -457,12 +464,14 @@ def split_answer(
     pairs: list,
     confidence_text: str,
     run: str = "this run",
+    refer: bool = False,
 ) -> str:
     """The verdict of the deciding contrasts ``answer`` and, after it, the answer split into
-    its mechanisms (``pairs``: (mechanism, contrast name)), each trained with enough seeds."""
+    its mechanisms (``pairs``: (mechanism, contrast name)), each trained with enough seeds;
+    ``refer`` as in ``verdict_sentence``."""
     by_name = {row.name: row for row in table.itertuples()}
     deciding = [by_name[name] for name in answer if name in by_name]
-    verdict = verdict_sentence(deciding, regime, confidence_text, run).strip()
+    verdict = verdict_sentence(deciding, regime, confidence_text, run, refer).strip()
     parts = [
         (mechanism, by_name[name])
         for mechanism, name in pairs
@@ -487,8 +496,8 @@ def answer_tex(
     by_name = {row.name: row for row in table.itertuples()}
     deciding = [by_name[name] for name in answer if name in by_name]
     pairs = list(mechanisms.items() if isinstance(mechanisms, dict) else mechanisms)
-    verdict = split_answer(table, regime, answer, pairs, confidence_text)
-    body = [verdict, ""]
+    verdict = split_answer(table, regime, answer, pairs, confidence_text, refer=True)
+    body = [split_answer(table, regime, answer, pairs, confidence_text), ""]
     if regime is not None and not regime.empty:
         body.append(regime_tex(regime))
         if budget := budget_tex(deciding, confidence_text):
