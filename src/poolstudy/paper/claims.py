@@ -258,7 +258,7 @@ def controls_tex(
     its verdict) or of ``paired.csv`` (against no pooling); a comparison that neither table
     holds is not made. Conditions with a placement canvas are left out: their test images
     differ."""
-    from poolstudy.paper.contrasts import contrast_sentence as verdict_sentence
+    from poolstudy.paper.contrasts import contrast_sentence
 
     runs = models[models["dataset"] == dataset]
     if runs.empty:
@@ -285,7 +285,7 @@ def controls_tex(
                 & (found["second_operator"] == second[1])
             ]
             if len(rows):
-                return verdict_sentence(next(rows.itertuples()), str(confidence))
+                return contrast_sentence(next(rows.itertuples()), str(confidence))
         if subject and second[1] == BASELINE and first[0] == second[0] and len(clean):
             rows = clean[
                 (clean["condition"] == first[0])
