@@ -227,6 +227,7 @@ def test_forest_draws_every_contrast_with_its_interval_and_the_margin(monkeypatc
     ax = saved["fig"].axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["max − none", "max (flatten) − max (gap)"]  # top to bottom
+    assert ax.get_xlabel() == "difference in clean test accuracy (points): first − second"
     segments = [
         [float(v) for v in line.get_xdata()]
         for line in ax.get_lines()

@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from poolstudy.atomic import atomic_path, read_csv  # noqa: E402
+from poolstudy.metrics import METRIC_WORDS  # noqa: E402
 from poolstudy.pooling import OPERATORS  # noqa: E402
 
 # Fixed metadata so that the same tables give byte-identical PDFs.
@@ -542,7 +543,8 @@ def forest(contrasts: pd.DataFrame, path) -> None:
     right = ax.secondary_yaxis("right")
     right.set_yticks(range(n - 1, -1, -1), list(contrasts["verdict"]))
     right.tick_params(length=0)
-    ax.set_xlabel(f"difference in {contrasts['metric'].iloc[0]} (points): first − second")
+    metric = str(contrasts["metric"].iloc[0])
+    ax.set_xlabel(f"difference in {METRIC_WORDS.get(metric, metric)} (points): first − second")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", frameon=True)
     save_figure(fig, path)

@@ -13,6 +13,10 @@ from collections.abc import Callable
 
 import torch
 
+# How the paper and its figures name a metric of the tidy tables in words, where it is not
+# its own name.
+METRIC_WORDS = {"accuracy_test": "clean test accuracy"}
+
 
 def _percent(hits: torch.Tensor) -> float:
     """Percentage of true entries of a boolean tensor; NaN when it is empty."""

@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
     fmt,
     fmt_signed,
@@ -134,9 +135,6 @@ def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
         "is the one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
         "\\label{tab:contrasts}\n\\end{table}\n"
     )
-
-
-METRIC_WORDS = {"accuracy_test": "clean test accuracy"}
 
 
 def metric_words(table: pd.DataFrame) -> str:
