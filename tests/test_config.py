@@ -260,6 +260,40 @@ def test_defaults_fill_missing_keys_only_and_each_config_gets_its_own_copy():
     assert "mine" not in second["evaluate"]["protocols"]
 
 
+@pytest.mark.parametrize("section", ["data", "model", "train", "evaluate", "placement", "stats"])
+def test_a_sections_defaults_are_what_validation_fills_in(section):
+    """``section_defaults`` reads the schema without jsonschema; validation of an empty
+    section fills in the same values, nested objects (``data.split``) included."""
+    from poolstudy.config import default_filling_validator, load_schema, section_defaults
+
+    filled: dict = {}
+    default_filling_validator()(load_schema()["properties"][section]).validate(filled)
+    assert filled and section_defaults(section) == filled
+
+
+@pytest.mark.child
+def test_reading_defaults_needs_no_jsonschema():
+    """A training job and the GPU check (on a machine with PyTorch alone) read the schema's
+    defaults; only validating a config imports jsonschema."""
+    code = (
+        "import sys; sys.modules['jsonschema'] = None\n"
+        "from poolstudy.config import section_defaults\n"
+        "from poolstudy.train import TrainConfig\n"
+        "assert TrainConfig.from_dict({}).epochs == section_defaults('train')['epochs']\n"
+        "assert section_defaults('data')['split']['val_fraction'] > 0\n"
+        "from poolstudy.config import load_config\n"
+        "try:\n"
+        "    load_config('config/config.yaml')\n"
+        "except ImportError:\n"
+        "    print('validation needs jsonschema')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "validation needs jsonschema\n"
+
+
 @pytest.mark.parametrize("section", ["train", "evaluate", "placement"])
 def test_the_sections_dataclasses_declare_no_default_of_their_own(section):
     """The schema is the one home of every default: a dataclass made from an empty section

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator, validators
 
 from poolstudy.plan import all_conditions, condition_settings
 
@@ -28,6 +27,8 @@ class ConfigError(ValueError):
 
 
 def _with_defaults(validator_class):
+    from jsonschema import validators
+
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -46,7 +47,11 @@ def _copy(value):
 
 @functools.cache
 def default_filling_validator():
-    """Draft 2020-12 validation that fills in each missing key's schema default."""
+    """Draft 2020-12 validation that fills in each missing key's schema default. jsonschema is
+    imported here, not with the module: code that only reads defaults (``section_defaults``:
+    a training job, the GPU check on a machine with PyTorch alone) runs without it."""
+    from jsonschema import Draft202012Validator
+
     return _with_defaults(Draft202012Validator)
 
 
@@ -173,6 +178,8 @@ def placement_problems(name: str, settings: dict) -> list[str]:
 
 def validate_conditions(config: dict, schema: dict | None = None) -> dict:
     """Each condition's merged sections must satisfy the schema of those sections."""
+    from jsonschema import Draft202012Validator
+
     schema = schema or load_schema()
     problems = []
     for name in all_conditions(config):
@@ -207,11 +214,21 @@ def validate_config(config: dict) -> dict:
     return check_constraints(config)
 
 
+def filled_defaults(schema: dict, instance: dict) -> dict:
+    """``instance`` with each missing key's default from ``schema``, nested objects filled the
+    same way: what validation fills in (``default_filling_validator``) for the sections, whose
+    defaults sit in plain properties, read without jsonschema."""
+    for name, subschema in schema.get("properties", {}).items():
+        if "default" in subschema and name not in instance:
+            instance[name] = _copy(subschema["default"])
+        if isinstance(instance.get(name), dict):
+            filled_defaults(subschema, instance[name])
+    return instance
+
+
 @functools.cache
 def _section_defaults(section: str) -> str:
-    instance: dict = {}
-    default_filling_validator()(load_schema()["properties"][section]).validate(instance)
-    return yaml.safe_dump(instance)
+    return yaml.safe_dump(filled_defaults(load_schema()["properties"][section], {}))
 
 
 def section_defaults(section: str) -> dict:
