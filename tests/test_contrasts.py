@@ -475,18 +475,19 @@ def test_the_contrasts_appendix_in_full():
         + "\\label{tab:contrasts}\n\\end{table}\n"
     )
     # a difference from two seeds: its mean alone, and the caption says why
-    two = contrast_rows({"n": 2, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"})
-    appendix = contrasts_appendix(two, "90")
-    assert "\\texttt{max} $-$ \\texttt{none} & 2 & +2.0 & " in appendix
-    assert (
-        CONTRASTS_CAPTION.replace("{words}", "clean test accuracy")
-        .replace("{margin}", "1.0")
-        .replace(
-            " points. The verdict",
-            " points. A difference from fewer than 3 seeds has no interval. The verdict",
+    for seeds in (1, 2):
+        few = {"n": seeds, "ci_low": NAN, "ci_high": NAN, "verdict": "inconclusive"}
+        appendix = contrasts_appendix(contrast_rows(few), "90")
+        assert f"\\texttt{{max}} $-$ \\texttt{{none}} & {seeds} & +2.0 & " in appendix
+        assert (
+            CONTRASTS_CAPTION.replace("{words}", "clean test accuracy")
+            .replace("{margin}", "1.0")
+            .replace(
+                " points. The verdict",
+                " points. A difference from fewer than 3 seeds has no interval. The verdict",
+            )
+            in appendix
         )
-        in appendix
-    )
     # a family of one contrast, of a metric without words of its own, and a wider margin
     one = contrast_rows({"metric": "accuracy_shifted", "margin": 2.5})
     assert CONTRASTS_CAPTION.replace("{words}", r"accuracy\_shifted").replace(
