@@ -271,6 +271,17 @@ def test_a_sections_defaults_are_what_validation_fills_in(section):
     assert filled and section_defaults(section) == filled
 
 
+def test_filling_defaults_leaves_the_schema_as_it_was():
+    from poolstudy.config import filled_defaults, load_schema
+
+    schema = load_schema()["properties"]["data"]
+    before = copy.deepcopy(schema)
+    filled = filled_defaults(schema, {"raw_dir": "elsewhere"})
+    assert filled["raw_dir"] == "elsewhere" and filled["split"]["seed"] == 0  # given: kept
+    filled["split"]["seed"] = 7
+    assert schema == before  # the nested default {} was copied before it was filled
+
+
 @pytest.mark.child
 def test_reading_defaults_needs_no_jsonschema():
     """A training job and the GPU check (on a machine with PyTorch alone) read the schema's
