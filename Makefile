@@ -4,7 +4,7 @@ VENV ?= .venv
 export VENV
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: all setup lock paper test lint bench mutation clean
+.PHONY: all setup lock paper test lint bench device-wheels mutation clean
 
 all: paper
 
@@ -55,6 +55,14 @@ bench: setup
 	python -m poolstudy bench
 	python -m poolstudy bench --pipeline
 	python -m poolstudy bench --pipeline --against $(PREVIOUS_ENGINE) --study config/bench_previous.yaml
+
+# Wheels of Snakemake and jsonschema (and what they need) for a GPU machine that has PyTorch
+# but not them: the GPU check's tiny run (README.md, "The GPU check"). DEVICE_PYTHON: its Python.
+DEVICE_PYTHON ?= 3.12
+export DEVICE_PYTHON
+
+device-wheels: setup
+	bash workflow/scripts/device_wheels.sh .whl
 
 # Mutation testing of the modules that produce results (not in CI; hours for every group on
 # 2 cores): `make mutation MUTATE="metrics stats"` runs some groups (tests/mutation.py lists

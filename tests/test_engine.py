@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -320,7 +319,7 @@ def test_the_device_checks_tiny_pipeline_plans_the_tiny_config_alone(tmp_path):
     config = tiny_config_on(torch.device("cpu"), tmp_path / "tiny.yaml")
 
     def planned(*targets: str) -> str:
-        command = tiny_pipeline_command(Path(sys.executable).parent, "1", config, targets)
+        command = tiny_pipeline_command(sys.executable, "1", config, targets)
         result = subprocess.run(
             [*command, "--dry-run", "--quiet", "rules"],
             cwd=project,
@@ -351,9 +350,14 @@ def test_the_device_check_skips_the_pipeline_without_snakemake_and_keeps_its_fig
 ):
     from poolstudy import devicebench
 
-    monkeypatch.setattr(devicebench.sys, "executable", str(tmp_path / "bin" / "python"))
+    found = devicebench.importlib.util.find_spec
+    monkeypatch.setattr(
+        devicebench.importlib.util,
+        "find_spec",
+        lambda name: None if name == "snakemake" else found(name),
+    )
     assert devicebench.run_tiny_pipeline(torch.device("cpu")) == {
-        "skipped": f"no snakemake in {tmp_path / 'bin'}: install the project's packages there"
+        "skipped": f"{sys.executable} cannot import snakemake: install it (README.md)"
     }
     out = tmp_path / "check.json"
 

@@ -10,6 +10,7 @@ calibration should be replaced with.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -129,13 +130,15 @@ def tiny_config_on(device: torch.device, path: Path) -> Path:
 
 
 def tiny_pipeline_command(
-    bin_dir: Path, cores: str, config: Path, targets: tuple[str, ...] = ()
+    python: str, cores: str, config: Path, targets: tuple[str, ...] = ()
 ) -> list[str]:
-    """Snakemake on ``config`` alone: ``--configfile`` by itself would merge it into the
-    project's ``config/config.yaml`` (whose conditions name datasets the tiny config does not
-    study), so the workflow's config is replaced."""
+    """Snakemake, as a module of ``python``, on ``config`` alone: ``--configfile`` by itself
+    would merge it into the project's ``config/config.yaml`` (whose conditions name datasets
+    the tiny config does not study), so the workflow's config is replaced."""
     return [
-        str(bin_dir / "snakemake"),
+        python,
+        "-m",
+        "snakemake",
         "--cores",
         cores,
         "--configfile",
@@ -155,10 +158,11 @@ def tiny_pipeline_targets() -> tuple[str, ...]:
 def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
     """The tiny config from data to PDF (or to the paper's inputs, without LaTeX) in a fresh
     copy of the project, on ``device``; skipped, with the reason, where Snakemake is not
-    installed beside this Python."""
-    bin_dir = Path(sys.executable).parent
-    if not (bin_dir / "snakemake").exists():
-        return {"skipped": f"no snakemake in {bin_dir}: install the project's packages there"}
+    importable by this Python (on a machine with PyTorch alone, ``make device-wheels``
+    brings it and jsonschema as wheels: README.md)."""
+    if importlib.util.find_spec("snakemake") is None:
+        return {"skipped": f"{sys.executable} cannot import snakemake: install it (README.md)"}
+    bin_dir = Path(sys.executable).parent  # the rules' `python` is this one
     targets = tiny_pipeline_targets()
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_sources(Path(tmp) / "project")
@@ -166,7 +170,7 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         start = time.perf_counter()
         result = subprocess.run(
-            tiny_pipeline_command(bin_dir, cores, config, targets),
+            tiny_pipeline_command(sys.executable, cores, config, targets),
             cwd=project,
             capture_output=True,
             text=True,
