@@ -238,8 +238,9 @@ def section_defaults(section: str) -> dict:
 
 
 def schema_default(section: str, name: str):
-    """The schema's default of one setting of a section whose other settings have none
-    (``sweep.gap_threshold``), for code that runs without a validated config."""
+    """The schema's default of one setting (``sweep.gap_threshold``), for code that runs
+    without a validated config, where the section as a whole has no default to read with
+    ``section_defaults`` (``sweep`` and ``primary`` have required keys)."""
     return load_schema()["properties"][section]["properties"][name]["default"]
 
 
