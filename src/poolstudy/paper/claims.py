@@ -11,6 +11,7 @@ import pandas as pd
 
 from poolstudy.paper.format import (
     BASELINE,
+    ci_text,
     fmt,
     fmt_ci,
     fmt_signed,
@@ -25,12 +26,12 @@ from poolstudy.paper.format import (
 def comparison_sentence(row, metric_words: str, confidence: str | int) -> str:
     """One generated claim: a difference is called one only when its interval excludes 0."""
     name = op_tex(row["operator"])
-    interval = f"{confidence}\\,\\% CI [{fmt_signed(row['ci_low'])}, {fmt_signed(row['ci_high'])}]"
     if math.isnan(row["ci_low"]):
         return (
             f"{name} differs from no pooling in {metric_words} by {fmt_signed(row['mean'])} "
             f"points ({plural(int(row['n']), 'seed')}: no interval, no claim)."
         )
+    interval = ci_text(row["ci_low"], row["ci_high"], confidence)
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
         return (
@@ -219,14 +220,12 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
     ``significant`` flag), in words; empty when there is none."""
     if result is None:
         return ""
-    interval = (
-        f"{confidence}\\,\\% CI [{fmt_signed(result['ci_low'])}, {fmt_signed(result['ci_high'])}]"
-    )
     if math.isnan(result["ci_low"]):
         mean = fmt_signed(result["mean"])
         return (
             f"{subject}: {mean} points in {words} ({plural(int(result['n']), 'seed')}: no claim)."
         )
+    interval = ci_text(result["ci_low"], result["ci_high"], confidence)
     if result["significant"]:
         verb = "raises" if result["mean"] > 0 else "lowers"
         return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."

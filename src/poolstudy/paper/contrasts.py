@@ -13,11 +13,11 @@ from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
     fmt,
     fmt_signed,
+    interval_text,
     latex_escape,
     listed,
     op_tex,
     plural,
-    too_few_seeds,
 )
 from poolstudy.stats import MIN_SEEDS
 
@@ -52,14 +52,6 @@ def p_text(value: float) -> str:
 def interval(row, confidence_text: str) -> str:
     """``95 % CI [-0.8, +1.4]`` of a contrast, or how many seeds were too few for one."""
     return interval_text(row.ci_low, row.ci_high, row.n, confidence_text)
-
-
-def interval_text(low: float, high: float, n, confidence_text: str) -> str:
-    """``95 % CI [-0.8, +1.4]``, or ``2 seeds, too few for an interval`` where ``n`` seeds
-    gave none."""
-    if math.isnan(low):
-        return too_few_seeds(n)
-    return f"{confidence_text}\\,\\% CI [{fmt_signed(low)}, {fmt_signed(high)}]"
 
 
 def contrast_sentence(row, confidence_text: str) -> str:

@@ -83,6 +83,19 @@ def fmt_signed(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
 
 
+def ci_text(low: float, high: float, confidence_text: str | int) -> str:
+    """``95 % CI [-0.8, +1.4]``."""
+    return f"{confidence_text}\\,\\% CI [{fmt_signed(low)}, {fmt_signed(high)}]"
+
+
+def interval_text(low: float, high: float, n, confidence_text: str) -> str:
+    """``95 % CI [-0.8, +1.4]``, or ``2 seeds, too few for an interval`` where ``n`` seeds
+    gave none."""
+    if math.isnan(low):
+        return too_few_seeds(n)
+    return ci_text(low, high, confidence_text)
+
+
 def present_operators(frame: pd.DataFrame) -> list[str]:
     present = set(frame["operator"])
     return [name for name in OPERATORS if name in present]
