@@ -14,8 +14,12 @@ setup:
 paper: setup
 	snakemake --cores all
 
+# The tests run on every core (`-n auto`, pytest-xdist); tests/conftest.py keeps each file on
+# one worker and hands out the end-to-end studies first. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= auto
+
 test: setup
-	python -m pytest
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # requirements.lock holds the exact version and hashes of every package `make` installs, for
 # Linux x86_64 and Python 3.11. `make lock` resolves it again after a change to

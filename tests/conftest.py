@@ -54,9 +54,12 @@ def copy_project(dest: Path, config: Path | None = TINY_CONFIG) -> Path:
 
 @pytest.fixture(autouse=True)
 def restore_torch_state():
-    """Tests that train or evaluate set process-wide torch state: put it back."""
+    """Tests that train or evaluate set process-wide torch state: put it back. And seed
+    torch's global generator, so that a network built without a seed of its own (a
+    benchmark's untrained one) is the same whichever tests a worker ran before."""
     import torch
 
+    torch.manual_seed(0)
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory
     threads = torch.get_num_threads()
@@ -95,6 +98,48 @@ tests/test_faults.py), and the words it prints after each count."""
 def pytest_configure(config):
     config.addinivalue_line("markers", "bad_config: a config that cannot run, refused")
     config.addinivalue_line("markers", "fault: a fault caught or survived")
+
+
+SHARED_RUNS = {
+    "test_pipeline_e2e.py": "tiny study",
+    "test_dvc_incremental.py": "small study",
+    "test_slurm.py": "small study",
+}
+"""Test files whose session fixtures run a study (``snakemake_project``, ``small_local_run``):
+in a parallel run the files of one study go to one worker, which runs the study once."""
+
+
+def worker_group(nodeid: str) -> str:
+    """Where a parallel run sends a test: with the other tests of its file, or of its study."""
+    file = Path(nodeid.split("::")[0]).name
+    return SHARED_RUNS.get(file, file)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``pytest -n N --dist loadfile`` (as `make test` runs): pytest-xdist's file by file
+    scheduling, with the files of a shared study as one unit, so that each module and session
+    fixture is built once. (xdist's ``loadgroup`` would do it with markers, but it renames the
+    tests' ids to do so, which pytest 9 no longer lets it do.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StudyScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return StudyScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """In the workers of a parallel run, the studies first: with ``--no-loadscope-reorder``
+    the workers take units in this order, so that none is left with a long study at the end
+    while the others have finished."""
+    if hasattr(config, "workerinput"):
+        studies = set(SHARED_RUNS.values())
+        items.sort(key=lambda item: worker_group(item.nodeid) not in studies)  # stable
 
 
 def pytest_terminal_summary(terminalreporter):
