@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -1557,3 +1558,101 @@ def test_the_abstracts_interval_is_at_the_schemas_confidence_unless_the_settings
     assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 97.5\,\% interval over seeds"
     entries = number_entries(tables, {"confidence_text": "90"})
     assert entries["primary.best_accuracy.interval"] == r"$\pm$1.5, 90\,\% interval over seeds"
+
+
+def analysed_study(folder) -> Path:
+    """The tables ``analyze`` writes for the wired study of ``test_analyze`` (a primary
+    condition and its half budget, a placement condition, one sweep point), in ``folder``."""
+    from test_analyze import WIRED_CONTRASTS, wired_study
+
+    from poolstudy.analyze import analyze
+
+    evals, metas, records, histories = wired_study(folder)
+    for path in evals:  # the validation accuracy the paper quotes beside test and training
+        rows = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        val = rows[rows["metric"] == "accuracy_test"].assign(metric="accuracy_val")
+        pd.concat([rows, val]).to_csv(path, index=False)
+    out = folder / "tables"
+    analyze(
+        evals,
+        metas,
+        "e",
+        out,
+        folder / "metrics.json",
+        confidence=0.9,
+        sweep_points={"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}},
+        correct_paths=records,
+        bootstrap_samples=200,
+        contrasts=WIRED_CONTRASTS,
+        history_paths=histories,
+        regime={
+            "dataset": "glyphs",
+            "conditions": ["primary"],
+            "gap_threshold": 1.25,
+            "plateau_points": 0.6,
+            "half_budget": {"primary": "primary_half"},
+        },
+    )
+    return out
+
+
+def test_the_paper_inputs_are_written_from_the_tables_at_the_settings_level_and_criterion(
+    tmp_path,
+):
+    """``write_paper_inputs`` writes every generated file, each from the run's tables with the
+    settings the config gives: the confidence level, the sweep's criterion and step budget,
+    the declared answer; and, where the settings leave the level or criterion out, the
+    schema's defaults."""
+    from poolstudy.config import schema_default, section_defaults
+    from poolstudy.paper import GENERATED, write_paper_inputs
+    from poolstudy.paper.claims import sweep_tex
+    from poolstudy.paper.contrasts import answer_tex, contrasts_tex
+    from poolstudy.plan import confidence_percent
+
+    tables = analysed_study(tmp_path)
+    settings = {
+        "experiment": "e",
+        "confidence_text": "90 %",
+        "sweep_gap_threshold": 25.0,  # the sweep point's gap is 20: under it, not over
+        "sweep_fit_floor": 60.0,
+        "sweep_steps": 300,
+        "answer": ["max - none_rf"],
+        "mechanisms": [["none_rf - none", "receptive field"]],
+    }
+    out = tmp_path / "generated"
+    written = write_paper_inputs(tables, out, settings, "../results/figures/")
+    assert written == [str(out / f"{name}.tex") for name in GENERATED]
+    assert all(Path(path).is_file() for path in written)
+
+    def generated(name):
+        return (out / f"{name}.tex").read_text()
+
+    contrasts = pd.read_csv(tables / "contrasts.csv", keep_default_na=False, na_values=[""])
+    contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
+    regime = pd.read_csv(tables / "regime.csv")
+    sweep = pd.read_csv(tables / "sweep.csv")
+    sweep["protocol"] = sweep["protocol"].astype(object).fillna("")
+    assert generated("contrasts") == contrasts_tex(contrasts, "90 %", regime)
+    assert generated("answer") == answer_tex(
+        contrasts, regime, ["max - none_rf"], settings["mechanisms"], "90 %"
+    )
+    assert generated("answer") != answer_tex(contrasts, regime, [], [], "90 %")
+    assert generated("sweep") == sweep_tex(sweep, "90 %", 25.0, 60.0, steps=300)
+    assert generated("sweep") != sweep_tex(
+        sweep, "90 %", schema_default("sweep", "gap_threshold"), 60.0, steps=300
+    )
+    assert "90 %" in generated("paired_appendix") and "95 %" not in generated("paired_appendix")
+    assert generated("graphics").startswith("\\graphicspath{{../results/figures/}}\n")
+
+    # without a level or criterion in the settings: the schema's
+    bare = tmp_path / "bare"
+    write_paper_inputs(tables, bare, {"experiment": "e"}, "figures")
+    level = confidence_percent(section_defaults("stats")["confidence"])
+    assert (bare / "contrasts.tex").read_text() == contrasts_tex(contrasts, level, regime)
+    assert (bare / "sweep.tex").read_text() == sweep_tex(
+        sweep,
+        level,
+        schema_default("sweep", "gap_threshold"),
+        schema_default("sweep", "fit_floor"),
+    )
+    assert (bare / "graphics.tex").read_text().startswith("\\graphicspath{{figures/}}\n")
