@@ -101,3 +101,25 @@ def test_the_slurm_profile_names_rules_of_the_workflow():
     assert set(profile["set-resources"]) == {
         r for r in rules if r.startswith(("train_", "evaluate_"))
     }
+
+
+def test_every_file_that_shares_a_study_runs_it_on_one_worker():
+    """A test file that takes a study's session fixture is in ``SHARED_RUNS`` under that
+    study, so that a parallel run (`make test`) runs each study once, on one worker; every
+    other file is a unit of its own."""
+    from conftest import SHARED_RUNS, worker_group
+
+    fixtures = {"snakemake_project": "tiny study", "small_local_run": "small study"}
+    users = {}
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        text = path.read_text()
+        used = {study for fixture, study in fixtures.items() if f"{fixture}," in text}
+        used |= {study for fixture, study in fixtures.items() if f"{fixture})" in text}
+        if used:
+            assert len(used) == 1, f"{path.name} uses two studies: {used}"
+            users[path.name] = used.pop()
+    assert users == SHARED_RUNS
+    assert worker_group("tests/test_slurm.py::test_x") == worker_group(
+        "tests/test_dvc_incremental.py::test_y[a::b]"
+    )
+    assert worker_group("tests/test_optim.py::test_z") == "test_optim.py"
