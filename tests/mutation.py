@@ -50,6 +50,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["tests/test_paper.py", "tests/test_contrasts.py"],
     ),
+    "paper_inputs": (["src/poolstudy/paper/__init__.py"], ["tests/test_paper.py"]),
     "tables": (
         [
             "src/poolstudy/paper/format.py",

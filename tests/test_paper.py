@@ -1568,10 +1568,19 @@ def analysed_study(folder) -> Path:
     from poolstudy.analyze import analyze
 
     evals, metas, records, histories = wired_study(folder)
-    for path in evals:  # the validation accuracy the paper quotes beside test and training
+    from poolstudy.paper.tables import STABILITY_COLUMNS
+
+    for path in evals:  # and the validation accuracy and stability measures the paper quotes
         rows = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        val = rows[rows["metric"] == "accuracy_test"].assign(metric="accuracy_val")
-        pd.concat([rows, val]).to_csv(path, index=False)
+        test = rows[rows["metric"] == "accuracy_test"]
+        added = [test.assign(metric="accuracy_val")]
+        for index, measure in enumerate(STABILITY_COLUMNS):
+            value = test["value"] / (index + 1)  # differs between networks and conditions
+            added.append(test.assign(metric=measure, protocol="circular", value=value))
+        rows = pd.concat([rows, *added])
+        # a second protocol with the same numbers, which the paper remarks on
+        zero = rows[rows["protocol"] == "circular"].assign(protocol="zero")
+        pd.concat([rows, zero]).to_csv(path, index=False)
     out = folder / "tables"
     analyze(
         evals,
@@ -1596,20 +1605,31 @@ def analysed_study(folder) -> Path:
     return out
 
 
-def test_the_paper_inputs_are_written_from_the_tables_at_the_settings_level_and_criterion(
-    tmp_path,
-):
-    """``write_paper_inputs`` writes every generated file, each from the run's tables with the
-    settings the config gives: the confidence level, the sweep's criterion and step budget,
-    the declared answer; and, where the settings leave the level or criterion out, the
-    schema's defaults."""
-    from poolstudy.config import schema_default, section_defaults
+def read_back(tables: Path) -> dict[str, pd.DataFrame]:
+    """The tables the paper reads, as ``write_csv`` wrote them."""
+    from poolstudy.atomic import read_csv
+
+    names = ("summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime")
+    return {name: read_csv(tables / f"{name}.csv") for name in names}
+
+
+def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path, monkeypatch):
+    """``write_paper_inputs`` writes every generated file, each from the run's tables, for the
+    first dataset and condition, with the settings the config gives: the confidence level, the
+    sweep's criterion and step budget, the declared answer and mechanisms, the datasets'
+    options, the conditions' table, the recorded runs; and, where the settings leave the level
+    or the criterion out, the schema's defaults."""
+    from conftest import REPO
+
+    from poolstudy import paper
+    from poolstudy.config import load_config, schema_default, section_defaults
     from poolstudy.paper import GENERATED, write_paper_inputs
-    from poolstudy.paper.claims import sweep_tex
-    from poolstudy.paper.contrasts import answer_tex, contrasts_tex
-    from poolstudy.plan import confidence_percent
+    from poolstudy.plan import confidence_percent, paper_settings
+    from poolstudy.record import read_record
 
     tables = analysed_study(tmp_path)
+    monkeypatch.chdir(REPO)  # the shipped record's config is named from the project's root
+    record = REPO / "paper" / "recorded" / "convergence"
     settings = {
         "experiment": "e",
         "confidence_text": "90 %",
@@ -1617,42 +1637,82 @@ def test_the_paper_inputs_are_written_from_the_tables_at_the_settings_level_and_
         "sweep_fit_floor": 60.0,
         "sweep_steps": 300,
         "answer": ["max - none_rf"],
-        "mechanisms": [["none_rf - none", "receptive field"]],
+        "mechanisms": [["receptive field", "none_rf - none"]],
+        "data_options": {"glyphs": {"n_train": 256000}},
+        "conditions_table": paper_settings(load_config(REPO / "config" / "config.yaml"))[
+            "conditions_table"
+        ],
+        "figures": {"compute": ["primary", "placed"]},
     }
     out = tmp_path / "generated"
-    written = write_paper_inputs(tables, out, settings, "../results/figures/")
+    written = write_paper_inputs(tables, out, settings, "../results/figures/", [record])
     assert written == [str(out / f"{name}.tex") for name in GENERATED]
-    assert all(Path(path).is_file() for path in written)
 
-    def generated(name):
-        return (out / f"{name}.tex").read_text()
-
-    contrasts = pd.read_csv(tables / "contrasts.csv", keep_default_na=False, na_values=[""])
-    contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
-    regime = pd.read_csv(tables / "regime.csv")
-    sweep = pd.read_csv(tables / "sweep.csv")
-    sweep["protocol"] = sweep["protocol"].astype(object).fillna("")
-    assert generated("contrasts") == contrasts_tex(contrasts, "90 %", regime)
-    assert generated("answer") == answer_tex(
-        contrasts, regime, ["max - none_rf"], settings["mechanisms"], "90 %"
+    t = read_back(tables)
+    summary, paired, models, contrasts, regime = (
+        t[name] for name in ("summary", "paired", "models", "contrasts", "regime")
     )
-    assert generated("answer") != answer_tex(contrasts, regime, [], [], "90 %")
-    assert generated("sweep") == sweep_tex(sweep, "90 %", 25.0, 60.0, steps=300)
-    assert generated("sweep") != sweep_tex(
-        sweep, "90 %", schema_default("sweep", "gap_threshold"), 60.0, steps=300
+    primary = models[models["dataset"] == "glyphs"]
+    level = "90 %"
+    expected = {
+        "numbers": paper.numbers_tex(paper.number_entries(t, settings)),
+        "operators_table": paper.operators_table(primary),
+        "parameters_table": paper.parameters_table(primary),
+        "datasets_table": paper.datasets_table(["glyphs"], settings["data_options"]),
+        "conditions_table": paper.conditions_table(settings["conditions_table"], models),
+        "results_table": paper.results_table(summary, "glyphs", t["bootstrap"]),
+        "consistency_table": paper.consistency_table(summary, "glyphs"),
+        "stability_table": paper.stability_table(summary, "glyphs", "primary")
+        + "\\def\\psstabilityprotocol{circular}\n",
+        "stability_appendix": paper.stability_appendix(summary, "glyphs", "primary", level),
+        "paired_appendix": paper.paired_table(paired, "glyphs", level),
+        "protocols": paper.identical_protocols_tex(summary, "glyphs"),
+        "placement": paper.placement_tex(summary, paired, models, "glyphs", level),
+        "controls": paper.controls_tex(contrasts, paired, models, "glyphs", level),
+        "sweep": paper.sweep_tex(t["sweep"], level, 25.0, 60.0, steps=300),
+        "contrasts": paper.contrasts_tex(contrasts, level, regime),
+        "contrasts_appendix": paper.contrasts_appendix(contrasts, level),
+        "answer": paper.answer_tex(
+            contrasts, regime, ["max - none_rf"], settings["mechanisms"], level
+        ),
+        "graphics": paper.figure_inputs("../results/figures/", settings),
+        "provenance": paper.provenance_tex(paper.provenance(settings, models)),
+        "recorded": paper.recorded_tex([read_record(record)], "e", level, regime),
+    }
+    for name in GENERATED:
+        assert (out / f"{name}.tex").read_text() == expected[name], name
+    # what the inputs were chosen to tell apart: a setting left out, another level or
+    # criterion, a paired table read without its booleans, no record would each show
+    assert expected["stability_table"] != paper.stability_table(summary, "glyphs", "primary_half")
+    assert expected["sweep"] != paper.sweep_tex(
+        t["sweep"], level, schema_default("sweep", "gap_threshold"), 60.0, steps=300
     )
-    assert "90 %" in generated("paired_appendix") and "95 %" not in generated("paired_appendix")
-    assert generated("graphics").startswith("\\graphicspath{{../results/figures/}}\n")
+    assert expected["answer"] != paper.answer_tex(contrasts, regime, ["max - none_rf"], [], level)
+    assert "The circular and zero protocols gave identical results" in expected["protocols"]
+    assert expected["paired_appendix"] != paper.paired_table(paired, "glyphs", "95 %")
+    assert expected["recorded"] != paper.recorded_tex([], "e", level, regime)
+    assert "{\\texttt{primary}, \\texttt{placed}}" in expected["graphics"]
+    assert "256,000 training" in expected["datasets_table"]
 
     # without a level or criterion in the settings: the schema's
     bare = tmp_path / "bare"
-    write_paper_inputs(tables, bare, {"experiment": "e"}, "figures")
-    level = confidence_percent(section_defaults("stats")["confidence"])
-    assert (bare / "contrasts.tex").read_text() == contrasts_tex(contrasts, level, regime)
-    assert (bare / "sweep.tex").read_text() == sweep_tex(
-        sweep,
-        level,
+    write_paper_inputs(tables, bare, {"experiment": "convergence"}, "build/TeX/", [record])
+    default = confidence_percent(section_defaults("stats")["confidence"])
+    assert default != level
+    assert (bare / "contrasts.tex").read_text() == paper.contrasts_tex(contrasts, default, regime)
+    assert (bare / "sweep.tex").read_text() == paper.sweep_tex(
+        t["sweep"],
+        default,
         schema_default("sweep", "gap_threshold"),
         schema_default("sweep", "fit_floor"),
     )
-    assert (bare / "graphics.tex").read_text().startswith("\\graphicspath{{figures/}}\n")
+    assert (bare / "graphics.tex").read_text() == paper.figure_inputs("build/TeX/", {})
+    assert (bare / "graphics.tex").read_text().startswith("\\graphicspath{{build/TeX/}}\n")
+    assert "\\psset{figure.compute}{none}" in (bare / "graphics.tex").read_text()
+    # a study's own record is not quoted as another's
+    assert (bare / "recorded.tex").read_text() == paper.recorded_tex(
+        [read_record(record)], "convergence", default, regime
+    )
+    assert (bare / "recorded.tex").read_text() != paper.recorded_tex(
+        [read_record(record)], "e", default, regime
+    )

@@ -126,11 +126,6 @@ def write_paper_inputs(
         """The sweep's criterion as the settings give it, else as the schema does."""
         return settings.get(f"sweep_{name}", schema_default("sweep", name))
 
-    contrasts["protocol"] = contrasts["protocol"].astype(object).fillna("")
-    for name in ("summary", "paired", "sweep"):
-        tables[name]["protocol"] = tables[name]["protocol"].astype(object).fillna("")
-    if "significant" in tables["paired"]:
-        tables["paired"]["significant"] = tables["paired"]["significant"].astype(str) == "True"
     datasets = ordered(tables["summary"], "dataset")
     primary = datasets[0]
     condition = ordered(tables["summary"], "condition")[0]
