@@ -1,4 +1,3 @@
-import glob
 import json
 import os
 import re
@@ -8,6 +7,8 @@ from poolstudy.device import uses_cuda, visible_gpus
 from poolstudy.figures import FIGURE_TABLES
 from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
+from poolstudy.phases import ENTRIES as PHASES
+from poolstudy.phases import phase_code
 from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
 from poolstudy.plan import (
@@ -72,26 +73,10 @@ PAPER_PDF = "paper/build/paper.pdf"
 RECORDS = "paper/recorded"
 RECORDED = (config.get("primary") or {}).get("recorded") or []
 
-# The library modules each phase runs, as inputs: editing one reruns that phase and what
-# follows (the same lists are the `deps` of the stages in dvc.yaml).
-PACKAGE = "src/poolstudy"
-CODE = {
-    "prepare": [
-        f"{PACKAGE}/data/{m}.py"
-        for m in ("__init__", "base", "digits", "glyphs", "prepare", "torchvision_sets")
-    ],
-    "train": [
-        f"{PACKAGE}/{m}.py"
-        for m in ("device", "inference", "models", "placement", "pooling", "shifts", "train")
-    ],
-    "evaluate": [
-        f"{PACKAGE}/{m}.py" for m in ("evaluate", "inference", "metrics", "placement", "shifts")
-    ],
-    "analyze": [f"{PACKAGE}/{m}.py" for m in ("analyze", "plan", "stats")],
-    "figures": [f"{PACKAGE}/{m}.py" for m in ("figures", "record")],
-    "paper_inputs": sorted(glob.glob(f"{PACKAGE}/paper/*.py"))
-    + [f"{PACKAGE}/{m}.py" for m in ("figures", "record")],
-}
+# The library modules each phase runs, found from its imports (poolstudy.phases), as inputs:
+# editing one reruns every phase that runs it and what follows (the `deps` of the stages in
+# dvc.yaml name the same files; tests/test_lint.py holds them to it).
+CODE = {phase: phase_code(phase, "src/poolstudy") for phase in PHASES}
 
 
 def as_arg(value):

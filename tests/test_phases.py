@@ -1,0 +1,70 @@
+"""What each phase of the pipeline reruns on: the modules it runs, found from its imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from poolstudy.phases import ENTRIES, PLUMBING, imported_modules, phase_code, phase_modules
+
+
+def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
+    train = phase_modules("train")
+    assert {"poolstudy.train", "poolstudy.optim", "poolstudy.maxima", "poolstudy.pooling"} <= set(
+        train
+    )
+    # editing evaluation code reruns the evaluations, never the training
+    assert "poolstudy.evaluate" not in train and "poolstudy.metrics" not in train
+    # the evaluation loads its networks through train.load_model, imported inside a function
+    assert {"poolstudy.evaluate", "poolstudy.train", "poolstudy.maxima"} <= set(
+        phase_modules("evaluate")
+    )
+
+
+def test_plumbing_is_in_no_phase_and_every_entry_in_its_own():
+    for phase, entries in ENTRIES.items():
+        modules = set(phase_modules(phase))
+        assert set(entries) <= modules, phase
+        assert not modules & PLUMBING, phase
+    data = ("base", "digits", "glyphs", "prepare", "torchvision_sets")
+    assert phase_modules("prepare") == ("poolstudy.data", *(f"poolstudy.data.{m}" for m in data))
+
+
+def test_phase_code_names_the_files_under_the_given_folder(tmp_path):
+    package = tmp_path / "poolstudy"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from poolstudy.sub.leaf import f\n")
+    (package / "sub" / "leaf.py").write_text("import os\n\ndef f():\n    import poolstudy.far\n")
+    (package / "far.py").write_text("from poolstudy import atomic, near as n\n")
+    (package / "near.py").write_text("x = 1\n")
+    (package / "atomic.py").write_text("from poolstudy import never\n")
+    (package / "figures.py").write_text("from poolstudy import sub\nfrom . import never\n")
+    # the package itself is a module (plumbing: its __init__), a name from a module is not
+    assert imported_modules(package / "far.py", package) == {
+        "poolstudy",
+        "poolstudy.atomic",
+        "poolstudy.near",
+    }
+    assert phase_modules("figures", package) == (
+        "poolstudy.far",
+        "poolstudy.figures",
+        "poolstudy.near",
+        "poolstudy.sub",
+        "poolstudy.sub.leaf",
+    )
+    assert phase_code("figures", package) == sorted(
+        (package / name).as_posix()
+        for name in ("far.py", "figures.py", "near.py", "sub/__init__.py", "sub/leaf.py")
+    )
+    relative = phase_code("figures", Path("src/poolstudy"))
+    assert relative[0].startswith("src/poolstudy/") and "src/poolstudy/figures.py" in relative
+
+
+def test_an_unknown_phase_or_a_missing_entry_is_refused(tmp_path):
+    with pytest.raises(KeyError, match="unknown phase 'plot'; phases: prepare, train"):
+        phase_modules("plot")
+    (tmp_path / "poolstudy").mkdir()
+    with pytest.raises(ValueError, match="poolstudy.figures is not a module of"):
+        phase_modules("figures", tmp_path / "poolstudy")
