@@ -121,7 +121,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
-    "phases": (["src/poolstudy/phases.py"], ["tests/test_phases.py", "tests/test_lint.py"]),
+    "phases": (["src/poolstudy/phases.py"], ["tests/test_phases.py"]),
     "estimate": (["src/poolstudy/estimate.py"], ["tests/test_estimate.py"]),
     "device": (["src/poolstudy/device.py"], ["tests/test_engine.py", "tests/test_config.py"]),
     "checks": (

@@ -123,37 +123,3 @@ def test_every_file_that_shares_a_study_runs_it_on_one_worker():
         "tests/test_dvc_incremental.py::test_y[a::b]"
     )
     assert worker_group("tests/test_optim.py::test_z") == "test_optim.py"
-
-
-DVC_STAGE_PHASES = {
-    "data": "prepare",
-    "models": "train",
-    "evaluations": "evaluate",
-    "tables": "analyze",
-    "figures": "figures",
-    "paper": "paper_inputs",
-}
-"""Each stage of dvc.yaml and the phase (``poolstudy.phases``) whose Snakemake rule it runs."""
-
-
-def test_each_dvc_stage_depends_on_exactly_the_code_its_phase_runs():
-    """The library files among a stage's ``deps`` (a folder stands for the files in it) are
-    those the phase's rule takes as code inputs: every one of them, and no other."""
-    import yaml
-
-    from poolstudy.phases import phase_code
-
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    assert set(DVC_STAGE_PHASES) <= set(stages)
-    for stage, phase in DVC_STAGE_PHASES.items():
-        deps = [dep for dep in stages[stage]["deps"] if dep.startswith("src/")]
-        code = [
-            Path(path).relative_to(REPO).as_posix()
-            for path in phase_code(phase, REPO / "src" / "poolstudy")
-        ]
-
-        def covers(dep, path):
-            return path == dep or path.startswith(dep + "/")
-
-        assert [p for p in code if not any(covers(d, p) for d in deps)] == [], stage
-        assert [d for d in deps if not any(covers(d, p) for p in code)] == [], stage

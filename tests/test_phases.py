@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import REPO
 
 from poolstudy.phases import ENTRIES, PLUMBING, imported_modules, phase_code, phase_modules
 
@@ -58,6 +60,12 @@ def test_phase_code_names_the_files_under_the_given_folder(tmp_path):
         (package / name).as_posix()
         for name in ("far.py", "figures.py", "near.py", "sub/__init__.py", "sub/leaf.py")
     )
+    # a file that does not parse is named in the error
+    broken = package / "broken.py"
+    broken.write_text("def f(:\n")
+    with pytest.raises(SyntaxError) as error:
+        imported_modules(broken, package)
+    assert error.value.filename == str(broken)
     relative = phase_code("figures", Path("src/poolstudy"))
     assert relative[0].startswith("src/poolstudy/") and "src/poolstudy/figures.py" in relative
 
@@ -68,3 +76,33 @@ def test_an_unknown_phase_or_a_missing_entry_is_refused(tmp_path):
     (tmp_path / "poolstudy").mkdir()
     with pytest.raises(ValueError, match="poolstudy.figures is not a module of"):
         phase_modules("figures", tmp_path / "poolstudy")
+
+
+DVC_STAGE_PHASES = {
+    "data": "prepare",
+    "models": "train",
+    "evaluations": "evaluate",
+    "tables": "analyze",
+    "figures": "figures",
+    "paper": "paper_inputs",
+}
+"""Each stage of dvc.yaml and the phase (``poolstudy.phases``) whose Snakemake rule it runs."""
+
+
+def test_each_dvc_stage_depends_on_exactly_the_code_its_phase_runs():
+    """The library files among a stage's ``deps`` (a folder stands for the files in it) are
+    those the phase's rule takes as code inputs: every one of them, and no other."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert set(DVC_STAGE_PHASES) <= set(stages)
+    for stage, phase in DVC_STAGE_PHASES.items():
+        deps = [dep for dep in stages[stage]["deps"] if dep.startswith("src/")]
+        code = [
+            Path(path).relative_to(REPO).as_posix()
+            for path in phase_code(phase, REPO / "src" / "poolstudy")
+        ]
+
+        def covers(dep, path):
+            return path == dep or path.startswith(dep + "/")
+
+        assert [p for p in code if not any(covers(d, p) for d in deps)] == [], stage
+        assert [d for d in deps if not any(covers(d, p) for p in code)] == [], stage

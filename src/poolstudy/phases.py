@@ -76,9 +76,10 @@ def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...
     return tuple(sorted(seen))
 
 
-def phase_code(phase: str, package_dir: str | Path = "src/poolstudy") -> list[str]:
-    """The files of ``phase``'s modules in the package's sources at ``package_dir`` (by
-    default the project's, relative to its root, as the Snakemake rules name their inputs)."""
+def phase_code(phase: str, package_dir: str | Path) -> list[str]:
+    """The files of ``phase``'s modules in the package's sources at ``package_dir``
+    (``src/poolstudy`` from the project's root gives them as the Snakemake rules name
+    their inputs)."""
     package_dir = Path(package_dir)
     return sorted(
         module_path(name, package_dir).as_posix() for name in phase_modules(phase, package_dir)
