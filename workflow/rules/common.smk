@@ -75,7 +75,7 @@ RECORDED = (config.get("primary") or {}).get("recorded") or []
 
 # The library modules each phase runs, found from its imports (poolstudy.phases), as inputs:
 # editing one reruns every phase that runs it and what follows (the `deps` of the stages in
-# dvc.yaml name the same files; tests/test_lint.py holds them to it).
+# dvc.yaml name the same files; tests/test_phases.py holds them to it).
 CODE = {phase: phase_code(phase, "src/poolstudy") for phase in PHASES}
 
 
