@@ -18,6 +18,11 @@ def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
     )
     # editing evaluation code reruns the evaluations, never the training
     assert "poolstudy.evaluate" not in train and "poolstudy.metrics" not in train
+    # the paper names the modules a recorded run's tables come from that changed since
+    assert {"poolstudy.train", "poolstudy.optim", "poolstudy.analyze"} <= set(
+        phase_modules("paper_inputs")
+    )
+    assert "poolstudy.train" not in phase_modules("figures")
     # the evaluation loads its networks through train.load_model, imported inside a function
     assert {"poolstudy.evaluate", "poolstudy.train", "poolstudy.maxima"} <= set(
         phase_modules("evaluate")

@@ -478,3 +478,53 @@ def test_a_current_records_paragraph_words_its_budget_check_without_a_figure(pro
     assert "by +0.3 points (90\\,\\% CI [-0.8, +1.4])" in paragraph
     assert FIGURE not in paragraph and "fig:recorded-learning" not in paragraph
     assert paragraph.endswith("]).\n")
+
+
+def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tmp_path):
+    """The SHA-256 of every module of the phases from the data to `analyze`, by its path in
+    the package; read back against the package's sources now, the modules that changed,
+    appeared or went since are named, and the paper names them beside the commit."""
+    import hashlib
+    import shutil
+
+    from poolstudy.paper.recorded import source_tex
+    from poolstudy.phases import RECORDED, phase_modules
+    from poolstudy.record import changed_modules
+
+    package = Path(shutil.copytree(REPO / "src" / "poolstudy", tmp_path / "src" / "poolstudy"))
+    tables = finished_run(project / "t")
+    out = write_record(tables, "config/convergence.yaml", "rec/c", "0" * 40, package)
+    recorded = json.loads((out / "record.json").read_text())["code_sha256"]
+    modules = {m for phase in RECORDED for m in phase_modules(phase, package)}
+    assert "poolstudy.optim" in modules and "poolstudy.stats" in modules
+    assert "poolstudy.figures" not in modules  # the figures do not make the tables
+    assert len(recorded) == len(modules)
+    for name, digest in recorded.items():
+        assert digest == hashlib.sha256((package / name).read_bytes()).hexdigest()
+    assert recorded["data/glyphs.py"] != recorded["train.py"]
+
+    assert read_record(out, package).changed_code == ()
+    plain = source_tex(read_record(out, package))
+    assert plain.endswith("code at commit \\texttt{000000000000})")
+
+    with (package / "optim.py").open("a") as handle:
+        handle.write("\n# a comment is a change of the file\n")
+    one = read_record(out, package)
+    assert one.changed_code == ("optim.py",) and one.current
+    assert source_tex(one) == plain.removesuffix(")") + (
+        "; of the code its tables come from, \\texttt{optim.py} has changed since)"
+    )
+    (package / "data" / "glyphs.py").write_text("")
+    assert source_tex(read_record(out, package)).endswith(
+        "\\texttt{data/\\allowbreak{}glyphs.py}, \\texttt{optim.py} have changed since)"
+    )
+
+    # a record from before code was hashed says nothing of its code
+    meta = json.loads((out / "record.json").read_text())
+    del meta["code_sha256"]
+    (out / "record.json").write_text(json.dumps(meta))
+    assert read_record(out, package).changed_code is None
+    assert source_tex(read_record(out, package)) == plain
+
+    assert changed_modules({"a.py": "1"}, {"a.py": "1", "b.py": "2"}) == ("b.py",)
+    assert changed_modules({"a.py": "1", "b.py": "2"}, {"b.py": "3"}) == ("a.py", "b.py")

@@ -26,6 +26,11 @@ ENTRIES = {
     "paper_inputs": ("poolstudy.paper",),
 }
 PLUMBING = frozenset({"poolstudy", "poolstudy.atomic", "poolstudy.config", "poolstudy.checks"})
+RECORDED = ("prepare", "train", "evaluate", "analyze")
+"""The phases a recorded run's tables come from: ``poolstudy.record`` keeps the hash of their
+code, and the paper, which names the modules changed since, runs on that code too (``READS``)."""
+READS = {"paper_inputs": RECORDED}
+"""Phases whose code another phase reads (hashes) besides running its own."""
 
 
 def module_path(name: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
@@ -59,9 +64,10 @@ def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> set[str]:
 @cache
 def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """Every module that ``phase`` runs (``ENTRIES``, and what they import, less
-    ``PLUMBING``), by name, sorted."""
+    ``PLUMBING``) or reads (the modules of the phases in ``READS``), by name, sorted."""
     if phase not in ENTRIES:
         raise KeyError(f"unknown phase {phase!r}; phases: {', '.join(ENTRIES)}")
+    read = {name for other in READS.get(phase, ()) for name in phase_modules(other, package_dir)}
     seen: set[str] = set()
     todo = list(ENTRIES[phase])
     while todo:
@@ -73,7 +79,7 @@ def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...
             raise ValueError(f"{name} is not a module of {package_dir}")
         seen.add(name)
         todo += sorted(imported_modules(path, package_dir) - seen)
-    return tuple(sorted(seen))
+    return tuple(sorted(seen | read))
 
 
 def phase_code(phase: str, package_dir: str | Path) -> list[str]:

@@ -6,13 +6,16 @@ experiment trained to convergence, ``config/convergence.yaml``), kept in
 A record holds that run's ``contrasts.csv``, ``regime.csv`` and ``learning_curves.csv`` as
 ``analyze`` wrote them and ``record.json``: the config file it ran, the SHA-256 of that config
 as validated (``run_digest``), its experiment, its deciding contrasts and mechanisms and the
-commit of the code. The paper quotes a record only while its config file still hashes to
-what was recorded; once the file changes, the paper says the record is out of date instead of
-quoting it.
+commit of the code, and the SHA-256 of each module the tables come from (the phases from the
+data to ``analyze``, ``poolstudy.phases``). The paper quotes a record only while its config
+file still hashes to what was recorded; once the file changes, the paper says the record is out
+of date instead of quoting it. Where one of those modules has changed since, the paper quotes
+the record and names the modules, whose change may or may not move its numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -35,6 +38,29 @@ def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
     return read_csv(Path(tables_dir) / f"{name}.csv")
 
 
+def code_digests(package_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """SHA-256 of each module of the phases a recorded run's tables come from
+    (``poolstudy.phases.RECORDED``; in the package's sources at ``package_dir``, by default
+    the installed one's), by its path in the package."""
+    from poolstudy.phases import PACKAGE_DIR, RECORDED, phase_code
+
+    package_dir = Path(package_dir or PACKAGE_DIR)
+    files = sorted({path for phase in RECORDED for path in phase_code(phase, package_dir)})
+    return {
+        Path(path).relative_to(package_dir).as_posix(): hashlib.sha256(
+            Path(path).read_bytes()
+        ).hexdigest()
+        for path in files
+    }
+
+
+def changed_modules(recorded: dict[str, str], now: dict[str, str]) -> tuple[str, ...]:
+    """The modules whose code differs between two ``code_digests``: changed, added or gone."""
+    return tuple(
+        sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
+    )
+
+
 def run_digest(config: dict) -> str:
     """SHA-256 of a validated config without ``primary.recorded``, which names the records
     its paper quotes and changes nothing of the run (else the paper's provenance hash)."""
@@ -47,6 +73,7 @@ def write_record(
     config_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     commit: str | None,
+    package_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Record the tables of ``tables_dir`` (a finished run of ``config_path``) in ``out_dir``.
     Refuses tables that another experiment wrote or that lack the config's deciding
@@ -87,6 +114,7 @@ def write_record(
         # pairs (mechanism, contrast), in the config's order
         "mechanisms": [list(pair) for pair in (primary.get("mechanisms") or {}).items()],
         "commit": commit,
+        "code_sha256": code_digests(package_dir),
     }
     write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
     return out_dir
@@ -95,7 +123,8 @@ def write_record(
 @dataclass(frozen=True)
 class Record:
     """One recorded run, read back; ``current`` is False where its config file has changed
-    or gone since (``problem`` says which)."""
+    or gone since (``problem`` says which). ``changed_code``: the modules its tables come from
+    that have changed since (None for a record that kept no hashes of its code)."""
 
     name: str
     config: str
@@ -108,6 +137,7 @@ class Record:
     contrasts: pd.DataFrame | None
     regime: pd.DataFrame | None
     learning_curves: pd.DataFrame | None
+    changed_code: tuple[str, ...] | None = None
 
 
 def current_digest(config_path: str) -> tuple[str | None, str]:
@@ -120,7 +150,9 @@ def current_digest(config_path: str) -> tuple[str | None, str]:
         return None, f"{config_path} is no longer a valid config ({error})"
 
 
-def read_record(folder: str | os.PathLike) -> Record:
+def read_record(folder: str | os.PathLike, package_dir: str | os.PathLike | None = None) -> Record:
+    """The record in ``folder``, its config and code compared with the project's now (the
+    code in the package's sources at ``package_dir``, by default the installed one's)."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / RECORD_FILE).read_text())
@@ -153,6 +185,11 @@ def read_record(folder: str | os.PathLike) -> Record:
         contrasts=tables.get("contrasts"),
         regime=tables.get("regime"),
         learning_curves=tables.get("learning_curves"),
+        changed_code=(
+            changed_modules(meta["code_sha256"], code_digests(package_dir))
+            if isinstance(meta.get("code_sha256"), dict)
+            else None
+        ),
     )
 
 

@@ -34,12 +34,17 @@ def path_tex(path: str) -> str:
 
 
 def source_tex(record: Record) -> str:
-    """Where a record comes from: its config file, experiment and commit."""
+    """Where a record comes from: its config file, experiment and commit, and the modules its
+    tables come from that have changed since."""
     code = (
         f"code at commit \\texttt{{{latex_escape(record.commit[:12])}}}"
         if record.commit
         else "no commit recorded"
     )
+    if record.changed_code:
+        names = ", ".join(path_tex(name) for name in record.changed_code)
+        verb = "has" if len(record.changed_code) == 1 else "have"
+        code += f"; of the code its tables come from, {names} {verb} changed since"
     return (
         f"{path_tex(record.config)} (experiment "
         f"\\texttt{{{latex_escape(record.experiment)}}}, {code})"
