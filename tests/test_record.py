@@ -492,6 +492,8 @@ def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tm
     from poolstudy.record import changed_modules
 
     package = Path(shutil.copytree(REPO / "src" / "poolstudy", tmp_path / "src" / "poolstudy"))
+    with (package / "train.py").open("a") as handle:  # the copy's code, not the installed
+        handle.write("\n# recorded from this copy\n")
     tables = finished_run(project / "t")
     out = write_record(tables, "config/convergence.yaml", "rec/c", "0" * 40, package)
     recorded = json.loads((out / "record.json").read_text())["code_sha256"]
