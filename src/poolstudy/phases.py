@@ -46,7 +46,8 @@ def module_path(name: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     return None
 
 
-def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> set[str]:
+@cache  # the phases share most of their modules: each file is parsed once
+def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> frozenset[str]:
     """The package's modules that the file at ``path`` imports, anywhere in it."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -58,7 +59,7 @@ def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> set[str]:
         else:
             continue
         found |= {name for name in names if module_path(name, package_dir) is not None}
-    return found
+    return frozenset(found)
 
 
 @cache
