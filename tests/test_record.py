@@ -488,7 +488,7 @@ def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tm
     import shutil
 
     from poolstudy.paper.recorded import source_tex
-    from poolstudy.phases import RECORDED, phase_modules
+    from poolstudy.phases import RECORDED_PHASES, phase_modules
     from poolstudy.record import changed_modules
 
     package = Path(shutil.copytree(REPO / "src" / "poolstudy", tmp_path / "src" / "poolstudy"))
@@ -497,7 +497,7 @@ def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tm
     tables = finished_run(project / "t")
     out = write_record(tables, "config/convergence.yaml", "rec/c", "0" * 40, package)
     recorded = json.loads((out / "record.json").read_text())["code_sha256"]
-    modules = {m for phase in RECORDED for m in phase_modules(phase, package)}
+    modules = {m for phase in RECORDED_PHASES for m in phase_modules(phase, package)}
     assert "poolstudy.optim" in modules and "poolstudy.stats" in modules
     assert "poolstudy.figures" not in modules  # the figures do not make the tables
     assert len(recorded) == len(modules)

@@ -26,10 +26,10 @@ ENTRIES = {
     "paper_inputs": ("poolstudy.paper",),
 }
 PLUMBING = frozenset({"poolstudy", "poolstudy.atomic", "poolstudy.config", "poolstudy.checks"})
-RECORDED = ("prepare", "train", "evaluate", "analyze")
+RECORDED_PHASES = ("prepare", "train", "evaluate", "analyze")
 """The phases a recorded run's tables come from: ``poolstudy.record`` keeps the hash of their
 code, and the paper, which names the modules changed since, runs on that code too (``READS``)."""
-READS = {"paper_inputs": RECORDED}
+READS = {"paper_inputs": RECORDED_PHASES}
 """Phases whose code another phase reads (hashes) besides running its own."""
 
 

@@ -40,12 +40,12 @@ def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
 
 def code_digests(package_dir: str | os.PathLike | None = None) -> dict[str, str]:
     """SHA-256 of each module of the phases a recorded run's tables come from
-    (``poolstudy.phases.RECORDED``; in the package's sources at ``package_dir``, by default
+    (``poolstudy.phases.RECORDED_PHASES``; in the package's sources at ``package_dir``, by default
     the installed one's), by its path in the package."""
-    from poolstudy.phases import PACKAGE_DIR, RECORDED, phase_code
+    from poolstudy.phases import PACKAGE_DIR, RECORDED_PHASES, phase_code
 
     package_dir = Path(package_dir or PACKAGE_DIR)
-    files = sorted({path for phase in RECORDED for path in phase_code(phase, package_dir)})
+    files = sorted({path for phase in RECORDED_PHASES for path in phase_code(phase, package_dir)})
     return {
         Path(path).relative_to(package_dir).as_posix(): hashlib.sha256(
             Path(path).read_bytes()
