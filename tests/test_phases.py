@@ -111,3 +111,17 @@ def test_each_dvc_stage_depends_on_exactly_the_code_its_phase_runs():
 
         assert [p for p in code if not any(covers(d, p) for d in deps)] == [], stage
         assert [d for d in deps if not any(covers(d, p) for p in code)] == [], stage
+
+
+def test_the_phases_a_phase_reads_are_found_in_the_same_sources(tmp_path):
+    """The paper reads the code of the recorded phases (``READS``): in the sources given, not
+    the installed package's."""
+    import shutil
+
+    package = Path(shutil.copytree(REPO / "src" / "poolstudy", tmp_path / "poolstudy"))
+    (package / "extra.py").write_text("x = 1\n")
+    with (package / "train.py").open("a") as handle:
+        handle.write("\nimport poolstudy.extra\n")
+    assert "poolstudy.extra" in phase_modules("paper_inputs", package)
+    assert "poolstudy.extra" not in phase_modules("paper_inputs")
+    assert "poolstudy.extra" not in phase_modules("figures", package)

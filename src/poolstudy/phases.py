@@ -46,7 +46,6 @@ def module_path(name: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     return None
 
 
-@cache  # the phases share most of their modules: each file is parsed once
 def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> frozenset[str]:
     """The package's modules that the file at ``path`` imports, anywhere in it."""
     found = set()
@@ -62,7 +61,11 @@ def imported_modules(path: Path, package_dir: Path = PACKAGE_DIR) -> frozenset[s
     return frozenset(found)
 
 
-@cache
+# the phases share most of their modules: each file is parsed once per process (a plain
+# function, cached here rather than decorated, so that mutation testing still reaches it)
+imports_of = cache(imported_modules)
+
+
 def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """Every module that ``phase`` runs (``ENTRIES``, and what they import, less
     ``PLUMBING``) or reads (the modules of the phases in ``READS``), by name, sorted."""
@@ -79,7 +82,7 @@ def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...
         if path is None:
             raise ValueError(f"{name} is not a module of {package_dir}")
         seen.add(name)
-        todo += sorted(imported_modules(path, package_dir) - seen)
+        todo += sorted(imports_of(path, package_dir) - seen)
     return tuple(sorted(seen | read))
 
 
