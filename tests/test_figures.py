@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
-from poolstudy import figures
 from poolstudy.analyze import empty_sweep_tables, placement_curves
-from poolstudy.figures import (
-    FIGURES,
-    PALETTE,
-    accuracy_flops,
-    contrast_labels,
-    forest,
-    line_groups,
-    make_figures,
-    operator_colors,
-    operator_styles,
-)
+from poolstudy.figures import FIGURES, answer, make_figures, regime, shift, style
+from poolstudy.figures.answer import accuracy_flops, contrast_labels, forest
+from poolstudy.figures.style import PALETTE, line_groups, operator_colors, operator_styles
 from poolstudy.pooling import OPERATORS
 from poolstudy.stats import shift_curves, summarize
 
@@ -217,7 +209,8 @@ def test_contrast_labels_name_conditions_only_where_they_differ():
 def capture(monkeypatch):
     """The figure a drawing function saves, kept open for inspection."""
     saved = {}
-    monkeypatch.setattr(figures, "save_figure", lambda fig, path: saved.setdefault("fig", fig))
+    for module in (answer, regime, shift, style):
+        monkeypatch.setattr(module, "save_figure", lambda fig, path: saved.setdefault("fig", fig))
     return saved
 
 
@@ -293,7 +286,7 @@ def test_sweep_gap_line_is_drawn_at_the_configured_threshold(monkeypatch):
         ],
     )
     saved = capture(monkeypatch)
-    figures.sweep_curves(sweep, "gap", "gap", "unused.pdf", gap_threshold=2.5)
+    regime.sweep_curves(sweep, "gap", "gap", "unused.pdf", gap_threshold=2.5)
     ax = saved["fig"].axes[0]
     horizontal = [line.get_ydata()[0] for line in ax.get_lines() if line.get_ls() == "--"]
     assert horizontal == [2.5]
@@ -310,7 +303,7 @@ def test_shift_figure_has_no_empty_panels_integer_ticks_and_clipped_bands(monkey
     curves.loc[curves["protocol"] == "circular", "ci_high"] += 200  # a band past 100 %
     keep = ~((curves["condition"] == "flatten") & (curves["protocol"] == "subpixel"))
     saved = capture(monkeypatch)
-    figures.accuracy_vs_shift(curves[keep], "unused.pdf")
+    shift.accuracy_vs_shift(curves[keep], "unused.pdf")
     fig = saved["fig"]
     assert len(fig.legends) == 1
     titles = [ax.get_title() for ax in fig.axes]
@@ -349,9 +342,16 @@ def test_sensitivity_maps_draw_one_panel_per_operator_and_one_colour_bar(monkeyp
         ],
     )
     saved = capture(monkeypatch)
-    figures.sensitivity_maps(summary, "unused.pdf")
+    shift.sensitivity_maps(summary, "unused.pdf")
     fig = saved["fig"]
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert sorted(ax.get_title() for ax in panels) == sorted(list(OPERATORS)[:count])
     assert len(fig.axes) == count + 1  # the panels and the colour bar
     plt.close(fig)
+
+
+def test_every_figures_report_caption_names_the_function_that_draws_it():
+    report = Path(__file__).resolve().parents[1] / "workflow" / "report"
+    for name, figure in FIGURES.items():
+        caption = (report / f"{name}.rst").read_text()
+        assert f"Drawn by rule ``figures`` with ``{figure.qualified_name}``." in caption, name

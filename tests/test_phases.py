@@ -72,7 +72,7 @@ def test_phase_code_names_the_files_under_the_given_folder(tmp_path):
         imported_modules(broken, package)
     assert error.value.filename == str(broken)
     relative = phase_code("figures", Path("src/poolstudy"))
-    assert relative[0].startswith("src/poolstudy/") and "src/poolstudy/figures.py" in relative
+    assert relative[0].startswith("src/poolstudy/") and "src/poolstudy/figures/style.py" in relative
 
 
 def test_an_unknown_phase_or_a_missing_entry_is_refused(tmp_path):

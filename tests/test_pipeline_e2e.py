@@ -488,4 +488,4 @@ def test_snakemake_report_has_a_caption_for_every_figure_and_table(snakemake_pro
         assert f"{name}.pdf" in html
     for name in ("summary", "contrasts", "regime"):
         assert f"{name}.csv" in html
-    assert "poolstudy.figures.forest" in html
+    assert FIGURES["forest"].qualified_name in html

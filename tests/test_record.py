@@ -370,12 +370,13 @@ def test_the_figures_draw_the_quoted_records_learning_curves(project, monkeypatc
     from test_figures import capture
 
     from poolstudy import figures
+    from poolstudy.figures.style import operator_styles
 
     write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
     tables = figures.recorded_tables(["rec/convergence"], "default")
     saved = capture(monkeypatch)
     figures.FIGURES["recorded_learning_curves"].draw(
-        tables, {"styles": figures.operator_styles(["max", "none_rf"])}, "unused.pdf"
+        tables, {"styles": operator_styles(["max", "none_rf"])}, "unused.pdf"
     )
     lines = saved["fig"].axes[0].get_lines()
     # max's mean over its two seeds: training solid, validation dashed
