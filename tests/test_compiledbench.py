@@ -20,10 +20,11 @@ def test_the_compiled_benchmark_prints_both_ratios_of_each_network(capsys):
     # none keeps its full resolution, max pools: each is held to its own training goal
     assert [row["train_goal"] for row in rows] == [1.2, 2.0]
     for row in rows:
-        for key in ("eval_eager", "eval_compiled", "train_eager", "train_compiled"):
+        for key in ("eval_eager", "eval_compiled", "train_eager", "train_compiled", "train_bf16"):
             assert 0 < row[key] < 100
         line = next(x for x in printed.splitlines() if x.startswith(row["operator"] + " "))
         assert f"{row['eval_compiled']:.2f}x" in line and f"{row['train_compiled']:.2f}x" in line
+        assert line.split()[6] == f"{row['train_bf16']:.2f}x"  # the column after compiled
     assert "PyTorch's compiler (eager)" in printed
 
 
@@ -88,3 +89,36 @@ def test_the_command_line_runs_the_compiled_benchmark(monkeypatch):
     )
     assert cli.main(["bench", "--compiled", "--operators", "max", "--repeats", "2"]) == 0
     assert seen == [("config/config.yaml", ["max"], 2, None)]
+
+
+def test_the_training_variants_differ_in_layout_compilation_and_precision_only(monkeypatch):
+    from poolstudy.bench import benchmark_setup
+
+    config, _, data = benchmark_setup(TINY, 1)
+    seen = []
+
+    def record(model, images, labels, train, steps, memory_format):
+        weight = [p for p in model.parameters() if p.dim() == 4][-1]  # more than one input channel
+        seen.append(
+            (
+                memory_format,
+                weight.is_contiguous(memory_format=torch.channels_last),
+                type(model).__name__,
+                torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None,
+                next(model.parameters()).sum().item(),
+            )
+        )
+        return 0.5
+
+    monkeypatch.setattr(compiledbench, "step_seconds", record)
+    monkeypatch.setattr(compiledbench, "compiled", lambda model, backend: model)
+    times = compiledbench.bench_compiled_training(config, data, "max", 3, "eager")
+    assert times == {"nchw": 0.5, "channels_last": 0.5, "compiled": 0.5, "bf16": 0.5}
+    cl, nchw = torch.channels_last, torch.contiguous_format
+    assert [row[:4] for row in seen] == [
+        (nchw, False, "PoolNet", None),
+        (cl, True, "PoolNet", None),
+        (cl, True, "PoolNet", None),
+        (cl, True, "PoolNet", torch.bfloat16),
+    ]
+    assert len({row[4] for row in seen}) == 1  # the same initial weights

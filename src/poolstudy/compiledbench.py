@@ -8,8 +8,10 @@ benchmark says whether the other kernels PyTorch ships reach it. On the CPU, one
 unless told. The evaluation runs as the engine runs it (the config's settings, the engine's
 maxima), eager and compiled, against ``make bench``'s per-shift loop; the training steps run
 as a user's loop would, with PyTorch's default settings, NCHW against channels_last, eager
-and compiled. The compiler's time is spent in a warm-up pass and printed apart, not counted
-in the rates.
+and compiled, and eager under CPU autocast to bfloat16 (oneDNN's bf16 kernels, which a CPU
+with AVX512-BF16 or AMX runs natively: other numbers, so no option for the engine, whose
+networks are full precision on the CPU, but kernels PyTorch ships). The compiler's time is
+spent in a warm-up pass and printed apart, not counted in the rates.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ def step_seconds(model, images, labels, train: TrainConfig, steps: int, memory_f
 
 
 def bench_compiled_training(config: dict, data, operator: str, steps: int, backend: str):
-    """Seconds per training step of one network: NCHW, channels_last, and channels_last
-    compiled, each from the same initial weights on the same batches."""
+    """Seconds per training step of one network: NCHW, channels_last, channels_last compiled,
+    and channels_last under bfloat16 autocast, each from the same initial weights on the same
+    batches."""
     train = TrainConfig.from_dict({**config["train"], "device": "cpu"})
     images, labels = data.subset("train")
     x = to_unit_float(images)
@@ -129,7 +132,11 @@ def bench_compiled_training(config: dict, data, operator: str, steps: int, backe
         )
         fast = compiled(copy.deepcopy(network).to(memory_format=cl), backend)
         fast_s = step_seconds(fast, x, labels, train, steps, cl)
-    return {"nchw": nchw, "channels_last": eager_cl, "compiled": fast_s}
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = step_seconds(
+                copy.deepcopy(network).to(memory_format=cl), x, labels, train, steps, cl
+            )
+    return {"nchw": nchw, "channels_last": eager_cl, "compiled": fast_s, "bf16": bf16}
 
 
 def run_compiled_benchmarks(
@@ -148,12 +155,12 @@ def run_compiled_benchmarks(
         f"\nPyTorch's compiler ({backend}) against the eager kernels. evaluation: the "
         "per-shift loop's time over the engine's, eager and with its network compiled (goal "
         f">= {EVAL_GOAL}x); training, a user's loop with PyTorch's default settings: the NCHW "
-        "step's time over the channels_last step's, eager and compiled (goal >= "
-        f"{TRAIN_GOALS['pooled']}x pooled, >= {TRAIN_GOALS['full']}x full-resolution)"
+        "step's time over the channels_last step's, eager, compiled and eager in bf16 autocast "
+        f"(goal >= {TRAIN_GOALS['pooled']}x pooled, >= {TRAIN_GOALS['full']}x full-resolution)"
     )
     print(
         f"{'operator':<14}{'eval eager':>11}{'compiled':>10}{'compile s':>11}"
-        f"{'train eager':>13}{'compiled':>10}  goals met compiled (eval, train)"
+        f"{'train eager':>13}{'compiled':>10}{'bf16':>8}  goals met compiled (eval, train)"
     )
     rows = []
     for operator in operators:
@@ -167,13 +174,15 @@ def run_compiled_benchmarks(
             "compile_s": evaluation["compile_s"],
             "train_eager": training["nchw"] / training["channels_last"],
             "train_compiled": training["nchw"] / training["compiled"],
+            "train_bf16": training["nchw"] / training["bf16"],
             "train_goal": TRAIN_GOALS["full" if full else "pooled"],
         }
         rows.append(row)
         print(
             f"{operator:<14}{row['eval_eager']:>10.2f}x{row['eval_compiled']:>9.2f}x"
             f"{row['compile_s']:>11.1f}{row['train_eager']:>12.2f}x"
-            f"{row['train_compiled']:>9.2f}x  {met(row['eval_compiled'], EVAL_GOAL)}, "
+            f"{row['train_compiled']:>9.2f}x{row['train_bf16']:>7.2f}x  "
+            f"{met(row['eval_compiled'], EVAL_GOAL)}, "
             f"{met(row['train_compiled'], row['train_goal'])}"
         )
     return rows
