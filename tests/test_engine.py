@@ -7,9 +7,11 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -249,6 +251,11 @@ def test_the_cpu_evaluation_batch_fits_the_largest_activation_in_the_cache(
     assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
 
 
+def test_the_largest_activation_is_measured_on_the_models_device():
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=10, image_size=8, widths=[4])
+    assert devices.largest_activation(build_model(spec).to("meta")) == 4 * 8 * 8
+
+
 def test_the_cpu_evaluation_batch_is_at_least_32_images():
     spec = ModelSpec(operator="none", in_channels=3, num_classes=10, image_size=256, widths=[64])
     assert devices.cache_fitted_batch(build_model(spec)) == 32
@@ -276,8 +283,13 @@ def test_the_gpu_evaluation_batch_fits_half_the_free_memory(monkeypatch):
     cpu = torch.device("cpu")
     assert devices.memory_fitted_batch(model, cpu) == 512
     assert devices.memory_fitted_batch(model, cpu, fraction=0.25) == 256
-    assert seen == [(False, (256, 1, 8, 8))] * 2 and model.training
+    # the probe of 256 images, then one image for the largest activation
+    assert seen == [(False, (256, 1, 8, 8)), (False, (1, 1, 8, 8))] * 2 and model.training
     assert calls == ["synchronize", "reset", "synchronize"] * 2
+    # no layer of a batch past 32-bit index math: 4 maps of 8x8 per image, twice that per image
+    monkeypatch.setattr(devices, "INDEX_LIMIT", 2 * 4 * 8 * 8 * 300)
+    assert devices.index_safe_batch(model) == 256
+    assert devices.memory_fitted_batch(model, cpu) == 256
     monkeypatch.setattr(devices, "memory_fitted_batch", lambda m, d: ("fitted", m, d))
     cuda = torch.device("cuda")
     assert devices.eval_batch_size(cuda, "auto", model) == ("fitted", model, cuda)
@@ -373,6 +385,64 @@ def test_the_device_check_skips_the_pipeline_without_snakemake_and_keeps_its_fig
     assert report["tiny_pipeline"] == {"skipped": "no snakemake here"}
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert "tiny config end to end: skipped (no snakemake here)" in capsys.readouterr().out
+
+
+def test_the_device_checks_python_runs_this_interpreter_in_its_environment(tmp_path):
+    from poolstudy.devicebench import python_shim
+
+    shim = python_shim(tmp_path / "bin")
+    for name in ("python", "python3"):
+        code = "import sys, poolstudy; print(sys.prefix)"
+        out = subprocess.run([shim / name, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == sys.prefix, out.stderr
+
+
+def test_the_device_checks_tiny_pipeline_finds_python_first_on_its_path(monkeypatch):
+    """The rules call ``python``, which a GPU machine may lack (``python3`` alone)."""
+    from poolstudy import devicebench
+
+    seen = {}
+
+    def fake_run(command, cwd, capture_output, text, env):
+        seen["python"] = shutil.which("python", path=env["PATH"])
+        seen["script"] = Path(seen["python"]).read_text()
+        seen["snakemake"] = shutil.which("snakemake", path=env["PATH"])
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(devicebench.subprocess, "run", fake_run)
+    report = devicebench.run_tiny_pipeline(torch.device("cpu"))
+    assert report["returncode"] == 0 and report["runs"] == 0
+    assert seen["script"] == f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+    assert Path(seen["snakemake"]).parent == Path(sys.executable).parent
+
+
+def test_the_device_check_fails_when_its_tiny_pipeline_fails(monkeypatch):
+    from poolstudy import cli, devicebench
+
+    for tiny, code in (({"returncode": 3}, 1), ({"returncode": 0}, 0), ({"skipped": "x"}, 0)):
+        monkeypatch.setattr(
+            devicebench, "run_device_check", lambda *a, tiny=tiny, **k: {"tiny_pipeline": tiny}
+        )
+        assert cli.main(["bench", "--device", "cpu"]) == code
+    monkeypatch.setattr(devicebench, "run_device_check", lambda *a, **k: {"operators": []})
+    assert cli.main(["bench", "--device", "cpu", "--no-pipeline"]) == 0
+
+
+def test_the_device_check_warms_up_each_way_of_training_the_seeds(monkeypatch):
+    from poolstudy import devicebench
+
+    calls = []
+    monkeypatch.setattr(
+        devicebench,
+        "time_steps",
+        lambda trainees, steps, concurrent: calls.append((len(trainees), steps, concurrent)) or 1,
+    )
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=3, image_size=8, widths=[2])
+    row = devicebench.bench_operator(spec, 2, 5, 3, torch.device("cpu"))
+    assert calls == [(1, 2, False), (1, 5, False), (3, 2, True), (3, 2, False), (3, 5, False)] + [
+        (3, 5, True)
+    ]
+    assert row["images_per_s"] == 5 * 2 and row["concurrency_speedup"] == 1
 
 
 def test_peak_flops_by_device_name():

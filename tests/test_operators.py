@@ -400,3 +400,16 @@ def test_none_rf_operator_is_the_identity():
     x = torch.randn(2, CHANNELS, 7, 9)
     assert torch.equal(build_operator("none_rf", CHANNELS)(x), x)
     assert OPERATORS["none_rf"].dilation_reference == "max"
+
+
+@pytest.mark.parametrize("name", list(OPERATORS))
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_every_network_runs_on_a_device_other_than_the_cpu(name, mode):
+    """On PyTorch's ``meta`` device (shapes without data): a tensor that a layer makes on the
+    CPU instead of its input's device fails here as it would on a GPU (fractional max pooling's
+    regions, in evaluation, once did)."""
+    spec = ModelSpec(operator=name, in_channels=1, num_classes=10, image_size=16, widths=[4, 8])
+    model = getattr(build_model(spec).to("meta"), mode)()
+    with torch.set_grad_enabled(mode == "train"):
+        out = model(torch.zeros(2, 1, 16, 16, device="meta"))
+    assert out.device.type == "meta" and out.shape == (2, 10)

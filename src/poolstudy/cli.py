@@ -152,14 +152,14 @@ def cmd_bench(args) -> int:
     if args.device is not None:
         from poolstudy.devicebench import run_device_check
 
-        run_device_check(
+        report = run_device_check(
             args.device,
             args.operators,
             steps=args.steps,
             pipeline=not args.no_pipeline,
             out=args.out,
         )
-        return 0
+        return 1 if report.get("tiny_pipeline", {}).get("returncode") else 0
     if args.compiled:
         from poolstudy.compiledbench import run_compiled_benchmarks
 

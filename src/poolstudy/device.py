@@ -72,6 +72,9 @@ MEMORY_FRACTION = 0.5
 scenes of in-context protocols come on top of what the probe measures."""
 PROBE_BATCH = 256
 MAX_EVAL_BATCH = 65536
+INDEX_LIMIT = 2**31 - 1
+"""Elements that a tensor may hold in CUDA kernels with 32-bit index math: reflection padding
+(``blur``'s) refuses larger inputs, so no layer of an evaluation batch may exceed it."""
 
 
 def eval_batch_size(device: torch.device, configured: int | str = "auto", model=None) -> int:
@@ -92,8 +95,9 @@ def eval_batch_size(device: torch.device, configured: int | str = "auto", model=
 @torch.no_grad()
 def largest_activation(model) -> int:
     """Elements of the largest output of any layer of ``model`` for one input image (its
-    ``spec`` gives the input's shape), measured by a forward pass on the CPU."""
+    ``spec`` gives the input's shape), measured by a forward pass on the model's device."""
     spec = model.spec
+    device = next(model.parameters()).device
     largest = spec.in_channels * spec.image_size**2
     hooks = []
 
@@ -108,7 +112,7 @@ def largest_activation(model) -> int:
     was_training = model.training
     model.eval()
     try:
-        model(torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size))
+        model(torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size, device=device))
     finally:
         model.train(was_training)
         for hook in hooks:
@@ -137,7 +141,8 @@ def fit_batch(budget_bytes: float, bytes_per_image: float, cap: int = MAX_EVAL_B
 @torch.no_grad()
 def memory_fitted_batch(model, device: torch.device, fraction: float = MEMORY_FRACTION) -> int:
     """Measure the peak memory of a forward pass of ``PROBE_BATCH`` images and size the
-    evaluation batch to ``fraction`` of the free device memory (CUDA only)."""
+    evaluation batch to ``fraction`` of the free device memory (CUDA only), at most the batch
+    whose layers stay within 32-bit index math (``index_safe_batch``)."""
     spec = model.spec
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -154,7 +159,15 @@ def memory_fitted_batch(model, device: torch.device, fraction: float = MEMORY_FR
     per_image = (torch.cuda.max_memory_allocated(device) - before) / PROBE_BATCH
     del probe
     free, _total = torch.cuda.mem_get_info(device)
-    return fit_batch(fraction * free, per_image)
+    return fit_batch(fraction * free, per_image, cap=index_safe_batch(model))
+
+
+def index_safe_batch(model) -> int:
+    """The largest power of two of images (at most ``MAX_EVAL_BATCH``) for which twice the
+    largest activation of ``model`` stays within ``INDEX_LIMIT`` elements: the margin covers
+    the tensors inside a layer, such as ``blur``'s padded input, a little larger than its
+    output."""
+    return fit_batch(INDEX_LIMIT, 2 * largest_activation(model))
 
 
 def visible_gpus() -> int:

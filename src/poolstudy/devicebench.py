@@ -101,7 +101,8 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
     solo_seconds = time_steps([solo], steps, concurrent=False)
     peak_memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     group = [Trainee(spec, batch, seed, device) for seed in range(seeds)]
-    time_steps(group, 2, concurrent=True)
+    time_steps(group, 2, concurrent=True)  # warm-up of both ways, so neither pays for the other
+    time_steps(group, 2, concurrent=False)
     sequential = time_steps(group, steps, concurrent=False)
     concurrent = time_steps(group, steps, concurrent=True)
     images_per_s = steps * batch / solo_seconds
@@ -155,6 +156,18 @@ def tiny_pipeline_targets() -> tuple[str, ...]:
     return () if shutil.which("latexmk") else ("paper_inputs",)
 
 
+def python_shim(folder: Path) -> Path:
+    """``folder`` with a ``python`` and a ``python3`` that run this interpreter: the rules call
+    ``python -m poolstudy``, and a GPU machine may have ``python3`` alone. Scripts rather than
+    links, so that a virtual environment's interpreter keeps its environment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("python", "python3"):
+        script = folder / name
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        script.chmod(0o755)
+    return folder
+
+
 def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
     """The tiny config from data to PDF (or to the paper's inputs, without LaTeX) in a fresh
     copy of the project, on ``device``; skipped, with the reason, where Snakemake is not
@@ -162,12 +175,14 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
     brings it and jsonschema as wheels: README.md)."""
     if importlib.util.find_spec("snakemake") is None:
         return {"skipped": f"{sys.executable} cannot import snakemake: install it (README.md)"}
-    bin_dir = Path(sys.executable).parent  # the rules' `python` is this one
+    bin_dir = Path(sys.executable).parent  # this interpreter's scripts (snakemake)
     targets = tiny_pipeline_targets()
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_sources(Path(tmp) / "project")
         config = tiny_config_on(device, Path(tmp) / "tiny.yaml")
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        shim = python_shim(Path(tmp) / "bin")  # the rules' `python` is this one
+        path = os.pathsep.join([str(shim), str(bin_dir), os.environ.get("PATH", "")])
+        env = {**os.environ, "PATH": path}
         start = time.perf_counter()
         result = subprocess.run(
             tiny_pipeline_command(sys.executable, cores, config, targets),

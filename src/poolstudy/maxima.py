@@ -67,14 +67,18 @@ def fractional_region_starts(
     pseudo-random sequence of Graham ("Fractional Max-Pooling", arXiv:1412.6071, 2014) as
     PyTorch's kernel computes it (``generate_intervals`` in ATen's FractionalMaxPooling.h):
     ``int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (input - pool) / (output - 1)``,
-    every operation in the samples' dtype, and the last region flush with the end."""
-    starts = torch.full((samples.shape[0], output_size), input_size - pool_size, dtype=torch.long)
+    every operation in the samples' dtype, and the last region flush with the end; on the
+    samples' device."""
+    device = samples.device
+    starts = torch.full(
+        (samples.shape[0], output_size), input_size - pool_size, dtype=torch.long, device=device
+    )
     if output_size > 1:
         dtype = samples.dtype
         alpha = torch.tensor(input_size - pool_size, dtype=dtype) / torch.tensor(
             output_size - 1, dtype=dtype
         )
-        index = torch.arange(output_size - 1, dtype=dtype)
+        index = torch.arange(output_size - 1, dtype=dtype, device=device)
         offset = (samples * alpha).long()
         starts[:, :-1] = ((index + samples[:, None]) * alpha).long() - offset[:, None]
     return starts
