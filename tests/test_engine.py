@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -249,6 +250,73 @@ def test_the_cpu_evaluation_batch_fits_the_largest_activation_in_the_cache(
     assert not any(m._forward_hooks for m in model.modules())
     assert devices.eval_batch_size(torch.device("cpu"), "auto", model) == batch
     assert devices.eval_batch_size(torch.device("cpu"), 77, model) == 77
+
+
+@pytest.fixture
+def three_gpus(monkeypatch, tmp_path):
+    """torch sees three CUDA GPUs; the GPUs' lock files in ``tmp_path``; the GPUs that jobs
+    switch to, in order."""
+    monkeypatch.setattr(devices, "_claimed", {})
+    monkeypatch.setenv(devices.GPU_LOCKS_ENV, str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    yield chosen
+    if "handle" in devices._claimed:
+        devices._claimed["handle"].close()
+
+
+def hold(path):
+    """Lock ``path`` as another job would; the open file (closing it releases the lock)."""
+    handle = open(path, "a")  # noqa: SIM115
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def test_with_several_gpus_a_job_claims_one_that_no_other_job_holds(three_gpus, tmp_path):
+    other = hold(tmp_path / "gpu-0.lock")  # another job holds the first GPU
+    assert devices.resolve_device("cuda") == torch.device("cuda", 1)
+    assert devices.resolve_device("auto") == torch.device("cuda", 1)  # claimed once
+    assert devices.resolve_device("cuda:2") == torch.device("cuda", 2)  # as given
+    assert three_gpus == [1, 1]
+    with pytest.raises(BlockingIOError):  # no other job can take it now
+        hold(tmp_path / "gpu-1.lock")
+    other.close()
+
+
+def test_with_every_gpu_held_a_job_shares_the_first_and_says_so(three_gpus, tmp_path, capsys):
+    others = [hold(tmp_path / f"gpu-{index}.lock") for index in range(3)]
+    assert devices.resolve_device("cuda") == torch.device("cuda", 0)
+    assert three_gpus == [0]
+    assert "all 3 GPUs are held by other jobs; sharing cuda:0" in capsys.readouterr().err
+    for handle in others:
+        handle.close()
+
+
+def test_with_one_gpu_nothing_is_claimed(three_gpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert devices.resolve_device("cuda") == torch.device("cuda")
+    assert three_gpus == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.child
+def test_a_gpu_claimed_by_a_process_is_free_again_when_it_ends(monkeypatch, tmp_path):
+    monkeypatch.setattr(devices, "_claimed", {})
+    code = (
+        "from pathlib import Path; from poolstudy.device import claim_gpu; "
+        f"print(claim_gpu(2, Path({str(tmp_path)!r})))"
+    )
+
+    def other_job() -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+
+    assert other_job() == "0\n"  # it ended: its GPU is free again
+    assert devices.claim_gpu(2, tmp_path) == 0
+    assert other_job() == "1\n"
+    devices._claimed["handle"].close()
+    devices._claimed.clear()
+    assert other_job() == "0\n"
 
 
 def test_the_largest_activation_is_measured_on_the_models_device():

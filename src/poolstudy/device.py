@@ -3,22 +3,72 @@ forward batch size that suits the device."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
 
+GPU_LOCKS_ENV = "POOLSTUDY_GPU_LOCKS"
+"""The folder of the GPUs' lock files (default: ``poolstudy-gpus-<uid>`` in the temporary
+folder)."""
+_claimed: dict[str, object] = {}  # this process's GPU and its lock file, held until it ends
+
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` picks CUDA when available, else the CPU; ``cuda`` without a GPU is an error.
+    ``cuda`` without an index, where several GPUs are visible, is a GPU that no other job of
+    this machine holds (``claim_gpu``): a local run with ``--resources gpu=N`` starts N GPU
+    jobs at once, and they would all land on the first GPU (under SLURM each job sees only
+    its own)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but no CUDA GPU is available; use 'auto'")
+    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        index = claim_gpu(torch.cuda.device_count())
+        if index is None:
+            print(
+                f"warning: all {torch.cuda.device_count()} GPUs are held by other jobs; "
+                "sharing cuda:0 (run Snakemake with --resources gpu=N)",
+                file=sys.stderr,
+            )
+            index = 0
+        torch.cuda.set_device(index)
+        device = torch.device("cuda", index)
     return device
+
+
+def gpu_lock_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / f"poolstudy-gpus-{os.getuid()}"
+    return Path(os.environ.get(GPU_LOCKS_ENV, default))
+
+
+def claim_gpu(count: int, lock_dir: Path | None = None) -> int | None:
+    """The index of the first of ``count`` GPUs whose lock file (``gpu-<i>.lock``) no other
+    process holds, locked (``flock``) until this process ends; the same GPU on every later
+    call; None where all are held. The kernel drops a lock when its process ends, however it
+    ends, so a killed job leaves no GPU claimed."""
+    if "index" in _claimed:
+        return _claimed["index"]
+    lock_dir = lock_dir or gpu_lock_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(lock_dir / f"gpu-{index}.lock", "a")  # held until this process ends
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed.update(index=index, handle=handle)
+        return index
+    return None
 
 
 def configure(device: torch.device, threads: int | None, deterministic: bool) -> None:
