@@ -122,6 +122,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
     "phases": (["src/poolstudy/phases.py"], ["tests/test_phases.py"]),
+    # the figures' shared logic and registry; the drawing functions' mutants (answer, regime,
+    # shift: some 1,500) are mostly sizes, colours and type sizes that no test should pin
+    "figures": (
+        ["src/poolstudy/figures/__init__.py", "src/poolstudy/figures/style.py"],
+        ["tests/test_figures.py", "tests/test_record.py"],
+    ),
     "estimate": (["src/poolstudy/estimate.py"], ["tests/test_estimate.py"]),
     "device": (["src/poolstudy/device.py"], ["tests/test_engine.py", "tests/test_config.py"]),
     "checks": (

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
+from poolstudy import figures
 from poolstudy.analyze import empty_sweep_tables, placement_curves
 from poolstudy.figures import FIGURES, answer, make_figures, regime, shift, style
 from poolstudy.figures.answer import accuracy_flops, contrast_labels, forest
@@ -355,3 +356,74 @@ def test_every_figures_report_caption_names_the_function_that_draws_it():
     for name, figure in FIGURES.items():
         caption = (report / f"{name}.rst").read_text()
         assert f"Drawn by rule ``figures`` with ``{figure.qualified_name}``." in caption, name
+
+
+def test_a_tables_missing_protocols_read_back_as_empty_text(tmp_path):
+    pd.DataFrame({"protocol": ["circular", None], "mean": [1.0, 2.0]}).to_csv(
+        tmp_path / "summary.csv", index=False
+    )
+    frame = figures.read_table(tmp_path, "summary")
+    assert list(frame["protocol"]) == ["circular", ""] and list(frame["mean"]) == [1.0, 2.0]
+    pd.DataFrame({"mean": [1.0]}).to_csv(tmp_path / "models.csv", index=False)
+    assert list(figures.read_table(tmp_path, "models").columns) == ["mean"]
+
+
+def test_every_figure_gets_the_tables_the_quoted_record_and_one_style_per_operator(
+    monkeypatch, tmp_path
+):
+    frames = {name: pd.DataFrame() for name in figures.FIGURE_TABLES}
+    frames["models"] = pd.DataFrame({"operator": ["stride"]})
+    frames["summary"] = pd.DataFrame({"operator": ["max", "none"]})
+    frames["sweep"] = pd.DataFrame({"operator": ["avg"]})
+    read, asked, drawn = [], [], []
+
+    def read_table(folder, name):
+        read.append((folder, name))
+        return frames[name]
+
+    regime = pd.DataFrame({"operator": ["maxdil"]})
+
+    def recorded_tables(folders, experiment):
+        asked.append((folders, experiment))
+        return {"recorded_learning_curves": pd.DataFrame(), "recorded_regime": regime}
+
+    monkeypatch.setattr(figures, "read_table", read_table)
+    monkeypatch.setattr(figures, "recorded_tables", recorded_tables)
+    draw = figures.Figure(forest, lambda t, s, path: drawn.append((t, s, path)))
+    monkeypatch.setattr(figures, "FIGURES", {"one": draw, "two": draw})
+    settings = {"experiment": "default", "dataset": "glyphs"}
+    written = make_figures("tables", tmp_path, settings, ["rec/convergence"])
+    assert written == [str(tmp_path / "one.pdf"), str(tmp_path / "two.pdf")]
+    assert read == [("tables", name) for name in figures.FIGURE_TABLES]
+    assert asked == [(["rec/convergence"], "default")]
+    assert [path for _, _, path in drawn] == written
+    tables, given, _ = drawn[0]
+    assert tables["recorded_regime"] is regime and tables["sweep"] is frames["sweep"]
+    # every operator of the run and of the record, styled in registry order
+    assert given == {
+        **settings,
+        "styles": style.operator_styles(["none", "max", "avg", "stride", "maxdil"]),
+    }
+    assert list(given["styles"]) == ["none", "max", "avg", "stride", "maxdil"]
+
+
+def test_a_saved_figure_is_a_pdf_without_dates_whatever_its_name_and_is_closed(tmp_path):
+    fig, _ = plt.subplots()
+    other = plt.figure()  # the current figure is another one
+    style.save_figure(fig, tmp_path / "figure")
+    data = (tmp_path / "figure").read_bytes()
+    assert data[:5] == b"%PDF-" and b"/Producer (poolstudy)" in data
+    assert b"CreationDate" not in data and b"ModDate" not in data
+    assert not plt.fignum_exists(fig.number) and plt.fignum_exists(other.number)
+    plt.close(other)
+
+
+def test_a_placeholder_says_why_in_the_middle_of_an_empty_figure(monkeypatch):
+    saved = capture(monkeypatch)
+    style.placeholder("unused.pdf", "no data-size sweep configured")
+    ax = saved["fig"].axes[0]
+    (text,) = ax.texts
+    assert text.get_text() == "no data-size sweep configured"
+    assert text.get_position() == (0.5, 0.5) and ax.get_xlim() == ax.get_ylim() == (0, 1)
+    assert (text.get_ha(), text.get_va()) == ("center", "center")
+    assert not ax.axison
