@@ -517,6 +517,8 @@ def test_peak_flops_by_device_name():
     from poolstudy.devicebench import peak_flops
 
     assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12
+    assert peak_flops("NVIDIA H100 PCIe") == 756e12 and peak_flops("NVIDIA H100 NVL") == 835e12
+    assert peak_flops("NVIDIA H200") == 989e12 and peak_flops("NVIDIA H200 NVL") == 835e12
     assert peak_flops("NVIDIA A100-SXM4-40GB") == 312e12
     assert peak_flops("cpu") is None
 

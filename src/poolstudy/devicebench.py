@@ -30,8 +30,17 @@ from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.workspace import REPO, copy_sources
 
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
-"""Dense bf16 tensor-core peaks (vendor data sheets, SXM parts), for MFU."""
+PEAK_BF16_FLOPS = {
+    "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
+    "H200 NVL": 835e12,
+    "H100": 989e12,
+    "H200": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+}
+"""Dense bf16 tensor-core peaks (vendor data sheets), for MFU: the first key that a device's
+name contains, so the PCIe and NVL parts come before the SXM parts that share their name."""
 
 
 def peak_flops(device_name: str) -> float | None:
