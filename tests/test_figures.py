@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -405,6 +407,9 @@ def test_every_figure_gets_the_tables_the_quoted_record_and_one_style_per_operat
         "styles": style.operator_styles(["none", "max", "avg", "stride", "maxdil"]),
     }
     assert list(given["styles"]) == ["none", "max", "avg", "stride", "maxdil"]
+    frames["models"] = pd.DataFrame()  # a run without trained networks: no operator column
+    make_figures("tables", tmp_path, settings, ["rec/convergence"])
+    assert list(drawn[-1][1]["styles"]) == ["none", "max", "avg", "maxdil"]
 
 
 def test_a_saved_figure_is_a_pdf_without_dates_whatever_its_name_and_is_closed(tmp_path):
@@ -414,6 +419,9 @@ def test_a_saved_figure_is_a_pdf_without_dates_whatever_its_name_and_is_closed(t
     data = (tmp_path / "figure").read_bytes()
     assert data[:5] == b"%PDF-" and b"/Producer (poolstudy)" in data
     assert b"CreationDate" not in data and b"ModDate" not in data
+    # cropped to what is drawn (bbox "tight"): smaller than the 6.4 x 4.8 in of the figure
+    width, height = map(float, re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+)", data).groups())
+    assert width < 6.4 * 72 and height < 4.8 * 72
     assert not plt.fignum_exists(fig.number) and plt.fignum_exists(other.number)
     plt.close(other)
 
@@ -427,3 +435,67 @@ def test_a_placeholder_says_why_in_the_middle_of_an_empty_figure(monkeypatch):
     assert text.get_position() == (0.5, 0.5) and ax.get_xlim() == ax.get_ylim() == (0, 1)
     assert (text.get_ha(), text.get_va()) == ("center", "center")
     assert not ax.axison
+
+
+def test_the_y_axis_is_clipped_to_the_metrics_range_and_left_alone_inside_it():
+    fig, ax = plt.subplots()
+    ax.set_ylim(-20, 130)
+    style.clip_axis(ax, (0.0, 100.0))
+    assert ax.get_ylim() == (-0.5, 100.5)
+    ax.set_ylim(10, 50)
+    style.clip_axis(ax, (0.0, 100.0))
+    assert ax.get_ylim() == (10, 50)
+    plt.close(fig)
+
+
+def test_small_helpers_of_the_figures():
+    assert style.family_of("an_operator_not_in_any_family") == "other"
+    assert style.family_of("blur") == "smoothing"
+    assert style.line_groups([]) == []
+    assert style.is_integer_axis([0, 1, 2.0]) and not style.is_integer_axis([])
+    assert not style.is_integer_axis([0, 0.5])
+
+
+def test_a_legend_shows_each_operator_as_its_lines_are_drawn():
+    styles = style.operator_styles(list(OPERATORS))  # the ninth on: another line style
+    handles = style.legend_handles(styles)
+    assert [h.get_label() for h in handles] == list(OPERATORS)
+    assert {h.get_linestyle() for h in handles} == {"-", "--"}
+    for handle, (name, s) in zip(handles, styles.items(), strict=True):
+        assert (handle.get_color(), handle.get_linestyle(), handle.get_marker()) == (
+            s["color"],
+            s["ls"],
+            s["marker"],
+        ), name
+
+
+def test_a_line_with_its_band_is_sorted_styled_and_clipped_to_the_metrics_range():
+    fig, ax = plt.subplots()
+    line = pd.DataFrame(
+        {"shift": [2, 0, 1], "mean": [90.0, 99.0, 95.0], "ci_low": [80.0, 97.0, 94.0]}
+    ).assign(ci_high=[100.0, 103.0, 96.0])
+    s = {"color": PALETTE[1], "ls": "--", "marker": "s"}
+    style.plot_with_band(ax, line, "shift", s, label="max")
+    (drawn,) = ax.get_lines()
+    assert list(drawn.get_xdata()) == [0, 1, 2] and list(drawn.get_ydata()) == [99.0, 95.0, 90.0]
+    assert (drawn.get_color(), drawn.get_linestyle(), drawn.get_marker()) == (PALETTE[1], "--", "s")
+    assert drawn.get_label() == "max"
+    (band,) = ax.collections
+    corners = band.get_paths()[0].vertices
+    assert corners[:, 1].min() == 80.0 and corners[:, 1].max() == 100.0  # 103 clipped
+    assert tuple(band.get_facecolor()[0][:3]) == pytest.approx(matplotlib.colors.to_rgb(PALETTE[1]))
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    style.plot_with_band(ax, line.assign(ci_low=NAN, ci_high=NAN), "shift", s)
+    assert not ax.collections  # one seed: no interval, no band
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("count, size", [(1, (2.0, 1.5)), (3, (6.0, 1.5)), (4, (6.3, 1.5))])
+def test_a_row_of_panels_shares_its_y_axis_within_the_text_width(count, size):
+    fig, axes = style.row_of_panels(count, 2.0, 1.5)
+    assert axes.shape == (1, count)
+    assert tuple(fig.get_size_inches()) == pytest.approx(size)
+    assert all(axes[0][0].get_shared_y_axes().joined(axes[0][0], ax) for ax in axes[0][1:])
+    assert type(fig.get_layout_engine()).__name__ == "ConstrainedLayoutEngine"
+    plt.close(fig)
