@@ -145,9 +145,10 @@ def eval_batch_size(device: torch.device, configured: int | str = "auto", model=
 @torch.no_grad()
 def largest_activation(model) -> int:
     """Elements of the largest output of any layer of ``model`` for one input image (its
-    ``spec`` gives the input's shape), measured by a forward pass on the model's device."""
+    ``spec`` gives the input's shape), measured by a forward pass on the model's device (the
+    CPU for a model without parameters)."""
     spec = model.spec
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device
     largest = spec.in_channels * spec.image_size**2
     hooks = []
 
