@@ -31,11 +31,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but no CUDA GPU is available; use 'auto'")
-    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
-        index = claim_gpu(torch.cuda.device_count())
+    gpus = torch.cuda.device_count() if device.type == "cuda" and device.index is None else 0
+    if gpus > 1:
+        index = claim_gpu(gpus)
         if index is None:
             print(
-                f"warning: all {torch.cuda.device_count()} GPUs are held by other jobs; "
+                f"warning: all {gpus} GPUs are held by other jobs; "
                 "sharing cuda:0 (run Snakemake with --resources gpu=N)",
                 file=sys.stderr,
             )
