@@ -24,9 +24,10 @@ import poolstudy.train as train_module
 from poolstudy import device as devices
 from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
 from poolstudy.models import ModelSpec, build_model
-from poolstudy.placement import PlacementConfig
+from poolstudy.placement import PlacementConfig, region_offsets
 from poolstudy.plan import seed_groups
 from poolstudy.pooling import OPERATORS
+from poolstudy.shifts import random_offsets
 from poolstudy.train import (
     TrainConfig,
     TrainingDiverged,
@@ -294,6 +295,59 @@ def test_with_every_gpu_held_a_job_shares_the_first_and_says_so(three_gpus, tmp_
         handle.close()
 
 
+def test_a_cpu_tensor_stays_itself_on_the_cpu():
+    offsets = torch.arange(6)
+    assert devices.to_device(offsets, "cpu") is offsets
+    assert devices.to_device(offsets, torch.device("cpu")) is offsets
+
+
+@pytest.fixture
+def copies(monkeypatch):
+    """What copying a tensor does, as a list: "pinned" for ``pin_memory()``, the arguments of
+    ``to``; no copy is made."""
+    calls = []
+
+    def pin_memory(self):
+        calls.append("pinned")
+        return self
+
+    def to(self, *args, **kwargs):
+        calls.append((args, kwargs))
+        return self
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin_memory)
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    return calls
+
+
+def test_a_copy_to_a_gpu_goes_through_pinned_memory_and_does_not_wait(copies):
+    devices.to_device(torch.arange(3), "cuda:1")
+    assert copies == ["pinned", ((torch.device("cuda", 1),), {"non_blocking": True})]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda device: random_offsets(8, 2, torch.Generator(), device),
+        lambda device: region_offsets("left", 2, 8, torch.Generator(), device),
+    ],
+    ids=["augmentation", "placement"],
+)
+def test_a_training_steps_offsets_reach_a_gpu_without_a_wait(copies, draw):
+    """The offsets drawn on the CPU at every training step are copied once, from pinned
+    memory, without making the host wait for the GPU."""
+    draw("cuda")
+    assert copies == ["pinned", ((torch.device("cuda"),), {"non_blocking": True})]
+
+
+def test_a_centre_placement_draws_nothing_and_copies_nothing():
+    generator = torch.Generator().manual_seed(0)
+    before = generator.get_state()
+    dx, dy = region_offsets("centre", 3, 5, generator, "meta")
+    assert dx.device.type == dy.device.type == "meta" and dx.shape == dy.shape == (5,)
+    assert torch.equal(generator.get_state(), before)
+
+
 def test_with_one_gpu_nothing_is_claimed(three_gpus, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert devices.resolve_device("cuda") == torch.device("cuda")
@@ -385,7 +439,46 @@ def test_device_check_runs_on_the_cpu(capsys):
     assert set(rows) == {"max", "none"}
     assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
     assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
-    assert "max" in capsys.readouterr().out
+    loop = report["engine_loop"]
+    assert loop["operator"] == "max" and loop["host_waits_per_step"] is None  # nothing to wait for
+    assert loop["images_per_s"] == pytest.approx(8 / loop["step_seconds"])
+    assert loop["over_bare_step"] == pytest.approx(loop["step_seconds"] / loop["bare_step_seconds"])
+    out = capsys.readouterr().out
+    assert "max" in out and "the engine's training loop (max, shifted batches)" in out
+
+
+def test_host_waits_are_counted_from_pytorchs_sync_debug_warnings(monkeypatch):
+    from poolstudy import devicebench
+
+    modes = []
+    monkeypatch.setattr(torch.cuda, "get_sync_debug_mode", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", modes.append)
+
+    def work():
+        for _ in range(2):  # the same warning twice: both count
+            warnings.warn(devicebench.SYNC_WARNING, stacklevel=1)
+        warnings.warn("something else", stacklevel=1)
+
+    assert devicebench.host_waits(work, torch.device("cuda")) == 2
+    assert modes == ["warn", 0]  # the mode it found, restored
+
+
+def test_host_waits_are_not_counted_off_a_gpu():
+    from poolstudy import devicebench
+
+    ran = []
+    assert devicebench.host_waits(lambda: ran.append(1), torch.device("cpu")) is None
+    assert ran == [1]
+
+
+def test_the_engines_random_dataset_has_the_networks_shape_and_splits():
+    from poolstudy.devicebench import random_dataset
+
+    spec = ModelSpec(operator="max", in_channels=3, num_classes=10, image_size=8)
+    data = random_dataset(12, spec, n_val=5)
+    assert data.subset("train")[0].shape == (12, 3, 8, 8)
+    assert data.subset("val")[0].shape == (5, 3, 8, 8)
+    assert data.num_classes == 10 and 0 <= data.labels.min() <= data.labels.max() < 10
 
 
 @pytest.mark.child

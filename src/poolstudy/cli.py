@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         default=None,
         help="the accelerator check on this device (cuda, cuda:1, cpu): a training step of "
-        "every operator, solo vs concurrent seeds, MFU, peak memory, the tiny config end to end",
+        "every operator, solo vs concurrent seeds, MFU, peak memory, the engine's training loop "
+        "and its host waits for the GPU, the tiny config end to end",
     )
     p.add_argument(
         "--compiled",

@@ -106,6 +106,19 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last
 
 
+def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A CPU ``tensor`` on ``device``; to a GPU by way of pinned memory, without waiting. A
+    copy from ordinary (pageable) memory makes the host wait until the GPU has finished all
+    the work queued before it: done once per training step (the offsets that augmentation and
+    placement draw on the CPU, for the same draws on every device), it would keep the host
+    from queueing the next step's kernels while the GPU runs this one. PyTorch keeps a pinned
+    block until the copy from it has finished, so the tensor may be dropped at once."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 EVAL_BATCH_SIZES = {"cpu": 128, "cuda": 4096}
 """Forward batch for evaluation when ``evaluate.batch_size`` is ``auto`` and no network is
 given to size it (on the CPU: ``cache_fitted_batch``; on a GPU: ``memory_fitted_batch``)."""

@@ -1,7 +1,9 @@
 """The accelerator check (``python -m poolstudy bench --device cuda``): in a few minutes on one
 GPU, a training step of every operator in the engine's settings (bf16 autocast and
 channels_last on CUDA), solo against concurrent seeds, images per second, model FLOP
-utilisation (MFU) and peak memory, then the tiny config end to end on that device.
+utilisation (MFU) and peak memory; the engine's own training loop against that bare step,
+with the times it makes the host wait for the GPU; then the tiny config end to end on that
+device.
 
 It runs on the CPU too (``--device cpu``), which is how the tests keep it working on
 machines without a GPU. Its figures are what ``poolstudy.estimate``'s stored GPU
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,9 +28,11 @@ import torch.nn.functional as F
 import yaml
 
 from poolstudy import device as devices
+from poolstudy.data.prepare import PreparedDataset
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
+from poolstudy.train import TrainConfig, train_model
 from poolstudy.workspace import REPO, copy_sources
 
 PEAK_BF16_FLOPS = {
@@ -126,6 +131,93 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
         "sequential_seeds_s": sequential,
         "concurrent_seeds_s": concurrent,
         "concurrency_speedup": sequential / concurrent,
+    }
+
+
+SYNC_WARNING = "called a synchronizing CUDA operation"
+"""What PyTorch's sync debug mode (``torch.cuda.set_sync_debug_mode``) warns at each wait."""
+
+
+def host_waits(function, device: torch.device) -> int | None:
+    """How many times ``function()`` makes the host wait for the GPU (copies from pageable
+    memory, ``.item()``, ...), as PyTorch's sync debug mode counts them; None off CUDA,
+    where there is no queue to wait for."""
+    if device.type != "cuda":
+        function()
+        return None
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            function()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return sum(SYNC_WARNING in str(warning.message) for warning in caught)
+
+
+def random_dataset(n_train: int, spec: ModelSpec, n_val: int = 64) -> PreparedDataset:
+    """Random images and labels of ``spec``'s shape: ``n_train`` to train on, ``n_val`` to
+    validate."""
+    generator = torch.Generator().manual_seed(0)
+    n = n_train + n_val
+    shape = (n, spec.in_channels, spec.image_size, spec.image_size)
+    return PreparedDataset(
+        name="random",
+        images=torch.randint(0, 256, shape, generator=generator, dtype=torch.uint8),
+        labels=torch.randint(0, spec.num_classes, (n,), generator=generator),
+        split=(torch.arange(n) >= n_train).to(torch.uint8),
+        classes=[str(k) for k in range(spec.num_classes)],
+    )
+
+
+def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -> dict:
+    """The engine's training loop (``train_model``: batches drawn from the training split,
+    random shifts of up to 2 pixels, the schedule, the optimiser, the study's deterministic
+    mode) on ``device``: its time and host waits per step, from runs of ``steps`` and
+    ``2 * steps`` steps that differ by nothing else (set-up and the one validation, at the
+    last step, cancel out), against the bare step of ``Trainee`` on the same network."""
+    data = random_dataset(4 * batch, spec)
+    options = {
+        key: value
+        for key, value in spec.to_dict().items()
+        if key not in ("operator", "in_channels", "num_classes", "image_size")
+    }
+
+    def run(n_steps: int):
+        config = TrainConfig.from_dict(
+            {
+                "epochs": 1_000_000,
+                "steps": n_steps,
+                "batch_size": batch,
+                "augment_shift": 2,
+                "val_points": 1,
+                "device": str(device),
+            }
+        )
+        return lambda: train_model(data, options, spec.operator, 0, config, log=lambda _: None)
+
+    run(2)()  # warm-up: kernel choice, allocator
+    waits, seconds = {}, {}
+    for n_steps in (steps, 2 * steps):
+        synchronize(device)
+        start = time.perf_counter()
+        waits[n_steps] = host_waits(run(n_steps), device)
+        synchronize(device)
+        seconds[n_steps] = time.perf_counter() - start
+    step_seconds = max(seconds[2 * steps] - seconds[steps], 1e-9) / steps
+    bare = Trainee(spec, batch, 0, device)
+    time_steps([bare], 2, concurrent=False)
+    bare_seconds = time_steps([bare], steps, concurrent=False) / steps
+    return {
+        "operator": spec.operator,
+        "images_per_s": batch / step_seconds,
+        "step_seconds": step_seconds,
+        "bare_step_seconds": bare_seconds,
+        "over_bare_step": step_seconds / bare_seconds,
+        "host_waits_per_step": (
+            (waits[2 * steps] - waits[steps]) / steps if device.type == "cuda" else None
+        ),
     }
 
 
@@ -232,8 +324,10 @@ def run_device_check(
     rows = []
     header = f"{'operator':<14}{'img/s':>9}{'TFLOP/s':>9}{'MFU':>7}{'peak GB':>9}{'seeds x':>9}"
     print(header)
-    for operator in operators or list(OPERATORS):
-        spec = ModelSpec(
+    operators = operators or list(OPERATORS)
+
+    def spec_of(operator: str) -> ModelSpec:
+        return ModelSpec(
             operator=operator,
             in_channels=3,
             num_classes=10,
@@ -241,6 +335,9 @@ def run_device_check(
             widths=widths,
             convs_per_stage=2,
         )
+
+    for operator in operators:
+        spec = spec_of(operator)
         row = bench_operator(spec, batch, steps, seeds, device)
         rows.append(row)
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
@@ -250,7 +347,15 @@ def run_device_check(
             f"{memory:>9}{row['concurrency_speedup']:>8.2f}x"
         )
     print(f"'seeds x': {seeds} seeds interleaved on their own streams against one after another")
-    report = {"device": str(device), "device_name": name, "operators": rows}
+    loop_operator = "max" if "max" in operators else operators[0]
+    loop = engine_loop(spec_of(loop_operator), batch, steps, device)
+    waits = loop["host_waits_per_step"]
+    print(
+        f"the engine's training loop ({loop_operator}, shifted batches): "
+        f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare step's time, "
+        f"host waits for the GPU per step: {'-' if waits is None else f'{waits:.2f}'}"
+    )
+    report = {"device": str(device), "device_name": name, "operators": rows, "engine_loop": loop}
     if out:  # the operators' figures are kept even if the pipeline then fails
         Path(out).write_text(json.dumps(report, indent=2))
     if pipeline:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.config import section_defaults
+from poolstudy.device import to_device
 from poolstudy.shifts import shift
 
 DEFAULTS = section_defaults("placement")
@@ -77,12 +78,13 @@ def region_offsets(
     if region not in REGIONS:
         raise ValueError(f"unknown placement region {region!r}; choose one of: {REGIONS}")
     if region == "centre":
-        zeros = torch.zeros(count, dtype=torch.long)
-        return zeros.to(device), zeros.clone().to(device)
+        zeros = torch.zeros((2, count), dtype=torch.long, device=device)
+        return zeros[0], zeros[1]
     dy = torch.randint(-reach, reach + 1, (count,), generator=generator)
     high = 0 if region == "left" else reach
     dx = torch.randint(-reach, high + 1, (count,), generator=generator)
-    return dx.to(device), dy.to(device)
+    offsets = to_device(torch.stack([dx, dy]), device)
+    return offsets[0], offsets[1]
 
 
 def in_region(region: str, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:

@@ -57,6 +57,8 @@ from collections.abc import Callable
 
 import torch
 
+from poolstudy.device import to_device
+
 
 def _source_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
     """For each image, the source coordinate of every output coordinate: [B, size]."""
@@ -260,4 +262,5 @@ def random_offsets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent integer offsets (dx, dy), each uniform in {-max_shift..max_shift}."""
     offsets = torch.randint(-max_shift, max_shift + 1, (2, count), generator=generator)
-    return offsets[0].to(device), offsets[1].to(device)
+    offsets = to_device(offsets, device)
+    return offsets[0], offsets[1]

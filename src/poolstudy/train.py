@@ -419,7 +419,7 @@ def run_steps(
         model.train()
         if state.order is None:
             state.order = torch.randperm(n, generator=generator)
-        order = state.order.to(device)
+        order = devices.to_device(state.order, device)
         for begin in range(state.position, n, config.batch_size):
             if state.step == budget.total:
                 break
