@@ -8,6 +8,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -558,6 +559,17 @@ def test_the_device_checks_python_runs_this_interpreter_in_its_environment(tmp_p
         assert out.returncode == 0 and out.stdout.strip() == sys.prefix, out.stderr
 
 
+def test_the_device_checks_python_runs_an_interpreter_whose_path_the_shell_would_read(tmp_path):
+    from poolstudy.devicebench import python_shim
+
+    odd = tmp_path / 'a "$HOME" `x` dir'
+    odd.mkdir()
+    (odd / "python").symlink_to(sys.executable)
+    shim = python_shim(tmp_path / "bin", str(odd / "python"))
+    out = subprocess.run([shim / "python", "-c", "print('ran')"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "ran\n", out.stderr
+
+
 def test_the_device_checks_tiny_pipeline_finds_python_first_on_its_path(monkeypatch):
     """The rules call ``python``, which a GPU machine may lack (``python3`` alone)."""
     from poolstudy import devicebench
@@ -573,7 +585,7 @@ def test_the_device_checks_tiny_pipeline_finds_python_first_on_its_path(monkeypa
     monkeypatch.setattr(devicebench.subprocess, "run", fake_run)
     report = devicebench.run_tiny_pipeline(torch.device("cpu"))
     assert report["returncode"] == 0 and report["runs"] == 0
-    assert seen["script"] == f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+    assert seen["script"] == f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n'
     assert Path(seen["snakemake"]).parent == Path(sys.executable).parent
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -257,14 +258,14 @@ def tiny_pipeline_targets() -> tuple[str, ...]:
     return () if shutil.which("latexmk") else ("paper_inputs",)
 
 
-def python_shim(folder: Path) -> Path:
-    """``folder`` with a ``python`` and a ``python3`` that run this interpreter: the rules call
-    ``python -m poolstudy``, and a GPU machine may have ``python3`` alone. Scripts rather than
-    links, so that a virtual environment's interpreter keeps its environment."""
+def python_shim(folder: Path, interpreter: str = sys.executable) -> Path:
+    """``folder`` with a ``python`` and a ``python3`` that run ``interpreter`` (this one): the
+    rules call ``python -m poolstudy``, and a GPU machine may have ``python3`` alone. Scripts
+    rather than links, so that a virtual environment's interpreter keeps its environment."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("python", "python3"):
         script = folder / name
-        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        script.write_text(f'#!/bin/sh\nexec {shlex.quote(interpreter)} "$@"\n')
         script.chmod(0o755)
     return folder
 
