@@ -128,7 +128,15 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["src/poolstudy/figures/__init__.py", "src/poolstudy/figures/style.py"],
         ["tests/test_figures.py", "tests/test_record.py"],
     ),
-    "estimate": (["src/poolstudy/estimate.py"], ["tests/test_estimate.py"]),
+    "estimate": (
+        [
+            "src/poolstudy/estimate/cost.py",
+            "src/poolstudy/estimate/rates.py",
+            "src/poolstudy/estimate/calibrate.py",
+            "src/poolstudy/estimate/report.py",
+        ],
+        ["tests/test_estimate.py"],
+    ),
     "device": (["src/poolstudy/device.py"], ["tests/test_engine.py", "tests/test_config.py"]),
     "checks": (
         ["src/poolstudy/config.py", "src/poolstudy/checks.py"],

@@ -110,15 +110,33 @@ def test_checking_the_default_config_is_fast():
 
 @pytest.mark.parametrize("base", list(BASES))
 def test_the_checks_build_the_networks_that_training_builds(base):
-    """``checks.network_spec`` is ``estimate.model_spec`` (and so the network of a run) for
-    every cell of the shipped configs."""
+    """``checks.network_spec`` (which ``estimate`` sizes a study with) is the network that
+    ``train.build_network`` builds for every cell of the shipped configs, from a dataset of
+    the prepared shape: its channels, classes, image size or placement canvas."""
+    import torch
+
     from poolstudy.checks import Study, network_spec
-    from poolstudy.estimate import model_spec
+    from poolstudy.data.prepare import PreparedDataset
+    from poolstudy.placement import PlacementConfig
+    from poolstudy.train import TrainConfig, build_network, spec_options_for, training_inputs
 
     study = Study.of(load_config(BASES[base]))
     for dataset, condition, operator in study.cells:
-        args = (operator, study.prepared[dataset], study.settings[condition])
-        assert network_spec(*args) == model_spec(*args)
+        shape, settings = study.prepared[dataset], study.settings[condition]
+        size = (shape.in_channels, shape.image_size, shape.image_size)
+        data = PreparedDataset(
+            name=dataset,
+            images=torch.zeros((3, *size), dtype=torch.uint8),
+            labels=torch.zeros(3, dtype=torch.long),
+            split=torch.tensor([0, 1, 2], dtype=torch.uint8),
+            classes=[str(k) for k in range(shape.num_classes)],
+        )
+        train = TrainConfig.from_dict({**settings["train"], "device": "cpu"})
+        placement = PlacementConfig.from_dict(settings["placement"])
+        inputs = training_inputs(data, train, placement, 0, torch.device("cpu"))
+        options = spec_options_for(settings["model"], operator)
+        built = build_network(data, inputs, operator, options).spec
+        assert network_spec(operator, shape, settings) == built, (condition, operator)
 
 
 def test_a_split_of_one_image_is_enough():

@@ -286,7 +286,7 @@ def test_cpu_calibration_times_every_network_and_shows_the_heaviest(tiny):
 
 
 def test_networks_beyond_the_timed_ones_get_the_rates_of_their_operator(tiny, monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     monkeypatch.setattr(estimate, "CALIBRATED_NETWORKS", 2)
     study = study_cost(tiny)
@@ -505,7 +505,7 @@ def test_a_wide_machine_waits_for_the_longest_chain_of_a_study():
 def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
     """What calibrate_cpu does with what it measures: each timed network's rates, at its
     batches, on one thread (restored afterwards), the headline rates and the source text."""
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     study = study_cost(tiny)
     networks = networks_by_weight(study)
@@ -562,7 +562,7 @@ def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
 
 
 def test_calibration_restores_the_threads_when_a_measurement_fails(tiny, monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     def broken(*args):
         raise RuntimeError("out of memory")
@@ -582,13 +582,13 @@ def test_calibration_restores_the_threads_when_a_measurement_fails(tiny, monkeyp
     "configured, flops, batch", [(256, 1e7, 256), (256, 1e8, 100), (256, 3e9, 3), (256, 1e11, 1)]
 )
 def test_a_calibration_step_stays_under_its_flop_bound(configured, flops, batch):
-    from poolstudy.estimate import calibration_batch
+    from poolstudy.estimate.calibrate import calibration_batch
 
     assert calibration_batch(configured, flops) == batch
 
 
 def test_a_network_is_timed_at_its_conditions_batches(tiny, monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     cost = next(c for c in study_cost(tiny).cells if c.cell.condition == "gap")
     train_batch = condition_settings(tiny, "gap")["train"]["batch_size"]
@@ -605,7 +605,7 @@ def test_a_network_is_timed_at_its_conditions_batches(tiny, monkeypatch):
 
 
 def test_a_rate_is_flops_per_step_over_the_measured_seconds(monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     clock = iter([10.0, 10.5, 11.0, 11.5, 12.0, 12.0])
     monkeypatch.setattr(estimate.time, "perf_counter", lambda: next(clock))
@@ -621,7 +621,7 @@ def test_a_rate_is_flops_per_step_over_the_measured_seconds(monkeypatch):
 def test_a_network_is_measured_as_the_jobs_run_it(monkeypatch):
     """Training steps in train mode, forward passes in eval mode, both channels_last, at
     the batches given; each rate counts its step's FLOPs."""
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     spec = ModelSpec(operator="max", in_channels=3, num_classes=4, image_size=8, widths=(4,))
     seen = []
@@ -652,7 +652,7 @@ def test_a_network_is_measured_as_the_jobs_run_it(monkeypatch):
 
 
 def test_a_network_is_measured_with_the_jobs_optimiser(monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
     from poolstudy.train import make_optimizer
 
     made = []
@@ -669,7 +669,7 @@ def test_a_network_is_measured_with_the_jobs_optimiser(monkeypatch):
 
 
 def test_start_up_is_timed_in_a_new_process(monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.calibrate as estimate
 
     commands = []
     monkeypatch.setattr(
@@ -682,7 +682,7 @@ def test_start_up_is_timed_in_a_new_process(monkeypatch):
 
 
 def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):
-    from poolstudy.estimate import block_of, model_spec
+    from poolstudy.estimate.cost import block_of, model_spec
 
     shape = data_shape(tiny, "digits")
     model = tiny["model"]
@@ -703,7 +703,7 @@ def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):
 
 
 def test_an_operator_the_meta_device_cannot_run_is_counted_on_the_cpu(monkeypatch):
-    import poolstudy.estimate as estimate
+    import poolstudy.estimate.cost as estimate
 
     devices = []
 
@@ -732,7 +732,7 @@ def test_a_split_smaller_than_a_batch_trains_one_step_per_epoch():
 
 
 def test_a_runs_cost_in_full():
-    from poolstudy.estimate import run_cost
+    from poolstudy.estimate.cost import run_cost
 
     spec = ModelSpec(operator="max", in_channels=1, num_classes=10, image_size=16, widths=(4,))
     settings = {
@@ -753,7 +753,7 @@ def test_a_runs_cost_in_full():
 
 
 def test_a_block_of_two_cells_has_four_jobs():
-    from poolstudy.estimate import block_row
+    from poolstudy.estimate.report import block_row
 
     main = hand_study().block("main")
     assert block_row(main + main, [])["jobs"] == 4
