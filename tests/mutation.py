@@ -133,6 +133,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "src/poolstudy/estimate/cost.py",
             "src/poolstudy/estimate/rates.py",
             "src/poolstudy/estimate/calibrate.py",
+            "src/poolstudy/estimate/gpu_check.py",
             "src/poolstudy/estimate/report.py",
         ],
         ["tests/test_estimate.py"],

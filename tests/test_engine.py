@@ -440,12 +440,74 @@ def test_device_check_runs_on_the_cpu(capsys):
     assert set(rows) == {"max", "none"}
     assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
     assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
+    for row in rows.values():
+        assert row["eval_batch"] == devices.eval_batch_size(
+            torch.device("cpu"), "auto", build_model(ModelSpec(
+                operator=row["operator"], in_channels=3, num_classes=10, image_size=16,
+                widths=(4, 8), convs_per_stage=2,
+            ))
+        )  # fmt: skip
+        assert row["eval_tflops"] == pytest.approx(
+            row["forward_flops"] * row["eval_images_per_s"] / 1e12
+        )
     loop = report["engine_loop"]
     assert loop["operator"] == "max" and loop["host_waits_per_step"] is None  # nothing to wait for
     assert loop["images_per_s"] == pytest.approx(8 / loop["step_seconds"])
     assert loop["over_bare_step"] == pytest.approx(loop["step_seconds"] / loop["bare_step_seconds"])
+    assert report["job_start_seconds"] > 0 and report["paper_hours"] > 0
     out = capsys.readouterr().out
     assert "max" in out and "the engine's training loop (max, shifted batches)" in out
+    assert f"config/paper.yaml predicted at these rates: {report['paper_hours']:.2f} h" in out
+
+
+def test_what_the_device_check_writes_is_what_estimate_reads(tmp_path):
+    """The check's file, as a GPU's run would write it, gives ``estimate`` its rates."""
+    from poolstudy.devicebench import run_device_check
+    from poolstudy.estimate import check_rates, read_check
+
+    out = tmp_path / "check.json"
+    run_device_check("cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2,
+                     pipeline=False, out=str(out))  # fmt: skip
+    check = json.loads(out.read_text())
+    row = check["operators"][0]
+    out.write_text(json.dumps(check | {"device": "cuda:0", "device_name": "NVIDIA H200"}))
+    rates = check_rates(read_check(out))
+    assert rates.name == "H200 measured"
+    assert rates.per_operator == {"max": (row["train_tflops"] * 1e12, row["eval_tflops"] * 1e12)}
+
+
+def test_the_device_check_without_pandas_keeps_its_steps_and_says_what_it_skipped(
+    monkeypatch, capsys
+):
+    from poolstudy import devicebench
+
+    monkeypatch.setattr(devicebench, "missing_modules", lambda: ["pandas"])
+    monkeypatch.setattr(devicebench, "engine_loop", None)  # not called
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False
+    )
+    assert report["engine_loop"] == {"skipped": "needs pandas: install them (README.md)"}
+    assert "job_start_seconds" not in report and "paper_hours" not in report
+    assert report["operators"][0]["images_per_s"] > 0
+    assert "the prediction: skipped (needs pandas" in capsys.readouterr().out
+
+
+def test_the_device_checks_operators_need_no_pandas():
+    assert not imports_after("import poolstudy.devicebench", "pandas")
+
+
+def test_a_jobs_start_up_is_timed_in_a_new_process_on_the_device(monkeypatch):
+    from poolstudy import devicebench
+
+    commands = []
+    monkeypatch.setattr(
+        devicebench.subprocess, "run", lambda command, check: commands.append((command, check))
+    )
+    assert devicebench.job_start_seconds(torch.device("cuda", 1)) >= 0
+    [(command, check)] = commands
+    assert check and command[:2] == [sys.executable, "-c"]
+    assert command[2].startswith("import poolstudy.evaluate; import torch;")
+    assert "torch.ones(1, device='cuda:1').sum().item()" in command[2]
 
 
 def test_host_waits_are_counted_from_pytorchs_sync_debug_warnings(monkeypatch):

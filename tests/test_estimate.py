@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -768,3 +770,132 @@ def test_a_network_has_one_key_whatever_the_order_of_its_options():
     first, second = spec({"kernel_size": 3, "ratio": 0.5}), spec({"ratio": 0.5, "kernel_size": 3})
     assert list(first.operator_options) != list(second.operator_options)
     assert spec_key(first) == spec_key(second) != spec_key(spec({"kernel_size": 3}))
+
+
+# --- a GPU's rates from the device check's figures ----------------------------------------
+
+
+def gpu_check(**changes) -> dict:
+    """A device check's figures as ``bench --device cuda --out FILE`` writes them."""
+    check = {
+        "device": "cuda:0",
+        "device_name": "NVIDIA H100 80GB HBM3",
+        "torch": "2.9.0",
+        "operators": [
+            {"operator": "max", "train_tflops": 2.0, "eval_tflops": 6.0},
+            {"operator": "none", "train_tflops": 4.0, "eval_tflops": 10.0},
+            {"operator": "stride", "train_tflops": 9.0, "eval_tflops": 9.0},
+        ],
+        "engine_loop": {"step_seconds": 0.012, "bare_step_seconds": 0.010},
+        "job_start_seconds": 3.5,
+    }
+    return check | changes
+
+
+def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
+    from poolstudy.estimate import CPU_JOB_EXTRA_SECONDS, check_rates
+
+    rates = check_rates(gpu_check(), source="check.json")
+    assert rates.name == "H100 measured" and rates.parallel == 1
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=2, image_size=8)
+    assert rates.for_network(spec) == (2e12, 6e12)
+    assert rates.for_network(dataclasses.replace(spec, operator="none")) == (4e12, 10e12)
+    # an operator the check did not measure: the median over those it did
+    assert rates.for_network(dataclasses.replace(spec, operator="avg")) == (4e12, 9e12)
+    assert (rates.train, rates.evaluate) == (4e12, 9e12)
+    # per step, what the engine's loop costs beyond the bare step (whose time the rate holds)
+    assert rates.step_seconds == pytest.approx(0.002)
+    assert rates.job_seconds == 3.5 + CPU_JOB_EXTRA_SECONDS
+    assert "check.json" in rates.source and "NVIDIA H100 80GB HBM3" in rates.source
+    faster = gpu_check(engine_loop={"step_seconds": 0.009, "bare_step_seconds": 0.010})
+    assert check_rates(faster).step_seconds == 0.0
+
+
+def test_a_checked_gpus_prediction_follows_its_rates(tiny):
+    from poolstudy.estimate import check_rates
+
+    study = study_cost(tiny)
+    base = check_rates(gpu_check())
+    doubled = gpu_check(
+        operators=[
+            row | {"train_tflops": 2 * row["train_tflops"], "eval_tflops": 2 * row["eval_tflops"]}
+            for row in gpu_check()["operators"]
+        ]
+    )
+    for cost in study.cells:
+        train, evaluate = job_seconds(cost, base)
+        train2, evaluate2 = job_seconds(cost, check_rates(doubled))
+        fixed_train = cost.steps * base.step_seconds + base.job_seconds
+        assert train2 - fixed_train == pytest.approx((train - fixed_train) / 2)
+        assert evaluate2 - base.job_seconds == pytest.approx((evaluate - base.job_seconds) / 2)
+
+
+def test_a_network_measured_itself_comes_before_its_operators_rates():
+    spec = ModelSpec(operator="max", in_channels=1, num_classes=2, image_size=8)
+    other = dataclasses.replace(spec, image_size=16)
+    rates = Rates(
+        name="x", train=1.0, evaluate=2.0, step_seconds=0.0, job_seconds=0.0, parallel=1,
+        source="", per_network={spec_key(spec): (5.0, 6.0)}, per_operator={"max": (3.0, 4.0)},
+    )  # fmt: skip
+    assert rates.for_network(spec) == (5.0, 6.0)
+    assert rates.for_network(other) == (3.0, 4.0)
+    assert rates.for_network(dataclasses.replace(spec, operator="none")) == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("device_name", "short"),
+    [("NVIDIA H100 80GB HBM3", "H100"), ("NVIDIA A100-SXM4-40GB", "A100"),
+     ("cpu", "cpu"), ("NVIDIA GeForce RTX 4090", "4090")],
+)  # fmt: skip
+def test_a_gpus_short_name_is_its_model(device_name, short):
+    from poolstudy.estimate.gpu_check import short_name
+
+    assert short_name(device_name) == short
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("{not json", "not a JSON file of the device check"),
+        (json.dumps(gpu_check(device="cpu")), "not a device check run on a GPU (its device: 'cpu"),
+        (json.dumps([1, 2]), "not a device check run on a GPU"),
+        (json.dumps(gpu_check(operators=[])), "no operators' training and evaluation figures"),
+        (
+            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}])),
+            "no operators' training and evaluation figures",
+        ),
+        (
+            json.dumps(gpu_check(engine_loop={"skipped": "needs pandas"})),
+            "did not time the engine's training loop (needs pandas)",
+        ),
+        (json.dumps(gpu_check(engine_loop={})), "did not time the engine's training loop"),
+        (json.dumps({k: v for k, v in gpu_check().items() if k != "job_start_seconds"}),
+         "did not time a job's start-up"),
+    ],
+)  # fmt: skip
+def test_a_check_file_that_cannot_give_rates_is_refused_with_the_reason(tmp_path, content, message):
+    from poolstudy.estimate import CheckError, read_check
+
+    path = tmp_path / "check.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CheckError, match=re.escape(message)):
+        read_check(path)
+
+
+def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, capsys):
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(gpu_check()))
+    args = ["estimate", "--configfile", str(TINY), "--calibration-seconds", "0"]
+    assert cli.main([*args, "--json", "--gpu-check", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["machines"]) == {"H100", "H100 measured"}
+    assert report["total"]["H100 measured_hours"] > 0
+    assert report["machines"]["H100 measured"]["per_operator"]["max"] == [2e12, 6e12]
+    assert cli.main([*args, "--gpu-check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "H100 measured h" in out and f"measured by {path}" in out
+    path.write_text(json.dumps(gpu_check(device="cpu")))
+    assert cli.main([*args, "--gpu-check", str(path)]) == 2
+    assert "not a device check run on a GPU" in capsys.readouterr().err

@@ -179,6 +179,9 @@ def cmd_estimate(args) -> int:
 
     try:
         machines = [estimate.gpu_rates(args.gpu)]
+        if args.gpu_check:
+            check = estimate.read_check(args.gpu_check)
+            machines.append(estimate.check_rates(check, source=args.gpu_check))
     except ValueError as error:
         print(f"poolstudy estimate: {error}", file=sys.stderr)
         return 2
@@ -387,6 +390,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configfile", required=True, help="the config, as for snakemake")
     p.add_argument(
         "--gpu", default="H100", help="GPU of the stored rates (poolstudy.estimate.GPU_RATES)"
+    )
+    p.add_argument(
+        "--gpu-check",
+        default=None,
+        metavar="FILE",
+        help="also predict with the rates a device check measured on a GPU "
+        "(`python -m poolstudy bench --device cuda --out FILE`)",
     )
     p.add_argument(
         "--cores", type=int, default=None, help="CPU jobs at once (default: os.cpu_count())"

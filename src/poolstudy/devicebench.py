@@ -1,13 +1,14 @@
 """The accelerator check (``python -m poolstudy bench --device cuda``): in a few minutes on one
 GPU, a training step of every operator in the engine's settings (bf16 autocast and
 channels_last on CUDA), solo against concurrent seeds, images per second, model FLOP
-utilisation (MFU) and peak memory; the engine's own training loop against that bare step,
-with the times it makes the host wait for the GPU; then the tiny config end to end on that
-device.
+utilisation (MFU) and peak memory, and the engine's evaluation forward pass; the engine's own
+training loop against that bare step, with the times it makes the host wait for the GPU; a
+job's start-up; ``config/paper.yaml``'s wall time predicted from these figures; then the tiny
+config end to end on that device.
 
 It runs on the CPU too (``--device cpu``), which is how the tests keep it working on
-machines without a GPU. Its figures are what ``poolstudy.estimate``'s stored GPU
-calibration should be replaced with.
+machines without a GPU. The file it writes (``--out``) is what ``estimate --gpu-check`` reads
+in place of the stored GPU assumptions (``poolstudy.estimate.gpu_check``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ import yaml
 
 from poolstudy import device as devices
 from poolstudy.data.prepare import PreparedDataset
+from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
-from poolstudy.train import TrainConfig, train_model
 from poolstudy.workspace import REPO, copy_sources
 
 PEAK_BF16_FLOPS = {
@@ -105,9 +106,35 @@ def time_steps(trainees: list[Trainee], steps: int, concurrent: bool) -> float:
     return time.perf_counter() - start
 
 
+def eval_throughput(spec: ModelSpec, passes: int, device: torch.device) -> tuple[int, float]:
+    """(batch, images per second) of the engine's evaluation forward pass: batch norm folded
+    into the convolutions, the device's precision and memory format, at the batch it sizes
+    for this network (``device.eval_batch_size``: on a GPU from its free memory)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()  # the training steps' cached blocks are free memory here
+    fmt = devices.memory_format(device)
+    model = fold_batchnorm(build_model(spec).eval()).to(device=device, memory_format=fmt)
+    batch = devices.eval_batch_size(device, "auto", model)
+    shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
+    x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
+
+    @torch.no_grad()
+    def forward() -> None:
+        with devices.autocast(device):
+            model(x)
+
+    forward()  # warm-up
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(passes):
+        forward()
+    synchronize(device)
+    return batch, passes * batch / (time.perf_counter() - start)
+
+
 def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) -> dict:
     """Images per second, MFU and peak memory of one operator's network, solo and with
-    ``seeds`` seeds trained concurrently."""
+    ``seeds`` seeds trained concurrently; and its evaluation's images per second."""
     flops = count_flops(build_model(spec))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -122,12 +149,17 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
     concurrent = time_steps(group, steps, concurrent=True)
     images_per_s = steps * batch / solo_seconds
     peak = peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
+    del solo, group
+    eval_batch, eval_per_s = eval_throughput(spec, max(2, steps // 4), device)
     return {
         "operator": spec.operator,
         "forward_flops": flops,
         "images_per_s": images_per_s,
         "train_tflops": 3 * flops * images_per_s / 1e12,
         "mfu": 3 * flops * images_per_s / peak if peak else None,
+        "eval_batch": eval_batch,
+        "eval_images_per_s": eval_per_s,
+        "eval_tflops": flops * eval_per_s / 1e12,
         "peak_memory_gb": peak_memory / 1e9 if peak_memory is not None else None,
         "sequential_seeds_s": sequential,
         "concurrent_seeds_s": concurrent,
@@ -178,6 +210,8 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
     mode) on ``device``: its time and host waits per step, from runs of ``steps`` and
     ``2 * steps`` steps that differ by nothing else (set-up and the one validation, at the
     last step, cancel out), against the bare step of ``Trainee`` on the same network."""
+    from poolstudy.train import TrainConfig, train_model  # pandas: not for the steps above
+
     data = random_dataset(4 * batch, spec)
     options = {
         key: value
@@ -220,6 +254,36 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
             (waits[2 * steps] - waits[steps]) / steps if device.type == "cuda" else None
         ),
     }
+
+
+PREDICTED_STUDY = REPO / "config" / "paper.yaml"
+"""The study whose wall time the check predicts from its own figures (goal: 8 hours on one
+H100)."""
+STUDY_MODULES = ("pandas", "jsonschema")
+"""What the engine loop, the start-up probe and the prediction need beyond PyTorch and PyYAML."""
+
+
+def missing_modules(names=STUDY_MODULES) -> list[str]:
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
+def job_start_seconds(device: torch.device) -> float:
+    """Wall time of a new process that imports what every job imports (``estimate``'s
+    ``IMPORT_PROBE``) and runs one operation on ``device`` (on a GPU: its CUDA context)."""
+    from poolstudy.estimate.calibrate import IMPORT_PROBE
+
+    code = f"{IMPORT_PROBE}; import torch; torch.ones(1, device={str(device)!r}).sum().item()"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def predicted_hours(report: dict, config_path: Path = PREDICTED_STUDY) -> float:
+    """``config_path``'s wall time at the rates of this check (``estimate.check_rates``)."""
+    from poolstudy.config import load_config
+    from poolstudy.estimate import check_rates, study_cost, wall_seconds
+
+    return wall_seconds(study_cost(load_config(config_path)), check_rates(report)) / 3600
 
 
 def tiny_config_on(device: torch.device, path: Path) -> Path:
@@ -323,7 +387,10 @@ def run_device_check(
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}, batch {batch}, {steps} steps")
     rows = []
-    header = f"{'operator':<14}{'img/s':>9}{'TFLOP/s':>9}{'MFU':>7}{'peak GB':>9}{'seeds x':>9}"
+    header = (
+        f"{'operator':<14}{'img/s':>9}{'TFLOP/s':>9}{'MFU':>7}{'peak GB':>9}{'seeds x':>9}"
+        f"{'eval img/s':>12}{'eval TFLOP/s':>14}{'eval batch':>12}"
+    )
     print(header)
     operators = operators or list(OPERATORS)
 
@@ -345,18 +412,39 @@ def run_device_check(
         memory = f"{row['peak_memory_gb']:.2f}" if row["peak_memory_gb"] is not None else "-"
         print(
             f"{operator:<14}{row['images_per_s']:>9.0f}{row['train_tflops']:>9.2f}{mfu:>7}"
-            f"{memory:>9}{row['concurrency_speedup']:>8.2f}x"
+            f"{memory:>9}{row['concurrency_speedup']:>8.2f}x{row['eval_images_per_s']:>12.0f}"
+            f"{row['eval_tflops']:>14.2f}{row['eval_batch']:>12}"
         )
-    print(f"'seeds x': {seeds} seeds interleaved on their own streams against one after another")
-    loop_operator = "max" if "max" in operators else operators[0]
-    loop = engine_loop(spec_of(loop_operator), batch, steps, device)
-    waits = loop["host_waits_per_step"]
     print(
-        f"the engine's training loop ({loop_operator}, shifted batches): "
-        f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare step's time, "
-        f"host waits for the GPU per step: {'-' if waits is None else f'{waits:.2f}'}"
+        f"training: batch {batch}; 'seeds x': {seeds} seeds interleaved on their own streams "
+        "against one after another; eval: the engine's forward pass (batch norm folded) at the "
+        "batch it sizes for the device"
     )
-    report = {"device": str(device), "device_name": name, "operators": rows, "engine_loop": loop}
+    report = {"device": str(device), "device_name": name, "torch": torch.__version__}
+    report["operators"] = rows
+    if missing := missing_modules():
+        skipped = f"needs {', '.join(missing)}: install them (README.md)"
+        report["engine_loop"] = {"skipped": skipped}
+        print(f"the engine's training loop, a job's start-up, the prediction: skipped ({skipped})")
+    else:
+        loop_operator = "max" if "max" in operators else operators[0]
+        report["engine_loop"] = loop = engine_loop(spec_of(loop_operator), batch, steps, device)
+        waits = loop["host_waits_per_step"]
+        print(
+            f"the engine's training loop ({loop_operator}, shifted batches): "
+            f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare step's "
+            f"time, host waits for the GPU per step: {'-' if waits is None else f'{waits:.2f}'}"
+        )
+        report["job_start_seconds"] = job_start_seconds(device)
+        print(
+            f"a job's start-up (imports, one operation on {device}): "
+            f"{report['job_start_seconds']:.1f} s"
+        )
+        hours = report["paper_hours"] = predicted_hours(report)
+        print(
+            f"{PREDICTED_STUDY.relative_to(REPO)} predicted at these rates: {hours:.2f} h, "
+            "one job at a time (`python -m poolstudy estimate --gpu-check FILE` says more)"
+        )
     if out:  # the operators' figures are kept even if the pipeline then fails
         Path(out).write_text(json.dumps(report, indent=2))
     if pipeline:

@@ -54,6 +54,7 @@ from poolstudy.estimate.cost import (
     study_cost,
     train_cost,
 )
+from poolstudy.estimate.gpu_check import CheckError, check_rates, read_check
 from poolstudy.estimate.rates import (
     GPU_RATES,
     GpuRates,
@@ -74,6 +75,7 @@ __all__ = [
     "TRAIN_FACTOR",
     "Cell",
     "CellCost",
+    "CheckError",
     "GpuRates",
     "Rates",
     "Report",
@@ -82,6 +84,7 @@ __all__ = [
     "build_report",
     "calibrate_cpu",
     "cells",
+    "check_rates",
     "data_shape",
     "eval_images",
     "format_report",
@@ -90,6 +93,7 @@ __all__ = [
     "job_count",
     "job_seconds",
     "networks_by_weight",
+    "read_check",
     "report_json",
     "si",
     "spec_key",

@@ -57,12 +57,15 @@ class Rates:
     job_seconds: float
     parallel: int  # jobs at once
     source: str
-    # (training, evaluation) FLOP/s of the networks measured one by one (``spec_key``); the
-    # others run at ``train`` and ``evaluate``
+    # (training, evaluation) FLOP/s of the networks measured one by one (``spec_key``), else
+    # of a network with the same operator; the others run at ``train`` and ``evaluate``
     per_network: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_operator: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def for_network(self, spec: ModelSpec) -> tuple[float, float]:
-        return self.per_network.get(spec_key(spec), (self.train, self.evaluate))
+        if (rates := self.per_network.get(spec_key(spec))) is not None:
+            return rates
+        return self.per_operator.get(spec.operator, (self.train, self.evaluate))
 
 
 def si(value: float) -> str:

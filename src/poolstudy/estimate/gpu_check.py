@@ -1,0 +1,101 @@
+"""A GPU's rates as the device check measured them (``python -m poolstudy bench --device cuda
+--out FILE``), in place of the assumptions of ``rates.GPU_RATES``."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+
+from poolstudy.estimate.calibrate import CPU_JOB_EXTRA_SECONDS
+from poolstudy.estimate.rates import Rates, si
+
+OPERATOR_KEYS = ("operator", "train_tflops", "eval_tflops")
+LOOP_KEYS = ("step_seconds", "bare_step_seconds")
+
+
+class CheckError(ValueError):
+    """A device check's file that cannot give a GPU's rates."""
+
+
+def short_name(device_name: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'H100', 'NVIDIA A100-SXM4-40GB' -> 'A100': the first word
+    after the vendor's with a digit in it, up to a hyphen."""
+    words = device_name.split()
+    model = next((word for word in words[1:] if any(c.isdigit() for c in word)), device_name)
+    return model.split("-")[0]
+
+
+def read_check(path: str | os.PathLike) -> dict:
+    """The figures of a device check run on a GPU, with everything ``check_rates`` reads."""
+    path = Path(path)
+    try:
+        check = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckError(
+            f"{path}: no such file (write one with `python -m poolstudy bench "
+            "--device cuda --out FILE`)"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise CheckError(f"{path}: not a JSON file of the device check ({error})") from None
+    if not isinstance(check, dict) or not str(check.get("device", "")).startswith("cuda"):
+        raise CheckError(
+            f"{path}: not a device check run on a GPU (its device: "
+            f"{check.get('device') if isinstance(check, dict) else None!r})"
+        )
+    rows = check.get("operators") or []
+    if not rows or any(key not in row for row in rows for key in OPERATOR_KEYS):
+        raise CheckError(
+            f"{path}: the check has no operators' training and evaluation "
+            "figures (written by an older check? run it again)"
+        )
+    loop = check.get("engine_loop", {})
+    if "skipped" in loop or any(key not in loop for key in LOOP_KEYS):
+        raise CheckError(
+            f"{path}: the check did not time the engine's training loop "
+            f"({loop.get('skipped', 'written by an older check')})"
+        )
+    if "job_start_seconds" not in check:
+        raise CheckError(
+            f"{path}: the check did not time a job's start-up "
+            "(written by an older check? run it again)"
+        )
+    return check
+
+
+def check_rates(check: dict, source: str = "the device check") -> Rates:
+    """The rates of the GPU the check ran on: each operator's training and evaluation FLOP/s as
+    measured on the check's network of that operator (a study's networks of other operators
+    run at the median over the check's); per step, the engine loop's time beyond the bare
+    step's (which the training rate already holds); per job, the measured start-up (imports,
+    CUDA context) and ``CPU_JOB_EXTRA_SECONDS``; one job at a time (``resources: gpu=1``)."""
+    rows = check["operators"]
+    per_operator = {
+        row["operator"]: (row["train_tflops"] * 1e12, row["eval_tflops"] * 1e12) for row in rows
+    }
+    train = statistics.median(rates[0] for rates in per_operator.values())
+    evaluate = statistics.median(rates[1] for rates in per_operator.values())
+    loop = check["engine_loop"]
+    step_seconds = max(0.0, loop["step_seconds"] - loop["bare_step_seconds"])
+    start_up = check["job_start_seconds"]
+    name = short_name(check.get("device_name", "GPU"))
+    return Rates(
+        name=f"{name} measured",
+        train=train,
+        evaluate=evaluate,
+        step_seconds=step_seconds,
+        job_seconds=start_up + CPU_JOB_EXTRA_SECONDS,
+        parallel=1,
+        source=(
+            f"measured by {source} on {check.get('device_name', 'a GPU')} (torch "
+            f"{check.get('torch', '?')}): each operator at its own rates, "
+            f"{len(per_operator)} operators (the rates shown are their medians, which other "
+            f"operators get; training {si(min(r[0] for r in per_operator.values()))}-"
+            f"{si(max(r[0] for r in per_operator.values()))}FLOP/s); the engine loop's time "
+            f"beyond the bare step per step; per job: a new process's start-up on the GPU "
+            f"measured ({start_up:.1f} s) + {CPU_JOB_EXTRA_SECONDS:.0f} s assumed; jobs run one "
+            "at a time"
+        ),
+        per_operator=per_operator,
+    )
