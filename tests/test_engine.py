@@ -492,6 +492,46 @@ def test_the_device_check_without_pandas_keeps_its_steps_and_says_what_it_skippe
     assert "the prediction: skipped (needs pandas" in capsys.readouterr().out
 
 
+def test_a_failing_stage_of_the_device_check_is_recorded_and_the_check_goes_on(
+    monkeypatch, tmp_path, capsys
+):
+    """One fault does not cost the GPU's minutes of the parts after it; the figures so far
+    are in the file and the command exits with 1."""
+    from poolstudy import cli, devicebench
+
+    def broken(*args):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(devicebench, "engine_loop", broken)
+    monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 2.0)
+    monkeypatch.setattr(devicebench, "predicted_hours", None)  # not without the loop's figures
+    out = tmp_path / "check.json"
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, out=str(out)
+    )
+    assert "engine_loop" not in report and report["job_start_seconds"] == 2.0
+    assert (
+        report["errors"]["engine_loop"]
+        .strip()
+        .endswith("RuntimeError: CUDA error: an illegal memory access was encountered")
+    )
+    assert json.loads(out.read_text()) == report
+    assert devicebench.check_failed(report)
+    assert "engine_loop: FAILED" in capsys.readouterr().out
+    monkeypatch.setattr(devicebench, "run_device_check", lambda *args, **kwargs: report)
+    assert cli.main(["bench", "--device", "cpu", "--no-pipeline"]) == 1
+
+
+def test_a_check_fails_where_a_stage_or_the_tiny_run_failed():
+    from poolstudy.devicebench import check_failed
+
+    assert not check_failed({"operators": []})
+    assert not check_failed({"tiny_pipeline": {"returncode": 0}})
+    assert not check_failed({"tiny_pipeline": {"skipped": "no snakemake here"}})
+    assert check_failed({"tiny_pipeline": {"returncode": 2}})
+    assert check_failed({"errors": {"paper_hours": "Traceback"}})
+
+
 def test_the_device_checks_operators_need_no_pandas():
     assert not imports_after("import poolstudy.devicebench", "pandas")
 

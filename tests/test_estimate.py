@@ -870,6 +870,19 @@ def test_a_gpus_short_name_is_its_model(device_name, short):
             "did not time the engine's training loop (needs pandas)",
         ),
         (json.dumps(gpu_check(engine_loop={})), "did not time the engine's training loop"),
+        (
+            json.dumps(
+                gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"})
+            ),
+            "did not time the engine's training loop (OOM: 3 GB)",
+        ),
+        (
+            json.dumps(
+                {k: v for k, v in gpu_check().items() if k != "job_start_seconds"}
+                | {"errors": {"job_start_seconds": "Traceback\nCalledProcessError: 1"}}
+            ),
+            "did not time a job's start-up (CalledProcessError: 1)",
+        ),
         (json.dumps({k: v for k, v in gpu_check().items() if k != "job_start_seconds"}),
          "did not time a job's start-up"),
     ],

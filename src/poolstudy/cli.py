@@ -150,7 +150,7 @@ def cmd_bench(args) -> int:
         bench.bench_glyphs(args.glyphs)
         return 0
     if args.device is not None:
-        from poolstudy.devicebench import run_device_check
+        from poolstudy.devicebench import check_failed, run_device_check
 
         report = run_device_check(
             args.device,
@@ -159,7 +159,7 @@ def cmd_bench(args) -> int:
             pipeline=not args.no_pipeline,
             out=args.out,
         )
-        return 1 if report.get("tiny_pipeline", {}).get("returncode") else 0
+        return 1 if check_failed(report) else 0
     if args.compiled:
         from poolstudy.compiledbench import run_compiled_benchmarks
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -370,6 +371,25 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
     }
 
 
+def save(report: dict, out: str | None) -> None:
+    if out:
+        Path(out).write_text(json.dumps(report, indent=2))
+
+
+def run_stage(report: dict, key: str, function, describe) -> None:
+    """``report[key] = function()``, printed by ``describe``; where it raises, the error's
+    traceback goes to ``report["errors"][key]`` and the check goes on, so that one fault
+    does not cost the GPU's minutes of the parts after it."""
+    try:
+        report[key] = value = function()
+    except Exception as error:  # noqa: BLE001 - recorded and reported; the exit code says so
+        text = "".join(traceback.format_exception(error))[-3000:]
+        report.setdefault("errors", {})[key] = text
+        print(f"{key}: FAILED\n{text}")
+        return
+    print(describe(value))
+
+
 def run_device_check(
     device_name: str,
     operators: list[str] | None = None,
@@ -422,31 +442,45 @@ def run_device_check(
     )
     report = {"device": str(device), "device_name": name, "torch": torch.__version__}
     report["operators"] = rows
+    save(report, out)  # the operators' figures are kept whatever fails after them
     if missing := missing_modules():
         skipped = f"needs {', '.join(missing)}: install them (README.md)"
         report["engine_loop"] = {"skipped": skipped}
         print(f"the engine's training loop, a job's start-up, the prediction: skipped ({skipped})")
     else:
         loop_operator = "max" if "max" in operators else operators[0]
-        report["engine_loop"] = loop = engine_loop(spec_of(loop_operator), batch, steps, device)
-        waits = loop["host_waits_per_step"]
-        print(
-            f"the engine's training loop ({loop_operator}, shifted batches): "
-            f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare step's "
-            f"time, host waits for the GPU per step: {'-' if waits is None else f'{waits:.2f}'}"
+        run_stage(
+            report,
+            "engine_loop",
+            lambda: engine_loop(spec_of(loop_operator), batch, steps, device),
+            lambda loop: (
+                f"the engine's training loop ({loop_operator}, shifted batches): "
+                f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare "
+                "step's time, host waits for the GPU per step: "
+                + ("-" if loop["host_waits_per_step"] is None else
+                   f"{loop['host_waits_per_step']:.2f}")
+            ),
+        )  # fmt: skip
+        run_stage(
+            report,
+            "job_start_seconds",
+            lambda: job_start_seconds(device),
+            lambda seconds: (
+                f"a job's start-up (imports, one operation on {device}): {seconds:.1f} s"
+            ),
         )
-        report["job_start_seconds"] = job_start_seconds(device)
-        print(
-            f"a job's start-up (imports, one operation on {device}): "
-            f"{report['job_start_seconds']:.1f} s"
-        )
-        hours = report["paper_hours"] = predicted_hours(report)
-        print(
-            f"{PREDICTED_STUDY.relative_to(REPO)} predicted at these rates: {hours:.2f} h, "
-            "one job at a time (`python -m poolstudy estimate --gpu-check FILE` says more)"
-        )
-    if out:  # the operators' figures are kept even if the pipeline then fails
-        Path(out).write_text(json.dumps(report, indent=2))
+        if not report.get("errors"):
+            run_stage(
+                report,
+                "paper_hours",
+                lambda: predicted_hours(report),
+                lambda hours: (
+                    f"{PREDICTED_STUDY.relative_to(REPO)} predicted at these rates: {hours:.2f} "
+                    "h, one job at a time (`python -m poolstudy estimate --gpu-check FILE` "
+                    "says more)"
+                ),
+            )
+        save(report, out)
     if pipeline:
         report["tiny_pipeline"] = tiny = run_tiny_pipeline(device)
         if "skipped" in tiny:
@@ -459,6 +493,10 @@ def run_device_check(
             )
             if tiny["returncode"]:
                 print(tiny["log_tail"])
-        if out:
-            Path(out).write_text(json.dumps(report, indent=2))
+        save(report, out)
     return report
+
+
+def check_failed(report: dict) -> bool:
+    """Whether a part of the check failed: a stage that raised, or the tiny run."""
+    return bool(report.get("errors")) or bool(report.get("tiny_pipeline", {}).get("returncode"))

@@ -50,18 +50,20 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: the check has no operators' training and evaluation "
             "figures (written by an older check? run it again)"
         )
+    errors = check.get("errors", {})
     loop = check.get("engine_loop", {})
     if "skipped" in loop or any(key not in loop for key in LOOP_KEYS):
-        raise CheckError(
-            f"{path}: the check did not time the engine's training loop "
-            f"({loop.get('skipped', 'written by an older check')})"
-        )
+        why = loop.get("skipped") or last_line(errors.get("engine_loop")) or "an older check?"
+        raise CheckError(f"{path}: the check did not time the engine's training loop ({why})")
     if "job_start_seconds" not in check:
-        raise CheckError(
-            f"{path}: the check did not time a job's start-up "
-            "(written by an older check? run it again)"
-        )
+        why = last_line(errors.get("job_start_seconds")) or "an older check?"
+        raise CheckError(f"{path}: the check did not time a job's start-up ({why})")
     return check
+
+
+def last_line(text: str | None) -> str | None:
+    """A traceback's last line: the error itself."""
+    return text.strip().splitlines()[-1] if text and text.strip() else None
 
 
 def check_rates(check: dict, source: str = "the device check") -> Rates:
