@@ -612,6 +612,30 @@ def test_the_device_checks_tiny_pipeline_plans_the_tiny_config_alone(tmp_path):
     assert "paper_inputs" in rules and "paper" not in rules and "train_main" in rules
 
 
+def test_the_device_checks_tiny_run_shares_one_gpu_between_a_few_jobs(monkeypatch):
+    """On a GPU the tiny run's jobs (a few hundred MB each) run ``TINY_GPU_JOBS`` at a time,
+    not one at a time as the workflow's default would; on the CPU nothing is added."""
+    from poolstudy import devicebench
+
+    commands = []
+
+    def fake_run(command, cwd, capture_output, text, env):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(devicebench.subprocess, "run", fake_run)
+    on_gpu = devicebench.run_tiny_pipeline(torch.device("cuda"))
+    on_cpu = devicebench.run_tiny_pipeline(torch.device("cpu"))
+    assert on_gpu["gpu_jobs"] == devicebench.TINY_GPU_JOBS > 1 and on_cpu["gpu_jobs"] == 0
+    gpu, cpu = commands
+    at = gpu.index("--resources")
+    assert gpu[at + 1] == f"gpu={devicebench.TINY_GPU_JOBS}"
+    assert "--resources" not in cpu
+    without = gpu[:at] + gpu[at + 2 :]
+    config = cpu.index("--configfile") + 1  # each run's own temporary config file
+    assert without[:config] + without[config + 1 :] == cpu[:config] + cpu[config + 1 :]
+
+
 def test_the_device_checks_tiny_pipeline_stops_before_the_pdf_without_latex(monkeypatch):
     from poolstudy import devicebench
 

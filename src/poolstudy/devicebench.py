@@ -297,18 +297,27 @@ def tiny_config_on(device: torch.device, path: Path) -> Path:
     return path
 
 
+TINY_GPU_JOBS = 4
+"""GPU jobs of the tiny run at once: its networks and batches take a few hundred MB, and one at
+a time its 22 GPU jobs would spend minutes of the check's GPU time starting up in turn."""
+
+
 def tiny_pipeline_command(
-    python: str, cores: str, config: Path, targets: tuple[str, ...] = ()
+    python: str, cores: str, config: Path, targets: tuple[str, ...] = (), gpu_jobs: int = 0
 ) -> list[str]:
     """Snakemake, as a module of ``python``, on ``config`` alone: ``--configfile`` by itself
     would merge it into the project's ``config/config.yaml`` (whose conditions name datasets
-    the tiny config does not study), so the workflow's config is replaced."""
+    the tiny config does not study), so the workflow's config is replaced. ``gpu_jobs``: the
+    GPU jobs that may run at once (the ``gpu`` resource; 0: one per GPU, the workflow's
+    default)."""
+    resources = ["--resources", f"gpu={gpu_jobs}"] if gpu_jobs else []
     return [
         python,
         "-m",
         "snakemake",
         "--cores",
         cores,
+        *resources,
         "--configfile",
         str(config),
         "--replace-workflow-config",
@@ -344,6 +353,7 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         return {"skipped": f"{sys.executable} cannot import snakemake: install it (README.md)"}
     bin_dir = Path(sys.executable).parent  # this interpreter's scripts (snakemake)
     targets = tiny_pipeline_targets()
+    gpu_jobs = TINY_GPU_JOBS if device.type == "cuda" else 0
     with tempfile.TemporaryDirectory() as tmp:
         project = copy_sources(Path(tmp) / "project")
         config = tiny_config_on(device, Path(tmp) / "tiny.yaml")
@@ -352,7 +362,7 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         env = {**os.environ, "PATH": path}
         start = time.perf_counter()
         result = subprocess.run(
-            tiny_pipeline_command(sys.executable, cores, config, targets),
+            tiny_pipeline_command(sys.executable, cores, config, targets, gpu_jobs),
             cwd=project,
             capture_output=True,
             text=True,
@@ -363,6 +373,7 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         used = {json.loads(meta.read_text())["device"] for meta in metas}
     return {
         "target": " ".join(targets) or "all",
+        "gpu_jobs": gpu_jobs,
         "returncode": result.returncode,
         "seconds": seconds,
         "runs": len(metas),
