@@ -21,8 +21,8 @@ class GpuRates:
 
 
 GPU_RATES: dict[str, GpuRates] = {
-    # Assumptions, not measurements: replace them with the figures that
-    # `python -m poolstudy bench --device cuda` measures on each GPU.
+    # Assumptions, not measurements: `estimate --gpu-check FILE` predicts from the figures
+    # that `python -m poolstudy bench --device cuda --out FILE` measures on a GPU instead.
     "H100": GpuRates(
         train=120e12, evaluate=200e12, step_seconds=2.5e-3, job_seconds=10.0, peak=989e12
     ),
