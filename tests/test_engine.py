@@ -550,6 +550,29 @@ def test_a_jobs_start_up_is_timed_in_a_new_process_on_the_device(monkeypatch):
     assert "torch.ones(1, device='cuda:1').sum().item()" in command[2]
 
 
+def test_the_engine_loop_of_the_check_trains_as_the_predicted_study_does(monkeypatch):
+    """Not deterministic where ``config/paper.yaml`` is not, shifted batches, one validation,
+    runs of ``steps`` and twice as many, after a warm-up."""
+    import yaml
+
+    import poolstudy.train
+    from poolstudy import devicebench
+
+    configs = []
+
+    def fake_train(data, options, operator, seed, config, log):
+        configs.append(config)
+
+    monkeypatch.setattr(poolstudy.train, "train_model", fake_train)
+    spec = ModelSpec(operator="max", in_channels=3, num_classes=10, image_size=8, widths=(4,))
+    devicebench.engine_loop(spec, batch=4, steps=3, device=torch.device("cpu"))
+    paper = yaml.safe_load(devicebench.PREDICTED_STUDY.read_text())
+    assert [config.steps for config in configs] == [2, 3, 6]
+    for config in configs:
+        assert config.deterministic == paper["train"]["deterministic"]
+        assert config.augment_shift > 0 and config.val_points == 1 and config.batch_size == 4
+
+
 def test_host_waits_are_counted_from_pytorchs_sync_debug_warnings(monkeypatch):
     from poolstudy import devicebench
 

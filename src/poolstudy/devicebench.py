@@ -207,8 +207,9 @@ def random_dataset(n_train: int, spec: ModelSpec, n_val: int = 64) -> PreparedDa
 
 def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -> dict:
     """The engine's training loop (``train_model``: batches drawn from the training split,
-    random shifts of up to 2 pixels, the schedule, the optimiser, the study's deterministic
-    mode) on ``device``: its time and host waits per step, from runs of ``steps`` and
+    random shifts of up to 2 pixels, the schedule, the optimiser; without deterministic mode,
+    as ``config/paper.yaml`` trains on a GPU) on ``device``: its time and host waits per
+    step, from runs of ``steps`` and
     ``2 * steps`` steps that differ by nothing else (set-up and the one validation, at the
     last step, cancel out), against the bare step of ``Trainee`` on the same network."""
     from poolstudy.train import TrainConfig, train_model  # pandas: not for the steps above
@@ -229,6 +230,7 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
                 "augment_shift": 2,
                 "val_points": 1,
                 "device": str(device),
+                "deterministic": False,
             }
         )
         return lambda: train_model(data, options, spec.operator, 0, config, log=lambda _: None)
