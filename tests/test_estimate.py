@@ -806,7 +806,18 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
     # per step, what the engine's loop costs beyond the bare step (whose time the rate holds)
     assert rates.step_seconds == pytest.approx(0.002)
     assert rates.job_seconds == 3.5 + CPU_JOB_EXTRA_SECONDS
-    assert "check.json" in rates.source and "NVIDIA H100 80GB HBM3" in rates.source
+    assert rates.source == (
+        "measured by check.json on NVIDIA H100 80GB HBM3 (torch 2.9.0): each of its 3 operators "
+        "at its own rates (training from 2 TFLOP/s to 9 TFLOP/s; other operators at the "
+        "medians shown); per step, the engine loop's time beyond the bare step's (2.0 ms); per "
+        "job, a new process's start-up on the GPU measured (3.5 s) + 1 s assumed; jobs run one "
+        "at a time"
+    )
+    unnamed = check_rates(
+        {k: v for k, v in gpu_check().items() if k not in ("torch", "device_name")}
+    )
+    assert unnamed.name == "GPU measured"
+    assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): each")
     faster = gpu_check(engine_loop={"step_seconds": 0.009, "bare_step_seconds": 0.010})
     assert check_rates(faster).step_seconds == 0.0
 

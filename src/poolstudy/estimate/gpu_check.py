@@ -91,11 +91,11 @@ def check_rates(check: dict, source: str = "the device check") -> Rates:
         parallel=1,
         source=(
             f"measured by {source} on {check.get('device_name', 'a GPU')} (torch "
-            f"{check.get('torch', '?')}): each operator at its own rates, "
-            f"{len(per_operator)} operators (the rates shown are their medians, which other "
-            f"operators get; training {si(min(r[0] for r in per_operator.values()))}-"
-            f"{si(max(r[0] for r in per_operator.values()))}FLOP/s); the engine loop's time "
-            f"beyond the bare step per step; per job: a new process's start-up on the GPU "
+            f"{check.get('torch', '?')}): each of its {len(per_operator)} operators at its own "
+            f"rates (training from {si(min(r[0] for r in per_operator.values()))}FLOP/s to "
+            f"{si(max(r[0] for r in per_operator.values()))}FLOP/s; other operators at the "
+            f"medians shown); per step, the engine loop's time beyond the bare step's "
+            f"({step_seconds * 1e3:.1f} ms); per job, a new process's start-up on the GPU "
             f"measured ({start_up:.1f} s) + {CPU_JOB_EXTRA_SECONDS:.0f} s assumed; jobs run one "
             "at a time"
         ),
