@@ -300,6 +300,31 @@ def test_a_cpu_tensor_stays_itself_on_the_cpu():
     offsets = torch.arange(6)
     assert devices.to_device(offsets, "cpu") is offsets
     assert devices.to_device(offsets, torch.device("cpu")) is offsets
+    assert devices.to_device(offsets, "meta").device == torch.device("meta")  # not a GPU: .to
+
+
+def test_with_two_gpus_a_job_claims_one(three_gpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    other = hold(tmp_path / "gpu-0.lock")
+    assert devices.resolve_device("cuda") == torch.device("cuda", 1)
+    assert three_gpus == [1]
+    other.close()
+
+
+def test_the_gpus_lock_files_are_in_the_temporary_folder_unless_told(monkeypatch, tmp_path):
+    monkeypatch.delenv(devices.GPU_LOCKS_ENV, raising=False)
+    monkeypatch.setattr(devices.tempfile, "gettempdir", lambda: str(tmp_path))
+    assert devices.gpu_lock_dir() == tmp_path / f"poolstudy-gpus-{os.getuid()}"
+    monkeypatch.setenv(devices.GPU_LOCKS_ENV, str(tmp_path / "locks"))
+    assert devices.gpu_lock_dir() == tmp_path / "locks"
+
+
+def test_a_claim_makes_its_lock_folder_with_its_parents(monkeypatch, tmp_path):
+    monkeypatch.setattr(devices, "_claimed", {})
+    folder = tmp_path / "a" / "b"
+    assert devices.claim_gpu(2, folder) == 0
+    assert (folder / "gpu-0.lock").exists()
+    devices._claimed["handle"].close()
 
 
 @pytest.fixture
