@@ -291,7 +291,10 @@ def test_with_every_gpu_held_a_job_shares_the_first_and_says_so(three_gpus, tmp_
     others = [hold(tmp_path / f"gpu-{index}.lock") for index in range(3)]
     assert devices.resolve_device("cuda") == torch.device("cuda", 0)
     assert three_gpus == [0]
-    assert "all 3 GPUs are held by other jobs; sharing cuda:0" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "warning: all 3 GPUs are held by other jobs; sharing cuda:0 (run Snakemake with "
+        "--resources gpu=N)\n"
+    )
     for handle in others:
         handle.close()
 
