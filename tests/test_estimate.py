@@ -877,6 +877,17 @@ def test_a_gpus_short_name_is_its_model(device_name, short):
             "no operators' training and evaluation figures",
         ),
         (
+            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 0.0,
+                                             "eval_tflops": 1.0}])),
+            "max's training and evaluation rates must be positive numbers, not 0.0 and 1.0 "
+            "TFLOP/s",
+        ),
+        (
+            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 1.0,
+                                             "eval_tflops": "fast"}])),
+            "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast'",
+        ),
+        (
             json.dumps(gpu_check(engine_loop={"skipped": "needs pandas"})),
             "did not time the engine's training loop (needs pandas)",
         ),

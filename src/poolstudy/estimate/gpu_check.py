@@ -50,6 +50,12 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: the check has no operators' training and evaluation "
             "figures (written by an older check? run it again)"
         )
+    for row in rows:
+        if not all(isinstance(row[k], int | float) and row[k] > 0 for k in OPERATOR_KEYS[1:]):
+            raise CheckError(
+                f"{path}: {row['operator']}'s training and evaluation rates must be positive "
+                f"numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
+            )
     errors = check.get("errors", {})
     loop = check.get("engine_loop", {})
     if "skipped" in loop or any(key not in loop for key in LOOP_KEYS):
