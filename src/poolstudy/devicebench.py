@@ -273,12 +273,10 @@ def missing_modules(names=STUDY_MODULES) -> list[str]:
 def job_start_seconds(device: torch.device) -> float:
     """Wall time of a new process that imports what every job imports (``estimate``'s
     ``IMPORT_PROBE``) and runs one operation on ``device`` (on a GPU: its CUDA context)."""
-    from poolstudy.estimate.calibrate import IMPORT_PROBE
+    from poolstudy.estimate.calibrate import IMPORT_PROBE, start_up_seconds
 
-    code = f"{IMPORT_PROBE}; import torch; torch.ones(1, device={str(device)!r}).sum().item()"
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return time.perf_counter() - start
+    on_device = f"import torch; torch.ones(1, device={str(device)!r}).sum().item()"
+    return start_up_seconds(f"{IMPORT_PROBE}; {on_device}")
 
 
 def predicted_hours(report: dict, config_path: Path = PREDICTED_STUDY) -> float:

@@ -90,10 +90,10 @@ def calibration_batch(configured: int, flops_per_image: float) -> int:
     return max(1, min(configured, int(CPU_STEP_FLOPS // flops_per_image)))
 
 
-def start_up_seconds() -> float:
-    """Wall time of ``python -c IMPORT_PROBE`` in a new process."""
+def start_up_seconds(probe: str = IMPORT_PROBE) -> float:
+    """Wall time of ``python -c probe`` (by default ``IMPORT_PROBE``) in a new process."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", IMPORT_PROBE], check=True)
+    subprocess.run([sys.executable, "-c", probe], check=True)
     return time.perf_counter() - start
 
 
