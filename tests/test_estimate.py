@@ -684,7 +684,8 @@ def test_start_up_is_timed_in_a_new_process(monkeypatch):
 
 
 def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):
-    from poolstudy.estimate.cost import block_of, model_spec
+    from poolstudy.checks import network_spec
+    from poolstudy.estimate.cost import block_of
 
     shape = data_shape(tiny, "digits")
     model = tiny["model"]
@@ -693,11 +694,11 @@ def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):
     gap = copy.deepcopy(condition_settings(tiny, "gap"))
     gap["model"]["operator_options"] = {"fracmax": {"kernel_size": 3}}
     placed = condition_settings(tiny, "placed")
-    assert model_spec("fracmax", shape, gap) == ModelSpec(
+    assert network_spec("fracmax", shape, gap) == ModelSpec(
         operator="fracmax", image_size=16, operator_options={"kernel_size": 3}, **common
     )
     # under placement the network sees the canvas; an operator without options gets none
-    assert model_spec("none", shape, placed) == ModelSpec(
+    assert network_spec("none", shape, placed) == ModelSpec(
         operator="none", image_size=20, operator_options={}, **common
     )
     assert block_of("gap", gap) == "main" and block_of("placed", placed) == "placement"

@@ -343,9 +343,10 @@ def network_problems(study: Study, problems: Problems, refused: set[str]) -> Non
 
 
 def network_spec(operator: str, shape, settings: dict):
-    """The ``ModelSpec`` a cell's runs train (``train.build_network`` of ``spec_options_for``;
-    ``estimate.model_spec`` too, which tests/test_bad_configs.py holds it to): here without
-    importing the modules that need pandas, which would double the time of the checks."""
+    """The ``ModelSpec`` a cell's runs train (``train.build_network`` of ``spec_options_for``,
+    which tests/test_bad_configs.py holds it to; ``estimate`` sizes a study with it): here
+    without importing the modules that need pandas, which would double the time of the
+    checks."""
     from poolstudy.models import ModelSpec
 
     model = settings["model"]

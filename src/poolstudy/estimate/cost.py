@@ -121,12 +121,6 @@ def data_shape(config: dict, dataset: str) -> PreparedShape:
     return prepared_shape(raw, split["val_fraction"], split["test_fraction"], options.get("canvas"))
 
 
-def model_spec(operator: str, shape: PreparedShape, settings: dict) -> ModelSpec:
-    """The network a run trains, as ``train.run_training`` builds it (``checks.network_spec``,
-    which the config checks use too)."""
-    return network_spec(operator, shape, settings)
-
-
 # --- FLOPs -----------------------------------------------------------------------------------
 
 
@@ -224,7 +218,7 @@ def study_cost(config: dict) -> StudyCost:
         if cell.dataset not in shapes:
             shapes[cell.dataset] = data_shape(config, cell.dataset)
         these, shape = settings[cell.condition], shapes[cell.dataset]
-        spec = model_spec(cell.operator, shape, these)
+        spec = network_spec(cell.operator, shape, these)  # the network its runs train
         block = block_of(cell.condition, these)
         costs.append(CellCost(cell, block, spec, run_cost(these, shape, spec)))
     return StudyCost(costs, datasets_used(config))
