@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -821,6 +820,8 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
     assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): each")
     faster = gpu_check(engine_loop={"step_seconds": 0.009, "bare_step_seconds": 0.010})
     assert check_rates(faster).step_seconds == 0.0
+    slower = gpu_check(engine_loop={"step_seconds": 0.3, "bare_step_seconds": 0.1})
+    assert "the bare step's (200.0 ms)" in check_rates(slower).source
 
 
 def test_a_checked_gpus_prediction_follows_its_rates(tiny):
@@ -865,59 +866,67 @@ def test_a_gpus_short_name_is_its_model(device_name, short):
     assert short_name(device_name) == short
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (None, "no such file"),
-        ("{not json", "not a JSON file of the device check"),
-        (json.dumps(gpu_check(device="cpu")), "not a device check run on a GPU (its device: 'cpu"),
-        (json.dumps([1, 2]), "not a device check run on a GPU"),
-        (json.dumps(gpu_check(operators=[])), "no operators' training and evaluation figures"),
-        (
-            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}])),
-            "no operators' training and evaluation figures",
-        ),
-        (
-            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 0.0,
-                                             "eval_tflops": 1.0}])),
-            "max's training and evaluation rates must be positive numbers, not 0.0 and 1.0 "
-            "TFLOP/s",
-        ),
-        (
-            json.dumps(gpu_check(operators=[{"operator": "max", "train_tflops": 1.0,
-                                             "eval_tflops": "fast"}])),
-            "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast'",
-        ),
-        (
-            json.dumps(gpu_check(engine_loop={"skipped": "needs pandas"})),
-            "did not time the engine's training loop (needs pandas)",
-        ),
-        (json.dumps(gpu_check(engine_loop={})), "did not time the engine's training loop"),
-        (
-            json.dumps(
-                gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"})
-            ),
-            "did not time the engine's training loop (OOM: 3 GB)",
-        ),
-        (
-            json.dumps(
-                {k: v for k, v in gpu_check().items() if k != "job_start_seconds"}
-                | {"errors": {"job_start_seconds": "Traceback\nCalledProcessError: 1"}}
-            ),
-            "did not time a job's start-up (CalledProcessError: 1)",
-        ),
-        (json.dumps({k: v for k, v in gpu_check().items() if k != "job_start_seconds"}),
-         "did not time a job's start-up"),
-    ],
-)  # fmt: skip
+def without(key: str, **changes) -> dict:
+    return {k: v for k, v in gpu_check(**changes).items() if k != key}
+
+
+def error_of(text: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return str(error)
+    raise AssertionError(f"{text!r} is JSON")
+
+
+NOT_JSON = "{not json"
+REFUSALS = [
+    (None, "no such file (write one with `python -m poolstudy bench --device cuda --out FILE`)"),
+    (NOT_JSON, f"not a JSON file of the device check ({error_of(NOT_JSON)})"),
+    (gpu_check(device="cpu"), "not a device check run on a GPU (its device: 'cpu')"),
+    (without("device"), "not a device check run on a GPU (its device: None)"),
+    ([1, 2], "not a device check run on a GPU (its device: None)"),
+    (gpu_check(operators=[]), "the check has no operators' training and evaluation figures "
+                              "(written by an older check? run it again)"),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]),
+     "the check has no operators' training and evaluation figures (written by an older check? "
+     "run it again)"),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": 0.0, "eval_tflops": 1.0}]),
+     "max's training and evaluation rates must be positive numbers, not 0.0 and 1.0 TFLOP/s"),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0, "eval_tflops": "fast"}]),
+     "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast' TFLOP/s"),
+    (gpu_check(engine_loop={"skipped": "needs pandas"}),
+     "the check did not time the engine's training loop (needs pandas)"),
+    (gpu_check(engine_loop={}), "the check did not time the engine's training loop (an older "
+                                "check?)"),
+    (without("engine_loop"), "the check did not time the engine's training loop (an older "
+                             "check?)"),
+    (gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"}),
+     "the check did not time the engine's training loop (OOM: 3 GB)"),
+    (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
+     "the check did not time a job's start-up (CalledProcessError: 1)"),
+    (without("job_start_seconds"), "the check did not time a job's start-up (an older check?)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("content", "message"), REFUSALS)
 def test_a_check_file_that_cannot_give_rates_is_refused_with_the_reason(tmp_path, content, message):
     from poolstudy.estimate import CheckError, read_check
 
     path = tmp_path / "check.json"
     if content is not None:
-        path.write_text(content)
-    with pytest.raises(CheckError, match=re.escape(message)):
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(CheckError) as refused:
         read_check(path)
+    assert str(refused.value) == f"{path}: {message}"
+
+
+def test_a_check_file_with_rates_below_one_tflops_is_read(tmp_path):
+    from poolstudy.estimate import read_check
+
+    slow = gpu_check(operators=[{"operator": "max", "train_tflops": 0.5, "eval_tflops": 0.25}])
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(slow))
+    assert read_check(path) == slow
 
 
 def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, capsys):
