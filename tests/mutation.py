@@ -240,9 +240,10 @@ def row(label: str, names: list[str], found: dict[str, str], notes: dict[str, st
 
 
 def report(groups: list[str], workdir: Path) -> int:
-    """Print the killed share per group and the unreviewed survivors; 1 if there are any."""
+    """Print the killed share per group, the unreviewed survivors (1 if there are any) and
+    the reviewed lines whose mutant no longer survives."""
     notes = reviewed()
-    unreviewed = []
+    unreviewed, stale = [], []
     totals = [0, 0]
     print(f"{'group / module':22} {'mutants':>8} {'killed':>7} {'reviewed':>9} {'score':>7}")
     for group in groups:
@@ -255,6 +256,7 @@ def report(groups: list[str], workdir: Path) -> int:
             for name, status in found.items()
             if status not in DETECTED and name not in notes
         ]
+        stale += stale_reviews(found, notes)
         totals[0] += len(found)
         totals[1] += sum(status in DETECTED for status in found.values())
         print(row(group, list(found), found, notes))
@@ -267,7 +269,21 @@ def report(groups: list[str], workdir: Path) -> int:
         print(f"{'all':22} {totals[0]:8d} {totals[1]:7d} {'':9} {score:6.1f}%")
     for name, status in sorted(unreviewed):
         print(f"unreviewed {status}: {name}  (mutmut show {name}, in {workdir}/<group>)")
+    for name, why in sorted(stale):
+        print(f"stale review ({why}): {name}  (delete its line from {SURVIVORS.name})")
     return 1 if unreviewed else 0
+
+
+def stale_reviews(found: dict[str, str], notes: dict[str, str]) -> list[tuple[str, str]]:
+    """Reviewed lines of the modules in ``found`` whose mutant no longer survives: killed now,
+    or gone (mutmut numbers a function's mutants afresh when it changes, so a stale line could
+    one day excuse a different mutant of the same name without anyone reading it)."""
+    modules = {module_of(name) for name in found}
+    return [
+        (name, "gone" if name not in found else "killed")
+        for name in notes
+        if module_of(name) in modules and (name not in found or found[name] in DETECTED)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

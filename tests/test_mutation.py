@@ -97,3 +97,23 @@ def test_an_unknown_group_is_refused_with_the_known_ones(capsys):
     with pytest.raises(SystemExit):
         mutation.main(["--report", "nonsense"])
     assert "unknown groups nonsense; choose from metrics, stats" in capsys.readouterr().err
+
+
+def test_reviews_of_mutants_that_no_longer_survive_are_named_stale(tmp_path, reviewed, capsys):
+    reviewed.write_text(
+        "poolstudy.paper.numbers.xǁTableǁcell__mutmut_1: still survives\n"
+        "poolstudy.paper.claims.x_verdict__mutmut_2: still survives\n"
+        "poolstudy.paper.numbers.x_rows__mutmut_1: killed since\n"
+        "poolstudy.paper.claims.x_verdict__mutmut_9: numbered afresh since\n"
+        "poolstudy.stats.x_mean__mutmut_1: a module this run did not mutate\n"
+    )
+    write_results(tmp_path, "paper", PAPER)
+    code = mutation.report(["paper"], tmp_path)
+    stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale")]
+    assert stale == [
+        "stale review (gone): poolstudy.paper.claims.x_verdict__mutmut_9  (delete its line "
+        "from survivors.txt)",
+        "stale review (killed): poolstudy.paper.numbers.x_rows__mutmut_1  (delete its line "
+        "from survivors.txt)",
+    ]
+    assert code == 0  # stale lines excuse nothing, so they fail nothing
