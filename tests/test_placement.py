@@ -57,6 +57,15 @@ def test_region_offsets_stay_inside_the_region_and_the_canvas(region):
         assert set(dx.tolist()) == set(range(-3, 4))
 
 
+@pytest.mark.parametrize("region", REGIONS)
+def test_region_offsets_are_made_on_the_device_asked_for(region):
+    """The meta device stands in for a GPU: the offsets of every region, the centre's zeros
+    included, end up on the device that the training step runs on."""
+    dx, dy = region_offsets(region, 3, 5, torch.Generator().manual_seed(0), device="meta")
+    assert dx.device.type == dy.device.type == "meta"
+    assert dx.shape == dy.shape == (5,)
+
+
 def test_unknown_region_is_an_error():
     with pytest.raises(ValueError, match="unknown placement region"):
         region_offsets("right", 3, 4, torch.Generator())

@@ -557,6 +557,18 @@ def test_the_optimiser_is_nesterov_sgd_that_decays_only_weight_matrices_and_kern
         assert group["lr"] == 0.07 and group["momentum"] == 0.8 and group["nesterov"] is True
 
 
+def test_the_engine_trains_its_network_in_channels_last():
+    """The layout ``device.memory_format`` names (oneDNN's NHWC kernels on the CPU, cuDNN's on
+    a GPU): every kernel of more than one input channel, whose strides tell the layouts apart."""
+    model = train(epochs=1).model
+    kernels = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    kernels = [w for w in kernels if w.shape[1] > 1]
+    assert kernels
+    for weight in kernels:
+        assert weight.is_contiguous(memory_format=torch.channels_last)
+        assert not weight.is_contiguous()
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
