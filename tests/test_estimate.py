@@ -879,6 +879,11 @@ def error_of(text: str) -> str:
 
 
 NOT_JSON = "{not json"
+NONE = "no such figures in the file: an older check?"
+NO_OPERATORS = (
+    "the check has no operators' training and evaluation figures (written by an older check? run "
+    "it again)"
+)
 REFUSALS = [
     (None, "no such file (write one with `python -m poolstudy bench --device cuda --out FILE`)"),
     (NOT_JSON, f"not a JSON file of the device check ({error_of(NOT_JSON)})"),
@@ -896,15 +901,25 @@ REFUSALS = [
      "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast' TFLOP/s"),
     (gpu_check(engine_loop={"skipped": "needs pandas"}),
      "the check did not time the engine's training loop (needs pandas)"),
-    (gpu_check(engine_loop={}), "the check did not time the engine's training loop (an older "
-                                "check?)"),
-    (without("engine_loop"), "the check did not time the engine's training loop (an older "
-                             "check?)"),
+    (gpu_check(engine_loop={}), f"the check did not time the engine's training loop ({NONE})"),
+    (without("engine_loop"), f"the check did not time the engine's training loop ({NONE})"),
+    (gpu_check(engine_loop=None), f"the check did not time the engine's training loop ({NONE})"),
+    (gpu_check(engine_loop={"step_seconds": "0.1", "bare_step_seconds": 0.1}),
+     f"the check did not time the engine's training loop ({NONE})"),
     (gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"}),
      "the check did not time the engine's training loop (OOM: 3 GB)"),
+    (gpu_check(engine_loop={}, errors=["not", "a mapping"]),
+     f"the check did not time the engine's training loop ({NONE})"),
+    (gpu_check(engine_loop={}, errors={"engine_loop": 3}),
+     f"the check did not time the engine's training loop ({NONE})"),
     (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
      "the check did not time a job's start-up (CalledProcessError: 1)"),
-    (without("job_start_seconds"), "the check did not time a job's start-up (an older check?)"),
+    (without("job_start_seconds"), f"the check did not time a job's start-up ({NONE})"),
+    (gpu_check(job_start_seconds=True), f"the check did not time a job's start-up ({NONE})"),
+    (gpu_check(operators={"max": {"train_tflops": 1.0}}), NO_OPERATORS),
+    (gpu_check(operators=[3.0]), NO_OPERATORS),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": True, "eval_tflops": 1.0}]),
+     "max's training and evaluation rates must be positive numbers, not True and 1.0 TFLOP/s"),
 ]  # fmt: skip
 
 

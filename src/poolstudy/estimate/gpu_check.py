@@ -44,32 +44,49 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: not a device check run on a GPU (its device: "
             f"{check.get('device') if isinstance(check, dict) else None!r})"
         )
-    rows = check.get("operators") or []
-    if not rows or any(key not in row for row in rows for key in OPERATOR_KEYS):
+    rows = check.get("operators")
+    if not isinstance(rows, list) or not rows or not all(map(has_operator_keys, rows)):
         raise CheckError(
             f"{path}: the check has no operators' training and evaluation "
             "figures (written by an older check? run it again)"
         )
     for row in rows:
-        if not all(isinstance(row[k], int | float) and row[k] > 0 for k in OPERATOR_KEYS[1:]):
+        if not all(is_number(row[k]) and row[k] > 0 for k in OPERATOR_KEYS[1:]):
             raise CheckError(
                 f"{path}: {row['operator']}'s training and evaluation rates must be positive "
                 f"numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
             )
-    errors = check.get("errors", {})
-    loop = check.get("engine_loop", {})
-    if any(key not in loop for key in LOOP_KEYS):  # a skipped or failed loop has none
-        why = loop.get("skipped") or last_line(errors.get("engine_loop")) or "an older check?"
+    errors = mapping(check.get("errors"))
+    loop = mapping(check.get("engine_loop"))
+    if not all(is_number(loop.get(key)) for key in LOOP_KEYS):  # a skipped or failed loop has none
+        why = loop.get("skipped") or last_line(errors.get("engine_loop")) or NO_FIGURES
         raise CheckError(f"{path}: the check did not time the engine's training loop ({why})")
-    if "job_start_seconds" not in check:
-        why = last_line(errors.get("job_start_seconds")) or "an older check?"
+    if not is_number(check.get("job_start_seconds")):
+        why = last_line(errors.get("job_start_seconds")) or NO_FIGURES
         raise CheckError(f"{path}: the check did not time a job's start-up ({why})")
     return check
 
 
-def last_line(text: str | None) -> str | None:
+NO_FIGURES = "no such figures in the file: an older check?"
+
+
+def is_number(value) -> bool:
+    """An int or float of JSON (``true`` is read as a bool, and is not one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def mapping(value) -> dict:
+    """A JSON object as a dict; anything else (absent, ``null``, a list) as an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def has_operator_keys(row) -> bool:
+    return isinstance(row, dict) and all(key in row for key in OPERATOR_KEYS)
+
+
+def last_line(text) -> str | None:
     """A traceback's last line: the error itself."""
-    return text.strip().splitlines()[-1] if text and text.strip() else None
+    return text.strip().splitlines()[-1] if isinstance(text, str) and text.strip() else None
 
 
 def check_rates(check: dict, source: str = "the device check") -> Rates:
