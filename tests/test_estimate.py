@@ -879,7 +879,8 @@ def error_of(text: str) -> str:
 
 
 NOT_JSON = "{not json"
-NONE = "no such figures in the file: an older check?"
+NO_FIGURES = "no such figures in the file: an older check?"
+NO_LOOP = f"the check did not time the engine's training loop ({NO_FIGURES})"
 NO_OPERATORS = (
     "the check has no operators' training and evaluation figures (written by an older check? run "
     "it again)"
@@ -890,32 +891,26 @@ REFUSALS = [
     (gpu_check(device="cpu"), "not a device check run on a GPU (its device: 'cpu')"),
     (without("device"), "not a device check run on a GPU (its device: None)"),
     ([1, 2], "not a device check run on a GPU (its device: None)"),
-    (gpu_check(operators=[]), "the check has no operators' training and evaluation figures "
-                              "(written by an older check? run it again)"),
-    (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]),
-     "the check has no operators' training and evaluation figures (written by an older check? "
-     "run it again)"),
+    (gpu_check(operators=[]), NO_OPERATORS),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 0.0, "eval_tflops": 1.0}]),
      "max's training and evaluation rates must be positive numbers, not 0.0 and 1.0 TFLOP/s"),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0, "eval_tflops": "fast"}]),
      "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast' TFLOP/s"),
     (gpu_check(engine_loop={"skipped": "needs pandas"}),
      "the check did not time the engine's training loop (needs pandas)"),
-    (gpu_check(engine_loop={}), f"the check did not time the engine's training loop ({NONE})"),
-    (without("engine_loop"), f"the check did not time the engine's training loop ({NONE})"),
-    (gpu_check(engine_loop=None), f"the check did not time the engine's training loop ({NONE})"),
-    (gpu_check(engine_loop={"step_seconds": "0.1", "bare_step_seconds": 0.1}),
-     f"the check did not time the engine's training loop ({NONE})"),
+    (gpu_check(engine_loop={}), NO_LOOP),
+    (without("engine_loop"), NO_LOOP),
+    (gpu_check(engine_loop=None), NO_LOOP),
+    (gpu_check(engine_loop={"step_seconds": "0.1", "bare_step_seconds": 0.1}), NO_LOOP),
     (gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"}),
      "the check did not time the engine's training loop (OOM: 3 GB)"),
-    (gpu_check(engine_loop={}, errors=["not", "a mapping"]),
-     f"the check did not time the engine's training loop ({NONE})"),
-    (gpu_check(engine_loop={}, errors={"engine_loop": 3}),
-     f"the check did not time the engine's training loop ({NONE})"),
+    (gpu_check(engine_loop={}, errors=["not", "a mapping"]), NO_LOOP),
+    (gpu_check(engine_loop={}, errors={"engine_loop": 3}), NO_LOOP),
     (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
      "the check did not time a job's start-up (CalledProcessError: 1)"),
-    (without("job_start_seconds"), f"the check did not time a job's start-up ({NONE})"),
-    (gpu_check(job_start_seconds=True), f"the check did not time a job's start-up ({NONE})"),
+    (without("job_start_seconds"), f"the check did not time a job's start-up ({NO_FIGURES})"),
+    (gpu_check(job_start_seconds=True), f"the check did not time a job's start-up ({NO_FIGURES})"),
     (gpu_check(operators={"max": {"train_tflops": 1.0}}), NO_OPERATORS),
     (gpu_check(operators=[3.0]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": True, "eval_tflops": 1.0}]),
