@@ -66,7 +66,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "train": (
-        ["src/poolstudy/train.py"],
+        ["src/poolstudy/train.py", "src/poolstudy/checkpoint.py", "src/poolstudy/run_files.py"],
         [
             "tests/test_train.py",
             "tests/test_placement.py",

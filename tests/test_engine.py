@@ -28,12 +28,11 @@ from poolstudy.models import ModelSpec, build_model
 from poolstudy.placement import PlacementConfig, region_offsets
 from poolstudy.plan import seed_groups
 from poolstudy.pooling import OPERATORS
+from poolstudy.run_files import load_model, run_identity
 from poolstudy.shifts import random_offsets
 from poolstudy.train import (
     TrainConfig,
     TrainingDiverged,
-    load_model,
-    run_identity,
     run_training,
     spec_options_for,
     train_cell,

@@ -25,17 +25,13 @@ from conftest import TINY_CONFIG, copy_project, quiet, same_state, state_of, too
 from conftest import run as run_in
 from test_train import synthetic_dataset
 
+import poolstudy.checkpoint as checkpoint_module
 import poolstudy.train as train_module
 from poolstudy.atomic import CorruptFile, atomic_path, leftover_temporaries
+from poolstudy.checkpoint import CHECKPOINT_ENV, CHECKPOINT_NAME
 from poolstudy.data.prepare import load_prepared, save_prepared
-from poolstudy.train import (
-    CHECKPOINT_ENV,
-    CHECKPOINT_NAME,
-    TrainingDiverged,
-    load_model,
-    make_optimizer,
-    train_cell,
-)
+from poolstudy.run_files import load_model
+from poolstudy.train import TrainingDiverged, make_optimizer, train_cell
 
 MODEL = {"widths": [4, 8], "operator_options": {"fracmax": {"kernel_size": 3}}}
 TRAIN = {"epochs": 3, "batch_size": 16, "device": "cpu", "val_points": 3}
@@ -214,7 +210,7 @@ class Interrupted(Exception):
 
 
 def interrupt_after(saves: int):
-    original = train_module.Checkpoint.save
+    original = checkpoint_module.Checkpoint.save
     count = []
 
     def save(self, *args, **kwargs):
@@ -245,12 +241,12 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(
     train_cell(data_path, operator, [0], MODEL, options, [alone], log=quiet, **common)
 
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
-    original = train_module.Checkpoint.save
-    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(saves))
+    original = checkpoint_module.Checkpoint.save
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", interrupt_after(saves))
     with pytest.raises(Interrupted):
         train_cell(data_path, operator, [0], MODEL, options, [resumed], log=quiet, **common)
     assert (resumed / CHECKPOINT_NAME).is_file() and not (resumed / "model.pt").exists()
-    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", original)
     lines = []
     train_cell(data_path, operator, [0], MODEL, options, [resumed], log=lines.append, **common)
     assert f"{resumed / CHECKPOINT_NAME}: resuming at step {saves}" in lines
@@ -270,13 +266,13 @@ def test_a_run_on_cuda_checkpoints_its_generators_and_resumes_there(
     placement = {"canvas": 20, "region": "left"}
     run = tmp_path / "run"
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
-    original = train_module.Checkpoint.save
-    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    original = checkpoint_module.Checkpoint.save
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", interrupt_after(4))
     with pytest.raises(Interrupted):
         train_cell(data_path, "max", [0], MODEL, options, [run], placement_options=placement)
     saved = torch.load(run / CHECKPOINT_NAME, weights_only=True)
     assert torch.equal(saved["cuda_rng"], torch.cuda.get_rng_state("cuda"))
-    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", original)
     lines = []
     train_cell(
         data_path, "max", [0], MODEL, options, [run], placement_options=placement,
@@ -298,13 +294,13 @@ def test_a_resumed_run_counts_the_training_time_before_the_interruption(
     monkeypatch.setattr(train_module.time, "perf_counter", lambda: 1e9)
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
     run = tmp_path / "run"
-    original = train_module.Checkpoint.save
-    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    original = checkpoint_module.Checkpoint.save
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", interrupt_after(4))
     with pytest.raises(Interrupted):
         train_cell(data_path, "max", [2], MODEL, TRAIN, [run], log=quiet)
     identity = json.loads(torch.load(run / CHECKPOINT_NAME, weights_only=True)["identity"])
     assert identity["seed"] == 2 and identity["device"] == "cpu"
-    monkeypatch.setattr(train_module.Checkpoint, "save", original)
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", original)
     lines = []
     train_cell(data_path, "max", [2], MODEL, TRAIN, [run], log=lines.append)
     assert f"{run / CHECKPOINT_NAME}: resuming at step 4" in lines
@@ -314,7 +310,7 @@ def test_a_resumed_run_counts_the_training_time_before_the_interruption(
 def test_a_checkpoint_of_other_settings_is_not_resumed(data_path, tmp_path, monkeypatch):
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
     run, alone = tmp_path / "run", tmp_path / "alone"
-    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(4))
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", interrupt_after(4))
     with pytest.raises(Interrupted):
         train_cell(data_path, "max", [0], MODEL, TRAIN, [run], log=quiet)
     monkeypatch.undo()
@@ -363,7 +359,7 @@ def test_a_cell_keeps_its_checkpoints_until_every_seed_is_written(data_path, tmp
     be resumable from its last checkpoint rather than trained again."""
     monkeypatch.setenv(CHECKPOINT_ENV, "0")
     runs = [tmp_path / "0", tmp_path / "1"]
-    monkeypatch.setattr(train_module.Checkpoint, "save", interrupt_after(9 + 2))
+    monkeypatch.setattr(checkpoint_module.Checkpoint, "save", interrupt_after(9 + 2))
     with pytest.raises(Interrupted):
         train_cell(data_path, "max", [0, 1], MODEL, TRAIN, runs, log=quiet)
     assert (runs[0] / "model.pt").exists() and (runs[0] / CHECKPOINT_NAME).exists()
@@ -427,27 +423,27 @@ def test_a_killed_training_process_resumes_to_the_same_weights(data_path, tmp_pa
 
 def test_the_checkpoint_interval_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv(CHECKPOINT_ENV, raising=False)
-    assert train_module.checkpoint_seconds() == train_module.CHECKPOINT_SECONDS
+    assert checkpoint_module.checkpoint_seconds() == checkpoint_module.CHECKPOINT_SECONDS
     monkeypatch.setenv(CHECKPOINT_ENV, "2.5")
-    assert train_module.checkpoint_seconds() == 2.5
+    assert checkpoint_module.checkpoint_seconds() == 2.5
     for bad in ("soon", "-1", "nan"):
         monkeypatch.setenv(CHECKPOINT_ENV, bad)
         with pytest.raises(ValueError, match=CHECKPOINT_ENV):
-            train_module.checkpoint_seconds()
+            checkpoint_module.checkpoint_seconds()
 
 
 def test_a_checkpoint_is_due_once_its_interval_has_passed(monkeypatch, tmp_path):
     now = [100.0]
     monkeypatch.setattr(train_module.time, "perf_counter", lambda: now[0])
     # the interval starts when the checkpoint is made, read from the (patched) clock
-    checkpoint = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=5.0)
+    checkpoint = checkpoint_module.Checkpoint(tmp_path / "c.pt", "run", seconds=5.0)
     assert checkpoint.last == 100.0
     assert not checkpoint.due()
     now[0] = 104.9
     assert not checkpoint.due()
     now[0] = 105.0
     assert checkpoint.due()
-    every_step = train_module.Checkpoint(tmp_path / "c.pt", "run", seconds=0.0, last=105.0)
+    every_step = checkpoint_module.Checkpoint(tmp_path / "c.pt", "run", seconds=0.0, last=105.0)
     assert every_step.due()
 
 

@@ -542,7 +542,7 @@ def saved_untrained(path, seed: int):
     ``seed``), saved as training saves its models."""
     import pandas as pd
 
-    from poolstudy.train import TrainResult, save_run
+    from poolstudy.run_files import TrainResult, save_run
 
     torch.manual_seed(seed)
     spec = ModelSpec("max", in_channels=1, num_classes=3, image_size=16, widths=(4, 8))
@@ -564,7 +564,7 @@ def test_evaluate_cell_writes_each_seeds_table_and_record_as_evaluate_model_meas
     from poolstudy.data.prepare import save_prepared
     from poolstudy.evaluate import evaluate_cell
     from poolstudy.placement import PlacementConfig
-    from poolstudy.train import load_model
+    from poolstudy.run_files import load_model
 
     data_path = tmp_path / "data.pt"
     save_prepared(synthetic_dataset(), data_path)

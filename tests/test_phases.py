@@ -13,9 +13,14 @@ from poolstudy.phases import ENTRIES, PLUMBING, imported_modules, phase_code, ph
 
 def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
     train = phase_modules("train")
-    assert {"poolstudy.train", "poolstudy.optim", "poolstudy.maxima", "poolstudy.pooling"} <= set(
-        train
-    )
+    assert {
+        "poolstudy.train",
+        "poolstudy.checkpoint",
+        "poolstudy.run_files",
+        "poolstudy.optim",
+        "poolstudy.maxima",
+        "poolstudy.pooling",
+    } <= set(train)
     # editing evaluation code reruns the evaluations, never the training
     assert "poolstudy.evaluate" not in train and "poolstudy.metrics" not in train
     # the paper names the modules a recorded run's tables come from that changed since
@@ -23,10 +28,11 @@ def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
         phase_modules("paper_inputs")
     )
     assert "poolstudy.train" not in phase_modules("figures")
-    # the evaluation loads its networks through train.load_model, imported inside a function
-    assert {"poolstudy.evaluate", "poolstudy.train", "poolstudy.maxima"} <= set(
-        phase_modules("evaluate")
-    )
+    # the evaluation loads its networks through run_files.load_model, imported inside a
+    # function, and runs none of the training loop or the optimiser
+    evaluate = set(phase_modules("evaluate"))
+    assert {"poolstudy.evaluate", "poolstudy.run_files", "poolstudy.maxima"} <= evaluate
+    assert not evaluate & {"poolstudy.train", "poolstudy.optim", "poolstudy.checkpoint"}
 
 
 def test_plumbing_is_in_no_phase_and_every_entry_in_its_own():

@@ -14,6 +14,7 @@ import torch
 import yaml
 from conftest import quiet
 
+import poolstudy.run_files as run_files
 import poolstudy.train as train_module
 from poolstudy import device as devices
 from poolstudy.atomic import CorruptFile
@@ -21,14 +22,13 @@ from poolstudy.config import SCHEMA_PATH
 from poolstudy.data.prepare import PreparedDataset, save_prepared
 from poolstudy.optim import NesterovSGD
 from poolstudy.placement import PlacementConfig
+from poolstudy.run_files import load_model, save_run
 from poolstudy.train import (
     TrainConfig,
     accuracy_on,
     learning_rate,
-    load_model,
     make_optimizer,
     run_training,
-    save_run,
     select_training_subset,
     to_unit_float,
     train_model,
@@ -158,7 +158,7 @@ def test_a_run_records_what_it_trained_on_and_how(monkeypatch):
 
 
 def test_a_run_records_the_versions_of_what_it_ran_on():
-    versions = train_module.library_versions()
+    versions = run_files.library_versions()
     assert versions == {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -176,8 +176,8 @@ def test_a_missing_library_is_recorded_as_not_installed(monkeypatch):
             raise metadata.PackageNotFoundError(package)
         return "1.0"
 
-    monkeypatch.setattr(train_module.metadata, "version", version)
-    versions = train_module.library_versions()
+    monkeypatch.setattr(run_files.metadata, "version", version)
+    versions = run_files.library_versions()
     assert versions["torchvision"] == "not installed"
     assert versions["numpy"] == versions["pandas"] == "1.0"
 

@@ -353,7 +353,7 @@ def evaluate_cell(
     soon as it is done. The test set is loaded once."""
     from poolstudy.atomic import write_csv, write_npy
     from poolstudy.data.prepare import load_prepared
-    from poolstudy.train import load_model
+    from poolstudy.run_files import load_model
 
     correct_paths = correct_paths or [None] * len(seeds)
     if not len(model_paths) == len(seeds) == len(out_paths) == len(correct_paths):

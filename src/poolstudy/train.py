@@ -6,25 +6,16 @@ slice; augmentation (random translation) runs on the device, batched.
 one seed after another with its own generators: the data is loaded and the network's
 accounting computed once, and each seed's weights are those of a process of its own.
 
-Interruption loses little: every ``$POOLSTUDY_CHECKPOINT_SECONDS`` (default 600) of training a
-run writes ``checkpoint.pt`` beside its outputs (weights, optimiser, random generators, its
-place in the epoch, history so far; atomically), and the same command run again resumes from
-it, ending with the weights an uninterrupted run gets (bit for bit on the CPU). A cell's
-checkpoints are deleted once all its ``model.pt`` files are written. ``model.pt`` records the
-sha256 of its content, checked by ``load_model``.
+Interruption loses little: a run writes a checkpoint now and then (``poolstudy.checkpoint``)
+and the same command run again resumes from it; a cell's checkpoints are deleted once all its
+``model.pt`` files are written (``poolstudy.run_files``: the files a run leaves).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import os
-import platform
-import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
@@ -32,15 +23,12 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy import device as devices
-from poolstudy.atomic import (
-    atomic_path,
-    check_digest,
-    damaged,
-    leftover_temporaries,
-    load_torch_file,
-    tensor_digest,
-    write_csv,
-    write_json,
+from poolstudy.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    Progress,
+    checkpoint_seconds,
+    remove_checkpoint,
 )
 from poolstudy.config import section_defaults
 from poolstudy.data.prepare import PreparedDataset, load_prepared
@@ -53,19 +41,16 @@ from poolstudy.placement import (
     region_offsets,
     to_canvas,
 )
+from poolstudy.run_files import TrainResult, run_identity, run_metadata, save_run
 from poolstudy.shifts import random_offsets, shift
 
 __all__ = [
-    "CHECKPOINT_ENV",
-    "CHECKPOINT_NAME",
     "TrainConfig",
     "TrainingDiverged",
     "accuracy_on",
     "learning_rate",
-    "load_model",
     "predict",
     "run_training",
-    "save_run",
     "select_training_subset",
     "to_unit_float",
     "train_cell",
@@ -101,14 +86,6 @@ class TrainConfig:
 
 class TrainingDiverged(RuntimeError):
     """The loss or a weight became non-finite: the run has no result to report."""
-
-
-CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_ENV = "POOLSTUDY_CHECKPOINT_SECONDS"
-CHECKPOINT_SECONDS = 600.0
-"""Seconds of training between two checkpoints when ``$POOLSTUDY_CHECKPOINT_SECONDS`` is not
-set: a run shorter than this never writes one (its rerun costs less than a checkpoint's
-bookkeeping is worth); a preempted long run loses at most this much."""
 
 
 def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
@@ -237,134 +214,6 @@ def augmented(inputs, config, placement, reach, generator, device):
     return inputs
 
 
-@dataclass
-class Progress:
-    """Where a run stands between two optimiser steps, besides its network, optimiser and
-    generators: the pass (``epoch``) and its order of the training images, the position of
-    the next batch in that order, the steps taken, the training loss and accuracy summed
-    since the last validation point, the history rows so far and the seconds trained. A
-    checkpoint holds exactly this, so a resumed run continues as if it had never stopped."""
-
-    step: int
-    epoch: int
-    position: int
-    order: torch.Tensor | None  # this pass's permutation (CPU); None until it is drawn
-    loss_sum: torch.Tensor
-    correct: torch.Tensor
-    seen: int
-    images: int
-    rows: list[dict]
-    seconds: float
-
-    @classmethod
-    def start(cls, device: torch.device) -> Progress:
-        return cls(
-            step=0,
-            epoch=1,
-            position=0,
-            order=None,
-            loss_sum=torch.zeros((), device=device),
-            correct=torch.zeros((), device=device, dtype=torch.long),
-            seen=0,
-            images=0,
-            rows=[],
-            seconds=0.0,
-        )
-
-    def state(self) -> dict:
-        """Plain values and CPU tensors, as a checkpoint stores them."""
-        state = dataclasses.asdict(self)
-        state["loss_sum"] = self.loss_sum.cpu()
-        state["correct"] = self.correct.cpu()
-        return state
-
-    @classmethod
-    def from_state(cls, state: dict, device: torch.device) -> Progress:
-        values = dict(state)
-        values["loss_sum"] = state["loss_sum"].to(device)
-        values["correct"] = state["correct"].to(device)
-        return cls(**values)
-
-
-def checkpoint_seconds() -> float:
-    """Seconds of training between two checkpoints: ``$POOLSTUDY_CHECKPOINT_SECONDS`` (0: at
-    every step), else ``CHECKPOINT_SECONDS``."""
-    value = os.environ.get(CHECKPOINT_ENV, "").strip()
-    if not value:
-        return CHECKPOINT_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not seconds >= 0:
-        raise ValueError(f"${CHECKPOINT_ENV} must be a number of seconds >= 0, got {value!r}")
-    return seconds
-
-
-@dataclass
-class Checkpoint:
-    """A run's checkpoint file. ``identity`` says which run it belongs to (seed, operator,
-    spec, training settings, placement, data hash, device, torch version): a checkpoint of
-    another run (settings changed since) is ignored and overwritten, never resumed from."""
-
-    path: Path
-    identity: str
-    seconds: float
-    # looked up at each construction, so that a patched clock applies
-    last: float = dataclasses.field(default_factory=lambda: time.perf_counter())
-
-    def due(self) -> bool:
-        return time.perf_counter() - self.last >= self.seconds
-
-    def save(self, model, optimizer, generator, progress: Progress, device) -> None:
-        """Everything a resumed run needs, written atomically (a kill mid-write leaves the
-        previous checkpoint)."""
-        state = {
-            "identity": self.identity,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "generator": generator.get_state(),
-            "progress": progress.state(),
-        }
-        with atomic_path(self.path) as tmp, open(tmp, "wb") as handle:
-            torch.save(state, handle)
-        self.last = time.perf_counter()
-
-    def resume(self, model, optimizer, generator, device, log=print) -> Progress | None:
-        """Restore the network, optimiser and generators from the checkpoint and return its
-        progress; None (start afresh) when there is none or it belongs to another run."""
-        for leftover in leftover_temporaries(self.path):
-            leftover.unlink(missing_ok=True)  # a write interrupted by a kill
-        if not self.path.exists():
-            return None
-        try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
-            identity = state["identity"]
-            progress = Progress.from_state(state["progress"], device)
-        except Exception as error:  # unreadable: the run is merely not resumed
-            log(f"{self.path}: cannot resume from it ({type(error).__name__}); starting afresh")
-            return None
-        if identity != self.identity:
-            log(f"{self.path}: a checkpoint of other settings; starting afresh")
-            return None
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if state["cuda_rng"] is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        generator.set_state(state["generator"])
-        log(f"{self.path}: resuming at step {progress.step}")
-        return progress
-
-
-def remove_checkpoint(path) -> None:
-    """Delete a run's checkpoint (and any temporary file of one) once its model is written."""
-    for stale in (Path(path), *leftover_temporaries(path)):
-        stale.unlink(missing_ok=True)
-
-
 def non_finite(model) -> str | None:
     """The name of a parameter or buffer that holds a NaN or infinity, else None."""
     named = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
@@ -478,14 +327,6 @@ def run_steps(
     return state
 
 
-@dataclass
-class TrainResult:
-    model: torch.nn.Module
-    history: pd.DataFrame
-    meta: dict
-    accounting: dict  # models.describe: parameters, FLOPs, receptive field, map sizes
-
-
 def train_model(
     data: PreparedDataset,
     spec_options: dict,
@@ -542,98 +383,6 @@ def train_model(
     rows, images, wall = progress.rows, progress.images, progress.seconds
     meta = run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images)
     return TrainResult(model, pd.DataFrame(rows), {**meta, **accounting}, accounting)
-
-
-def data_digest(data: PreparedDataset) -> str:
-    """The sha256 of the training data: as its file recorded it, else computed."""
-    return data.sha256 or data.content_digest()
-
-
-def run_identity(data, model, seed, config, placement, device) -> str:
-    """What makes a checkpoint this run's: any difference means another run."""
-    return json.dumps(
-        {
-            "data": data_digest(data),
-            "seed": seed,
-            "spec": model.spec.to_dict(),
-            "train_config": dataclasses.asdict(config),
-            "placement": dataclasses.asdict(placement),
-            "device": str(device),
-            "torch": torch.__version__,
-        },
-        sort_keys=True,
-    )
-
-
-def run_metadata(data, model, seed, config, placement, budget, device, wall, rows, images):
-    """What a run records beside its weights (without the accounting of its network)."""
-    return {
-        "dataset": data.name,
-        "data_sha256": data_digest(data),
-        "operator": model.spec.operator,
-        "seed": seed,
-        "spec": model.spec.to_dict(),
-        "train_config": dataclasses.asdict(config),
-        "placement": dataclasses.asdict(placement),
-        "n_train": budget.n_train,
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(),
-        "wall_seconds": wall,
-        "steps": budget.total,
-        "images_per_second": images / wall if wall > 0 else math.nan,
-        "final_val_accuracy": rows[-1]["val_accuracy"] if rows else math.nan,
-        "versions": library_versions(),
-    }
-
-
-def library_versions() -> dict:
-    """Versions of the libraries a run depends on (read from package metadata: importing
-    torchvision only for its version would cost every training job seconds)."""
-    versions = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-    }
-    for package in ("torchvision", "numpy", "pandas"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
-def save_run(result: TrainResult, model_path, history_path, meta_path) -> None:
-    """Weights (with the spec to rebuild the network and the sha256 of both), history and
-    metadata, each atomic; the weights last, so a run whose model file exists is complete."""
-    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
-    spec = result.model.spec.to_dict()
-    payload = {"spec": spec, "state_dict": state, "sha256": tensor_digest(state, spec)}
-    write_csv(history_path, result.history)
-    write_json(meta_path, result.meta)
-    # A file object, not a path: torch.save would record the temporary name in the archive.
-    with atomic_path(model_path) as tmp, open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-
-
-def retrain_hint(path) -> str:
-    """How to rebuild a model file: Snakemake retrains a cell whose output is missing."""
-    return f"rebuild it: `rm {path}` and rerun `snakemake --cores all` (it retrains its cell)"
-
-
-def load_model(path, device: torch.device | str = "cpu"):
-    """The network saved by ``save_run``, in eval mode on ``device``; a damaged file raises
-    ``atomic.CorruptFile`` naming it and the command that rebuilds it."""
-    remedy = retrain_hint(path)
-    saved = load_torch_file(path, remedy)
-    if not {"spec", "state_dict"} <= set(saved):
-        raise damaged(path, f"it holds {', '.join(sorted(saved))}, not a model", remedy)
-    actual = tensor_digest(saved["state_dict"], saved["spec"])
-    check_digest(path, saved.get("sha256"), actual, remedy)
-    model = build_model(ModelSpec.from_dict(saved["spec"]))
-    model.load_state_dict(saved["state_dict"])
-    device = torch.device(device)
-    return model.to(device=device, memory_format=devices.memory_format(device)).eval()
 
 
 def spec_options_for(model_options: dict, operator: str) -> dict:
