@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -881,6 +882,10 @@ def error_of(text: str) -> str:
 NOT_JSON = "{not json"
 NO_FIGURES = "no such figures in the file: an older check?"
 NO_LOOP = f"the check did not time the engine's training loop ({NO_FIGURES})"
+BAD_RATES = (
+    "max's training and evaluation rates must be positive finite numbers, not {} and {} TFLOP/s"
+)
+BAD_TIMES = "times must be finite seconds >= 0, not "
 NO_OPERATORS = (
     "the check has no operators' training and evaluation figures (written by an older check? run "
     "it again)"
@@ -894,9 +899,9 @@ REFUSALS = [
     (gpu_check(operators=[]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 0.0, "eval_tflops": 1.0}]),
-     "max's training and evaluation rates must be positive numbers, not 0.0 and 1.0 TFLOP/s"),
+     BAD_RATES.format("0.0", "1.0")),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0, "eval_tflops": "fast"}]),
-     "max's training and evaluation rates must be positive numbers, not 1.0 and 'fast' TFLOP/s"),
+     BAD_RATES.format("1.0", "'fast'")),
     (gpu_check(engine_loop={"skipped": "needs pandas"}),
      "the check did not time the engine's training loop (needs pandas)"),
     (gpu_check(engine_loop={}), NO_LOOP),
@@ -914,7 +919,16 @@ REFUSALS = [
     (gpu_check(operators={"max": {"train_tflops": 1.0}}), NO_OPERATORS),
     (gpu_check(operators=[3.0]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": True, "eval_tflops": 1.0}]),
-     "max's training and evaluation rates must be positive numbers, not True and 1.0 TFLOP/s"),
+     BAD_RATES.format("True", "1.0")),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": math.inf, "eval_tflops": 1.0}]),
+     BAD_RATES.format("inf", "1.0")),
+    (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0, "eval_tflops": math.nan}]),
+     BAD_RATES.format("1.0", "nan")),
+    (gpu_check(job_start_seconds=-1.5), BAD_TIMES + "job_start_seconds -1.5"),
+    (gpu_check(engine_loop={"step_seconds": math.inf, "bare_step_seconds": -0.5}),
+     BAD_TIMES + "step_seconds inf, bare_step_seconds -0.5"),
+    (gpu_check(engine_loop={"step_seconds": 0.1, "bare_step_seconds": math.nan}),
+     BAD_TIMES + "bare_step_seconds nan"),
 ]  # fmt: skip
 
 
@@ -930,13 +944,20 @@ def test_a_check_file_that_cannot_give_rates_is_refused_with_the_reason(tmp_path
     assert str(refused.value) == f"{path}: {message}"
 
 
-def test_a_check_file_with_rates_below_one_tflops_is_read(tmp_path):
+@pytest.mark.parametrize(
+    "check",
+    [
+        gpu_check(operators=[{"operator": "max", "train_tflops": 0.5, "eval_tflops": 0.25}]),
+        gpu_check(engine_loop={"step_seconds": 0.0, "bare_step_seconds": 0}, job_start_seconds=0),
+    ],
+    ids=["rates below one TFLOP/s", "times of zero seconds"],
+)
+def test_a_check_file_with_small_figures_is_read(tmp_path, check):
     from poolstudy.estimate import read_check
 
-    slow = gpu_check(operators=[{"operator": "max", "train_tflops": 0.5, "eval_tflops": 0.25}])
     path = tmp_path / "check.json"
-    path.write_text(json.dumps(slow))
-    assert read_check(path) == slow
+    path.write_text(json.dumps(check))
+    assert read_check(path) == check
 
 
 def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, capsys):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 from pathlib import Path
@@ -51,10 +52,10 @@ def read_check(path: str | os.PathLike) -> dict:
             "figures (written by an older check? run it again)"
         )
     for row in rows:
-        if not all(is_number(row[k]) and row[k] > 0 for k in OPERATOR_KEYS[1:]):
+        if not all(is_number(row[k]) and 0 < row[k] < math.inf for k in OPERATOR_KEYS[1:]):
             raise CheckError(
                 f"{path}: {row['operator']}'s training and evaluation rates must be positive "
-                f"numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
+                f"finite numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
             )
     errors = mapping(check.get("errors"))
     loop = mapping(check.get("engine_loop"))
@@ -64,6 +65,11 @@ def read_check(path: str | os.PathLike) -> dict:
     if not is_number(check.get("job_start_seconds")):
         why = last_line(errors.get("job_start_seconds")) or NO_FIGURES
         raise CheckError(f"{path}: the check did not time a job's start-up ({why})")
+    times = {key: loop[key] for key in LOOP_KEYS} | {
+        "job_start_seconds": check["job_start_seconds"]
+    }
+    if bad := [f"{key} {value!r}" for key, value in times.items() if not 0 <= value < math.inf]:
+        raise CheckError(f"{path}: times must be finite seconds >= 0, not {', '.join(bad)}")
     return check
 
 
@@ -71,7 +77,8 @@ NO_FIGURES = "no such figures in the file: an older check?"
 
 
 def is_number(value) -> bool:
-    """An int or float of JSON (``true`` is read as a bool, and is not one)."""
+    """An int or float of JSON (``true`` is read as a bool, and is not one; ``Infinity`` and
+    ``NaN``, which Python's ``json`` reads, are, and the callers bound them)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
