@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from poolstudy import stats
 from poolstudy.analyze import analyze, read_correct
 from poolstudy.evaluate import COLUMNS
 from poolstudy.stats import MODEL_KEYS
@@ -79,6 +80,44 @@ def test_sweep_runs_go_to_their_own_tables(tmp_path):
     }
     for name in ("sweep", "sweep_observations", "summary"):
         assert (tmp_path / "tables" / f"{name}.csv").exists()
+
+
+def test_a_negative_gap_keeps_its_interval_around_its_mean(tmp_path):
+    """A sweep network that scores higher on the test split than on its training images has
+    a negative gap; its interval is not cut at zero, where its mean would fall outside it."""
+    runs = [("gap", "max", s, 90.0, 99.0) for s in (0, 1)]
+    runs += [("sweep-n50-aug0", "max", s, 90.0, 90.0 + g) for s, g in enumerate([-1, -0.5, 0.2])]
+    points = {"sweep-n50-aug0": {"n_train": 50, "augment_shift": 0}}
+    tables = analyze_runs(
+        tmp_path, [write_run(tmp_path, *run) for run in runs], sweep_points=points
+    )
+    gap = tables["sweep"].set_index("metric").loc["gap"]
+    mean, low, high = stats.t_interval([-1, -0.5, 0.2])
+    assert gap["mean"] == pytest.approx(mean) and mean < 0
+    assert (gap["ci_low"], gap["ci_high"]) == pytest.approx((low, high))
+    assert not bool(gap["ci_clipped"])
+
+
+def test_a_negative_placement_drop_keeps_its_interval_around_its_mean():
+    """Accuracy at untrained positions above that at trained ones: a negative drop, whose
+    summarised interval is not cut at zero."""
+    from poolstudy.analyze import with_placement_drop
+
+    drops = [-1.0, -0.5, 0.2]
+    rows = [
+        ("e", "digits", "placed", "max", seed, metric, "placement", NAN, NAN, value, 5)
+        for seed, drop in enumerate(drops)
+        for metric, value in (
+            ("accuracy_placed_inside", 90.0 + drop),
+            ("accuracy_placed_outside", 90.0),
+        )
+    ]
+    observations = with_placement_drop(pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS]))
+    summary = stats.summarize(observations).set_index("metric")
+    mean, low, high = stats.t_interval(drops)
+    drop = summary.loc["accuracy_placed_drop"]
+    assert drop["mean"] == pytest.approx(mean) and low < mean < 0
+    assert (drop["ci_low"], drop["ci_high"]) == pytest.approx((low, high))
 
 
 def test_without_a_sweep_the_sweep_tables_are_empty_with_their_columns(tmp_path):

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 
 from poolstudy.stats import (
     CELL_KEYS,
+    DIFFERENCE_METRICS,
     MODEL_KEYS,
     SUMMARY_COLUMNS,
     contrast,
@@ -84,6 +85,22 @@ def test_intervals_are_clipped_to_the_range_of_a_percentage_and_say_so():
     assert table.loc["high", "ci_high"] == 100.0 and table.loc["high", "ci_low"] == low
     assert bool(table.loc["high", "ci_clipped"]) and not bool(table.loc["mid", "ci_clipped"])
     assert table.loc["mid", "ci_high"] == pytest.approx(t_interval([50.0, 52.0, 54.0])[2])
+
+
+@pytest.mark.parametrize("metric", sorted(DIFFERENCE_METRICS))
+def test_a_difference_metrics_interval_may_lie_below_zero(metric):
+    """A train - test gap or a placement drop can be negative: its interval is cut at -100,
+    not at 0, so it still holds its mean; an accuracy's is cut at 0."""
+    values = [-1.0, -0.5, 0.2]
+    mean, low, high = t_interval(values)
+    assert low < 0 < high and mean < 0
+    rows = clean_rows("max", values, metric=metric) + clean_rows("none", [1.0, 0.2, 0.5])
+    summary = summarize(frame(rows)).set_index("operator")
+    difference = summary.loc["max"]
+    assert (difference["ci_low"], difference["ci_high"]) == pytest.approx((low, high))
+    assert not bool(difference["ci_clipped"])
+    accuracy = summary.loc["none"]
+    assert accuracy["ci_low"] == 0.0 and bool(accuracy["ci_clipped"])
 
 
 def test_an_interval_that_only_touches_the_range_or_has_no_ends_is_not_clipped():

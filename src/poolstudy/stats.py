@@ -32,6 +32,14 @@ MIN_SEEDS = 3
 """The fewest seeds an interval (or a test) is computed from."""
 PERCENT_RANGE = (0.0, 100.0)
 DIFFERENCE_RANGE = (-100.0, 100.0)
+DIFFERENCE_METRICS = frozenset({"gap", "accuracy_placed_drop"})
+"""The metrics that are one accuracy minus another (written by ``analyze``: a model's train -
+test gap, its accuracy at trained minus untrained positions); they may be negative."""
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a metric can take: percentages, or differences of two."""
+    return DIFFERENCE_RANGE if metric in DIFFERENCE_METRICS else PERCENT_RANGE
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -63,20 +71,28 @@ def summarize_groups(
     frame: pd.DataFrame,
     keys: list[str],
     confidence: float,
-    bounds: tuple[float, float] = PERCENT_RANGE,
+    bounds: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per group: n, mean, std and the t-interval clipped to ``bounds``."""
+    """One row per group: n, mean, std and the t-interval clipped to ``bounds`` (by default
+    the range of the group's metric, ``metric_range``: percentages without a metric column)."""
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=False):
         mean, low, high = t_interval(group["value"], confidence)
-        low, high, clipped = clip_interval(low, high, bounds)
+        if bounds is not None:
+            limits = bounds
+        elif "metric" in group:
+            limits = metric_range(group["metric"].iloc[0])
+        else:
+            limits = PERCENT_RANGE
+        low, high, clipped = clip_interval(low, high, limits)
         std = float(group["value"].std(ddof=1)) if len(group) > 1 else math.nan
         rows.append((*key, len(group), mean, std, low, high, clipped))
     return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
 
 
 def summarize(observations: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per cell (all keys but the seed): n seeds, mean, std and the t-interval."""
+    """One row per cell (all keys but the seed): n seeds, mean, std and the t-interval, clipped
+    to the range of the cell's metric."""
     return summarize_groups(observations, CELL_KEYS, confidence)
 
 
