@@ -699,6 +699,26 @@ HOW_FAST = (
             "No: where no compared network overfits, pooling changed accuracy by less than "
             "$\\pm$1.0 points (" + quoted(("max", "-0.3", "-0.8", "+0.2")) + "). ",
         ),
+        # one equivalent, one lowering: each equivalent or favouring no pooling, so no
+        (
+            [
+                {**EQUIVALENT, "mean": -0.3, "ci_low": -0.8, "ci_high": 0.2},
+                {"first_operator": "avg", "mean": -2.0, "ci_low": -3.0, "ci_high": -1.0},
+            ],
+            SIDES_CONVERGED,
+            "No: where no compared network overfits, pooling lowered accuracy or changed it by "
+            "less than $\\pm$1.0 points ("
+            + quoted(("max", "-0.3", "-0.8", "+0.2"), ("avg", "-2.0", "-3.0", "-1.0"))
+            + "). ",
+        ),
+        # one equivalent, one raising: not each the same answer
+        (
+            [EQUIVALENT, {"first_operator": "avg"}],
+            SIDES_CONVERGED,
+            "This run cannot tell: "
+            + quoted(("max", "+0.3", "-0.2", "+0.8"), ("avg", "+2.0", "+1.0", "+3.0"))
+            + "; see the verdicts below. ",
+        ),
         (
             [{"mean": -2.0, "ci_low": -5.0, "ci_high": 1.0, "verdict": "inconclusive"}],
             SIDES_CONVERGED,

@@ -409,7 +409,7 @@ def verdict_sentence(
         )
     if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
         return f"Yes: where no compared network overfits, pooling raised accuracy ({quoted}). "
-    if verdicts == {"difference"} and all(row.mean < 0 for row in rows):
+    if all(lowered(row) for row in rows):
         return f"No: where no compared network overfits, pooling lowered accuracy ({quoted}). "
     if verdicts == {"equivalent"}:
         margin = fmt(rows[0].margin)
@@ -417,7 +417,18 @@ def verdict_sentence(
             "No: where no compared network overfits, pooling changed accuracy by less "
             f"than $\\pm${margin} points ({quoted}). "
         )
+    if all(row.verdict == "equivalent" or lowered(row) for row in rows):
+        margin = fmt(rows[0].margin)
+        return (
+            "No: where no compared network overfits, pooling lowered accuracy or changed it "
+            f"by less than $\\pm${margin} points ({quoted}). "
+        )
     return f"{run.capitalize()} cannot tell: {quoted}; see the verdicts below. "
+
+
+def lowered(row) -> bool:
+    """A contrast that shows pooling (its first side) lowering accuracy."""
+    return row.verdict == "difference" and row.mean < 0
 
 
 def mechanism_effect(row) -> str:
