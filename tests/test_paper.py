@@ -49,6 +49,9 @@ def test_latex_escape_backslash_and_braces():
     assert latex_escape("\\") == r"\textbackslash{}"
     assert latex_escape("{x}") == r"\{x\}"
     assert latex_escape("$") == r"\$"
+    # a schema pattern quoted in a config error, a home folder
+    assert latex_escape("'^[a-z]+$'") == r"'\textasciicircum{}[a-z]+\$'"
+    assert latex_escape("~/data") == r"\textasciitilde{}/data"
 
 
 def paired_row(operator="max", mean=2.0, low=1.0, high=3.0, significant=True, n=5) -> pd.Series:
@@ -186,6 +189,19 @@ def test_fmt_ci_without_interval():
     assert fmt_ci({"mean": 81.25, "ci_low": NAN, "ci_high": NAN}) == "81.2"
 
 
+def test_fmt_ci_of_an_interval_clipped_at_100_gives_the_side_left_whole():
+    """A t-interval is symmetric about its mean; clipped to 100 % it keeps its lower half."""
+    assert fmt_ci({"mean": 99.8, "ci_low": 98.94, "ci_high": 100.0}) == "99.8 $\\pm$ 0.9"
+    assert fmt_ci({"mean": 0.3, "ci_low": 0.0, "ci_high": 1.1}) == "0.3 $\\pm$ 0.8"
+    assert fmt_ci({"mean": 80.0, "ci_low": 79.0, "ci_high": 81.0}) == "80.0 $\\pm$ 1.0"
+
+
+def test_a_protocol_with_an_underscore_is_escaped_in_the_consistency_table():
+    summary = summary_frame(["none", "max"], protocols=("circular", "subpixel_fourier"))
+    header = consistency_table(summary, "digits").splitlines()[2]
+    assert header == r"operator & circular & subpixel\_fourier \\"
+
+
 def models_frame(operators, conditions=("gap",)) -> pd.DataFrame:
     rows = []
     for index, operator in enumerate(operators):
@@ -319,6 +335,11 @@ def test_identical_protocols_are_remarked_only_when_identical():
     )
     summary.loc[(summary["protocol"] == "zero") & (summary["dx"] == 1), "mean"] = 80.0
     assert identical_protocols_tex(summary, "digits") == ""
+    summary["protocol"] = summary["protocol"].replace("zero", "subpixel_fourier")
+    summary["mean"] = 90.0 - summary["dx"]
+    assert "circular and subpixel\\_fourier protocols gave identical" in identical_protocols_tex(
+        summary, "digits"
+    )
 
 
 def test_stability_table_has_a_block_per_protocol_and_a_column_per_measure():

@@ -62,7 +62,7 @@ def test_fmt_says_n_a_for_a_missing_value_and_rounds_to_its_digits():
         "2.35",  # 2.345 is stored as 2.34500000000000019984
         "-0.0",
     )
-    assert fmt_ci({"mean": 1.234, "ci_low": 1.0, "ci_high": 1.5}, 2) == r"1.23 $\pm$ 0.25"
+    assert fmt_ci({"mean": 1.234, "ci_low": 0.984, "ci_high": 1.484}, 2) == r"1.23 $\pm$ 0.25"
     assert fmt_ci({"mean": 1.234, "ci_low": NAN, "ci_high": NAN}, 2) == "1.23"
 
 
@@ -161,6 +161,13 @@ def test_the_stability_table_in_full():
     )
     assert tables.stability_table(stability_summary(), "mnist", "gap") == (
         "\\emph{No shift protocol was evaluated under this condition.}\n"
+    )
+
+
+def test_the_protocols_that_coincide_are_named_escaped():
+    assert tables.coincidence_note({"consistency": ["circular", "subpixel_fourier"]}) == (
+        " Cons. coincides under the circular and subpixel\\_fourier protocols: "
+        + COINCIDENCE_REASON
     )
 
 

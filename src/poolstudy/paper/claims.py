@@ -139,9 +139,9 @@ def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
         and (by_protocol[a] - by_protocol[b]).abs().max() == 0
     ]
     return "".join(
-        f"\nThe {a} and {b} protocols gave identical results for every model and shift: "
-        "within these shifts no part of the object crosses the image border, so what enters "
-        "the image is background under both.\n"
+        f"\nThe {latex_escape(a)} and {latex_escape(b)} protocols gave identical results for "
+        "every model and shift: within these shifts no part of the object crosses the image "
+        "border, so what enters the image is background under both.\n"
         for a, b in pairs
     )
 

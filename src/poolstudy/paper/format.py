@@ -22,6 +22,8 @@ def latex_escape(text: str) -> str:
         "$": r"\$",
         "{": r"\{",
         "}": r"\}",
+        "^": r"\textasciicircum{}",
+        "~": r"\textasciitilde{}",
     }
     return "".join(replacements.get(ch, ch) for ch in str(text))
 
@@ -39,7 +41,10 @@ def fmt(value: float, digits: int = 1) -> str:
 
 
 def half_width(row) -> float:
-    return (row["ci_high"] - row["ci_low"]) / 2
+    """The half-width of a row's t-interval: the larger distance from its mean to an end,
+    since an interval clipped to a metric's range (``ci_clipped``: a mean near 100 %) has lost
+    part of one side and kept the other whole."""
+    return max(row["mean"] - row["ci_low"], row["ci_high"] - row["mean"])
 
 
 def fmt_ci(row, digits: int = 1) -> str:

@@ -166,7 +166,7 @@ def consistency_table(summary: pd.DataFrame, dataset: str) -> str:
     lines = [
         r"\begin{tabular}{l" + "r" * len(protocols) + "}",
         r"\toprule",
-        " & ".join(["operator", *protocols]) + r" \\",
+        " & ".join(["operator", *map(latex_escape, protocols)]) + r" \\",
         *condition_blocks(in_dataset, len(protocols) + 1, row),
         r"\bottomrule",
         r"\end{tabular}",
@@ -223,7 +223,8 @@ def coincidence_note(found: dict[str, list[str]]) -> str:
     parts = []
     for protocols, names in by_protocols.items():
         verb = "coincide" if len(names) > 1 else "coincides"
-        parts.append(f"{listed(names)} {verb} under the {listed(protocols)} protocols")
+        protocols_tex = listed(map(latex_escape, protocols))
+        parts.append(f"{listed(names)} {verb} under the {protocols_tex} protocols")
     sentence = "; ".join(parts)
     return (
         " " + sentence[0].upper() + sentence[1:] + ": these protocols differ only in "
