@@ -422,6 +422,23 @@ def test_a_config_file_that_is_not_yaml_is_named(tmp_path):
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: None, "No such file or directory"),
+        (lambda path: path.mkdir(), "Is a directory"),
+        (lambda path: path.write_bytes(b"\xd0\x00\xff"), "'utf-8' codec can't decode byte"),
+    ],
+    ids=["missing", "a folder", "not text"],
+)
+def test_a_config_file_that_cannot_be_read_is_named_with_the_reason(tmp_path, make, reason):
+    path = tmp_path / "study.yaml"
+    make(path)
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value).startswith(f"{path}: cannot read the config ({reason}")
+
+
 def test_a_list_items_error_names_its_index():
     assert error_of(config_with(seeds=[0, "a"])) == (
         "invalid configuration:\n  config key seeds[1]: 'a' is not of type 'integer'"

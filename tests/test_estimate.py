@@ -960,6 +960,44 @@ def test_a_check_file_with_small_figures_is_read(tmp_path, check):
     assert read_check(path) == check
 
 
+def test_a_check_path_that_cannot_be_read_is_refused_with_the_reason(tmp_path):
+    from poolstudy.estimate import CheckError, read_check
+
+    binary = tmp_path / "check.json"
+    binary.write_bytes(b"\xd0\x00\xff")
+    for path, reason in ((tmp_path, "Is a directory"), (binary, "'utf-8' codec can't decode")):
+        with pytest.raises(CheckError) as refused:
+            read_check(path)
+        assert str(refused.value).startswith(f"{path}: cannot be read ({reason}")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--cores", "-2", "must be at least 1, not -2"),
+        ("--cores", "0", "must be at least 1, not 0"),
+        ("--cores", "two", "not a whole number: 'two'"),
+        ("--calibration-seconds", "inf", "must be finite seconds >= 0, not inf"),
+        ("--calibration-seconds", "nan", "must be finite seconds >= 0, not nan"),
+        ("--calibration-seconds", "-1", "must be finite seconds >= 0, not -1"),
+        ("--calibration-seconds", "soon", "not a number: 'soon'"),
+    ],
+)
+def test_command_refuses_a_count_or_duration_out_of_range(capsys, option, value, why):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["estimate", "--configfile", str(TINY), option, value])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"argument {option}: {why}")
+
+
+def test_command_names_a_config_it_cannot_read_in_one_line(tmp_path, capsys):
+    missing = tmp_path / "missing.yaml"
+    assert cli.main(["check-config", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"poolstudy check-config: {missing}: cannot read the config (No such file or directory)\n"
+    )
+
+
 def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, capsys):
     path = tmp_path / "check.json"
     path.write_text(json.dumps(gpu_check()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -12,6 +13,28 @@ def json_arg(text: str):
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+
+
+def positive_int(text: str) -> int:
+    """A count of threads, jobs, repeats or steps: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration: a finite number of seconds, at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be finite seconds >= 0, not {text}")
+    return value
 
 
 def cmd_check_config(args) -> int:
@@ -226,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=json_arg, default={})
     p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
     p.add_argument("--out-dir", nargs="+", required=True, help="one folder per seed, in order")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -254,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also write, per clean test image, whether it was classified correctly (.npy)",
     )
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="aggregate evaluations over seeds into tidy tables")
@@ -331,8 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="print throughput figures (or time the whole pipeline)")
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--operators", nargs="+", default=None)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--threads", type=positive_int, default=None)
     p.add_argument(
         "--pipeline",
         action="store_true",
@@ -371,12 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the evaluation and training ratios of the goals with torch.compile's kernels "
         "(Inductor) beside the eager ones, on the CPU",
     )
-    p.add_argument("--steps", type=int, default=20, help="with --device: timed steps")
+    p.add_argument("--steps", type=positive_int, default=20, help="with --device: timed steps")
     p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
     p.add_argument("--out", default=None, help="with --device: also write the figures as JSON")
     p.add_argument(
         "--glyphs",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="only time generating N images of the procedural glyphs dataset",
@@ -399,11 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(`python -m poolstudy bench --device cuda --out FILE`)",
     )
     p.add_argument(
-        "--cores", type=int, default=None, help="CPU jobs at once (default: os.cpu_count())"
+        "--cores",
+        type=positive_int,
+        default=None,
+        help="CPU jobs at once (default: os.cpu_count())",
     )
     p.add_argument(
         "--calibration-seconds",
-        type=float,
+        type=seconds,
         default=2.5,
         help="time each CPU measurement (training, evaluation) this long; 0: no CPU prediction",
     )

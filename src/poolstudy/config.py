@@ -252,7 +252,12 @@ def config_digest(config: dict) -> str:
 
 def load_config(path: str | os.PathLike) -> dict:
     try:
-        config = yaml.safe_load(Path(path).read_text()) or {}
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(f"{path}: cannot read the config ({reason})") from None
+    try:
+        config = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     return validate_config(config)

@@ -38,6 +38,9 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: no such file (write one with `python -m poolstudy bench "
             "--device cuda --out FILE`)"
         ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise CheckError(f"{path}: cannot be read ({reason})") from None
     except json.JSONDecodeError as error:
         raise CheckError(f"{path}: not a JSON file of the device check ({error})") from None
     if not isinstance(check, dict) or not str(check.get("device")).startswith("cuda"):
