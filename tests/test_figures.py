@@ -353,6 +353,40 @@ def test_sensitivity_maps_draw_one_panel_per_operator_and_one_colour_bar(monkeyp
     plt.close(fig)
 
 
+def test_sensitivity_maps_draw_the_primary_cell_under_a_whole_pixel_protocol(monkeypatch):
+    """A sub-pixel grid listed first (its corners are whole pixels too) is passed over, and
+    the primary dataset and condition are drawn even when another pair comes first."""
+    rows = []
+    for dataset, condition, base in (("digits", "gap", 90.0), ("glyphs", "flatten", 70.0)):
+        grids = {"subpixel": (0, 0.5, 1), "circular": (-1, 0, 1, 2)}
+        for protocol, grid in grids.items():
+            for operator in ("none", "max"):
+                for dx in grid:
+                    for dy in grid:
+                        mean = base - abs(dx) - (10 if protocol == "subpixel" else 0)
+                        rows.append((dataset, condition, operator, protocol, dx, dy, mean))
+    columns = ["dataset", "condition", "operator", "protocol", "dx", "dy", "mean"]
+    summary = pd.DataFrame(rows, columns=columns).assign(metric="accuracy_shifted")
+    saved = capture(monkeypatch)
+    shift.sensitivity_maps(summary, "unused.pdf", "glyphs", "flatten")
+    fig = saved["fig"]
+    assert fig._suptitle.get_text() == "glyphs, flatten, circular shift"
+    image = [ax for ax in fig.axes if ax.get_title() == "max"][0].images[0]
+    assert image.get_array().shape == (4, 4) and image.get_array().max() == 70.0
+    plt.close(fig)
+    # a pair that was not evaluated under shifts: the first that was
+    saved.clear()
+    shift.sensitivity_maps(summary, "unused.pdf", "mnist", "gap")
+    assert saved["fig"]._suptitle.get_text() == "digits, gap, circular shift"
+    plt.close(saved["fig"])
+    # only sub-pixel shifts: nothing whole to map
+    saved.clear()
+    shift.sensitivity_maps(summary[summary["protocol"] == "subpixel"], "unused.pdf")
+    assert saved["fig"].axes[0].texts[0].get_text() == (
+        "no evaluation under whole-pixel shifts in this run"
+    )
+
+
 def test_every_figures_report_caption_names_the_function_that_draws_it():
     report = Path(__file__).resolve().parents[1] / "workflow" / "report"
     for name, figure in FIGURES.items():

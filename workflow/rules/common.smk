@@ -122,13 +122,14 @@ def condition_arg(section):
 
 def figure_settings():
     """What the figures take from the config: the experiment (whose own record they do not
-    draw), the primary dataset, the conditions that differ only in width
+    draw), the primary dataset and condition, the conditions that differ only in width
     (``primary.compute``, else the primary condition) and the sweep's gap threshold."""
     primary = config.get("primary") or {}
     condition = primary.get("condition") or CONDITIONS[0]
     return {
         "experiment": EXPERIMENT,
         "dataset": primary.get("dataset") or DATASETS[0],
+        "condition": condition,
         "compute": primary.get("compute") or [condition],
         "gap_threshold": (config.get("sweep") or {}).get("gap_threshold"),
     }

@@ -68,7 +68,10 @@ FIGURES = {
         overfitting_gap, lambda t, s, path: overfitting_gap(t["summary"], path)
     ),
     "sensitivity_maps": Figure(
-        sensitivity_maps, lambda t, s, path: sensitivity_maps(t["summary"], path)
+        sensitivity_maps,
+        lambda t, s, path: sensitivity_maps(
+            t["summary"], path, s.get("dataset"), s.get("condition")
+        ),
     ),
     "sweep_accuracy": Figure(
         sweep_curves,

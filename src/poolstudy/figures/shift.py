@@ -79,23 +79,33 @@ def accuracy_vs_shift(curves: pd.DataFrame, path, styles: dict | None = None) ->
     save_figure(fig, path)
 
 
-def sensitivity_maps(summary: pd.DataFrame, path) -> None:
+def sensitivity_maps(
+    summary: pd.DataFrame, path, dataset: str | None = None, condition: str | None = None
+) -> None:
     """Translation-sensitivity maps (Kauderer-Abrams 2017): mean test accuracy over the grid of
-    shifts (dx, dy), one panel per operator, for the primary dataset and condition under the
-    first integer protocol, on one colour scale."""
+    shifts (dx, dy), one panel per operator, for the primary ``dataset`` and ``condition``
+    (where not given or not evaluated under shifts: the first pair evaluated) under the first
+    integer protocol (every shift of its grid whole pixels: not a sub-pixel grid, whose
+    corners are whole too), on one colour scale."""
     shifted = summary[
         (summary["metric"] == "accuracy_shifted") & (summary["protocol"] != "placement")
     ]
     if shifted.empty:
         return placeholder(path, "no shifted evaluation in this run")
-    dataset, condition = panel_rows(shifted)[0]
-    whole = shifted[(shifted["dx"] % 1 == 0) & (shifted["dy"] % 1 == 0)]
-    protocol = list(dict.fromkeys(whole["protocol"]))[0]
-    cell = whole[
-        (whole["dataset"] == dataset)
-        & (whole["condition"] == condition)
-        & (whole["protocol"] == protocol)
+    pairs = panel_rows(shifted)
+    if (dataset, condition) not in pairs:
+        dataset, condition = pairs[0]
+    shifted = shifted[(shifted["dataset"] == dataset) & (shifted["condition"] == condition)]
+    fractional = (shifted["dx"] % 1 != 0) | (shifted["dy"] % 1 != 0)
+    integer = [
+        protocol
+        for protocol in dict.fromkeys(shifted["protocol"])
+        if not fractional[shifted["protocol"] == protocol].any()
     ]
+    if not integer:
+        return placeholder(path, "no evaluation under whole-pixel shifts in this run")
+    protocol = integer[0]
+    cell = shifted[shifted["protocol"] == protocol]
     operators = operator_order(cell["operator"])
     columns = min(6, len(operators))
     rows = -(-len(operators) // columns)
