@@ -416,6 +416,10 @@ def test_the_json_report_holds_every_field():
         (0.25, "0.25 "),
         (0, "0 "),
         (-2e9, "-2 G"),
+        # rounding that reaches the next prefix takes it
+        (9.996e11, "1 T"),
+        (999.6, "1 k"),
+        (-9.996e11, "-1 T"),
     ],
 )
 def test_si_prefixes(value, text):

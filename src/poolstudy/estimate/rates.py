@@ -69,7 +69,9 @@ class Rates:
 
 
 def si(value: float) -> str:
-    """``value`` with an SI prefix and a trailing space: 1.2e15 -> '1.2 P'."""
+    """``value`` with an SI prefix and a trailing space: 1.2e15 -> '1.2 P'; rounded to three
+    digits before the prefix is chosen, so 9.996e11 is '1 T', not '1e+03 G'."""
+    value = float(f"{value:.3g}")
     for exponent, prefix in ((18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")):
         if abs(value) >= 10**exponent:
             return f"{value / 10**exponent:.3g} {prefix}"
