@@ -530,6 +530,41 @@ def test_a_p_value_equal_to_alpha_is_no_finding():
     assert verdict(1.0, 0.05, alpha=0.05) == "inconclusive"
 
 
+def test_a_contrast_of_a_metric_measured_at_several_shifts_pairs_each_seed_once():
+    """Accuracy at two shifts per model: each seed counts once, at its mean over the shifts
+    (the shifts of one network are not independent replicates)."""
+    from poolstudy.stats import contrast_table
+
+    rows = []
+    for operator, values in (
+        ("max", [(90.0, 80.0), (92.0, 78.0), (91.0, 83.0)]),
+        ("none", [(85.0, 75.0), (86.0, 70.0), (88.0, 80.0)]),
+    ):
+        for seed, by_shift in enumerate(values):
+            for dx, value in enumerate(by_shift):
+                rows.append(
+                    ("e", "digits", operator, seed, "accuracy_shifted", "zero", dx, 0, value)
+                )
+    sides = {"first": {"condition": "gap", "operator": "max"}}
+    sides["second"] = {"condition": "gap", "operator": "none"}
+    contrast = {"name": "shifted", "dataset": "digits", "metric": "accuracy_shifted"}
+    table = contrast_table(frame(rows), [{**contrast, "protocol": "zero", **sides}], 1.0, 0.95)
+    per_seed = [85.0 - 80.0, 85.0 - 78.0, 87.0 - 84.0]
+    mean, low, high = t_interval(per_seed)
+    row = table.iloc[0]
+    assert row["n"] == 3 and row["mean"] == pytest.approx(mean)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+
+
+def test_a_summarys_n_counts_the_seeds_with_a_value():
+    """An undefined value (a consistency with an empty denominator) is no seed of the mean."""
+    summary = summarize(frame(clean_rows("max", [50.0, NAN, 60.0, 70.0], "consistency")))
+    row = summary.iloc[0]
+    assert row["n"] == 3 and row["mean"] == 60.0
+    assert row["std"] == pytest.approx(10.0)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(t_interval([50.0, 60.0, 70.0])[1:])
+
+
 def test_contrast_table_rows_name_their_sides_and_use_the_level_and_margin():
     from poolstudy.stats import CONTRAST_COLUMNS, contrast_table
 

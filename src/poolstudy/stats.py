@@ -85,8 +85,9 @@ def summarize_groups(
         else:
             limits = PERCENT_RANGE
         low, high, clipped = clip_interval(low, high, limits)
-        std = float(group["value"].std(ddof=1)) if len(group) > 1 else math.nan
-        rows.append((*key, len(group), mean, std, low, high, clipped))
+        n = int(group["value"].notna().sum())  # a value can be undefined (an empty denominator)
+        std = float(group["value"].std(ddof=1)) if n > 1 else math.nan
+        rows.append((*key, n, mean, std, low, high, clipped))
     return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
 
 
@@ -327,14 +328,16 @@ CONTRAST_COLUMNS = [
 
 def contrast_by_seed(selected: pd.DataFrame, first: dict, second: dict) -> pd.Series:
     """``first`` minus ``second`` (each {condition, operator}) by seed, for the seeds both
-    have, from observations already narrowed to one dataset, metric and protocol."""
+    have, from observations already narrowed to one dataset, metric and protocol. A metric
+    measured at several shifts (``accuracy_shifted``: a row per shift) counts once per seed,
+    as its mean over the shifts: the seed, not the shift, is the unit of replication."""
     sides = []
     for side in (first, second):
         chosen = selected[
             (selected["condition"] == side["condition"])
             & (selected["operator"] == side["operator"])
         ]
-        sides.append(chosen.set_index("seed")["value"])
+        sides.append(chosen.groupby("seed", sort=False)["value"].mean())
     return (sides[0] - sides[1]).dropna()
 
 
