@@ -181,3 +181,10 @@ def test_mnists_training_split_is_the_fractions_to_fill():
         "test_fraction 0.25 leave the train split of mnist empty (train 0, val 60000, test "
         "10000); choose fractions that leave every split at least one image"
     )
+
+
+@pytest.mark.parametrize("step", [1, 0.5, 0.25, 0.2, 0.3333])
+def test_a_sub_pixel_step_that_divides_a_pixel_is_allowed(step):
+    """1/n, thirds written to four digits included."""
+    config = bad_config({"base": "tiny", "patch": {"evaluate": {"subpixel_step": step}}})
+    assert validate_config(config)["evaluate"]["subpixel_step"] == step

@@ -247,6 +247,27 @@ def shift_problems(study: Study, problems: Problems) -> None:
                 )
 
 
+def subpixel_step_problems(study: Study, problems: Problems) -> None:
+    """The fractional protocols shift from 0 to 1 pixel in steps of ``subpixel_step``
+    (``evaluate.shift_grid``: 1 / step of them, rounded): a step that does not divide a pixel
+    would end the grid short of a pixel (0.4: 0.4, 0.8) or past it (0.6: 1.2)."""
+    from poolstudy.shifts import FRACTIONAL
+
+    for condition, settings in study.settings.items():
+        evaluate = settings["evaluate"]
+        step = evaluate.get("subpixel_step")
+        if step is None or not FRACTIONAL & set(evaluate.get("protocols") or ()):
+            continue
+        steps = max(1, round(1 / step))
+        if abs(steps * step - 1) > 1e-3:  # thirds written as 0.3333 pass
+            problems.add(
+                origin(study.config, condition, "evaluate", "subpixel_step"),
+                f"a step of {step} pixels does not divide a pixel: the sub-pixel shifts would "
+                f"end at {steps * step:g} pixels, not 1; choose 1/n (0.5, 0.25, 0.2, ...)",
+                condition,
+            )
+
+
 # --- networks ---------------------------------------------------------------------------------
 
 
@@ -414,6 +435,7 @@ def config_problems(config: dict) -> list[str]:
     n_train_problems(study, problems)
     placement_canvas_problems(study, problems)
     shift_problems(study, problems)
+    subpixel_step_problems(study, problems)
     refused = operator_option_problems(study, problems)
     network_problems(study, problems, refused)
     return problems.lines() + primary_problems(config)
