@@ -86,7 +86,7 @@ def summarize_groups(
             limits = PERCENT_RANGE
         low, high, clipped = clip_interval(low, high, limits)
         n = int(group["value"].notna().sum())  # a value can be undefined (an empty denominator)
-        std = float(group["value"].std(ddof=1)) if n > 1 else math.nan
+        std = float(group["value"].std(ddof=1))  # NaN for fewer than two values
         rows.append((*key, n, mean, std, low, high, clipped))
     return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
 
@@ -337,7 +337,7 @@ def contrast_by_seed(selected: pd.DataFrame, first: dict, second: dict) -> pd.Se
             (selected["condition"] == side["condition"])
             & (selected["operator"] == side["operator"])
         ]
-        sides.append(chosen.groupby("seed", sort=False)["value"].mean())
+        sides.append(chosen.groupby("seed")["value"].mean())
     return (sides[0] - sides[1]).dropna()
 
 
