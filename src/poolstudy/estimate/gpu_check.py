@@ -80,8 +80,8 @@ NO_FIGURES = "no such figures in the file: an older check?"
 
 
 def is_number(value) -> bool:
-    """An int or float of JSON (``true`` is read as a bool, and is not one; ``Infinity`` and
-    ``NaN``, which Python's ``json`` reads, are, and the callers bound them)."""
+    """An int or float of JSON (``true``, read as a bool, is not one). ``Infinity`` and
+    ``NaN``, which Python's ``json`` reads, are: the callers bound them."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
