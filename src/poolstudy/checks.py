@@ -249,7 +249,7 @@ def shift_problems(study: Study, problems: Problems) -> None:
 
 def subpixel_step_problems(study: Study, problems: Problems) -> None:
     """The fractional protocols shift from 0 to 1 pixel in steps of ``subpixel_step``
-    (``evaluate.shift_grid``: 1 / step of them, rounded): a step that does not divide a pixel
+    (``evaluate.subpixel_grid``: 1 / step of them, rounded): a step that does not divide a pixel
     would end the grid short of a pixel (0.4: 0.4, 0.8) or past it (0.6: 1.2)."""
     from poolstudy.shifts import FRACTIONAL
 
@@ -258,7 +258,7 @@ def subpixel_step_problems(study: Study, problems: Problems) -> None:
         step = evaluate.get("subpixel_step")
         if step is None or not FRACTIONAL & set(evaluate.get("protocols") or ()):
             continue
-        steps = max(1, round(1 / step))
+        steps = round(1 / step)  # at least 1: the schema keeps the step in (0, 1]
         if abs(steps * step - 1) > 1e-3:  # thirds written as 0.3333 pass
             problems.add(
                 origin(study.config, condition, "evaluate", "subpixel_step"),
