@@ -416,19 +416,46 @@ def test_each_contrast_sentence_in_full(change, expected):
 
 
 @pytest.mark.parametrize(
-    ("value", "table", "sentence"),
+    ("value", "alpha", "table", "sentence"),
     [
-        (NAN, "n/a", "$p$ n/a"),
-        (0.0004, "$<$0.001", "$p < 0.001$"),
-        (0.001, "0.001", "$p = 0.001$"),
-        (0.0456, "0.046", "$p = 0.046$"),
+        (NAN, 0.05, "n/a", "$p$ n/a"),
+        (0.0004, 0.05, "$<$0.001", "$p < 0.001$"),
+        (0.001, 0.05, "0.001", "$p = 0.001$"),
+        (0.0456, 0.05, "0.046", "$p = 0.046$"),
+        # rounded to three places these would print on the other side of alpha than the verdict
+        (0.0496, 0.05, "0.0496", "$p = 0.0496$"),
+        (0.04999, 0.05, "0.04999", "$p = 0.04999$"),
+        (0.0504, 0.05, "0.0504", "$p = 0.0504$"),
+        (0.05, 0.05, "0.050", "$p = 0.050$"),
+        (0.0096, 0.01, "0.0096", "$p = 0.0096$"),
+        # below 0.001 is only a verdict-free shorthand where alpha is not smaller
+        (0.0004, 0.0005, "0.0004", "$p = 0.0004$"),
+        (0.0006, 0.0005, "0.0006", "$p = 0.0006$"),
     ],
 )
-def test_p_values_in_the_table_and_in_sentences(value, table, sentence):
+def test_p_values_in_the_table_and_in_sentences(value, alpha, table, sentence):
     from poolstudy.paper.contrasts import fmt_p, p_text
 
-    assert fmt_p(value) == table
-    assert p_text(value) == sentence
+    assert fmt_p(value, alpha) == table
+    assert p_text(value, alpha) == sentence
+
+
+@pytest.mark.parametrize(("text", "alpha"), [("95", 0.05), ("99", 0.01), ("97.5", 0.025)])
+def test_the_significance_level_is_the_one_the_tests_used(text, alpha):
+    from poolstudy.paper.contrasts import significance
+
+    assert significance(text) == alpha
+
+
+def test_a_p_value_just_below_alpha_is_printed_below_it_in_the_sentence_and_table():
+    from poolstudy.paper.contrasts import contrast_sentence, contrasts_table
+
+    rows = contrast_rows({"p_difference_holm": 0.0496})
+    row = next(rows.itertuples())
+    assert "$p = 0.0496$" in contrast_sentence(row, "95")
+    assert "& 0.0496 &" in contrasts_table(rows, "95")
+    # at 99 % the same p is above alpha = 0.01, and three places keep it there
+    assert "$p = 0.050$" in contrast_sentence(row, "99")
 
 
 CONTRASTS_CAPTION = (
@@ -633,6 +660,32 @@ def test_unconverged_networks_are_named_with_the_largest_gain_and_the_converged_
         "involving them are provisional. That of \\texttt{avg}, \\texttt{stride} rose by at "
         "most +0.6 points: their training had converged. \n\n"
     )
+
+
+def test_budget_gains_near_the_threshold_print_on_their_side_of_it():
+    from functools import partial
+
+    from poolstudy.paper.contrasts import convergence_tex, network_names
+
+    regime = regime_rows(
+        ("gap", "max", 0.2, 0.97, True, True), ("gap", "none", 0.2, 0.2, True, True)
+    )
+    regime["plateau_points"] = 1.0
+    text = convergence_tex(regime, partial(network_names, regime=regime))
+    assert "by at most +0.97 points (\\texttt{max}), less than the threshold of 1.0" in text
+    regime["plateau_points"] = 0.25  # a threshold with two places keeps them
+    regime["converged"] = [False, True]
+    text = convergence_tex(regime, partial(network_names, regime=regime))
+    assert "by +1.0 points, more than the threshold of 0.25" in text
+    regime["budget_gain"] = [0.2504, 0.24996]  # one place puts them on their sides
+    text = convergence_tex(regime, partial(network_names, regime=regime))
+    assert "by +0.3 points, more than the threshold of 0.25" in text
+    assert "rose by at most +0.2 points" in text
+    regime["plateau_points"] = 0.3
+    regime["budget_gain"] = [0.3004, 0.29996]
+    text = convergence_tex(regime, partial(network_names, regime=regime))
+    assert "by +0.3004 points, more than the threshold of 0.3" in text
+    assert "rose by at most +0.29996 points" in text
 
 
 @pytest.mark.parametrize(("value", "expected"), [(NAN, "n/a"), (1000.0, "1,000"), (64, "64")])

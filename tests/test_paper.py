@@ -543,6 +543,28 @@ def test_an_operator_that_cannot_fit_is_named_as_underfitting():
     assert r"There, \texttt{none} (96.3\,\%) did not fit its training set to 97.0" in text
 
 
+def test_sweep_values_near_the_floor_and_threshold_print_on_their_side():
+    from poolstudy.paper import sweep_tex
+
+    # none's train accuracy is 96.3 on average: a floor of 96.35 rounds it to the floor
+    cells, observations = sweep_frames({500: 0.2, 2000: 0.2})
+    text = sweep_tex(cells, "95", fit_floor=96.35, gap_threshold=0.25)
+    assert r"There, \texttt{none} (96.3\,\%) did not fit its training set to 96.35" in text
+    assert "every operator's gap is below 0.25 point from 500" in text
+    train = cells["metric"] == "accuracy_train"
+    none = cells["operator"] == "none"
+    cells.loc[train & none, "mean"] = 96.26  # one place would print it as the floor
+    text = sweep_tex(cells, "95", fit_floor=96.3, gap_threshold=0.25)
+    assert r"\texttt{none} (96.26\,\%) did not fit its training set to 96.3" in text
+    # the largest gap where no size is free: 3.0 against a threshold of 3.04
+    cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
+    text = sweep_tex(cells, "95", gap_threshold=2.96, fit_floor=95.0)
+    assert r"the largest gap is \texttt{max}'s (3.0 points)" in text
+    cells.loc[(cells["metric"] == "gap") & (cells["operator"] == "max"), "mean"] = 2.958
+    text = sweep_tex(cells, "95", gap_threshold=2.96, fit_floor=110.0)
+    assert r"the largest gap is \texttt{max}'s (2.958 points)" in text
+
+
 def test_sweep_text_states_the_step_budget_and_thresholds():
     from poolstudy.paper import sweep_tex
 
@@ -1653,7 +1675,7 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
     record = REPO / "paper" / "recorded" / "convergence"
     settings = {
         "experiment": "e",
-        "confidence_text": "90 %",
+        "confidence_text": "90",
         "sweep_gap_threshold": 25.0,  # the sweep point's gap is 20: under it, not over
         "sweep_fit_floor": 60.0,
         "sweep_steps": 300,
@@ -1674,7 +1696,7 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
         t[name] for name in ("summary", "paired", "models", "contrasts", "regime")
     )
     primary = models[models["dataset"] == "glyphs"]
-    level = "90 %"
+    level = "90"
     expected = {
         "numbers": paper.numbers_tex(paper.number_entries(t, settings)),
         "operators_table": paper.operators_table(primary),

@@ -11,7 +11,7 @@ import pytest
 from poolstudy.data import DATASETS
 from poolstudy.data.glyphs import font_files
 from poolstudy.paper import tables
-from poolstudy.paper.format import cell, clean_table, fmt, fmt_ci
+from poolstudy.paper.format import cell, clean_table, fmt, fmt_beside, fmt_ci, fmt_exact
 from poolstudy.pooling import OPERATORS
 
 NAN = math.nan
@@ -64,6 +64,32 @@ def test_fmt_says_n_a_for_a_missing_value_and_rounds_to_its_digits():
     )
     assert fmt_ci({"mean": 1.234, "ci_low": 0.984, "ci_high": 1.484}, 2) == r"1.23 $\pm$ 0.25"
     assert fmt_ci({"mean": 1.234, "ci_low": NAN, "ci_high": NAN}, 2) == "1.23"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.25, "0.25"), (1.0, "1.0"), (2, "2.0"), (0.125, "0.125"), (NAN, "n/a"), (1 / 3, "0.333333")],
+)
+def test_a_setting_prints_as_written(value, expected):
+    assert fmt_exact(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "signed", "expected"),
+    [
+        (0.97, 1.0, True, "+0.97"),  # not "+1.0", which would not look less than 1.0
+        (1.04, 1.0, False, "1.04"),  # not "1.0", which would not look more
+        (0.4, 1.0, True, "+0.4"),  # far from it: the usual digit
+        (94.96, 95.0, False, "94.96"),
+        (95.0, 95.0, False, "95.0"),  # on it: stays on it
+        (0.9999999999, 1.0, False, "1.000000"),  # closer than the most digits can show
+        (NAN, 1.0, False, "n/a"),
+    ],
+)
+def test_a_value_prints_on_the_side_of_the_threshold_it_was_compared_with(
+    value, threshold, signed, expected
+):
+    assert fmt_beside(value, threshold, signed=signed) == expected
 
 
 def test_the_clean_table_keeps_the_unshifted_rows_with_an_empty_protocol():

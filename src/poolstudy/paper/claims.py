@@ -13,7 +13,9 @@ from poolstudy.paper.format import (
     BASELINE,
     ci_text,
     fmt,
+    fmt_beside,
     fmt_ci,
+    fmt_exact,
     fmt_signed,
     latex_escape,
     op_tex,
@@ -414,8 +416,8 @@ def sweep_tex(
         + f" were trained on {', '.join(f'{n:,}' for n in sizes)} images "
         f"({seeds} seeds each){budget}. A size counts as free of overfitting when, there and "
         f"at every larger size, every operator's train--test gap is below "
-        f"{fmt(gap_threshold)} point and at least one operator fits its training set to "
-        f"{fmt(fit_floor)}\\,\\% (clean train accuracy), so that a small gap where no "
+        f"{fmt_exact(gap_threshold)} point and at least one operator fits its training set to "
+        f"{fmt_exact(fit_floor)}\\,\\% (clean train accuracy), so that a small gap where no "
         "network could fit the data in the budget does not count (Figure~\\ref{fig:sweep})."
     ]
     for shift in sorted(set(sweep["augment_shift"])):
@@ -435,25 +437,27 @@ def sweep_tex(
             best = fit[fit["n_train"] == largest].sort_values("mean").iloc[-1]
             parts.append(
                 f"{words}, no size up to the largest ({largest:,} images) is free of "
-                f"overfitting by this rule: there the largest gap is "
-                f"{op_tex(row['operator'])}'s ({fmt(row['mean'])} points) and the highest train "
-                f"accuracy {op_tex(best['operator'])}'s ({fmt(best['mean'])}\\,\\%)."
+                f"overfitting by this rule: there the largest gap is {op_tex(row['operator'])}'s "
+                f"({fmt_beside(row['mean'], gap_threshold)} points) and "
+                f"the highest train accuracy {op_tex(best['operator'])}'s "
+                f"({fmt_beside(best['mean'], fit_floor)}\\,\\%)."
             )
             size = largest
         else:
             size = below[0]
             parts.append(
-                f"{words}, every operator's gap is below {fmt(gap_threshold)} point from "
+                f"{words}, every operator's gap is below {fmt_exact(gap_threshold)} point from "
                 f"{size:,} training images on."
             )
             weak = underfitting_operators(setting, size, fit_floor)
             if len(weak):
                 names = ", ".join(
-                    f"{op_tex(r['operator'])} ({fmt(r['mean'])}\\,\\%)" for _, r in weak.iterrows()
+                    f"{op_tex(r['operator'])} ({fmt_beside(r['mean'], fit_floor)}\\,\\%)"
+                    for _, r in weak.iterrows()
                 )
                 parts.append(
                     f"There, {names} did not fit {'its' if len(weak) == 1 else 'their'} "
-                    f"training set to {fmt(fit_floor)}\\,\\% in the budget: "
+                    f"training set to {fmt_exact(fit_floor)}\\,\\% in the budget: "
                     "a shortfall in test accuracy there is underfitting, not overfitting."
                 )
         there = test[test["n_train"] == size].sort_values("mean", ascending=False)
@@ -468,7 +472,7 @@ def sweep_tex(
             r"\psgraphic{sweep_gap}",
             f"\\caption{{Data-size sweep on \\texttt{{{latex_escape(dataset)}}}: test accuracy "
             "(top) and train$-$test gap (bottom; dashed: the "
-            f"{fmt(gap_threshold)}-point threshold) against the number of training images; "
+            f"{fmt_exact(gap_threshold)}-point threshold) against the number of training images; "
             f"bands: {confidence}\\,\\% intervals over seeds. Where every gap line stays below "
             "the dashed line, no operator overfits. \\psdrawn{sweep_accuracy}}",
             r"\label{fig:sweep}",

@@ -12,6 +12,8 @@ import pandas as pd
 from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
     fmt,
+    fmt_beside,
+    fmt_exact,
     fmt_signed,
     interval_text,
     latex_escape,
@@ -36,17 +38,35 @@ def contrast_label(row) -> str:
     return f"{first} $-$ {second}"
 
 
-def fmt_p(value: float) -> str:
+def significance(confidence_text: str) -> float:
+    """The level the tests were run at (``stats``: alpha = 1 - confidence) as a reader reads
+    it, from the confidence level the paper quotes: "95" -> 0.05 (not 1 - 0.95, a float a
+    hair above 0.05, beside which a p of 0.0504 rounded to 0.050 would still look below)."""
+    return round(1 - float(confidence_text) / 100, 12)
+
+
+def p_digits(alpha: float) -> int:
+    """Decimal places of a p-value: three, or as many as ``alpha`` itself has."""
+    return max(3, len(fmt_exact(alpha).partition(".")[2]))
+
+
+def fmt_p(value: float, alpha: float) -> str:
+    """A p-value for a table: $<$0.001 (where alpha is not below that), else ``p_digits``
+    places, more where those would put it on the other side of ``alpha`` than the verdict
+    (0.0496 -> 0.0496, not 0.050)."""
     if math.isnan(value):
         return "n/a"
-    return "$<$0.001" if value < 0.001 else f"{value:.3f}"
+    if value < 0.001 <= alpha:
+        return "$<$0.001"
+    return fmt_beside(value, alpha, p_digits(alpha))
 
 
-def p_text(value: float) -> str:
-    """A p-value as a relation: $p < 0.001$, $p = 0.005$."""
+def p_text(value: float, alpha: float) -> str:
+    """A p-value as a relation: $p < 0.001$, $p = 0.005$ (digits as ``fmt_p``)."""
     if math.isnan(value):
         return "$p$ n/a"
-    return "$p < 0.001$" if value < 0.001 else f"$p = {value:.3f}$"
+    text = fmt_p(value, alpha)
+    return "$p < 0.001$" if text == "$<$0.001" else f"$p = {text}$"
 
 
 def interval(row, confidence_text: str) -> str:
@@ -58,7 +78,8 @@ def contrast_sentence(row, confidence_text: str) -> str:
     """One contrast, in the words its verdict allows."""
     label = contrast_label(row)
     estimate = f"{fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
-    margin = fmt(row.margin)
+    margin = fmt_exact(row.margin)
+    alpha = significance(confidence_text)
     if row.verdict == "not trained":
         return f"{label}: not trained in this run."
     if row.n < MIN_SEEDS:
@@ -70,23 +91,24 @@ def contrast_sentence(row, confidence_text: str) -> str:
         )
         return (
             f"{label}: {estimate}; the first is {direction} (Holm-adjusted "
-            f"{p_text(row.p_difference_holm)}){within}."
+            f"{p_text(row.p_difference_holm, alpha)}){within}."
         )
     if row.verdict == "equivalent":
         return (
             f"{label}: {estimate}; equivalent within $\\pm${margin} points (two one-sided "
-            f"tests, Holm-adjusted {p_text(row.p_equivalence_holm)})."
+            f"tests, Holm-adjusted {p_text(row.p_equivalence_holm, alpha)})."
         )
     return (
         f"{label}: {estimate}; inconclusive: neither a difference nor equivalence within "
-        f"$\\pm${margin} points is shown ({p_text(row.p_difference_holm)} and "
-        f"{p_text(row.p_equivalence_holm)}, Holm-adjusted)."
+        f"$\\pm${margin} points is shown ({p_text(row.p_difference_holm, alpha)} and "
+        f"{p_text(row.p_equivalence_holm, alpha)}, Holm-adjusted)."
     )
 
 
 def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
     """The family of primary contrasts as a booktabs table body: every column of
     ``contrasts.csv`` a reader needs to check a verdict."""
+    alpha = significance(confidence_text)
     lines = [
         r"\begin{tabular}{lrrrrl}",
         r"\toprule",
@@ -99,8 +121,8 @@ def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
         if not math.isnan(row.ci_low):
             ci += f" [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
         lines.append(
-            f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm)} & "
-            f"{fmt_p(row.p_equivalence_holm)} & {row.verdict} \\\\"
+            f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm, alpha)} & "
+            f"{fmt_p(row.p_equivalence_holm, alpha)} & {row.verdict} \\\\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -110,7 +132,7 @@ def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
     """The full list of primary contrasts, for the appendix (label ``tab:contrasts``)."""
     if table.empty:
         return "No primary contrasts were declared in this run's configuration.\n"
-    margin = fmt(table["margin"].iloc[0])
+    margin = fmt_exact(table["margin"].iloc[0])
     no_interval = (
         f" A difference from fewer than {MIN_SEEDS} seeds has no interval."
         if (table["ci_low"].isna() & (table["n"] > 0)).any()
@@ -152,14 +174,14 @@ def contrasts_tex(
         "form the family (Figure~\\ref{fig:forest}; every number in "
         "Table~\\ref{tab:contrasts} of the appendix): each is paired by seed; $p$-values are "
         "adjusted across the family with Holm's method, and equivalence means that both "
-        f"one-sided tests reject a difference beyond $\\pm${fmt(first['margin'])} points. "
+        f"one-sided tests reject a difference beyond $\\pm${fmt_exact(first['margin'])} points. "
         f"Verdicts: {tally}.\n\n"
     )
     forest = (
         "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
         "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
         f"{metric_words(table)}) with its {confidence_text}\\,\\% interval over seeds; grey: "
-        f"the equivalence margin of $\\pm${fmt(first['margin'])} points; right: the verdict. "
+        f"the equivalence margin of $\\pm${fmt_exact(first['margin'])} points; right: the verdict. "
         "An interval clear of the grey band is a difference larger than the margin; one inside "
         "it is equivalence. \\psdrawn{forest}}\n\\label{fig:forest}\n\\end{figure}\n\n"
     )
@@ -251,23 +273,28 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
     text = ""
     if not done.empty:
         most = done.loc[done["budget_gain"].idxmax()]
+        plateau = float(most["plateau_points"])
+        threshold = fmt_exact(plateau)
+
+        def gain(value: float) -> str:
+            return fmt_beside(value, plateau, signed=True)
+
         steps = f"from {whole(most['half_budget_steps'])} to {whole(most['steps'])} optimiser steps"
         if unconverged.empty:
             text += (
                 f"Doubling the training budget ({steps}) raised the test accuracy of "
-                f"{names(done)} by at most {fmt_signed(most['budget_gain'])} points "
+                f"{names(done)} by at most {gain(most['budget_gain'])} points "
                 f"({op_tex(most['operator'])}), less than the threshold of "
-                f"{fmt(most['plateau_points'])}: their training had converged. "
+                f"{threshold}: their training had converged. "
             )
         else:
-            threshold = fmt(most["plateau_points"])
             worst = unconverged["budget_gain"].idxmax()
-            gain = fmt_signed(unconverged.loc[worst, "budget_gain"])
+            largest = gain(unconverged.loc[worst, "budget_gain"])
             if len(unconverged) == 1:
-                by = f"by {gain} points, more than the threshold of {threshold}: its"
+                by = f"by {largest} points, more than the threshold of {threshold}: its"
                 involving = "it"
             else:
-                by = f"by more than the threshold of {threshold} (up to {gain} points, "
+                by = f"by more than the threshold of {threshold} (up to {largest} points, "
                 by += f"{names(unconverged.loc[[worst]])}): their"
                 involving = "them"
             text += (
@@ -278,7 +305,7 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
             if not converged.empty:
                 rose = converged["budget_gain"].max()
                 text += (
-                    f"That of {names(converged)} rose by at most {fmt_signed(rose)} points: "
+                    f"That of {names(converged)} rose by at most {gain(rose)} points: "
                     f"{'its' if len(converged) == 1 else 'their'} training had converged. "
                 )
     if not unchecked.empty:
@@ -336,7 +363,7 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             + network_names(unconverged, regime, conjunction=True)
             + (
                 f", and {'; '.join(moved)}, not shown to stay within "
-                f"$\\pm${fmt(rows[0].margin)} points"
+                f"$\\pm${fmt_exact(rows[0].margin)} points"
                 if moved
                 else ""
             )
@@ -364,18 +391,19 @@ def budget_tex(rows: list, confidence_text: str) -> str:
     checked_rows = [row for row in rows if budget_checked(row)]
     if not checked_rows:
         return ""
+    alpha = significance(confidence_text)
     parts = []
     for row in checked_rows:
         if stable_under_budget(row):
             ending = (
-                f", shown to lie within $\\pm${fmt(row.margin)} points (two one-sided tests, "
-                f"{p_text(row.budget_change_p_equivalence)}): over this range the answer does "
-                "not depend on the budget"
+                f", shown to lie within $\\pm${fmt_exact(row.margin)} points (two one-sided "
+                f"tests, {p_text(row.budget_change_p_equivalence, alpha)}): over this range the "
+                "answer does not depend on the budget"
             )
         else:
             ending = (
-                f", not shown to lie within $\\pm${fmt(row.margin)} points (two one-sided "
-                f"tests, {p_text(row.budget_change_p_equivalence)})"
+                f", not shown to lie within $\\pm${fmt_exact(row.margin)} points (two one-sided "
+                f"tests, {p_text(row.budget_change_p_equivalence, alpha)})"
             )
         parts.append(budget_change_text(row, confidence_text) + ending)
     return "Doubling the training budget " + "; it ".join(parts) + ".\n\n"
@@ -412,13 +440,13 @@ def verdict_sentence(
     if all(lowered(row) for row in rows):
         return f"No: where no compared network overfits, pooling lowered accuracy ({quoted}). "
     if verdicts == {"equivalent"}:
-        margin = fmt(rows[0].margin)
+        margin = fmt_exact(rows[0].margin)
         return (
             "No: where no compared network overfits, pooling changed accuracy by less "
             f"than $\\pm${margin} points ({quoted}). "
         )
     if all(row.verdict == "equivalent" or lowered(row) for row in rows):
-        margin = fmt(rows[0].margin)
+        margin = fmt_exact(rows[0].margin)
         return (
             "No: where no compared network overfits, pooling lowered accuracy or changed it "
             f"by less than $\\pm${margin} points ({quoted}). "
@@ -436,7 +464,7 @@ def mechanism_effect(row) -> str:
     if row.verdict == "difference":
         return "raised accuracy" if row.mean > 0 else "lowered accuracy"
     if row.verdict == "equivalent":
-        return f"changed accuracy by less than $\\pm${fmt(row.margin)} points"
+        return f"changed accuracy by less than $\\pm${fmt_exact(row.margin)} points"
     return "had an effect that this run cannot tell from none"
 
 

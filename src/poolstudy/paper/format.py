@@ -40,6 +40,41 @@ def fmt(value: float, digits: int = 1) -> str:
     )
 
 
+MOST_DIGITS = 6
+"""The most decimal places ``fmt_exact`` and ``fmt_beside`` print."""
+
+
+def fmt_exact(value: float, digits: int = 1) -> str:
+    """A setting as written (a margin, a threshold): ``digits`` decimal places, or as many
+    more as it needs (up to ``MOST_DIGITS``), so 0.25 prints as 0.25, not 0.2."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    value = float(value)
+    for places in range(digits, MOST_DIGITS + 1):
+        text = f"{value:.{places}f}"
+        if float(text) == value:
+            return text
+    return text
+
+
+def fmt_beside(value: float, threshold: float, digits: int = 1, signed: bool = False) -> str:
+    """``value`` beside the ``threshold`` it was compared with: ``digits`` decimal places, or
+    as many more as it takes (up to ``MOST_DIGITS``) for the printed number to fall on the
+    same side of the threshold as the value itself, so a gain of 0.97 below a threshold of 1
+    prints as +0.97, not as +1.0 "less than the threshold of 1.0"."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    value, threshold = float(value), float(threshold)
+    sign = "+" if signed else ""
+    side = (value > threshold) - (value < threshold)
+    for places in range(digits, MOST_DIGITS + 1):
+        text = f"{value:{sign}.{places}f}"
+        printed = float(text)
+        if (printed > threshold) - (printed < threshold) == side:
+            return text
+    return text
+
+
 def half_width(row) -> float:
     """The half-width of a row's t-interval: the larger distance from its mean to an end,
     since an interval clipped to a metric's range (``ci_clipped``: a mean near 100 %) has lost
