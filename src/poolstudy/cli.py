@@ -172,6 +172,15 @@ def cmd_bench(args) -> int:
     if args.glyphs is not None:
         bench.bench_glyphs(args.glyphs)
         return 0
+    if args.precision is not None:
+        from poolstudy.precisioncheck import run_precision_check
+
+        try:
+            run_precision_check(args.precision, args.networks)
+        except ValueError as error:
+            print(f"poolstudy bench: {error}", file=sys.stderr)
+            return 2
+        return 0
     if args.device is not None:
         from poolstudy.devicebench import check_failed, run_device_check
 
@@ -403,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="only time generating N images of the procedural glyphs dataset",
+    )
+    p.add_argument(
+        "--precision",
+        default=None,
+        metavar="RUN",
+        help="only compare the metrics of RUN's networks (a folder a study ran in) evaluated "
+        "in bf16 autocast and in full precision (on the CPU, its bf16 standing in for CUDA's)",
+    )
+    p.add_argument(
+        "--networks", type=positive_int, default=6, help="with --precision: networks compared"
     )
     p.set_defaults(func=cmd_bench)
 

@@ -4,7 +4,8 @@ channels_last on CUDA), solo against concurrent seeds, images per second, model 
 utilisation (MFU) and peak memory, and the engine's evaluation forward pass; the engine's own
 training loop against that bare step, with the times it makes the host wait for the GPU; a
 job's start-up; ``config/paper.yaml``'s wall time predicted from these figures; then the tiny
-config end to end on that device.
+config end to end on that device, and what evaluating its networks under the device's
+autocast does to their metrics against full precision (``precisioncheck``).
 
 It runs on the CPU too (``--device cpu``), which is how the tests keep it working on
 machines without a GPU. The file it writes (``--out``) is what ``estimate --gpu-check`` reads
@@ -36,6 +37,7 @@ from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
+from poolstudy.precisioncheck import describe as describe_precision
 from poolstudy.workspace import REPO, copy_sources
 
 PEAK_BF16_FLOPS = {
@@ -371,15 +373,31 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         seconds = time.perf_counter() - start
         metas = list((project / "models").rglob("meta.json"))
         used = {json.loads(meta.read_text())["device"] for meta in metas}
-    return {
-        "target": " ".join(targets) or "all",
-        "gpu_jobs": gpu_jobs,
-        "returncode": result.returncode,
-        "seconds": seconds,
-        "runs": len(metas),
-        "devices": sorted(used),
-        "log_tail": (result.stdout + result.stderr)[-2000:] if result.returncode else "",
-    }
+        tiny = {
+            "target": " ".join(targets) or "all",
+            "gpu_jobs": gpu_jobs,
+            "returncode": result.returncode,
+            "seconds": seconds,
+            "runs": len(metas),
+            "devices": sorted(used),
+            "log_tail": (result.stdout + result.stderr)[-2000:] if result.returncode else "",
+        }
+        if not result.returncode:
+            tiny.update(evaluation_precision(project, device))
+    return tiny
+
+
+def evaluation_precision(project: Path, device: torch.device) -> dict:
+    """``{"precision": ...}``: what the evaluation's reduced precision does to the metrics of
+    the networks the tiny run trained in ``project`` (``precisioncheck``), or
+    ``{"precision_error": traceback}`` where that raised."""
+    from poolstudy.precisioncheck import precision_effect
+
+    try:
+        models, data = project / "models", project / "data" / "prepared"
+        return {"precision": precision_effect(models, data, device)}
+    except Exception as error:  # noqa: BLE001 - recorded and reported; the exit code says so
+        return {"precision_error": "".join(traceback.format_exception(error))[-3000:]}
 
 
 def save(report: dict, out: str | None) -> None:
@@ -504,10 +522,16 @@ def run_device_check(
             )
             if tiny["returncode"]:
                 print(tiny["log_tail"])
+            if "precision" in tiny:
+                print(describe_precision(tiny["precision"]))
+            if "precision_error" in tiny:
+                print(f"evaluation precision: FAILED\n{tiny['precision_error']}")
         save(report, out)
     return report
 
 
 def check_failed(report: dict) -> bool:
-    """Whether a part of the check failed: a stage that raised, or the tiny run."""
-    return bool(report.get("errors")) or bool(report.get("tiny_pipeline", {}).get("returncode"))
+    """Whether a part of the check failed: a stage that raised, the tiny run, or the check of
+    its networks' evaluation precision."""
+    tiny = report.get("tiny_pipeline", {})
+    return bool(report.get("errors")) or bool(tiny.get("returncode")) or "precision_error" in tiny
