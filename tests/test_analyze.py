@@ -870,7 +870,7 @@ def test_regime_table_reads_each_networks_own_curves_and_decides_strictly_below(
         "dataset condition operator n accuracy_train accuracy_test gap "
         "gap_ci_low gap_ci_high gap_sampling_se late_rise steps "
         "half_budget_condition half_budget_steps budget_n budget_gain "
-        "budget_gain_ci_low budget_gain_ci_high plateau_points "
+        "budget_gain_ci_low budget_gain_ci_high plateau_points gap_threshold "
         "free_of_overfitting converged"
     ).split()
     assert list(regime.columns) == columns
@@ -896,6 +896,12 @@ def test_regime_table_reads_each_networks_own_curves_and_decides_strictly_below(
     )
     empty = regime_table(observations, curves, "g", ["none-such"], 1.0, 1.0)
     assert empty.empty and list(empty.columns) == columns
+    # each row names the thresholds it was judged by
+    other = regime_table(
+        observations, curves, "g", ["full"], 4.5, 1.5, half_budget={"full": "half"}
+    )
+    assert (other["gap_threshold"] == 4.5).all() and (other["plateau_points"] == 1.5).all()
+    assert other.set_index("operator").loc["b", "free_of_overfitting"]  # a gap of 4.0 < 4.5
 
 
 # --- analyze(): every table from its own inputs, with the options given ------------------------

@@ -1233,3 +1233,39 @@ def test_a_recorded_runs_answer_names_that_run():
     pairs = [("receptive field", "max - none_rf")]
     text = split_answer(table, None, ["max - none"], pairs, "90", run="that run")
     assert text.endswith(" These parts are provisional: that run has no primary regime to check.")
+
+
+def test_the_regime_names_its_gap_threshold_and_prints_the_largest_gap_on_its_side():
+    from poolstudy.paper.contrasts import regime_tex
+
+    regime = regime_rows(
+        ("gap", "max", 0.97, 0.1, True, True), ("gap", "none", 0.4, 0.3, True, True)
+    )
+    regime["gap_threshold"] = 1.0
+    text = regime_tex(regime)
+    assert "gap below the threshold of 1.0 point (largest: +0.97 points, \\texttt{max}" in text
+    regime["gap_threshold"] = 0.75
+    regime["free_of_overfitting"] = [False, True]
+    text = regime_tex(regime)
+    assert "Its gap is not below the threshold of 0.75 point for \\texttt{max}:" in text
+    # a table recorded before it named its threshold
+    text = regime_tex(regime.drop(columns="gap_threshold"))
+    assert "Its gap is not below the threshold for \\texttt{max}:" in text
+
+
+def test_a_gain_equal_to_the_threshold_is_at_least_it_not_more():
+    from functools import partial
+
+    from poolstudy.paper.contrasts import convergence_tex, network_names
+
+    regime = regime_rows(
+        ("gap", "max", 0.2, 1.0, True, False), ("gap", "none", 0.2, 1.5, True, False)
+    )
+    names = partial(network_names, regime=regime)
+    assert "by at least the threshold of 1.0 (up to +1.5 points" in convergence_tex(regime, names)
+    one = regime.iloc[:1]
+    text = convergence_tex(one, partial(network_names, regime=one))
+    assert "by +1.0 points, at least the threshold of 1.0: its" in text
+    one = regime.iloc[1:]
+    text = convergence_tex(one, partial(network_names, regime=one))
+    assert "by +1.5 points, more than the threshold of 1.0: its" in text

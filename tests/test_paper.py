@@ -556,7 +556,7 @@ def test_sweep_values_near_the_floor_and_threshold_print_on_their_side():
     cells.loc[train & none, "mean"] = 96.26  # one place would print it as the floor
     text = sweep_tex(cells, "95", fit_floor=96.3, gap_threshold=0.25)
     assert r"\texttt{none} (96.26\,\%) did not fit its training set to 96.3" in text
-    # the largest gap where no size is free: 3.0 against a threshold of 3.04
+    # the largest gap where no size is free: 3.0 against a threshold of 2.96
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
     text = sweep_tex(cells, "95", gap_threshold=2.96, fit_floor=95.0)
     assert r"the largest gap is \texttt{max}'s (3.0 points)" in text

@@ -82,7 +82,8 @@ def test_a_setting_prints_as_written(value, expected):
         (0.4, 1.0, True, "+0.4"),  # far from it: the usual digit
         (94.96, 95.0, False, "94.96"),
         (95.0, 95.0, False, "95.0"),  # on it: stays on it
-        (0.9999999999, 1.0, False, "1.000000"),  # closer than the most digits can show
+        (0.9999999999, 1.0, False, "0.9999999999"),  # as many digits as it takes
+        (1 - 2**-52, 1.0, False, "0.9999999999999998"),
         (NAN, 1.0, False, "n/a"),
     ],
 )

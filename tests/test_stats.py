@@ -603,3 +603,40 @@ def test_contrast_table_rows_name_their_sides_and_use_the_level_and_margin():
     assert zero["protocol"] == "zero" and zero["mean"] == pytest.approx(15.5 / 3)
     # three seeds are enough for a verdict, one is not
     assert list(table["verdict"]) == ["difference", "difference", "inconclusive"]
+
+
+@pytest.mark.parametrize(
+    ("confidence", "alpha"), [(0.95, 0.05), (0.9, 0.1), (0.99, 0.01), (0.975, 0.025)]
+)
+def test_the_significance_level_is_one_minus_the_confidence_as_written(confidence, alpha):
+    from poolstudy.stats import significance_level, verdict
+
+    assert significance_level(confidence) == alpha
+    # a p-value equal to the level is not below it (1 - 0.95 is a hair above 0.05)
+    assert verdict(alpha, 1.0, significance_level(confidence)) == "inconclusive"
+    assert verdict(alpha, alpha, significance_level(confidence)) == "inconclusive"
+
+
+def test_the_contrasts_and_their_budget_check_are_judged_at_the_significance_level(monkeypatch):
+    from poolstudy import stats
+
+    rows = clean_rows("none", [80.0, 81.0, 79.0]) + clean_rows("max", [83.0, 84.5, 82.0])
+    full = frame(rows)
+    half = frame(clean_rows("none", [78.0, 79.0, 77.0]) + clean_rows("max", [81.0, 82.5, 80.0]))
+    half["condition"] = "half"
+    sides = {"first": {"condition": "gap", "operator": "max"}}
+    sides["second"] = {"condition": "gap", "operator": "none"}
+    contrasts = [{"name": "test", "dataset": "digits", "metric": "accuracy_test", **sides}]
+
+    def table():
+        observations = pd.concat([full, half], ignore_index=True)
+        return stats.contrast_table(
+            observations, contrasts, margin=2.0, confidence=0.95, half_budget={"gap": "half"}
+        ).iloc[0]
+
+    judged = table()
+    assert judged["verdict"] == "difference" and judged["stable_under_budget"]
+    monkeypatch.setattr(stats, "significance_level", lambda confidence: 0.0)
+    strict = table()
+    assert strict["verdict"] == "inconclusive" and not strict["stable_under_budget"]
+    assert not strict["within_margin"]

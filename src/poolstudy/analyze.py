@@ -149,6 +149,7 @@ def regime_table(
         "budget_gain_ci_low",
         "budget_gain_ci_high",
         "plateau_points",
+        "gap_threshold",
         "free_of_overfitting",
         "converged",
     ]
@@ -202,6 +203,7 @@ def regime_table(
                 "budget_gain_ci_low": budget_low,
                 "budget_gain_ci_high": budget_high,
                 "plateau_points": plateau_points,
+                "gap_threshold": gap_threshold,
                 "free_of_overfitting": bool(mean < gap_threshold),
                 "converged": bool(budget_mean < plateau_points) if len(gain) else pd.NA,
             }

@@ -286,6 +286,12 @@ def paired_contrast(differences, margin: float, confidence: float = 0.95) -> dic
 VERDICTS = ("difference", "equivalent", "inconclusive")
 
 
+def significance_level(confidence: float) -> float:
+    """The tests' level for a confidence level: 1 - confidence as written (0.95 -> 0.05), not
+    its float (0.050000000000000044), below which a p of exactly 0.05 would count."""
+    return round(1 - confidence, 12)
+
+
 def verdict(p_difference: float, p_equivalence: float, alpha: float) -> str:
     """What a contrast's (adjusted) tests allow one to say: a difference (no difference
     rejected; it may still be smaller than the margin), equivalence within the margin (both
@@ -367,7 +373,8 @@ def budget_change(
         change = (paired - at_half).dropna()
     result = paired_contrast(change.to_numpy(), margin, confidence)
     n = result["n"]
-    stable = (n >= MIN_SEEDS and result["p_equivalence"] < 1 - confidence) if n else pd.NA
+    alpha = significance_level(confidence)
+    stable = (n >= MIN_SEEDS and result["p_equivalence"] < alpha) if n else pd.NA
     return {
         "budget_n": n,
         "budget_change": result["mean"],
@@ -388,11 +395,11 @@ def contrast_table(
     """The declared family of contrasts, each ``first`` minus ``second`` paired by seed (keys
     of a contrast: name, dataset, metric, protocol, first/second: {condition, operator}),
     with Holm's adjustment across the family for both the difference and the equivalence
-    tests, and the verdict at level ``1 - confidence``. A contrast whose sides were not
-    trained gets n = 0 and stays out of the family. With ``half_budget`` (condition -> the
-    condition that trains its networks with half the steps), each contrast also gets how
-    much it moved when the budget doubled (``budget_change``): a check, not a claim, so it
-    is not in the family and not Holm-adjusted."""
+    tests, and the verdict at level ``significance_level(confidence)``. A contrast whose sides
+    were not trained gets n = 0 and stays out of the family. With ``half_budget`` (condition
+    -> the condition that trains its networks with half the steps), each contrast also gets
+    how much it moved when the budget doubled (``budget_change``): a check, not a claim, so
+    it is not in the family and not Holm-adjusted."""
     rows = []
     for item in contrasts:
         first, second = item["first"], item["second"]
@@ -426,7 +433,7 @@ def contrast_table(
     )
     table["p_difference_holm"] = holm(table["p_difference"])
     table["p_equivalence_holm"] = holm(table["p_equivalence"])
-    alpha = 1 - confidence
+    alpha = significance_level(confidence)
     table["verdict"] = [
         verdict(p, q, alpha) if n >= MIN_SEEDS else "not trained" if n == 0 else "inconclusive"
         for p, q, n in zip(

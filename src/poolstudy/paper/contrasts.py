@@ -21,7 +21,7 @@ from poolstudy.paper.format import (
     op_tex,
     plural,
 )
-from poolstudy.stats import MIN_SEEDS
+from poolstudy.stats import MIN_SEEDS, significance_level
 
 
 def side_tex(condition: str, operator: str, shared_condition: str | None) -> str:
@@ -39,10 +39,9 @@ def contrast_label(row) -> str:
 
 
 def significance(confidence_text: str) -> float:
-    """The level the tests were run at (``stats``: alpha = 1 - confidence) as a reader reads
-    it, from the confidence level the paper quotes: "95" -> 0.05 (not 1 - 0.95, a float a
-    hair above 0.05, beside which a p of 0.0504 rounded to 0.050 would still look below)."""
-    return round(1 - float(confidence_text) / 100, 12)
+    """The level the tests were run at (``stats.significance_level``), from the confidence
+    level the paper quotes: "95" -> 0.05."""
+    return significance_level(float(confidence_text) / 100)
 
 
 def p_digits(alpha: float) -> int:
@@ -51,14 +50,16 @@ def p_digits(alpha: float) -> int:
 
 
 def fmt_p(value: float, alpha: float) -> str:
-    """A p-value for a table: $<$0.001 (where alpha is not below that), else ``p_digits``
-    places, more where those would put it on the other side of ``alpha`` than the verdict
-    (0.0496 -> 0.0496, not 0.050)."""
+    """A p-value for a table: ``p_digits`` places, more where those would put it on the
+    other side of ``alpha`` than the verdict, or on it (0.0496 -> 0.0496, not 0.050); one
+    that those places would print as zero is written as below their last digit ($<$0.001)."""
     if math.isnan(value):
         return "n/a"
-    if value < 0.001 <= alpha:
-        return "$<$0.001"
-    return fmt_beside(value, alpha, p_digits(alpha))
+    digits = p_digits(alpha)
+    smallest = 10.0**-digits
+    if value < smallest <= alpha:
+        return f"$<${smallest:.{digits}f}"
+    return fmt_beside(value, alpha, digits)
 
 
 def p_text(value: float, alpha: float) -> str:
@@ -66,7 +67,7 @@ def p_text(value: float, alpha: float) -> str:
     if math.isnan(value):
         return "$p$ n/a"
     text = fmt_p(value, alpha)
-    return "$p < 0.001$" if text == "$<$0.001" else f"$p = {text}$"
+    return f"$p < {text[3:]}$" if text.startswith("$<$") else f"$p = {text}$"
 
 
 def interval(row, confidence_text: str) -> str:
@@ -224,17 +225,21 @@ def regime_tex(
     def names(rows: pd.DataFrame) -> str:
         return network_names(rows, regime)
 
+    # the threshold, where the table names it (regime tables recorded before it did not)
+    limit = first.get("gap_threshold", math.nan)
+    named = not pd.isna(limit)
+    threshold = f"the threshold of {fmt_exact(limit)} point" if named else "the threshold"
+    largest = fmt_beside(worst["gap"], limit, signed=True) if named else fmt_signed(worst["gap"])
     if overfit.empty:
         text += (
-            "Every one of them has a mean train$-$test gap below the threshold (largest: "
-            f"{fmt_signed(worst['gap'])} points, {op_tex(worst['operator'])}, against a "
+            f"Every one of them has a mean train$-$test gap below {threshold} (largest: "
+            f"{largest} points, {op_tex(worst['operator'])}, against a "
             f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so a "
             "difference between them is not a difference in overfitting. "
         )
     else:
         text += (
-            f"Its gap is not below the threshold for {names(overfit)}: there it may be "
-            "overfitting. "
+            f"Its gap is not below {threshold} for {names(overfit)}: there it may be overfitting. "
         )
     text += convergence_tex(regime, names)
     return text
@@ -290,11 +295,13 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
         else:
             worst = unconverged["budget_gain"].idxmax()
             largest = gain(unconverged.loc[worst, "budget_gain"])
+            # unconverged: a gain not below the threshold, which it may equal
+            beyond = "more than" if (unconverged["budget_gain"] > plateau).all() else "at least"
             if len(unconverged) == 1:
-                by = f"by {largest} points, more than the threshold of {threshold}: its"
+                by = f"by {largest} points, {beyond} the threshold of {threshold}: its"
                 involving = "it"
             else:
-                by = f"by more than the threshold of {threshold} (up to {largest} points, "
+                by = f"by {beyond} the threshold of {threshold} (up to {largest} points, "
                 by += f"{names(unconverged.loc[[worst]])}): their"
                 involving = "them"
             text += (

@@ -41,7 +41,11 @@ def fmt(value: float, digits: int = 1) -> str:
 
 
 MOST_DIGITS = 6
-"""The most decimal places ``fmt_exact`` and ``fmt_beside`` print."""
+"""The most decimal places ``fmt_exact`` prints."""
+
+EVERY_DIGIT = 17
+"""Decimal places enough to tell apart any two floats below 10, the most ``fmt_beside``
+prints."""
 
 
 def fmt_exact(value: float, digits: int = 1) -> str:
@@ -59,15 +63,15 @@ def fmt_exact(value: float, digits: int = 1) -> str:
 
 def fmt_beside(value: float, threshold: float, digits: int = 1, signed: bool = False) -> str:
     """``value`` beside the ``threshold`` it was compared with: ``digits`` decimal places, or
-    as many more as it takes (up to ``MOST_DIGITS``) for the printed number to fall on the
-    same side of the threshold as the value itself, so a gain of 0.97 below a threshold of 1
-    prints as +0.97, not as +1.0 "less than the threshold of 1.0"."""
+    as many more as it takes for the printed number to fall on the same side of the
+    threshold as the value itself (or on it, where the value is), so a gain of 0.97 below a
+    threshold of 1 prints as +0.97, not as +1.0 "less than the threshold of 1.0"."""
     if value is None or math.isnan(value):
         return "n/a"
     value, threshold = float(value), float(threshold)
     sign = "+" if signed else ""
     side = (value > threshold) - (value < threshold)
-    for places in range(digits, MOST_DIGITS + 1):
+    for places in range(digits, max(digits, EVERY_DIGIT) + 1):
         text = f"{value:{sign}.{places}f}"
         printed = float(text)
         if (printed > threshold) - (printed < threshold) == side:
