@@ -476,7 +476,8 @@ def test_a_current_records_paragraph_words_its_budget_check_without_a_figure(pro
     }
     write_record(finished_run(project / "t", **checked), "config/convergence.yaml", "rec/c", None)
     paragraph = record_paragraph(read_record("rec/c"), "90")
-    assert "by +0.3 points (90\\,\\% CI [-0.8, +1.4])" in paragraph
+    # at the record's own level (the schema's default), not this run's 90 %
+    assert "by +0.3 points (95\\,\\% CI [-0.8, +1.4])" in paragraph
     assert FIGURE not in paragraph and "fig:recorded-learning" not in paragraph
     assert paragraph.endswith("]).\n")
 
@@ -531,3 +532,37 @@ def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tm
 
     assert changed_modules({"a.py": "1"}, {"a.py": "1", "b.py": "2"}) == ("b.py",)
     assert changed_modules({"a.py": "1", "b.py": "2"}, {"b.py": "3"}) == ("a.py", "b.py")
+
+
+def test_a_record_keeps_its_confidence_level_and_its_paragraphs_quote_it(project):
+    config = project / "config" / "convergence.yaml"
+    settings = yaml.safe_load(config.read_text())
+    settings["stats"] = {**(settings.get("stats") or {}), "confidence": 0.9}
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    out = write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/x", None)
+    assert json.loads((out / "record.json").read_text())["confidence"] == 0.9
+    assert read_record(out).confidence == 0.9
+    # this run's intervals are at 95 %; the record's numbers were computed at 90 %
+    tex = recorded_tex(read_records("rec"), "default", "95")
+    assert "(90\\,\\% CI [" in tex and "(95\\,\\% CI [" not in tex
+
+
+def test_a_record_without_a_confidence_level_is_quoted_at_this_runs(project):
+    out = write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/x", None)
+    meta = json.loads((out / "record.json").read_text())
+    assert meta.pop("confidence") == 0.95  # the schema's default
+    (out / "record.json").write_text(json.dumps(meta))
+    assert read_record(out).confidence is None
+    assert "(97.5\\,\\% CI [" in recorded_tex(read_records("rec"), "default", "97.5")
+
+
+@pytest.mark.parametrize("level", ["high", 95, 0, True, None])
+def test_a_records_confidence_level_must_be_a_probability(project, level):
+    out = write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/x", None)
+    meta = json.loads((out / "record.json").read_text())
+    (out / "record.json").write_text(json.dumps(meta | {"confidence": level}))
+    if level is None:
+        assert read_record(out).confidence is None
+        return
+    with pytest.raises(RecordError, match="its confidence level .* is not a number between 0"):
+        read_record(out)

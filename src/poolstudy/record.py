@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from poolstudy.atomic import read_csv, write_text
-from poolstudy.config import ConfigError, config_digest, load_config
+from poolstudy.config import ConfigError, config_digest, load_config, section_defaults
 
 RECORD_FILE = "record.json"
 RECORD_TABLES = ("contrasts", "regime", "learning_curves")
@@ -114,6 +114,10 @@ def write_record(
         # pairs (mechanism, contrast), in the config's order
         "mechanisms": [list(pair) for pair in (primary.get("mechanisms") or {}).items()],
         "commit": commit,
+        # the level its intervals and tests were computed at, which its paragraph quotes
+        "confidence": (config.get("stats") or {}).get(
+            "confidence", section_defaults("stats")["confidence"]
+        ),
         "code_sha256": code_digests(package_dir),
     }
     write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
@@ -138,6 +142,7 @@ class Record:
     regime: pd.DataFrame | None
     learning_curves: pd.DataFrame | None
     changed_code: tuple[str, ...] | None = None
+    confidence: float | None = None  # None: a record that did not keep it
 
 
 def current_digest(config_path: str) -> tuple[str | None, str]:
@@ -161,6 +166,12 @@ def read_record(folder: str | os.PathLike, package_dir: str | os.PathLike | None
         raise RecordError(
             f"{folder / RECORD_FILE}: not a readable record ({type(error).__name__}: {error})"
         ) from None
+    confidence = meta.get("confidence")
+    if confidence is not None and not (isinstance(confidence, int | float) and 0 < confidence < 1):
+        raise RecordError(
+            f"{folder / RECORD_FILE}: its confidence level {confidence!r} is not a number "
+            "between 0 and 1"
+        )
     digest, problem = current_digest(config)
     if digest is not None and digest != recorded:
         problem = (
@@ -190,6 +201,7 @@ def read_record(folder: str | os.PathLike, package_dir: str | os.PathLike | None
             if isinstance(meta.get("code_sha256"), dict)
             else None
         ),
+        confidence=confidence,
     )
 
 

@@ -51,6 +51,16 @@ def source_tex(record: Record) -> str:
     )
 
 
+def level_text(record: Record, confidence_text: str) -> str:
+    """The confidence level a record's numbers were computed at, as the paper prints it:
+    its own, or this run's (``confidence_text``) for a record that did not keep it."""
+    if record.confidence is None:
+        return confidence_text
+    from poolstudy.plan import confidence_percent
+
+    return confidence_percent(record.confidence)
+
+
 def deciding_rows(record: Record) -> list:
     by_name = {row.name: row for row in record.contrasts.itertuples()}
     return [by_name[name] for name in record.answer if name in by_name]
@@ -92,6 +102,7 @@ def record_paragraph(
     """A record's paragraph for the section "The answer"; ``with_figure``: the record whose
     learning curves the figures drew (``figures.recorded_tables``)."""
     title = f"\\paragraph{{Recorded run: {latex_escape(record.name)}.}} "
+    confidence_text = level_text(record, confidence_text)
     rerun = RERUN.format(config=path_tex(record.config))
     if not record.current:
         return (
@@ -126,7 +137,7 @@ def recorded_tex(
     answers = " ".join(
         f"A longer study ({budget_words(r, regime)}; recorded from "
         f"{path_tex(r.config)}, Section~\\ref{{sec:answer}}) answers: "
-        f"{record_answer(r, confidence_text, split=False)}"
+        f"{record_answer(r, level_text(r, confidence_text), split=False)}"
         for r in quoted_records(records, experiment)
     )
     drawn = quoted_record(records, experiment)
