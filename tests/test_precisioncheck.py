@@ -77,6 +77,7 @@ def test_a_reduced_precision_moves_the_outputs_and_its_differences_are_reported(
         shift = 1.0 if dtype == torch.bfloat16 else 0.0
         return {m: k + shift * (int(path.parent.name) + 1) for k, m in enumerate(values)}
 
+    original = devices.autocast
     monkeypatch.setattr(precisioncheck, "metrics_of", metrics_of)
     effect = precisioncheck.precision_effect(
         project / "models", project / "data", CPU, networks=2, reduced=bf16
@@ -85,7 +86,7 @@ def test_a_reduced_precision_moves_the_outputs_and_its_differences_are_reported(
     assert effect["networks"] == 2
     assert effect["largest"] == dict.fromkeys(precisioncheck.METRICS, 2.0)
     assert effect["mean"] == dict.fromkeys(precisioncheck.METRICS, 1.5)
-    assert devices.autocast(CPU).__class__.__name__ == "nullcontext"  # put back
+    assert devices.autocast is original  # put back
 
 
 def test_the_real_metrics_differ_under_bf16(project):
@@ -156,3 +157,20 @@ def test_the_command_names_a_folder_without_models(tmp_path, capsys):
 
     assert cli.main(["bench", "--precision", str(tmp_path)]) == 2
     assert "holds no models/ folder" in capsys.readouterr().err
+
+
+def test_full_precision_puts_everything_back_when_the_evaluation_fails():
+    original = devices.autocast
+    torch.backends.cudnn.allow_tf32 = True
+    with pytest.raises(RuntimeError, match="broken"), precisioncheck.full_precision():
+        raise RuntimeError("broken")
+    assert devices.autocast is original and torch.backends.cudnn.allow_tf32
+
+
+def test_the_command_names_a_missing_dataset_in_one_line(project, capsys):
+    from poolstudy import cli
+
+    code = cli.main(["bench", "--precision", str(project), "--networks", "1"])
+    assert code == 2  # the run folder's data/prepared/ is missing
+    err = capsys.readouterr().err
+    assert err.startswith("poolstudy bench: ") and "letters.pt" in err

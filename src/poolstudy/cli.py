@@ -177,7 +177,7 @@ def cmd_bench(args) -> int:
 
         try:
             run_precision_check(args.precision, args.networks)
-        except ValueError as error:
+        except (ValueError, OSError) as error:
             print(f"poolstudy bench: {error}", file=sys.stderr)
             return 2
         return 0
