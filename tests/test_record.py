@@ -544,7 +544,9 @@ def test_a_record_keeps_its_confidence_level_and_its_paragraphs_quote_it(project
     assert read_record(out).confidence == 0.9
     # this run's intervals are at 95 %; the record's numbers were computed at 90 %
     tex = recorded_tex(read_records("rec"), "default", "95")
-    assert "(90\\,\\% CI [" in tex and "(95\\,\\% CI [" not in tex
+    answer, body = tex.split("\\newcommand{\\psrecordedbody}")
+    assert "(90\\,\\% CI [" in answer and "(90\\,\\% CI [" in body
+    assert "(95\\,\\% CI [" not in tex
 
 
 def test_a_record_without_a_confidence_level_is_quoted_at_this_runs(project):
@@ -553,7 +555,10 @@ def test_a_record_without_a_confidence_level_is_quoted_at_this_runs(project):
     assert meta.pop("confidence") == 0.95  # the schema's default
     (out / "record.json").write_text(json.dumps(meta))
     assert read_record(out).confidence is None
-    assert "(97.5\\,\\% CI [" in recorded_tex(read_records("rec"), "default", "97.5")
+    tex = recorded_tex(read_records("rec"), "default", "97.5")
+    answer, body = tex.split("\\newcommand{\\psrecordedbody}")
+    assert "(97.5\\,\\% CI [" in answer and "(97.5\\,\\% CI [" in body
+    assert "None" not in tex
 
 
 @pytest.mark.parametrize("level", ["high", 95, 0, True, None])
