@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from poolstudy.atomic import read_csv, write_text
-from poolstudy.config import ConfigError, config_digest, load_config, section_defaults
+from poolstudy.config import ConfigError, config_digest, load_config
 
 RECORD_FILE = "record.json"
 RECORD_TABLES = ("contrasts", "regime", "learning_curves")
@@ -115,9 +115,7 @@ def write_record(
         "mechanisms": [list(pair) for pair in (primary.get("mechanisms") or {}).items()],
         "commit": commit,
         # the level its intervals and tests were computed at, which its paragraph quotes
-        "confidence": (config.get("stats") or {}).get(
-            "confidence", section_defaults("stats")["confidence"]
-        ),
+        "confidence": config["stats"]["confidence"],  # the schema's default filled in
         "code_sha256": code_digests(package_dir),
     }
     write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
