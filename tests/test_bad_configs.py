@@ -183,6 +183,12 @@ def test_mnists_training_split_is_the_fractions_to_fill():
     )
 
 
+def test_a_sub_pixel_step_matters_only_where_a_sub_pixel_protocol_runs():
+    patch = {"evaluate": {"subpixel_step": 0.4, "protocols": ["circular", "zero"]}}
+    config = bad_config({"base": "tiny", "patch": patch})
+    assert validate_config(config)["evaluate"]["subpixel_step"] == 0.4
+
+
 @pytest.mark.parametrize("step", [1, 0.5, 0.25, 0.2, 0.3333])
 def test_a_sub_pixel_step_that_divides_a_pixel_is_allowed(step):
     """1/n, thirds written to four digits included."""
