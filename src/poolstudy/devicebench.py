@@ -38,6 +38,7 @@ from poolstudy.models import ModelSpec, build_model, count_flops
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.precisioncheck import describe as describe_precision
+from poolstudy.precisioncheck import precision_effect
 from poolstudy.workspace import REPO, copy_sources
 
 PEAK_BF16_FLOPS = {
@@ -391,8 +392,6 @@ def evaluation_precision(project: Path, device: torch.device) -> dict:
     """``{"precision": ...}``: what the evaluation's reduced precision does to the metrics of
     the networks the tiny run trained in ``project`` (``precisioncheck``), or
     ``{"precision_error": traceback}`` where that raised."""
-    from poolstudy.precisioncheck import precision_effect
-
     try:
         models, data = project / "models", project / "data" / "prepared"
         return {"precision": precision_effect(models, data, device)}

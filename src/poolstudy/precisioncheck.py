@@ -47,10 +47,12 @@ def unplaced_networks(models_dir: Path, count: int) -> list[tuple[Path, dict]]:
     without a placement canvas: those that take the dataset's images as they are."""
     found = []
     for path in sorted(Path(models_dir).rglob("model.pt")):
+        if len(found) == count:
+            break
         meta = json.loads((path.parent / "meta.json").read_text())
         if not (meta.get("placement") or {}).get("canvas"):
             found.append((path, meta))
-    return found[:count]
+    return found
 
 
 def metrics_of(path: Path, meta: dict, data, device) -> dict[str, float]:
