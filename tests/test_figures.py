@@ -533,3 +533,67 @@ def test_a_row_of_panels_shares_its_y_axis_within_the_text_width(count, size):
     assert all(axes[0][0].get_shared_y_axes().joined(axes[0][0], ax) for ax in axes[0][1:])
     assert type(fig.get_layout_engine()).__name__ == "ConstrainedLayoutEngine"
     plt.close(fig)
+
+
+def test_fitted_titles_keep_proportions_where_titles_fit_and_widen_only_the_narrow_panels():
+    short = style.text_width("a, b", 6.5) + style.TITLE_GAP
+    assert style.fitted_titles(["a, b", "c, d"], [1, 3], 6.5, 4 * short) == (
+        ["a, b", "c, d"],
+        [short, 3 * short],
+    )
+    long_title = "glyphs, primary_flatten_half, seeds"
+    titles, widths = style.fitted_titles(["a, b", long_title, "c, d"], [4, 1, 4], 6.5, 6.0)
+    assert titles == ["a, b", "glyphs,\nprimary_flatten_half, seeds", "c, d"]  # first comma only
+    need = style.text_width("primary_flatten_half, seeds", 6.5) + style.TITLE_GAP
+    assert need > 6.0 / 9  # its share would not hold it
+    assert widths == pytest.approx([(6.0 - need) / 2, need, (6.0 - need) / 2])
+    # A title that fits its share stays on one line.
+    assert style.fitted_titles([long_title], [1], 6.5, 6.0)[0] == [long_title]
+    # Where no row could hold them, each panel is as wide as its title.
+    titles, widths = style.fitted_titles(["a, b", long_title], [1, 1], 6.5, 0.5)
+    assert widths == [style.text_width(t, 6.5) + style.TITLE_GAP for t in titles]
+    assert (
+        style.text_width("ab\nabcd", 7) == style.text_width("abcd", 7) > style.text_width("ab", 7)
+    )
+
+
+def test_bar_panels_titles_stay_apart_and_bars_keep_one_width(monkeypatch):
+    """As the default study draws it: two panels of one operator beside panels of five, with
+    long condition names."""
+    panels = [
+        ("glyphs", "primary", ["max", "stride", "none_rf", "convpool", "maxdil"]),
+        ("glyphs", "primary_half", ["max", "stride", "none_rf", "convpool", "maxdil"]),
+        ("glyphs", "primary_flatten", ["max"]),
+        ("glyphs", "primary_flatten_half", ["max"]),
+        ("digits", "gap", ["none", "max", "stride", "none_rf"]),
+    ]
+    rows = [
+        (dataset, condition, operator, metric, 80.0, 79.0, 81.0, NAN)
+        for dataset, condition, operators in panels
+        for operator in operators
+        for metric in ("accuracy_train", "accuracy_test")
+    ]
+    summary = pd.DataFrame(
+        rows,
+        columns=["dataset", "condition", "operator", "metric", "mean", "ci_low", "ci_high", "dx"],
+    )
+    saved = capture(monkeypatch)
+    regime.overfitting_gap(summary, "unused.pdf")
+    fig = saved["fig"]
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    titles = [ax.title for ax in fig.axes]
+    assert [t.get_text() for t in titles] == [
+        "glyphs, primary",
+        "glyphs, primary_half",
+        "glyphs,\nprimary_flatten",
+        "glyphs,\nprimary_flatten_half",
+        "digits, gap",
+    ]
+    boxes = [t.get_window_extent(renderer) for t in titles]
+    assert boxes[0].x0 >= 0 and boxes[-1].x1 <= fig.bbox.x1
+    assert all(left.x1 < right.x0 for left, right in zip(boxes[:-1], boxes[1:], strict=True))
+    bar_widths = {round(bar.get_window_extent(renderer).width, 3) for bar in fig.axes[2].patches}
+    bar_widths |= {round(bar.get_window_extent(renderer).width, 3) for bar in fig.axes[0].patches}
+    assert len(bar_widths) == 1
+    plt.close(fig)

@@ -14,6 +14,7 @@ from poolstudy.figures.style import (
     POINTS,
     TEXT_WIDTH,
     clip_axis,
+    fitted_titles,
     legend_handles,
     operator_order,
     panel_rows,
@@ -24,6 +25,12 @@ from poolstudy.figures.style import (
     save_figure,
 )
 
+# The bar chart's panel titles (points), and the inches of its row taken by the y axis's
+# ticks and label and by the space between two panels.
+TITLE_SIZE = 6.5
+Y_AXIS_WIDTH = 0.5
+PANEL_SPACING = 0.06
+
 
 def overfitting_gap(summary: pd.DataFrame, path) -> None:
     """Train and test accuracy per operator (bars with intervals over seeds), a panel per
@@ -31,10 +38,17 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
     clean = summary[summary["metric"].isin(["accuracy_train", "accuracy_test"])]
     clean = clean[clean["dx"].isna()] if "dx" in clean else clean
     panels = panel_rows(clean)
-    widths = [
+    bars = [
         len(set(clean[(clean["dataset"] == d) & (clean["condition"] == c)]["operator"]))
         for d, c in panels
     ]
+    weights = [max(count, 1.5) for count in bars]
+    titles, widths = fitted_titles(
+        [f"{dataset}, {condition}" for dataset, condition in panels],
+        weights,
+        TITLE_SIZE,
+        TEXT_WIDTH - Y_AXIS_WIDTH - PANEL_SPACING * (len(panels) - 1),
+    )
     fig, axes = plt.subplots(
         1,
         len(panels),
@@ -42,12 +56,13 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
         squeeze=False,
         sharey=True,
         layout="constrained",
-        gridspec_kw={"width_ratios": [max(w, 1.5) for w in widths]},
+        gridspec_kw={"width_ratios": widths},
     )
     low = float(np.nanmin(clean["ci_low"].fillna(clean["mean"])))
     bottom = max(0.0, 10 * np.floor((low - 2.0) / 10))
     colors = {"accuracy_train": PALETTE[0], "accuracy_test": PALETTE[1]}
-    for ax, (dataset, condition) in zip(axes[0], panels, strict=True):
+    slot = min(width / weight for width, weight in zip(widths, weights, strict=True))
+    for ax, (dataset, condition), title, width in zip(axes[0], panels, titles, widths, strict=True):
         cell = clean[(clean["dataset"] == dataset) & (clean["condition"] == condition)]
         operators = operator_order(cell["operator"])
         positions = np.arange(len(operators))
@@ -68,8 +83,10 @@ def overfitting_gap(summary: pd.DataFrame, path) -> None:
                 capsize=1.5,
                 error_kw={"lw": 0.7},
             )
+        span = width / slot  # in bars' positions, so that bars are equally wide in every panel
+        ax.set_xlim((len(operators) - 1 - span) / 2, (len(operators) - 1 + span) / 2)
         ax.set_xticks(positions, operators, rotation=45, ha="right")
-        ax.set_title(f"{dataset}, {condition}", fontsize=6.5)
+        ax.set_title(title, fontsize=TITLE_SIZE)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylim(bottom, 100.5)
     axes[0][0].set_ylabel("accuracy (%)")

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.textpath import TextPath
 
 from poolstudy.atomic import atomic_path
 from poolstudy.pooling import OPERATORS
@@ -165,6 +166,46 @@ def plot_with_band(ax, line: pd.DataFrame, x: str, style: dict, bounds=PERCENT, 
 def panel_rows(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """(dataset, condition) pairs in order of appearance: one row of panels each."""
     return list(dict.fromkeys(zip(frame["dataset"], frame["condition"], strict=True)))
+
+
+# Inches kept free between the titles of neighbouring panels.
+TITLE_GAP = 0.12
+
+
+def text_width(text: str, size: float) -> float:
+    """Width in inches of ``text`` (its longest line) set at ``size`` points in the figures'
+    font."""
+    return (
+        max(TextPath((0, 0), line, size=size).get_extents().width for line in text.split("\n")) / 72
+    )
+
+
+def fitted_titles(
+    titles: list[str], weights: list[float], size: float, width: float
+) -> tuple[list[str], list[float]]:
+    """Titles for a row of panels that share ``width`` inches in proportion to ``weights``,
+    and the panels' widths (in inches, for ``width_ratios``) that keep every title clear of
+    its neighbours: a title wider than its panel's share is broken after its first comma, a
+    panel whose title is still wider is given its title's width, and the other panels share
+    what is left in proportion to their weights. Where the titles cannot all fit, each panel
+    gets its title's width (the ratios stay the titles')."""
+    count = len(titles)
+    shares = [weight / sum(weights) * width for weight in weights]
+    titles = [
+        title if text_width(title, size) + TITLE_GAP <= share else title.replace(", ", ",\n", 1)
+        for title, share in zip(titles, shares, strict=True)
+    ]
+    needs = [text_width(title, size) + TITLE_GAP for title in titles]
+    fixed: set[int] = set()
+    while len(fixed) < count:
+        left = width - sum(needs[i] for i in fixed)
+        free = sum(weights[i] for i in range(count) if i not in fixed)
+        widths = [needs[i] if i in fixed else left * weights[i] / free for i in range(count)]
+        narrow = {i for i in range(count) if i not in fixed and widths[i] < needs[i]}
+        if not narrow:
+            return titles, widths
+        fixed |= narrow
+    return titles, needs
 
 
 def placeholder(path, message: str) -> None:
