@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -543,20 +544,176 @@ def test_a_failing_stage_of_the_device_check_is_recorded_and_the_check_goes_on(
         .endswith("RuntimeError: CUDA error: an illegal memory access was encountered")
     )
     assert json.loads(out.read_text()) == report
-    assert devicebench.check_failed(report)
+    assert devicebench.check_problems(report) == ["engine_loop failed"]
     assert "engine_loop: FAILED" in capsys.readouterr().out
     monkeypatch.setattr(devicebench, "run_device_check", lambda *args, **kwargs: report)
     assert cli.main(["bench", "--device", "cpu", "--no-pipeline"]) == 1
+    assert capsys.readouterr().err == "poolstudy bench: engine_loop failed\n"
 
 
-def test_a_check_fails_where_a_stage_or_the_tiny_run_failed():
-    from poolstudy.devicebench import check_failed
+LOOP_FIGURES = {"images_per_s": 1.0, "over_bare_step": 1.0, "host_waits_per_step": None}
+"""What a stand-in for the check's engine loop returns."""
 
-    assert not check_failed({"operators": []})
-    assert not check_failed({"tiny_pipeline": {"returncode": 0}})
-    assert not check_failed({"tiny_pipeline": {"skipped": "no snakemake here"}})
-    assert check_failed({"tiny_pipeline": {"returncode": 2}})
-    assert check_failed({"errors": {"paper_hours": "Traceback"}})
+
+def test_an_operator_that_fails_is_recorded_and_the_others_are_measured_and_kept(
+    monkeypatch, tmp_path, capsys
+):
+    """An operator's fault (out of memory, a kernel the device lacks) costs its own row only:
+    the rows before it are in the file when it fails, and the ones after it are measured."""
+    from poolstudy import devicebench
+
+    out = tmp_path / "check.json"
+    measure = devicebench.bench_operator
+
+    def bench_operator(spec, *args):
+        if spec.operator == "stride":
+            assert [row["operator"] for row in json.loads(out.read_text())["operators"]] == ["max"]
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return measure(spec, *args)
+
+    monkeypatch.setattr(devicebench, "bench_operator", bench_operator)
+    monkeypatch.setattr(devicebench, "engine_loop", lambda *args: LOOP_FIGURES)
+    monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
+    report = devicebench.run_device_check(
+        "cpu", ["max", "stride", "none"], widths=(4,), image_size=8, batch=4, steps=1,
+        pipeline=False, out=str(out),
+    )  # fmt: skip
+    assert [row["operator"] for row in report["operators"]] == ["max", "none"]
+    assert list(report["errors"]) == ["operator stride"]
+    assert (
+        report["errors"]["operator stride"]
+        .strip()
+        .endswith("OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    )
+    assert json.loads(out.read_text()) == report
+    assert "paper_hours" not in report  # not predicted from a part of the operators
+    assert devicebench.check_problems(report) == ["operator stride failed"]
+    assert "operator stride: FAILED" in capsys.readouterr().out
+
+
+def test_the_check_times_the_engine_loop_over_more_steps_than_the_bare_step(monkeypatch):
+    from poolstudy import devicebench
+
+    calls = []
+    monkeypatch.setattr(
+        devicebench,
+        "engine_loop",
+        lambda spec, batch, steps, device: calls.append(steps) or LOOP_FIGURES,
+    )
+    monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
+    monkeypatch.setattr(devicebench, "predicted_hours", lambda report: 1.0)
+    devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=3, pipeline=False
+    )
+    assert calls == [devicebench.LOOP_STEPS * 3] and devicebench.LOOP_STEPS > 1
+
+
+def test_a_check_does_not_pass_where_a_part_failed_was_stopped_or_was_skipped():
+    from poolstudy.devicebench import check_failed, check_problems
+
+    assert check_problems({"operators": []}) == []
+    assert check_problems({"tiny_pipeline": {"returncode": 0}}) == []
+    assert not check_failed({"tiny_pipeline": {"returncode": 0, "precision": {}}})
+    assert check_problems({"tiny_pipeline": {"returncode": 2}}) == ["the tiny run exited with 2"]
+    assert check_problems(
+        {"tiny_pipeline": {"returncode": -9, "timed_out": "stopped after 9 s"}}
+    ) == [
+        "the tiny run exited with -9",
+        "the tiny run was stopped after 9 s",
+    ]
+    assert check_problems({"errors": {"paper_hours": "Traceback", "operator max": "T"}}) == [
+        "paper_hours failed",
+        "operator max failed",
+    ]
+    assert check_problems(
+        {
+            "engine_loop": {"skipped": "needs pandas"},
+            "tiny_pipeline": {"skipped": "no snakemake here"},
+        }
+    ) == ["engine_loop skipped: needs pandas", "tiny_pipeline skipped: no snakemake here"]
+    assert check_failed({"tiny_pipeline": {"skipped": "no snakemake here"}})
+
+
+def test_evaluation_is_timed_in_the_evaluation_jobs_settings_and_they_are_put_back(monkeypatch):
+    """``evaluate_cell`` runs deterministic (on CUDA: no cuDNN benchmarking); the check's
+    training does not, and gets its settings back after each evaluation."""
+    from poolstudy import devicebench
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cuda = torch.device("cuda")
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
+    try:
+        torch._C._set_deterministic_algorithms(False)
+        torch.backends.cudnn.benchmark = True
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        with devicebench.evaluation_settings(cuda):
+            assert torch.are_deterministic_algorithms_enabled()
+            assert torch.is_deterministic_algorithms_warn_only_enabled()
+            assert not torch.backends.cudnn.benchmark
+            assert not torch.utils.deterministic.fill_uninitialized_memory
+            assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert (
+            torch.backends.cudnn.benchmark and torch.utils.deterministic.fill_uninitialized_memory
+        )
+        assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+        monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
+        with pytest.raises(RuntimeError, match="kept"):
+            with devicebench.evaluation_settings(torch.device("cpu")):
+                assert not torch.is_deterministic_algorithms_warn_only_enabled()
+                raise RuntimeError("kept")
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+        seen = []
+        batch_size = devicebench.devices.eval_batch_size
+
+        def eval_batch_size(*args):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return batch_size(*args)
+
+        monkeypatch.setattr(devicebench.devices, "eval_batch_size", eval_batch_size)
+        torch._C._set_deterministic_algorithms(False)
+        spec = ModelSpec(operator="max", in_channels=1, num_classes=3, image_size=8, widths=[2])
+        devicebench.eval_throughput(spec, 1, torch.device("cpu"))
+        assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
+    finally:
+        enabled, warn_only, fill = before
+        torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+        torch.backends.cudnn.benchmark = False
+
+
+@pytest.mark.child
+def test_a_command_past_its_time_is_stopped_with_the_processes_it_started(tmp_path):
+    from poolstudy.devicebench import run_within
+
+    marker = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+        f"open({str(marker)!r}, 'w').write(str(child.pid)); "
+        "print('started', flush=True); time.sleep(120)"
+    )
+    start = time.monotonic()
+    returncode, output, stopped = run_within([sys.executable, "-c", code], tmp_path, {}, 5.0)
+    assert stopped and returncode == -9 and output == "started\n"
+    assert time.monotonic() - start < 60
+    grandchild = int(marker.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # killed: gone once the init process reaps it
+    assert not Path(f"/proc/{grandchild}").exists() or (
+        Path(f"/proc/{grandchild}/stat").read_text().split(")")[1].split()[0] == "Z"
+    )
+    assert run_within(
+        [sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], tmp_path, {}, 30.0
+    ) == (3, "out\n", False)
 
 
 def test_the_device_checks_operators_need_no_pandas():
@@ -669,11 +826,11 @@ def test_the_device_checks_tiny_run_shares_one_gpu_between_a_few_jobs(monkeypatc
 
     commands = []
 
-    def fake_run(command, cwd, capture_output, text, env):
+    def fake_run(command, cwd, env, timeout):
         commands.append(command)
-        return subprocess.CompletedProcess(command, 0, "", "")
+        return 0, "", False
 
-    monkeypatch.setattr(devicebench.subprocess, "run", fake_run)
+    monkeypatch.setattr(devicebench, "run_within", fake_run)
     on_gpu = devicebench.run_tiny_pipeline(torch.device("cuda"))
     on_cpu = devicebench.run_tiny_pipeline(torch.device("cpu"))
     assert on_gpu["gpu_jobs"] == devicebench.TINY_GPU_JOBS > 1 and on_cpu["gpu_jobs"] == 0
@@ -752,13 +909,13 @@ def test_the_device_checks_tiny_pipeline_finds_python_first_on_its_path(monkeypa
 
     seen = {}
 
-    def fake_run(command, cwd, capture_output, text, env):
+    def fake_run(command, cwd, env, timeout):
         seen["python"] = shutil.which("python", path=env["PATH"])
         seen["script"] = Path(seen["python"]).read_text()
         seen["snakemake"] = shutil.which("snakemake", path=env["PATH"])
-        return subprocess.CompletedProcess(command, 0, "", "")
+        return 0, "", False
 
-    monkeypatch.setattr(devicebench.subprocess, "run", fake_run)
+    monkeypatch.setattr(devicebench, "run_within", fake_run)
     report = devicebench.run_tiny_pipeline(torch.device("cpu"))
     assert report["returncode"] == 0 and report["runs"] == 0
     assert seen["script"] == f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n'
@@ -768,7 +925,7 @@ def test_the_device_checks_tiny_pipeline_finds_python_first_on_its_path(monkeypa
 def test_the_device_check_fails_when_its_tiny_pipeline_fails(monkeypatch):
     from poolstudy import cli, devicebench
 
-    for tiny, code in (({"returncode": 3}, 1), ({"returncode": 0}, 0), ({"skipped": "x"}, 0)):
+    for tiny, code in (({"returncode": 3}, 1), ({"returncode": 0}, 0), ({"skipped": "x"}, 1)):
         monkeypatch.setattr(
             devicebench, "run_device_check", lambda *a, tiny=tiny, **k: {"tiny_pipeline": tiny}
         )

@@ -136,7 +136,9 @@ def test_a_failing_precision_check_is_recorded_and_fails_the_device_check(tmp_pa
     (tmp_path / "models").mkdir()
     result = devicebench.evaluation_precision(tmp_path, CPU)
     assert "no trained network" in result["precision_error"]
-    assert devicebench.check_failed({"tiny_pipeline": {"returncode": 0, **result}})
+    assert devicebench.check_problems({"tiny_pipeline": {"returncode": 0, **result}}) == [
+        "the check of evaluation precision failed"
+    ]
 
 
 def test_the_command_compares_a_finished_runs_networks(project, monkeypatch, capsys):

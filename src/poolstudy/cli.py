@@ -182,7 +182,7 @@ def cmd_bench(args) -> int:
             return 2
         return 0
     if args.device is not None:
-        from poolstudy.devicebench import check_failed, run_device_check
+        from poolstudy.devicebench import check_problems, run_device_check
 
         report = run_device_check(
             args.device,
@@ -191,7 +191,10 @@ def cmd_bench(args) -> int:
             pipeline=not args.no_pipeline,
             out=args.out,
         )
-        return 1 if check_failed(report) else 0
+        problems = check_problems(report)
+        for problem in problems:
+            print(f"poolstudy bench: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if args.compiled:
         from poolstudy.compiledbench import run_compiled_benchmarks
 

@@ -19,12 +19,14 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -110,30 +112,60 @@ def time_steps(trainees: list[Trainee], steps: int, concurrent: bool) -> float:
     return time.perf_counter() - start
 
 
+@contextmanager
+def evaluation_settings(device: torch.device):
+    """The process's determinism settings as an evaluation job sets them (``evaluate_cell``
+    runs deterministic on every device: on CUDA, cuDNN's deterministic algorithms and no
+    benchmarking), put back as they were on leaving: the check trains as
+    ``config/paper.yaml`` does, without deterministic mode."""
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+        torch.backends.cudnn.benchmark,
+        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    )
+    devices.configure(device, None, deterministic=True)
+    try:
+        yield
+    finally:
+        enabled, warn_only, fill, benchmark, workspace = saved
+        torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+        torch.backends.cudnn.benchmark = benchmark
+        if workspace is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        else:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
+
+
 def eval_throughput(spec: ModelSpec, passes: int, device: torch.device) -> tuple[int, float]:
-    """(batch, images per second) of the engine's evaluation forward pass: batch norm folded
-    into the convolutions, the device's precision and memory format, at the batch it sizes
-    for this network (``device.eval_batch_size``: on a GPU from its free memory)."""
+    """(batch, images per second) of the engine's evaluation forward pass as an evaluation
+    job runs it (``evaluation_settings``): batch norm folded into the convolutions, the
+    device's precision and memory format, at the batch it sizes for this network
+    (``device.eval_batch_size``: on a GPU from its free memory)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()  # the training steps' cached blocks are free memory here
     fmt = devices.memory_format(device)
-    model = fold_batchnorm(build_model(spec).eval()).to(device=device, memory_format=fmt)
-    batch = devices.eval_batch_size(device, "auto", model)
-    shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
-    x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
+    with evaluation_settings(device):
+        model = fold_batchnorm(build_model(spec).eval()).to(device=device, memory_format=fmt)
+        batch = devices.eval_batch_size(device, "auto", model)
+        shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
+        x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
 
-    @torch.no_grad()
-    def forward() -> None:
-        with devices.autocast(device):
-            model(x)
+        @torch.no_grad()
+        def forward() -> None:
+            with devices.autocast(device):
+                model(x)
 
-    forward()  # warm-up
-    synchronize(device)
-    start = time.perf_counter()
-    for _ in range(passes):
-        forward()
-    synchronize(device)
-    return batch, passes * batch / (time.perf_counter() - start)
+        forward()  # warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(passes):
+            forward()
+        synchronize(device)
+        seconds = time.perf_counter() - start
+    return batch, passes * batch / seconds
 
 
 def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) -> dict:
@@ -347,9 +379,40 @@ def python_shim(folder: Path, interpreter: str = sys.executable) -> Path:
     return folder
 
 
-def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
+TINY_TIMEOUT_S = 420.0
+"""How long the tiny run may take (on a GPU it takes a minute or two): a run that hangs is
+stopped, with its jobs, and recorded as failed, rather than spending the rest of the
+device's time."""
+
+
+def run_within(command: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, bool]:
+    """(exit status, stdout and stderr together, whether it was stopped) of ``command``,
+    stopped after ``timeout`` seconds together with every process it started (its own
+    process group: Snakemake's jobs would otherwise go on and keep its output open)."""
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            return process.returncode, output, True
+    return process.returncode, output, False
+
+
+def run_tiny_pipeline(
+    device: torch.device, cores: str = "all", timeout: float = TINY_TIMEOUT_S
+) -> dict:
     """The tiny config from data to PDF (or to the paper's inputs, without LaTeX) in a fresh
-    copy of the project, on ``device``; skipped, with the reason, where Snakemake is not
+    copy of the project, on ``device``, stopped after ``timeout`` seconds (``run_within``);
+    skipped, with the reason, where Snakemake is not
     importable by this Python (on a machine with PyTorch alone, ``make device-wheels``
     brings it and jsonschema as wheels: README.md)."""
     if importlib.util.find_spec("snakemake") is None:
@@ -364,12 +427,11 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         path = os.pathsep.join([str(shim), str(bin_dir), os.environ.get("PATH", "")])
         env = {**os.environ, "PATH": path}
         start = time.perf_counter()
-        result = subprocess.run(
+        returncode, output, timed_out = run_within(
             tiny_pipeline_command(sys.executable, cores, config, targets, gpu_jobs),
-            cwd=project,
-            capture_output=True,
-            text=True,
-            env=env,
+            project,
+            env,
+            timeout,
         )
         seconds = time.perf_counter() - start
         metas = list((project / "models").rglob("meta.json"))
@@ -377,13 +439,15 @@ def run_tiny_pipeline(device: torch.device, cores: str = "all") -> dict:
         tiny = {
             "target": " ".join(targets) or "all",
             "gpu_jobs": gpu_jobs,
-            "returncode": result.returncode,
+            "returncode": returncode,
             "seconds": seconds,
             "runs": len(metas),
             "devices": sorted(used),
-            "log_tail": (result.stdout + result.stderr)[-2000:] if result.returncode else "",
+            "log_tail": output[-2000:] if returncode else "",
         }
-        if not result.returncode:
+        if timed_out:
+            tiny["timed_out"] = f"stopped after {timeout:g} s"
+        if not returncode:
             tiny.update(evaluation_precision(project, device))
     return tiny
 
@@ -404,18 +468,35 @@ def save(report: dict, out: str | None) -> None:
         Path(out).write_text(json.dumps(report, indent=2))
 
 
-def run_stage(report: dict, key: str, function, describe) -> None:
-    """``report[key] = function()``, printed by ``describe``; where it raises, the error's
-    traceback goes to ``report["errors"][key]`` and the check goes on, so that one fault
-    does not cost the GPU's minutes of the parts after it."""
+def guarded(report: dict, key: str, function):
+    """``function()``; where it raises, None, with the error's traceback in
+    ``report["errors"][key]`` (and printed), so that one fault does not cost the GPU's minutes
+    of the parts after it."""
     try:
-        report[key] = value = function()
+        return function()
     except Exception as error:  # noqa: BLE001 - recorded and reported; the exit code says so
         text = "".join(traceback.format_exception(error))[-3000:]
         report.setdefault("errors", {})[key] = text
         print(f"{key}: FAILED\n{text}")
-        return
-    print(describe(value))
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()  # what a failed part left cached (out of memory)
+        return None
+
+
+def run_stage(report: dict, key: str, function, describe) -> None:
+    """``report[key] = function()``, printed by ``describe``, where it does not raise
+    (``guarded``)."""
+    value = guarded(report, key, function)
+    if value is not None:
+        report[key] = value
+        print(describe(value))
+
+
+LOOP_STEPS = 10
+"""The engine loop's runs take this many times the check's timed steps: each run repeats its
+set-up (the network, its FLOP count, a validation; on a GPU the evaluation batch's probe),
+which the difference of two runs cancels only up to its jitter, and on a GPU twenty steps
+take about as long as that jitter."""
 
 
 def run_device_check(
@@ -434,7 +515,6 @@ def run_device_check(
     devices.configure(device, None, deterministic=False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}), torch {torch.__version__}, batch {batch}, {steps} steps")
-    rows = []
     header = (
         f"{'operator':<14}{'img/s':>9}{'TFLOP/s':>9}{'MFU':>7}{'peak GB':>9}{'seeds x':>9}"
         f"{'eval img/s':>12}{'eval TFLOP/s':>14}{'eval batch':>12}"
@@ -452,10 +532,20 @@ def run_device_check(
             convs_per_stage=2,
         )
 
+    report = {"device": str(device), "device_name": name, "torch": torch.__version__}
+    report["operators"] = rows = []
     for operator in operators:
-        spec = spec_of(operator)
-        row = bench_operator(spec, batch, steps, seeds, device)
+        row = guarded(
+            report,
+            f"operator {operator}",
+            lambda operator=operator: bench_operator(
+                spec_of(operator), batch, steps, seeds, device
+            ),
+        )
+        if row is None:
+            continue
         rows.append(row)
+        save(report, out)  # each operator's figures are kept whatever fails after them
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
         memory = f"{row['peak_memory_gb']:.2f}" if row["peak_memory_gb"] is not None else "-"
         print(
@@ -466,11 +556,9 @@ def run_device_check(
     print(
         f"training: batch {batch}; 'seeds x': {seeds} seeds interleaved on their own streams "
         "against one after another; eval: the engine's forward pass (batch norm folded) at the "
-        "batch it sizes for the device"
+        "batch it sizes for the device, in the evaluation jobs' deterministic settings"
     )
-    report = {"device": str(device), "device_name": name, "torch": torch.__version__}
-    report["operators"] = rows
-    save(report, out)  # the operators' figures are kept whatever fails after them
+    save(report, out)
     if missing := missing_modules():
         skipped = f"needs {', '.join(missing)}: install them (README.md)"
         report["engine_loop"] = {"skipped": skipped}
@@ -480,7 +568,7 @@ def run_device_check(
         run_stage(
             report,
             "engine_loop",
-            lambda: engine_loop(spec_of(loop_operator), batch, steps, device),
+            lambda: engine_loop(spec_of(loop_operator), batch, LOOP_STEPS * steps, device),
             lambda loop: (
                 f"the engine's training loop ({loop_operator}, shifted batches): "
                 f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare "
@@ -529,8 +617,24 @@ def run_device_check(
     return report
 
 
-def check_failed(report: dict) -> bool:
-    """Whether a part of the check failed: a stage that raised, the tiny run, or the check of
-    its networks' evaluation precision."""
+def check_problems(report: dict) -> list[str]:
+    """What keeps the check from passing: each part that raised, a tiny run that failed or was
+    stopped, a failed check of its networks' evaluation precision, and each part skipped (its
+    figures are missing, so the device is not checked)."""
     tiny = report.get("tiny_pipeline", {})
-    return bool(report.get("errors")) or bool(tiny.get("returncode")) or "precision_error" in tiny
+    problems = [f"{key} failed" for key in report.get("errors", {})]
+    if tiny.get("returncode"):
+        problems.append(f"the tiny run exited with {tiny['returncode']}")
+    if "timed_out" in tiny:
+        problems.append(f"the tiny run was {tiny['timed_out']}")
+    if "precision_error" in tiny:
+        problems.append("the check of evaluation precision failed")
+    for key, part in (("engine_loop", report.get("engine_loop", {})), ("tiny_pipeline", tiny)):
+        if "skipped" in part:
+            problems.append(f"{key} skipped: {part['skipped']}")
+    return problems
+
+
+def check_failed(report: dict) -> bool:
+    """Whether the check did not pass (``check_problems``)."""
+    return bool(check_problems(report))
