@@ -645,6 +645,7 @@ def test_evaluation_is_timed_in_the_evaluation_jobs_settings_and_they_are_put_ba
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.utils.deterministic.fill_uninitialized_memory,
+        torch.backends.cudnn.benchmark,
     )
     try:
         torch._C._set_deterministic_algorithms(False)
@@ -683,10 +684,10 @@ def test_evaluation_is_timed_in_the_evaluation_jobs_settings_and_they_are_put_ba
         devicebench.eval_throughput(spec, 1, torch.device("cpu"))
         assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
     finally:
-        enabled, warn_only, fill = before
+        enabled, warn_only, fill, benchmark = before
         torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
         torch.utils.deterministic.fill_uninitialized_memory = fill
-        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.benchmark = benchmark
 
 
 @pytest.mark.child
@@ -708,9 +709,9 @@ def test_a_command_past_its_time_is_stopped_with_the_processes_it_started(tmp_pa
     deadline = time.monotonic() + 10
     while Path(f"/proc/{grandchild}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)  # killed: gone once the init process reaps it
-    assert not Path(f"/proc/{grandchild}").exists() or (
-        Path(f"/proc/{grandchild}/stat").read_text().split(")")[1].split()[0] == "Z"
-    )
+    with contextlib.suppress(FileNotFoundError):  # reaped while it is read: gone
+        state = Path(f"/proc/{grandchild}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state == "Z"  # killed, not yet reaped by the init process
     assert run_within(
         [sys.executable, "-c", "import sys; print('out'); sys.exit(3)"], tmp_path, {}, 30.0
     ) == (3, "out\n", False)
@@ -1180,3 +1181,24 @@ def test_visible_gpus_is_zero_when_nvidia_smi_fails_or_is_missing(monkeypatch, e
 
     monkeypatch.setattr(devices.subprocess, "run", fail)
     assert devices.visible_gpus() == 0
+
+
+@pytest.mark.child
+def test_an_interrupted_check_stops_the_command_it_was_waiting_for(monkeypatch, tmp_path):
+    """The command runs in a session of its own, which the terminal's Ctrl-C does not reach."""
+    from poolstudy import devicebench
+
+    started = []
+
+    class Interrupted(subprocess.Popen):
+        def communicate(self, input=None, timeout=None):
+            started.append(self)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(devicebench.subprocess, "Popen", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        devicebench.run_within(
+            [sys.executable, "-c", "import time; time.sleep(120)"], tmp_path, {}, 60.0
+        )
+    [process] = started
+    assert process.wait(timeout=30) == -9

@@ -915,6 +915,10 @@ REFUSALS = [
     (gpu_check(engine_loop={}, errors={"engine_loop": "Traceback\n...\nOOM: 3 GB\n"}),
      "the check did not time the engine's training loop (OOM: 3 GB)"),
     (gpu_check(engine_loop={}, errors=["not", "a mapping"]), NO_LOOP),
+    (gpu_check(errors={"operator stride": "Traceback\nOutOfMemoryError: 2 GiB\n",
+                       "job_start_seconds": "Traceback\nError\n", "operator lp": 3}),
+     "the check failed for some operators (operator stride: OutOfMemoryError: 2 GiB; "
+     "operator lp: ?)"),
     (gpu_check(engine_loop={}, errors={"engine_loop": 3}), NO_LOOP),
     (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
      "the check did not time a job's start-up (CalledProcessError: 1)"),

@@ -555,6 +555,19 @@ def test_fitted_titles_keep_proportions_where_titles_fit_and_widen_only_the_narr
     assert (
         style.text_width("ab\nabcd", 7) == style.text_width("abcd", 7) > style.text_width("ab", 7)
     )
+    assert style.text_width("", 7) == 0 and style.text_width("ab,\n", 7) == style.text_width(
+        "ab,", 7
+    )
+
+
+def test_a_title_that_fitted_its_share_is_broken_once_a_wider_neighbour_takes_its_room():
+    fits, wide = "digits, medium_condition_x", "glyphs_long_dataset_name_without_comma_break"
+    assert style.text_width(fits, 6.5) + style.TITLE_GAP < 1.8  # its first share
+    titles, widths = style.fitted_titles([fits, wide], [1, 1], 6.5, 3.6)
+    assert titles == ["digits,\nmedium_condition_x", wide]
+    assert widths[1] == style.text_width(wide, 6.5) + style.TITLE_GAP
+    assert widths[0] == pytest.approx(3.6 - widths[1])
+    assert widths[0] >= style.text_width(titles[0], 6.5) + style.TITLE_GAP
 
 
 def test_bar_panels_titles_stay_apart_and_bars_keep_one_width(monkeypatch):

@@ -406,7 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the evaluation and training ratios of the goals with torch.compile's kernels "
         "(Inductor) beside the eager ones, on the CPU",
     )
-    p.add_argument("--steps", type=positive_int, default=20, help="with --device: timed steps")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        default=20,
+        help="with --device: timed steps (the engine loop's runs: ten times as many)",
+    )
     p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
     p.add_argument("--out", default=None, help="with --device: also write the figures as JSON")
     p.add_argument(

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 import yaml
 
 from poolstudy import device as devices
+from poolstudy.atomic import atomic_path
 from poolstudy.data.prepare import PreparedDataset
 from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, count_flops
@@ -125,8 +126,8 @@ def evaluation_settings(device: torch.device):
         torch.backends.cudnn.benchmark,
         os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
     )
-    devices.configure(device, None, deterministic=True)
     try:
+        devices.configure(device, None, deterministic=True)
         yield
     finally:
         enabled, warn_only, fill, benchmark, workspace = saved
@@ -388,7 +389,8 @@ device's time."""
 def run_within(command: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, bool]:
     """(exit status, stdout and stderr together, whether it was stopped) of ``command``,
     stopped after ``timeout`` seconds together with every process it started (its own
-    process group: Snakemake's jobs would otherwise go on and keep its output open)."""
+    process group: Snakemake's jobs would otherwise go on and keep its output open), and
+    stopped with them where the caller is interrupted."""
     with subprocess.Popen(
         command,
         cwd=cwd,
@@ -396,14 +398,19 @@ def run_within(command: list[str], cwd: Path, env: dict, timeout: float) -> tupl
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        errors="replace",
         start_new_session=True,
     ) as process:
         try:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
+            output, _ = process.communicate(timeout=30)
             return process.returncode, output, True
+        except BaseException:
+            # its own session does not get the terminal's Ctrl-C: stop it with the check
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
     return process.returncode, output, False
 
 
@@ -464,8 +471,11 @@ def evaluation_precision(project: Path, device: torch.device) -> dict:
 
 
 def save(report: dict, out: str | None) -> None:
+    """The figures so far, in place of the last ones (atomically: a check stopped while
+    writing keeps the file it wrote before)."""
     if out:
-        Path(out).write_text(json.dumps(report, indent=2))
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
 
 
 def guarded(report: dict, key: str, function):
@@ -478,9 +488,10 @@ def guarded(report: dict, key: str, function):
         text = "".join(traceback.format_exception(error))[-3000:]
         report.setdefault("errors", {})[key] = text
         print(f"{key}: FAILED\n{text}")
-        if torch.cuda.is_initialized():
-            torch.cuda.empty_cache()  # what a failed part left cached (out of memory)
-        return None
+    # Out of the handler, whose traceback held the failed part's tensors: free what it cached.
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+    return None
 
 
 def run_stage(report: dict, key: str, function, describe) -> None:

@@ -61,6 +61,9 @@ def read_check(path: str | os.PathLike) -> dict:
                 f"finite numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
             )
     errors = mapping(check.get("errors"))
+    if failed := [key for key in errors if str(key).startswith("operator ")]:
+        reasons = "; ".join(f"{key}: {last_line(errors[key]) or '?'}" for key in failed)
+        raise CheckError(f"{path}: the check failed for some operators ({reasons})")
     loop = mapping(check.get("engine_loop"))
     if not all(is_number(loop.get(key)) for key in LOOP_KEYS):  # a skipped or failed loop has none
         why = loop.get("skipped") or last_line(errors.get("engine_loop")) or NO_FIGURES

@@ -175,9 +175,10 @@ TITLE_GAP = 0.12
 def text_width(text: str, size: float) -> float:
     """Width in inches of ``text`` (its longest line) set at ``size`` points in the figures'
     font."""
-    return (
-        max(TextPath((0, 0), line, size=size).get_extents().width for line in text.split("\n")) / 72
-    )
+    widths = [
+        TextPath((0, 0), line, size=size).get_extents().width for line in text.split("\n") if line
+    ]
+    return max(widths, default=0.0) / 72
 
 
 def fitted_titles(
@@ -185,27 +186,27 @@ def fitted_titles(
 ) -> tuple[list[str], list[float]]:
     """Titles for a row of panels that share ``width`` inches in proportion to ``weights``,
     and the panels' widths (in inches, for ``width_ratios``) that keep every title clear of
-    its neighbours: a title wider than its panel's share is broken after its first comma, a
-    panel whose title is still wider is given its title's width, and the other panels share
-    what is left in proportion to their weights. Where the titles cannot all fit, each panel
-    gets its title's width (the ratios stay the titles')."""
+    its neighbours: a title wider than its panel is broken after its first comma, a panel
+    whose title is still wider is given its title's width, and the other panels share what is
+    left in proportion to their weights (which may break more titles). Where the titles
+    cannot all fit, each panel gets its title's width (the ratios stay the titles')."""
     count = len(titles)
-    shares = [weight / sum(weights) * width for weight in weights]
-    titles = [
-        title if text_width(title, size) + TITLE_GAP <= share else title.replace(", ", ",\n", 1)
-        for title, share in zip(titles, shares, strict=True)
-    ]
-    needs = [text_width(title, size) + TITLE_GAP for title in titles]
+    titles = list(titles)
     fixed: set[int] = set()
     while len(fixed) < count:
+        needs = [text_width(title, size) + TITLE_GAP for title in titles]
         left = width - sum(needs[i] for i in fixed)
         free = sum(weights[i] for i in range(count) if i not in fixed)
         widths = [needs[i] if i in fixed else left * weights[i] / free for i in range(count)]
-        narrow = {i for i in range(count) if i not in fixed and widths[i] < needs[i]}
+        narrow = [i for i in range(count) if i not in fixed and widths[i] < needs[i]]
         if not narrow:
             return titles, widths
-        fixed |= narrow
-    return titles, needs
+        breakable = [i for i in narrow if ",\n" not in titles[i] and ", " in titles[i]]
+        for i in breakable:
+            titles[i] = titles[i].replace(", ", ",\n", 1)
+        if not breakable:
+            fixed |= set(narrow)
+    return titles, [text_width(title, size) + TITLE_GAP for title in titles]
 
 
 def placeholder(path, message: str) -> None:
