@@ -2,7 +2,7 @@
 # Thin on purpose: the logic lives in src/poolstudy and every rule calls `python -m poolstudy`.
 from snakemake.utils import min_version
 
-from poolstudy.config import validate_config
+from poolstudy.config import check_config_files, validate_config
 
 min_version("8.20")
 
@@ -11,7 +11,9 @@ configfile: "config/config.yaml"
 
 
 # The JSON schema in workflow/schemas/ (structure, defaults) and the registries (names):
-# a bad key, type or name stops the run with one message naming the key and the choices.
+# a bad key, type or name stops the run with one message naming the key and the choices;
+# so does a key given twice in a config file (which Snakemake's YAML reader lets pass).
+check_config_files(workflow.configfiles)
 validate_config(config)
 
 

@@ -465,3 +465,162 @@ def test_a_settings_schema_default_is_the_value_a_config_without_it_gets(section
     given = {k: v for k, v in {**DEFAULT, "sweep": sweep}[section].items() if k != name}
     filled = validate_structure(config_with(**{section: given}))[section][name]
     assert schema_default(section, name) == filled
+
+
+def test_numbers_the_schemas_ranges_cannot_judge_are_refused_with_their_keys():
+    """NaN passes every ``minimum`` (its comparisons are false); an infinity or a seed past 64
+    bits would pass the schema and fail, or run wrongly, later."""
+    assert error_of(
+        config_with(train__lr=float("nan"), train__weight_decay=float("inf"), seeds=[0, 2**70])
+    ) == (
+        "invalid configuration:\n"
+        "  config key seeds[1]: 1180591620717411303424 does not fit in a 64-bit integer\n"
+        "  config key train.lr: must be a finite number, not nan\n"
+        "  config key train.weight_decay: must be a finite number, not inf"
+    )
+    assert error_of(config_with(stats__confidence=float("-inf"), seeds=[-(2**63) - 1])) == (
+        "invalid configuration:\n"
+        "  config key seeds[0]: -9223372036854775809 does not fit in a 64-bit integer\n"
+        "  config key stats.confidence: must be a finite number, not -inf"
+    )
+    # the bounds themselves, and a bool (an int to Python), pass this check
+    validate_config(config_with(seeds=[0, 2**63 - 1], train__deterministic=True))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("seeds: [0]\ntrain: {}\nseeds: [5]\n", "key 'seeds' given twice (lines 1 and 3)"),
+        ("train:\n  lr: 0.1\n  steps: 3\n  lr: 0.2\n", "key 'lr' given twice (lines 2 and 4)"),
+    ],
+    ids=["top level", "nested"],
+)
+def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path, text, message):
+    from poolstudy.config import read_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        read_config_file(path)
+    assert str(refused.value) == f"{path}: {message}"
+
+
+def test_a_merge_key_may_be_overridden_and_yaml_errors_name_the_file(tmp_path):
+    from poolstudy.config import read_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n")
+    assert read_config_file(path) == {"base": {"x": 1, "y": 2}, "d": {"x": 3, "y": 2}}
+    path.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError) as refused:
+        read_config_file(path)
+    assert f'in "{path}", line' in str(refused.value)
+    path.write_text("")
+    assert read_config_file(path) == {}
+
+
+def test_snakemake_stops_on_a_key_given_twice_in_its_config_file(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text((REPO / "tests" / "data" / "tiny.yaml").read_text() + "seeds: [5]\n")
+    lines = config.read_text().splitlines()
+    first = 1 + next(i for i, line in enumerate(lines) if line.startswith("seeds:"))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "--dry-run",
+            "--configfile",
+            str(config),
+            "--replace-workflow-config",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    message = f"{config}: key 'seeds' given twice (lines {first} and {len(lines)})"
+    assert message in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--train", '{"stepz": 1}'],
+         "argument --train: config key train: Additional properties are not allowed ('stepz' was "
+         "unexpected); allowed keys: augment_shift, batch_size, deterministic, device, epochs, "
+         "label_smoothing, lr, momentum, n_train, steps, val_points, warmup_epochs, weight_decay"),
+        (["--train", '{"steps": -1}'],
+         "argument --train: config key train.steps: -1 is less than the minimum of 1"),
+        (["--train", '{"lr": NaN, "steps": 0}'],
+         "argument --train: config key train.lr: must be a finite number, not nan"),
+        (["--model", '{"widths": []}'],
+         "argument --model: config key model.widths: [] should be non-empty"),
+        (["--placement", '{"canvas": "big"}'],
+         "argument --placement: config key placement.canvas: 'big' is not of type 'integer', "
+         "'null'"),
+        (["--seeds", "-1"], "argument --seeds/--seed: must be from 0 to 2**63 - 1, not -1"),
+        (["--seeds", "x"], "argument --seeds/--seed: not a whole number: 'x'"),
+    ],
+    ids=["misspelt key", "out of range", "NaN", "empty list", "wrong type", "negative seed",
+         "not a seed"],
+)  # fmt: skip
+def test_a_training_command_by_hand_refuses_what_the_config_would(capsys, arguments, message):
+    from poolstudy import cli
+
+    command = ["train", "--data", "d.pt", "--operator", "max", "--out-dir", "o", "--seeds", "0"]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(command + arguments)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"poolstudy train: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["evaluate", "--n-train", "-5"],
+         "argument --n-train: config key train.n_train: -5 is less than the minimum of 1"),
+        (["evaluate", "--evaluate", '{"protocols": "circular"}'],
+         "argument --evaluate: config key evaluate.protocols: 'circular' is not of type 'array'"),
+        (["prepare", "--split", '{"val_fraction": 2}'],
+         "argument --split: config key data.split.val_fraction: 2 is greater than or equal to the "
+         "maximum of 1"),
+        (["prepare", "--options", '{"size": -3}'],
+         "argument --options: config key data.options.(dataset).size: -3 is less than the "
+         "minimum of 4"),
+    ],
+    ids=["n_train", "evaluate", "split", "dataset options"],
+)  # fmt: skip
+def test_the_other_commands_by_hand_refuse_what_the_config_would(capsys, command, message):
+    from poolstudy import cli
+
+    required = {
+        "evaluate": ["--data", "d.pt", "--model", "m.pt", "--experiment", "e", "--dataset",
+                     "digits", "--operator", "max", "--seeds", "0", "--out", "o.csv"],
+        "prepare": ["--dataset", "digits", "--out", "o.pt", "--raw-dir", "raw"],
+    }[command[0]]  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([command[0], *required, *command[1:]])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"poolstudy {command[0]}: error: {message}"
+
+
+def test_the_options_a_rule_passes_are_accepted(tmp_path):
+    """What the rules pass: each section of a validated config, as it stands."""
+    from poolstudy.config import condition_settings, section_problems
+
+    config = validate_config(copy.deepcopy(DEFAULT))
+    for condition in config["conditions"]:
+        for section, settings in condition_settings(config, condition).items():
+            assert section_problems(settings, (section,)) == [], (condition, section)
+    assert section_problems(config["data"]["split"], ("data", "split")) == []
+    assert section_problems(None, ("train", "n_train")) == []
+
+
+def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
+    from poolstudy import cli
+
+    missing = tmp_path / "tables"
+    assert cli.main(["figures", "--tables", str(missing), "--out-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"poolstudy figures: [Errno 2] No such file or directory: '{missing}/summary.csv'\n"
+    )
+    assert not cli.expected_failure(OSError("no file named"))  # an OSError without a path

@@ -15,6 +15,36 @@ def json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
 
 
+def section_arg(*section: str):
+    """An argparse type: JSON of one part of the config (``section_arg("train")``: the
+    config's ``train``), checked against that part's schema, so that a command run by hand
+    with a misspelt key or a value the config would refuse stops with the reason."""
+
+    def parse(text: str):
+        from poolstudy.config import section_problems
+
+        value = json_arg(text)
+        if problems := section_problems(value, section):
+            raise argparse.ArgumentTypeError("; ".join(problems))
+        return value
+
+    return parse
+
+
+def seed_arg(text: str) -> int:
+    """A training seed, as the config's ``seeds`` allows it: a whole number from 0 that fits
+    in 64 bits."""
+    from poolstudy.config import INT64
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value < INT64:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1, not {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A count of threads, jobs, repeats or steps: a whole number of at least 1."""
     try:
@@ -246,8 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--raw-dir", required=True, help="config['data']['raw_dir']")
     p.add_argument("--mirror", default=None)
-    p.add_argument("--split", type=json_arg, default={})
-    p.add_argument("--options", type=json_arg, default={})
+    p.add_argument("--split", type=section_arg("data", "split"), default={})
+    p.add_argument("--options", type=section_arg("data", "options", "(dataset)"), default={})
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser(
@@ -255,11 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True)
     p.add_argument("--operator", required=True)
-    p.add_argument("--seeds", "--seed", type=int, nargs="+", required=True)
+    p.add_argument("--seeds", "--seed", type=seed_arg, nargs="+", required=True)
     p.add_argument("--condition", default="base", help="name of the training condition")
-    p.add_argument("--model", type=json_arg, default={})
-    p.add_argument("--train", type=json_arg, default={})
-    p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
+    p.add_argument("--model", type=section_arg("model"), default={})
+    p.add_argument("--train", type=section_arg("train"), default={})
+    p.add_argument(
+        "--placement", type=section_arg("placement"), default={}, help="config['placement']"
+    )
     p.add_argument("--out-dir", nargs="+", required=True, help="one folder per seed, in order")
     p.add_argument("--threads", type=positive_int, default=None)
     p.set_defaults(func=cmd_train)
@@ -269,16 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True)
     p.add_argument("--model", nargs="+", required=True, help="one model file per seed")
-    p.add_argument("--evaluate", type=json_arg, default={})
+    p.add_argument("--evaluate", type=section_arg("evaluate"), default={})
     p.add_argument("--experiment", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--condition", default="base")
     p.add_argument("--operator", required=True)
-    p.add_argument("--seeds", "--seed", type=int, nargs="+", required=True)
-    p.add_argument("--placement", type=json_arg, default={}, help="config['placement']")
+    p.add_argument("--seeds", "--seed", type=seed_arg, nargs="+", required=True)
+    p.add_argument(
+        "--placement", type=section_arg("placement"), default={}, help="config['placement']"
+    )
     p.add_argument(
         "--n-train",
-        type=json_arg,
+        type=section_arg("train", "n_train"),
         default=None,
         help="train.n_train of the run (null: all): training accuracy is measured on that subset",
     )
@@ -467,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def expected_failure(error: BaseException) -> bool:
     """Errors whose message says what to do, so a traceback would only hide it: a config
-    that cannot run, a dataset that cannot be had, a damaged file, a diverged run."""
+    that cannot run, a dataset that cannot be had, a damaged file, a diverged run, a file or
+    folder that is missing or is not what a path names (the error names it)."""
     from poolstudy.atomic import CorruptFile
     from poolstudy.config import ConfigError
     from poolstudy.data.base import DatasetUnavailable
@@ -479,6 +514,8 @@ def expected_failure(error: BaseException) -> bool:
     record = sys.modules.get("poolstudy.record")
     if record is not None:
         expected.append(record.RecordError)
+    if isinstance(error, OSError) and error.filename is not None:
+        return True
     return isinstance(error, tuple(expected))
 
 

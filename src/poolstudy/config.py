@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
+import math
 import os
 from pathlib import Path
 
@@ -66,8 +68,10 @@ def key_path(parts) -> str:
     return text or "(top level)"
 
 
-def describe_error(error) -> str:
-    where = key_path(error.absolute_path)
+def describe_error(error, prefix=()) -> str:
+    """One schema error as a message naming its key (below ``prefix``, the part of the config
+    that was validated)."""
+    where = key_path([*prefix, *error.absolute_path])
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema["properties"])
         return f"config key {where}: {error.message}; allowed keys: {', '.join(allowed)}"
@@ -86,6 +90,56 @@ def validate_structure(config: dict, schema: dict | None = None) -> dict:
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(map(describe_error, errors)))
     return config
+
+
+INT64 = 2**63
+"""Whole numbers in a config must lie in [-INT64, INT64): seeds and counts become 64-bit
+integers (``torch.manual_seed`` refuses larger ones)."""
+
+
+def number_problems(value, path=()) -> list[str]:
+    """Numbers that the schema's ranges cannot judge: NaN and the infinities (every comparison
+    with NaN is false, so ``minimum`` lets it through, and an infinite rate or margin would
+    run) and whole numbers too large for 64 bits."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in number_problems(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in number_problems(item, (*path, i))]
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"config key {key_path(path)}: must be a finite number, not {value}"]
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+        return [f"config key {key_path(path)}: {value} does not fit in a 64-bit integer"]
+    return []
+
+
+def check_numbers(config: dict) -> dict:
+    """Raise ConfigError listing ``number_problems``."""
+    if problems := number_problems(config):
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def section_schema(section: tuple[str, ...], schema: dict | None = None) -> dict:
+    """The schema of one part of the config: ``("train",)``, ``("data", "split")``; a part
+    that is not a named property (a dataset's options) has the schema of any such key."""
+    schema = schema or load_schema()
+    for part in section:
+        properties = schema.get("properties", {})
+        schema = properties[part] if part in properties else schema["additionalProperties"]
+    return schema
+
+
+def section_problems(value, section: tuple[str, ...]) -> list[str]:
+    """What the config's schema finds wrong with ``value`` as the part ``section`` of a
+    config (``number_problems`` first), each message naming its key: for options given on
+    the command line, which no config validated."""
+    from jsonschema import Draft202012Validator
+
+    if problems := number_problems(value, section):
+        return problems
+    validator = Draft202012Validator(section_schema(section))
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    return [describe_error(error, section) for error in errors]
 
 
 def registries() -> dict[str, list[str]]:
@@ -206,11 +260,13 @@ def check_constraints(config: dict) -> dict:
 
 
 def validate_config(config: dict) -> dict:
-    """The schema (structure, defaults), each condition's sections, the registry names, then
-    the cross-key constraints: a config that passes can run. Each stage assumes the ones
+    """Its numbers (finite, 64-bit), the schema (structure, defaults), each condition's
+    sections, the registry names, then the cross-key constraints: a config that passes can
+    run. Each stage assumes the ones
     before it passed, so the first that fails raises ConfigError with all its problems."""
     schema = load_schema()
-    config = check_names(validate_conditions(validate_structure(config, schema), schema))
+    config = validate_structure(check_numbers(config), schema)
+    config = check_names(validate_conditions(config, schema))
     return check_constraints(config)
 
 
@@ -250,14 +306,51 @@ def config_digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def load_config(path: str | os.PathLike) -> dict:
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives one key twice (PyYAML would keep the
+    last silently: a second ``seeds:`` line would replace the first)."""
+
+
+def _unique_mapping(loader: UniqueKeyLoader, node, deep: bool = False):
+    lines = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if key in lines:
+            line = key_node.start_mark.line + 1
+            raise ConfigError(
+                f"{loader.name}: key {key!r} given twice (lines {lines[key]} and {line})"
+            )
+        lines[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def read_config_file(path: str | os.PathLike) -> dict:
+    """A config file's settings, unvalidated; ConfigError where it cannot be read, is not
+    YAML (or JSON) or gives a key twice."""
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise ConfigError(f"{path}: cannot read the config ({reason})") from None
+    stream = io.StringIO(text)
+    stream.name = str(path)  # what YAML's error marks name
     try:
-        config = yaml.safe_load(text) or {}
+        return yaml.load(stream, Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    return validate_config(config)
+
+
+def check_config_files(paths) -> None:
+    """Each config file the workflow read can be read again without a fault that its loader
+    passes over (a key given twice); ConfigError otherwise."""
+    for path in paths:
+        read_config_file(path)
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    return validate_config(read_config_file(path))
