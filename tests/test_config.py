@@ -624,3 +624,34 @@ def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
         f"poolstudy figures: [Errno 2] No such file or directory: '{missing}/summary.csv'\n"
     )
     assert not cli.expected_failure(OSError("no file named"))  # an OSError without a path
+
+
+def test_an_evaluation_by_hand_refuses_models_of_another_cell(tmp_path, capsys):
+    import json
+
+    from poolstudy import cli
+
+    paths = []
+    for seed, meta in enumerate([{"dataset": "digits", "operator": "max", "seed": 0},
+                                 {"dataset": "glyphs", "operator": "max", "seed": 4}]):  # fmt: skip
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        (folder / "meta.json").write_text(json.dumps(meta))
+        paths.append(str(folder / "model.pt"))
+    (tmp_path / "2").mkdir()  # no meta.json: nothing to compare
+    paths.append(str(tmp_path / "2" / "model.pt"))
+    keys = {"dataset": "digits", "operator": "max"}
+    assert cli.model_mismatches(paths, [0, 1, 2], keys) == [
+        f"{paths[1]} was trained with dataset 'glyphs', not 'digits', seed 4, not 1"
+    ]
+    assert cli.model_mismatches(paths[:1], [0], keys | {"operator": "none"}) == [
+        f"{paths[0]} was trained with operator 'max', not 'none'"
+    ]
+    command = ["evaluate", "--data", "d.pt", "--model", *paths, "--experiment", "e",
+               "--dataset", "digits", "--operator", "max", "--seeds", "0", "1", "2",
+               "--out", "a.csv", "b.csv", "c.csv"]  # fmt: skip
+    assert cli.main(command) == 2
+    assert capsys.readouterr().err == (
+        "poolstudy evaluate: the models are not the cell named:\n"
+        f"  {paths[1]} was trained with dataset 'glyphs', not 'digits', seed 4, not 1\n"
+    )

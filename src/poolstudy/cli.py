@@ -114,7 +114,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def model_mismatches(model_paths, seeds, keys: dict) -> list[str]:
+    """Where a model's run (its ``meta.json``, beside it) was trained on another dataset, with
+    another operator or seed than the evaluation command names: its tables would be filed
+    under the command's names."""
+    from pathlib import Path
+
+    problems = []
+    for path, seed in zip(model_paths, seeds, strict=False):
+        meta_path = Path(path).parent / "meta.json"
+        if not meta_path.is_file():
+            continue
+        meta = json.loads(meta_path.read_text())
+        named = {"dataset": keys["dataset"], "operator": keys["operator"], "seed": seed}
+        if differ := [f"{key} {meta[key]!r}, not {value!r}" for key, value in named.items()
+                      if key in meta and meta[key] != value]:  # fmt: skip
+            problems.append(f"{path} was trained with {', '.join(differ)}")
+    return problems
+
+
 def cmd_evaluate(args) -> int:
+    from poolstudy.config import ConfigError
     from poolstudy.evaluate import evaluate_cell
 
     keys = {
@@ -123,6 +143,8 @@ def cmd_evaluate(args) -> int:
         "condition": args.condition,
         "operator": args.operator,
     }
+    if problems := model_mismatches(args.model, args.seeds, keys):
+        raise ConfigError("the models are not the cell named:\n  " + "\n  ".join(problems))
     evaluate_cell(
         args.data,
         args.model,
