@@ -1175,7 +1175,7 @@ def test_the_analyze_command_takes_the_configs_settings_and_needs_the_margin_of_
 
     command = ["analyze", "--evals", "e.csv", "--metas", "m.json", "--experiment", "x"]
     command += ["--out-dir", "out", "--metrics", "m.json"]
-    settings = ["--bootstrap-samples", "10", "--confidence", "0.9"]
+    settings = ["--bootstrap-samples", "100", "--confidence", "0.9"]
     contrasts = ["--contrasts", json.dumps([{"name": "max - none"}])]
     assert cli.main([*command, *settings, *contrasts]) == 2
     assert capsys.readouterr().err == (
@@ -1186,3 +1186,34 @@ def test_the_analyze_command_takes_the_configs_settings_and_needs_the_margin_of_
         with pytest.raises(SystemExit):
             cli.main([*command, *given])
         assert f"the following arguments are required: {left_out}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (["--confidence", "1.5"],
+         "argument --confidence: config key stats.confidence: 1.5 is greater than or equal to the "
+         "maximum of 1"),
+        (["--bootstrap-samples", "-5"],
+         "argument --bootstrap-samples: config key stats.bootstrap_samples: -5 is less than the "
+         "minimum of 100"),
+        (["--margin", "-1"],
+         "argument --margin: config key primary.margin: -1 is less than or equal to the minimum "
+         "of 0"),
+        (["--margin", "Infinity"],
+         "argument --margin: config key primary.margin: must be a finite number, not inf"),
+    ],
+    ids=["confidence", "bootstrap samples", "margin", "infinite margin"],
+)  # fmt: skip
+def test_the_analyze_commands_settings_are_refused_where_the_config_would_refuse_them(
+    capsys, setting, message
+):
+    from poolstudy import cli
+
+    command = ["analyze", "--evals", "e.csv", "--metas", "m.json", "--experiment", "x"]
+    command += ["--out-dir", "out", "--metrics", "m.json"]
+    settings = {"--bootstrap-samples": "100", "--confidence": "0.9"} | dict([setting])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*command, *(item for pair in settings.items() for item in pair)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"poolstudy analyze: error: {message}"

@@ -355,12 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrects", nargs="*", default=None, help="per-image records, in the order of --evals"
     )
     p.add_argument(
-        "--bootstrap-samples", type=int, required=True, help="config['stats']['bootstrap_samples']"
+        "--bootstrap-samples",
+        type=section_arg("stats", "bootstrap_samples"),
+        required=True,
+        help="config['stats']['bootstrap_samples']",
     )
     p.add_argument("--experiment", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--metrics", required=True)
-    p.add_argument("--confidence", type=float, required=True, help="config['stats']['confidence']")
+    p.add_argument(
+        "--confidence",
+        type=section_arg("stats", "confidence"),
+        required=True,
+        help="config['stats']['confidence']",
+    )
     p.add_argument(
         "--sweep", type=json_arg, default={}, help="sweep condition -> {n_train, augment_shift}"
     )
@@ -369,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--margin",
-        type=float,
+        type=section_arg("primary", "margin"),
         default=None,
         help="primary.margin: the equivalence margin of --contrasts",
     )
