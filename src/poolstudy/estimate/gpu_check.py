@@ -48,6 +48,8 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: not a device check run on a GPU (its device: "
             f"{check.get('device') if isinstance(check, dict) else None!r})"
         )
+    if not isinstance(check.get("device_name", ""), str):
+        raise CheckError(f"{path}: its device_name must be text, not {check['device_name']!r}")
     rows = check.get("operators")
     if not isinstance(rows, list) or not rows or not all(map(has_operator_keys, rows)):
         raise CheckError(
@@ -94,7 +96,12 @@ def mapping(value) -> dict:
 
 
 def has_operator_keys(row) -> bool:
-    return isinstance(row, dict) and all(key in row for key in OPERATOR_KEYS)
+    """A row with every key of ``OPERATOR_KEYS``, its operator named by a string."""
+    return (
+        isinstance(row, dict)
+        and all(key in row for key in OPERATOR_KEYS)
+        and isinstance(row["operator"], str)
+    )
 
 
 def last_line(text) -> str | None:
