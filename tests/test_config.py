@@ -655,3 +655,28 @@ def test_an_evaluation_by_hand_refuses_models_of_another_cell(tmp_path, capsys):
         "poolstudy evaluate: the models are not the cell named:\n"
         f"  {paths[1]} was trained with dataset 'glyphs', not 'digits', seed 4, not 1\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["train", "--data", "d.pt", "--operator", "maxx", "--seeds", "0", "--out-dir", "o"],
+         "poolstudy train: unknown operator 'maxx'; registered: " + ", ".join(OPERATORS)),
+        (["prepare", "--dataset", "mnistt", "--out", "o.pt", "--raw-dir", "raw"],
+         "poolstudy prepare: unknown dataset 'mnistt'; registered: " + ", ".join(DATASETS)),
+        (["evaluate", "--data", "d.pt", "--model", "m.pt", "--experiment", "e", "--dataset",
+          "digits", "--operator", "maxx", "--seeds", "0", "--out", "o.csv"],
+         "poolstudy evaluate: unknown operator 'maxx'; registered: " + ", ".join(OPERATORS)),
+        (["evaluate", "--data", "d.pt", "--model", "m.pt", "--experiment", "e", "--dataset",
+          "mnistt", "--operator", "max", "--seeds", "0", "--out", "o.csv"],
+         "poolstudy evaluate: unknown dataset 'mnistt'; registered: " + ", ".join(DATASETS)),
+    ],
+    ids=["train", "prepare", "evaluate operator", "evaluate dataset"],
+)  # fmt: skip
+def test_a_command_by_hand_naming_an_unregistered_name_lists_the_registered_ones(
+    capsys, command, message
+):
+    from poolstudy import cli
+
+    assert cli.main(command) == 2
+    assert capsys.readouterr().err == message + "\n"

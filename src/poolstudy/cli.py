@@ -75,9 +75,19 @@ def cmd_check_config(args) -> int:
     return 0
 
 
+def check_registered(kind: str, name: str) -> None:
+    """ConfigError, listing the registered names, where ``name`` is no registered ``kind``
+    (operator, dataset): as a config naming it would be refused."""
+    from poolstudy.config import ConfigError, registries
+
+    if name not in (names := registries()[kind]):
+        raise ConfigError(f"unknown {kind} {name!r}; registered: {', '.join(names)}")
+
+
 def cmd_prepare(args) -> int:
     from poolstudy.data.prepare import SPLITS, prepare_dataset
 
+    check_registered("dataset", args.dataset)
     prepared = prepare_dataset(
         args.dataset,
         args.out,
@@ -95,6 +105,7 @@ def cmd_prepare(args) -> int:
 def cmd_train(args) -> int:
     from poolstudy.train import train_cell
 
+    check_registered("operator", args.operator)
     for result in train_cell(
         args.data,
         args.operator,
@@ -137,6 +148,8 @@ def cmd_evaluate(args) -> int:
     from poolstudy.config import ConfigError
     from poolstudy.evaluate import evaluate_cell
 
+    check_registered("operator", args.operator)
+    check_registered("dataset", args.dataset)
     keys = {
         "experiment": args.experiment,
         "dataset": args.dataset,
