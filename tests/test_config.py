@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from poolstudy import config as config_module
 from poolstudy.config import ConfigError, load_config, validate_config
 from poolstudy.data import DATASETS
 from poolstudy.pooling import OPERATORS
@@ -680,3 +681,16 @@ def test_a_command_by_hand_naming_an_unregistered_name_lists_the_registered_ones
 
     assert cli.main(command) == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def test_a_number_that_yaml_read_as_text_is_explained():
+    assert error_of(config_with(train__lr="1e-3")) == (
+        "invalid configuration:\n  config key train.lr: '1e-3' is not of type 'number' (YAML "
+        "reads 1e-3 as text: write the number with a decimal point, as 1.0e-3, or in full, as "
+        "0.001)"
+    )
+    for text in ("fast", "nan", "inf"):  # not numbers a reader meant: no explanation
+        assert error_of(config_with(train__lr=text)) == (
+            f"invalid configuration:\n  config key train.lr: '{text}' is not of type 'number'"
+        )
+    assert not config_module.looks_like_a_number(0.5)

@@ -80,7 +80,23 @@ def describe_error(error, prefix=()) -> str:
             f"config key {where}: {error.instance!r} is not allowed; "
             f"choose one of: {', '.join(map(str, error.validator_value))}"
         )
+    if error.validator == "type" and looks_like_a_number(error.instance):
+        return (
+            f"config key {where}: {error.message} (YAML reads {error.instance} as text: "
+            "write the number with a decimal point, as 1.0e-3, or in full, as 0.001)"
+        )
     return f"config key {where}: {error.message}"
+
+
+def looks_like_a_number(value) -> bool:
+    """Text that Python would read as a finite number: YAML 1.1 reads ``1e-3`` (no decimal
+    point) as a string."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def validate_structure(config: dict, schema: dict | None = None) -> dict:
