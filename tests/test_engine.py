@@ -992,6 +992,44 @@ def test_the_pipeline_benchmark_runs_the_study_it_is_given(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_the_pipeline_benchmark_refuses_a_missing_study_or_revision_in_one_line(tmp_path, capsys):
+    from poolstudy import cli
+    from poolstudy.bench import engine_at
+
+    for study in (tmp_path / "missing.yaml", tmp_path):
+        assert cli.main(["bench", "--pipeline", "--study", str(study)]) == 2
+        assert capsys.readouterr().err == (
+            f"poolstudy bench: --study {study}: no config file there\n"
+        )
+    with pytest.raises(ValueError) as refused:
+        engine_at("no-such-revision", tmp_path / "old")
+    assert str(refused.value).startswith(
+        "cannot take the engine at revision 'no-such-revision' from git: fatal: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("cpu", None),
+        ("bogus", "Expected one of cpu, cuda"),
+        ("cuda", "torch sees no CUDA GPU here (torch.cuda.is_available() is False)"),
+    ],
+)
+def test_the_device_check_refuses_a_device_torch_cannot_run_on(monkeypatch, capsys, name, problem):
+    from poolstudy import cli, devicebench
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    found = cli.device_problem(name)
+    assert found == problem if problem is None else found.startswith(problem)
+    if problem is not None:
+        monkeypatch.setattr(devicebench, "run_device_check", None)  # not reached
+        assert cli.main(["bench", "--device", name]) == 2
+        assert capsys.readouterr().err.startswith(f"poolstudy bench: --device {name}: {problem}")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cli.device_problem("cuda:1") is None
+
+
 def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():
     from poolstudy import bench, maxima
 

@@ -231,6 +231,20 @@ def cmd_record(args) -> int:
     return 0
 
 
+def device_problem(name: str) -> str | None:
+    """Why torch cannot run on the device ``name`` (not a device's name, or CUDA without a
+    GPU), or None."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        return str(error).splitlines()[0]
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return "torch sees no CUDA GPU here (torch.cuda.is_available() is False)"
+    return None
+
+
 def cmd_bench(args) -> int:
     from poolstudy import bench
 
@@ -249,6 +263,9 @@ def cmd_bench(args) -> int:
     if args.device is not None:
         from poolstudy.devicebench import check_problems, run_device_check
 
+        if problem := device_problem(args.device):
+            print(f"poolstudy bench: --device {args.device}: {problem}", file=sys.stderr)
+            return 2
         report = run_device_check(
             args.device,
             args.operators,
@@ -266,9 +283,13 @@ def cmd_bench(args) -> int:
         run_compiled_benchmarks(args.config, args.operators, args.repeats, args.threads)
         return 0
     if args.pipeline:
-        return bench.run_pipeline_benchmark(
-            bench.REPO, args.cores, args.keep, args.against, args.study
-        )
+        try:
+            return bench.run_pipeline_benchmark(
+                bench.REPO, args.cores, args.keep, args.against, args.study
+            )
+        except (ValueError, FileNotFoundError) as error:  # a study or revision that is not there
+            print(f"poolstudy bench: {error}", file=sys.stderr)
+            return 2
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
     return 0
 
