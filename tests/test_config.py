@@ -516,8 +516,11 @@ def test_a_merge_key_may_be_overridden_and_yaml_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError) as refused:
         read_config_file(path)
     assert f'in "{path}", line' in str(refused.value)
-    path.write_text("")
-    assert read_config_file(path) == {}
+    for empty in ("", "# nothing yet\n", "---\n"):
+        path.write_text(empty)
+        with pytest.raises(ConfigError) as refused:
+            read_config_file(path)
+        assert str(refused.value) == f"{path}: the config file holds no settings"
 
 
 def test_snakemake_stops_on_a_key_given_twice_in_its_config_file(tmp_path):

@@ -347,7 +347,7 @@ UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, 
 
 def read_config_file(path: str | os.PathLike) -> dict:
     """A config file's settings, unvalidated; ConfigError where it cannot be read, is not
-    YAML (or JSON) or gives a key twice."""
+    YAML (or JSON), is empty or gives a key twice."""
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as error:
@@ -356,9 +356,12 @@ def read_config_file(path: str | os.PathLike) -> dict:
     stream = io.StringIO(text)
     stream.name = str(path)  # what YAML's error marks name
     try:
-        return yaml.load(stream, Loader=UniqueKeyLoader) or {}
+        settings = yaml.load(stream, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if settings is None:
+        raise ConfigError(f"{path}: the config file holds no settings")
+    return settings
 
 
 def check_config_files(paths) -> None:
