@@ -607,16 +607,65 @@ def test_the_other_commands_by_hand_refuse_what_the_config_would(capsys, command
     assert capsys.readouterr().err.splitlines()[-1] == f"poolstudy {command[0]}: error: {message}"
 
 
-def test_the_options_a_rule_passes_are_accepted(tmp_path):
-    """What the rules pass: each section of a validated config, as it stands."""
-    from poolstudy.config import condition_settings, section_problems
+SHIPPED = [*sorted((REPO / "config").glob("*.yaml")), REPO / "tests" / "data" / "tiny.yaml"]
 
-    config = validate_config(copy.deepcopy(DEFAULT))
-    for condition in config["conditions"]:
-        for section, settings in condition_settings(config, condition).items():
-            assert section_problems(settings, (section,)) == [], (condition, section)
-    assert section_problems(config["data"]["split"], ("data", "split")) == []
-    assert section_problems(None, ("train", "n_train")) == []
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
+def test_the_options_the_rules_pass_are_accepted(path):
+    """Each command line the rules build (as ``workflow/rules/*.smk`` quote them: one JSON
+    argument per section) for every condition of a shipped config parses."""
+    import json
+    import shlex
+
+    from poolstudy import cli
+    from poolstudy.plan import (
+        condition_settings,
+        datasets_used,
+        primary_contrasts,
+        primary_regime,
+        seed_groups,
+        sweep_points,
+    )
+
+    def as_arg(value) -> str:
+        return shlex.quote(json.dumps(value, sort_keys=True))
+
+    config = load_config(path)
+    parser = cli.build_parser()
+    commands = []
+    for conditions, seeds in seed_groups(config).values():
+        for condition in conditions:
+            settings = condition_settings(config, condition)
+            seed_list = " ".join(map(str, seeds))
+            commands.append(
+                f"train --data d --operator max --seeds {seed_list} --condition {condition} "
+                f"--model {as_arg(settings['model'])} --train {as_arg(settings['train'])} "
+                f"--placement {as_arg(settings['placement'])} --out-dir o"
+            )
+            commands.append(
+                f"evaluate --data d --model m --evaluate {as_arg(settings['evaluate'])} "
+                f"--placement {as_arg(settings['placement'])} "
+                f"--n-train {as_arg(settings['train']['n_train'])} --experiment e "
+                f"--dataset digits --condition {condition} --operator max --seeds {seed_list} "
+                "--out x"
+            )
+    for dataset in datasets_used(config):
+        options = config["data"]["options"].get(dataset, {})
+        commands.append(
+            f"prepare --dataset {dataset} --out o --raw-dir r "
+            f"--split {as_arg(config['data']['split'])} --options {as_arg(options)}"
+        )
+    margin = f"--margin {config['primary']['margin']}" if config.get("primary") else ""
+    commands.append(
+        f"analyze --evals a --metas c --experiment e --out-dir o --metrics m "
+        f"--bootstrap-samples {config['stats']['bootstrap_samples']} "
+        f"--confidence {config['stats']['confidence']} --sweep {as_arg(sweep_points(config))} "
+        f"--contrasts {as_arg(primary_contrasts(config))} {margin} "
+        f"--regime {as_arg(primary_regime(config))}"
+    )
+    for command in commands:
+        parser.parse_args(shlex.split(command))  # SystemExit where refused
+    assert len(commands) > 3
 
 
 def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
@@ -628,6 +677,10 @@ def test_a_missing_input_file_is_one_line_naming_it(tmp_path, capsys):
         f"poolstudy figures: [Errno 2] No such file or directory: '{missing}/summary.csv'\n"
     )
     assert not cli.expected_failure(OSError("no file named"))  # an OSError without a path
+    # one naming a path, but not a path missing or of the wrong kind: a traceback
+    assert not cli.expected_failure(OSError(18, "Invalid cross-device link", "a", None, "b"))
+    assert cli.expected_failure(IsADirectoryError(21, "Is a directory", "out"))
+    assert cli.expected_failure(PermissionError(13, "Permission denied", "data.pt"))
 
 
 def test_an_evaluation_by_hand_refuses_models_of_another_cell(tmp_path, capsys):
@@ -651,6 +704,13 @@ def test_an_evaluation_by_hand_refuses_models_of_another_cell(tmp_path, capsys):
     assert cli.model_mismatches(paths[:1], [0], keys | {"operator": "none"}) == [
         f"{paths[0]} was trained with operator 'max', not 'none'"
     ]
+    assert cli.model_mismatches(paths, [0, 1], keys) == [
+        "3 models for 2 seeds: give one model per seed"
+    ]
+    (tmp_path / "2" / "meta.json").write_text("[not a run's record")
+    assert cli.model_mismatches(paths[2:], [5], keys) == []  # unreadable: nothing to compare
+    (tmp_path / "2" / "meta.json").write_text("[1, 2]")
+    assert cli.model_mismatches(paths[2:], [5], keys) == []
     command = ["evaluate", "--data", "d.pt", "--model", *paths, "--experiment", "e",
                "--dataset", "digits", "--operator", "max", "--seeds", "0", "1", "2",
                "--out", "a.csv", "b.csv", "c.csv"]  # fmt: skip
@@ -686,14 +746,55 @@ def test_a_command_by_hand_naming_an_unregistered_name_lists_the_registered_ones
     assert capsys.readouterr().err == message + "\n"
 
 
-def test_a_number_that_yaml_read_as_text_is_explained():
-    assert error_of(config_with(train__lr="1e-3")) == (
-        "invalid configuration:\n  config key train.lr: '1e-3' is not of type 'number' (YAML "
-        "reads 1e-3 as text: write the number with a decimal point, as 1.0e-3, or in full, as "
-        "0.001)"
+EXPONENT_HINT = (
+    "text, not a number: write the exponent after a decimal point and with a sign, as 1.0e-3, "
+    "or the number in full, as 0.001"
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"train__lr": "1e-3"}, f"train.lr: '1e-3' is not of type 'number' ({EXPONENT_HINT})"),
+        ({"train__lr": "1.0E3"}, f"train.lr: '1.0E3' is not of type 'number' ({EXPONENT_HINT})"),
+        ({"train__lr": "0.05"},
+         "train.lr: '0.05' is not of type 'number' (text, not a number: write it without "
+         "quotes)"),
+        ({"train__epochs": "100"},
+         "train.epochs: '100' is not of type 'integer' (text, not a number: write it without "
+         "quotes)"),
+        ({"train__lr": "fast"}, "train.lr: 'fast' is not of type 'number'"),
+        ({"train__lr": "nan"}, "train.lr: 'nan' is not of type 'number'"),
+        ({"train__lr": "inf"}, "train.lr: 'inf' is not of type 'number'"),
+        ({"train__deterministic": "1"}, "train.deterministic: '1' is not of type 'boolean'"),
+    ],
+    ids=["exponent", "unsigned exponent", "quoted", "quoted whole", "word", "nan", "inf",
+         "a boolean"],
+)  # fmt: skip
+def test_a_number_read_as_text_is_explained_where_a_number_was_meant(changes, message):
+    assert error_of(config_with(**changes)) == f"invalid configuration:\n  config key {message}"
+
+
+def test_whole_numbers_written_as_decimals_are_not_integers():
+    """JSON Schema counts 2000.0 as an integer; the code would get a float."""
+    assert error_of(config_with(stats__bootstrap_samples=2000.0, seeds=[0, 1.0e20])) == (
+        "invalid configuration:\n"
+        "  config key seeds[1]: 1e+20 is not of type 'integer'\n"
+        "  config key stats.bootstrap_samples: 2000.0 is not of type 'integer'"
     )
-    for text in ("fast", "nan", "inf"):  # not numbers a reader meant: no explanation
-        assert error_of(config_with(train__lr=text)) == (
-            f"invalid configuration:\n  config key train.lr: '{text}' is not of type 'number'"
-        )
-    assert not config_module.looks_like_a_number(0.5)
+    assert config_module.section_problems({"steps": 300.0}, ("train",)) == [
+        "config key train.steps: 300.0 is not of type 'integer', 'null'"
+    ]
+    assert config_module.section_problems({"lr": 1}, ("train",)) == []  # a number may be whole
+
+
+def test_a_json_config_file_is_read_as_json_with_tabs_and_refused_with_a_key_twice(tmp_path):
+    from poolstudy.config import read_config_file
+
+    path = tmp_path / "study.json"
+    path.write_text('{\n\t"seeds": [0, 1],\n\t"train": {"lr": 0.1}\n}\n')
+    assert read_config_file(path) == {"seeds": [0, 1], "train": {"lr": 0.1}}
+    path.write_text('{"seeds": [0], "train": {"lr": 0.1, "lr": 0.2}}')
+    with pytest.raises(ConfigError) as refused:
+        read_config_file(path)
+    assert str(refused.value) == f"{path}: key 'lr' given twice"

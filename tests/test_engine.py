@@ -731,7 +731,7 @@ def test_a_jobs_start_up_is_timed_in_a_new_process_on_the_device(monkeypatch):
     assert devicebench.job_start_seconds(torch.device("cuda", 1)) >= 0
     [(command, check)] = commands
     assert check and command[:2] == [sys.executable, "-c"]
-    assert command[2].startswith("import poolstudy.evaluate; import torch;")
+    assert command[2].startswith("import poolstudy.evaluate, jsonschema; import torch;")
     assert "torch.ones(1, device='cuda:1').sum().item()" in command[2]
 
 
@@ -976,7 +976,7 @@ def test_the_benchmark_holds_full_resolution_networks_to_their_own_goal(operator
 
 
 def test_the_pipeline_benchmark_runs_the_study_it_is_given(tmp_path):
-    from poolstudy.bench import run_pipeline_benchmark, with_study
+    from poolstudy.bench import BenchInputError, run_pipeline_benchmark, with_study
 
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
@@ -987,21 +987,21 @@ def test_the_pipeline_benchmark_runs_the_study_it_is_given(tmp_path):
     assert (project / "config" / "config.yaml").read_text() == "experiment: default\n"
     with_study(project, study)
     assert (project / "config" / "config.yaml").read_text() == "experiment: old\n"
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+    with pytest.raises(BenchInputError, match="missing.yaml"):
         run_pipeline_benchmark(keep=tmp_path / "run", study=tmp_path / "missing.yaml")
     assert not (tmp_path / "run").exists()
 
 
 def test_the_pipeline_benchmark_refuses_a_missing_study_or_revision_in_one_line(tmp_path, capsys):
     from poolstudy import cli
-    from poolstudy.bench import engine_at
+    from poolstudy.bench import BenchInputError, engine_at
 
     for study in (tmp_path / "missing.yaml", tmp_path):
         assert cli.main(["bench", "--pipeline", "--study", str(study)]) == 2
         assert capsys.readouterr().err == (
             f"poolstudy bench: --study {study}: no config file there\n"
         )
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(BenchInputError) as refused:
         engine_at("no-such-revision", tmp_path / "old")
     assert str(refused.value).startswith(
         "cannot take the engine at revision 'no-such-revision' from git: fatal: "
@@ -1027,7 +1027,11 @@ def test_the_device_check_refuses_a_device_torch_cannot_run_on(monkeypatch, caps
         assert cli.main(["bench", "--device", name]) == 2
         assert capsys.readouterr().err.startswith(f"poolstudy bench: --device {name}: {problem}")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert cli.device_problem("cuda:1") is None
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert cli.device_problem("cuda:1") is None and cli.device_problem("cuda") is None
+    assert cli.device_problem("cuda:2") == "torch sees 2 CUDA GPUs here (cuda:0 to cuda:1)"
+    assert cli.device_problem("meta") == "the check runs on cpu or cuda"
+    assert cli.device_problem("cpu:0") is None
 
 
 def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():

@@ -545,7 +545,7 @@ def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
         f"({heaviest.cell.dataset}/{heaviest.cell.condition}, {spec.image_size}px, "
         f"{si(forward_flops(spec))}FLOP per image, the network with most training FLOPs) at "
         f"batch {batches[0][0]} (training) and {batches[0][1]} (evaluation); per job: "
-        '`python -c "import poolstudy.evaluate"` measured (1.5 s) + 1 s assumed'
+        '`python -c "import poolstudy.evaluate, jsonschema"` measured (1.5 s) + 1 s assumed'
     )
     monkeypatch.setattr(estimate.os, "cpu_count", lambda: None)
     assert calibrate_cpu(study, tiny, cores=None, seconds=6.0).parallel == 1
@@ -684,7 +684,9 @@ def test_start_up_is_timed_in_a_new_process(monkeypatch):
     clock = iter([5.0, 7.5])
     monkeypatch.setattr(estimate.time, "perf_counter", lambda: next(clock))
     assert estimate.start_up_seconds() == 2.5
-    assert commands == [([estimate.sys.executable, "-c", "import poolstudy.evaluate"], True)]
+    assert commands == [
+        ([estimate.sys.executable, "-c", "import poolstudy.evaluate, jsonschema"], True)
+    ]
 
 
 def test_the_network_of_a_cell_is_the_one_its_run_trains(tiny):

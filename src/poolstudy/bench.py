@@ -360,14 +360,19 @@ def bench_glyphs(n: int) -> float:
     return rate
 
 
+class BenchInputError(ValueError):
+    """A benchmark's input that is not there: a study's config file, an engine's revision."""
+
+
 def engine_at(revision: str, dest: Path, repo: Path = REPO) -> Path:
-    """The project's files at a git ``revision`` (``git archive``), in ``dest``; ValueError,
-    with git's reason, where git cannot give them (no such revision, not a checkout)."""
+    """The project's files at a git ``revision`` (``git archive``), in ``dest``;
+    BenchInputError, with git's reason, where git cannot give them (no such revision, not a
+    checkout)."""
     dest.mkdir(parents=True)
     result = subprocess.run(["git", "-C", str(repo), "archive", revision], capture_output=True)
     if result.returncode:
         reason = result.stderr.decode(errors="replace").strip() or f"exit {result.returncode}"
-        raise ValueError(f"cannot take the engine at revision {revision!r} from git: {reason}")
+        raise BenchInputError(f"cannot take the engine at revision {revision!r} from git: {reason}")
     archive = result.stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
@@ -420,7 +425,7 @@ def run_pipeline_benchmark(
     and accuracy. With ``against`` (a git revision), first run the same study with that
     revision's engine, back to back."""
     if study is not None and not Path(study).is_file():
-        raise FileNotFoundError(f"--study {study}: no config file there")
+        raise BenchInputError(f"--study {study}: no config file there")
     with tempfile.TemporaryDirectory() as tmp:
         previous = None
         if against:

@@ -131,12 +131,17 @@ def model_mismatches(model_paths, seeds, keys: dict) -> list[str]:
     under the command's names."""
     from pathlib import Path
 
+    if len(model_paths) != len(seeds):
+        return [f"{len(model_paths)} models for {len(seeds)} seeds: give one model per seed"]
     problems = []
-    for path, seed in zip(model_paths, seeds, strict=False):
+    for path, seed in zip(model_paths, seeds, strict=True):
         meta_path = Path(path).parent / "meta.json"
-        if not meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # no run's record to compare (loading the model checks the model)
+        if not isinstance(meta, dict):
             continue
-        meta = json.loads(meta_path.read_text())
         named = {"dataset": keys["dataset"], "operator": keys["operator"], "seed": seed}
         if differ := [f"{key} {meta[key]!r}, not {value!r}" for key, value in named.items()
                       if key in meta and meta[key] != value]:  # fmt: skip
@@ -232,16 +237,21 @@ def cmd_record(args) -> int:
 
 
 def device_problem(name: str) -> str | None:
-    """Why torch cannot run on the device ``name`` (not a device's name, or CUDA without a
-    GPU), or None."""
+    """Why the device check cannot run on the device ``name`` (not a device's name, neither
+    the CPU nor CUDA, CUDA without a GPU or without that GPU), or None."""
     import torch
 
     try:
         device = torch.device(name)
     except RuntimeError as error:
         return str(error).splitlines()[0]
+    if device.type not in ("cpu", "cuda"):
+        return "the check runs on cpu or cuda"
     if device.type == "cuda" and not torch.cuda.is_available():
         return "torch sees no CUDA GPU here (torch.cuda.is_available() is False)"
+    count = torch.cuda.device_count() if device.type == "cuda" else 0
+    if device.type == "cuda" and device.index is not None and device.index >= count:
+        return f"torch sees {count} CUDA GPUs here (cuda:0 to cuda:{count - 1})"
     return None
 
 
@@ -287,7 +297,7 @@ def cmd_bench(args) -> int:
             return bench.run_pipeline_benchmark(
                 bench.REPO, args.cores, args.keep, args.against, args.study
             )
-        except (ValueError, FileNotFoundError) as error:  # a study or revision that is not there
+        except bench.BenchInputError as error:  # a study or revision that is not there
             print(f"poolstudy bench: {error}", file=sys.stderr)
             return 2
     bench.run_benchmarks(args.config, args.operators, args.repeats, args.threads)
@@ -563,6 +573,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MISSING_OR_MISPLACED = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+"""The errors of a path that is not there, or not what the command takes (a folder for a
+file): each names the path, which is the whole story."""
+
+
 def expected_failure(error: BaseException) -> bool:
     """Errors whose message says what to do, so a traceback would only hide it: a config
     that cannot run, a dataset that cannot be had, a damaged file, a diverged run, a file or
@@ -578,7 +593,7 @@ def expected_failure(error: BaseException) -> bool:
     record = sys.modules.get("poolstudy.record")
     if record is not None:
         expected.append(record.RecordError)
-    if isinstance(error, OSError) and error.filename is not None:
+    if isinstance(error, MISSING_OR_MISPLACED) and error.filename is not None:
         return True
     return isinstance(error, tuple(expected))
 

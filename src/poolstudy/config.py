@@ -9,6 +9,7 @@ are found by ``poolstudy.checks``. Every error names the key, the value and what
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import io
@@ -48,17 +49,35 @@ def _copy(value):
 
 
 @functools.cache
-def default_filling_validator():
-    """Draft 2020-12 validation that fills in each missing key's schema default. jsonschema is
-    imported here, not with the module: code that only reads defaults (``section_defaults``:
-    a training job, the GPU check on a machine with PyTorch alone) runs without it."""
-    from jsonschema import Draft202012Validator
+def strict_validator():
+    """Draft 2020-12 validation in which an integer is a whole number written as one: JSON
+    Schema counts 2000.0 (and 1.0e+20) as integers, which would reach ``range()`` and the
+    seeds as floats. jsonschema is imported here, not with the module: code that only reads
+    defaults (``section_defaults``: the GPU check on a machine with PyTorch alone) runs
+    without it."""
+    from jsonschema import Draft202012Validator, validators
 
-    return _with_defaults(Draft202012Validator)
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    return validators.extend(Draft202012Validator, type_checker=checker)
+
+
+@functools.cache
+def default_filling_validator():
+    """``strict_validator`` that also fills in each missing key's schema default."""
+    return _with_defaults(strict_validator())
+
+
+@functools.cache
+def _parsed_schema(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text())
 
 
 def load_schema(path: str | os.PathLike = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """The config's schema (a copy of it, read once per process: each command-line option
+    that is a part of the config is checked against it)."""
+    return copy.deepcopy(_parsed_schema(str(path)))
 
 
 def key_path(parts) -> str:
@@ -80,12 +99,30 @@ def describe_error(error, prefix=()) -> str:
             f"config key {where}: {error.instance!r} is not allowed; "
             f"choose one of: {', '.join(map(str, error.validator_value))}"
         )
-    if error.validator == "type" and looks_like_a_number(error.instance):
-        return (
-            f"config key {where}: {error.message} (YAML reads {error.instance} as text: "
-            "write the number with a decimal point, as 1.0e-3, or in full, as 0.001)"
-        )
+    if (
+        error.validator == "type"
+        and {"number", "integer"} & set(as_list(error.validator_value))
+        and looks_like_a_number(error.instance)
+    ):
+        return f"config key {where}: {error.message} ({number_as_text_hint(error.instance)})"
     return f"config key {where}: {error.message}"
+
+
+def as_list(value) -> list:
+    """A schema's ``type`` as a list (it may be one name)."""
+    return value if isinstance(value, list) else [value]
+
+
+def number_as_text_hint(text: str) -> str:
+    """Why a number was read as text: YAML reads an exponent as a number only after a decimal
+    point and with a sign (``1.0e-3``; ``1e-3`` and ``1.0e3`` are text); otherwise it was
+    quoted."""
+    if "e" in text.lower():
+        return (
+            "text, not a number: write the exponent after a decimal point and with a sign, as "
+            "1.0e-3, or the number in full, as 0.001"
+        )
+    return "text, not a number: write it without quotes"
 
 
 def looks_like_a_number(value) -> bool:
@@ -149,11 +186,9 @@ def section_problems(value, section: tuple[str, ...]) -> list[str]:
     """What the config's schema finds wrong with ``value`` as the part ``section`` of a
     config (``number_problems`` first), each message naming its key: for options given on
     the command line, which no config validated."""
-    from jsonschema import Draft202012Validator
-
     if problems := number_problems(value, section):
         return problems
-    validator = Draft202012Validator(section_schema(section))
+    validator = strict_validator()(section_schema(section))
     errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
     return [describe_error(error, section) for error in errors]
 
@@ -248,13 +283,11 @@ def placement_problems(name: str, settings: dict) -> list[str]:
 
 def validate_conditions(config: dict, schema: dict | None = None) -> dict:
     """Each condition's merged sections must satisfy the schema of those sections."""
-    from jsonschema import Draft202012Validator
-
     schema = schema or load_schema()
     problems = []
     for name in all_conditions(config):
         for section, merged in condition_settings(config, name).items():
-            validator = Draft202012Validator(schema["properties"][section])
+            validator = strict_validator()(schema["properties"][section])
             for error in validator.iter_errors(merged):
                 where = key_path(["conditions", name, section, *error.absolute_path])
                 problems.append(f"config key {where}: {error.message}")
@@ -345,6 +378,16 @@ def _unique_mapping(loader: UniqueKeyLoader, node, deep: bool = False):
 UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
+def unique_pairs(path, pairs: list) -> dict:
+    """A JSON object's pairs as a dict; ConfigError where a key comes twice."""
+    settings = {}
+    for key, value in pairs:
+        if key in settings:
+            raise ConfigError(f"{path}: key {key!r} given twice")
+        settings[key] = value
+    return settings
+
+
 def read_config_file(path: str | os.PathLike) -> dict:
     """A config file's settings, unvalidated; ConfigError where it cannot be read, is not
     YAML (or JSON), is empty or gives a key twice."""
@@ -353,12 +396,15 @@ def read_config_file(path: str | os.PathLike) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise ConfigError(f"{path}: cannot read the config ({reason})") from None
-    stream = io.StringIO(text)
-    stream.name = str(path)  # what YAML's error marks name
-    try:
-        settings = yaml.load(stream, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    try:  # JSON first, as Snakemake reads a config file (JSON may be indented with tabs)
+        settings = json.loads(text, object_pairs_hook=lambda pairs: unique_pairs(path, pairs))
+    except json.JSONDecodeError:
+        stream = io.StringIO(text)
+        stream.name = str(path)  # what YAML's error marks name
+        try:
+            settings = yaml.load(stream, Loader=UniqueKeyLoader)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if settings is None:
         raise ConfigError(f"{path}: the config file holds no settings")
     return settings

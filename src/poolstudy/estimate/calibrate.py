@@ -31,9 +31,10 @@ data and writing the outputs (an assumption)."""
 CPU_STEP_FLOPS = 1e10
 """Training FLOPs of one calibration step at most (the batch is cut to fit): a step of a large
 network at batch 256 would take minutes on one thread."""
-IMPORT_PROBE = "import poolstudy.evaluate"
-"""What every train and evaluate job imports (torch, pandas, the library): its time is the
-measured part of the per-job cost on the CPU."""
+IMPORT_PROBE = "import poolstudy.evaluate, jsonschema"
+"""What every train and evaluate job imports (torch, pandas, the library, and jsonschema,
+which checks the config's sections it is given on the command line): its time is the measured
+part of the per-job cost on the CPU."""
 
 
 def networks_by_weight(study: StudyCost) -> list[CellCost]:
