@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
+from matplotlib.textpath import TextPath
 
 from poolstudy import figures
 from poolstudy.analyze import empty_sweep_tables, placement_curves
@@ -555,9 +556,11 @@ def test_fitted_titles_keep_proportions_where_titles_fit_and_widen_only_the_narr
     assert (
         style.text_width("ab\nabcd", 7) == style.text_width("abcd", 7) > style.text_width("ab", 7)
     )
-    assert style.text_width("", 7) == 0 and style.text_width("ab,\n", 7) == style.text_width(
-        "ab,", 7
-    )
+    assert style.text_width("", 7) == 0
+    assert style.text_width("ab,\n", 7) == style.text_width("ab,", 7)
+    # in inches: a path's extent in points, 72 to the inch
+    path = TextPath((0, 0), "abcd", size=7)
+    assert style.text_width("abcd", 7) == pytest.approx(path.get_extents().width / 72, rel=1e-9)
 
 
 def test_a_title_that_fitted_its_share_is_broken_once_a_wider_neighbour_takes_its_room():
