@@ -798,3 +798,47 @@ def test_a_json_config_file_is_read_as_json_with_tabs_and_refused_with_a_key_twi
     with pytest.raises(ConfigError) as refused:
         read_config_file(path)
     assert str(refused.value) == f"{path}: key 'lr' given twice"
+
+
+def test_keys_after_a_merge_key_are_still_checked_and_every_file_is_read(tmp_path):
+    from poolstudy.config import check_config_files, read_config_file
+
+    path = tmp_path / "study.yaml"
+    path.write_text("base: &b {x: 1}\nd:\n  <<: *b\n  y: 2\n  y: 3\n")
+    with pytest.raises(ConfigError) as refused:
+        read_config_file(path)
+    assert str(refused.value) == f"{path}: key 'y' given twice (lines 4 and 5)"
+    good = tmp_path / "good.yaml"
+    good.write_text("seeds: [0]\n")
+    check_config_files([good])  # nothing to say
+    with pytest.raises(ConfigError) as refused:
+        check_config_files([good, path])
+    assert str(refused.value) == f"{path}: key 'y' given twice (lines 4 and 5)"
+
+
+def test_whole_numbers_fit_in_64_bits_up_to_the_bounds():
+    from poolstudy.config import INT64, number_problems
+
+    assert INT64 == 2**63
+    assert number_problems([-(2**63), 2**63 - 1, True, 1.5]) == []
+    assert number_problems({"a": [2**63]}) == [
+        "config key a[0]: 9223372036854775808 does not fit in a 64-bit integer"
+    ]
+
+
+def test_a_sections_problems_are_listed_in_key_order():
+    """The schema checks ``batch_size`` before ``augment_shift``; the messages come by key."""
+    from poolstudy.config import section_problems
+
+    assert section_problems({"batch_size": 0, "augment_shift": -1}, ("train",)) == [
+        "config key train.augment_shift: -1 is less than the minimum of 0",
+        "config key train.batch_size: 0 is less than the minimum of 1",
+    ]
+
+
+def test_the_schema_read_once_is_handed_out_as_a_copy():
+    from poolstudy.config import load_schema
+
+    schema = load_schema()
+    schema["properties"]["train"]["properties"].clear()
+    assert load_schema()["properties"]["train"]["properties"]  # the next reader's is whole
