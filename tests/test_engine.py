@@ -1244,3 +1244,29 @@ def test_an_interrupted_check_stops_the_command_it_was_waiting_for(monkeypatch, 
         )
     [process] = started
     assert process.wait(timeout=30) == -9
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--glyphs", "10", "--pipeline"],
+         "--pipeline, --glyphs: separate benchmarks, give one of them"),
+        (["--device", "cpu", "--compiled"],
+         "--device, --compiled: separate benchmarks, give one of them"),
+        (["--keep", "run", "--study", "s.yaml"], "--keep, --study only with --pipeline"),
+        (["--pipeline", "--steps", "5"], "--steps only with --device"),
+        (["--device", "cpu", "--networks", "3"], "--networks only with --precision"),
+        (["--no-pipeline"], "--no-pipeline only with --device"),
+    ],
+)  # fmt: skip
+def test_bench_refuses_options_that_would_be_ignored(monkeypatch, capsys, arguments, message):
+    from poolstudy import bench, cli
+
+    for name in ("bench_glyphs", "run_pipeline_benchmark", "run_benchmarks"):
+        monkeypatch.setattr(bench, name, None)  # not reached
+    assert cli.main(["bench", *arguments]) == 2
+    assert capsys.readouterr().err == f"poolstudy bench: {message}\n"
+    assert cli.bench_mode_problem(
+        cli.build_parser().parse_args(["bench", "--pipeline", "--keep", "k", "--cores", "2"]),
+        cli.build_parser().parse_args(["bench"]).bench_defaults,
+    ) is None  # fmt: skip

@@ -255,9 +255,45 @@ def device_problem(name: str) -> str | None:
     return None
 
 
+BENCH_MODES = {
+    "--pipeline": ("--keep", "--study", "--cores", "--against"),
+    "--device": ("--steps", "--no-pipeline", "--out"),
+    "--compiled": (),
+    "--glyphs": (),
+    "--precision": ("--networks",),
+}
+"""``bench``'s modes beside its default benchmarks, each with the options that belong to it
+alone."""
+
+
+def dest(option: str) -> str:
+    """An option's attribute name: ``--no-pipeline`` -> ``no_pipeline``."""
+    return option.lstrip("-").replace("-", "_")
+
+
+def bench_mode_problem(args, defaults: dict) -> str | None:
+    """Why ``bench``'s options do not make one command: two modes at once, or an option of a
+    mode that is not chosen (it would be ignored). ``defaults``: the parser's defaults, to
+    tell which options were given."""
+
+    def given(option: str) -> bool:
+        return getattr(args, dest(option)) != defaults[dest(option)]
+
+    modes = [mode for mode in BENCH_MODES if given(mode)]
+    if len(modes) > 1:
+        return f"{', '.join(modes)}: separate benchmarks, give one of them"
+    for mode, options in BENCH_MODES.items():
+        if mode not in modes and (stray := [option for option in options if given(option)]):
+            return f"{', '.join(stray)} only with {mode}"
+    return None
+
+
 def cmd_bench(args) -> int:
     from poolstudy import bench
 
+    if problem := bench_mode_problem(args, args.bench_defaults):
+        print(f"poolstudy bench: {problem}", file=sys.stderr)
+        return 2
     if args.glyphs is not None:
         bench.bench_glyphs(args.glyphs)
         return 0
@@ -539,7 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--networks", type=positive_int, default=6, help="with --precision: networks compared"
     )
-    p.set_defaults(func=cmd_bench)
+    mode_options = [option for mode, options in BENCH_MODES.items() for option in (mode, *options)]
+    p.set_defaults(
+        func=cmd_bench,
+        bench_defaults={dest(option): p.get_default(dest(option)) for option in mode_options},
+    )
 
     p = sub.add_parser(
         "estimate",
