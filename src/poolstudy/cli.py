@@ -153,8 +153,7 @@ def cmd_evaluate(args) -> int:
     from poolstudy.config import ConfigError
     from poolstudy.evaluate import evaluate_cell
 
-    check_registered("operator", args.operator)
-    check_registered("dataset", args.dataset)
+    check_registered("operator", args.operator)  # the dataset is a label: the data are --data
     keys = {
         "experiment": args.experiment,
         "dataset": args.dataset,
