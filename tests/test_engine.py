@@ -1038,6 +1038,8 @@ def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():
     from poolstudy import bench, maxima
 
     deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     try:
         torch.use_deterministic_algorithms(True)
         with bench.torch_defaults():
@@ -1045,8 +1047,16 @@ def test_the_baselines_run_with_pytorchs_own_settings_and_kernels():
             assert not maxima._STRIDED_VIEW_MAX
         assert torch.are_deterministic_algorithms_enabled()
         assert maxima._STRIDED_VIEW_MAX
+        # every setting put back as it was, the warn-only mode (CUDA's) and the filling too
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        with bench.torch_defaults():
+            assert torch.utils.deterministic.fill_uninitialized_memory
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert not torch.utils.deterministic.fill_uninitialized_memory
     finally:
-        torch.use_deterministic_algorithms(deterministic)
+        torch._C._set_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def test_the_benchmarks_ceiling_counts_the_time_inside_pytorchs_kernels_only():

@@ -28,6 +28,7 @@ from poolstudy.inference import fold_batchnorm
 from poolstudy.maxima import pooling_kernel_everywhere
 from poolstudy.models import ModelSpec, build_model, count_flops, feature_map_sizes_of
 from poolstudy.shifts import shift
+from poolstudy.torch_settings import kept_settings
 from poolstudy.train import TrainConfig, spec_options_for, to_unit_float, train_model
 from poolstudy.workspace import REPO, copy_sources
 
@@ -100,17 +101,11 @@ def kernel_seconds(function) -> float:
 def torch_defaults():
     """PyTorch's own settings for the baselines (what a user's script runs with): no
     deterministic mode, uninitialised memory not filled, max pooling by PyTorch's kernel
-    (``nn.MaxPool2d``); restored afterwards."""
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch._C._set_deterministic_algorithms(False)
-    torch.utils.deterministic.fill_uninitialized_memory = True
-    try:
-        with pooling_kernel_everywhere():
-            yield
-    finally:
-        torch._C._set_deterministic_algorithms(deterministic)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
+    (``nn.MaxPool2d``); restored afterwards (``kept_settings``)."""
+    with kept_settings(), pooling_kernel_everywhere():
+        torch._C._set_deterministic_algorithms(False)
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        yield
 
 
 def plain_network(spec: ModelSpec) -> torch.nn.Module:

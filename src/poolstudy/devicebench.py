@@ -42,6 +42,7 @@ from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.precisioncheck import describe as describe_precision
 from poolstudy.precisioncheck import precision_effect
+from poolstudy.torch_settings import kept_settings
 from poolstudy.workspace import REPO, copy_sources
 
 PEAK_BF16_FLOPS = {
@@ -119,25 +120,9 @@ def evaluation_settings(device: torch.device):
     runs deterministic on every device: on CUDA, cuDNN's deterministic algorithms and no
     benchmarking), put back as they were on leaving: the check trains as
     ``config/paper.yaml`` does, without deterministic mode."""
-    saved = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-        torch.utils.deterministic.fill_uninitialized_memory,
-        torch.backends.cudnn.benchmark,
-        os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-    )
-    try:
+    with kept_settings():
         devices.configure(device, None, deterministic=True)
         yield
-    finally:
-        enabled, warn_only, fill, benchmark, workspace = saved
-        torch._C._set_deterministic_algorithms(enabled, warn_only=warn_only)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-        torch.backends.cudnn.benchmark = benchmark
-        if workspace is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-        else:
-            os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
 
 
 def eval_throughput(spec: ModelSpec, passes: int, device: torch.device) -> tuple[int, float]:
