@@ -40,6 +40,16 @@ def error_of(config) -> str:
     return str(info.value)
 
 
+def file_refusal(path: Path, text: str) -> str:
+    """Why a config file holding ``text`` is refused as it is read."""
+    from poolstudy.config import read_config_file
+
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        read_config_file(path)
+    return str(info.value)
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -497,13 +507,8 @@ def test_numbers_the_schemas_ranges_cannot_judge_are_refused_with_their_keys():
     ids=["top level", "nested"],
 )
 def test_a_key_given_twice_in_a_config_file_is_refused(tmp_path, text, message):
-    from poolstudy.config import read_config_file
-
     path = tmp_path / "study.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as refused:
-        read_config_file(path)
-    assert str(refused.value) == f"{path}: {message}"
+    assert file_refusal(path, text) == f"{path}: {message}"
 
 
 def test_a_merge_key_may_be_overridden_and_yaml_errors_name_the_file(tmp_path):
@@ -512,15 +517,9 @@ def test_a_merge_key_may_be_overridden_and_yaml_errors_name_the_file(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 3\n")
     assert read_config_file(path) == {"base": {"x": 1, "y": 2}, "d": {"x": 3, "y": 2}}
-    path.write_text("train: [1, 2\n")
-    with pytest.raises(ConfigError) as refused:
-        read_config_file(path)
-    assert f'in "{path}", line' in str(refused.value)
+    assert f'in "{path}", line' in file_refusal(path, "train: [1, 2\n")
     for empty in ("", "# nothing yet\n", "---\n"):
-        path.write_text(empty)
-        with pytest.raises(ConfigError) as refused:
-            read_config_file(path)
-        assert str(refused.value) == f"{path}: the config file holds no settings"
+        assert file_refusal(path, empty) == f"{path}: the config file holds no settings"
 
 
 def test_snakemake_stops_on_a_key_given_twice_in_its_config_file(tmp_path):
@@ -791,20 +790,16 @@ def test_a_json_config_file_is_read_as_json_with_tabs_and_refused_with_a_key_twi
     path = tmp_path / "study.json"
     path.write_text('{\n\t"seeds": [0, 1],\n\t"train": {"lr": 0.1}\n}\n')
     assert read_config_file(path) == {"seeds": [0, 1], "train": {"lr": 0.1}}
-    path.write_text('{"seeds": [0], "train": {"lr": 0.1, "lr": 0.2}}')
-    with pytest.raises(ConfigError) as refused:
-        read_config_file(path)
-    assert str(refused.value) == f"{path}: key 'lr' given twice"
+    twice = '{"seeds": [0], "train": {"lr": 0.1, "lr": 0.2}}'
+    assert file_refusal(path, twice) == f"{path}: key 'lr' given twice"
 
 
 def test_keys_after_a_merge_key_are_still_checked_and_every_file_is_read(tmp_path):
-    from poolstudy.config import check_config_files, read_config_file
+    from poolstudy.config import check_config_files
 
     path = tmp_path / "study.yaml"
-    path.write_text("base: &b {x: 1}\nd:\n  <<: *b\n  y: 2\n  y: 3\n")
-    with pytest.raises(ConfigError) as refused:
-        read_config_file(path)
-    assert str(refused.value) == f"{path}: key 'y' given twice (lines 4 and 5)"
+    merged = "base: &b {x: 1}\nd:\n  <<: *b\n  y: 2\n  y: 3\n"
+    assert file_refusal(path, merged) == f"{path}: key 'y' given twice (lines 4 and 5)"
     good = tmp_path / "good.yaml"
     good.write_text("seeds: [0]\n")
     check_config_files([good])  # nothing to say
