@@ -31,15 +31,19 @@ def section_arg(*section: str):
     return parse
 
 
+def whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
 def seed_arg(text: str) -> int:
     """A training seed, as the config's ``seeds`` allows it: a whole number from 0 that fits
     in 64 bits."""
     from poolstudy.config import INT64
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = whole_number(text)
     if not 0 <= value < INT64:
         raise argparse.ArgumentTypeError(f"must be from 0 to 2**63 - 1, not {value}")
     return value
@@ -47,10 +51,7 @@ def seed_arg(text: str) -> int:
 
 def positive_int(text: str) -> int:
     """A count of threads, jobs, repeats or steps: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
