@@ -14,7 +14,6 @@ from poolstudy.stats import (
     DIFFERENCE_METRICS,
     MODEL_KEYS,
     SUMMARY_COLUMNS,
-    contrast,
     paired_differences,
     shift_curves,
     summarize,
@@ -188,21 +187,6 @@ def test_a_difference_is_one_only_when_its_interval_excludes_zero(differences, s
     observations = frame(clean_rows("none", baseline) + clean_rows("max", other))
     row = paired_differences(observations).iloc[0]
     assert bool(row["significant"]) is significant
-    result = contrast(observations, "accuracy_test", {"operator": "max"}, {"operator": "none"})
-    assert result["significant"] is significant
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
-        (row["ci_low"], row["ci_high"]), nan_ok=True
-    )
-
-
-def test_contrast_pairs_only_rows_of_its_metric_and_protocol():
-    rows = clean_rows("none", [80.0, 81.0, 82.0]) + clean_rows("max", [85.0, 86.0, 88.0])
-    rows += clean_rows("none", [99.0, 98.0, 97.0], metric="accuracy_train")
-    rows += clean_rows("max", [90.0, 90.0, 90.0], metric="accuracy_train")
-    rows += clean_rows("none", [50.0, 50.0, 50.0], metric="accuracy_test", protocol="zero")
-    observations = frame(rows)
-    result = contrast(observations, "accuracy_test", {"operator": "max"}, {"operator": "none"})
-    assert result["n"] == 3 and result["mean"] == pytest.approx(16.0 / 3)
 
 
 def test_summarize_single_seed_has_no_interval():
@@ -249,12 +233,6 @@ def test_paired_differences_equal_scipy_ttest_rel(baseline, other, confidence):
     assert row["std"] == pytest.approx(np.std(np.subtract(other, baseline), ddof=1))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
     assert bool(row["significant"]) is bool(reference.pvalue < 1 - confidence)
-    selection = ({"operator": "max"}, {"operator": "none"})
-    result = contrast(frame(rows), "accuracy_test", *selection, confidence)
-    assert (result["mean"], result["ci_low"], result["ci_high"]) == pytest.approx(
-        (row["mean"], low, high)
-    )
-    assert result["significant"] is bool(reference.pvalue < 1 - confidence)
 
 
 def test_paired_differences_constant_difference():
@@ -277,6 +255,28 @@ def test_paired_differences_pairs_by_seed():
     row = paired_differences(frame(rows)).iloc[0]
     assert row["mean"] == pytest.approx(1.0)
     assert row["std"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    "metric, baseline, other, bounds",
+    [
+        # drops of 92-99 points against gains of 6-10: differences past 100
+        ("accuracy_placed_drop", [-8.0, -10.0, -6.0], [92.0, 96.0, 99.0], (-200.0, 200.0)),
+        ("accuracy_test", [2.0, 1.0, 0.0], [99.0, 99.5, 100.0], (-100.0, 100.0)),
+    ],
+)
+def test_a_paired_interval_is_clipped_to_what_a_difference_of_its_metric_can_be(
+    metric, baseline, other, bounds
+):
+    rows = clean_rows("none", baseline, metric=metric) + clean_rows("max", other, metric=metric)
+    row = paired_differences(frame(rows)).iloc[0]
+    differences = np.subtract(other, baseline)
+    mean, low, high = t_interval(differences)
+    assert row["mean"] == pytest.approx(mean)
+    assert row["ci_low"] == pytest.approx(max(low, bounds[0]))
+    assert row["ci_high"] == pytest.approx(min(high, bounds[1]))
+    assert row["ci_low"] <= row["mean"] <= row["ci_high"]
+    assert bool(row["ci_clipped"]) is bool(low < bounds[0] or high > bounds[1])
 
 
 def test_paired_differences_single_seed_not_significant():
@@ -356,35 +356,6 @@ def test_paired_differences_pair_within_each_condition():
     by_condition = paired.set_index("condition")["mean"]
     assert by_condition["gap"] == pytest.approx(5.0)
     assert by_condition["flatten"] == pytest.approx(15.0)
-
-
-def test_contrast_pairs_by_seed_across_conditions_and_operators():
-    rows = []
-    for seed in (0, 1, 2):
-        rows.append(("e", "digits", "max", seed, "accuracy_test", "", NAN, NAN, 90.0 + seed))
-        rows.append(("e", "digits", "none", seed, "accuracy_test", "", NAN, NAN, 80.0 + seed))
-    observations = pd.concat(
-        [frame(rows, condition="gap"), frame(rows, condition="flatten")], ignore_index=True
-    )
-    observations.loc[observations["condition"] == "flatten", "value"] += [0.5, 1.0, 1.5] * 2
-    result = contrast(
-        observations,
-        "accuracy_test",
-        {"condition": "gap", "operator": "max"},
-        {"condition": "gap", "operator": "none"},
-    )
-    assert result["n"] == 3 and result["mean"] == pytest.approx(10.0)
-    assert result["significant"] and result["ci_low"] == pytest.approx(10.0)
-    across = contrast(
-        observations,
-        "accuracy_test",
-        {"condition": "flatten", "operator": "max"},
-        {"condition": "gap", "operator": "max"},
-    )
-    assert across["mean"] == pytest.approx(1.0)
-    assert (
-        contrast(observations, "accuracy_test", {"operator": "blur"}, {"operator": "none"}) is None
-    )
 
 
 def test_bootstrap_of_a_perfect_record_is_a_point():

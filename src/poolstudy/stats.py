@@ -32,6 +32,7 @@ MIN_SEEDS = 3
 """The fewest seeds an interval (or a test) is computed from."""
 PERCENT_RANGE = (0.0, 100.0)
 DIFFERENCE_RANGE = (-100.0, 100.0)
+"""The values a difference of two percentages can take."""
 DIFFERENCE_METRICS = frozenset({"gap", "accuracy_placed_drop"})
 """The metrics that are one accuracy minus another (written by ``analyze``: a model's train -
 test gap, its accuracy at trained minus untrained positions); they may be negative."""
@@ -40,6 +41,13 @@ test gap, its accuracy at trained minus untrained positions); they may be negati
 def metric_range(metric: str) -> tuple[float, float]:
     """The values a metric can take: percentages, or differences of two."""
     return DIFFERENCE_RANGE if metric in DIFFERENCE_METRICS else PERCENT_RANGE
+
+
+def difference_range(metric: str) -> tuple[float, float]:
+    """The values one model's ``metric`` minus another's can take: twice the metric's span
+    for a metric that is itself a difference (a drop of 90 against a gain of 20: 110)."""
+    low, high = metric_range(metric)
+    return low - high, high - low
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -72,16 +80,18 @@ def summarize_groups(
     keys: list[str],
     confidence: float,
     bounds: tuple[float, float] | None = None,
+    range_of=metric_range,
 ) -> pd.DataFrame:
     """One row per group: n, mean, std and the t-interval clipped to ``bounds`` (by default
-    the range of the group's metric, ``metric_range``: percentages without a metric column)."""
+    the range of the group's metric, ``range_of(metric)``: percentages without a metric
+    column)."""
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=False):
         mean, low, high = t_interval(group["value"], confidence)
         if bounds is not None:
             limits = bounds
         elif "metric" in group:
-            limits = metric_range(group["metric"].iloc[0])
+            limits = range_of(group["metric"].iloc[0])
         else:
             limits = PERCENT_RANGE
         low, high, clipped = clip_interval(low, high, limits)
@@ -100,7 +110,8 @@ def summarize(observations: pd.DataFrame, confidence: float = 0.95) -> pd.DataFr
 def paired_differences(
     observations: pd.DataFrame, baseline: str = BASELINE, confidence: float = 0.95
 ) -> pd.DataFrame:
-    """Per cell, the operator's value minus the baseline's with the same seed, summarised.
+    """Per cell, the operator's value minus the baseline's with the same seed, summarised,
+    the interval clipped to the values such a difference can take (``difference_range``).
 
     Empty when the baseline was not trained.
     """
@@ -114,7 +125,7 @@ def paired_differences(
         how="inner",
     )
     merged["value"] = merged["value"] - merged["baseline"]
-    table = summarize_groups(merged, CELL_KEYS, confidence, DIFFERENCE_RANGE)
+    table = summarize_groups(merged, CELL_KEYS, confidence, range_of=difference_range)
     table["significant"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     return table
 
@@ -129,43 +140,6 @@ def shift_curves(observations: pd.DataFrame, confidence: float = 0.95) -> pd.Dat
     ].mean()
     keys = ["experiment", "dataset", "condition", "operator", "protocol", "shift"]
     return summarize_groups(per_model, keys, confidence)
-
-
-def contrast(
-    observations: pd.DataFrame,
-    metric: str,
-    first: dict,
-    second: dict,
-    confidence: float = 0.95,
-    protocol: str = "",
-) -> dict | None:
-    """``first`` minus ``second`` for one metric, paired by seed.
-
-    ``first`` and ``second`` select models by column values (e.g. ``{"condition": "gap",
-    "operator": "max"}``); every other key column must match. None when either side is
-    missing. The result holds n, mean, the t-interval and whether it excludes zero.
-    """
-    rows = observations[(observations["metric"] == metric) & (observations["protocol"] == protocol)]
-    sides = []
-    for selection in (first, second):
-        side = rows
-        for column, value in selection.items():
-            side = side[side[column] == value]
-        if side.empty:
-            return None
-        sides.append(side.set_index("seed")["value"])
-    paired = (sides[0] - sides[1]).dropna()
-    if paired.empty:
-        return None
-    mean, low, high = t_interval(paired.to_numpy(), confidence)
-    low, high, _ = clip_interval(low, high, DIFFERENCE_RANGE)
-    return {
-        "n": int(paired.size),
-        "mean": mean,
-        "ci_low": low,
-        "ci_high": high,
-        "significant": bool(low > 0 or high < 0),
-    }
 
 
 def bootstrap_over_images(
