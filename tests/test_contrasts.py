@@ -529,8 +529,10 @@ FOREST_FIGURE = (
     "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
     "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
     "clean test accuracy) with its 90\\,\\% interval over seeds; grey: the equivalence margin "
-    "of $\\pm$1.0 points; right: the verdict. An interval clear of the grey band is a "
-    "difference larger than the margin; one inside it is equivalence. \\psdrawn{forest}}\n"
+    "of $\\pm$1.0 points; right: the verdict of the Holm-adjusted tests (marker filled: "
+    "difference; diamond: equivalent; open: inconclusive). The intervals are not adjusted for "
+    "the family, so they can suggest a verdict that the adjusted tests do not give. "
+    "\\psdrawn{forest}}\n"
     "\\label{fig:forest}\n\\end{figure}\n\n"
 )
 LEARNING_FIGURE = (

@@ -236,6 +236,33 @@ def test_forest_draws_every_contrast_with_its_interval_and_the_margin(monkeypatc
     plt.close(saved["fig"])
 
 
+def test_the_forest_caption_describes_the_markers_the_forest_draws():
+    """The paper's caption names each verdict's marker; the figure must draw those markers."""
+    from poolstudy.figures.answer import VERDICT_MARKERS
+    from poolstudy.paper.contrasts import contrasts_tex
+
+    table = pd.DataFrame(
+        [
+            {
+                "dataset": "digits",
+                "metric": "accuracy_test",
+                "margin": 1.0,
+                "verdict": "difference",
+                "n": 3,
+            }
+        ]
+    )
+    caption = contrasts_tex(table, "95")
+    words = {
+        "filled": lambda style: style["marker"] == "o" and style["mfc"] == "black",
+        "diamond": lambda style: style["marker"] == "D",
+        "open": lambda style: style["marker"] == "o" and style["mfc"] == "white",
+    }
+    for word, drawn in words.items():
+        verdict = caption.split(f"{word}: ")[1].split(";")[0].split(")")[0]
+        assert drawn(VERDICT_MARKERS[verdict]), (word, verdict)
+
+
 def test_accuracy_flops_joins_compute_conditions_and_leaves_out_placement(monkeypatch):
     summary = pd.DataFrame(
         [
