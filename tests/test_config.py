@@ -168,6 +168,8 @@ SCHEMA_KEYWORDS = {
     "minProperties",
     "propertyNames",
     "oneOf",
+    "not",
+    "multipleOf",
     "const",
 }
 
@@ -184,7 +186,7 @@ def test_schema_uses_only_json_schema_keywords():
         assert set(node) <= SCHEMA_KEYWORDS, f"{where}: stray keys {set(node) - SCHEMA_KEYWORDS}"
         for name, child in node.get("properties", {}).items():
             walk(child, f"{where}.{name}")
-        for key in ("items", "additionalProperties", "propertyNames"):
+        for key in ("items", "additionalProperties", "propertyNames", "not"):
             if isinstance(node.get(key), dict):
                 walk(node[key], f"{where}.{key}")
         for index, option in enumerate(node.get("oneOf", [])):

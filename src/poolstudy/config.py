@@ -99,6 +99,9 @@ def describe_error(error, prefix=()) -> str:
             f"config key {where}: {error.instance!r} is not allowed; "
             f"choose one of: {', '.join(map(str, error.validator_value))}"
         )
+    if error.validator == "not" and "description" in error.schema:
+        reason = error.schema["description"]
+        return f"config key {where}: {error.instance!r} is not allowed: {reason}"
     if (
         error.validator == "type"
         and {"number", "integer"} & set(as_list(error.validator_value))
@@ -289,8 +292,7 @@ def validate_conditions(config: dict, schema: dict | None = None) -> dict:
         for section, merged in condition_settings(config, name).items():
             validator = strict_validator()(schema["properties"][section])
             for error in validator.iter_errors(merged):
-                where = key_path(["conditions", name, section, *error.absolute_path])
-                problems.append(f"config key {where}: {error.message}")
+                problems.append(describe_error(error, ["conditions", name, section]))
         problems += placement_problems(name, condition_settings(config, name))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
