@@ -39,6 +39,7 @@ from poolstudy.estimate import (
     spec_key,
     study_cost,
     train_cost,
+    training_pass_flops,
     wall_seconds,
 )
 from poolstudy.models import ModelSpec, build_model, count_flops
@@ -121,6 +122,24 @@ def test_training_flops_with_a_step_budget():
     images, steps, flops = train_cost(train, shape(), flops=1000)
     assert (images, steps) == (320, 10)
     assert flops == 3 * 1000 * 320 + 4 * 100 * 1000
+
+
+def test_training_passes_are_counted_once_and_validation_with_every_test_draw():
+    # fractional max pooling averages 5 draws at test time, and trains on one
+    train = {"steps": 10, "batch_size": 32, "n_train": None, "epochs": 99, "val_points": 4}
+    _, _, flops = train_cost(train, shape(), flops=5000, pass_flops=1000)
+    assert flops == 3 * 1000 * 320 + 4 * 100 * 5000
+    spec = ModelSpec(
+        operator="fracmax",
+        in_channels=1,
+        num_classes=10,
+        image_size=16,
+        widths=(4, 8),
+        operator_options={"kernel_size": 3, "test_draws": 5},
+    )
+    one_draw = dataclasses.replace(spec, operator_options={"kernel_size": 3, "test_draws": 1})
+    assert training_pass_flops(spec) == forward_flops(one_draw) == training_pass_flops(one_draw)
+    assert forward_flops(spec) == 5 * forward_flops(one_draw)
 
 
 def test_a_run_shorter_than_its_validation_points_validates_once_per_step():

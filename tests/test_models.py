@@ -178,9 +178,21 @@ def gradient_receptive_field(spec: ModelSpec, **options) -> int:
 DATA_DEPENDENT = ("aps",)
 
 
+def regular_fracmax(spec: ModelSpec) -> bool:
+    """Fractional max pooling whose regions are the 2x2 grid's whatever the sample: a window
+    of 2 on maps of even side only."""
+    sizes = [spec.image_size, *feature_map_sizes_of(build_model(spec).stages, spec)[:-1]]
+    return spec.operator_options.get("kernel_size", 2) == 2 and all(s % 2 == 0 for s in sizes)
+
+
 def check_receptive_field(spec: ModelSpec) -> None:
+    if spec.operator == "fracmax" and not regular_fracmax(spec):
+        # each channel pools its own sampled regions: the analytic value is the union over
+        # every possible sample, which bounds what these samples reach from above
+        assert gradient_receptive_field(spec, size=spec.image_size) <= receptive_field(spec)
+        return
     if spec.operator not in DATA_DEPENDENT:
-        assert receptive_field(spec) == gradient_receptive_field(spec)
+        assert receptive_field(spec) == gradient_receptive_field(spec, size=spec.image_size)
         return
     # APS keeps one polyphase component per sample, so for one input it is a subsampling with
     # that input's offsets: each draw reaches exactly the receptive field of `subsample`; the
@@ -223,6 +235,31 @@ def test_receptive_field_three_stages(operator):
 def test_receptive_field_with_options(operator, options):
     spec = tiny_spec(operator, widths=(2, 2), image_size=64, operator_options=options)
     check_receptive_field(spec)
+
+
+@pytest.mark.parametrize(
+    ("window", "image_size", "widths"),
+    [(3, 96, (8, 8, 8)), (2, 90, (8, 8, 8)), (2, 96, (8, 8, 8)), (3, 48, (16, 16))],
+)
+def test_fractional_max_pooling_receptive_field_bounds_the_channels_regions(
+    window, image_size, widths
+):
+    # With a window of 3, or of 2 on a map of odd side (90 -> 45), the regions' step is not 2
+    # and channels start their regions up to a pixel apart: the next convolution reads the
+    # union, wider than one channel's window (a window of 3 reaches 36 here, not 29).
+    spec = tiny_spec(
+        "fracmax", widths=widths, image_size=image_size, operator_options={"kernel_size": window}
+    )
+    measured = gradient_receptive_field(spec, size=image_size)
+    assert measured <= receptive_field(spec)
+    if regular_fracmax(spec):
+        assert (
+            measured
+            == receptive_field(spec)
+            == receptive_field(dataclasses.replace(spec, operator="max"))
+        )
+    else:
+        assert measured > receptive_field(dataclasses.replace(spec, operator="max"))
 
 
 def test_receptive_field_of_aps_grows_with_its_blur():

@@ -212,12 +212,19 @@ def _receptive_field(spec: ModelSpec, dilations) -> int:
     operator = OPERATORS[spec.operator]
     options = spec.operator_options
     kernel = spec.kernel_size
-    period = max(operator.rf_kernel_for(options), operator.rf_stride) ** len(dilations)
+    positions = max(operator.rf_kernel_for(options), operator.rf_stride) ** len(dilations)
+    sizes: list[int | None] = [None] * len(dilations)
+    if operator.rf_depends_on_size:
+        # the side of each stage's operator input (convolutions keep it) and every position
+        # of the last map: the extent need not repeat with a period
+        outputs = feature_map_sizes_of(build_model(spec).stages, spec)
+        sizes = [spec.image_size, *outputs[:-1]]
+        positions = max(positions, outputs[-1])
     largest = 0
-    for position in range(period):
+    for position in range(positions):
         lo = hi = position
-        for dilation in reversed(dilations):
-            lo, hi = operator.rf_input_span(lo, hi, options, dilation)
+        for dilation, size in zip(reversed(dilations), reversed(sizes), strict=True):
+            lo, hi = operator.rf_input_span(lo, hi, options, dilation, size)
             lo -= spec.convs_per_stage * dilation * (kernel // 2)
             hi += spec.convs_per_stage * dilation * (kernel - 1 - kernel // 2)
         largest = max(largest, hi - lo + 1)
@@ -230,11 +237,13 @@ def stage_dilations(spec: ModelSpec) -> tuple[int, ...]:
     1 everywhere, unless the operator names a ``dilation_reference``: then, stage after stage,
     the smallest dilation (>= 1) with which the receptive field after that stage is at least
     that of the reference operator's network (same spec, default options) after the same
-    stage. Each stage then overshoots its target by less than one step of
-    ``convs_per_stage * (kernel_size - 1)``, so the final receptive field equals the
-    reference's when the difference is a multiple of that step, and is otherwise the closest
-    reachable value above it. (With odd kernels and 2x2 max pooling the reference's field is
-    even and a dilated network's is odd, so it ends up exactly one pixel larger.)
+    stage, which is the closest reachable value at or above it. Where one more dilation adds
+    ``convs_per_stage * (kernel_size - 1)`` to the field, a stage overshoots by less than that
+    step, and the final receptive field equals the reference's when the difference is a
+    multiple of it (with odd kernels and 2x2 max pooling the reference's field is even and
+    a dilated network's is odd, so it ends up exactly one pixel larger); ``maxbroadcast``'s
+    aligned windows make the field grow in larger jumps (its network can end a step or more
+    above max pooling's).
     """
     operator = OPERATORS[spec.operator]
     reference = operator.dilation_reference
@@ -261,8 +270,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: PoolNet) -> int:
-    """Forward FLOPs per image (2 per multiply-add; pooling, BN and activations not counted),
-    counted on one zero image by PyTorch's own formulas (``torch.utils.flop_counter``)."""
+    """Forward FLOPs per image at test time (2 per multiply-add; pooling, BN and activations
+    not counted), counted on one zero image by PyTorch's own formulas
+    (``torch.utils.flop_counter``): every pass of the test-time draws that the network
+    averages (``test_draws``), as its evaluation runs them."""
     spec = model.spec
     was_training = model.training
     model.eval()
@@ -271,6 +282,18 @@ def count_flops(model: PoolNet) -> int:
         model(torch.zeros(1, spec.in_channels, spec.image_size, spec.image_size))
     model.train(was_training)
     return int(counter.total)
+
+
+def draw_count(model: PoolNet) -> int:
+    """Forward passes per image at test time: the most test-time draws of an operator of the
+    network (``PoolNet.averaged_over_draws``), 1 without such operators."""
+    return max((m.test_draws for m in model.drawing_operators), default=1)
+
+
+def pass_flops(model: PoolNet) -> int:
+    """Forward FLOPs per image of one pass, as training runs it: ``count_flops`` over the
+    test-time draws, each a full pass of the same network."""
+    return count_flops(model) // draw_count(model)
 
 
 def _flop_counting_mode():

@@ -18,6 +18,7 @@ the figures and the paper pick it up from the registry.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import ClassVar
 
 import torch
@@ -39,6 +40,9 @@ class Downsample(nn.Module):
     dilation_reference: ClassVar[str | None] = None
     """Name of the operator whose network's receptive field this operator's network must reach
     by dilating its convolutions (``models.stage_dilations``); None: no dilation."""
+    rf_depends_on_size: ClassVar[bool] = False
+    """Whether ``rf_input_span`` needs the side of the operator's input map (``fracmax``,
+    whose regions' step depends on it)."""
     deep_stages: ClassVar[bool] = False
     """With a ``dilation_reference``: reach it with undilated convolutions, each stage repeating
     its convolutions as many times as it would be dilated (the same receptive field)."""
@@ -58,9 +62,12 @@ class Downsample(nn.Module):
         return cls.rf_kernel
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
+    def rf_input_span(
+        cls, lo: int, hi: int, options: dict, dilation: int, size: int | None
+    ) -> tuple[int, int]:
         """Input rows ``[lo', hi']`` that output rows ``[lo, hi]`` depend on (borders ignored);
-        ``dilation`` is the stage's (used by operators with ``doubling_dilation``)."""
+        ``dilation`` is the stage's (used by operators with ``doubling_dilation``), ``size``
+        the side of the operator's input map where ``rf_depends_on_size`` (else None)."""
         return lo * cls.rf_stride, hi * cls.rf_stride + cls.rf_kernel_for(options) - 1
 
     def pad(self, x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tensor:
@@ -274,7 +281,9 @@ class FractionalMaxPool(Downsample):
     the same image gives the same output wherever it is in a batch. With ``kernel_size=2`` and
     an even map the regions are the regular 2x2 grid (the sequence increments are all 2), so
     the operator equals 2x2 max pooling there; ``kernel_size=3`` gives overlapping random
-    regions. ``rf_kernel``/``rf_stride`` bound the receptive field from above.
+    regions. Its receptive field is bounded by the union of the regions over every possible
+    sample (``rf_input_span``): channels pool different regions, and the next convolution
+    reads them all.
 
     Graham averages the network's output over several test-time draws of the regions:
     ``test_draws`` fixed draws (the first is the single draw above); the network
@@ -288,6 +297,7 @@ class FractionalMaxPool(Downsample):
     source = "graham2014fractional"
     rf_kernel = 2
     rf_stride = 2
+    rf_depends_on_size = True
 
     def __init__(
         self, channels: int, padding_mode: str = "zeros", kernel_size: int = 2, test_draws: int = 1
@@ -305,6 +315,24 @@ class FractionalMaxPool(Downsample):
     @classmethod
     def rf_kernel_for(cls, options: dict) -> int:
         return options.get("kernel_size", 2)
+
+    @classmethod
+    def rf_input_span(
+        cls, lo: int, hi: int, options: dict, dilation: int, size: int | None
+    ) -> tuple[int, int]:
+        """The union over every sample ``u`` in [0, 1) of PyTorch's regions: output row ``i``
+        starts at ``floor((i + u) * a) - floor(u * a)`` with the step ``a = (size - k) /
+        (out - 1)`` (``out = size // 2``), which lies between ``floor(a * i)`` and
+        ``ceil(a * i)`` (in exact arithmetic); the last row starts at ``size - k``, no later
+        than that. With ``k = 2`` on an even map the step is 2 and the regions are the 2x2
+        grid's; otherwise the step differs from 2 and rows of different channels start up to
+        one pixel apart."""
+        k = cls.rf_kernel_for(options)
+        out = size // 2
+        if out <= 1:  # one region: the whole map
+            return lo * size, hi * size + size - 1
+        step = Fraction(size - k, out - 1)
+        return math.floor(step * lo), math.ceil(step * hi) + k - 1
 
     def forward(self, x):
         # PyTorch computes the regions' boundaries in the input's dtype; in bfloat16 (the GPU
@@ -345,7 +373,9 @@ class MaxBroadcast(Downsample):
         return options.get("kernel_size", 2)
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
+    def rf_input_span(
+        cls, lo: int, hi: int, options: dict, dilation: int, size: int | None
+    ) -> tuple[int, int]:
         k = cls.rf_kernel_for(options)
         return lo // k * k, hi // k * k + k - 1
 
@@ -425,7 +455,9 @@ class DilatedMax(Downsample):
         self.dilation = dilation
 
     @classmethod
-    def rf_input_span(cls, lo: int, hi: int, options: dict, dilation: int) -> tuple[int, int]:
+    def rf_input_span(
+        cls, lo: int, hi: int, options: dict, dilation: int, size: int | None
+    ) -> tuple[int, int]:
         return lo, hi + dilation
 
     def forward(self, x):

@@ -53,6 +53,7 @@ from poolstudy.estimate.cost import (
     spec_key,
     study_cost,
     train_cost,
+    training_pass_flops,
 )
 from poolstudy.estimate.gpu_check import CheckError, check_rates, read_check
 from poolstudy.estimate.rates import (
@@ -99,5 +100,6 @@ __all__ = [
     "spec_key",
     "study_cost",
     "train_cost",
+    "training_pass_flops",
     "wall_seconds",
 ]

@@ -13,7 +13,14 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.device import eval_batch_size
-from poolstudy.estimate.cost import TRAIN_FACTOR, CellCost, StudyCost, forward_flops, spec_key
+from poolstudy.estimate.cost import (
+    TRAIN_FACTOR,
+    CellCost,
+    StudyCost,
+    forward_flops,
+    spec_key,
+    training_pass_flops,
+)
 from poolstudy.estimate.rates import Rates, si
 from poolstudy.models import ModelSpec, build_model
 from poolstudy.plan import condition_settings
@@ -62,7 +69,8 @@ def timed_rate(step: Callable[[], None], flops_per_step: float, seconds: float) 
 def measure_cpu(spec: ModelSpec, batch: int, eval_batch: int, seconds: float):
     """(training, evaluation) FLOP/s of ``spec`` on one CPU thread, channels_last as in the
     jobs: steps of the jobs' optimiser (its settings, the schema's defaults here, do not
-    change a step's cost) at ``batch``, forward passes at ``eval_batch``."""
+    change a step's cost) at ``batch``, forward passes at ``eval_batch`` (every test-time
+    draw, as the evaluation runs them)."""
     flops = forward_flops(spec)
     model = build_model(spec).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, TrainConfig.from_dict({}))
@@ -81,7 +89,7 @@ def measure_cpu(spec: ModelSpec, batch: int, eval_batch: int, seconds: float):
         model(x[:eval_batch])
 
     model.train()
-    train = timed_rate(train_step, TRAIN_FACTOR * flops * batch, seconds)
+    train = timed_rate(train_step, TRAIN_FACTOR * training_pass_flops(spec) * batch, seconds)
     model.eval()
     return train, timed_rate(eval_step, flops * eval_batch, seconds)
 
@@ -103,7 +111,8 @@ def calibration_batches(cost: CellCost, config: dict) -> tuple[int, int]:
     cut to fit CPU_STEP_FLOPS."""
     settings = condition_settings(config, cost.cell.condition)
     flops = forward_flops(cost.spec)
-    batch = calibration_batch(settings["train"]["batch_size"], TRAIN_FACTOR * flops)
+    pass_flops = training_pass_flops(cost.spec)
+    batch = calibration_batch(settings["train"]["batch_size"], TRAIN_FACTOR * pass_flops)
     configured_eval = eval_batch_size(
         torch.device("cpu"), settings["evaluate"]["batch_size"], build_model(cost.spec)
     )

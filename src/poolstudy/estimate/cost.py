@@ -15,7 +15,7 @@ from poolstudy.checks import network_spec
 from poolstudy.data import DATASETS
 from poolstudy.data.prepare import PreparedShape, prepared_shape
 from poolstudy.evaluate import EvalConfig, diagonal_positions, grid_for
-from poolstudy.models import ModelSpec, build_model, count_flops
+from poolstudy.models import ModelSpec, build_model, count_flops, draw_count
 from poolstudy.placement import PlacementConfig, position_grid
 from poolstudy.plan import SWEEP_PREFIX, condition_settings, datasets_used, planned_runs
 
@@ -130,18 +130,27 @@ def spec_key(spec: ModelSpec) -> str:
 
 
 def forward_flops(spec: ModelSpec) -> int:
-    """Forward FLOPs per image of the network ``spec`` builds (cached by spec)."""
-    return _flops_of(spec_key(spec))
+    """Forward FLOPs per image of the network ``spec`` builds at test time, every test-time
+    draw counted (``models.count_flops``; cached by spec)."""
+    return _flops_of(spec_key(spec))[0]
+
+
+def training_pass_flops(spec: ModelSpec) -> int:
+    """Forward FLOPs per image of one training pass (``models.pass_flops``; cached by spec)."""
+    return _flops_of(spec_key(spec))[1]
 
 
 @cache
-def _flops_of(key: str) -> int:
+def _flops_of(key: str) -> tuple[int, int]:
     spec = ModelSpec.from_dict(json.loads(key))
     try:  # on the meta device: shapes only, no arithmetic
         with torch.device("meta"):
-            return count_flops(build_model(spec))
+            model = build_model(spec)
+            flops = count_flops(model)
     except (NotImplementedError, RuntimeError):  # an operator the meta device cannot run
-        return count_flops(build_model(spec))
+        model = build_model(spec)
+        flops = count_flops(model)
+    return flops, flops // draw_count(model)
 
 
 def training_size(train: dict, shape: PreparedShape) -> int:
@@ -156,16 +165,20 @@ def optimiser_steps(train: dict, n: int) -> int:
     return train["steps"] or max(1, math.ceil(n / train["batch_size"])) * train["epochs"]
 
 
-def train_cost(train: dict, shape: PreparedShape, flops: int) -> tuple[int, int, float]:
+def train_cost(
+    train: dict, shape: PreparedShape, flops: int, pass_flops: int | None = None
+) -> tuple[int, int, float]:
     """(images trained on, steps, training FLOPs) of one run: forward and backward over every
-    batch (counted full: a pass's last batch may be smaller), and ``val_points`` forward passes
-    over the validation split (one per step when the run has fewer steps, as in
-    ``train.validation_steps``)."""
+    batch at ``pass_flops`` per image (one training pass; ``flops`` where not given; counted
+    full: a pass's last batch may be smaller), and ``val_points`` evaluations of the validation
+    split at ``flops`` per image (every test-time draw; one per step when the run has fewer
+    steps, as in ``train.validation_steps``)."""
+    pass_flops = flops if pass_flops is None else pass_flops
     n = training_size(train, shape)
     steps = optimiser_steps(train, n)
     images = steps * min(train["batch_size"], n)
     validation = min(train["val_points"], steps) * shape.splits["val"]
-    return images, steps, float(flops) * (TRAIN_FACTOR * images + validation)
+    return images, steps, float(pass_flops) * TRAIN_FACTOR * images + float(flops) * validation
 
 
 def grid_size(protocol: str, settings: dict, shape: PreparedShape) -> int:
@@ -202,7 +215,9 @@ def eval_images(settings: dict, shape: PreparedShape, n_train: int) -> int:
 
 def run_cost(settings: dict, shape: PreparedShape, spec: ModelSpec) -> RunCost:
     flops = forward_flops(spec)
-    images, steps, train_flops = train_cost(settings["train"], shape, flops)
+    images, steps, train_flops = train_cost(
+        settings["train"], shape, flops, training_pass_flops(spec)
+    )
     evaluated = eval_images(settings, shape, training_size(settings["train"], shape))
     return RunCost(flops, images, steps, train_flops, evaluated, float(flops) * evaluated)
 
