@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
@@ -488,6 +489,21 @@ def test_fractional_max_pooling_averages_its_test_time_draws(draws):
         assert all(m.draw == 0 for m in operators)
     model.train()
     assert model(x).shape == (6, 5)  # training draws at random, once
+
+
+def test_fractional_max_pooling_layers_draw_their_evaluation_regions_independently():
+    spec = tiny_spec("fracmax", widths=(4, 8, 8), image_size=32, operator_options={"test_draws": 3})
+    model = build_model(spec)
+    layers = [m for m in model.modules() if m.__class__.__name__ == "FractionalMaxPool"]
+    samples = [layer.eval_samples.flatten() for layer in layers]
+    assert len(samples) == 3
+    for first, second in itertools.combinations(samples, 2):
+        shared = min(len(first), len(second))
+        assert not torch.isclose(first[:shared], second[:shared]).any()
+    # each layer's regions come from its own seed, the same in every network built
+    again = [m.eval_samples for m in build_model(spec).modules() if hasattr(m, "eval_samples")]
+    assert all(torch.equal(a.flatten(), b) for a, b in zip(again, samples, strict=True))
+    torch.testing.assert_close(layers[0].eval_samples, layers[0].samples_for_evaluation(0))
 
 
 def test_fractional_max_pooling_refuses_no_test_draws():

@@ -130,6 +130,10 @@ class PoolNet(nn.Module):
             )
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
+        # operators that pool fixed random regions in evaluation: each layer its own seed
+        drawing = [m for m in self.stages.modules() if hasattr(m, "draw_for_evaluation")]
+        for seed, module in enumerate(drawing):
+            module.draw_for_evaluation(seed)
         # operators that average several test-time draws (a plain list: not registered twice)
         self.drawing_operators = [
             m for m in self.stages.modules() if getattr(m, "test_draws", 1) > 1

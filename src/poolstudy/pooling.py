@@ -277,8 +277,9 @@ class FractionalMaxPool(Downsample):
     """Fractional max pooling (Graham, "Fractional Max-Pooling", arXiv:1412.6071, 2014) with
     ``nn.FractionalMaxPool2d(kernel_size, output_ratio=0.5)``. The pooling regions are drawn at
     random per forward pass in training; in evaluation they come from fixed samples (one per
-    channel, drawn once from a generator seeded with 0), so evaluation is deterministic and
-    the same image gives the same output wherever it is in a batch. With ``kernel_size=2`` and
+    channel, drawn once from a generator seeded with the layer's index in its network), so
+    evaluation is deterministic and the same image gives the same output wherever it is in a
+    batch. With ``kernel_size=2`` and
     an even map the regions are the regular 2x2 grid (the sequence increments are all 2), so
     the operator equals 2x2 max pooling there; ``kernel_size=3`` gives overlapping random
     regions. Its receptive field is bounded by the union of the regions over every possible
@@ -308,9 +309,20 @@ class FractionalMaxPool(Downsample):
         self.kernel_size = kernel_size
         self.test_draws = test_draws
         self.draw = 0
-        generator = torch.Generator().manual_seed(0)
-        samples = torch.rand(test_draws, channels, 2, generator=generator)
-        self.register_buffer("eval_samples", samples, persistent=False)
+        self.register_buffer("eval_samples", self.samples_for_evaluation(0), persistent=False)
+
+    def samples_for_evaluation(self, seed: int) -> torch.Tensor:
+        """``test_draws`` samples per channel, each a pair in [0, 1) (columns, rows), from a
+        generator seeded with ``seed``: the regions this layer pools in evaluation."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.rand(self.test_draws, self.channels, 2, generator=generator)
+
+    def draw_for_evaluation(self, seed: int) -> None:
+        """Draw the evaluation's regions again from ``seed``: ``models.PoolNet`` gives each
+        layer of a network its own seed, so that its layers' regions are drawn independently,
+        as Graham's are (with one seed, a layer's samples would repeat the first samples of
+        the layer before)."""
+        self.eval_samples = self.samples_for_evaluation(seed).to(self.eval_samples.device)
 
     @classmethod
     def rf_kernel_for(cls, options: dict) -> int:
