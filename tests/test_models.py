@@ -263,6 +263,38 @@ def test_fractional_max_pooling_receptive_field_bounds_the_channels_regions(
         assert measured > receptive_field(dataclasses.replace(spec, operator="max"))
 
 
+@pytest.mark.parametrize("window", [2, 3])
+@pytest.mark.parametrize("size", [3, 5, 8, 15, 16, 45, 90])
+def test_fractional_max_pooling_spans_the_union_of_its_regions_over_every_sample(window, size):
+    """``rf_input_span`` of one output row is exactly the rows that PyTorch's regions of that
+    row cover over a dense grid of samples (in float64: the bound holds in exact arithmetic)."""
+    from poolstudy.maxima import fractional_region_starts
+
+    samples = (torch.arange(4096, dtype=torch.float64) + 0.5) / 4096
+    out = size // 2
+    starts = fractional_region_starts(samples, size, out, window)
+    for row in range(out):
+        covered = (int(starts[:, row].min()), int(starts[:, row].max()) + window - 1)
+        assert (
+            OPERATORS["fracmax"].rf_input_span(row, row, {"kernel_size": window}, 1, size)
+            == covered
+        ), row
+
+
+def test_fractional_max_pooling_receptive_field_looks_only_at_positions_the_map_has():
+    # 32 -> 16 -> 8 -> 4 with windows of 3 (the regions' steps 29/15, 13/7 and 5/3): the
+    # widest of the last map's 4 units reads 46 rows; positions past the map pair steps that
+    # no unit has, and reached 47
+    spec = tiny_spec(
+        "fracmax",
+        widths=(4, 4, 4),
+        convs_per_stage=2,
+        image_size=32,
+        operator_options={"kernel_size": 3},
+    )
+    assert receptive_field(spec) == 46
+
+
 def test_receptive_field_of_aps_grows_with_its_blur():
     # a blur of side b before APS's stride-2 selection reads b + 1 rows per output row, as
     # blur pooling's filter of side b does (the union over APS's phases is checked above)

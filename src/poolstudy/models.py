@@ -207,7 +207,9 @@ def receptive_field(spec: ModelSpec) -> int:
     ``rf_input_span``. For the usual kernel/stride layers this is the recurrence of Araujo et
     al., "Computing receptive fields of CNNs" (Distill 2019), and every unit gets the same
     extent; where the extent depends on the unit's position (``maxbroadcast``'s aligned
-    windows), the largest one over a full period of positions is taken.
+    windows), the largest one over a full period of positions is taken, and where the
+    operator's step depends on the map's size (``fracmax``), the largest one over the last
+    map's positions, each operator bounding the union of its regions over every sample.
     """
     return _receptive_field(spec, stage_dilations(spec))
 
@@ -219,11 +221,14 @@ def _receptive_field(spec: ModelSpec, dilations) -> int:
     positions = max(operator.rf_kernel_for(options), operator.rf_stride) ** len(dilations)
     sizes: list[int | None] = [None] * len(dilations)
     if operator.rf_depends_on_size:
-        # the side of each stage's operator input (convolutions keep it) and every position
-        # of the last map: the extent need not repeat with a period
-        outputs = feature_map_sizes_of(build_model(spec).stages, spec)
+        # the side of each stage's operator input (convolutions keep it), and the positions
+        # of the last map: the extent does not repeat with a period. Building the network
+        # draws its weights from the global generator, which a training run about to start
+        # must find as its seed left it.
+        with torch.random.fork_rng(devices=[]):
+            outputs = feature_map_sizes_of(build_model(spec).stages, spec)
         sizes = [spec.image_size, *outputs[:-1]]
-        positions = max(positions, outputs[-1])
+        positions = outputs[-1]
     largest = 0
     for position in range(positions):
         lo = hi = position
