@@ -71,16 +71,27 @@ def test_validation_runs_only_at_its_points(monkeypatch):
     assert result.history["step"].tolist() == [15, 30, 45, 60]
 
 
-def test_a_cell_trains_each_seed_as_its_own_run_would(data_path, tmp_path, monkeypatch):
+# fracmax draws its training regions from the global generator, which the accounting (its
+# receptive field builds a network) must leave as the seed set it
+@pytest.mark.parametrize(
+    "operator, model",
+    [
+        ("max", MODEL_OPTIONS),
+        ("fracmax", {**MODEL_OPTIONS, "operator_options": {"fracmax": {"kernel_size": 3}}}),
+    ],
+)
+def test_a_cell_trains_each_seed_as_its_own_run_would(
+    data_path, tmp_path, monkeypatch, operator, model
+):
     described = []
     original = train_module.describe
     monkeypatch.setattr(train_module, "describe", lambda m: described.append(1) or original(m))
     cell_dirs = [tmp_path / "cell" / str(seed) for seed in (0, 1, 2)]
-    train_cell(data_path, "max", [0, 1, 2], MODEL_OPTIONS, TRAIN_OPTIONS, cell_dirs, log=quiet)
+    train_cell(data_path, operator, [0, 1, 2], model, TRAIN_OPTIONS, cell_dirs, log=quiet)
     assert len(described) == 1  # the accounting is computed once per cell
     for seed, cell_dir in zip((0, 1, 2), cell_dirs, strict=True):
         alone = tmp_path / "alone" / str(seed)
-        run_training(data_path, "max", seed, MODEL_OPTIONS, TRAIN_OPTIONS, alone)
+        run_training(data_path, operator, seed, model, TRAIN_OPTIONS, alone)
         assert same_state(state_of(cell_dir / "model.pt"), state_of(alone / "model.pt"))
         meta = json.loads((cell_dir / "meta.json").read_text())
         assert meta["seed"] == seed and meta["flops"] > 0
@@ -459,13 +470,14 @@ def test_deterministic_mode_is_on_without_importing_inductor():
 
 
 def test_device_check_runs_on_the_cpu(capsys):
-    from poolstudy.devicebench import run_device_check
+    from poolstudy import devicebench
 
-    report = run_device_check(
+    report = devicebench.run_device_check(
         "cpu", ["max", "none"], widths=(4, 8), image_size=16, batch=8, steps=2, pipeline=False
     )
     rows = {row["operator"]: row for row in report["operators"]}
     assert set(rows) == {"max", "none"}
+    assert report["format"] == devicebench.CHECK_FORMAT == 2  # what `estimate --gpu-check` takes
     assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
     assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
     for row in rows.values():

@@ -562,7 +562,8 @@ def test_cpu_calibration_in_full_with_its_measurements_faked(tiny, monkeypatch):
         f"this machine, 7 jobs at once, 1 thread each; each of the study's {len(networks)} "
         f"networks timed at its condition's batches; the rates shown are {spec.operator}'s "
         f"({heaviest.cell.dataset}/{heaviest.cell.condition}, {spec.image_size}px, "
-        f"{si(forward_flops(spec))}FLOP per image, the network with most training FLOPs) at "
+        f"{si(forward_flops(spec))}FLOP per image at test time, the network with most "
+        "training FLOPs) at "
         f"batch {batches[0][0]} (training) and {batches[0][1]} (evaluation); per job: "
         '`python -c "import poolstudy.evaluate, jsonschema"` measured (1.5 s) + 1 s assumed'
     )
@@ -807,6 +808,7 @@ def gpu_check(**changes) -> dict:
         "device": "cuda:0",
         "device_name": "NVIDIA H100 80GB HBM3",
         "torch": "2.9.0",
+        "format": 2,
         "operators": [
             {"operator": "max", "train_tflops": 2.0, "eval_tflops": 6.0},
             {"operator": "none", "train_tflops": 4.0, "eval_tflops": 10.0},
@@ -922,6 +924,8 @@ REFUSALS = [
     (without("device"), "not a device check run on a GPU (its device: None)"),
     ([1, 2], "not a device check run on a GPU (its device: None)"),
     (gpu_check(operators=[]), NO_OPERATORS),
+    (without("format"), "written by an older device check (format 1, not 2); run it again"),
+    (gpu_check(format="2"), "written by an older device check (format '2', not 2); run it again"),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 0.0, "eval_tflops": 1.0}]),
      BAD_RATES.format("0.0", "1.0")),

@@ -191,6 +191,11 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
     }
 
 
+CHECK_FORMAT = 2
+"""The version of the file the check writes (``format``), which ``estimate --gpu-check``
+requires: 2 counts an operator's training TFLOP/s at one forward pass per image (1 counted
+every test-time draw, twelve times too many for ``fracmax`` as the configs set it)."""
+
 SYNC_WARNING = "called a synchronizing CUDA operation"
 """What PyTorch's sync debug mode (``torch.cuda.set_sync_debug_mode``) warns at each wait."""
 
@@ -530,7 +535,12 @@ def run_device_check(
             convs_per_stage=2,
         )
 
-    report = {"device": str(device), "device_name": name, "torch": torch.__version__}
+    report = {
+        "device": str(device),
+        "device_name": name,
+        "torch": torch.__version__,
+        "format": CHECK_FORMAT,
+    }
     report["operators"] = rows = []
     for operator in operators:
         row = guarded(

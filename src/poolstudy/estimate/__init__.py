@@ -9,14 +9,16 @@ operator) with all its seeds (``config['seeds']``, the sweep's ``sweep.seeds``);
 Blocks. ``main``: the main conditions without placement; ``placement``: the main conditions
 whose ``placement.canvas`` is set; ``sweep``: the conditions of the data-size sweep
 (``plan.SWEEP_PREFIX``). Each block's work is counted in forward FLOPs per image
-(``models.count_flops``: 2 per multiply-add; pooling, BN and activations not counted), from
-the dataset shapes that the registry knows without loading any data (``DatasetEntry.shape``):
+(``models.count_flops``: 2 per multiply-add; pooling, BN and activations not counted; at test
+time every pass of an operator's test-time draws, in training one pass, ``models.pass_flops``),
+from the dataset shapes that the registry knows without loading any data
+(``DatasetEntry.shape``):
 
-- training a run: ``3 x forward x images`` (forward plus a backward of twice its cost), with
-  ``images = steps x min(batch_size, n)``; ``steps`` is ``train.steps``, else
+- training a run: ``3 x one pass x images`` (forward plus a backward of twice its cost),
+  with ``images = steps x min(batch_size, n)``; ``steps`` is ``train.steps``, else
   ``ceil(n / batch_size) x epochs``, and ``n`` the training split, or ``train.n_train`` when
-  that is smaller; plus ``train.val_points`` forward passes over the validation split (at
-  most one per step);
+  that is smaller; plus ``train.val_points`` evaluations of the validation split at test-time
+  FLOPs (at most one per step);
 - evaluating a run: one forward pass over each split (the training subset, validation, test;
   with placement the test images once more, centred), and per shift protocol the test images
   (at most ``evaluate.shift_images`` of them) under every shift of its grid

@@ -167,7 +167,8 @@ def calibrate_cpu(study: StudyCost, config: dict, cores: int | None, seconds: fl
             )
             + f"; the rates shown are {spec.operator}'s ({heaviest.cell.dataset}/"
             f"{heaviest.cell.condition}, {spec.image_size}px, {si(forward_flops(spec))}FLOP per "
-            f"image, the network with most training FLOPs) at batch {batch} (training) and "
+            f"image at test time, the network with most training FLOPs) at batch {batch} "
+            "(training) and "
             f"{eval_batch} (evaluation); per job: `python -c "
             f'"{IMPORT_PROBE}"` measured ({start_up:.1f} s) + {CPU_JOB_EXTRA_SECONDS:.0f} s '
             "assumed"

@@ -48,6 +48,13 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: not a device check run on a GPU (its device: "
             f"{check.get('device') if isinstance(check, dict) else None!r})"
         )
+    from poolstudy.devicebench import CHECK_FORMAT  # the writer's, imported only to read one
+
+    if check.get("format") != CHECK_FORMAT:
+        raise CheckError(
+            f"{path}: written by an older device check (format {check.get('format', 1)!r}, "
+            f"not {CHECK_FORMAT}); run it again"
+        )
     if not isinstance(check.get("device_name", ""), str):
         raise CheckError(f"{path}: its device_name must be text, not {check['device_name']!r}")
     rows = check.get("operators")

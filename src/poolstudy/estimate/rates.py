@@ -13,7 +13,7 @@ from poolstudy.models import ModelSpec
 class GpuRates:
     """Achieved throughput of these networks on one GPU (not its peak)."""
 
-    train: float  # training FLOP/s (counted as TRAIN_FACTOR x forward FLOPs)
+    train: float  # training FLOP/s (counted as TRAIN_FACTOR x one forward pass's FLOPs)
     evaluate: float  # evaluation (forward) FLOP/s
     step_seconds: float  # host-side cost of one optimiser step, on top of its FLOPs
     job_seconds: float  # per job: process start, imports, CUDA context, data to the device
