@@ -529,10 +529,10 @@ FOREST_FIGURE = (
     "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
     "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
     "clean test accuracy) with its 90\\,\\% interval over seeds; grey: the equivalence margin "
-    "of $\\pm$1.0 points; right: the verdict of the Holm-adjusted tests (marker filled: "
-    "difference; diamond: equivalent; open: inconclusive). The intervals are not adjusted for "
-    "the family, so they can suggest a verdict that the adjusted tests do not give. "
-    "\\psdrawn{forest}}\n"
+    "of $\\pm$1.0 points. The point's marker gives the verdict of the Holm-adjusted tests "
+    "(filled circle: difference; open diamond: equivalent; open circle: inconclusive), also "
+    "written on the right. The intervals are not adjusted for the family, so they can suggest "
+    "a verdict that the adjusted tests do not give. \\psdrawn{forest}}\n"
     "\\label{fig:forest}\n\\end{figure}\n\n"
 )
 LEARNING_FIGURE = (
@@ -575,7 +575,7 @@ def test_the_contrasts_subsection_in_full():
         "On my\\_digits, 1 contrasts of consistency form the family (Figure~\\ref{fig:forest}; "
     )
     assert "beyond $\\pm$0.5 points. Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
-    assert "grey: the equivalence margin of $\\pm$0.5 points;" in contrasts_tex(one, "90")
+    assert "grey: the equivalence margin of $\\pm$0.5 points. The" in contrasts_tex(one, "90")
     empty = contrast_rows({}).iloc[0:0]
     assert contrasts_tex(empty, "90") == NO_CONTRASTS
     assert contrasts_appendix(empty, "90") == NO_CONTRASTS

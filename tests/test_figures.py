@@ -254,9 +254,9 @@ def test_the_forest_caption_describes_the_markers_the_forest_draws():
     )
     caption = contrasts_tex(table, "95")
     words = {
-        "filled": lambda style: style["marker"] == "o" and style["mfc"] == "black",
-        "diamond": lambda style: style["marker"] == "D",
-        "open": lambda style: style["marker"] == "o" and style["mfc"] == "white",
+        "filled circle": lambda style: style["marker"] == "o" and style["mfc"] == "black",
+        "open diamond": lambda style: style["marker"] == "D" and style["mfc"] == "white",
+        "open circle": lambda style: style["marker"] == "o" and style["mfc"] == "white",
     }
     for word, drawn in words.items():
         verdict = caption.split(f"{word}: ")[1].split(";")[0].split(")")[0]

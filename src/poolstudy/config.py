@@ -99,8 +99,8 @@ def describe_error(error, prefix=()) -> str:
             f"config key {where}: {error.instance!r} is not allowed; "
             f"choose one of: {', '.join(map(str, error.validator_value))}"
         )
-    if error.validator == "not" and "description" in error.schema:
-        reason = error.schema["description"]
+    if error.validator == "not" and "description" in error.validator_value:
+        reason = error.validator_value["description"]  # why the value must not match
         return f"config key {where}: {error.instance!r} is not allowed: {reason}"
     if (
         error.validator == "type"

@@ -182,10 +182,11 @@ def contrasts_tex(
         "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
         "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
         f"{metric_words(table)}) with its {confidence_text}\\,\\% interval over seeds; grey: "
-        f"the equivalence margin of $\\pm${fmt_exact(first['margin'])} points; right: the verdict "
-        "of the Holm-adjusted tests (marker filled: difference; diamond: equivalent; open: "
-        "inconclusive). The intervals are not adjusted for the family, so they can suggest a "
-        "verdict that the adjusted tests do not give. \\psdrawn{forest}}\n"
+        f"the equivalence margin of $\\pm${fmt_exact(first['margin'])} points. The point's marker "
+        "gives the verdict of the Holm-adjusted tests (filled circle: difference; open diamond: "
+        "equivalent; open circle: inconclusive), also written on the right. The intervals are "
+        "not adjusted for the family, so they can suggest a verdict that the adjusted tests do "
+        "not give. \\psdrawn{forest}}\n"
         "\\label{fig:forest}\n\\end{figure}\n\n"
     )
     figure = (
