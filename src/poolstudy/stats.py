@@ -79,18 +79,15 @@ def summarize_groups(
     frame: pd.DataFrame,
     keys: list[str],
     confidence: float,
-    bounds: tuple[float, float] | None = None,
     range_of=metric_range,
 ) -> pd.DataFrame:
-    """One row per group: n, mean, std and the t-interval clipped to ``bounds`` (by default
-    the range of the group's metric, ``range_of(metric)``: percentages without a metric
-    column)."""
+    """One row per group: n, mean, std and the t-interval clipped to the values its values
+    can take: ``range_of(metric)`` of the group's metric, percentages without a metric
+    column."""
     rows = []
     for key, group in frame.groupby(keys, dropna=False, sort=False):
         mean, low, high = t_interval(group["value"], confidence)
-        if bounds is not None:
-            limits = bounds
-        elif "metric" in group:
+        if "metric" in group:
             limits = range_of(group["metric"].iloc[0])
         else:
             limits = PERCENT_RANGE
