@@ -18,7 +18,9 @@ from poolstudy.models import (
     count_flops,
     count_parameters,
     describe,
+    draw_count,
     feature_map_sizes_of,
+    pass_flops,
     receptive_field,
     stage_dilations,
 )
@@ -482,6 +484,17 @@ def test_describe():
     assert info["flops"] == count_flops(model)
     assert info["receptive_field"] == receptive_field(model.spec)
     assert info["feature_map_sizes"] == [8, 4]
+
+
+@pytest.mark.parametrize("draws", [1, 3])
+def test_a_training_pass_counts_one_of_the_test_time_draws(draws):
+    spec = tiny_spec("fracmax", widths=(4, 8), operator_options={"test_draws": draws})
+    model = build_model(spec)
+    one_draw = build_model(dataclasses.replace(spec, operator_options={}))
+    assert draw_count(model) == draws and draw_count(build_model(tiny_spec("max"))) == 1
+    assert pass_flops(model) == count_flops(one_draw) > 0
+    assert count_flops(model) == draws * pass_flops(model)
+    assert pass_flops(build_model(tiny_spec("max"))) == count_flops(build_model(tiny_spec("max")))
 
 
 @pytest.mark.parametrize("draws", [2, 4])
