@@ -341,7 +341,7 @@ class FractionalMaxPool(Downsample):
         one pixel apart."""
         k = cls.rf_kernel_for(options)
         out = size // 2
-        if out <= 1:  # one region, the map's last k rows
+        if out <= 1:  # one region, the map's last k rows (borders ignored: one per map side)
             return lo * size + size - k, hi * size + size - 1
         step = Fraction(size - k, out - 1)
         return math.floor(step * lo), math.ceil(step * hi) + k - 1
