@@ -741,9 +741,9 @@ def test_an_operator_the_meta_device_cannot_run_is_counted_on_the_cpu(monkeypatc
         devices.append(device)
         if device == "meta":
             raise NotImplementedError("no meta kernel")
-        return 1234
+        return 1234, 1234
 
-    monkeypatch.setattr(estimate, "count_flops", count)
+    monkeypatch.setattr(estimate, "flop_counts", count)
     spec = ModelSpec(operator="avg", in_channels=2, num_classes=3, image_size=7, widths=(5,))
     estimate._flops_of.cache_clear()
     try:

@@ -29,9 +29,8 @@ from poolstudy.maxima import pooling_kernel_everywhere
 from poolstudy.models import (
     ModelSpec,
     build_model,
-    count_flops,
     feature_map_sizes_of,
-    pass_flops,
+    flop_counts,
 )
 from poolstudy.shifts import shift
 from poolstudy.torch_settings import kept_settings
@@ -250,8 +249,7 @@ def bench_training(config: dict, data, operator: str, steps: int, repeats: int) 
     images, labels = data.subset("train")
     x = to_unit_float(images)
     spec = spec_for(config, data, operator)
-    model = build_model(spec)
-    flops, training_flops = count_flops(model), pass_flops(model)  # test time, one pass
+    flops, training_flops = flop_counts(build_model(spec))  # test time, one pass
     engine = baseline = baseline_cl = float("inf")
 
     def engine_run():

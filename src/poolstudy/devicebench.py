@@ -37,7 +37,7 @@ from poolstudy import device as devices
 from poolstudy.atomic import atomic_path
 from poolstudy.data.prepare import PreparedDataset
 from poolstudy.inference import fold_batchnorm
-from poolstudy.models import ModelSpec, build_model, count_flops, pass_flops
+from poolstudy.models import ModelSpec, build_model, flop_counts
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.precisioncheck import describe as describe_precision
@@ -157,9 +157,7 @@ def eval_throughput(spec: ModelSpec, passes: int, device: torch.device) -> tuple
 def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) -> dict:
     """Images per second, MFU and peak memory of one operator's network, solo and with
     ``seeds`` seeds trained concurrently; and its evaluation's images per second."""
-    model = build_model(spec)
-    flops, training_flops = count_flops(model), pass_flops(model)  # test time, one pass
-    del model
+    flops, training_flops = flop_counts(build_model(spec))  # test time, one pass
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     solo = Trainee(spec, batch, 0, device)

@@ -299,10 +299,12 @@ def draw_count(model: PoolNet) -> int:
     return max((m.test_draws for m in model.drawing_operators), default=1)
 
 
-def pass_flops(model: PoolNet) -> int:
-    """Forward FLOPs per image of one pass, as training runs it: ``count_flops`` over the
-    test-time draws, each a full pass of the same network."""
-    return count_flops(model) // draw_count(model)
+def flop_counts(model: PoolNet) -> tuple[int, int]:
+    """Forward FLOPs per image at test time (``count_flops``) and of one pass, as training
+    runs it: the first over the test-time draws, each a full pass of the same network;
+    counted once."""
+    flops = count_flops(model)
+    return flops, flops // draw_count(model)
 
 
 def _flop_counting_mode():

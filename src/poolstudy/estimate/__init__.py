@@ -10,7 +10,7 @@ Blocks. ``main``: the main conditions without placement; ``placement``: the main
 whose ``placement.canvas`` is set; ``sweep``: the conditions of the data-size sweep
 (``plan.SWEEP_PREFIX``). Each block's work is counted in forward FLOPs per image
 (``models.count_flops``: 2 per multiply-add; pooling, BN and activations not counted; at test
-time every pass of an operator's test-time draws, in training one pass, ``models.pass_flops``),
+time every pass of an operator's test-time draws, in training one pass, ``models.flop_counts``),
 from the dataset shapes that the registry knows without loading any data
 (``DatasetEntry.shape``):
 

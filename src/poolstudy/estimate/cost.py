@@ -15,7 +15,7 @@ from poolstudy.checks import network_spec
 from poolstudy.data import DATASETS
 from poolstudy.data.prepare import PreparedShape, prepared_shape
 from poolstudy.evaluate import EvalConfig, diagonal_positions, grid_for
-from poolstudy.models import ModelSpec, build_model, count_flops, draw_count
+from poolstudy.models import ModelSpec, build_model, flop_counts
 from poolstudy.placement import PlacementConfig, position_grid
 from poolstudy.plan import SWEEP_PREFIX, condition_settings, datasets_used, planned_runs
 
@@ -136,7 +136,8 @@ def forward_flops(spec: ModelSpec) -> int:
 
 
 def training_pass_flops(spec: ModelSpec) -> int:
-    """Forward FLOPs per image of one training pass (``models.pass_flops``; cached by spec)."""
+    """Forward FLOPs per image of one training pass (``models.flop_counts``; cached by
+    spec)."""
     return _flops_of(spec_key(spec))[1]
 
 
@@ -145,12 +146,9 @@ def _flops_of(key: str) -> tuple[int, int]:
     spec = ModelSpec.from_dict(json.loads(key))
     try:  # on the meta device: shapes only, no arithmetic
         with torch.device("meta"):
-            model = build_model(spec)
-            flops = count_flops(model)
+            return flop_counts(build_model(spec))
     except (NotImplementedError, RuntimeError):  # an operator the meta device cannot run
-        model = build_model(spec)
-        flops = count_flops(model)
-    return flops, flops // draw_count(model)
+        return flop_counts(build_model(spec))
 
 
 def training_size(train: dict, shape: PreparedShape) -> int:
