@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 from matplotlib.textpath import TextPath
+from table_rows import as_written
 
 from poolstudy import figures
 from poolstudy.analyze import empty_sweep_tables, placement_curves
@@ -98,9 +99,9 @@ def write_tables(obs: pd.DataFrame, tables) -> None:
     regime = pd.DataFrame(
         {"dataset": ["digits"] * 2, "condition": "gap", "operator": ["max", "none"]}
     )
-    regime.to_csv(tables / "regime.csv", index=False)
-    contrasts_frame().to_csv(tables / "contrasts.csv", index=False)
-    models_table().to_csv(tables / "models.csv", index=False)
+    as_written("regime", regime).to_csv(tables / "regime.csv", index=False)
+    as_written("contrasts", contrasts_frame()).to_csv(tables / "contrasts.csv", index=False)
+    as_written("models", models_table()).to_csv(tables / "models.csv", index=False)
 
 
 def contrasts_frame() -> pd.DataFrame:
@@ -423,13 +424,13 @@ def test_every_figures_report_caption_names_the_function_that_draws_it():
 
 
 def test_a_tables_missing_protocols_read_back_as_empty_text(tmp_path):
-    pd.DataFrame({"protocol": ["circular", None], "mean": [1.0, 2.0]}).to_csv(
-        tmp_path / "summary.csv", index=False
-    )
+    summary = pd.DataFrame({"protocol": ["circular", None], "mean": [1.0, 2.0]})
+    as_written("summary", summary).to_csv(tmp_path / "summary.csv", index=False)
     frame = figures.read_table(tmp_path, "summary")
     assert list(frame["protocol"]) == ["circular", ""] and list(frame["mean"]) == [1.0, 2.0]
-    pd.DataFrame({"mean": [1.0]}).to_csv(tmp_path / "models.csv", index=False)
-    assert list(figures.read_table(tmp_path, "models").columns) == ["mean"]
+    as_written("models", pd.DataFrame({"seed": [1]})).to_csv(tmp_path / "models.csv", index=False)
+    models = figures.read_table(tmp_path, "models")
+    assert "protocol" not in models and list(models["seed"]) == [1]
 
 
 def test_every_figure_gets_the_tables_the_quoted_record_and_one_style_per_operator(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from table_rows import as_written
 from test_contrasts import contrast_rows, regime_rows
 
 from poolstudy.cli import main
@@ -56,7 +57,7 @@ def finished_run(folder: Path, experiment: str = "convergence", **contrast) -> P
     regime = regime_rows(
         ("primary", "max", 0.5, 0.4, True, True), ("primary", "none_rf", 0.4, 0.8, True, True)
     )
-    regime.to_csv(folder / "regime.csv", index=False)
+    as_written("regime", regime).to_csv(folder / "regime.csv", index=False)
     curves = pd.DataFrame(
         {
             "experiment": experiment,
@@ -71,9 +72,8 @@ def finished_run(folder: Path, experiment: str = "convergence", **contrast) -> P
         }
     )
     curves.to_csv(folder / "learning_curves.csv", index=False)
-    pd.DataFrame({"experiment": [experiment] * 2, "operator": ["max", "none_rf"]}).to_csv(
-        folder / "models.csv", index=False
-    )
+    models = pd.DataFrame({"experiment": [experiment] * 2, "operator": ["max", "none_rf"]})
+    as_written("models", models).to_csv(folder / "models.csv", index=False)
     return folder
 
 
@@ -158,7 +158,8 @@ def unrecorded(experiments: list[str]):
 
     def tables(folder: Path) -> None:
         finished_run(folder)
-        pd.DataFrame({"experiment": experiments}).to_csv(folder / "models.csv", index=False)
+        models = pd.DataFrame({"experiment": experiments})
+        as_written("models", models).to_csv(folder / "models.csv", index=False)
 
     return tables
 
@@ -284,9 +285,10 @@ def test_the_paper_quotes_a_current_record_with_its_own_numbers_and_budget(proje
 
 def test_a_record_that_fails_its_own_checks_is_quoted_as_not_settled_by_that_run(project):
     tables = finished_run(project / "t")
-    regime_rows(
+    regime = regime_rows(
         ("primary", "max", 0.5, 0.4, True, True), ("primary", "none_rf", 0.4, 1.6, True, False)
-    ).to_csv(tables / "regime.csv", index=False)
+    )
+    as_written("regime", regime).to_csv(tables / "regime.csv", index=False)
     write_record(tables, "config/convergence.yaml", "rec/convergence", None)
     tex = recorded_tex(read_records("rec"), "default", "95")
     assert "answers: Not settled by that run: at its budget" in tex

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from poolstudy.atomic import read_csv, write_text
+from poolstudy.atomic import write_text
 from poolstudy.config import ConfigError, config_digest, load_config
+from poolstudy.table_files import read_table
 
 RECORD_FILE = "record.json"
 RECORD_TABLES = ("contrasts", "regime", "learning_curves")
@@ -32,10 +33,6 @@ RECORD_TABLES = ("contrasts", "regime", "learning_curves")
 
 class RecordError(ValueError):
     """A record that cannot be written or read as it is."""
-
-
-def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
-    return read_csv(Path(tables_dir) / f"{name}.csv")
 
 
 def code_digests(package_dir: str | os.PathLike | None = None) -> dict[str, str]:

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
-from poolstudy.atomic import read_csv  # noqa: E402
+from poolstudy import table_files  # noqa: E402
 from poolstudy.figures.answer import accuracy_flops, forest  # noqa: E402
 from poolstudy.figures.regime import learning_curves, overfitting_gap, sweep_curves  # noqa: E402
 from poolstudy.figures.shift import accuracy_vs_shift, placement, sensitivity_maps  # noqa: E402
@@ -107,7 +107,7 @@ FIGURE_TABLES = (
 
 
 def read_table(tables_dir, name: str) -> pd.DataFrame:
-    frame = read_csv(os.path.join(tables_dir, f"{name}.csv"))
+    frame = table_files.read_table(tables_dir, name)
     if "protocol" in frame:
         frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from poolstudy.atomic import read_csv, write_text
+from poolstudy.atomic import write_text
 from poolstudy.paper.claims import (
     comparison_sentence,
     controls_tex,
@@ -40,6 +40,7 @@ from poolstudy.paper.tables import (
     stability_protocol,
     stability_table,
 )
+from poolstudy.table_files import read_table
 
 __all__ = [
     "STABILITY_COLUMNS",
@@ -114,11 +115,8 @@ def write_paper_inputs(
     from poolstudy.config import schema_default
     from poolstudy.record import read_record
 
-    def read(name):
-        return read_csv(os.path.join(tables_dir, f"{name}.csv"))
-
     names = ("summary", "paired", "models", "sweep", "bootstrap", "contrasts", "regime")
-    tables = {name: read(name) for name in names}
+    tables = {name: read_table(tables_dir, name) for name in names}
     contrasts, regime = tables["contrasts"], tables["regime"]
     confidence = confidence_text(settings)
 
