@@ -17,9 +17,12 @@ from poolstudy.stats import CELL_KEYS, CONTRAST_COLUMNS, SUMMARY_COLUMNS
 
 _KEYS = ("experiment", "dataset", "condition", "operator")
 _INTERVAL = tuple(SUMMARY_COLUMNS)
+_MEASUREMENT = ("metric", "protocol", "dx", "dy")
+# a sweep's cell: its condition's training-set size and augmentation beside the keys
+_SWEEP_KEYS = ("experiment", "dataset", "condition", "n_train", "augment_shift", "operator")
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "observations": (*_KEYS, "seed", "metric", "protocol", "dx", "dy", "value", "n"),
+    "observations": (*_KEYS, "seed", *_MEASUREMENT, "value", "n"),
     "summary": (*CELL_KEYS, *SUMMARY_COLUMNS),
     "paired": (*CELL_KEYS, *SUMMARY_COLUMNS, "significant"),
     "shift_curves": (*_KEYS, "protocol", "shift", *_INTERVAL),
@@ -36,34 +39,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "diff_ci_low",
         "diff_ci_high",
     ),
-    "sweep_observations": (
-        "experiment",
-        "dataset",
-        "condition",
-        "n_train",
-        "augment_shift",
-        "operator",
-        "seed",
-        "metric",
-        "protocol",
-        "dx",
-        "dy",
-        "value",
-        "n",
-    ),
-    "sweep": (
-        "experiment",
-        "dataset",
-        "condition",
-        "n_train",
-        "augment_shift",
-        "operator",
-        "metric",
-        "protocol",
-        "dx",
-        "dy",
-        *_INTERVAL,
-    ),
+    "sweep_observations": (*_SWEEP_KEYS, "seed", *_MEASUREMENT, "value", "n"),
+    "sweep": (*_SWEEP_KEYS, *_MEASUREMENT, *_INTERVAL),
     "sweep_plot": ("series", "operator", "augment_shift", "n_train", "accuracy_test", "gap"),
     "accuracy_plot": ("operator", "accuracy_test"),
     "contrasts": tuple(CONTRAST_COLUMNS),
