@@ -760,22 +760,26 @@ def test_a_split_smaller_than_a_batch_trains_one_step_per_epoch():
     assert train_cost({**train, "n_train": 1000}, shape(train=1000), flops=1)[1] == 16 * 3
 
 
-def test_a_runs_cost_in_full():
+@pytest.mark.parametrize("operator", ["max", "fracmax"])
+def test_a_runs_cost_in_full(operator):
     from poolstudy.estimate.cost import run_cost
 
-    spec = ModelSpec(operator="max", in_channels=1, num_classes=10, image_size=16, widths=(4,))
+    options = {"kernel_size": 3, "test_draws": 5} if operator == "fracmax" else {}
+    spec = ModelSpec(operator, 1, 10, 16, widths=(4, 8), operator_options=options)
     settings = {
         "train": {"steps": 10, "batch_size": 32, "n_train": 500, "epochs": 1, "val_points": 2},
         "evaluate": {"protocols": [], "train_images": None, "shift_images": None},
         "placement": {"canvas": None},
     }
-    flops = forward_flops(spec)
+    flops, one_pass = forward_flops(spec), training_pass_flops(spec)
+    # fractional max pooling averages several draws at test time, and trains on one
+    assert (one_pass < flops) == (operator == "fracmax")
     evaluated = 500 + 100 + 200  # the 500 trained on, validation, test
     assert run_cost(settings, shape(), spec) == RunCost(
         forward_flops=flops,
         train_images=320,
         steps=10,
-        train_flops=float(flops) * (3 * 320 + 2 * 100),
+        train_flops=float(one_pass) * 3 * 320 + float(flops) * 2 * 100,
         eval_images=evaluated,
         eval_flops=float(flops) * evaluated,
     )
