@@ -25,7 +25,7 @@ from test_train import synthetic_dataset
 import poolstudy.train as train_module
 from poolstudy import device as devices
 from poolstudy.evaluate import EvalConfig, evaluate_cell, evaluate_model
-from poolstudy.models import ModelSpec, build_model
+from poolstudy.models import ModelSpec, build_model, flop_counts
 from poolstudy.placement import PlacementConfig, region_offsets
 from poolstudy.plan import seed_groups
 from poolstudy.pooling import OPERATORS
@@ -1292,3 +1292,33 @@ def test_bench_refuses_options_that_would_be_ignored(monkeypatch, capsys, argume
         cli.build_parser().parse_args(["bench", "--pipeline", "--keep", "k", "--cores", "2"]),
         cli.build_parser().parse_args(["bench"]).bench_defaults,
     ) is None  # fmt: skip
+
+
+def test_the_training_benchmarks_gflops_count_the_validation_its_time_includes(monkeypatch):
+    """The engine's timed run validates ``val_points`` times, every test-time draw (here
+    fractional max pooling's 3): its GFLOP/s count those passes beside the training's."""
+    from test_train import synthetic_dataset
+
+    from poolstudy import bench
+    from poolstudy.config import load_config
+
+    class Clock:  # every reading a second after the last: each timed run takes 1 s
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls):
+            cls.now += 1.0
+            return cls.now
+
+    monkeypatch.setattr(bench, "time", Clock)
+    monkeypatch.setattr(bench, "plain_training_loop", lambda *args, **kwargs: None)
+    monkeypatch.setattr(bench, "kernel_seconds", lambda run: 1.0)
+    config = load_config("tests/data/tiny.yaml")
+    config["model"]["operator_options"] = {"fracmax": {"kernel_size": 3, "test_draws": 3}}
+    config["train"] = {**config["train"], "batch_size": 8, "val_points": 2}
+    data = synthetic_dataset()
+    row = bench.bench_training(config, data, "fracmax", steps=4, repeats=1)
+    flops, one_pass = flop_counts(build_model(bench.spec_for(config, data, "fracmax")))
+    assert flops == 3 * one_pass
+    validated = 2 * 12  # two validation points over the 12 validation images
+    assert row["gflops"] == pytest.approx((3 * one_pass * 4 * 8 + flops * validated) / 1e9)
