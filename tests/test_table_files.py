@@ -81,6 +81,7 @@ def test_a_table_without_one_of_its_columns_is_refused_naming_them(tmp_path):
     [
         ("mean", [1.0, "abc"], "its column mean holds 'abc' (line 3)"),
         ("ci_clipped", [True, "maybe"], "its column ci_clipped holds 'maybe' (line 3)"),
+        ("ci_clipped", [False, "no"], "its column ci_clipped holds 'no' (line 3)"),
         ("n", ["three", 3], "its column n holds 'three' (line 2)"),
     ],
 )

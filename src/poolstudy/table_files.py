@@ -112,12 +112,10 @@ def _not_a_number(value) -> bool:
     """Whether a cell of a column that should hold numbers or truth values holds neither.
     One text cell makes pandas read the whole column as text, so text that reads as a
     number or a truth value counts as one."""
-    if isinstance(value, (bool, int, float)) or pd.isna(value):
-        return False
     if value in ("True", "False"):
         return False
     try:
-        float(value)
+        float(value)  # a number, a truth value or a missing one (NaN), or text that reads as one
     except (TypeError, ValueError):
         return True
     return False
@@ -149,7 +147,7 @@ def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
     try:
         frame = read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        reason = " ".join(str(error).split())  # on one line
         raise TableError(f"{path}: not a CSV table ({reason}); {REBUILD}") from error
     problem = table_problem(frame, name)
     if problem:
