@@ -231,12 +231,12 @@ def regime_tex(
     # the threshold, where the table names it (regime tables recorded before it did not)
     limit = first.get("gap_threshold", math.nan)
     named = not pd.isna(limit)
-    threshold = f"the threshold of {fmt_exact(limit)} point" if named else "the threshold"
+    threshold = f"the threshold of {fmt_exact(limit)} points" if named else "the threshold"
     largest = fmt_beside(worst["gap"], limit, signed=True) if named else fmt_signed(worst["gap"])
     if overfit.empty:
         text += (
             f"Every one of them has a mean train$-$test gap below {threshold} (largest: "
-            f"{largest} points, {op_tex(worst['operator'])}, against a "
+            f"{largest} points, {names(regime.loc[[worst.name]])}, against a "
             f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so a "
             "difference between them is not a difference in overfitting. "
         )
@@ -290,10 +290,10 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
         steps = f"from {whole(most['half_budget_steps'])} to {whole(most['steps'])} optimiser steps"
         if unconverged.empty:
             text += (
-                f"Doubling the training budget ({steps}) raised the test accuracy of "
+                f"Doubling the training budget ({steps}) raised the mean test accuracy of "
                 f"{names(done)} by at most {gain(most['budget_gain'])} points "
-                f"({op_tex(most['operator'])}), less than the threshold of "
-                f"{threshold}: their training had converged. "
+                f"({names(done.loc[[most.name]])}), less than the threshold of "
+                f"{threshold}: by that criterion their training had converged. "
             )
         else:
             worst = unconverged["budget_gain"].idxmax()
@@ -308,15 +308,16 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
                 by += f"{names(unconverged.loc[[worst]])}): their"
                 involving = "them"
             text += (
-                f"Doubling the training budget ({steps}) still raised the test accuracy of "
+                f"Doubling the training budget ({steps}) still raised the mean test accuracy of "
                 f"{names(unconverged)} {by} training had not converged, and the comparisons "
                 f"involving {involving} are provisional. "
             )
             if not converged.empty:
                 rose = converged["budget_gain"].max()
                 text += (
-                    f"That of {names(converged)} rose by at most {gain(rose)} points: "
-                    f"{'its' if len(converged) == 1 else 'their'} training had converged. "
+                    f"That of {names(converged)} rose by at most {gain(rose)} points: by that "
+                    f"criterion {'its' if len(converged) == 1 else 'their'} training had "
+                    "converged. "
                 )
     if not unchecked.empty:
         text += f"Convergence was not checked for {names(unchecked)} (no runs at half the budget). "
@@ -344,21 +345,23 @@ def budget_change_text(row, confidence_text: str) -> str:
 
 def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str) -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
-    (empty when it can): a network of the regime that may overfit; a network on a side of
-    those contrasts whose convergence was not checked; or one whose training had not
+    (empty when it can): a network on a side of those contrasts that may overfit, or whose
+    convergence was not checked; or one whose training had not
     converged, unless doubling the budget was shown to move every deciding contrast by less
     than its margin (the answer then does not depend on the budget, though the accuracies
     still do). ``run``: how the text names the run."""
     if regime is None or regime.empty:
         return f"{run} has no primary regime to check"
     reasons = []
-    if not regime["free_of_overfitting"].astype(str).eq("True").all():
-        reasons.append("a compared network may overfit")
     sides = {(row.first_condition, row.first_operator) for row in rows}
     sides |= {(row.second_condition, row.second_operator) for row in rows}
     deciding = regime[
         [(c, o) in sides for c, o in zip(regime["condition"], regime["operator"], strict=True)]
     ]
+    # only the networks these contrasts compare: the regime also holds others (the compute
+    # conditions, the other contrasts' networks), whose overfitting decides nothing here
+    if not deciding["free_of_overfitting"].astype(str).eq("True").all():
+        reasons.append("a compared network may overfit")
     unconverged = deciding[deciding["converged"].astype(str).eq("False")]
     unchecked = deciding[~checked(deciding)]
     learning = []
