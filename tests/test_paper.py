@@ -487,7 +487,7 @@ def test_sweep_text_names_the_size_where_the_gap_closes_and_the_ranking():
 
     cells, observations = sweep_frames({500: 5.0, 2000: 0.5, 8000: 0.2})
     text = sweep_tex(cells, "95", gap_threshold=1.0, fit_floor=95.0)
-    assert "every operator's gap is below 1.0 point from 2,000 training images on" in text
+    assert "every operator's gap is below 1.0 points from 2,000 training images on" in text
     assert "did not fit" not in text
     assert r"Ranked by test accuracy at 2,000 images: \texttt{max}" in text
     assert "There," not in text  # no paired test is computed while writing LaTeX
@@ -550,7 +550,7 @@ def test_sweep_values_near_the_floor_and_threshold_print_on_their_side():
     cells, observations = sweep_frames({500: 0.2, 2000: 0.2})
     text = sweep_tex(cells, "95", fit_floor=96.35, gap_threshold=0.25)
     assert r"There, \texttt{none} (96.3\,\%) did not fit its training set to 96.35" in text
-    assert "every operator's gap is below 0.25 point from 500" in text
+    assert "every operator's gap is below 0.25 points from 500" in text
     train = cells["metric"] == "accuracy_train"
     none = cells["operator"] == "none"
     cells.loc[train & none, "mean"] = 96.26  # one place would print it as the floor
@@ -571,7 +571,7 @@ def test_sweep_text_states_the_step_budget_and_thresholds():
     cells, observations = sweep_frames({500: 5.0, 2000: 0.2})
     text = sweep_tex(cells, "95", gap_threshold=0.5, fit_floor=97.0, steps=600)
     assert "for the same 600 optimiser steps at every size" in text
-    assert "below 0.5 point and at least one operator fits its training set to 97.0" in text
+    assert "below 0.5 points and at least one operator fits its training set to 97.0" in text
     assert "smaller sets get fewer steps" in sweep_tex(
         cells, "95", gap_threshold=1.0, fit_floor=95.0
     )
@@ -886,10 +886,10 @@ SWEEP_CLOSES_TEXT = (
     "On \\texttt{glyphs}, \\texttt{none}, \\texttt{max} were trained on 500, 2,000, "
     "8,000 images (3 seeds each) for the same 600 optimiser steps at every size. A "
     "size counts as free of overfitting when, there and at every larger size, every "
-    "operator's train--test gap is below 1.0 point and at least one operator fits "
+    "operator's train--test gap is below 1.0 points and at least one operator fits "
     "its training set to 95.0\\,\\% (clean train accuracy), so that a small gap where "
     "no network could fit the data in the budget does not count (Figure~\\ref{fig:sweep}).\n"
-    "Without augmentation, every operator's gap is below 1.0 point from 2,000 "
+    "Without augmentation, every operator's gap is below 1.0 points from 2,000 "
     "training images on.\n"
     "Ranked by test accuracy at 2,000 images: \\texttt{max} (98.1 $\\pm$ 0.2), "
     "\\texttt{none} (96.1 $\\pm$ 0.2).\n"
@@ -910,7 +910,7 @@ SWEEP_NEVER_CLOSES_TEXT = (
     "On \\texttt{glyphs}, \\texttt{none}, \\texttt{max} were trained on 500, 2,000 "
     "images (3 seeds each) for the same number of epochs at every size (smaller sets "
     "get fewer steps). A size counts as free of overfitting when, there and at every "
-    "larger size, every operator's train--test gap is below 1.0 point and at least "
+    "larger size, every operator's train--test gap is below 1.0 points and at least "
     "one operator fits its training set to 97.0\\,\\% (clean train accuracy), so that "
     "a small gap where no network could fit the data in the budget does not count "
     "(Figure~\\ref{fig:sweep}).\n"
@@ -941,6 +941,14 @@ def test_the_sweep_text_in_full():
     assert sweep_tex(cells, "95", steps=600, gap_threshold=1.0, fit_floor=95.0) == SWEEP_CLOSES_TEXT
     cells, observations = sweep_frames({500: 5.0, 2000: {"none": 1.5, "max": 3.0}})
     assert sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0) == SWEEP_NEVER_CLOSES_TEXT
+    # cells with fewer seeds than others: the range, not the most
+    fewer = cells.assign(n=[2] + [3] * (len(cells) - 1))
+    assert "images (2--3 seeds each) for" in sweep_tex(
+        fewer, "95", gap_threshold=1.0, fit_floor=95.0
+    )
+    assert "images (1 seed each) for" in sweep_tex(
+        cells.assign(n=1), "95", gap_threshold=1.0, fit_floor=95.0
+    )
 
 
 # Single sentences and tables for edge cases, every expected string written out by hand.
@@ -962,6 +970,17 @@ def test_the_sweep_text_in_full():
             paired_row(operator="stride", mean=-2.5, low=-4.0, high=-1.0),
             r"\texttt{stride} lowers clean test accuracy by 2.5 points relative to no pooling "
             r"(95\,\% CI [-4.0, -1.0]).",
+        ),
+        # an end close to zero prints on its side of zero, as many places as that takes
+        (
+            paired_row(mean=0.4, low=0.04, high=0.76),
+            r"\texttt{max} raises clean test accuracy by 0.4 points relative to no pooling "
+            r"(95\,\% CI [+0.04, +0.8]).",
+        ),
+        (
+            paired_row(mean=-0.3, low=-0.6, high=-0.003),
+            r"\texttt{max} lowers clean test accuracy by 0.3 points relative to no pooling "
+            r"(95\,\% CI [-0.6, -0.003]).",
         ),
         (
             paired_row(mean=3.0, low=-5.0, high=5.0, significant=False),
@@ -1289,7 +1308,7 @@ def test_the_placement_text_of_two_conditions_in_full():
 
 SWEEP_RULE = (
     "A size counts as free of overfitting when, there and at every larger size, every "
-    "operator's train--test gap is below 1.0 point and at least one operator fits its "
+    "operator's train--test gap is below 1.0 points and at least one operator fits its "
     "training set to 97.0\\,\\% (clean train accuracy), so that a small gap where no network "
     "could fit the data in the budget does not count (Figure~\\ref{fig:sweep})."
 )
@@ -1322,7 +1341,7 @@ def test_the_sweep_names_the_worst_operators_of_three():
     lines = sweep_tex(cells, "95", fit_floor=97.0, gap_threshold=1.0).split("\n\n")[0].splitlines()
     assert lines[0].endswith(SWEEP_RULE)
     assert lines[1:3] == [
-        "With random translations of up to 4 pixels, every operator's gap is below 1.0 point "
+        "With random translations of up to 4 pixels, every operator's gap is below 1.0 points "
         "from 500 training images on.",
         "There, \\texttt{avg} (95.3\\,\\%), \\texttt{none} (96.3\\,\\%) did not fit their "
         "training set to 97.0\\,\\% in the budget: a shortfall in test accuracy there is "

@@ -404,7 +404,8 @@ def sweep_tex(
     dataset = ordered(sweep, "dataset")[0]
     sizes = sorted(set(sweep["n_train"]))
     operators = present_operators(sweep)
-    seeds = int(sweep["n"].max())
+    fewest, most = int(sweep["n"].min()), int(sweep["n"].max())
+    seeds = plural(most, "seed") if fewest == most else f"{fewest:,}--{most:,} seeds"
     budget = (
         f" for the same {int(steps):,} optimiser steps at every size"
         if steps not in (None, "none", "")
@@ -414,9 +415,9 @@ def sweep_tex(
         f"On \\texttt{{{latex_escape(dataset)}}}, "
         + ", ".join(op_tex(op) for op in operators)
         + f" were trained on {', '.join(f'{n:,}' for n in sizes)} images "
-        f"({seeds} seeds each){budget}. A size counts as free of overfitting when, there and "
+        f"({seeds} each){budget}. A size counts as free of overfitting when, there and "
         f"at every larger size, every operator's train--test gap is below "
-        f"{fmt_exact(gap_threshold)} point and at least one operator fits its training set to "
+        f"{fmt_exact(gap_threshold)} points and at least one operator fits its training set to "
         f"{fmt_exact(fit_floor)}\\,\\% (clean train accuracy), so that a small gap where no "
         "network could fit the data in the budget does not count (Figure~\\ref{fig:sweep})."
     ]
@@ -446,7 +447,7 @@ def sweep_tex(
         else:
             size = below[0]
             parts.append(
-                f"{words}, every operator's gap is below {fmt_exact(gap_threshold)} point from "
+                f"{words}, every operator's gap is below {fmt_exact(gap_threshold)} points from "
                 f"{size:,} training images on."
             )
             weak = underfitting_operators(setting, size, fit_floor)

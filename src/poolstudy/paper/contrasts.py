@@ -21,7 +21,7 @@ from poolstudy.paper.format import (
     op_tex,
     plural,
 )
-from poolstudy.stats import MIN_SEEDS, significance_level
+from poolstudy.stats import MIN_SEEDS, VERDICTS, significance_level
 
 
 def side_tex(condition: str, operator: str, shared_condition: str | None) -> str:
@@ -167,16 +167,22 @@ def contrasts_tex(
         return "No primary contrasts were declared in this run's configuration.\n"
     first = table.iloc[0]
     counts = table["verdict"].value_counts()
-    tally = ", ".join(
-        f"{counts[v]} {v}" for v in ("difference", "equivalent", "inconclusive") if v in counts
+    tally = ", ".join(f"{counts[v]} {v}" for v in (*VERDICTS, "not trained") if v in counts)
+    family = int((table["n"] >= MIN_SEEDS).sum())  # Holm's family: the rest have no p-value
+    outside = len(table) - family
+    left_out = (
+        f"; {plural(outside, 'other')}, with fewer than {MIN_SEEDS} seeds, "
+        f"{'stays' if outside == 1 else 'stay'} out of it"
+        if outside
+        else ""
     )
     head = (
-        f"On {latex_escape(first['dataset'])}, {len(table)} contrasts of {metric_words(table)} "
-        "form the family (Figure~\\ref{fig:forest}; every number in "
-        "Table~\\ref{tab:contrasts} of the appendix): each is paired by seed; $p$-values are "
-        "adjusted across the family with Holm's method, and equivalence means that both "
-        f"one-sided tests reject a difference beyond $\\pm${fmt_exact(first['margin'])} points. "
-        f"Verdicts: {tally}.\n\n"
+        f"On {latex_escape(first['dataset'])}, {plural(family, 'contrast')} of "
+        f"{metric_words(table)} {'forms' if family == 1 else 'form'} the family{left_out} "
+        "(Figure~\\ref{fig:forest}; every number in Table~\\ref{tab:contrasts} of the "
+        "appendix): each is paired by seed; $p$-values are adjusted across the family with "
+        "Holm's method, and equivalence means that both one-sided tests reject a difference "
+        f"beyond $\\pm${fmt_exact(first['margin'])} points. Verdicts: {tally}.\n\n"
     )
     forest = (
         "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
@@ -464,7 +470,13 @@ def verdict_sentence(
             "No: where no compared network overfits, pooling lowered accuracy or changed it "
             f"by less than $\\pm${margin} points ({quoted}). "
         )
-    return f"{run.capitalize()} cannot tell: {quoted}; see the verdicts below. "
+    where = "Section~\\ref{sec:answer}" if refer else "the verdicts below"
+    if verdicts == {"difference"}:  # shown in both directions
+        return (
+            "It depends: where no compared network overfits, pooling raised accuracy in some "
+            f"deciding contrasts and lowered it in others ({quoted}); see {where}. "
+        )
+    return f"{run.capitalize()} cannot tell: {quoted}; see {where}. "
 
 
 def lowered(row) -> bool:

@@ -128,8 +128,10 @@ def fmt_signed(value: float, digits: int = 1) -> str:
 
 
 def ci_text(low: float, high: float, confidence_text: str | int) -> str:
-    """``95 % CI [-0.8, +1.4]``."""
-    return f"{confidence_text}\\,\\% CI [{fmt_signed(low)}, {fmt_signed(high)}]"
+    """``95 % CI [-0.8, +1.4]``, each end printed on the side of zero it lies on (``+0.04``,
+    not ``+0.0``), since whether it excludes zero is what a reader reads an interval for."""
+    ends = f"{fmt_beside(low, 0, signed=True)}, {fmt_beside(high, 0, signed=True)}"
+    return f"{confidence_text}\\,\\% CI [{ends}]"
 
 
 def interval_text(low: float, high: float, n, confidence_text: str) -> str:
