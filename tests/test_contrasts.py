@@ -367,7 +367,8 @@ LABEL = r"\texttt{max} $-$ \texttt{none}"
                 "within_margin": True,
             },
             LABEL + r": -0.5 points (95\,\% CI [-0.8, -0.2]); the first is lower "
-            r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin.",
+            r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin "
+            r"(90\,\% CI [-0.7, -0.3]).",
         ),
         (
             {
@@ -377,7 +378,7 @@ LABEL = r"\texttt{max} $-$ \texttt{none}"
                 "p_equivalence_holm": 0.004,
                 "verdict": "equivalent",
             },
-            LABEL + r": +0.1 points (95\,\% CI [-0.2, +0.4]); equivalent within $\pm$1.0 "
+            LABEL + r": +0.1 points (90\,\% CI [-0.1, +0.3]); equivalent within $\pm$1.0 "
             r"points (two one-sided tests, Holm-adjusted $p = 0.004$).",
         ),
         (
@@ -565,7 +566,9 @@ def test_the_contrasts_subsection_in_full():
         "than 3 seeds, stays out of it (Figure~\\ref{fig:forest}; every number in "
         "Table~\\ref{tab:contrasts} of the appendix): each is paired by seed; $p$-values are "
         "adjusted across the family with Holm's method, and equivalence means that both "
-        "one-sided tests reject a difference beyond $\\pm$1.0 points. Verdicts: 1 difference, "
+        "one-sided tests reject a difference beyond $\\pm$1.0 points (so the 80\\,\\% "
+        "interval, which the text quotes with each equivalence, lies inside that band). "
+        "Verdicts: 1 difference, "
         "1 equivalent, 2 inconclusive, 1 not trained.\n\n"
     )
     assert contrasts_tex(table, "90") == head + FOREST_FIGURE
@@ -579,7 +582,8 @@ def test_the_contrasts_subsection_in_full():
     assert contrasts_tex(one, "90").startswith(
         "On my\\_digits, 1 contrast of consistency forms the family (Figure~\\ref{fig:forest}; "
     )
-    assert "beyond $\\pm$0.5 points. Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
+    assert "beyond $\\pm$0.5 points (so the 80\\,\\% interval" in contrasts_tex(one, "90")
+    assert "band). Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
     assert "grey: the equivalence margin of $\\pm$0.5 points. The" in contrasts_tex(one, "90")
     empty = contrast_rows({}).iloc[0:0]
     assert contrasts_tex(empty, "90") == NO_CONTRASTS
@@ -706,10 +710,12 @@ def test_step_counts_are_whole_numbers(value, expected):
 
 
 def quoted(*rows: tuple) -> str:
-    """How the answer quotes deciding contrasts of max, avg, ... against none (90% CIs)."""
+    """How the answer quotes deciding contrasts of max, avg, ... against none (90% CIs, or
+    the level a row gives last: 80 for the interval an equivalence rests on)."""
     return "; ".join(
-        f"\\texttt{{{op}}} $-$ \\texttt{{none}}: {mean} points (90\\,\\% CI [{low}, {high}])"
-        for op, mean, low, high in rows
+        f"\\texttt{{{op}}} $-$ \\texttt{{none}}: {mean} points "
+        f"({level[0] if level else 90}\\,\\% CI [{low}, {high}])"
+        for op, mean, low, high, *level in rows
     )
 
 
@@ -754,13 +760,13 @@ HOW_FAST = (
             [{**EQUIVALENT, "margin": 1.5}],
             SIDES_CONVERGED,
             "No: where no compared network overfits, pooling changed accuracy by less than "
-            "$\\pm$1.5 points (" + quoted(("max", "+0.3", "-0.2", "+0.8")) + "). ",
+            "$\\pm$1.5 points (" + quoted(("max", "+0.3", "-0.1", "+0.7", 80)) + "). ",
         ),
         (
             [{**EQUIVALENT, "mean": -0.3, "ci_low": -0.8, "ci_high": 0.2}],
             SIDES_CONVERGED,
             "No: where no compared network overfits, pooling changed accuracy by less than "
-            "$\\pm$1.0 points (" + quoted(("max", "-0.3", "-0.8", "+0.2")) + "). ",
+            "$\\pm$1.0 points (" + quoted(("max", "-0.3", "-0.7", "+0.1", 80)) + "). ",
         ),
         # one equivalent, one lowering: each equivalent or favouring no pooling, so no
         (
@@ -771,7 +777,7 @@ HOW_FAST = (
             SIDES_CONVERGED,
             "No: where no compared network overfits, pooling lowered accuracy or changed it by "
             "less than $\\pm$1.0 points ("
-            + quoted(("max", "-0.3", "-0.8", "+0.2"), ("avg", "-2.0", "-3.0", "-1.0"))
+            + quoted(("max", "-0.3", "-0.7", "+0.1", 80), ("avg", "-2.0", "-3.0", "-1.0"))
             + "). ",
         ),
         # one equivalent, one raising: not each the same answer
@@ -779,7 +785,7 @@ HOW_FAST = (
             [EQUIVALENT, {"first_operator": "avg"}],
             SIDES_CONVERGED,
             "This run cannot tell: "
-            + quoted(("max", "+0.3", "-0.2", "+0.8"), ("avg", "+2.0", "+1.0", "+3.0"))
+            + quoted(("max", "+0.3", "-0.1", "+0.7", 80), ("avg", "+2.0", "+1.0", "+3.0"))
             + "; see Section~\\ref{sec:answer}. ",
         ),
         (
@@ -881,13 +887,13 @@ def test_the_answer_macros_in_full():
         "primary regime to check (Section~\\ref{sec:answer})."
     )
     paragraph = (
-        "\\paragraph{Max\\_pooling.} \\texttt{avg} $-$ \\texttt{none}: +0.3 points (90\\,\\% CI "
-        "[-0.2, +0.8]); equivalent within $\\pm$1.0 points (two one-sided tests, Holm-adjusted "
+        "\\paragraph{Max\\_pooling.} \\texttt{avg} $-$ \\texttt{none}: +0.3 points (80\\,\\% CI "
+        "[-0.1, +0.7]); equivalent within $\\pm$1.0 points (two one-sided tests, Holm-adjusted "
         "$p = 0.004$).\n"
     )
     split = (
         " Split into its parts: \\emph{max\\_pooling} changed accuracy by less than $\\pm$1.0 "
-        "points (\\texttt{avg} $-$ \\texttt{none}: +0.3 points, 90\\,\\% CI [-0.2, +0.8]). "
+        "points (\\texttt{avg} $-$ \\texttt{none}: +0.3 points, 80\\,\\% CI [-0.1, +0.7]). "
         "These parts are provisional: this run has no primary regime to check."
     )
     assert answer_tex(table, None, ["deciding"], mechanisms, "90") == (
@@ -1011,8 +1017,8 @@ MOVED = {
             "Yes: where no compared network overfits, pooling raised accuracy ("
             + quoted(("max", "+2.0", "+1.0", "+3.0"))
             + "). ",
-            "Doubling the training budget moved " + LABEL + " by +0.2 points (90\\,\\% CI "
-            "[-0.3, +0.7]), shown to lie within $\\pm$1.0 points (two one-sided tests, "
+            "Doubling the training budget moved " + LABEL + " by +0.2 points (80\\,\\% CI "
+            "[-0.2, +0.6]), shown to lie within $\\pm$1.0 points (two one-sided tests, "
             "$p = 0.010$): over this range the answer does not depend on the budget.\n\n",
         ),
         # still learning and the contrast moved: not settled, with how much it moved
@@ -1050,15 +1056,28 @@ def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_
 
 
 @pytest.mark.parametrize(
-    ("change", "effect"),
+    ("change", "effect", "shown"),
     [
-        ({"mean": 0.5, "ci_low": 0.2, "ci_high": 0.8}, "raised accuracy"),
-        ({"mean": -2.0, "ci_low": -3.0, "ci_high": -1.0}, "lowered accuracy"),
-        (EQUIVALENT, "changed accuracy by less than $\\pm$1.0 points"),
-        ({"verdict": "inconclusive"}, "had an effect that this run cannot tell from none"),
+        (
+            {"mean": 0.5, "ci_low": 0.2, "ci_high": 0.8},
+            "raised accuracy",
+            "90\\,\\% CI [+0.2, +0.8]",
+        ),
+        (
+            {"mean": -2.0, "ci_low": -3.0, "ci_high": -1.0},
+            "lowered accuracy",
+            "90\\,\\% CI [-3.0, -1.0]",
+        ),
+        # the interval an equivalence rests on (three seeds)
+        (EQUIVALENT, "changed accuracy by less than $\\pm$1.0 points", "80\\,\\% CI [-0.02, +0.6]"),
+        (
+            {"verdict": "inconclusive"},
+            "had an effect that this run cannot tell from none",
+            "90\\,\\% CI [+1.0, +3.0]",
+        ),
     ],
 )
-def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect):
+def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect, shown):
     from poolstudy.paper.contrasts import answer_tex
 
     table = contrast_rows(
@@ -1073,8 +1092,7 @@ def test_the_answer_splits_into_its_mechanisms_by_their_verdicts(change, effect)
     # hold for every network of the part (max, avg, none), so it is not provisional
     assert psanswer.endswith(
         f"). Split into its parts: \\emph{{a part}} {effect} (\\texttt{{avg}} $-$ "
-        f"\\texttt{{none}}: {row.mean:+.1f} points, 90\\,\\% CI [{row.ci_low:+.1f}, "
-        f"{row.ci_high:+.1f}]).}}"
+        f"\\texttt{{none}}: {row.mean:+.1f} points, {shown}).}}"
     )
     unchecked = regime_of(["max", "avg", "none"], [True, None, True])
     provisional = answer_tex(table, unchecked, ["deciding"], mechanisms, "90").split("\n")[0]
@@ -1195,7 +1213,7 @@ def test_the_mechanisms_are_each_named_and_provisional_with_the_move_that_failed
         "Split into its parts: \\emph{first part} raised accuracy (\\texttt{avg} $-$ "
         "\\texttt{none}: +2.0 points, 90\\,\\% CI [+1.0, +3.0]); \\emph{second part} changed "
         "accuracy by less than $\\pm$1.0 points (\\texttt{stride} $-$ \\texttt{none}: +0.3 "
-        "points, 90\\,\\% CI [-0.2, +0.8]). These parts are provisional: doubling the training "
+        "points, 80\\,\\% CI [-0.1, +0.7]). These parts are provisional: doubling the training "
         "budget still raised the accuracy of \\texttt{avg}, and " + budget_change_text(one, "90")
     ) in psanswer
 
@@ -1284,3 +1302,43 @@ def test_a_gain_equal_to_the_threshold_is_at_least_it_not_more():
     one = regime.iloc[1:]
     text = convergence_tex(one, partial(network_names, regime=one))
     assert "by +1.5 points, more than the threshold of 1.0: its" in text
+
+
+def test_the_equivalence_interval_lies_inside_the_margin_exactly_where_tost_rejects():
+    """The interval an equivalence verdict is quoted with is the (1 - 2 alpha) t-interval:
+    from a contrast's 95 % interval, the mean and standard error at the 0.95 quantile
+    (t(0.95, 4) = 2.1318, t(0.975, 4) = 2.7764 from tables), inside the margin exactly where
+    ``stats.paired_contrast``'s two one-sided tests both reject."""
+    from poolstudy.paper.contrasts import equivalence_interval
+    from poolstudy.stats import paired_contrast
+
+    low, high = equivalence_interval(0.3, -0.2, 0.8, 5, "95")
+    assert low == pytest.approx(0.3 - 0.5 * 2.1318 / 2.7764, abs=1e-4)
+    assert high == pytest.approx(0.3 + 0.5 * 2.1318 / 2.7764, abs=1e-4)
+    generator = np.random.default_rng(0)
+    agreements = set()
+    for _ in range(300):
+        n = int(generator.integers(3, 9))
+        differences = generator.normal(generator.uniform(-1.5, 1.5), generator.uniform(0.1, 1), n)
+        for confidence in (0.95, 0.9):
+            result = paired_contrast(differences, 1.0, confidence)
+            text = f"{confidence * 100:g}"
+            ends = equivalence_interval(
+                result["mean"], result["ci_low"], result["ci_high"], n, text
+            )
+            inside = -1.0 < ends[0] and ends[1] < 1.0
+            rejected = result["p_equivalence"] < 1 - confidence
+            assert inside == rejected
+            agreements.add(inside)
+    assert agreements == {True, False}  # both outcomes were met
+
+
+def test_an_equivalence_interval_prints_each_end_on_its_side_of_zero_and_the_margin():
+    from poolstudy.paper.contrasts import equivalence_text
+    from poolstudy.paper.format import fmt_beside
+
+    # three seeds: 80 % beside 90 % is 0.3 +- 0.5 * 1.8856 / 2.9200 = [-0.023, +0.623]
+    assert equivalence_text(0.3, -0.2, 0.8, 3, 1.0, "90") == "80\\,\\% CI [-0.02, +0.6]"
+    assert fmt_beside(0.996, (-1.0, 0.0, 1.0), signed=True) == "+0.996"
+    assert fmt_beside(-1.04, (-1.0, 0.0, 1.0)) == "-1.04"
+    assert fmt_beside(0.5, (-1.0, 0.0, 1.0), signed=True) == "+0.5"

@@ -471,15 +471,16 @@ def test_a_current_records_paragraph_words_its_budget_check_without_a_figure(pro
     checked = {
         "budget_n": 5,
         "budget_change": 0.3,
-        "budget_change_ci_low": -0.8,
-        "budget_change_ci_high": 1.4,
+        "budget_change_ci_low": -0.3,
+        "budget_change_ci_high": 0.9,
         "budget_change_p_equivalence": 0.01,
         "stable_under_budget": True,
     }
     write_record(finished_run(project / "t", **checked), "config/convergence.yaml", "rec/c", None)
     paragraph = record_paragraph(read_record("rec/c"), "90")
-    # at the record's own level (the schema's default), not this run's 90 %
-    assert "by +0.3 points (95\\,\\% CI [-0.8, +1.4])" in paragraph
+    # at the record's own level (the schema's default), not this run's 90 %: the interval
+    # its equivalence rests on (90 % beside 95 %)
+    assert "by +0.3 points (90\\,\\% CI [-0.2, +0.8])" in paragraph
     assert FIGURE not in paragraph and "fig:recorded-learning" not in paragraph
     assert paragraph.endswith("]).\n")
 

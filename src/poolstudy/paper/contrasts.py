@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+from scipy.stats import t as t_distribution
 
 from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
@@ -75,6 +76,46 @@ def interval(row, confidence_text: str) -> str:
     return interval_text(row.ci_low, row.ci_high, row.n, confidence_text)
 
 
+def equivalence_interval(
+    mean: float, low: float, high: float, n: int, confidence_text: str
+) -> tuple[float, float]:
+    """The (1 - 2 alpha) interval of a paired difference whose t-interval at the quoted
+    confidence is [``low``, ``high``] (90 % beside 95 %): both one-sided tests of equivalence
+    at level alpha reject exactly where it lies inside the margin (Schuirmann 1987), so it is
+    the interval an equivalence verdict rests on. The same mean and standard error at the
+    other quantile (``stats.paired_contrast`` leaves its intervals unclipped)."""
+    alpha = significance(confidence_text)
+    scale = t_distribution.ppf(1 - alpha, n - 1) / t_distribution.ppf(1 - alpha / 2, n - 1)
+    half = (high - low) / 2 * scale
+    return mean - half, mean + half
+
+
+def equivalence_text(
+    mean: float, low: float, high: float, n: int, margin: float, confidence_text: str
+) -> str:
+    """``90 % CI [-0.4, +0.9]``: ``equivalence_interval``, each end printed on its side of
+    zero and of the margin's ends."""
+    lo, hi = equivalence_interval(mean, low, high, n, confidence_text)
+    marks = (-margin, 0.0, margin)
+    ends = f"{fmt_beside(lo, marks, signed=True)}, {fmt_beside(hi, marks, signed=True)}"
+    return f"{equivalence_level(confidence_text)}\\,\\% CI [{ends}]"
+
+
+def equivalence_level(confidence_text: str) -> str:
+    """The confidence level of ``equivalence_interval``, as the paper quotes it: "95" -> "90"."""
+    return f"{100 - 2 * (100 - float(confidence_text)):g}"
+
+
+def verdict_interval(row, confidence_text: str) -> str:
+    """The interval a contrast's verdict rests on: ``interval``, or for one shown equivalent
+    ``equivalence_text``."""
+    if row.verdict == "equivalent":
+        return equivalence_text(
+            row.mean, row.ci_low, row.ci_high, row.n, row.margin, confidence_text
+        )
+    return interval(row, confidence_text)
+
+
 def contrast_sentence(row, confidence_text: str) -> str:
     """One contrast, in the words its verdict allows."""
     label = contrast_label(row)
@@ -87,8 +128,13 @@ def contrast_sentence(row, confidence_text: str) -> str:
         return f"{label}: {fmt_signed(row.mean)} points from {plural(row.n, 'seed')}; no claim."
     if row.verdict == "difference":
         direction = "higher" if row.mean > 0 else "lower"
+        inside = equivalence_text(
+            row.mean, row.ci_low, row.ci_high, row.n, row.margin, confidence_text
+        )
         within = (
-            f", a difference smaller than the {margin}-point margin" if row.within_margin else ""
+            f", a difference smaller than the {margin}-point margin ({inside})"
+            if row.within_margin
+            else ""
         )
         return (
             f"{label}: {estimate}; the first is {direction} (Holm-adjusted "
@@ -96,8 +142,9 @@ def contrast_sentence(row, confidence_text: str) -> str:
         )
     if row.verdict == "equivalent":
         return (
-            f"{label}: {estimate}; equivalent within $\\pm${margin} points (two one-sided "
-            f"tests, Holm-adjusted {p_text(row.p_equivalence_holm, alpha)})."
+            f"{label}: {fmt_signed(row.mean)} points ({verdict_interval(row, confidence_text)}); "
+            f"equivalent within $\\pm${margin} "
+            f"points (two one-sided tests, Holm-adjusted {p_text(row.p_equivalence_holm, alpha)})."
         )
     return (
         f"{label}: {estimate}; inconclusive: neither a difference nor equivalence within "
@@ -182,7 +229,9 @@ def contrasts_tex(
         "(Figure~\\ref{fig:forest}; every number in Table~\\ref{tab:contrasts} of the "
         "appendix): each is paired by seed; $p$-values are adjusted across the family with "
         "Holm's method, and equivalence means that both one-sided tests reject a difference "
-        f"beyond $\\pm${fmt_exact(first['margin'])} points. Verdicts: {tally}.\n\n"
+        f"beyond $\\pm${fmt_exact(first['margin'])} points (so the "
+        f"{equivalence_level(confidence_text)}\\,\\% interval, which the text quotes with each "
+        f"equivalence, lies inside that band). Verdicts: {tally}.\n\n"
     )
     forest = (
         "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
@@ -342,10 +391,13 @@ def stable_under_budget(row) -> bool:
 
 
 def budget_change_text(row, confidence_text: str) -> str:
-    """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``."""
-    change = interval_text(
-        row.budget_change_ci_low, row.budget_change_ci_high, row.budget_n, confidence_text
-    )
+    """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``; where the change was
+    shown to lie within the margin, the interval that check rests on (``equivalence_text``)."""
+    values = (row.budget_change, row.budget_change_ci_low, row.budget_change_ci_high)
+    if stable_under_budget(row):
+        change = equivalence_text(*values, row.budget_n, row.margin, confidence_text)
+    else:
+        change = interval_text(*values[1:], row.budget_n, confidence_text)
     return f"moved {contrast_label(row)} by {fmt_signed(row.budget_change)} points ({change})"
 
 
@@ -444,7 +496,8 @@ def verdict_sentence(
         return f"{run.capitalize()} declares no deciding contrast, so it gives no answer. "
     verdicts = {row.verdict for row in rows}
     quoted = "; ".join(
-        f"{contrast_label(row)}: {fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
+        f"{contrast_label(row)}: {fmt_signed(row.mean)} points "
+        f"({verdict_interval(row, confidence_text)})"
         for row in rows
     )
     failure = regime_failure(regime, rows, confidence_text, run)
@@ -503,7 +556,7 @@ def mechanisms_sentence(
         return ""
     clauses = [
         f"\\emph{{{latex_escape(mechanism)}}} {mechanism_effect(row)} ({contrast_label(row)}: "
-        f"{fmt_signed(row.mean)} points, {interval(row, confidence_text)})"
+        f"{fmt_signed(row.mean)} points, {verdict_interval(row, confidence_text)})"
         for mechanism, row in pairs
     ]
     failure = regime_failure(regime, [row for _, row in pairs], confidence_text, run)

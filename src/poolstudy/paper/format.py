@@ -61,20 +61,26 @@ def fmt_exact(value: float, digits: int = 1) -> str:
     return text
 
 
-def fmt_beside(value: float, threshold: float, digits: int = 1, signed: bool = False) -> str:
-    """``value`` beside the ``threshold`` it was compared with: ``digits`` decimal places, or
-    as many more as it takes for the printed number to fall on the same side of the
-    threshold as the value itself (or on it, where the value is), so a gain of 0.97 below a
-    threshold of 1 prints as +0.97, not as +1.0 "less than the threshold of 1.0"."""
+def fmt_beside(
+    value: float, threshold: float | tuple, digits: int = 1, signed: bool = False
+) -> str:
+    """``value`` beside the ``threshold`` it was compared with (or each of several):
+    ``digits`` decimal places, or as many more as it takes for the printed number to fall on
+    the same side of the threshold as the value itself (or on it, where the value is), so a
+    gain of 0.97 below a threshold of 1 prints as +0.97, not as +1.0 "less than the threshold
+    of 1.0"."""
     if value is None or math.isnan(value):
         return "n/a"
-    value, threshold = float(value), float(threshold)
+    value = float(value)
+    thresholds = [float(t) for t in (threshold if isinstance(threshold, tuple) else (threshold,))]
     sign = "+" if signed else ""
-    side = (value > threshold) - (value < threshold)
+
+    def sides(number: float) -> list[int]:
+        return [(number > t) - (number < t) for t in thresholds]
+
     for places in range(digits, max(digits, EVERY_DIGIT) + 1):
         text = f"{value:{sign}.{places}f}"
-        printed = float(text)
-        if (printed > threshold) - (printed < threshold) == side:
+        if sides(float(text)) == sides(value):
             return text
     return text
 
