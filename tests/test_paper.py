@@ -430,6 +430,32 @@ def test_controls_paragraphs_come_from_the_results():
     assert r"For \texttt{none}" not in text
 
 
+def test_what_pooling_computes_quotes_the_declared_contrast_against_the_same_receptive_field():
+    from poolstudy.paper import controls_tex
+    from poolstudy.stats import contrast_table
+
+    contrasts, paired, runs = controls_inputs()
+    observations = pd.DataFrame(
+        [
+            ("e", "digits", "gap", operator, seed, "accuracy_test", "", NAN, NAN, value + seed)
+            for operator, value in (("maxbroadcast", 85.0), ("none_rf", 88.0))
+            for seed in (0, 1, 2)
+        ],
+        columns=[*MODEL_KEYS, *COLUMNS[:-1]],
+    )
+    side = {"condition": "gap", "operator": "maxbroadcast"}
+    declared = {"name": "maxbroadcast - none_rf", "dataset": "digits", "first": side}
+    declared |= {"metric": "accuracy_test", "second": {**side, "operator": "none_rf"}}
+    both = pd.concat([contrasts, contrast_table(observations, [declared], margin=1.0)])
+    text = controls_tex(both, paired, runs, "digits", "95")
+    computes = text.split("\\paragraph{What pooling computes, apart from shrinking.}\n")[1]
+    assert computes.startswith(
+        "\\texttt{maxbroadcast} $-$ \\texttt{none\\_rf}: -3.0 points (95\\,\\% CI [-3.0, -3.0]); "
+        "the first is lower"
+    )
+    assert "relative to no pooling" not in computes  # not the paired table's comparison
+
+
 def test_controls_skip_what_was_not_run():
     from poolstudy.paper import controls_tex
 

@@ -254,7 +254,8 @@ def controls_tex(
     confidence: str | int,
 ) -> str:
     """One generated paragraph per control: parameters and head, receptive field, and what
-    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}). The
+    pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}, against
+    \\texttt{none\\_rf} where a contrast declares that, else against no pooling). The
     counts come from ``models.csv``; every comparison is a row of ``contrasts.csv`` (worded by
     its verdict) or of ``paired.csv`` (against no pooling); a comparison that neither table
     holds is not made. Conditions with a placement canvas are left out: their test images
@@ -336,8 +337,10 @@ def controls_tex(
         text += " " + claim((primary, "max"), (primary, "none_rf"))
         paragraphs.append("\\paragraph{Receptive field.}\n" + text.strip())
 
-    if all(value(primary, op, "parameters") is not None for op in ("none", "max", "maxbroadcast")):
-        text = claim(
+    if value(primary, "maxbroadcast", "parameters") is not None:
+        # against the network of pooling's receptive field where a contrast declares it (the
+        # tested comparison); else against no pooling, from the paired table
+        text = claim((primary, "maxbroadcast"), (primary, "none_rf")) or claim(
             (primary, "maxbroadcast"),
             (primary, "none"),
             "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
