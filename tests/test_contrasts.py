@@ -585,6 +585,12 @@ def test_the_contrasts_subsection_in_full():
     assert "beyond $\\pm$0.5 points (so the 80\\,\\% interval" in contrasts_tex(one, "90")
     assert "band). Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
     assert "grey: the equivalence margin of $\\pm$0.5 points. The" in contrasts_tex(one, "90")
+    # no contrast with the seeds a test takes: an empty family, said so
+    few = contrast_rows({"n": 2, "verdict": "inconclusive"}, {"name": "b", "n": 1})
+    assert contrasts_tex(few, "90").startswith(
+        "On glyphs, the family of clean test accuracy is empty: none of its 2 contrasts has the "
+        "3 seeds a test takes (Figure~\\ref{fig:forest}; "
+    )
     empty = contrast_rows({}).iloc[0:0]
     assert contrasts_tex(empty, "90") == NO_CONTRASTS
     assert contrasts_appendix(empty, "90") == NO_CONTRASTS

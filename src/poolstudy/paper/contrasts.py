@@ -223,9 +223,15 @@ def contrasts_tex(
         if outside
         else ""
     )
+    members = (
+        f"{plural(family, 'contrast')} of {metric_words(table)} "
+        f"{'forms' if family == 1 else 'form'} the family{left_out}"
+        if family
+        else f"the family of {metric_words(table)} is empty: none of its "
+        f"{plural(outside, 'contrast')} has the {MIN_SEEDS} seeds a test takes"
+    )
     head = (
-        f"On {latex_escape(first['dataset'])}, {plural(family, 'contrast')} of "
-        f"{metric_words(table)} {'forms' if family == 1 else 'form'} the family{left_out} "
+        f"On {latex_escape(first['dataset'])}, {members} "
         "(Figure~\\ref{fig:forest}; every number in Table~\\ref{tab:contrasts} of the "
         "appendix): each is paired by seed; $p$-values are adjusted across the family with "
         "Holm's method, and equivalence means that both one-sided tests reject a difference "
