@@ -469,9 +469,21 @@ CONTRASTS_CAPTION = (
     "\\caption{The primary contrasts on glyphs (points of {words}): the first network minus "
     "the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the paired $t$-test "
     "of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two one-sided tests of "
-    "equivalence within $\\pm${margin} points. The verdict is the one \\texttt{analyze} gave "
-    "(Figure~\\ref{fig:forest} draws the same rows).}\n"
+    "equivalence within $\\pm${margin} points, which reject where the {inside}\\,\\% interval "
+    "lies inside that band (the {shown}\\,\\% interval shown may cross it). The verdict is the "
+    "one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
 )
+
+
+def caption(words: str, margin: str, shown: str = "90", inside: str = "80") -> str:
+    """``CONTRASTS_CAPTION`` of a table of ``words`` with a ``margin``, its intervals at
+    ``shown`` % and its equivalences' at ``inside`` %."""
+    return (
+        CONTRASTS_CAPTION.replace("{words}", words)
+        .replace("{margin}", margin)
+        .replace("{shown}", shown)
+        .replace("{inside}", inside)
+    )
 
 
 def test_the_contrasts_appendix_in_full():
@@ -505,7 +517,7 @@ def test_the_contrasts_appendix_in_full():
         "not trained \\\\\n"
         "\\bottomrule\n"
         "\\end{tabular}\n"
-        + CONTRASTS_CAPTION.replace("{words}", "clean test accuracy").replace("{margin}", "1.0")
+        + caption("clean test accuracy", "1.0")
         + "\\label{tab:contrasts}\n\\end{table}\n"
     )
     # a difference from two seeds: its mean alone, and the caption says why
@@ -514,19 +526,15 @@ def test_the_contrasts_appendix_in_full():
         appendix = contrasts_appendix(contrast_rows(few), "90")
         assert f"\\texttt{{max}} $-$ \\texttt{{none}} & {seeds} & +2.0 & " in appendix
         assert (
-            CONTRASTS_CAPTION.replace("{words}", "clean test accuracy")
-            .replace("{margin}", "1.0")
-            .replace(
-                " points. The verdict",
-                " points. A difference from fewer than 3 seeds has no interval. The verdict",
+            caption("clean test accuracy", "1.0").replace(
+                " may cross it). The verdict",
+                " may cross it). A difference from fewer than 3 seeds has no interval. The verdict",
             )
             in appendix
         )
     # a family of one contrast, of a metric without words of its own, and a wider margin
     one = contrast_rows({"metric": "accuracy_shifted", "margin": 2.5})
-    assert CONTRASTS_CAPTION.replace("{words}", r"accuracy\_shifted").replace(
-        "{margin}", "2.5"
-    ) in contrasts_appendix(one, "95")
+    assert caption(r"accuracy\_shifted", "2.5", "95", "90") in contrasts_appendix(one, "95")
 
 
 NO_CONTRASTS = "No primary contrasts were declared in this run's configuration.\n"
@@ -537,7 +545,9 @@ FOREST_FIGURE = (
     "of $\\pm$1.0 points. The point's marker gives the verdict of the Holm-adjusted tests "
     "(filled circle: difference; open diamond: equivalent; open circle: inconclusive), also "
     "written on the right. The intervals are not adjusted for the family, so they can suggest "
-    "a verdict that the adjusted tests do not give. \\psdrawn{forest}}\n"
+    "a verdict that the adjusted tests do not give; and an equivalence rests on the 80\\,\\% "
+    "interval (quoted in the text), which lies inside the band even where the bar drawn "
+    "crosses it. \\psdrawn{forest}}\n"
     "\\label{fig:forest}\n\\end{figure}\n\n"
 )
 LEARNING_FIGURE = (
@@ -588,8 +598,12 @@ def test_the_contrasts_subsection_in_full():
     # no contrast with the seeds a test takes: an empty family, said so
     few = contrast_rows({"n": 2, "verdict": "inconclusive"}, {"name": "b", "n": 1})
     assert contrasts_tex(few, "90").startswith(
-        "On glyphs, the family of clean test accuracy is empty: none of its 2 contrasts has the "
-        "3 seeds a test takes (Figure~\\ref{fig:forest}; "
+        "On glyphs, none of the 2 declared contrasts of clean test accuracy has the 3 seeds a "
+        "test takes, so the family is empty (Figure~\\ref{fig:forest}; "
+    )
+    assert contrasts_tex(few.iloc[:1], "90").startswith(
+        "On glyphs, the one declared contrast of clean test accuracy has fewer than 3 seeds, the "
+        "fewest a test takes, so the family is empty (Figure~\\ref{fig:forest}; "
     )
     empty = contrast_rows({}).iloc[0:0]
     assert contrasts_tex(empty, "90") == NO_CONTRASTS
@@ -629,7 +643,7 @@ REGIME_SETTLED = (
     "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
     "the training budget (from 500 to 1,000 optimiser steps) raised the mean test accuracy of "
     "\\texttt{max}, \\texttt{none} by at most +0.3 points (\\texttt{none}), less than the "
-    "threshold of 1.0: by that criterion their training had converged. \n\n"
+    "threshold of 1.0 points: by that criterion their training had converged. \n\n"
 )
 REGIME_FAILING = (
     "The primary regime trains 3 networks on glyphs (conditions gap, flatten; "
@@ -637,7 +651,7 @@ REGIME_FAILING = (
     "(flatten): there it may be overfitting. Doubling the training budget (from 500 to 1,000 "
     "optimiser steps) still raised the mean test accuracy of \\texttt{max} (flatten) by +2.5 "
     "points, "
-    "more than the threshold of 1.0: its training had not converged, and the comparisons "
+    "more than the threshold of 1.0 points: its training had not converged, and the comparisons "
     "involving it are provisional. That of \\texttt{max} (gap) rose by at most +0.1 points: "
     "by that criterion its training had converged. "
     "Convergence was not checked for \\texttt{none} (gap) "
@@ -675,10 +689,10 @@ def test_unconverged_networks_are_named_with_the_largest_gain_and_the_converged_
     text = convergence_tex(regime, partial(network_names, regime=regime))
     assert text == (
         "Doubling the training budget (from 500 to 1,000 optimiser steps) still raised the mean "
-        "test accuracy of \\texttt{max}, \\texttt{none} by more than the threshold of 1.0 (up to "
-        "+2.5 points, \\texttt{none}): their training had not converged, and the comparisons "
-        "involving them are provisional. That of \\texttt{avg}, \\texttt{stride} rose by at "
-        "most +0.6 points: by that criterion their training had converged. \n\n"
+        "test accuracy of \\texttt{max}, \\texttt{none} by more than the threshold of 1.0 "
+        "points (up to +2.5 points, \\texttt{none}): their training had not converged, and the "
+        "comparisons involving them are provisional. That of \\texttt{avg}, \\texttt{stride} "
+        "rose by at most +0.6 points: by that criterion their training had converged. \n\n"
     )
 
 
@@ -692,7 +706,7 @@ def test_budget_gains_near_the_threshold_print_on_their_side_of_it():
     )
     regime["plateau_points"] = 1.0
     text = convergence_tex(regime, partial(network_names, regime=regime))
-    assert "by at most +0.97 points (\\texttt{max}), less than the threshold of 1.0" in text
+    assert "by at most +0.97 points (\\texttt{max}), less than the threshold of 1.0 points" in text
     regime["plateau_points"] = 0.25  # a threshold with two places keeps them
     regime["converged"] = [False, True]
     text = convergence_tex(regime, partial(network_names, regime=regime))
@@ -921,8 +935,8 @@ def test_the_answer_macros_in_full():
         "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
         "the training budget (from 500 to 1,000 optimiser steps) raised the mean test accuracy "
         "of \\texttt{max}, \\texttt{avg}, \\texttt{none} by at most +0.1 points "
-        "(\\texttt{max}), less than the threshold of 1.0: by that criterion their training had "
-        "converged. "
+        "(\\texttt{max}), less than the threshold of 1.0 points: by that criterion their "
+        "training had converged. "
         "\n\n}\n"
     )
 
@@ -1301,13 +1315,24 @@ def test_a_gain_equal_to_the_threshold_is_at_least_it_not_more():
         ("gap", "max", 0.2, 1.0, True, False), ("gap", "none", 0.2, 1.5, True, False)
     )
     names = partial(network_names, regime=regime)
-    assert "by at least the threshold of 1.0 (up to +1.5 points" in convergence_tex(regime, names)
+    assert "by at least the threshold of 1.0 points (up to +1.5 points" in convergence_tex(
+        regime, names
+    )
     one = regime.iloc[:1]
     text = convergence_tex(one, partial(network_names, regime=one))
-    assert "by +1.0 points, at least the threshold of 1.0: its" in text
+    assert "by +1.0 points, at least the threshold of 1.0 points: its" in text
     one = regime.iloc[1:]
     text = convergence_tex(one, partial(network_names, regime=one))
-    assert "by +1.5 points, more than the threshold of 1.0: its" in text
+    assert "by +1.5 points, more than the threshold of 1.0 points: its" in text
+
+
+def test_the_appendix_table_prints_each_end_on_its_side_of_zero_and_the_margin():
+    from poolstudy.paper.contrasts import contrasts_table
+
+    rows = contrast_rows({"mean": 0.5, "ci_low": 0.027, "ci_high": 0.973})
+    assert "& 5 & +0.5 [+0.03, +0.97] &" in contrasts_table(rows, "95")
+    rows = contrast_rows({"mean": -0.5, "ci_low": -1.004, "ci_high": -0.0004})
+    assert "& 5 & -0.5 [-1.004, -0.0004] &" in contrasts_table(rows, "95")
 
 
 def test_the_equivalence_interval_lies_inside_the_margin_exactly_where_tost_rejects():

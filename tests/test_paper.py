@@ -456,6 +456,41 @@ def test_what_pooling_computes_quotes_the_declared_contrast_against_the_same_rec
     assert "relative to no pooling" not in computes  # not the paired table's comparison
 
 
+def test_what_pooling_computes_falls_back_to_no_pooling_where_its_contrast_was_not_tested():
+    from poolstudy.paper import controls_tex
+
+    contrasts, paired, runs = controls_inputs()
+    side = {"first_condition": "gap", "second_condition": "gap", "dataset": "digits"}
+    untested = pd.DataFrame(
+        [
+            {
+                **contrasts.iloc[0].to_dict(),
+                **side,
+                "name": "maxbroadcast - none_rf",
+                "first_operator": "maxbroadcast",
+                "second_operator": "none_rf",
+                "n": 0,
+                "verdict": "not trained",
+            }
+        ]
+    )
+    text = controls_tex(pd.concat([contrasts, untested]), paired, runs, "digits", "95")
+    computes = text.split("\\paragraph{What pooling computes, apart from shrinking.}\n")[1]
+    assert computes.startswith(
+        "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast}) raises"
+    )
+    assert "not trained" not in computes
+
+
+def test_a_paired_cell_prints_each_end_on_its_side_of_zero():
+    from poolstudy.paper.claims import paired_cell
+
+    row = {"mean": 0.3, "ci_low": 0.04, "ci_high": 0.56, "significant": True, "n": 5}
+    assert paired_cell(row) == "+0.3 [+0.04, +0.6]$^{*}$"
+    row = {"mean": -0.3, "ci_low": -0.6, "ci_high": 0.001, "significant": False, "n": 5}
+    assert paired_cell(row) == "-0.3 [-0.6, +0.001]"
+
+
 def test_controls_skip_what_was_not_run():
     from poolstudy.paper import controls_tex
 

@@ -244,6 +244,22 @@ def test_a_current_record_without_its_tables_is_refused(project):
     assert str(refused.value) == "rec/convergence: the record has no regime.csv"
 
 
+def test_a_record_whose_tables_another_version_wrote_is_out_of_date_not_broken(project):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "rec/convergence", None)
+    regime = pd.read_csv(project / "rec" / "convergence" / "regime.csv")
+    regime.drop(columns=["gap_threshold"]).to_csv(
+        project / "rec" / "convergence" / "regime.csv", index=False
+    )
+    record = read_record("rec/convergence")
+    assert not record.current and record.regime is None and record.contrasts is None
+    assert (
+        record.problem
+        == "its regime.csv is not as this version writes it (it has no column gap_threshold)"
+    )
+    tex = recorded_tex([record], "default", "95")
+    assert "so its numbers are not quoted" in tex and "gap\\_threshold" in tex
+
+
 def test_the_record_command_says_what_is_wrong_in_one_line(project, capsys):
     finished_run(project / "t", experiment="default")
     record = ["record", "--configfile", "config/convergence.yaml", "--out", "r"]

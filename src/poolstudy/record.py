@@ -25,7 +25,7 @@ import pandas as pd
 
 from poolstudy.atomic import write_text
 from poolstudy.config import ConfigError, config_digest, load_config
-from poolstudy.table_files import read_table
+from poolstudy.table_files import TableError, read_table
 
 RECORD_FILE = "record.json"
 RECORD_TABLES = ("contrasts", "regime", "learning_curves")
@@ -178,7 +178,12 @@ def read_record(folder: str | os.PathLike, package_dir: str | os.PathLike | None
         for name in RECORD_TABLES:
             if not (folder / f"{name}.csv").is_file():
                 raise RecordError(f"{folder}: the record has no {name}.csv")
-            tables[name] = read_table(folder, name)
+            try:
+                tables[name] = read_table(folder, name)
+            except TableError as error:  # another version's table: out of date, not broken
+                problem = f"its {name}.csv is not as this version writes it ({error.problem})"
+                tables = {}
+                break
     return Record(
         name=folder.name,
         config=config,

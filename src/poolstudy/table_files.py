@@ -105,7 +105,11 @@ REBUILD = "it is not a table this version of poolstudy wrote: run `analyze` agai
 
 
 class TableError(CorruptFile):
-    """A results table that is not as ``analyze`` writes it."""
+    """A results table that is not as ``analyze`` writes it: ``path`` and its ``problem``."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}; {REBUILD}")
+        self.path, self.problem = path, problem
 
 
 def _not_a_number(value) -> bool:
@@ -148,8 +152,8 @@ def read_table(tables_dir: str | os.PathLike, name: str) -> pd.DataFrame:
         frame = read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         reason = " ".join(str(error).split())  # on one line
-        raise TableError(f"{path}: not a CSV table ({reason}); {REBUILD}") from error
+        raise TableError(path, f"not a CSV table ({reason})") from error
     problem = table_problem(frame, name)
     if problem:
-        raise TableError(f"{path}: {problem}; {REBUILD}")
+        raise TableError(path, problem)
     return frame

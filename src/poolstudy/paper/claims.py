@@ -23,6 +23,7 @@ from poolstudy.paper.format import (
     plural,
     present_operators,
 )
+from poolstudy.stats import MIN_SEEDS
 
 
 def comparison_sentence(row, metric_words: str, confidence: str | int) -> str:
@@ -52,7 +53,8 @@ def paired_cell(row) -> str:
     if math.isnan(row["ci_low"]):
         return f"{fmt_signed(row['mean'])} ({plural(int(row['n']), 'seed')})"
     mark = "$^{*}$" if row["significant"] else ""
-    low, high = fmt_signed(row["ci_low"]), fmt_signed(row["ci_high"])
+    # each end on its side of zero, which the asterisk is about
+    low, high = (fmt_beside(row[end], 0, signed=True) for end in ("ci_low", "ci_high"))
     return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
 
 
@@ -275,6 +277,18 @@ def controls_tex(
         rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
         return rows[column].iloc[0] if len(rows) else None
 
+    def tested(first: tuple[str, str], second: tuple[str, str]) -> bool:
+        """Whether ``contrasts.csv`` holds first - second with the seeds a test takes."""
+        if not len(found):
+            return False
+        rows = found[
+            (found["first_condition"] == first[0])
+            & (found["first_operator"] == first[1])
+            & (found["second_condition"] == second[0])
+            & (found["second_operator"] == second[1])
+        ]
+        return bool((rows["n"] >= MIN_SEEDS).any())
+
     def claim(first: tuple[str, str], second: tuple[str, str], subject: str = "") -> str:
         """first - second, each (condition, operator), from the tables; '' when absent.
         ``subject`` words a row of ``paired.csv``, which only compares with no pooling
@@ -338,12 +352,17 @@ def controls_tex(
         paragraphs.append("\\paragraph{Receptive field.}\n" + text.strip())
 
     if value(primary, "maxbroadcast", "parameters") is not None:
-        # against the network of pooling's receptive field where a contrast declares it (the
-        # tested comparison); else against no pooling, from the paired table
-        text = claim((primary, "maxbroadcast"), (primary, "none_rf")) or claim(
-            (primary, "maxbroadcast"),
-            (primary, "none"),
-            "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
+        # against the network of pooling's receptive field where a contrast tested it; else
+        # against no pooling, from the paired table
+        same_field = ((primary, "maxbroadcast"), (primary, "none_rf"))
+        text = (
+            claim(*same_field)
+            if tested(*same_field)
+            else claim(
+                (primary, "maxbroadcast"),
+                (primary, "none"),
+                "Taking the 2$\\times$2 maximum without downsampling (\\texttt{maxbroadcast})",
+            )
         )
         text += " " + claim((primary, "max"), (primary, "maxbroadcast"))
         if text.strip():

@@ -167,7 +167,9 @@ def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
     for row in table.itertuples():
         ci = fmt_signed(row.mean)
         if not math.isnan(row.ci_low):
-            ci += f" [{fmt_signed(row.ci_low)}, {fmt_signed(row.ci_high)}]"
+            marks = (-row.margin, 0.0, row.margin)  # each end on its side of these
+            ends = (fmt_beside(end, marks, signed=True) for end in (row.ci_low, row.ci_high))
+            ci += " [{}, {}]".format(*ends)
         lines.append(
             f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm, alpha)} & "
             f"{fmt_p(row.p_equivalence_holm, alpha)} & {row.verdict} \\\\"
@@ -193,7 +195,9 @@ def contrasts_appendix(table: pd.DataFrame, confidence_text: str) -> str:
         f"{latex_escape(table['dataset'].iloc[0])} (points of {metric_words(table)}): the first "
         "network minus the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the "
         "paired $t$-test of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two "
-        f"one-sided tests of equivalence within $\\pm${margin} points.{no_interval} The verdict "
+        f"one-sided tests of equivalence within $\\pm${margin} points, which reject where the "
+        f"{equivalence_level(confidence_text)}\\,\\% interval lies inside that band (the "
+        f"{confidence_text}\\,\\% interval shown may cross it).{no_interval} The verdict "
         "is the one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
         "\\label{tab:contrasts}\n\\end{table}\n"
     )
@@ -227,8 +231,11 @@ def contrasts_tex(
         f"{plural(family, 'contrast')} of {metric_words(table)} "
         f"{'forms' if family == 1 else 'form'} the family{left_out}"
         if family
-        else f"the family of {metric_words(table)} is empty: none of its "
-        f"{plural(outside, 'contrast')} has the {MIN_SEEDS} seeds a test takes"
+        else f"the one declared contrast of {metric_words(table)} has fewer than {MIN_SEEDS} "
+        "seeds, the fewest a test takes, so the family is empty"
+        if outside == 1
+        else f"none of the {outside:,} declared contrasts of {metric_words(table)} has the "
+        f"{MIN_SEEDS} seeds a test takes, so the family is empty"
     )
     head = (
         f"On {latex_escape(first['dataset'])}, {members} "
@@ -247,7 +254,9 @@ def contrasts_tex(
         "gives the verdict of the Holm-adjusted tests (filled circle: difference; open diamond: "
         "equivalent; open circle: inconclusive), also written on the right. The intervals are "
         "not adjusted for the family, so they can suggest a verdict that the adjusted tests do "
-        "not give. \\psdrawn{forest}}\n"
+        f"not give; and an equivalence rests on the {equivalence_level(confidence_text)}\\,\\% "
+        "interval (quoted in the text), which lies inside the band even where the bar drawn "
+        "crosses it. \\psdrawn{forest}}\n"
         "\\label{fig:forest}\n\\end{figure}\n\n"
     )
     figure = (
@@ -343,7 +352,7 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
     if not done.empty:
         most = done.loc[done["budget_gain"].idxmax()]
         plateau = float(most["plateau_points"])
-        threshold = fmt_exact(plateau)
+        threshold = f"{fmt_exact(plateau)} points"
 
         def gain(value: float) -> str:
             return fmt_beside(value, plateau, signed=True)
