@@ -595,6 +595,12 @@ def test_the_contrasts_subsection_in_full():
     assert "beyond $\\pm$0.5 points (so the 80\\,\\% interval" in contrasts_tex(one, "90")
     assert "band). Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
     assert "grey: the equivalence margin of $\\pm$0.5 points. The" in contrasts_tex(one, "90")
+    # three seeds are enough for the family; two others are not
+    mixed = contrast_rows({"n": 3}, {"name": "b", "n": 2}, {"name": "c", "n": 1})
+    assert contrasts_tex(mixed, "90").startswith(
+        "On glyphs, 1 contrast of clean test accuracy forms the family; 2 others, with fewer "
+        "than 3 seeds, stay out of it (Figure"
+    )
     # no contrast with the seeds a test takes: an empty family, said so
     few = contrast_rows({"n": 2, "verdict": "inconclusive"}, {"name": "b", "n": 1})
     assert contrasts_tex(few, "90").startswith(
@@ -1370,6 +1376,10 @@ def test_an_equivalence_interval_prints_each_end_on_its_side_of_zero_and_the_mar
 
     # three seeds: 80 % beside 90 % is 0.3 +- 0.5 * 1.8856 / 2.9200 = [-0.023, +0.623]
     assert equivalence_text(0.3, -0.2, 0.8, 3, 1.0, "90") == "80\\,\\% CI [-0.02, +0.6]"
+    # each end signed, and on its side of the margin's lower end as of zero
+    assert equivalence_text(0.3, 0.1, 0.5, 5, 1.0, "95") == "90\\,\\% CI [+0.1, +0.5]"
+    low, high = -0.5 - 0.6462216, -0.5 + 0.6462216  # 90 %: [-0.9962, -0.0038]
+    assert equivalence_text(-0.5, low, high, 5, 1.0, "95") == "90\\,\\% CI [-0.996, -0.004]"
     assert fmt_beside(0.996, (-1.0, 0.0, 1.0), signed=True) == "+0.996"
     assert fmt_beside(-1.04, (-1.0, 0.0, 1.0)) == "-1.04"
     assert fmt_beside(0.5, (-1.0, 0.0, 1.0), signed=True) == "+0.5"
