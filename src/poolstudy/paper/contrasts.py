@@ -227,16 +227,16 @@ def contrasts_tex(
         if outside
         else ""
     )
-    members = (
-        f"{plural(family, 'contrast')} of {metric_words(table)} "
-        f"{'forms' if family == 1 else 'form'} the family{left_out}"
-        if family
-        else f"the one declared contrast of {metric_words(table)} has fewer than {MIN_SEEDS} "
-        "seeds, the fewest a test takes, so the family is empty"
-        if outside == 1
-        else f"none of the {outside:,} declared contrasts of {metric_words(table)} has the "
-        f"{MIN_SEEDS} seeds a test takes, so the family is empty"
-    )
+    words = metric_words(table)
+    if family:
+        members = f"{plural(family, 'contrast')} of {words} "
+        members += f"{'forms' if family == 1 else 'form'} the family{left_out}"
+    elif outside == 1:
+        members = f"the one declared contrast of {words} has fewer than {MIN_SEEDS} seeds, the "
+        members += "fewest a test takes, so the family is empty"
+    else:
+        members = f"none of the {outside:,} declared contrasts of {words} has the {MIN_SEEDS} "
+        members += "seeds a test takes, so the family is empty"
     head = (
         f"On {latex_escape(first['dataset'])}, {members} "
         "(Figure~\\ref{fig:forest}; every number in Table~\\ref{tab:contrasts} of the "
