@@ -257,7 +257,7 @@ def controls_tex(
 ) -> str:
     """One generated paragraph per control: parameters and head, receptive field, and what
     pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}, against
-    \\texttt{none\\_rf} where a contrast declares that, else against no pooling). The
+    \\texttt{none\\_rf} where a contrast tested that, else against no pooling). The
     counts come from ``models.csv``; every comparison is a row of ``contrasts.csv`` (worded by
     its verdict) or of ``paired.csv`` (against no pooling); a comparison that neither table
     holds is not made. Conditions with a placement canvas are left out: their test images
@@ -277,31 +277,29 @@ def controls_tex(
         rows = runs[(runs["condition"] == condition) & (runs["operator"] == operator)]
         return rows[column].iloc[0] if len(rows) else None
 
-    def tested(first: tuple[str, str], second: tuple[str, str]) -> bool:
-        """Whether ``contrasts.csv`` holds first - second with the seeds a test takes."""
+    def declared(first: tuple[str, str], second: tuple[str, str]) -> pd.DataFrame:
+        """The rows of ``contrasts.csv`` that are first - second."""
         if not len(found):
-            return False
-        rows = found[
+            return found
+        return found[
             (found["first_condition"] == first[0])
             & (found["first_operator"] == first[1])
             & (found["second_condition"] == second[0])
             & (found["second_operator"] == second[1])
         ]
-        return bool((rows["n"] >= MIN_SEEDS).any())
+
+    def tested(first: tuple[str, str], second: tuple[str, str]) -> bool:
+        """Whether ``contrasts.csv`` holds first - second with the seeds a test takes."""
+        rows = declared(first, second)
+        return bool(len(rows)) and bool((rows["n"] >= MIN_SEEDS).any())
 
     def claim(first: tuple[str, str], second: tuple[str, str], subject: str = "") -> str:
         """first - second, each (condition, operator), from the tables; '' when absent.
         ``subject`` words a row of ``paired.csv``, which only compares with no pooling
         within one condition: the comparisons that can fall back to it name one."""
-        if len(found):
-            rows = found[
-                (found["first_condition"] == first[0])
-                & (found["first_operator"] == first[1])
-                & (found["second_condition"] == second[0])
-                & (found["second_operator"] == second[1])
-            ]
-            if len(rows):
-                return contrast_sentence(next(rows.itertuples()), str(confidence))
+        rows = declared(first, second)
+        if len(rows):
+            return contrast_sentence(next(rows.itertuples()), str(confidence))
         if subject and second[1] == BASELINE and first[0] == second[0] and len(clean):
             rows = clean[
                 (clean["condition"] == first[0])
