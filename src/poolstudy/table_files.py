@@ -16,7 +16,6 @@ from poolstudy.atomic import CorruptFile, read_csv
 from poolstudy.stats import CELL_KEYS, CONTRAST_COLUMNS, SUMMARY_COLUMNS
 
 _KEYS = ("experiment", "dataset", "condition", "operator")
-_INTERVAL = tuple(SUMMARY_COLUMNS)
 _MEASUREMENT = ("metric", "protocol", "dx", "dy")
 # a sweep's cell: its condition's training-set size and augmentation beside the keys
 _SWEEP_KEYS = ("experiment", "dataset", "condition", "n_train", "augment_shift", "operator")
@@ -25,8 +24,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "observations": (*_KEYS, "seed", *_MEASUREMENT, "value", "n"),
     "summary": (*CELL_KEYS, *SUMMARY_COLUMNS),
     "paired": (*CELL_KEYS, *SUMMARY_COLUMNS, "significant"),
-    "shift_curves": (*_KEYS, "protocol", "shift", *_INTERVAL),
-    "placement": (*_KEYS, "position", *_INTERVAL, "region"),
+    "shift_curves": (*_KEYS, "protocol", "shift", *SUMMARY_COLUMNS),
+    "placement": (*_KEYS, "position", *SUMMARY_COLUMNS, "region"),
     "models": tuple(MODEL_COLUMNS),
     "bootstrap": (
         *_KEYS,
@@ -40,7 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "diff_ci_high",
     ),
     "sweep_observations": (*_SWEEP_KEYS, "seed", *_MEASUREMENT, "value", "n"),
-    "sweep": (*_SWEEP_KEYS, *_MEASUREMENT, *_INTERVAL),
+    "sweep": (*_SWEEP_KEYS, *_MEASUREMENT, *SUMMARY_COLUMNS),
     "sweep_plot": ("series", "operator", "augment_shift", "n_train", "accuracy_test", "gap"),
     "accuracy_plot": ("operator", "accuracy_test"),
     "contrasts": tuple(CONTRAST_COLUMNS),

@@ -128,14 +128,12 @@ def contrast_sentence(row, confidence_text: str) -> str:
         return f"{label}: {fmt_signed(row.mean)} points from {plural(row.n, 'seed')}; no claim."
     if row.verdict == "difference":
         direction = "higher" if row.mean > 0 else "lower"
-        inside = equivalence_text(
-            row.mean, row.ci_low, row.ci_high, row.n, row.margin, confidence_text
-        )
-        within = (
-            f", a difference smaller than the {margin}-point margin ({inside})"
-            if row.within_margin
-            else ""
-        )
+        within = ""
+        if row.within_margin:
+            inside = equivalence_text(
+                row.mean, row.ci_low, row.ci_high, row.n, row.margin, confidence_text
+            )
+            within = f", a difference smaller than the {margin}-point margin ({inside})"
         return (
             f"{label}: {estimate}; the first is {direction} (Holm-adjusted "
             f"{p_text(row.p_difference_holm, alpha)}){within}."
