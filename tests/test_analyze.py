@@ -1217,3 +1217,99 @@ def test_the_analyze_commands_settings_are_refused_where_the_config_would_refuse
         cli.main([*command, *(item for pair in settings.items() for item in pair)])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == f"poolstudy analyze: error: {message}"
+
+
+def test_evaluation_columns_are_what_evaluate_writes():
+    from poolstudy.analyze import EVALUATION_COLUMNS
+
+    assert EVALUATION_COLUMNS == [*MODEL_KEYS, *COLUMNS]
+
+
+def _spoil_csv(path, problem):
+    frame = pd.read_csv(path)
+    if problem == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+        return "not CSV"
+    if problem == "empty":
+        path.write_text("")
+        return "not CSV"
+    frame.drop(columns=[problem]).to_csv(path, index=False)
+    return f"no column {problem}"
+
+
+@pytest.mark.parametrize("problem", ["binary", "empty", "value", "seed", "n"])
+def test_an_evaluation_file_that_is_not_one_is_refused_naming_it(tmp_path, problem):
+    from poolstudy.atomic import CorruptFile
+
+    runs = [write_run(tmp_path, "c", "max", seed, 90.0, 95.0) for seed in (0, 1)]
+    expected = _spoil_csv(runs[1][0], problem)
+    with pytest.raises(CorruptFile) as info:
+        analyze_runs(tmp_path, runs)
+    message = str(info.value)
+    assert message.startswith(f"{runs[1][0]}: not an evaluation file ({expected}")
+    assert message.endswith("run the step that writes it again")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (b"\xff\xfe\x00".decode("latin-1"), "not JSON"),
+        ("drop:flops", "no key flops"),
+        ("drop:feature_map_sizes", "no key feature_map_sizes"),
+        ("drop:dataset", "no key dataset"),
+    ],
+)
+def test_a_metadata_file_that_is_not_one_is_refused_naming_it(tmp_path, content, expected):
+    from poolstudy.atomic import CorruptFile
+
+    runs = [write_run(tmp_path, "c", "max", seed, 90.0, 95.0) for seed in (0, 1)]
+    meta = runs[0][1]
+    if content.startswith("drop:"):
+        data = json.loads(meta.read_text())
+        del data[content.removeprefix("drop:")]
+        meta.write_text(json.dumps(data))
+    else:
+        meta.write_bytes(content.encode("latin-1"))
+    with pytest.raises(CorruptFile) as info:
+        analyze_runs(tmp_path, runs)
+    assert str(info.value).startswith(f"{meta}: not a run's metadata ({expected}")
+
+
+def test_learning_curves_and_records_that_are_not_ones_are_refused_naming_them(tmp_path):
+    from poolstudy.atomic import CorruptFile
+
+    evals, metas, records, histories = wired_study(tmp_path)
+    options = {"correct_paths": records, "history_paths": histories}
+
+    def run():
+        return analyze(evals, metas, "e", tmp_path / "tables", tmp_path / "m.json", **options)
+
+    run()  # the study as written is read
+    pd.read_csv(histories[2]).drop(columns=["val_accuracy"]).to_csv(histories[2], index=False)
+    with pytest.raises(CorruptFile) as info:
+        run()
+    assert str(info.value).startswith(
+        f"{histories[2]}: not a learning curve (no column val_accuracy)"
+    )
+    options["history_paths"] = None
+    records[1].write_bytes(b"not an array")
+    with pytest.raises(CorruptFile) as info:
+        run()
+    assert str(info.value).startswith(f"{records[1]}: not a per-image record (")
+
+
+def test_the_analyze_command_refuses_a_bad_input_in_one_line(tmp_path, capsys):
+    from poolstudy import cli
+
+    path, meta = write_run(tmp_path, "c", "max", 0, 90.0, 95.0)
+    meta.write_text("{}")
+    command = ["analyze", "--evals", str(path), "--metas", str(meta), "--experiment", "e"]
+    command += ["--out-dir", str(tmp_path / "t"), "--metrics", str(tmp_path / "m.json")]
+    command += ["--bootstrap-samples", "100", "--confidence", "0.95"]
+    assert cli.main(command) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{meta}: not a run's metadata (no key dataset, condition" in err
+    assert "Traceback" not in err

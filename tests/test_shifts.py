@@ -524,3 +524,18 @@ def test_subpixel_fourier_shifts_half_precision_images_in_float32(dtype):
     assert moved.dtype == dtype
     expected = shift(x.to(dtype).float(), 0.5, -0.25, "subpixel_fourier").to(dtype)
     assert torch.equal(moved, expected)
+
+
+@pytest.mark.parametrize("protocol", sorted(FRACTIONAL))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_images_move_by_the_shift_asked_not_a_rounded_one(protocol, dtype):
+    # 10.3 in bfloat16 is 10.3125 (in float16, 10.296875): the shift must be split into whole
+    # and fractional parts before anything is cast to the images' dtype
+    x = torch.zeros(1, 1, 24, 24)
+    x[..., :, 6:] = 100.0  # an edge: a fraction off by 0.0125 moves its pixel by 1.25
+    ulp = torch.finfo(dtype).eps * 100.0  # the dtype's spacing of numbers near the edge's
+    moved = shift(x.to(dtype), 10.3, 0, protocol).float()
+    exact = shift(x.double(), 10.3, 0, protocol).float()
+    assert torch.allclose(moved, exact, atol=ulp, rtol=0)
+    rounded = shift(x.double(), float(torch.tensor(10.3, dtype=dtype)), 0, protocol).float()
+    assert not torch.allclose(rounded, exact, atol=ulp, rtol=0)

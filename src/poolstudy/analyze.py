@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from poolstudy import stats
-from poolstudy.atomic import read_csv, write_csv, write_json
+from poolstudy.atomic import CorruptFile, read_csv, write_csv, write_json
 from poolstudy.config import schema_default
 
 MODEL_COLUMNS = [
@@ -33,8 +33,53 @@ MODEL_COLUMNS = [
 ]
 
 
+EVALUATION_COLUMNS = [*stats.MODEL_KEYS, "metric", "protocol", "dx", "dy", "value", "n"]
+"""The columns of an evaluation file (``evaluate``: the model's keys, then its rows)."""
+
+HISTORY_COLUMNS = ["step", "train_loss", "train_accuracy", "val_accuracy"]
+"""The columns of a run's learning curve (``history.csv``) that ``analyze`` reads."""
+
+META_KEYS = (
+    *stats.MODEL_KEYS[1:],
+    *("parameters", "flops", "receptive_field", "feature_map_sizes"),
+    *("n_train", "device", "wall_seconds"),
+)
+"""The keys of a run's metadata (``meta.json``) that ``analyze`` reads."""
+
+
+def _unreadable(path, what: str, problem: str) -> CorruptFile:
+    return CorruptFile(f"{path}: not {what} ({problem}); run the step that writes it again")
+
+
+def read_input_table(path, columns, what: str) -> pd.DataFrame:
+    """One of the runs' CSV files, refused in one line (``CorruptFile``) where it is not a
+    table or lacks one of ``columns``: a file that another program or version wrote."""
+    try:
+        frame = read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise _unreadable(path, what, f"not CSV: {str(error).strip()}") from None
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise _unreadable(path, what, f"no column {', '.join(missing)}")
+    return frame
+
+
+def read_meta(path) -> dict:
+    """A run's metadata, refused in one line where it is not JSON or lacks a key."""
+    try:
+        meta = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _unreadable(path, "a run's metadata", f"not JSON: {error}") from None
+    if not isinstance(meta, dict):
+        raise _unreadable(path, "a run's metadata", "not a JSON object")
+    missing = [key for key in META_KEYS if key not in meta]
+    if missing:
+        raise _unreadable(path, "a run's metadata", f"no key {', '.join(missing)}")
+    return meta
+
+
 def read_observations(paths) -> pd.DataFrame:
-    frames = [read_csv(path) for path in paths]
+    frames = [read_input_table(path, EVALUATION_COLUMNS, "an evaluation file") for path in paths]
     frame = pd.concat(frames, ignore_index=True)
     frame["protocol"] = frame["protocol"].astype(object).fillna("")
     return frame
@@ -49,7 +94,11 @@ def read_correct(eval_paths, correct_paths) -> pd.DataFrame:
     rows = []
     for eval_path, correct_path in zip(eval_paths, correct_paths, strict=True):
         keys = pd.read_csv(eval_path, nrows=1)[stats.MODEL_KEYS].iloc[0].to_dict()
-        rows.append({**keys, "correct": np.load(correct_path).astype(np.uint8)})
+        try:
+            correct = np.load(correct_path)
+        except (ValueError, OSError, EOFError) as error:
+            raise _unreadable(correct_path, "a per-image record", str(error)) from None
+        rows.append({**keys, "correct": correct.astype(np.uint8)})
     return pd.DataFrame(rows, columns=[*stats.MODEL_KEYS, "correct"])
 
 
@@ -63,7 +112,7 @@ def placement_columns(placement: dict) -> dict:
 def read_models(paths, experiment: str) -> pd.DataFrame:
     rows = []
     for path in paths:
-        meta = json.loads(Path(path).read_text())
+        meta = read_meta(path)
         rows.append(
             {
                 "experiment": experiment,
@@ -93,14 +142,41 @@ def read_histories(history_paths, meta_paths, experiment: str) -> pd.DataFrame:
         raise ValueError(f"{len(history_paths)} histories but {len(meta_paths)} metadata files")
     frames = []
     for history_path, meta_path in zip(history_paths, meta_paths, strict=True):
-        meta = json.loads(Path(meta_path).read_text())
-        history = pd.read_csv(history_path)
+        meta = read_meta(meta_path)
+        history = read_input_table(history_path, HISTORY_COLUMNS, "a learning curve")
         keys = {k: meta[k] for k in ("dataset", "condition", "operator", "seed")}
         frames.append(history.assign(experiment=experiment, **keys))
-    columns = [*stats.MODEL_KEYS, "step", "train_loss", "train_accuracy", "val_accuracy"]
+    columns = [*stats.MODEL_KEYS, *HISTORY_COLUMNS]
     if not frames:
         return pd.DataFrame(columns=columns)
     return pd.concat(frames, ignore_index=True)[columns]
+
+
+REGIME_COLUMNS = [
+    "dataset",
+    "condition",
+    "operator",
+    "n",
+    "accuracy_train",
+    "accuracy_test",
+    "gap",
+    "gap_ci_low",
+    "gap_ci_high",
+    "gap_sampling_se",
+    "late_rise",
+    "steps",
+    "half_budget_condition",
+    "half_budget_steps",
+    "budget_n",
+    "budget_gain",
+    "budget_gain_ci_low",
+    "budget_gain_ci_high",
+    "plateau_points",
+    "gap_threshold",
+    "free_of_overfitting",
+    "converged",
+]
+"""The columns of ``regime_table``, in order."""
 
 
 PLATEAU_SHARE = 0.2
@@ -129,30 +205,7 @@ def regime_table(
     training accuracy still rose over the last ``PLATEAU_SHARE`` of training, describes
     the learning curve; under a schedule that anneals the learning rate at the end it
     measures the annealing as much as convergence, so it decides nothing."""
-    columns = [
-        "dataset",
-        "condition",
-        "operator",
-        "n",
-        "accuracy_train",
-        "accuracy_test",
-        "gap",
-        "gap_ci_low",
-        "gap_ci_high",
-        "gap_sampling_se",
-        "late_rise",
-        "steps",
-        "half_budget_condition",
-        "half_budget_steps",
-        "budget_n",
-        "budget_gain",
-        "budget_gain_ci_low",
-        "budget_gain_ci_high",
-        "plateau_points",
-        "gap_threshold",
-        "free_of_overfitting",
-        "converged",
-    ]
+    columns = REGIME_COLUMNS
     half_budget = half_budget or {}
     selected = observations[
         (observations["dataset"] == dataset) & observations["condition"].isin(conditions)

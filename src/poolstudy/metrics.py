@@ -75,10 +75,11 @@ def consistency_given_one_correct(
 
 
 def p_top1_change(logits_a: torch.Tensor, logits_b: torch.Tensor) -> float:
-    """Probability, in percent, that the top-1 class changes between an image (``a``) and its
-    copy shifted by one pixel (``b``): P(top-1 change) of Azulay & Weiss, "Why do deep
-    convolutional networks generalize so poorly to small image transformations?", JMLR 2019.
-    Equal to ``100 - consistency(a, b)``."""
+    """Probability, in percent, that the top-1 class changes between an image (``a``) and
+    its copy one diagonal step further (``b``; evaluation steps by a pixel in each direction
+    under integer protocols, by ``subpixel_step`` under fractional ones): P(top-1 change) of
+    Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to small image
+    transformations?", JMLR 2019. Equal to ``100 - consistency(a, b)``."""
     return _percent(logits_a.argmax(dim=1) != logits_b.argmax(dim=1))
 
 

@@ -12,9 +12,11 @@ Integer protocols:
   under which adaptive polyphase sampling is exactly invariant (Chaman & Dokmanić, "Truly
   Shift-Invariant Convolutional Neural Networks", CVPR 2021; their CIFAR-10 consistency uses
   ``torch.roll`` shifts).
-- ``zero``: what leaves is lost, what enters is zero (black): the "black background" protocol
-  of Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to small image
-  transformations?", JMLR 2019 (a small image moving inside a black canvas).
+- ``zero``: what leaves is lost, what enters is zero (black): the image moves inside its own
+  frame, so content that reaches a border is cut off. (The "black background" protocol of
+  Azulay & Weiss, "Why do deep convolutional networks generalize so poorly to small image
+  transformations?", JMLR 2019, moves a small image inside a larger black canvas, where
+  nothing is cut off: that is ``placement`` below.)
 - ``reflect``: what leaves is lost, what enters is the mirror image of the border, without
   repeating the edge pixel (as ``F.pad(..., mode="reflect")`` followed by a crop). It stands in
   for the "crop" protocol of Azulay & Weiss (2019) and the random-crop consistency of Zhang,
@@ -32,7 +34,7 @@ Integer protocols:
 
 - ``placement``: the ``zero`` protocol, for images already centred on a canvas larger than
   the object (``poolstudy.placement``): the evaluation moves the object to every position of
-  that canvas.
+  that canvas, the black-background protocol of Azulay & Weiss (2019).
 
 Fractional protocols (sub-pixel extensions of the two integer ones above):
 
@@ -80,6 +82,13 @@ def _gather(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tor
 def _float_dtype(images: torch.Tensor) -> torch.dtype:
     """The dtype fractional protocols compute and return in."""
     return images.dtype if images.is_floating_point() else torch.float32
+
+
+def _offset_dtype(images: torch.Tensor) -> torch.dtype:
+    """The dtype fractional shifts are split into whole and fractional parts in: at least
+    float32, so that a half-precision image is not moved by a rounded shift (10.3 in bfloat16
+    is 10.3125); only the fraction is cast to the images' dtype."""
+    return torch.promote_types(_float_dtype(images), torch.float32)
 
 
 def shift_circular(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -175,9 +184,9 @@ def _linear_along(images: torch.Tensor, offset: torch.Tensor, dim: int) -> torch
 
 
 def shift_subpixel(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    dtype = _float_dtype(images)
-    moved = _linear_along(images.to(dtype), dx.to(dtype), 3)
-    return _linear_along(moved, dy.to(dtype), 2).contiguous()
+    dtype, offsets = _float_dtype(images), _offset_dtype(images)
+    moved = _linear_along(images.to(dtype), dx.to(offsets), 3)
+    return _linear_along(moved, dy.to(offsets), 2).contiguous()
 
 
 def _phase_shift(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
@@ -199,7 +208,7 @@ def shift_subpixel_fourier(
     images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor
 ) -> torch.Tensor:
     dtype = _float_dtype(images)
-    dx, dy = dx.to(dtype), dy.to(dtype)
+    dx, dy = dx.to(_offset_dtype(images)), dy.to(_offset_dtype(images))
     whole_x, whole_y = torch.round(dx), torch.round(dy)
     rolled = shift_circular(images.to(dtype), whole_x.to(torch.long), whole_y.to(torch.long))
     fraction_x, fraction_y = dx - whole_x, dy - whole_y
@@ -242,7 +251,7 @@ def shift(images: torch.Tensor, dx, dy, protocol: str, margin: int = 0) -> torch
             f"unknown shift protocol {protocol!r}; registered: {', '.join(PROTOCOLS)}"
         ) from None
     batch = images.shape[0]
-    dtype = _float_dtype(images) if protocol in FRACTIONAL else torch.long
+    dtype = _offset_dtype(images) if protocol in FRACTIONAL else torch.long
     offsets = []
     for name, value in (("dx", dx), ("dy", dy)):
         value = torch.as_tensor(value, device=images.device)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from poolstudy.analyze import MODEL_COLUMNS
+from poolstudy.analyze import MODEL_COLUMNS, REGIME_COLUMNS
 from poolstudy.atomic import CorruptFile, read_csv
 from poolstudy.stats import CELL_KEYS, CONTRAST_COLUMNS, SUMMARY_COLUMNS
 
@@ -51,30 +51,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "train_accuracy",
         "val_accuracy",
     ),
-    "regime": (
-        "dataset",
-        "condition",
-        "operator",
-        "n",
-        "accuracy_train",
-        "accuracy_test",
-        "gap",
-        "gap_ci_low",
-        "gap_ci_high",
-        "gap_sampling_se",
-        "late_rise",
-        "steps",
-        "half_budget_condition",
-        "half_budget_steps",
-        "budget_n",
-        "budget_gain",
-        "budget_gain_ci_low",
-        "budget_gain_ci_high",
-        "plateau_points",
-        "gap_threshold",
-        "free_of_overfitting",
-        "converged",
-    ),
+    "regime": tuple(REGIME_COLUMNS),
 }
 """Each table's columns, in the order ``analyze`` writes them."""
 
