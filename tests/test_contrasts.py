@@ -541,13 +541,13 @@ NO_CONTRASTS = "No primary contrasts were declared in this run's configuration.\
 FOREST_FIGURE = (
     "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
     "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
-    "clean test accuracy) with its 90\\,\\% interval over seeds; grey: the equivalence margin "
-    "of $\\pm$1.0 points. The point's marker gives the verdict of the Holm-adjusted tests "
-    "(filled circle: difference; open diamond: equivalent; open circle: inconclusive), also "
-    "written on the right. The intervals are not adjusted for the family, so they can suggest "
-    "a verdict that the adjusted tests do not give; and an equivalence rests on the 80\\,\\% "
-    "interval (quoted in the text), which lies inside the band even where the bar drawn "
-    "crosses it. \\psdrawn{forest}}\n"
+    "clean test accuracy) with its 90\\,\\% interval over seeds (thin line) and its 80\\,\\% "
+    "interval (thick bar), the one an equivalence rests on: it lies inside the grey band (the "
+    "equivalence margin of $\\pm$1.0 points) exactly where both one-sided tests reject before "
+    "adjustment. The point's marker gives the verdict of the Holm-adjusted tests (filled "
+    "circle: difference; open diamond: equivalent; open circle: inconclusive), also written "
+    "on the right. The intervals are not adjusted for the family, so they can suggest a "
+    "verdict that the adjusted tests do not give. \\psdrawn{forest}}\n"
     "\\label{fig:forest}\n\\end{figure}\n\n"
 )
 LEARNING_FIGURE = (
@@ -594,7 +594,7 @@ def test_the_contrasts_subsection_in_full():
     )
     assert "beyond $\\pm$0.5 points (so the 80\\,\\% interval" in contrasts_tex(one, "90")
     assert "band). Verdicts: 1 equivalent.\n\n" in contrasts_tex(one, "90")
-    assert "grey: the equivalence margin of $\\pm$0.5 points. The" in contrasts_tex(one, "90")
+    assert "(the equivalence margin of $\\pm$0.5 points) exactly" in contrasts_tex(one, "90")
     # three seeds are enough for the family; two others are not
     mixed = contrast_rows({"n": 3}, {"name": "b", "n": 2}, {"name": "c", "n": 1})
     assert contrasts_tex(mixed, "90").startswith(
@@ -1383,3 +1383,17 @@ def test_an_equivalence_interval_prints_each_end_on_its_side_of_zero_and_the_mar
     assert fmt_beside(0.996, (-1.0, 0.0, 1.0), signed=True) == "+0.996"
     assert fmt_beside(-1.04, (-1.0, 0.0, 1.0)) == "-1.04"
     assert fmt_beside(0.5, (-1.0, 0.0, 1.0), signed=True) == "+0.5"
+
+
+@pytest.mark.parametrize(("confidence", "level"), [(0.95, 0.9), (0.99, 0.98), (0.8, 0.6)])
+def test_the_equivalence_interval_is_at_one_minus_twice_alpha(confidence, level):
+    from poolstudy.equivalence import equivalence_confidence, equivalence_interval
+    from poolstudy.paper.contrasts import equivalence_interval as quoted
+    from poolstudy.stats import t_interval
+
+    assert equivalence_confidence(confidence) == level
+    diffs = np.array([0.3, -0.1, 0.9, 0.4, 0.2])
+    mean, low, high = t_interval(diffs, confidence)
+    inner = equivalence_interval(mean, low, high, len(diffs), confidence)
+    np.testing.assert_allclose(inner, t_interval(diffs, level)[1:], rtol=1e-12)
+    assert quoted(mean, low, high, len(diffs), f"{100 * confidence:g}") == inner

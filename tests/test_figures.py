@@ -237,6 +237,51 @@ def test_forest_draws_every_contrast_with_its_interval_and_the_margin(monkeypatc
     plt.close(saved["fig"])
 
 
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_forest_draws_the_interval_each_equivalence_rests_on_as_a_thick_bar(
+    monkeypatch, confidence
+):
+    from poolstudy.equivalence import equivalence_interval
+
+    saved = capture(monkeypatch)
+    frame = contrasts_frame().assign(n=[2, 5])
+    frame.loc[2] = {**frame.iloc[0].to_dict(), "n": 1, "ci_low": np.nan, "ci_high": np.nan}
+    forest(frame, "unused.pdf", confidence)
+    ax = saved["fig"].axes[0]
+    thick = [
+        [float(v) for v in line.get_xdata()]
+        for line in ax.get_lines()
+        if len(line.get_xdata()) == 2 and line.get_linewidth() > 2
+    ]
+    expected = [
+        list(equivalence_interval(row.mean, row.ci_low, row.ci_high, row.n, confidence))
+        for row in frame.iloc[:2].itertuples()
+    ]
+    np.testing.assert_allclose(thick, expected, rtol=1e-12)
+    for (low, high), row in zip(thick, frame.itertuples(), strict=False):
+        assert row.ci_low < low < row.mean < high < row.ci_high  # inside the thin line
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    level = {0.95: "90", 0.8: "60"}[confidence]
+    assert legend == ["margin ±1", f"{100 * confidence:g} % CI", f"{level} % CI"]
+    plt.close(saved["fig"])
+
+
+def test_make_figures_draws_the_forest_at_the_configs_confidence(monkeypatch, tmp_path):
+    import poolstudy.figures as figures
+
+    seen = []
+    drawn = figures.FIGURES["forest"].draw
+    monkeypatch.setattr(
+        "poolstudy.figures.forest", lambda t, path, confidence: seen.append(confidence)
+    )
+    drawn({"contrasts": contrasts_frame()}, {"confidence": 0.9}, "unused.pdf")
+    drawn({"contrasts": contrasts_frame()}, {}, "unused.pdf")
+    assert seen == [0.9, figures.CONFIDENCE]
+    from poolstudy.config import section_defaults
+
+    assert figures.CONFIDENCE == section_defaults("stats")["confidence"]
+
+
 def test_the_forest_caption_describes_the_markers_the_forest_draws():
     """The paper's caption names each verdict's marker; the figure must draw those markers."""
     from poolstudy.figures.answer import VERDICT_MARKERS

@@ -123,7 +123,8 @@ def condition_arg(section):
 def figure_settings():
     """What the figures take from the config: the experiment (whose own record they do not
     draw), the primary dataset and condition, the conditions that differ only in width
-    (``primary.compute``, else the primary condition) and the sweep's gap threshold."""
+    (``primary.compute``, else the primary condition), the sweep's gap threshold and the
+    intervals' confidence level."""
     primary = config.get("primary") or {}
     condition = primary.get("condition") or CONDITIONS[0]
     return {
@@ -132,6 +133,7 @@ def figure_settings():
         "condition": condition,
         "compute": primary.get("compute") or [condition],
         "gap_threshold": (config.get("sweep") or {}).get("gap_threshold"),
+        "confidence": config["stats"]["confidence"],
     }
 
 

@@ -18,10 +18,14 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 
 from poolstudy import table_files  # noqa: E402
+from poolstudy.config import schema_default  # noqa: E402
 from poolstudy.figures.answer import accuracy_flops, forest  # noqa: E402
 from poolstudy.figures.regime import learning_curves, overfitting_gap, sweep_curves  # noqa: E402
 from poolstudy.figures.shift import accuracy_vs_shift, placement, sensitivity_maps  # noqa: E402
 from poolstudy.figures.style import operator_styles  # noqa: E402
+
+CONFIDENCE = schema_default("stats", "confidence")
+"""The intervals' confidence level where the settings name none."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,9 @@ class Figure:
 
 
 FIGURES = {
-    "forest": Figure(forest, lambda t, s, path: forest(t["contrasts"], path)),
+    "forest": Figure(
+        forest, lambda t, s, path: forest(t["contrasts"], path, s.get("confidence", CONFIDENCE))
+    ),
     "accuracy_flops": Figure(
         accuracy_flops,
         lambda t, s, path: accuracy_flops(
@@ -127,8 +133,9 @@ def recorded_tables(record_folders, experiment: str | None) -> dict[str, pd.Data
 def make_figures(tables_dir, out_dir, settings: dict | None = None, record_folders=()) -> list[str]:
     """Every figure of ``FIGURES`` from the tables in ``tables_dir`` and the recorded runs in
     ``record_folders``. ``settings``: the ``experiment``, the primary ``dataset``, the
-    ``compute`` conditions (config ``primary.compute``) and the sweep's ``gap_threshold``, as
-    figures.smk's ``figure_settings`` gives them."""
+    ``compute`` conditions (config ``primary.compute``), the sweep's ``gap_threshold`` and the
+    intervals' ``confidence`` (config ``stats.confidence``), as figures.smk's
+    ``figure_settings`` gives them."""
     settings = settings or {}
     tables = {name: read_table(tables_dir, name) for name in FIGURE_TABLES}
     tables |= recorded_tables(record_folders, settings.get("experiment"))

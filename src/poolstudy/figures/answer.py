@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from poolstudy.equivalence import equivalence_confidence, equivalence_interval
 from poolstudy.figures.style import (
     MARKERS,
     PERCENT,
@@ -42,10 +43,12 @@ VERDICT_MARKERS = {
 }
 
 
-def forest(contrasts: pd.DataFrame, path) -> None:
+def forest(contrasts: pd.DataFrame, path, confidence: float = 0.95) -> None:
     """The primary contrasts as a forest plot: each contrast's mean paired difference (first
-    minus second) with its interval over seeds, the equivalence margin shaded around zero, and
-    the verdict that ``analyze`` gave (marker and label)."""
+    minus second) with its interval over seeds at ``confidence`` (thin line) and the interval
+    an equivalence rests on (``poolstudy.equivalence``: thick bar, 90 % beside 95 %), the
+    equivalence margin shaded around zero, and the verdict that ``analyze`` gave (marker and
+    label)."""
     if contrasts.empty:
         return placeholder(path, "no primary contrasts declared in this run")
     labels = contrast_labels(contrasts)
@@ -58,6 +61,8 @@ def forest(contrasts: pd.DataFrame, path) -> None:
         style = VERDICT_MARKERS.get(row.verdict, {"marker": "x", "mfc": "black"})
         if pd.notna(row.ci_low):
             ax.plot([row.ci_low, row.ci_high], [position, position], color="black", lw=1.0)
+            inner = equivalence_interval(row.mean, row.ci_low, row.ci_high, row.n, confidence)
+            ax.plot(list(inner), [position, position], color="black", lw=3.0, alpha=0.45)
         if pd.notna(row.mean):
             ax.plot(row.mean, position, ls="", color="black", ms=4, **style)
     ax.set_yticks(range(n - 1, -1, -1), labels)
@@ -68,7 +73,19 @@ def forest(contrasts: pd.DataFrame, path) -> None:
     metric = str(contrasts["metric"].iloc[0])
     ax.set_xlabel(f"difference in {METRIC_WORDS.get(metric, metric)} (points): first − second")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", frameon=True)
+    handles, _ = ax.get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color="black", lw=1.0, label=f"{100 * confidence:g} % CI"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            lw=3.0,
+            alpha=0.45,
+            label=f"{100 * equivalence_confidence(confidence):g} % CI",
+        ),
+    ]
+    ax.legend(handles=handles, loc="lower right", frameon=True)
     save_figure(fig, path)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from scipy.stats import t as t_distribution
 
+from poolstudy import equivalence
 from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
     fmt,
@@ -80,14 +80,9 @@ def equivalence_interval(
     mean: float, low: float, high: float, n: int, confidence_text: str
 ) -> tuple[float, float]:
     """The (1 - 2 alpha) interval of a paired difference whose t-interval at the quoted
-    confidence is [``low``, ``high``] (90 % beside 95 %): both one-sided tests of equivalence
-    at level alpha reject exactly where it lies inside the margin (Schuirmann 1987), so it is
-    the interval an equivalence verdict rests on. The same mean and standard error at the
-    other quantile (``stats.paired_contrast`` leaves its intervals unclipped)."""
-    alpha = significance(confidence_text)
-    scale = t_distribution.ppf(1 - alpha, n - 1) / t_distribution.ppf(1 - alpha / 2, n - 1)
-    half = (high - low) / 2 * scale
-    return mean - half, mean + half
+    confidence is [``low``, ``high``] (90 % beside 95 %), the interval an equivalence verdict
+    rests on (``poolstudy.equivalence``)."""
+    return equivalence.equivalence_interval(mean, low, high, n, float(confidence_text) / 100)
 
 
 def equivalence_text(
@@ -247,14 +242,15 @@ def contrasts_tex(
     forest = (
         "\\begin{figure}[tbp]\n\\centering\n\\psgraphic{forest}\n"
         "\\caption{The primary contrasts: mean paired difference (first minus second, points of "
-        f"{metric_words(table)}) with its {confidence_text}\\,\\% interval over seeds; grey: "
-        f"the equivalence margin of $\\pm${fmt_exact(first['margin'])} points. The point's marker "
-        "gives the verdict of the Holm-adjusted tests (filled circle: difference; open diamond: "
-        "equivalent; open circle: inconclusive), also written on the right. The intervals are "
-        "not adjusted for the family, so they can suggest a verdict that the adjusted tests do "
-        f"not give; and an equivalence rests on the {equivalence_level(confidence_text)}\\,\\% "
-        "interval (quoted in the text), which lies inside the band even where the bar drawn "
-        "crosses it. \\psdrawn{forest}}\n"
+        f"{metric_words(table)}) with its {confidence_text}\\,\\% interval over seeds (thin "
+        f"line) and its {equivalence_level(confidence_text)}\\,\\% interval (thick bar), the "
+        "one an equivalence rests on: it lies inside the grey band (the equivalence margin of "
+        f"$\\pm${fmt_exact(first['margin'])} points) exactly where both one-sided tests reject "
+        "before adjustment. The point's marker gives the verdict of the "
+        "Holm-adjusted tests (filled circle: difference; open diamond: equivalent; open circle: "
+        "inconclusive), also written on the right. The intervals are not adjusted for the "
+        "family, so they can suggest a verdict that the adjusted tests do not give. "
+        "\\psdrawn{forest}}\n"
         "\\label{fig:forest}\n\\end{figure}\n\n"
     )
     figure = (
