@@ -519,7 +519,7 @@ def test_read_observations_reads_names_verbatim_and_empty_fields_as_missing(tmp_
 def test_read_correct_keeps_uint8_records_and_its_columns_when_empty(tmp_path):
     path, _ = write_run(tmp_path, "gap", "max", 4, 90.0, 99.0)
     record = tmp_path / "record.npy"
-    np.save(record, np.array([True, False, True]))
+    np.save(record, np.array([True, False, True] + [False] * 7))  # its 10 test images
     records = read_correct([path], [record])
     assert list(records.columns) == [*MODEL_KEYS, "correct"]
     (row,) = records.to_dict("records")
@@ -530,7 +530,7 @@ def test_read_correct_keeps_uint8_records_and_its_columns_when_empty(tmp_path):
         "operator": "max",
         "seed": 4,
     }
-    assert row["correct"].dtype == np.uint8 and row["correct"].tolist() == [1, 0, 1]
+    assert row["correct"].dtype == np.uint8 and row["correct"].tolist() == [1, 0, 1] + [0] * 7
     empty = read_correct([], [])
     assert empty.empty and list(empty.columns) == [*MODEL_KEYS, "correct"]
 
@@ -926,7 +926,7 @@ def write_wired_run(folder, condition, operator, seed, test, gap):
     keys = ("e", "glyphs", condition, operator, seed)
     rows = [
         (*keys, "accuracy_train", "", NAN, NAN, test + gap, 8000),
-        (*keys, "accuracy_test", "", NAN, NAN, test, 20000),
+        (*keys, "accuracy_test", "", NAN, NAN, test, 200),
     ]
     for dx, dy, loss in ((1, 0, 1.5), (0, 1, 2.5), (-1, -1, 4.0 + seed)):
         rows.append((*keys, "accuracy_shifted", "circular", dx, dy, test - loss, 20000))
@@ -1233,11 +1233,17 @@ def _spoil_csv(path, problem):
     if problem == "empty":
         path.write_text("")
         return "not CSV"
+    if problem == "header":  # a write cut short after the header
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+        return "no rows"
+    if problem == "text":
+        frame.assign(value=["x", "90.0"]).to_csv(path, index=False)
+        return "text in column value"
     frame.drop(columns=[problem]).to_csv(path, index=False)
     return f"no column {problem}"
 
 
-@pytest.mark.parametrize("problem", ["binary", "empty", "value", "seed", "n"])
+@pytest.mark.parametrize("problem", ["binary", "empty", "value", "seed", "n", "header", "text"])
 def test_an_evaluation_file_that_is_not_one_is_refused_naming_it(tmp_path, problem):
     from poolstudy.atomic import CorruptFile
 
@@ -1259,6 +1265,14 @@ def test_an_evaluation_file_that_is_not_one_is_refused_naming_it(tmp_path, probl
         ("drop:flops", "no key flops"),
         ("drop:feature_map_sizes", "no key feature_map_sizes"),
         ("drop:dataset", "no key dataset"),
+        ("set:seed:'x'", "seed is not a whole number: 'x'"),
+        ("set:seed:True", "seed is not a whole number: True"),
+        ("set:dataset:None", "dataset is not text: None"),
+        ("set:feature_map_sizes:[]", "feature_map_sizes is not a non-empty list: []"),
+        ("set:feature_map_sizes:5", "feature_map_sizes is not a non-empty list: 5"),
+        ("set:flops:'many'", "flops is not a number: 'many'"),
+        ("set:placement:'x'", "placement is not an object: 'x'"),
+        ("set:steps:'x'", "steps is not a number: 'x'"),
     ],
 )
 def test_a_metadata_file_that_is_not_one_is_refused_naming_it(tmp_path, content, expected):
@@ -1269,6 +1283,11 @@ def test_a_metadata_file_that_is_not_one_is_refused_naming_it(tmp_path, content,
     if content.startswith("drop:"):
         data = json.loads(meta.read_text())
         del data[content.removeprefix("drop:")]
+        meta.write_text(json.dumps(data))
+    elif content.startswith("set:"):
+        _, key, value = content.split(":", 2)
+        data = json.loads(meta.read_text())
+        data[key] = eval(value)
         meta.write_text(json.dumps(data))
     else:
         meta.write_bytes(content.encode("latin-1"))
@@ -1294,10 +1313,31 @@ def test_learning_curves_and_records_that_are_not_ones_are_refused_naming_them(t
         f"{histories[2]}: not a learning curve (no column val_accuracy)"
     )
     options["history_paths"] = None
-    records[1].write_bytes(b"not an array")
-    with pytest.raises(CorruptFile) as info:
+    good = np.load(records[1])
+    spoilt = [
+        (b"not an array", "not a NumPy .npy file"),
+        (b"a,b\n1,2\n", "not a NumPy .npy file"),
+        (good[:150], "150 entries for the 200 test images its evaluation counts"),
+        (good.reshape(2, 100), "2-D uint8 array, not a 1-D array of 0 and 1"),
+        (good * 2, "1-D uint8 array, not a 1-D array of 0 and 1"),
+        (good * 0.7, "1-D float64 array, not a 1-D array of 0 and 1"),
+        (good.astype(str), "1-D <U3 array, not a 1-D array of 0 and 1"),
+    ]
+    for content, problem in spoilt:
+        if isinstance(content, bytes):
+            records[1].write_bytes(content)
+        else:
+            np.save(records[1], content)
+        with pytest.raises(CorruptFile) as info:
+            run()
+        assert str(info.value) == (
+            f"{records[1]}: not a per-image record ({problem}); run the step that writes it again"
+        )
+    np.save(records[1], good.astype(bool))
+    run()  # a record of truth values is one
+    records[1].unlink()
+    with pytest.raises(FileNotFoundError):  # missing, not corrupt: the command says so
         run()
-    assert str(info.value).startswith(f"{records[1]}: not a per-image record (")
 
 
 def test_the_analyze_command_refuses_a_bad_input_in_one_line(tmp_path, capsys):

@@ -469,9 +469,10 @@ CONTRASTS_CAPTION = (
     "\\caption{The primary contrasts on glyphs (points of {words}): the first network minus "
     "the second, paired by seed. $p_{\\ne}$: Holm-adjusted $p$-value of the paired $t$-test "
     "of no difference; $p_{\\approx}$: Holm-adjusted $p$-value of the two one-sided tests of "
-    "equivalence within $\\pm${margin} points, which reject where the {inside}\\,\\% interval "
-    "lies inside that band (the {shown}\\,\\% interval shown may cross it). The verdict is the "
-    "one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws the same rows).}\n"
+    "equivalence within $\\pm${margin} points, which before adjustment reject where the "
+    "{inside}\\,\\% interval lies inside that band (the {shown}\\,\\% interval shown may "
+    "cross it). The verdict is the one \\texttt{analyze} gave (Figure~\\ref{fig:forest} draws "
+    "the same rows).}\n"
 )
 
 

@@ -1322,3 +1322,26 @@ def test_the_training_benchmarks_gflops_count_the_validation_its_time_includes(m
     assert flops == 3 * one_pass
     validated = 2 * 12  # two validation points over the 12 validation images
     assert row["gflops"] == pytest.approx((3 * one_pass * 4 * 8 + flops * validated) / 1e9)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_guarded_frees_the_gpus_cache_after_every_part(monkeypatch, capsys, fails):
+    from poolstudy import devicebench
+
+    freed = []
+    monkeypatch.setattr(devicebench.torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(devicebench.torch.cuda, "empty_cache", lambda: freed.append(1))
+
+    def part():
+        if fails:
+            raise RuntimeError("out of memory")
+        return {"images_per_second": 5.0}
+
+    report = {}
+    result = devicebench.guarded(report, "tiny", part)
+    assert freed == [1]
+    if fails:
+        assert result is None and "RuntimeError: out of memory" in report["errors"]["tiny"]
+        assert "tiny: FAILED" in capsys.readouterr().out
+    else:
+        assert result == {"images_per_second": 5.0} and report == {}

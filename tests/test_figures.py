@@ -686,3 +686,14 @@ def test_bar_panels_titles_stay_apart_and_bars_keep_one_width(monkeypatch):
     bar_widths |= {round(bar.get_window_extent(renderer).width, 3) for bar in fig.axes[0].patches}
     assert len(bar_widths) == 1
     plt.close(fig)
+
+
+def test_forest_names_no_interval_in_its_legend_where_none_is_drawn(monkeypatch):
+    saved = capture(monkeypatch)
+    frame = contrasts_frame().assign(n=1, ci_low=np.nan, ci_high=np.nan)
+    forest(frame, "unused.pdf")
+    ax = saved["fig"].axes[0]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["margin ±1"]
+    bars = [line for line in ax.get_lines() if len(set(line.get_ydata())) == 1]
+    assert len(bars) == len(frame)  # the means' markers, no interval
+    plt.close(saved["fig"])

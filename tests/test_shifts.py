@@ -539,3 +539,24 @@ def test_half_precision_images_move_by_the_shift_asked_not_a_rounded_one(protoco
     assert torch.allclose(moved, exact, atol=ulp, rtol=0)
     rounded = shift(x.double(), float(torch.tensor(10.3, dtype=dtype)), 0, protocol).float()
     assert not torch.allclose(rounded, exact, atol=ulp, rtol=0)
+
+
+@pytest.mark.parametrize("protocol", sorted(FRACTIONAL))
+def test_a_python_shift_moves_a_float64_image_at_float64_precision(protocol):
+    x = torch.zeros(2, 1, 24, 24, dtype=torch.float64)
+    x[..., :, 6:] = 1.0
+    given = torch.tensor(10.3, dtype=torch.float64)
+    assert torch.equal(shift(x, 10.3, -0.7, protocol), shift(x, given, -0.7, protocol))
+    assert not torch.equal(
+        shift(x, 10.3, 0, protocol), shift(x, torch.tensor(10.3).double(), 0, protocol)
+    )  # 10.3 read as float32 first is another shift
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bfloat16, torch.float32, torch.int64])
+@pytest.mark.parametrize("protocol", ["zero", "placement"])
+def test_zero_fill_keeps_the_images_dtype(dtype, protocol):
+    x = (torch.arange(2 * 3 * 5 * 5) % 7 + 1).view(2, 3, 5, 5).to(dtype)
+    moved = shift(x, torch.tensor([2, -1]), torch.tensor([0, 3]), protocol)
+    assert moved.dtype == dtype
+    assert (moved[0, :, :, :2] == 0).all() and (moved[1, :, :3, :] == 0).all()
+    assert torch.equal(moved[0, :, :, 2:], x[0, :, :, :3])

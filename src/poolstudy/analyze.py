@@ -51,9 +51,14 @@ def _unreadable(path, what: str, problem: str) -> CorruptFile:
     return CorruptFile(f"{path}: not {what} ({problem}); run the step that writes it again")
 
 
+NUMERIC_COLUMNS = ("seed", "dx", "dy", "value", "n", *HISTORY_COLUMNS)
+"""Columns of the runs' CSV files that hold numbers (or nothing)."""
+
+
 def read_input_table(path, columns, what: str) -> pd.DataFrame:
     """One of the runs' CSV files, refused in one line (``CorruptFile``) where it is not a
-    table or lacks one of ``columns``: a file that another program or version wrote."""
+    table, has no rows, lacks one of ``columns`` or holds text in a column of numbers: a file
+    that another program or version wrote, or one cut short."""
     try:
         frame = read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -61,11 +66,37 @@ def read_input_table(path, columns, what: str) -> pd.DataFrame:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise _unreadable(path, what, f"no column {', '.join(missing)}")
+    if frame.empty:
+        raise _unreadable(path, what, "no rows")
+    for column in columns:
+        if column in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise _unreadable(path, what, f"text in column {column}")
     return frame
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+META_TYPES = {
+    **dict.fromkeys(("dataset", "condition", "operator", "device"), (str, "text")),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    **dict.fromkeys(
+        ("parameters", "flops", "receptive_field", "n_train", "wall_seconds"),
+        (_is_number, "a number"),
+    ),
+    "feature_map_sizes": (lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list"),
+    "steps": (lambda v: v is None or _is_number(v), "a number"),
+    "device_name": (str, "text"),
+    "placement": (lambda v: v is None or isinstance(v, dict), "an object"),
+}
+"""What each key of a run's metadata that ``analyze`` reads must hold: a type or a check,
+and how the refusal words it."""
+
+
 def read_meta(path) -> dict:
-    """A run's metadata, refused in one line where it is not JSON or lacks a key."""
+    """A run's metadata, refused in one line where it is not JSON, lacks a key or holds a
+    value of the wrong kind."""
     try:
         meta = json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -75,6 +106,12 @@ def read_meta(path) -> dict:
     missing = [key for key in META_KEYS if key not in meta]
     if missing:
         raise _unreadable(path, "a run's metadata", f"no key {', '.join(missing)}")
+    for key, (kind, words) in META_TYPES.items():
+        if key not in meta:
+            continue
+        fits = isinstance(meta[key], kind) if isinstance(kind, type) else kind(meta[key])
+        if not fits:
+            raise _unreadable(path, "a run's metadata", f"{key} is not {words}: {meta[key]!r}")
     return meta
 
 
@@ -85,6 +122,30 @@ def read_observations(paths) -> pd.DataFrame:
     return frame
 
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def read_image_record(path, images: int) -> np.ndarray:
+    """A model's per-image record of its ``images`` clean test images (``evaluate``), refused
+    in one line where it is not a NumPy ``.npy`` file of that many 0/1 entries."""
+    with open(path, "rb") as handle:  # a missing file is an error of its own, not a corrupt one
+        head = handle.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        raise _unreadable(path, "a per-image record", "not a NumPy .npy file")
+    try:
+        record = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as error:
+        raise _unreadable(path, "a per-image record", str(error)) from None
+    kind = record.dtype.kind
+    if record.ndim != 1 or kind not in "biu" or ((record != 0) & (record != 1)).any():
+        problem = f"{record.ndim}-D {record.dtype} array, not a 1-D array of 0 and 1"
+        raise _unreadable(path, "a per-image record", problem)
+    if len(record) != images:
+        problem = f"{len(record)} entries for the {images} test images its evaluation counts"
+        raise _unreadable(path, "a per-image record", problem)
+    return record.astype(np.uint8)
+
+
 def read_correct(eval_paths, correct_paths) -> pd.DataFrame:
     """Per model (keys from its evaluation file), the 0/1 record of its clean test images."""
     if len(eval_paths) != len(correct_paths):
@@ -93,12 +154,12 @@ def read_correct(eval_paths, correct_paths) -> pd.DataFrame:
         )
     rows = []
     for eval_path, correct_path in zip(eval_paths, correct_paths, strict=True):
-        keys = pd.read_csv(eval_path, nrows=1)[stats.MODEL_KEYS].iloc[0].to_dict()
-        try:
-            correct = np.load(correct_path)
-        except (ValueError, OSError, EOFError) as error:
-            raise _unreadable(correct_path, "a per-image record", str(error)) from None
-        rows.append({**keys, "correct": correct.astype(np.uint8)})
+        evaluation = read_input_table(eval_path, EVALUATION_COLUMNS, "an evaluation file")
+        keys = evaluation[stats.MODEL_KEYS].iloc[0].to_dict()
+        test = evaluation.loc[evaluation["metric"] == "accuracy_test", "n"]
+        if test.empty:
+            raise _unreadable(eval_path, "an evaluation file", "no accuracy_test row")
+        rows.append({**keys, "correct": read_image_record(correct_path, int(test.iloc[0]))})
     return pd.DataFrame(rows, columns=[*stats.MODEL_KEYS, "correct"])
 
 

@@ -472,16 +472,19 @@ def guarded(report: dict, key: str, function):
     """``function()``; where it raises, None, with the error's traceback in
     ``report["errors"][key]`` (and printed), so that one fault does not cost the GPU's minutes
     of the parts after it."""
+    result = None
     try:
-        return function()
+        result = function()
     except Exception as error:  # noqa: BLE001 - recorded and reported; the exit code says so
         text = "".join(traceback.format_exception(error))[-3000:]
         report.setdefault("errors", {})[key] = text
         print(f"{key}: FAILED\n{text}")
-    # Out of the handler, whose traceback held the failed part's tensors: free what it cached.
+    # Out of the handler, whose traceback held a failed part's tensors: free what the part
+    # cached, failed or not, so that the parts after it (the tiny run's jobs size their
+    # evaluation batches by free memory) find the GPU's memory free.
     if torch.cuda.is_initialized():
         torch.cuda.empty_cache()
-    return None
+    return result
 
 
 def run_stage(report: dict, key: str, function, describe) -> None:

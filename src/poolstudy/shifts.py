@@ -86,8 +86,9 @@ def _float_dtype(images: torch.Tensor) -> torch.dtype:
 
 def _offset_dtype(images: torch.Tensor) -> torch.dtype:
     """The dtype fractional shifts are split into whole and fractional parts in: at least
-    float32, so that a half-precision image is not moved by a rounded shift (10.3 in bfloat16
-    is 10.3125); only the fraction is cast to the images' dtype."""
+    float32, so that a half-precision image is not moved by a whole shift rounded to its dtype
+    (10.3 in bfloat16 is 10.3125); only the fraction, an interpolation weight, is cast to the
+    images' dtype, whose arithmetic it then shares."""
     return torch.promote_types(_float_dtype(images), torch.float32)
 
 
@@ -104,7 +105,8 @@ def shift_zero(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torc
     cols = _source_indices(width, dx)
     inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None]
     shifted = _gather(images, rows.clamp(0, height - 1), cols.clamp(0, width - 1))
-    return torch.where(inside.unsqueeze(1), shifted, torch.zeros((), dtype=shifted.dtype))
+    # a Python zero, not a CPU tensor: on CUDA a CPU tensor would be copied over, with a wait
+    return torch.where(inside.unsqueeze(1), shifted, 0)
 
 
 def _reflect_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
@@ -254,7 +256,10 @@ def shift(images: torch.Tensor, dx, dy, protocol: str, margin: int = 0) -> torch
     dtype = _offset_dtype(images) if protocol in FRACTIONAL else torch.long
     offsets = []
     for name, value in (("dx", dx), ("dy", dy)):
-        value = torch.as_tensor(value, device=images.device)
+        # a Python number given to a fractional protocol is read at the offsets' precision
+        # (as_tensor would read 10.3 as float32, short of a float64 image's)
+        exact = dtype if protocol in FRACTIONAL and not torch.is_tensor(value) else None
+        value = torch.as_tensor(value, dtype=exact, device=images.device)
         if dtype == torch.long and value.is_floating_point() and (value != value.round()).any():
             raise ValueError(
                 f"protocol {protocol!r} takes integer shifts but {name} has fractional values; "

@@ -74,17 +74,21 @@ def forest(contrasts: pd.DataFrame, path, confidence: float = 0.95) -> None:
     ax.set_xlabel(f"difference in {METRIC_WORDS.get(metric, metric)} (points): first − second")
     ax.grid(axis="x", alpha=0.3)
     handles, _ = ax.get_legend_handles_labels()
-    handles += [
-        Line2D([], [], color="black", lw=1.0, label=f"{100 * confidence:g} % CI"),
-        Line2D(
-            [],
-            [],
-            color="black",
-            lw=3.0,
-            alpha=0.45,
-            label=f"{100 * equivalence_confidence(confidence):g} % CI",
-        ),
-    ]
+    handles += (
+        []
+        if contrasts["ci_low"].isna().all()
+        else [
+            Line2D([], [], color="black", lw=1.0, label=f"{100 * confidence:g} % CI"),
+            Line2D(
+                [],
+                [],
+                color="black",
+                lw=3.0,
+                alpha=0.45,
+                label=f"{100 * equivalence_confidence(confidence):g} % CI",
+            ),
+        ]
+    )
     ax.legend(handles=handles, loc="lower right", frameon=True)
     save_figure(fig, path)
 
