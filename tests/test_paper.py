@@ -1802,8 +1802,11 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
         "provenance": paper.provenance_tex(paper.provenance(settings, models)),
         "recorded": paper.recorded_tex([read_record(record)], "e", level, regime),
     }
-    for name in GENERATED:
-        assert (out / f"{name}.tex").read_text() == expected[name], name
+    from poolstudy.paper.format import typeset_minus
+
+    for name in GENERATED:  # as the parts write them, with their numbers' minus signs typeset
+        assert (out / f"{name}.tex").read_text() == typeset_minus(expected[name]), name
+    assert "[$-$0.3, +1.8]" in (out / "controls.tex").read_text()
     # what the inputs were chosen to tell apart: a setting left out, another level or
     # criterion, a paired table read without its booleans, no record would each show
     assert expected["stability_table"] != paper.stability_table(summary, "glyphs", "primary_half")
@@ -1822,20 +1825,24 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
     write_paper_inputs(tables, bare, {"experiment": "convergence"}, "build/TeX/", [record])
     default = confidence_percent(section_defaults("stats")["confidence"])
     assert default != level
-    assert (bare / "contrasts.tex").read_text() == paper.contrasts_tex(contrasts, default, regime)
-    assert (bare / "sweep.tex").read_text() == paper.sweep_tex(
-        t["sweep"],
-        default,
-        schema_default("sweep", "gap_threshold"),
-        schema_default("sweep", "fit_floor"),
+    assert (bare / "contrasts.tex").read_text() == typeset_minus(
+        paper.contrasts_tex(contrasts, default, regime)
+    )
+    assert (bare / "sweep.tex").read_text() == typeset_minus(
+        paper.sweep_tex(
+            t["sweep"],
+            default,
+            schema_default("sweep", "gap_threshold"),
+            schema_default("sweep", "fit_floor"),
+        )
     )
     assert (bare / "graphics.tex").read_text() == paper.figure_inputs("build/TeX/", {})
     assert (bare / "graphics.tex").read_text().startswith("\\graphicspath{{build/TeX/}}\n")
     assert "\\psset{figure.compute}{none}" in (bare / "graphics.tex").read_text()
     # a study's own record is not quoted as another's
-    assert (bare / "recorded.tex").read_text() == paper.recorded_tex(
-        [read_record(record)], "convergence", default, regime
+    assert (bare / "recorded.tex").read_text() == typeset_minus(
+        paper.recorded_tex([read_record(record)], "convergence", default, regime)
     )
-    assert (bare / "recorded.tex").read_text() != paper.recorded_tex(
-        [read_record(record)], "e", default, regime
+    assert (bare / "recorded.tex").read_text() != typeset_minus(
+        paper.recorded_tex([read_record(record)], "e", default, regime)
     )

@@ -55,13 +55,44 @@ SUMMARY = summary_rows(
 
 
 def test_fmt_says_n_a_for_a_missing_value_and_rounds_to_its_digits():
-    assert (fmt(None), fmt(NAN), fmt(3), fmt(2.345, 2), fmt(-0.04)) == (
+    assert (fmt(None), fmt(NAN), fmt(3), fmt(2.345, 2), fmt(-0.46), fmt(0.05)) == (
         "n/a",
         "n/a",
         "3.0",
         "2.35",  # 2.345 is stored as 2.34500000000000019984
-        "-0.0",
+        "-0.5",
+        "0.1",  # 0.05 is stored as 0.05000000000000000277
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "expected"),
+    [(-0.04, 1, "-0.04"), (0.003, 1, "0.003"), (-0.0004, 2, "-0.0004"), (-0.0, 1, "0.0"),
+     (0.0, 2, "0.00"), (-0.049, 1, "-0.05"), (0.95, 0, "1")],
+)  # fmt: skip
+def test_fmt_keeps_the_sign_of_a_value_that_rounds_to_zero_and_gives_zero_none(
+    value, digits, expected
+):
+    assert fmt(value, digits) == expected
+
+
+@pytest.mark.parametrize(
+    ("tex", "expected"),
+    [
+        ("moved by -0.4 points", "moved by $-$0.4 points"),
+        ("95\\,\\% CI [-1.3, -0.3]", "95\\,\\% CI [$-$1.3, $-$0.3]"),
+        ("(2 seeds) & -5.8 & (-12)", "(2 seeds) & $-$5.8 & ($-$12)"),
+        ("none: -0.03; max:-2", "none: $-$0.03; max:$-$2"),
+        ("\\psset{gap}{-0.8}", "\\psset{gap}{$-$0.8}"),
+        ("\\hspace{-2pt}\\\\[-1.5ex] \\vspace{-3mm}", "\\hspace{-2pt}\\\\[-1.5ex] \\vspace{-3mm}"),
+        ("primary-1, 2026-12-07, 4-8 steps, x-1", "primary-1, 2026-12-07, 4-8 steps, x-1"),
+        ("max $-$ none, a - b, +0.4, -x", "max $-$ none, a - b, +0.4, -x"),
+    ],
+)
+def test_typeset_minus_turns_only_a_numbers_sign_into_a_minus(tex, expected):
+    from poolstudy.paper.format import typeset_minus
+
+    assert typeset_minus(tex) == expected
     assert fmt_ci({"mean": 1.234, "ci_low": 0.984, "ci_high": 1.484}, 2) == r"1.23 $\pm$ 0.25"
     assert fmt_ci({"mean": 1.234, "ci_low": NAN, "ci_high": NAN}, 2) == "1.23"
 

@@ -20,8 +20,11 @@ pytestmark = pytest.mark.e2e
 
 
 def generated_numbers(project) -> dict[str, str]:
+    """Every value of numbers.tex as the tables would print it: a minus sign as typeset
+    (``$-$0.4``) read back as its number's hyphen."""
     text = (project / "paper" / "generated" / "numbers.tex").read_text()
-    return dict(re.findall(r"^\\psset\{([^}]*)\}\{(.*)\}$", text, flags=re.MULTILINE))
+    pairs = re.findall(r"^\\psset\{([^}]*)\}\{(.*)\}$", text, flags=re.MULTILINE)
+    return {key: value.replace("$-$", "-") for key, value in pairs}
 
 
 def test_snakemake_builds_the_paper(snakemake_project):
@@ -33,7 +36,13 @@ def test_snakemake_builds_the_paper(snakemake_project):
 
 
 def one_decimal(value) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.1f}"
+    """One decimal place, or as many as a value that rounds to zero takes to show its sign."""
+    if pd.isna(value):
+        return "n/a"
+    places = 1
+    while float(f"{value:.{places}f}") == 0 and value != 0 and places < 12:
+        places += 1
+    return f"{value:.{places}f}" if value else "0.0"
 
 
 def tex(text) -> str:

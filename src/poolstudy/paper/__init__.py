@@ -25,6 +25,7 @@ from poolstudy.paper.format import (
     fmt_ci,
     latex_escape,
     ordered,
+    typeset_minus,
 )
 from poolstudy.paper.numbers import number_entries, numbers_tex
 from poolstudy.paper.provenance import drawn_tex, provenance, provenance_tex
@@ -178,6 +179,6 @@ def write_paper_inputs(
     written = []
     for name in GENERATED:
         path = os.path.join(out_dir, f"{name}.tex")
-        write_text(path, outputs[name])
+        write_text(path, typeset_minus(outputs[name]))
         written.append(path)
     return written

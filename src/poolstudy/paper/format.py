@@ -4,6 +4,7 @@ paper shares."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -33,11 +34,25 @@ def op_tex(name: str) -> str:
 
 
 def fmt(value: float, digits: int = 1) -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else (f"{value:.{digits}f}")
-    )
+    """``value`` to ``digits`` places; one that rounds to zero keeps the digits that show its
+    sign (-0.03, not -0.0), and zero itself has none (0.0, not -0.0)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    if float(text) == 0:
+        return fmt_beside(value, 0, digits) if value else text.removeprefix("-")
+    return text
+
+
+SIGN_MINUS = re.compile(r"(?<=[\s\[(&:,;{])-(?=\d+(?:\.\d+)?(?![\w.]))")
+"""A hyphen that is a number's sign: after a space, bracket, column separator or brace, and
+before a number that no unit follows (so ``\\hspace{-2pt}`` keeps its hyphen)."""
+
+
+def typeset_minus(tex: str) -> str:
+    """``tex`` with each negative number's hyphen typeset as a minus sign (``$-$0.8``): in
+    text mode a hyphen prints as a hyphen, shorter than the minus of the numbers beside it."""
+    return SIGN_MINUS.sub("$-$", tex)
 
 
 MOST_DIGITS = 6
