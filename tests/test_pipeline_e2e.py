@@ -470,14 +470,14 @@ def test_the_first_page_records_what_produced_the_paper(snakemake_project):
 
 
 def test_the_paper_quotes_the_recorded_longer_study_from_its_own_table(snakemake_project):
-    from poolstudy.paper.format import fmt_signed
+    from poolstudy.paper.format import fmt_signed, typeset_minus
 
     recorded = snakemake_project / "paper" / "recorded" / "convergence"
     contrasts = pd.read_csv(recorded / "contrasts.csv").set_index("name")
     answer = json.loads((recorded / "record.json").read_text())["answer"][0]
     generated = (snakemake_project / "paper" / "generated" / "recorded.tex").read_text()
     quoted = generated.split("\\newcommand{\\psrecordedbody}")[0]
-    assert f"{fmt_signed(contrasts.loc[answer, 'mean'])} points" in quoted
+    assert typeset_minus(f" {fmt_signed(contrasts.loc[answer, 'mean'])} points") in quoted
     assert "recorded from \\texttt{config/\\allowbreak{}convergence.yaml}" in quoted
     assert "\\paragraph{Recorded run: convergence.}" in generated
     paper = snakemake_project / "paper"
