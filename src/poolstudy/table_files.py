@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from poolstudy.analyze import MODEL_COLUMNS, REGIME_COLUMNS
+from poolstudy.analyze import (
+    EVALUATION_COLUMNS,
+    HISTORY_COLUMNS,
+    MODEL_COLUMNS,
+    REGIME_COLUMNS,
+)
 from poolstudy.atomic import CorruptFile, read_csv
 from poolstudy.stats import CELL_KEYS, CONTRAST_COLUMNS, SUMMARY_COLUMNS
 
@@ -21,7 +26,7 @@ _MEASUREMENT = ("metric", "protocol", "dx", "dy")
 _SWEEP_KEYS = ("experiment", "dataset", "condition", "n_train", "augment_shift", "operator")
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "observations": (*_KEYS, "seed", *_MEASUREMENT, "value", "n"),
+    "observations": tuple(EVALUATION_COLUMNS),
     "summary": (*CELL_KEYS, *SUMMARY_COLUMNS),
     "paired": (*CELL_KEYS, *SUMMARY_COLUMNS, "significant"),
     "shift_curves": (*_KEYS, "protocol", "shift", *SUMMARY_COLUMNS),
@@ -43,14 +48,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "sweep_plot": ("series", "operator", "augment_shift", "n_train", "accuracy_test", "gap"),
     "accuracy_plot": ("operator", "accuracy_test"),
     "contrasts": tuple(CONTRAST_COLUMNS),
-    "learning_curves": (
-        *_KEYS,
-        "seed",
-        "step",
-        "train_loss",
-        "train_accuracy",
-        "val_accuracy",
-    ),
+    "learning_curves": (*_KEYS, "seed", *HISTORY_COLUMNS),
     "regime": tuple(REGIME_COLUMNS),
 }
 """Each table's columns, in the order ``analyze`` writes them."""

@@ -98,7 +98,7 @@ def equivalence_text(
 
 def equivalence_level(confidence_text: str) -> str:
     """The confidence level of ``equivalence_interval``, as the paper quotes it: "95" -> "90"."""
-    return f"{100 - 2 * (100 - float(confidence_text)):g}"
+    return f"{100 * equivalence.equivalence_confidence(float(confidence_text) / 100):g}"
 
 
 def verdict_interval(row, confidence_text: str) -> str:
