@@ -68,7 +68,8 @@ def test_fmt_says_n_a_for_a_missing_value_and_rounds_to_its_digits():
 @pytest.mark.parametrize(
     ("value", "digits", "expected"),
     [(-0.04, 1, "-0.04"), (0.003, 1, "0.003"), (-0.0004, 2, "-0.0004"), (-0.0, 1, "0.0"),
-     (0.0, 2, "0.00"), (-0.049, 1, "-0.05"), (0.95, 0, "1")],
+     (0.0, 2, "0.00"), (-0.049, 1, "-0.05"), (0.95, 0, "1"), (-0.000002, 1, "-0.000002"),
+     (-2e-15, 1, "0.0"), (3e-9, 2, "0.00"), (1.25, 8, "1.25000000")],
 )  # fmt: skip
 def test_fmt_keeps_the_sign_of_a_value_that_rounds_to_zero_and_gives_zero_none(
     value, digits, expected
@@ -83,6 +84,7 @@ def test_fmt_keeps_the_sign_of_a_value_that_rounds_to_zero_and_gives_zero_none(
         ("95\\,\\% CI [-1.3, -0.3]", "95\\,\\% CI [$-$1.3, $-$0.3]"),
         ("(2 seeds) & -5.8 & (-12)", "(2 seeds) & $-$5.8 & ($-$12)"),
         ("none: -0.03; max:-2", "none: $-$0.03; max:$-$2"),
+        ("none -0.0, max -0.8. Then (-12.5).", "none $-$0.0, max $-$0.8. Then ($-$12.5)."),
         ("\\psset{gap}{-0.8}", "\\psset{gap}{$-$0.8}"),
         ("\\hspace{-2pt}\\\\[-1.5ex] \\vspace{-3mm}", "\\hspace{-2pt}\\\\[-1.5ex] \\vspace{-3mm}"),
         ("primary-1, 2026-12-07, 4-8 steps, x-1", "primary-1, 2026-12-07, 4-8 steps, x-1"),

@@ -36,13 +36,14 @@ def test_snakemake_builds_the_paper(snakemake_project):
 
 
 def one_decimal(value) -> str:
-    """One decimal place, or as many as a value that rounds to zero takes to show its sign."""
+    """One decimal place, or as many as a value that rounds to zero takes to show its sign
+    (up to six; a smaller value is zero)."""
     if pd.isna(value):
         return "n/a"
-    places = 1
-    while float(f"{value:.{places}f}") == 0 and value != 0 and places < 12:
-        places += 1
-    return f"{value:.{places}f}" if value else "0.0"
+    for places in range(1, 7):
+        if float(f"{value:.{places}f}") != 0:
+            return f"{value:.{places}f}"
+    return "0.0"
 
 
 def tex(text) -> str:

@@ -35,18 +35,21 @@ def op_tex(name: str) -> str:
 
 def fmt(value: float, digits: int = 1) -> str:
     """``value`` to ``digits`` places; one that rounds to zero keeps the digits that show its
-    sign (-0.03, not -0.0), and zero itself has none (0.0, not -0.0)."""
+    sign, up to ``MOST_DIGITS`` (-0.03, not -0.0), and a smaller one, float noise such as a
+    difference of equal means, is zero without a sign (0.0, not -0.0 or -0.000000000000002)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    text = f"{value:.{digits}f}"
-    if float(text) == 0:
-        return fmt_beside(value, 0, digits) if value else text.removeprefix("-")
-    return text
+    for places in range(digits, max(digits, MOST_DIGITS) + 1):
+        text = f"{value:.{places}f}"
+        if float(text) != 0:
+            return text
+    return f"{0:.{digits}f}"
 
 
-SIGN_MINUS = re.compile(r"(?<=[\s\[(&:,;{])-(?=\d+(?:\.\d+)?(?![\w.]))")
+SIGN_MINUS = re.compile(r"(?<=[\s\[(&:,;{])-(?=(?>\d+(?:\.\d+)?)(?!\w|\.\d))")
 """A hyphen that is a number's sign: after a space, bracket, column separator or brace, and
-before a number that no unit follows (so ``\\hspace{-2pt}`` keeps its hyphen)."""
+before a whole number that no unit follows (so ``\\hspace{-2pt}`` keeps its hyphen; a full
+stop after it ends a sentence)."""
 
 
 def typeset_minus(tex: str) -> str:
