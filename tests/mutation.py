@@ -120,6 +120,10 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_engine.py",
         ],
     ),
+    "equivalence": (
+        ["src/poolstudy/equivalence.py"],
+        ["tests/test_equivalence.py", "tests/test_contrasts.py", "tests/test_figures.py"],
+    ),
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
     "table_files": (["src/poolstudy/table_files.py"], ["tests/test_table_files.py"]),
     "phases": (["src/poolstudy/phases.py"], ["tests/test_phases.py"]),

@@ -221,7 +221,7 @@ def capture(monkeypatch):
 
 def test_forest_draws_every_contrast_with_its_interval_and_the_margin(monkeypatch):
     saved = capture(monkeypatch)
-    forest(contrasts_frame(), "unused.pdf")
+    forest(contrasts_frame(), "unused.pdf", 0.95)
     ax = saved["fig"].axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["max − none", "max (flatten) − max (gap)"]  # top to bottom
@@ -691,7 +691,7 @@ def test_bar_panels_titles_stay_apart_and_bars_keep_one_width(monkeypatch):
 def test_forest_names_no_interval_in_its_legend_where_none_is_drawn(monkeypatch):
     saved = capture(monkeypatch)
     frame = contrasts_frame().assign(n=1, ci_low=np.nan, ci_high=np.nan)
-    forest(frame, "unused.pdf")
+    forest(frame, "unused.pdf", 0.95)
     ax = saved["fig"].axes[0]
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["margin ±1"]
     bars = [line for line in ax.get_lines() if len(set(line.get_ydata())) == 1]

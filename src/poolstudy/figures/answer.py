@@ -43,7 +43,7 @@ VERDICT_MARKERS = {
 }
 
 
-def forest(contrasts: pd.DataFrame, path, confidence: float = 0.95) -> None:
+def forest(contrasts: pd.DataFrame, path, confidence: float) -> None:
     """The primary contrasts as a forest plot: each contrast's mean paired difference (first
     minus second) with its interval over seeds at ``confidence`` (thin line) and the interval
     an equivalence rests on (``poolstudy.equivalence``: thick bar, 90 % beside 95 %), the
