@@ -492,12 +492,29 @@ def test_device_check_runs_on_the_cpu(capsys):
         )
     loop = report["engine_loop"]
     assert loop["operator"] == "max" and loop["host_waits_per_step"] is None  # nothing to wait for
+    assert loop["augment_shift"] == devicebench.study_augment_shift()
     assert loop["images_per_s"] == pytest.approx(8 / loop["step_seconds"])
     assert loop["over_bare_step"] == pytest.approx(loop["step_seconds"] / loop["bare_step_seconds"])
     assert report["job_start_seconds"] > 0 and report["paper_hours"] > 0
     out = capsys.readouterr().out
-    assert "max" in out and "the engine's training loop (max, shifted batches)" in out
+    assert "max" in out and (
+        f"the engine's training loop (max, batches shifted by up to {loop['augment_shift']} "
+        "pixels, as config/paper.yaml trains)" in out
+    )
     assert f"config/paper.yaml predicted at these rates: {report['paper_hours']:.2f} h" in out
+
+
+def test_the_device_check_trains_with_the_predicted_studys_shift_augmentation(tmp_path):
+    import yaml
+
+    from poolstudy import devicebench
+
+    study = yaml.safe_load(devicebench.PREDICTED_STUDY.read_text())
+    assert devicebench.study_augment_shift() == study["train"]["augment_shift"]
+    study["train"]["augment_shift"] = 3
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    assert devicebench.study_augment_shift(path) == 3
 
 
 def test_what_the_device_check_writes_is_what_estimate_reads(tmp_path):
@@ -748,8 +765,8 @@ def test_a_jobs_start_up_is_timed_in_a_new_process_on_the_device(monkeypatch):
 
 
 def test_the_engine_loop_of_the_check_trains_as_the_predicted_study_does(monkeypatch):
-    """Not deterministic where ``config/paper.yaml`` is not, shifted batches, one validation,
-    runs of ``steps`` and twice as many, after a warm-up."""
+    """Not deterministic where ``config/paper.yaml`` is not, the shifts it is given, one
+    validation, runs of ``steps`` and twice as many, after a warm-up."""
     import yaml
 
     import poolstudy.train
@@ -762,12 +779,12 @@ def test_the_engine_loop_of_the_check_trains_as_the_predicted_study_does(monkeyp
 
     monkeypatch.setattr(poolstudy.train, "train_model", fake_train)
     spec = ModelSpec(operator="max", in_channels=3, num_classes=10, image_size=8, widths=(4,))
-    devicebench.engine_loop(spec, batch=4, steps=3, device=torch.device("cpu"))
+    devicebench.engine_loop(spec, batch=4, steps=3, device=torch.device("cpu"), augment_shift=3)
     paper = yaml.safe_load(devicebench.PREDICTED_STUDY.read_text())
     assert [config.steps for config in configs] == [2, 3, 6]
     for config in configs:
         assert config.deterministic == paper["train"]["deterministic"]
-        assert config.augment_shift > 0 and config.val_points == 1 and config.batch_size == 4
+        assert config.augment_shift == 3 and config.val_points == 1 and config.batch_size == 4
 
 
 def test_host_waits_are_counted_from_pytorchs_sync_debug_warnings(monkeypatch):

@@ -231,11 +231,13 @@ def random_dataset(n_train: int, spec: ModelSpec, n_val: int = 64) -> PreparedDa
     )
 
 
-def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -> dict:
+def engine_loop(
+    spec: ModelSpec, batch: int, steps: int, device: torch.device, augment_shift: int
+) -> dict:
     """The engine's training loop (``train_model``: batches drawn from the training split,
-    random shifts of up to 2 pixels, the schedule, the optimiser; without deterministic mode,
-    as ``config/paper.yaml`` trains on a GPU) on ``device``: its time and host waits per
-    step, from runs of ``steps`` and
+    random shifts of up to ``augment_shift`` pixels, the schedule, the optimiser; without
+    deterministic mode, as ``config/paper.yaml`` trains on a GPU) on ``device``: its time and
+    host waits per step, from runs of ``steps`` and
     ``2 * steps`` steps that differ by nothing else (set-up and the one validation, at the
     last step, cancel out), against the bare step of ``Trainee`` on the same network."""
     from poolstudy.train import TrainConfig, train_model  # pandas: not for the steps above
@@ -253,7 +255,7 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
                 "epochs": 1_000_000,
                 "steps": n_steps,
                 "batch_size": batch,
-                "augment_shift": 2,
+                "augment_shift": augment_shift,
                 "val_points": 1,
                 "device": str(device),
                 "deterministic": False,
@@ -275,6 +277,7 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
     bare_seconds = time_steps([bare], steps, concurrent=False) / steps
     return {
         "operator": spec.operator,
+        "augment_shift": augment_shift,
         "images_per_s": batch / step_seconds,
         "step_seconds": step_seconds,
         "bare_step_seconds": bare_seconds,
@@ -288,6 +291,14 @@ def engine_loop(spec: ModelSpec, batch: int, steps: int, device: torch.device) -
 PREDICTED_STUDY = REPO / "config" / "paper.yaml"
 """The study whose wall time the check predicts from its own figures (goal: 8 hours on one
 H100)."""
+
+
+def study_augment_shift(config_path: Path = PREDICTED_STUDY) -> int:
+    """The shift augmentation the predicted study trains with (its ``train`` section): the
+    engine loop measures the steps the study runs."""
+    return int(yaml.safe_load(config_path.read_text())["train"]["augment_shift"])
+
+
 STUDY_MODULES = ("pandas", "jsonschema")
 """What the engine loop, the start-up probe and the prediction need beyond PyTorch and PyYAML."""
 
@@ -574,12 +585,16 @@ def run_device_check(
         print(f"the engine's training loop, a job's start-up, the prediction: skipped ({skipped})")
     else:
         loop_operator = "max" if "max" in operators else operators[0]
+        augment_shift = study_augment_shift()
         run_stage(
             report,
             "engine_loop",
-            lambda: engine_loop(spec_of(loop_operator), batch, LOOP_STEPS * steps, device),
+            lambda: engine_loop(
+                spec_of(loop_operator), batch, LOOP_STEPS * steps, device, augment_shift
+            ),
             lambda loop: (
-                f"the engine's training loop ({loop_operator}, shifted batches): "
+                f"the engine's training loop ({loop_operator}, batches shifted by up to "
+                f"{augment_shift} pixels, as {PREDICTED_STUDY.relative_to(REPO)} trains): "
                 f"{loop['images_per_s']:.0f} img/s, {loop['over_bare_step']:.2f}x the bare "
                 "step's time, host waits for the GPU per step: "
                 + ("-" if loop["host_waits_per_step"] is None else
