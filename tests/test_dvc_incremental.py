@@ -63,3 +63,31 @@ def test_adding_an_operator_through_dvc_trains_only_its_runs(small_local_run, tm
     assert (project / "results" / "eval" / "small" / "digits" / "gap" / "avg" / "1.csv").exists()
     shown = run(["dvc", "exp", "show", "--json"], cwd=project).stdout
     assert "with-avg" in shown
+
+
+def test_adding_a_seed_through_dvc_trains_and_evaluates_only_that_seed(small_local_run, tmp_path):  # noqa: F811
+    project = Path(shutil.copytree(small_local_run, tmp_path / "project", symlinks=True))
+    run(["git", "init", "-q"], cwd=project)
+    run(["dvc", "repro"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    run([*GIT, "commit", "-qm", "baseline"], cwd=project)
+    before = {path: digest for path, (_, digest) in model_files(project).items()}
+    evals = project / "results" / "eval" / "small" / "digits" / "gap"
+    tables = {path: path.read_bytes() for path in sorted(evals.rglob("*.csv"))}
+    assert {p.parts[5] for p in before} == {"0", "1"}
+
+    seeds = "config/config.yaml:seeds=[0,1,2]"
+    result = run(["dvc", "exp", "run", "-n", "three-seeds", "-S", seeds], cwd=project)
+    output = result.stdout + result.stderr
+    after = {path: digest for path, (_, digest) in model_files(project).items()}
+    assert {path: after.get(path) for path in before} == before, "a trained seed was retrained"
+    assert {p.parts[4:6] for p in set(after) - set(before) if p.name == "model.pt"} == {
+        ("none", "2"),
+        ("max", "2"),
+    }
+    # each cell's job ran again (its outputs were incomplete) and kept seeds 0 and 1
+    for operator in ("none", "max"):
+        for seed in (0, 1):
+            assert f"{operator} seed {seed}: current (" in output
+    assert {path: path.read_bytes() for path in tables} == tables
+    assert all((evals / operator / "2.csv").exists() for operator in ("none", "max"))

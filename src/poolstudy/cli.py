@@ -103,24 +103,84 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+RUN_FILES = ("model.pt", "history.csv", "meta.json")
+"""What training writes into each seed's folder."""
+RECEIPT = "receipt.json"
+"""Beside a seed's files: what made them (``poolstudy.reuse``)."""
+
+
+def seeds_to_make(
+    args, phase: str, seed_arguments, seed_inputs, outputs: dict, receipts: dict
+) -> tuple[list[int], dict[int, dict]]:
+    """The seeds of the command whose files are not current (all of them with ``--again``), and
+    what makes each seed's files (``poolstudy.reuse``); says which seeds are kept."""
+    from poolstudy import reuse
+    from poolstudy.config import ConfigError
+
+    if len(args.seeds) != len(set(args.seeds)):
+        raise ConfigError(f"a seed named twice: --seeds {' '.join(map(str, args.seeds))}")
+    code = reuse.code_sha256(phase)
+    makers = {
+        seed: reuse.made_by(phase, seed_arguments(seed), seed_inputs(seed), code)
+        for seed in args.seeds
+    }
+    if args.again:
+        return list(args.seeds), makers
+    stale = reuse.stale_seeds(args.seeds, makers, receipts, outputs)
+    for seed in args.seeds:
+        if seed not in stale:
+            print(f"{args.operator} seed {seed}: current ({receipts[seed]}), kept")
+    return stale, makers
+
+
+AGAIN_HELP = (
+    "make every seed's files again, also those whose receipt says they are current (by "
+    "default such seeds are kept)"
+)
+
+
 def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from poolstudy import reuse
+    from poolstudy.config import ConfigError
     from poolstudy.train import train_cell
 
     check_registered("operator", args.operator)
+    if len(args.seeds) != len(args.out_dir):
+        raise ConfigError(f"{len(args.seeds)} seeds but {len(args.out_dir)} --out-dir folders")
+    folders = {seed: Path(out) for seed, out in zip(args.seeds, args.out_dir, strict=True)}
+    outputs = {seed: [folder / name for name in RUN_FILES] for seed, folder in folders.items()}
+    receipts = {seed: folder / RECEIPT for seed, folder in folders.items()}
+    arguments = {
+        key: getattr(args, key) for key in ("operator", "condition", "model", "train", "placement")
+    }
+    stale, makers = seeds_to_make(
+        args,
+        "train",
+        lambda seed: {**arguments, "seed": seed},
+        lambda seed: [args.data],
+        outputs,
+        receipts,
+    )
+    if not stale:
+        return 0
     for result in train_cell(
         args.data,
         args.operator,
-        args.seeds,
+        stale,
         args.model,
         args.train,
-        args.out_dir,
+        [folders[seed] for seed in stale],
         args.threads,
         condition=args.condition,
         placement_options=args.placement,
     ):
         meta = result.meta
+        seed = meta["seed"]
+        reuse.write_receipt(receipts[seed], makers[seed], outputs[seed])
         print(
-            f"{args.operator} seed {meta['seed']}: {meta['parameters']:,} parameters, "
+            f"{args.operator} seed {seed}: {meta['parameters']:,} parameters, "
             f"{meta['wall_seconds']:.1f}s on {meta['device']}"
         )
     return 0
@@ -144,13 +204,19 @@ def model_mismatches(model_paths, seeds, keys: dict) -> list[str]:
         if not isinstance(meta, dict):
             continue
         named = {"dataset": keys["dataset"], "operator": keys["operator"], "seed": seed}
-        if differ := [f"{key} {meta[key]!r}, not {value!r}" for key, value in named.items()
-                      if key in meta and meta[key] != value]:  # fmt: skip
+        if differ := [
+            f"{key} {meta[key]!r}, not {value!r}"
+            for key, value in named.items()
+            if key in meta and meta[key] != value
+        ]:
             problems.append(f"{path} was trained with {', '.join(differ)}")
     return problems
 
 
 def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from poolstudy import reuse
     from poolstudy.config import ConfigError
     from poolstudy.evaluate import evaluate_cell
 
@@ -163,18 +229,54 @@ def cmd_evaluate(args) -> int:
     }
     if problems := model_mismatches(args.model, args.seeds, keys):
         raise ConfigError("the models are not the cell named:\n  " + "\n  ".join(problems))
+    corrects = args.correct_out or [None] * len(args.seeds)
+    if not len(args.out) == len(corrects) == len(args.seeds):
+        raise ConfigError(
+            f"{len(args.seeds)} seeds but {len(args.out)} --out tables"
+            + (f" and {len(corrects)} --correct-out records" if args.correct_out else "")
+        )
+    per_seed = {
+        seed: (Path(model), Path(out), correct)
+        for seed, model, out, correct in zip(
+            args.seeds, args.model, args.out, corrects, strict=True
+        )
+    }
+    outputs = {
+        seed: [out] + ([Path(correct)] if correct else [])
+        for seed, (_, out, correct) in per_seed.items()
+    }
+    receipts = {seed: out.with_suffix(".receipt.json") for seed, (_, out, _) in per_seed.items()}
+    arguments = {
+        **keys,
+        "evaluate": args.evaluate,
+        "placement": args.placement,
+        "n_train": args.n_train,
+    }
+
+    def inputs(seed):
+        model = per_seed[seed][0]
+        meta = model.parent / "meta.json"
+        return [args.data, model, *([meta] if meta.exists() else [])]
+
+    stale, makers = seeds_to_make(
+        args, "evaluate", lambda seed: {**arguments, "seed": seed}, inputs, outputs, receipts
+    )
+    if not stale:
+        return 0
     evaluate_cell(
         args.data,
-        args.model,
-        args.seeds,
+        [per_seed[seed][0] for seed in stale],
+        stale,
         args.evaluate,
         args.placement,
         args.n_train,
         keys,
-        args.out,
-        args.correct_out,
+        [per_seed[seed][1] for seed in stale],
+        [per_seed[seed][2] for seed in stale] if args.correct_out else None,
         args.threads,
     )
+    for seed in stale:
+        reuse.write_receipt(receipts[seed], makers[seed], outputs[seed])
     return 0
 
 
@@ -396,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out-dir", nargs="+", required=True, help="one folder per seed, in order")
     p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--again", action="store_true", help=AGAIN_HELP)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -426,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write, per clean test image, whether it was classified correctly (.npy)",
     )
     p.add_argument("--threads", type=positive_int, default=None)
+    p.add_argument("--again", action="store_true", help=AGAIN_HELP)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("analyze", help="aggregate evaluations over seeds into tidy tables")

@@ -1,4 +1,5 @@
-# One job per cell: every seed's model of the cell evaluated in one process (see train.smk).
+# One job per cell: every seed's model of the cell evaluated in one process; a seed whose
+# tables are current is kept (see train.smk).
 for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
 
     rule:
@@ -9,8 +10,8 @@ for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
             data=PREPARED,
             models=cell_files(f"{RUN_DIR}/model.pt", group_seeds),
         output:
-            tables=cell_files(EVAL, group_seeds),
-            corrects=cell_files(CORRECT, group_seeds),
+            tables=update(cell_files(EVAL, group_seeds)),
+            corrects=update(cell_files(CORRECT, group_seeds)),
         wildcard_constraints:
             condition=one_of(group_conditions),
         params:

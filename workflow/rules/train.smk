@@ -1,6 +1,8 @@
 # One job per cell (dataset, condition, operator): it trains every seed of the cell, one after
 # another, in one process. The main grid and the sweep have their own seed lists, hence one
-# rule per seed group.
+# rule per seed group. A seed added to the config reruns its cells' jobs; their outputs are
+# marked `update` (not deleted before the job runs), and the job keeps each seed whose receipt
+# says its files are current (poolstudy.reuse), so only the new seed trains.
 for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
 
     rule:
@@ -10,9 +12,9 @@ for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
             code=CODE["train"],
             data=PREPARED,
         output:
-            models=cell_files(f"{RUN_DIR}/model.pt", group_seeds),
-            histories=cell_files(f"{RUN_DIR}/history.csv", group_seeds),
-            metas=cell_files(f"{RUN_DIR}/meta.json", group_seeds),
+            models=update(cell_files(f"{RUN_DIR}/model.pt", group_seeds)),
+            histories=update(cell_files(f"{RUN_DIR}/history.csv", group_seeds)),
+            metas=update(cell_files(f"{RUN_DIR}/meta.json", group_seeds)),
         wildcard_constraints:
             condition=one_of(group_conditions),
         params:
