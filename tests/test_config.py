@@ -836,3 +836,17 @@ def test_the_schema_read_once_is_handed_out_as_a_copy():
     schema = load_schema()
     schema["properties"]["train"]["properties"].clear()
     assert load_schema()["properties"]["train"]["properties"]  # the next reader's is whole
+
+
+def test_every_key_dvc_names_is_required_and_primary_stays_optional():
+    """A config without `placement` (a param of the models and evaluations stages of dvc.yaml)
+    is refused, naming the key, as a missing `sweep` or `stats` is; one without `primary` runs
+    (the stages that read it track the whole config)."""
+    without_placement = copy.deepcopy(DEFAULT)
+    del without_placement["placement"]
+    assert error_of(without_placement) == (
+        "invalid configuration:\n  config key (top level): 'placement' is a required property"
+    )
+    without_primary = copy.deepcopy(DEFAULT)
+    del without_primary["primary"]
+    assert validate_config(without_primary)["primary"] is None

@@ -123,3 +123,309 @@ def test_every_file_that_shares_a_study_runs_it_on_one_worker():
         "tests/test_dvc_incremental.py::test_y[a::b]"
     )
     assert worker_group("tests/test_optim.py::test_z") == "test_optim.py"
+
+
+# --- dvc.yaml against the Snakemake rules ----------------------------------------------------
+
+PLANNED_JOBS = r"""
+import json, sys
+from pathlib import Path
+
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import (
+    ConfigSettings, DAGSettings, OutputSettings, Quietness, ResourceSettings, StorageSettings,
+)
+
+repo, out, *configs = sys.argv[1:]
+studies = []
+for config in configs:
+    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1),
+            config_settings=ConfigSettings(
+                configfiles=[Path(config)], replace_workflow_config=True
+            ),
+            storage_settings=StorageSettings(),
+            snakefile=Path(repo) / "Snakefile",
+            workdir=Path(repo),
+        )
+        workflow_api.dag(DAGSettings(forceall=True))
+        # what a dry run builds, without its printing: Snakemake's own DAG of the study
+        workflow = workflow_api._workflow
+        workflow._prepare_dag(
+            forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True
+        )
+        workflow._build_dag()
+        studies.append([
+            {
+                "rule": job.rule.name,
+                "output": sorted(map(str, job.output)),
+                "input": sorted(map(str, job.input)),
+                "params": {name: str(value) for name, value in job.params.items()},
+                "shell": str(job.shellcmd or ""),
+            }
+            for job in workflow.dag.jobs
+        ])
+Path(out).write_text(json.dumps(studies))
+"""
+"""Every job Snakemake plans for each config file given (all of them, as with --forceall), with
+what decides whether it reruns: its inputs, outputs, params and command. In one process: the
+workflow's imports (torch among them) are paid once, not once per config."""
+
+
+def planned_jobs(configs: list[dict], tmp_path: Path) -> list[list[dict]]:
+    import yaml
+
+    paths = []
+    for index, config in enumerate(configs):
+        path = tmp_path / f"study{index}.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        paths.append(str(path))
+    out = tmp_path / "jobs.json"
+    result = subprocess.run(
+        [sys.executable, "-c", PLANNED_JOBS, str(REPO), str(out), *paths],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    import json
+
+    return json.loads(out.read_text())
+
+
+def dvc_stages() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+
+
+def stage_params(stage: dict) -> list[str] | None:
+    """The keys of config/config.yaml a stage names as params; None where it tracks the whole
+    file (DVC: a params file with no keys)."""
+    [entry] = stage["params"]
+    [(path, keys)] = entry.items()
+    assert path == "config/config.yaml"
+    return None if keys is None else list(keys)
+
+
+def jobs_by_stage(jobs: list[dict]) -> dict[str, list[str]]:
+    """The jobs whose outputs lie in each stage's outs (a job's identity: its inputs, outputs,
+    params and command)."""
+    import json
+
+    outs = {
+        name: [
+            out if isinstance(out, str) else next(iter(out))
+            for kind in ("outs", "metrics", "plots")
+            for out in stage.get(kind, [])
+        ]
+        for name, stage in dvc_stages().items()
+    }
+
+    def under(path, folder):
+        return path == folder or path.startswith(folder + "/")
+
+    return {
+        name: sorted(
+            json.dumps(job, sort_keys=True)
+            for job in jobs
+            if any(under(path, folder) for path in job["output"] for folder in folders)
+        )
+        for name, folders in outs.items()
+    }
+
+
+def with_setting(config: dict, dotted: str, value) -> dict:
+    """A copy of ``config`` with the key ``dotted`` set to ``value`` (or ``value(old)``)."""
+    import copy
+
+    config = copy.deepcopy(config)
+    *parents, key = dotted.split(".")
+    node = config
+    for parent in parents:
+        node = node[parent]
+    node[key] = value(node.get(key)) if callable(value) else value
+    return config
+
+
+# One change of each kind a study makes, each to one key: the tiny study (its placement condition
+# kept to digits, so that glyphs can be added) and the default one (where a condition's own
+# datasets decide which datasets are prepared).
+CONFIG_CHANGES = [
+    ("tiny", "experiment", "renamed"),
+    ("tiny", "datasets", ["digits", "glyphs"]),
+    ("tiny", "datasets", ["glyphs", "digits"]),  # the primary dataset
+    ("tiny", "operators", ["none", "max", "avg"]),
+    ("tiny", "seeds", [0, 1, 2]),
+    ("tiny", "conditions", lambda old: {"first": {}, **old}),  # the primary condition
+    ("tiny", "conditions.gap.train", {"epochs": 3}),
+    ("tiny", "conditions.gap.evaluate", {"max_shift": 2}),
+    ("default", "conditions.gap.datasets", ["glyphs"]),
+    ("tiny", "sweep", None),
+    ("tiny", "sweep.n_train", [64, 128]),
+    ("tiny", "sweep.steps", 7),
+    ("tiny", "sweep.gap_threshold", 2.0),
+    ("tiny", "sweep.fit_floor", 90),
+    ("tiny", "data.split", {"seed": 1}),
+    ("tiny", "data.options", {"digits": {"size": 10, "canvas": 16}}),
+    ("tiny", "model.widths", [4, 4]),
+    ("tiny", "train.epochs", 3),
+    ("tiny", "train.n_train", 128),
+    ("tiny", "evaluate.max_shift", 2),
+    ("tiny", "placement", {"step": 4}),
+    ("tiny", "primary.margin", 2.0),
+    ("tiny", "primary.gap_threshold", 2.0),
+    ("tiny", "primary.recorded", []),
+    ("tiny", "stats.confidence", 0.9),
+    ("tiny", "stats.bootstrap_samples", 300),
+]
+
+
+def test_each_dvc_stage_tracks_every_config_key_its_rules_read(tmp_path):
+    """`dvc repro` reruns a stage only when its params or deps change; Snakemake reruns a job
+    when its inputs, outputs, params or command do. So each change of the config that changes
+    a job of a stage's rules (as Snakemake plans them) must change one of the stage's params:
+    a key it names (or one above it), or any key where it tracks the whole config. Derived
+    from the rules as they are, not a list of what they read: every top-level key of the
+    schema is changed at least once."""
+    import yaml
+
+    from poolstudy.config import load_schema
+
+    tiny = yaml.safe_load((REPO / TINY).read_text())
+    tiny["conditions"]["placed"]["datasets"] = ["digits"]
+    bases = {"tiny": tiny, "default": yaml.safe_load((REPO / "config/config.yaml").read_text())}
+    assert {key.split(".")[0] for _, key, _ in CONFIG_CHANGES} == set(load_schema()["properties"])
+    names = list(bases)
+    changed = [with_setting(bases[base], key, value) for base, key, value in CONFIG_CHANGES]
+    studies = planned_jobs([bases[name] for name in names] + changed, tmp_path)
+    before = dict(zip(names, map(jobs_by_stage, studies[: len(names)]), strict=True))
+    stages = dvc_stages()
+    missing = []
+    for (base, key, _), jobs in zip(CONFIG_CHANGES, studies[len(names) :], strict=True):
+        after = jobs_by_stage(jobs)
+        rerun = [stage for stage in stages if after[stage] != before[base][stage]]
+        assert rerun, f"changing {key} changes no job: a change that tests nothing"
+        for stage in rerun:
+            params = stage_params(stages[stage])
+            if params is not None and not any(
+                key == param or key.startswith(param + ".") for param in params
+            ):
+                missing.append(f"{stage}: {key}")
+    assert missing == [], "Snakemake reruns these stages' jobs, DVC would skip them"
+
+
+def test_every_dvc_stage_depends_on_the_schema_and_the_common_rules():
+    """The schema's defaults and workflow/rules/common.smk's functions reach every stage's
+    jobs (their params, their list of runs)."""
+    for name, stage in dvc_stages().items():
+        deps = stage["deps"]
+        assert "workflow/schemas/config.schema.yaml" in deps, name
+        assert "workflow/rules/common.smk" in deps, name
+
+
+def test_dvc_params_are_keys_every_valid_config_has():
+    """DVC stops with MissingParamsError (after running the stage) on a named param that the
+    config lacks: a stage names only top-level keys the schema requires, so that a config that
+    passes `check-config` and Snakemake passes DVC too; a stage that reads an optional key
+    (`primary`) tracks the whole file."""
+    from poolstudy.config import load_schema
+
+    required = set(load_schema()["required"])
+    for name, stage in dvc_stages().items():
+        params = stage_params(stage)
+        if params is not None:
+            assert set(params) <= required, (name, sorted(set(params) - required))
+
+
+def dvc_exp_overrides(text: str) -> list[str]:
+    """The ``-S`` overrides of each `dvc exp run` command in ``text`` (its rest of the line)."""
+    import re
+    import shlex
+
+    overrides = []
+    for line in re.findall(r"dvc exp run([^`\n]*)", text):
+        words = shlex.split(line.split(" #")[0])
+        overrides += [words[i + 1] for i, word in enumerate(words) if word == "-S"]
+    return overrides
+
+
+def test_the_docs_dvc_exp_run_examples_change_the_study(tmp_path):
+    """Each `dvc exp run -S` example of README.md and config/README.md, applied by DVC's own
+    code to config/config.yaml, changes a job Snakemake plans: a condition's own settings
+    override the top-level ones, so an example at the top level can change no run."""
+    import shutil
+
+    import yaml
+    from dvc.utils.hydra import apply_overrides
+
+    overrides = dvc_exp_overrides((REPO / "README.md").read_text())
+    overrides += dvc_exp_overrides((REPO / "config" / "README.md").read_text())
+    assert len(overrides) >= 3, overrides
+    configs = [yaml.safe_load((REPO / "config" / "config.yaml").read_text())]
+    for index, override in enumerate(overrides):
+        path, _, setting = override.partition(":")
+        assert path == "config/config.yaml", override
+        copy = shutil.copy(REPO / path, tmp_path / f"override{index}.yaml")
+        apply_overrides(copy, [setting])
+        configs.append(yaml.safe_load(Path(copy).read_text()))
+    base, *studies = map(what_runs, planned_jobs(configs, tmp_path))
+    unchanged = [o for o, jobs in zip(overrides, studies, strict=True) if jobs == base]
+    assert unchanged == [], "these examples change no job"
+
+
+def what_runs(jobs: list[dict]) -> list[str]:
+    """The jobs, less the config's SHA-256 (the paper's provenance footer): a change that moves
+    only that changes nothing the study computes."""
+    import json
+    import re
+
+    return sorted(
+        re.sub(r'config_sha256[\\"]*: *[\\"]*[0-9a-f]{64}', "config_sha256", json.dumps(job))
+        for job in jobs
+    )
+
+
+def test_the_snakemake_floor_has_the_flags_the_docs_use():
+    """--replace-workflow-config (README, Makefile) is new in Snakemake 9.0: the Snakefile's
+    min_version and pyproject.toml's requirement say so, and the same version."""
+    import re
+
+    snakefile = (REPO / "Snakefile").read_text()
+    [floor] = re.findall(r'min_version\("([\d.]+)"\)', snakefile)
+    [required] = re.findall(r'"snakemake>=([\d.]+)"', (REPO / "pyproject.toml").read_text())
+    assert floor == required
+    docs = (REPO / "README.md").read_text() + (REPO / "Makefile").read_text()
+    if "--replace-workflow-config" in docs:
+        assert tuple(map(int, floor.split("."))) >= (9, 0)
+
+
+def local_rules() -> set[str]:
+    """The rules the Snakefile's `localrules` directive names."""
+    import re
+
+    [block] = re.findall(
+        r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (REPO / "Snakefile").read_text(), re.M
+    )
+    return set(re.findall(r"\w+", block))
+
+
+def test_the_rules_that_need_tex_or_run_briefly_stay_off_the_cluster():
+    """The paper needs TeX, which `make setup` installs only where it ran (the login node of a
+    cluster): it is a local rule, as are the short steps before it; the rules the SLURM profile
+    sizes for compute nodes (training, evaluation) are not."""
+    import yaml
+
+    local = local_rules()
+    assert {"paper", "paper_inputs", "figures", "analyze"} <= local
+    result = subprocess.run(
+        [tool("snakemake"), "--list-rules", "--configfile", TINY, "--replace-workflow-config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert local <= set(result.stdout.split())
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert not local & set(profile["set-resources"])
