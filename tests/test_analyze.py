@@ -301,6 +301,49 @@ def test_regime_checks_convergence_by_doubling_the_budget_paired_by_seed():
     assert unchecked["converged"].isna().all() and (unchecked["budget_n"] == 0).all()
 
 
+def test_regime_decides_nothing_from_fewer_seeds_than_a_contrast_takes():
+    """Convergence and overfitting, like a contrast, need ``stats.MIN_SEEDS`` seeds: one
+    half-budget seed beside five full-budget ones checks no convergence, and two seeds
+    decide no overfitting; the table keeps what was measured."""
+    from poolstudy.analyze import regime_table
+
+    assert stats.MIN_SEEDS == 3
+    # "many": five seeds at the full budget, one of them also at half (a gain of 0.1 point);
+    # "two": two seeds at both budgets; "three": three (the fewest a check takes)
+    full = {
+        "many": [95.0, 94.0, 96.0, 95.5, 94.5],
+        "two": [93.0, 92.0],
+        "three": [90.0, 91.0, 92.0],
+    }
+    half = {"many": [94.9], "two": [92.9, 91.9], "three": [89.9, 90.9, 91.9]}
+    rows = [
+        ("e", "glyphs", condition, operator, seed, metric, "", NAN, NAN, value, 2000)
+        for condition, table in (("primary", full), ("primary_half", half))
+        for operator, values in table.items()
+        for seed, test in enumerate(values)
+        for metric, value in (("accuracy_train", test + 0.3), ("accuracy_test", test))
+    ]
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    curves = pd.DataFrame(columns=["dataset", "condition", "operator", "seed", "step"])
+    regime = regime_table(
+        observations, curves, "glyphs", ["primary"], 1.0, 1.0, 0.95, {"primary": "primary_half"}
+    ).set_index("operator")
+    # measured, and reported, but not decided
+    assert regime.loc["many", "budget_n"] == 1
+    assert regime.loc["many", "budget_gain"] == pytest.approx(0.1)
+    assert regime.loc["many", "half_budget_condition"] == "primary_half"
+    assert np.isnan(regime.loc["many", "budget_gain_ci_low"])
+    assert pd.isna(regime.loc["many", "converged"])
+    assert regime.loc["many", "free_of_overfitting"] == True  # noqa: E712
+    assert regime.loc["two", "n"] == 2 and regime.loc["two", "budget_n"] == 2
+    assert regime.loc["two", "gap"] == pytest.approx(0.3)
+    assert pd.isna(regime.loc["two", "converged"])
+    assert pd.isna(regime.loc["two", "free_of_overfitting"])
+    # three seeds decide both
+    assert regime.loc["three", "converged"] == True  # noqa: E712
+    assert regime.loc["three", "free_of_overfitting"] == True  # noqa: E712
+
+
 def test_models_table_holds_each_runs_accounting_and_placement(tmp_path):
     from poolstudy.analyze import MODEL_COLUMNS, read_models
 

@@ -644,7 +644,7 @@ def regime_rows(*networks: tuple) -> pd.DataFrame:
 
 
 REGIME_SETTLED = (
-    "The primary regime trains 2 networks on glyphs (conditions gap; "
+    "The primary regime trains 2 networks on glyphs (condition gap; "
     "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
     "threshold (largest: +0.4 points, \\texttt{none}, against a test-set sampling error of "
     "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
@@ -659,7 +659,7 @@ REGIME_FAILING = (
     "optimiser steps) still raised the mean test accuracy of \\texttt{max} (flatten) by +2.5 "
     "points, "
     "more than the threshold of 1.0 points: its training had not converged, and the comparisons "
-    "involving it are provisional. That of \\texttt{max} (gap) rose by at most +0.1 points: "
+    "involving it are provisional. That of \\texttt{max} (gap) rose by +0.1 points: "
     "by that criterion its training had converged. "
     "Convergence was not checked for \\texttt{none} (gap) "
     "(no runs at half the budget). \n\n"
@@ -721,12 +721,12 @@ def test_budget_gains_near_the_threshold_print_on_their_side_of_it():
     regime["budget_gain"] = [0.2504, 0.24996]  # one place puts them on their sides
     text = convergence_tex(regime, partial(network_names, regime=regime))
     assert "by +0.3 points, more than the threshold of 0.25" in text
-    assert "rose by at most +0.2 points" in text
+    assert "rose by +0.2 points" in text
     regime["plateau_points"] = 0.3
     regime["budget_gain"] = [0.3004, 0.29996]
     text = convergence_tex(regime, partial(network_names, regime=regime))
     assert "by +0.3004 points, more than the threshold of 0.3" in text
-    assert "rose by at most +0.29996 points" in text
+    assert "rose by +0.29996 points" in text
 
 
 @pytest.mark.parametrize(("value", "expected"), [(NAN, "n/a"), (1000.0, "1,000"), (64, "64")])
@@ -936,7 +936,7 @@ def test_the_answer_macros_in_full():
     assert settled.endswith(
         "\\newcommand{\\psanswerbody}{%\nYes: where no compared network overfits, pooling "
         "raised accuracy (" + quoted(("max", "+2.0", "+1.0", "+3.0")) + ").\n\n"
-        "The primary regime trains 3 networks on glyphs (conditions gap; "
+        "The primary regime trains 3 networks on glyphs (condition gap; "
         "Figure~\\ref{fig:learning}). Every one of them has a mean train$-$test gap below the "
         "threshold (largest: +0.2 points, \\texttt{max}, against a test-set sampling error of "
         "0.5 points), so a difference between them is not a difference in overfitting. Doubling "
@@ -1023,6 +1023,11 @@ STABLE = {
     "budget_change_ci_low": -0.3,
     "budget_change_ci_high": 0.7,
     "budget_change_p_equivalence": 0.01,
+    "budget_change_within_margin": True,
+    # at half the budget +1.8 [+0.9, +2.7]: above zero, as +2.0 [+1.0, +3.0] at the full
+    "half_budget_mean": 1.8,
+    "half_budget_ci_low": 0.9,
+    "half_budget_ci_high": 2.7,
     "stable_under_budget": True,
 }
 MOVED = {
@@ -1031,6 +1036,10 @@ MOVED = {
     "budget_change_ci_low": 0.5,
     "budget_change_ci_high": 2.5,
     "budget_change_p_equivalence": 0.8,
+    "budget_change_within_margin": False,
+    "half_budget_mean": 0.5,
+    "half_budget_ci_low": -0.4,
+    "half_budget_ci_high": 1.4,
     "stable_under_budget": False,
 }
 
@@ -1046,7 +1055,9 @@ MOVED = {
             + "). ",
             "Doubling the training budget moved " + LABEL + " by +0.2 points (80\\,\\% CI "
             "[-0.2, +0.6]), shown to lie within $\\pm$1.0 points (two one-sided tests, "
-            "$p = 0.010$): over this range the answer does not depend on the budget.\n\n",
+            "$p = 0.010$), and at half the budget it was +1.8 points (90\\,\\% CI [+0.9, "
+            "+2.7]), above zero as at the full budget (90\\,\\% CI [+1.0, +3.0]): over this "
+            "range the answer does not depend on the budget.\n\n",
         ),
         # still learning and the contrast moved: not settled, with how much it moved
         (
@@ -1059,7 +1070,8 @@ MOVED = {
             "points" + HOW_FAST + " (Section~\\ref{sec:answer}). ",
             "Doubling the training budget moved " + LABEL + " by +1.5 points (90\\,\\% CI "
             "[+0.5, +2.5]), not shown to lie within $\\pm$1.0 points (two one-sided tests, "
-            "$p = 0.800$).\n\n",
+            "$p = 0.800$), and at half the budget it was +0.5 points (90\\,\\% CI [-0.4, "
+            "+1.4]).\n\n",
         ),
         # the contrast's change not measured (no half-budget runs of a side)
         (
@@ -1213,8 +1225,11 @@ def test_the_answer_names_only_the_contrasts_that_doubling_the_budget_moved():
     assert body in answer
     assert body.startswith("Doubling the training budget " + budget_change_text(steady, "90"))
     assert (
-        "points (two one-sided tests, $p = 0.010$): over this range the answer does not "
-        "depend on the budget; it " + budget_change_text(moved, "90") in body
+        "points (two one-sided tests, $p = 0.010$), and at half the budget it was +1.8 points "
+        "(90\\,\\% CI [+0.9, +2.7]), above zero as at the full budget (90\\,\\% CI [+1.0, "
+        "+3.0]): over this range the answer does not depend on the budget; it "
+        + budget_change_text(moved, "90")
+        in body
     )
     assert body.count("; it moved") == 2
 
@@ -1255,13 +1270,225 @@ def test_a_budget_change_from_one_seed_is_reported_but_never_shown_stable():
         "budget_change_ci_low": NAN,
         "budget_change_ci_high": NAN,
         "budget_change_p_equivalence": NAN,
+        "half_budget_mean": 1.9,
+        "half_budget_ci_low": NAN,
+        "half_budget_ci_high": NAN,
     }
     assert budget_tex(list(contrast_rows(one_seed).itertuples()), "90") == (
         f"Doubling the training budget moved {LABEL} by +0.1 points (1 seed, too few for an "
         "interval), "
-        "not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a).\n\n"
+        "not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a), and at half "
+        "the budget it was +1.9 points (1 seed, too few for an interval).\n\n"
     )
     assert budget_tex(list(contrast_rows({**one_seed, "budget_n": 0}).itertuples()), "90") == ""
+
+
+# max - none at the full budget: -0.2, -0.6, -0.4, -0.3, -0.5 (-0.4 [-0.6, -0.2]); at half
+# the budget: +0.71, +0.29, +0.5, +0.62, +0.38 (+0.5 [+0.3, +0.7]). The change, -0.9 points
+# [-0.92, -0.88], lies well inside a margin of 1 point, yet it reverses the contrast.
+NONE_FULL = [80.0, 81.0, 82.0, 80.5, 81.5]
+NONE_HALF = [78.0, 79.0, 80.0, 78.5, 79.5]
+REVERSED = {
+    "full": {
+        "max": [n + d for n, d in zip(NONE_FULL, [-0.2, -0.6, -0.4, -0.3, -0.5], strict=True)],
+        "none": NONE_FULL,
+    },
+    "half": {
+        "max": [n + d for n, d in zip(NONE_HALF, [0.71, 0.29, 0.5, 0.62, 0.38], strict=True)],
+        "none": NONE_HALF,
+    },
+}
+MAX_NONE = {
+    "name": "max - none",
+    "dataset": "glyphs",
+    "metric": "accuracy_test",
+    "first": {"condition": "full", "operator": "max"},
+    "second": {"condition": "full", "operator": "none"},
+}
+
+
+def reversed_table(half_differences: list[float] | None = None) -> pd.DataFrame:
+    """``contrast_table`` of max - none on ``REVERSED`` (95 %, margin 1), with other
+    differences at half the budget where given."""
+    half = dict(REVERSED["half"])
+    if half_differences is not None:
+        half["max"] = [n + d for n, d in zip(NONE_HALF, half_differences, strict=True)]
+    observations = budget_observations(REVERSED["full"], half)
+    return contrast_table(observations, [MAX_NONE], 1.0, 0.95, {"full": "half"})
+
+
+def test_a_change_within_the_margin_that_reverses_the_contrast_is_not_stable():
+    from scipy import stats as scipy_stats
+
+    row = reversed_table().iloc[0]
+    assert row["verdict"] == "difference" and row["mean"] == pytest.approx(-0.4)
+    assert row["ci_high"] < 0  # the full budget shows pooling lowering accuracy
+    assert row["budget_change"] == pytest.approx(-0.9)
+    assert row["budget_change_p_equivalence"] < 0.05
+    assert bool(row["budget_change_within_margin"]) is True  # the change is inside the margin
+    # the contrast at half the budget, over the same seeds, with its t-interval
+    half = np.array([0.71, 0.29, 0.5, 0.62, 0.38])
+    assert row["half_budget_mean"] == pytest.approx(half.mean())
+    low, high = scipy_stats.t.interval(0.95, 4, loc=half.mean(), scale=scipy_stats.sem(half))
+    assert (row["half_budget_ci_low"], row["half_budget_ci_high"]) == pytest.approx((low, high))
+    assert row["half_budget_ci_low"] > 0  # ... and at half the budget raising it
+    assert bool(row["stable_under_budget"]) is False
+    # the same change on the same side of zero (-0.4 points less at half the budget): stable
+    same_side = reversed_table([-0.31, -0.69, -0.5, -0.38, -0.62]).iloc[0]
+    assert same_side["half_budget_ci_high"] < 0
+    assert bool(same_side["budget_change_within_margin"]) is True
+    assert bool(same_side["stable_under_budget"]) is True
+
+
+def test_a_contrast_whose_interval_holds_zero_at_both_budgets_is_stable_and_not_at_one():
+    """Both intervals holding zero reach the same conclusion (none), so a small change
+    between them is stable; one holding zero beside one that excludes it is not."""
+    from poolstudy.paper.contrasts import budget_tex
+
+    full = {"max": [80.2, 80.8, 81.7, 80.4, 81.6], "none": NONE_FULL}  # +0.2, -0.2, -0.3, ...
+    for half_differences, stable in (
+        ([0.25, -0.15, -0.3, -0.05, 0.15], True),  # holds zero at half the budget too
+        ([0.95, 0.55, 0.45, 0.65, 0.85], False),  # above zero at half the budget
+    ):
+        half = {
+            "max": [n + d for n, d in zip(NONE_HALF, half_differences, strict=True)],
+            "none": NONE_HALF,
+        }
+        observations = budget_observations(full, half)
+        table = contrast_table(observations, [MAX_NONE], 1.0, 0.95, {"full": "half"})
+        row = table.iloc[0]
+        assert row["ci_low"] < 0 < row["ci_high"]
+        assert bool(row["budget_change_within_margin"]) is True
+        assert (row["half_budget_ci_low"] > 0) is not stable
+        assert bool(row["stable_under_budget"]) is stable
+        text = budget_tex(list(table.itertuples()), "95")
+        if stable:
+            assert "), across zero as at the full budget (95\\,\\% CI [" in text
+            assert text.endswith(": over this range the answer does not depend on the budget.\n\n")
+        else:
+            assert "), above zero, where at the full budget it is across zero (95" in text
+            assert text.endswith("over this range the budget check does not settle the answer.\n\n")
+
+
+def test_the_half_budget_contrast_reaches_contrasts_csv_and_is_empty_where_not_checked():
+    from poolstudy.stats import CONTRAST_COLUMNS
+    from poolstudy.table_files import COLUMNS
+
+    new = [
+        "budget_change_within_margin",
+        "half_budget_mean",
+        "half_budget_ci_low",
+        "half_budget_ci_high",
+    ]
+    assert set(new) <= set(CONTRAST_COLUMNS) and set(new) <= set(COLUMNS["contrasts"])
+    table = reversed_table()
+    assert list(table.columns) == CONTRAST_COLUMNS
+    unchecked = contrast_table(
+        budget_observations(REVERSED["full"], REVERSED["half"]), [MAX_NONE], 1.0
+    ).iloc[0]
+    assert unchecked["budget_n"] == 0 and unchecked[new[1:]].isna().all()
+    assert pd.isna(unchecked["budget_change_within_margin"])
+    assert pd.isna(unchecked["stable_under_budget"])
+
+
+def test_a_budget_that_reverses_the_answers_contrast_within_the_margin_does_not_settle_it():
+    from poolstudy.paper.contrasts import answer_tex, budget_change_text, budget_tex
+
+    table = reversed_table()
+    (row,) = table.itertuples()
+    still_learning = regime_rows(
+        ("full", "max", 0.2, 1.8, True, False), ("full", "none", 0.2, 1.6, True, False)
+    )
+    answer = answer_tex(table, still_learning, ["max - none"], [], "95")
+    psanswer = answer.split("\n")[0]
+    assert psanswer.startswith("\\newcommand{\\psanswer}{" + NOT_SETTLED)
+    assert "No: " not in answer and "does not depend on the budget" not in answer
+    assert (
+        "but doubling the training budget still raised the accuracy of \\texttt{max} and "
+        f"\\texttt{{none}}, and changed what {LABEL} shows, from +0.5 points (95\\,\\% CI "
+        "[+0.3, +0.7]) at half the budget to -0.4 points (95\\,\\% CI [-0.6, -0.2]) at the "
+        "full budget" + HOW_FAST
+    ) in psanswer
+    body = budget_tex([row], "95")
+    assert body in answer
+    assert body == (
+        "Doubling the training budget "
+        + budget_change_text(row, "95")
+        + ", shown to lie within $\\pm$1.0 points (two one-sided tests, 90\\,\\% CI [-0.9, "
+        "-0.9], $p < 0.001$), but at half the budget it was +0.5 points (95\\,\\% CI [+0.3, "
+        "+0.7]), above zero, where at the full budget it is below zero (95\\,\\% CI [-0.6, "
+        "-0.2]): the budget changed the answer's contrast, so over this range the budget check "
+        "does not settle the answer.\n\n"
+    )
+    # with converged networks the answer rests on their convergence, and the paragraph still
+    # says what the budget did to the contrast
+    converged = regime_rows(
+        ("full", "max", 0.2, 0.1, True, True), ("full", "none", 0.2, 0.1, True, True)
+    )
+    settled = answer_tex(table, converged, ["max - none"], [], "95")
+    assert settled.startswith("\\newcommand{\\psanswer}{No: ") and body in settled
+    assert "does not depend on the budget" not in settled
+
+
+def test_a_contrasts_table_without_the_half_budget_contrast_never_stands_in_for_convergence():
+    """A contrasts.csv written before ``analyze`` recorded the contrast at half the budget:
+    its ``stable_under_budget`` checked the change alone, so it does not settle an answer
+    whose networks had not converged, and the text says what was not recorded."""
+    from poolstudy.paper.contrasts import answer_tex, budget_change_text, budget_tex
+
+    new = ["budget_change_within_margin", "half_budget_mean", "half_budget_ci_low"]
+    older = contrast_rows(STABLE).drop(columns=[*new, "half_budget_ci_high"])
+    (row,) = older.itertuples()
+    answer = answer_tex(older, STILL_LEARNING, ["max - none"], [], "90")
+    assert answer.startswith("\\newcommand{\\psanswer}{" + NOT_SETTLED)
+    assert (
+        "still raised the accuracy of \\texttt{max} and \\texttt{none}, and whether it left "
+        f"{LABEL} on the same side of zero was not recorded" + HOW_FAST
+    ) in answer
+    assert budget_tex([row], "90") == (
+        "Doubling the training budget "
+        + budget_change_text(row, "90")
+        + ", shown to lie within $\\pm$1.0 points (two one-sided tests, 80\\,\\% CI [-0.2, "
+        "+0.6], $p = 0.010$), but the contrast at half the budget was not recorded, so whether "
+        "the budget changed the answer's contrast was not checked.\n\n"
+    )
+    assert "does not depend on the budget" not in answer
+
+
+def test_a_network_checked_on_too_few_seeds_leaves_the_answer_unsettled_and_says_why():
+    """``analyze`` leaves convergence and overfitting empty where fewer than ``MIN_SEEDS``
+    seeds measured them: not shown, so the answer is not settled, for the reason given."""
+    from poolstudy.paper.contrasts import answer_tex
+
+    table = contrast_rows({})
+    # none: one seed at half the budget beside five at the full
+    one_half_seed = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True), ("gap", "none", 0.2, 0.1, True, None)
+    )
+    one_half_seed["budget_n"] = [5, 1]
+    psanswer = answer_tex(table, one_half_seed, ["max - none"], [], "90").split("\n")[0]
+    assert psanswer.startswith("\\newcommand{\\psanswer}{" + NOT_SETTLED)
+    assert (
+        "but the convergence of \\texttt{none} was not checked (fewer than 3 seeds run at both "
+        "budgets)" + HOW_FAST
+    ) in psanswer
+    # and beside it a network with no runs at half the budget at all
+    mixed = regime_rows(("gap", "max", 0.2, 0.1, True, None), ("gap", "none", 0.2, 0.1, True, None))
+    mixed["budget_n"] = [0, 2]
+    psanswer = answer_tex(table, mixed, ["max - none"], [], "90").split("\n")[0]
+    assert (
+        "but the convergence of \\texttt{max} was not checked (no runs at half the budget) and "
+        "the convergence of \\texttt{none} was not checked (fewer than 3 seeds run at both "
+        "budgets)" + HOW_FAST
+    ) in psanswer
+    # overfitting that too few seeds measured is not shown absent, nor shown present
+    unshown = regime_rows(
+        ("gap", "max", 0.2, 0.1, True, True), ("gap", "none", 0.2, 0.1, pd.NA, True)
+    )
+    psanswer = answer_tex(table, unshown, ["max - none"], [], "90").split("\n")[0]
+    assert psanswer.startswith("\\newcommand{\\psanswer}{" + NOT_SETTLED)
+    assert "but whether \\texttt{none} overfits was not checked (fewer than 3 seeds)" in psanswer
+    assert "may overfit" not in psanswer
 
 
 def test_the_regime_paragraph_without_learning_curves_names_no_figure():
@@ -1271,7 +1498,7 @@ def test_the_regime_paragraph_without_learning_curves_names_no_figure():
         ("gap", "max", 0.2, 0.1, True, True), ("gap", "none", 0.4, 0.3, True, True)
     )
     expected = REGIME_SETTLED.replace(
-        "(conditions gap; Figure~\\ref{fig:learning}).", "(conditions gap)."
+        "(condition gap; Figure~\\ref{fig:learning}).", "(condition gap)."
     )
     assert expected != REGIME_SETTLED
     assert regime_tex(settled, figure=None) == expected
@@ -1398,3 +1625,112 @@ def test_the_equivalence_interval_is_at_one_minus_twice_alpha(confidence, level)
     inner = equivalence_interval(mean, low, high, len(diffs), confidence)
     np.testing.assert_allclose(inner, t_interval(diffs, level)[1:], rtol=1e-12)
     assert quoted(mean, low, high, len(diffs), f"{100 * confidence:g}") == inner
+
+
+def test_a_contrasts_mean_prints_inside_its_interval_and_every_end_beside_the_margin():
+    """A difference within the margin: the sentence's interval keeps each end on its side of
+    the margin's ends as the appendix's table does (not [+1.0, +1.0] beside the 1.0-point
+    margin), and the mean prints inside it, the same in the sentence, the table and the
+    answer; a mean below a tenth keeps its digits and its sign."""
+    from poolstudy.paper.contrasts import contrast_sentence, contrasts_table, verdict_sentence
+
+    near = {
+        "mean": 0.97,
+        "ci_low": 0.961,
+        "ci_high": 0.979,
+        "p_difference_holm": 0.0004,
+        "p_equivalence_holm": 0.01,
+        "within_margin": True,
+    }
+    row = contrast_row(**near)
+    assert contrast_sentence(row, "95") == (
+        LABEL + r": +0.97 points (95\,\% CI [+0.96, +0.98]); the first is higher "
+        r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin "
+        r"(90\,\% CI [+0.96, +0.98])."
+    )
+    assert "& 5 & +0.97 [+0.96, +0.98] &" in contrasts_table(contrast_rows(near), "95")
+    assert LABEL + r": +0.97 points (95\,\% CI [+0.96, +0.98])" in verdict_sentence(
+        [row], None, "95"
+    )
+    small = contrast_row(mean=0.03, ci_low=0.02, ci_high=0.04)
+    assert contrast_sentence(small, "95").startswith(
+        LABEL + r": +0.03 points (95\,\% CI [+0.02, +0.04]); the first is higher"
+    )
+    one_seed = contrast_row(mean=-0.03, ci_low=NAN, ci_high=NAN, n=1, verdict="inconclusive")
+    assert contrast_sentence(one_seed, "95") == LABEL + ": -0.03 points from 1 seed; no claim."
+
+
+def test_a_budget_change_below_a_tenth_keeps_its_digits():
+    from poolstudy.paper.contrasts import budget_change_text
+
+    row = contrast_row(
+        budget_n=5,
+        budget_change=0.03,
+        budget_change_ci_low=-0.5,
+        budget_change_ci_high=0.56,
+        budget_change_p_equivalence=0.3,
+        stable_under_budget=False,
+    )
+    assert budget_change_text(row, "95") == (
+        "moved " + LABEL + r" by +0.03 points (95\,\% CI [-0.5, +0.6])"
+    )
+
+
+def test_a_regime_of_one_network_in_one_condition_is_worded_in_the_singular():
+    from poolstudy.paper.contrasts import regime_tex
+
+    assert regime_tex(regime_rows(("gap", "max", 0.2, 0.3, True, True))) == (
+        "The primary regime trains 1 network on glyphs (condition gap; "
+        "Figure~\\ref{fig:learning}). \\texttt{max} has a mean train$-$test gap below the "
+        "threshold (+0.2 points, against a test-set sampling error of 0.5 points), so by that "
+        "criterion it does not overfit. Doubling the training budget (from 500 to 1,000 "
+        "optimiser steps) raised the mean test accuracy of \\texttt{max} by +0.3 points, less "
+        "than the threshold of 1.0 points: by that criterion its training had converged. \n\n"
+    )
+
+
+def test_budget_gains_of_zero_or_below_changed_the_accuracy_rather_than_raised_it():
+    from poolstudy.paper.contrasts import regime_tex
+
+    fell = regime_tex(
+        regime_rows(("gap", "max", 0.2, -0.3, True, True), ("gap", "none", -0.03, -0.1, True, True))
+    )
+    assert (
+        "changed the mean test accuracy of \\texttt{max}, \\texttt{none} by at most -0.1 points "
+        "(\\texttt{none}), less than the threshold of 1.0 points: by that criterion their "
+        "training had converged." in fell
+    )
+    assert "raised" not in fell
+    mixed = regime_tex(
+        regime_rows(("gap", "max", 0.2, 2.0, True, False), ("gap", "none", 0.1, -0.03, True, True))
+    )
+    assert (
+        "That of \\texttt{none} changed by -0.03 points: by that criterion its training had "
+        "converged." in mixed
+    )
+
+
+def test_networks_checked_on_too_few_seeds_are_named_as_not_checked_and_why():
+    from poolstudy.paper.contrasts import regime_tex
+
+    regime = regime_rows(
+        ("gap", "max", 0.2, 0.1, None, None),
+        ("gap", "none", 0.4, 0.3, True, None),
+        ("gap", "avg", 0.3, 0.2, True, True),
+    )
+    regime["budget_n"] = [2, 0, 5]
+    regime.loc[0, "free_of_overfitting"] = pd.NA
+    text = regime_tex(regime)
+    assert "Whether \\texttt{max} overfits was not checked (fewer than 3 seeds). " in text
+    assert "Every one of them" not in text and "may be overfitting" not in text
+    assert (
+        "Convergence was not checked for \\texttt{max} (fewer than 3 seeds run at both "
+        "budgets). Convergence was not checked for \\texttt{none} (no runs at half the budget)."
+    ) in text
+    regime.loc[1, "free_of_overfitting"] = False
+    text = regime_tex(regime)
+    assert "Whether \\texttt{max} overfits was not checked" in text
+    assert (
+        "Its gap is not below the threshold for \\texttt{none}: there it may be overfitting."
+        in text
+    )

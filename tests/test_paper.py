@@ -1846,3 +1846,105 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
     assert (bare / "recorded.tex").read_text() != typeset_minus(
         paper.recorded_tex([read_record(record)], "e", default, regime)
     )
+
+
+def test_a_paired_difference_below_a_tenth_keeps_its_digits_and_its_sign():
+    """``fmt_signed`` as ``fmt``: +0.03, not +0.0; -0.03, not -0.0, in the table's cell and in
+    the sentences, which print the same row the same way."""
+    from poolstudy.paper.claims import difference_sentence, paired_cell
+
+    row = paired_row(mean=0.03, low=0.02, high=0.04)
+    assert paired_cell(row) == "+0.03 [+0.02, +0.04]$^{*}$"
+    assert comparison_sentence(row, "clean test accuracy", "95") == (
+        r"\texttt{max} raises clean test accuracy by 0.03 points relative to no pooling "
+        r"(95\,\% CI [+0.02, +0.04])."
+    )
+    row = paired_row(mean=-0.03, low=-0.07, high=0.01, significant=False)
+    assert paired_cell(row) == "-0.03 [-0.1, +0.01]"
+    assert comparison_sentence(row, "clean test accuracy", "95") == (
+        r"\texttt{max} shows no significant difference in clean test accuracy from no pooling "
+        r"(-0.03 points, 95\,\% CI [-0.1, +0.01])."
+    )
+    assert difference_sentence(row, "Dilation", "clean test accuracy", "95") == (
+        r"Dilation makes no significant difference to clean test accuracy "
+        r"(-0.03 points, 95\,\% CI [-0.1, +0.01])."
+    )
+    row = paired_row(mean=-0.03, low=NAN, high=NAN, n=1)
+    assert paired_cell(row) == "-0.03 (1 seed)"
+
+
+def test_a_protocol_with_a_missing_mean_is_not_identical_to_one_with_a_mean():
+    from poolstudy.paper import identical_protocols_tex
+
+    rows = [
+        ("digits", "gap", "max", "accuracy_shifted", protocol, dx, 0, mean)
+        for protocol, means in (("zero", (90.0, 89.0)), ("crop", (NAN, 89.0)))
+        for dx, mean in zip((0, 1), means, strict=True)
+    ]
+    columns = ["dataset", "condition", "operator", "metric", "protocol", "dx", "dy", "mean"]
+    summary = pd.DataFrame(rows, columns=columns)
+    assert identical_protocols_tex(summary, "digits") == ""
+    summary.loc[summary["protocol"] == "zero", "mean"] = [NAN, 89.0]  # both missing: unchecked
+    assert identical_protocols_tex(summary, "digits") == ""
+    summary.loc[summary["protocol"] == "zero", "mean"] = [90.0, 89.0]
+    summary.loc[summary["protocol"] == "crop", "mean"] = [90.0, 89.0]
+    assert "zero and crop protocols gave identical" in identical_protocols_tex(summary, "digits")
+
+
+def test_the_abstracts_primary_numbers_are_the_configured_primary_condition_s():
+    """The primary dataset and condition of ``numbers.tex`` are the config's (which the
+    contrasts use; the workflow passes them in the figures' settings), not the summary
+    table's first; without them, the first."""
+    from poolstudy.paper import number_entries
+
+    tables = two_operators(5, half_width=1.0)  # under gap: max 90 %, none 80 %
+    summary = tables["summary"]
+    primary = summary.assign(condition="primary")
+    primary.loc[primary["operator"] == "none", "mean"] += 20.0  # none 100 %, max 90 %
+    tables["summary"] = pd.concat([summary, primary], ignore_index=True)
+    tables["models"] = pd.concat(
+        [tables["models"], tables["models"].assign(condition="primary")], ignore_index=True
+    )
+    settings = {"figures": {"dataset": "digits", "condition": "primary"}}
+    entries = number_entries(tables, settings)
+    assert entries["primary.condition"] == "primary"
+    assert entries["primary.best_operator"] == r"\texttt{none}"
+    assert entries["primary.best_accuracy"] == "100.0"
+    assert entries["primary.worst_operator"] == r"\texttt{max}"
+    first = number_entries(tables, {})
+    assert first["primary.condition"] == "gap"
+    assert first["primary.best_operator"] == r"\texttt{max}"
+
+
+def test_the_hand_written_sections_leave_what_the_checks_find_to_the_generated_text():
+    """Whether the primary regime's networks overfit, whether its images are fresh and
+    whether doubling the budget moved the answer are what ``regime.csv`` and the contrasts
+    decide (and ``config`` sets): the templates state the design's intent, not an outcome."""
+    from conftest import REPO
+
+    sections = {path.name: path.read_text() for path in (REPO / "paper" / "sections").glob("*")}
+    text = " ".join(" ".join(sections.values()).split())
+    for claim in (
+        "trains every compared network where none of them overfits",
+        "removes that confound",
+        "fresh procedural",
+        "was shown not to move the answer's contrast",
+        "which is what this study does",
+    ):
+        assert claim not in text, claim
+    assert "is designed so that none of the compared networks overfits" in text
+
+
+def test_the_controls_compare_within_the_primary_condition_they_are_given():
+    """``controls_tex``'s primary condition: the one given (the config's
+    ``primary.condition``), else the first; the comparisons within it and against it follow."""
+    from poolstudy.paper import controls_tex
+
+    inputs = controls_inputs()
+    first = controls_tex(*inputs, "digits", "95")
+    assert controls_tex(*inputs, "digits", "95", condition="gap") == first
+    assert "\\texttt{max} (flatten) $-$ \\texttt{max} (gap)" in first
+    flatten = controls_tex(*inputs, "digits", "95", condition="flatten")
+    # flatten - gap is declared, gap - flatten is not; within flatten, the paired table's
+    assert "\\texttt{max} (flatten) $-$ \\texttt{max} (gap)" not in flatten
+    assert "the dilated network without pooling, 23" in flatten

@@ -410,3 +410,61 @@ def test_the_coincidence_note_lists_three_columns_and_protocols_with_commas():
         f"ok\\,$|$\\,one ok coincides under the zero and crop protocols: {COINCIDENCE_REASON}"
     )
     assert tables.coincidence_note({}) == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.03, "+0.03"),  # printed as fmt prints it, not +0.0
+        (-0.03, "-0.03"),  # not -0.0
+        (2.0, "+2.0"),
+        (-2.04, "-2.0"),
+        (1e-17, "0.0"),  # float noise: zero, without a sign
+        (-2e-15, "0.0"),
+        (0.0, "0.0"),
+        (NAN, "n/a"),
+    ],
+)
+def test_a_signed_value_prints_as_fmt_does_with_a_sign_only_where_it_is_not_zero(value, expected):
+    from poolstudy.paper.format import fmt_signed
+
+    assert fmt_signed(value) == expected
+    assert fmt_signed(value).lstrip("+") == fmt(value)
+
+
+@pytest.mark.parametrize(
+    ("mean", "ends", "expected"),
+    [
+        # one place would put the mean outside the interval printed beside it
+        (0.97, ("+0.96", "+0.98"), "+0.97"),
+        (0.03, ("+0.02", "+0.04"), "+0.03"),
+        (-0.03, ("-0.04", "-0.02"), "-0.03"),
+        # one place lies inside, and is kept
+        (0.3, ("+0.04", "+0.6"), "+0.3"),
+        (-0.5, ("-1.004", "-0.0004"), "-0.5"),
+        # inside each of two intervals: here the inner one needs two places
+        (0.975, ("+0.9", "+1.04", "+0.97", "+0.99"), "+0.97"),
+        (2.0, (), "+2.0"),
+    ],
+)
+def test_a_mean_prints_inside_the_printed_ends_of_its_interval(mean, ends, expected):
+    from poolstudy.paper.format import fmt_estimate
+
+    assert fmt_estimate(mean, *ends) == expected
+
+
+def test_a_signed_value_beside_a_threshold_keeps_its_side_of_zero_too():
+    from poolstudy.paper.format import fmt_against
+
+    assert fmt_against(-0.03, 1.0) == "-0.03"  # not -0.0
+    assert fmt_against(0.97, 1.0) == "+0.97"
+    assert fmt_against(0.029, 0.03) == "+0.029"
+    assert fmt_against(2e-15, 1.0) == "0.0"  # float noise
+    assert fmt_against(NAN, 1.0) == "n/a"
+
+
+def test_an_interval_keeps_each_end_on_its_side_of_the_marks_it_is_given():
+    from poolstudy.paper.format import ci_text
+
+    assert ci_text(0.961, 0.979, "95") == "95\\,\\% CI [+1.0, +1.0]"
+    assert ci_text(0.961, 0.979, "95", (-1.0, 0.0, 1.0)) == "95\\,\\% CI [+0.96, +0.98]"

@@ -284,7 +284,7 @@ def test_the_paper_quotes_a_current_record_with_its_own_numbers_and_budget(proje
     )
     assert "\\paragraph{Recorded run: convergence.}" in body
     assert (
-        "Its primary regime trains 2 networks on glyphs (conditions primary; "
+        "Its primary regime trains 2 networks on glyphs (condition primary; "
         "Figure~\\ref{fig:recorded-learning}). " in body
     )
     assert "their training had converged" in body and "commit \\texttt{c0}" in body
@@ -490,6 +490,11 @@ def test_a_current_records_paragraph_words_its_budget_check_without_a_figure(pro
         "budget_change_ci_low": -0.3,
         "budget_change_ci_high": 0.9,
         "budget_change_p_equivalence": 0.01,
+        "budget_change_within_margin": True,
+        # -1.09 [-1.5, -0.7] at half the budget: below zero, as -0.79 [-1.26, -0.31] at the full
+        "half_budget_mean": -1.09,
+        "half_budget_ci_low": -1.5,
+        "half_budget_ci_high": -0.7,
         "stable_under_budget": True,
     }
     write_record(finished_run(project / "t", **checked), "config/convergence.yaml", "rec/c", None)
@@ -497,6 +502,11 @@ def test_a_current_records_paragraph_words_its_budget_check_without_a_figure(pro
     # at the record's own level (the schema's default), not this run's 90 %: the interval
     # its equivalence rests on (90 % beside 95 %)
     assert "by +0.3 points (90\\,\\% CI [-0.2, +0.8])" in paragraph
+    assert (
+        "and at half the budget it was -1.1 points (95\\,\\% CI [-1.5, -0.7]), below zero as at "
+        "the full budget (95\\,\\% CI [-1.3, -0.3]): over this range the answer does not depend "
+        "on the budget" in paragraph
+    )
     assert FIGURE not in paragraph and "fig:recorded-learning" not in paragraph
     assert paragraph.endswith("]).\n")
 

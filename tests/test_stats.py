@@ -611,3 +611,20 @@ def test_the_contrasts_and_their_budget_check_are_judged_at_the_significance_lev
     strict = table()
     assert strict["verdict"] == "inconclusive" and not strict["stable_under_budget"]
     assert not strict["within_margin"]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "side"),
+    [
+        (0.1, 2.0, 1),
+        (-2.0, -0.1, -1),
+        (-1.0, 1.0, 0),
+        (0.0, 1.0, 0),  # an end on zero holds it
+        (-1.0, 0.0, 0),
+        (NAN, NAN, None),  # too few seeds for an interval
+    ],
+)
+def test_an_intervals_side_of_zero(low, high, side):
+    from poolstudy.stats import interval_side
+
+    assert interval_side(low, high) == side

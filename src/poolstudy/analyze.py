@@ -262,7 +262,10 @@ def regime_table(
     to a condition that trains the same networks with half its optimiser steps, and
     ``budget_gain`` is the test accuracy at the full budget minus that at half, paired by
     seed (``converged``: its mean is below ``plateau_points``). A network without runs at
-    half the budget is not checked (``converged`` empty). ``late_rise``, how much the
+    half the budget, or with fewer than ``stats.MIN_SEEDS`` seeds run at both budgets, is
+    not checked (``converged`` empty), as a contrast from so few seeds decides nothing;
+    likewise ``free_of_overfitting`` is empty for a network with fewer than
+    ``stats.MIN_SEEDS`` seeds (``shown_below``). ``late_rise``, how much the
     training accuracy still rose over the last ``PLATEAU_SHARE`` of training, describes
     the learning curve; under a schedule that anneals the learning rate at the end it
     measures the annealing as much as convergence, so it decides nothing."""
@@ -318,11 +321,17 @@ def regime_table(
                 "budget_gain_ci_high": budget_high,
                 "plateau_points": plateau_points,
                 "gap_threshold": gap_threshold,
-                "free_of_overfitting": bool(mean < gap_threshold),
-                "converged": bool(budget_mean < plateau_points) if len(gain) else pd.NA,
+                "free_of_overfitting": shown_below(mean, len(gap), gap_threshold),
+                "converged": shown_below(budget_mean, len(gain), plateau_points),
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def shown_below(mean: float, n: int, threshold: float):
+    """Whether a mean over ``n`` seeds is below ``threshold``: NA (not checked) with fewer
+    than ``stats.MIN_SEEDS`` seeds, the fewest an interval or a test is computed from."""
+    return bool(mean < threshold) if n >= stats.MIN_SEEDS else pd.NA
 
 
 def last_step(curves: pd.DataFrame, dataset: str, condition: str | None, operator: str) -> float:

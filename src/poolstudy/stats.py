@@ -299,6 +299,10 @@ CONTRAST_COLUMNS = [
     "budget_change_ci_low",
     "budget_change_ci_high",
     "budget_change_p_equivalence",
+    "budget_change_within_margin",
+    "half_budget_mean",
+    "half_budget_ci_low",
+    "half_budget_ci_high",
     "stable_under_budget",
 ]
 
@@ -318,6 +322,14 @@ def contrast_by_seed(selected: pd.DataFrame, first: dict, second: dict) -> pd.Se
     return (sides[0] - sides[1]).dropna()
 
 
+def interval_side(low: float, high: float) -> int | None:
+    """Where an interval lies against zero: 1 above it, -1 below it, 0 where it holds zero
+    (an end on zero included); None without an interval (NaN ends)."""
+    if math.isnan(low) or math.isnan(high):
+        return None
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
 def budget_change(
     selected: pd.DataFrame,
     first: dict,
@@ -326,15 +338,29 @@ def budget_change(
     half_budget: dict[str, str],
     margin: float,
     confidence: float,
+    full: dict,
 ) -> dict:
-    """How much a contrast moved when its networks' training budget was doubled: per seed,
-    the contrast at the full budget (``paired``) minus the same contrast between the runs at
-    half the budget (``half_budget``: condition -> its half-budget condition), with its
-    interval and the two one-sided tests against ``margin`` (``stable_under_budget``: the
-    change is shown to lie inside the margin). Empty (n = 0) where a side has no half-budget
-    condition or runs."""
+    """How much a contrast moved when its networks' training budget was doubled, and what it
+    showed at half the budget.
+
+    Per seed, the contrast at the full budget (``paired``) minus the same contrast between
+    the runs at half the budget (``half_budget``: condition -> its half-budget condition),
+    with its interval and the two one-sided tests against ``margin``
+    (``budget_change_within_margin``: the change is shown to lie inside the margin). The
+    contrast at half the budget itself, over the same seeds (those with both budgets), gets
+    its mean and t-interval at ``confidence`` (``half_budget_mean``, ``half_budget_ci_low``,
+    ``half_budget_ci_high``).
+
+    A change smaller than the margin can still reverse what the contrast shows (-0.4
+    [-0.5, -0.3] at the full budget against +0.5 [+0.4, +0.6] at half is a change of -0.9),
+    so ``stable_under_budget`` asks for both: the change shown inside the margin, and the
+    half-budget interval on the same side of zero as the full-budget one (``full``: the
+    contrast's ``paired_contrast`` at the full budget, over all its seeds): both above zero,
+    both below it, or both holding it (``interval_side``). Empty (n = 0, the truth values
+    NA) where a side has no half-budget condition or runs."""
     halves = [half_budget.get(side["condition"]) for side in (first, second)]
     change = pd.Series(dtype=float)
+    at_half = pd.Series(dtype=float)
     if all(halves):
         at_half = contrast_by_seed(
             selected,
@@ -343,16 +369,23 @@ def budget_change(
         )
         change = (paired - at_half).dropna()
     result = paired_contrast(change.to_numpy(), margin, confidence)
+    half = paired_contrast(at_half.reindex(change.index).to_numpy(), margin, confidence)
     n = result["n"]
     alpha = significance_level(confidence)
-    stable = (n >= MIN_SEEDS and result["p_equivalence"] < alpha) if n else pd.NA
+    within = (n >= MIN_SEEDS and result["p_equivalence"] < alpha) if n else pd.NA
+    side = interval_side(full["ci_low"], full["ci_high"])
+    same_side = side is not None and side == interval_side(half["ci_low"], half["ci_high"])
     return {
         "budget_n": n,
         "budget_change": result["mean"],
         "budget_change_ci_low": result["ci_low"],
         "budget_change_ci_high": result["ci_high"],
         "budget_change_p_equivalence": result["p_equivalence"],
-        "stable_under_budget": stable,
+        "budget_change_within_margin": within,
+        "half_budget_mean": half["mean"],
+        "half_budget_ci_low": half["ci_low"],
+        "half_budget_ci_high": half["ci_high"],
+        "stable_under_budget": (within and same_side) if n else pd.NA,
     }
 
 
@@ -369,8 +402,9 @@ def contrast_table(
     tests, and the verdict at level ``significance_level(confidence)``. A contrast whose sides
     were not trained gets n = 0 and stays out of the family. With ``half_budget`` (condition
     -> the condition that trains its networks with half the steps), each contrast also gets
-    how much it moved when the budget doubled (``budget_change``): a check, not a claim, so
-    it is not in the family and not Holm-adjusted."""
+    how much it moved when the budget doubled and what it showed at half the budget
+    (``budget_change``): a check, not a claim, so it is not in the family and not
+    Holm-adjusted."""
     rows = []
     for item in contrasts:
         first, second = item["first"], item["second"]
@@ -382,7 +416,7 @@ def contrast_table(
         paired = contrast_by_seed(selected, first, second)
         result = paired_contrast(paired.to_numpy(), margin, confidence)
         budget = budget_change(
-            selected, first, second, paired, half_budget or {}, margin, confidence
+            selected, first, second, paired, half_budget or {}, margin, confidence, result
         )
         rows.append(
             {

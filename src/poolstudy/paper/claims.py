@@ -15,11 +15,14 @@ from poolstudy.paper.format import (
     fmt,
     fmt_beside,
     fmt_ci,
+    fmt_ends,
+    fmt_estimate,
     fmt_exact,
     fmt_signed,
     latex_escape,
     op_tex,
     ordered,
+    places,
     plural,
     present_operators,
 )
@@ -35,16 +38,24 @@ def comparison_sentence(row, metric_words: str, confidence: str | int) -> str:
             f"points ({plural(int(row['n']), 'seed')}: no interval, no claim)."
         )
     interval = ci_text(row["ci_low"], row["ci_high"], confidence)
+    digits = mean_places(row)
     if row["significant"]:
         verb = "raises" if row["mean"] > 0 else "lowers"
         return (
-            f"{name} {verb} {metric_words} by {fmt(abs(row['mean']))} points "
+            f"{name} {verb} {metric_words} by {fmt(abs(row['mean']), digits)} points "
             f"relative to no pooling ({interval})."
         )
     return (
         f"{name} shows no significant difference in {metric_words} from no pooling "
-        f"({fmt_signed(row['mean'])} points, {interval})."
+        f"({fmt_signed(row['mean'], digits)} points, {interval})."
     )
+
+
+def mean_places(row) -> int:
+    """The decimal places of a paired difference's mean: one, or as many as the printed ends
+    of its interval needed (``fmt_estimate``), so that it prints inside them and the same
+    wherever it is quoted (``paired_cell``, the sentences)."""
+    return places(fmt_estimate(row["mean"], *fmt_ends(row["ci_low"], row["ci_high"])))
 
 
 def paired_cell(row) -> str:
@@ -54,8 +65,8 @@ def paired_cell(row) -> str:
         return f"{fmt_signed(row['mean'])} ({plural(int(row['n']), 'seed')})"
     mark = "$^{*}$" if row["significant"] else ""
     # each end on its side of zero, which the asterisk is about
-    low, high = (fmt_beside(row[end], 0, signed=True) for end in ("ci_low", "ci_high"))
-    return f"{fmt_signed(row['mean'])} [{low}, {high}]{mark}"
+    low, high = fmt_ends(row["ci_low"], row["ci_high"])
+    return f"{fmt_estimate(row['mean'], low, high)} [{low}, {high}]{mark}"
 
 
 def paired_table(paired: pd.DataFrame, dataset: str, confidence: str | int) -> str:
@@ -139,14 +150,24 @@ def identical_protocols_tex(summary: pd.DataFrame, dataset: str) -> str:
         (a, b)
         for i, a in enumerate(names)
         for b in names[i + 1 :]
-        if by_protocol[a].index.equals(by_protocol[b].index)
-        and (by_protocol[a] - by_protocol[b]).abs().max() == 0
+        if identical(by_protocol[a], by_protocol[b])
     ]
     return "".join(
         f"\nThe {latex_escape(a)} and {latex_escape(b)} protocols gave identical results for "
         "every model and shift: within these shifts no part of the object crosses the image "
         "border, so what enters the image is background under both.\n"
         for a, b in pairs
+    )
+
+
+def identical(first: pd.Series, second: pd.Series) -> bool:
+    """Whether two protocols' means are the same numbers for the same keys: a mean that one
+    of them lacks (NaN) is no match (``max`` would skip it), and one that both lack is none
+    that could be checked."""
+    return (
+        first.index.equals(second.index)
+        and first.isna().equals(second.isna())
+        and bool((first - second).abs().max(skipna=False) == 0)
     )
 
 
@@ -230,12 +251,14 @@ def difference_sentence(result, subject: str, words: str, confidence: str | int)
             f"{subject}: {mean} points in {words} ({plural(int(result['n']), 'seed')}: no claim)."
         )
     interval = ci_text(result["ci_low"], result["ci_high"], confidence)
+    digits = mean_places(result)
     if result["significant"]:
         verb = "raises" if result["mean"] > 0 else "lowers"
-        return f"{subject} {verb} {words} by {fmt(abs(result['mean']))} points ({interval})."
+        mean = fmt(abs(result["mean"]), digits)
+        return f"{subject} {verb} {words} by {mean} points ({interval})."
     return (
         f"{subject} makes no significant difference to {words} "
-        f"({fmt_signed(result['mean'])} points, {interval})."
+        f"({fmt_signed(result['mean'], digits)} points, {interval})."
     )
 
 
@@ -254,6 +277,7 @@ def controls_tex(
     models: pd.DataFrame,
     dataset: str,
     confidence: str | int,
+    condition: str | None = None,
 ) -> str:
     """One generated paragraph per control: parameters and head, receptive field, and what
     pooling computes apart from how much it shrinks the map (\\texttt{maxbroadcast}, against
@@ -261,14 +285,13 @@ def controls_tex(
     counts come from ``models.csv``; every comparison is a row of ``contrasts.csv`` (worded by
     its verdict) or of ``paired.csv`` (against no pooling); a comparison that neither table
     holds is not made. Conditions with a placement canvas are left out: their test images
-    differ."""
+    differ. ``condition``: the primary condition (``primary.condition``), else the first."""
     from poolstudy.paper.contrasts import contrast_sentence
 
     runs = models[models["dataset"] == dataset]
     if runs.empty:
         return "The operators needed for the controls were not run.\n"
-    conditions = ordered(runs, "condition")
-    primary = conditions[0]
+    primary = condition or ordered(runs, "condition")[0]
     comparable = comparable_conditions(runs)
     found = contrasts[contrasts["dataset"] == dataset] if len(contrasts) else contrasts
     clean = paired[(paired["dataset"] == dataset) & paired["dx"].isna()] if len(paired) else paired

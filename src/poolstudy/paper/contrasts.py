@@ -13,7 +13,10 @@ from poolstudy import equivalence
 from poolstudy.metrics import METRIC_WORDS
 from poolstudy.paper.format import (
     fmt,
+    fmt_against,
     fmt_beside,
+    fmt_ends,
+    fmt_estimate,
     fmt_exact,
     fmt_signed,
     interval_text,
@@ -71,9 +74,42 @@ def p_text(value: float, alpha: float) -> str:
     return f"$p < {text[3:]}$" if text.startswith("$<$") else f"$p = {text}$"
 
 
+def margin_marks(margin: float) -> tuple[float, float, float]:
+    """The points each printed end of a contrast's interval keeps its side of: zero and the
+    margin's ends."""
+    return (-margin, 0.0, margin)
+
+
 def interval(row, confidence_text: str) -> str:
-    """``95 % CI [-0.8, +1.4]`` of a contrast, or how many seeds were too few for one."""
-    return interval_text(row.ci_low, row.ci_high, row.n, confidence_text)
+    """``95 % CI [-0.8, +1.4]`` of a contrast, each end on its side of zero and of the
+    margin's ends as in the appendix's table (``contrasts_table``), or how many seeds were too
+    few for one."""
+    return interval_text(row.ci_low, row.ci_high, row.n, confidence_text, margin_marks(row.margin))
+
+
+def interval_ends(row) -> tuple[str, ...]:
+    """The ends of ``interval`` as printed (none without an interval)."""
+    if math.isnan(row.ci_low):
+        return ()
+    return fmt_ends(row.ci_low, row.ci_high, margin_marks(row.margin))
+
+
+def quotes_equivalence(row) -> bool:
+    """Whether the text quotes the contrast's equivalence interval (``equivalence_text``):
+    for one shown equivalent, and for a difference that lies within the margin."""
+    return row.verdict == "equivalent" or (row.verdict == "difference" and row.within_margin)
+
+
+def mean_text(row, confidence_text: str) -> str:
+    """A contrast's mean difference, signed, to as many places as the printed ends of the
+    intervals quoted with it needed (``fmt_estimate``), so that it prints inside them and
+    the same wherever the paper quotes it."""
+    ends = interval_ends(row)
+    if quotes_equivalence(row) and ends:
+        ends += equivalence_ends(
+            row.mean, row.ci_low, row.ci_high, row.n, row.margin, confidence_text
+        )
+    return fmt_estimate(row.mean, *ends)
 
 
 def equivalence_interval(
@@ -90,10 +126,16 @@ def equivalence_text(
 ) -> str:
     """``90 % CI [-0.4, +0.9]``: ``equivalence_interval``, each end printed on its side of
     zero and of the margin's ends."""
-    lo, hi = equivalence_interval(mean, low, high, n, confidence_text)
-    marks = (-margin, 0.0, margin)
-    ends = f"{fmt_beside(lo, marks, signed=True)}, {fmt_beside(hi, marks, signed=True)}"
+    ends = ", ".join(equivalence_ends(mean, low, high, n, margin, confidence_text))
     return f"{equivalence_level(confidence_text)}\\,\\% CI [{ends}]"
+
+
+def equivalence_ends(
+    mean: float, low: float, high: float, n: int, margin: float, confidence_text: str
+) -> tuple[str, str]:
+    """The ends of ``equivalence_text`` as printed."""
+    lo, hi = equivalence_interval(mean, low, high, n, confidence_text)
+    return fmt_ends(lo, hi, margin_marks(margin))
 
 
 def equivalence_level(confidence_text: str) -> str:
@@ -114,13 +156,14 @@ def verdict_interval(row, confidence_text: str) -> str:
 def contrast_sentence(row, confidence_text: str) -> str:
     """One contrast, in the words its verdict allows."""
     label = contrast_label(row)
-    estimate = f"{fmt_signed(row.mean)} points ({interval(row, confidence_text)})"
+    mean = mean_text(row, confidence_text)
+    estimate = f"{mean} points ({interval(row, confidence_text)})"
     margin = fmt_exact(row.margin)
     alpha = significance(confidence_text)
     if row.verdict == "not trained":
         return f"{label}: not trained in this run."
     if row.n < MIN_SEEDS:
-        return f"{label}: {fmt_signed(row.mean)} points from {plural(row.n, 'seed')}; no claim."
+        return f"{label}: {mean} points from {plural(row.n, 'seed')}; no claim."
     if row.verdict == "difference":
         direction = "higher" if row.mean > 0 else "lower"
         within = ""
@@ -135,7 +178,7 @@ def contrast_sentence(row, confidence_text: str) -> str:
         )
     if row.verdict == "equivalent":
         return (
-            f"{label}: {fmt_signed(row.mean)} points ({verdict_interval(row, confidence_text)}); "
+            f"{label}: {mean} points ({verdict_interval(row, confidence_text)}); "
             f"equivalent within $\\pm${margin} "
             f"points (two one-sided tests, Holm-adjusted {p_text(row.p_equivalence_holm, alpha)})."
         )
@@ -158,10 +201,8 @@ def contrasts_table(table: pd.DataFrame, confidence_text: str) -> str:
         r"\midrule",
     ]
     for row in table.itertuples():
-        ci = fmt_signed(row.mean)
-        if not math.isnan(row.ci_low):
-            marks = (-row.margin, 0.0, row.margin)  # each end on its side of these
-            ends = (fmt_beside(end, marks, signed=True) for end in (row.ci_low, row.ci_high))
+        ci = mean_text(row, confidence_text)
+        if ends := interval_ends(row):  # each end on its side of zero and of the margin's
             ci += " [{}, {}]".format(*ends)
         lines.append(
             f"{contrast_label(row)} & {row.n} & {ci} & {fmt_p(row.p_difference_holm, alpha)} & "
@@ -283,11 +324,15 @@ def regime_tex(
         return ""
     first = regime.iloc[0]
     worst = regime.loc[regime["gap"].idxmax()]
-    overfit = regime[~regime["free_of_overfitting"].astype(str).eq("True")]
+    free = regime["free_of_overfitting"].astype(str)
+    overfit = regime[free.eq("False")]
+    # analyze leaves the check empty where fewer than MIN_SEEDS seeds ran
+    unshown = regime[~free.isin(["True", "False"])]
+    conditions = [latex_escape(c) for c in dict.fromkeys(regime["condition"])]
+    noun = "condition" if len(conditions) == 1 else "conditions"
     text = (
-        f"{subject} trains {len(regime)} networks on {latex_escape(first['dataset'])} "
-        f"(conditions {', '.join(latex_escape(c) for c in dict.fromkeys(regime['condition']))}"
-        + (f"; Figure~\\ref{{{figure}}}). " if figure else "). ")
+        f"{subject} trains {plural(len(regime), 'network')} on {latex_escape(first['dataset'])} "
+        f"({noun} {', '.join(conditions)}" + (f"; Figure~\\ref{{{figure}}}). " if figure else "). ")
     )
 
     def names(rows: pd.DataFrame) -> str:
@@ -297,17 +342,29 @@ def regime_tex(
     limit = first.get("gap_threshold", math.nan)
     named = not pd.isna(limit)
     threshold = f"the threshold of {fmt_exact(limit)} points" if named else "the threshold"
-    largest = fmt_beside(worst["gap"], limit, signed=True) if named else fmt_signed(worst["gap"])
-    if overfit.empty:
+    largest = fmt_against(worst["gap"], limit) if named else fmt_signed(worst["gap"])
+    if not unshown.empty:
+        verb = "overfits" if len(unshown) == 1 else "overfit"
+        text += (
+            f"Whether {network_names(unshown, regime, conjunction=True)} {verb} was not "
+            f"checked (fewer than {MIN_SEEDS} seeds). "
+        )
+    if not overfit.empty:
+        text += (
+            f"Its gap is not below {threshold} for {names(overfit)}: there it may be overfitting. "
+        )
+    elif unshown.empty and len(regime) == 1:
+        text += (
+            f"{names(regime)} has a mean train$-$test gap below {threshold} ({largest} points, "
+            f"against a test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so "
+            "by that criterion it does not overfit. "
+        )
+    elif unshown.empty:
         text += (
             f"Every one of them has a mean train$-$test gap below {threshold} (largest: "
             f"{largest} points, {names(regime.loc[[worst.name]])}, against a "
             f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so a "
             "difference between them is not a difference in overfitting. "
-        )
-    else:
-        text += (
-            f"Its gap is not below {threshold} for {names(overfit)}: there it may be overfitting. "
         )
     text += convergence_tex(regime, names)
     return text
@@ -350,15 +407,22 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
         threshold = f"{fmt_exact(plateau)} points"
 
         def gain(value: float) -> str:
-            return fmt_beside(value, plateau, signed=True)
+            return fmt_against(value, plateau)
+
+        def at_most(rows: pd.DataFrame, value: float) -> str:
+            """``by at most +0.3 points`` (``by +0.3 points`` for one network)."""
+            return f"by {'at most ' if len(rows) > 1 else ''}{gain(value)} points"
 
         steps = f"from {whole(most['half_budget_steps'])} to {whole(most['steps'])} optimiser steps"
         if unconverged.empty:
+            # a largest gain of zero or below raised no network's accuracy: it changed them
+            verb = "raised" if most["budget_gain"] > 0 else "changed"
+            which = f" ({names(done.loc[[most.name]])})" if len(done) > 1 else ""
             text += (
-                f"Doubling the training budget ({steps}) raised the mean test accuracy of "
-                f"{names(done)} by at most {gain(most['budget_gain'])} points "
-                f"({names(done.loc[[most.name]])}), less than the threshold of "
-                f"{threshold}: by that criterion their training had converged. "
+                f"Doubling the training budget ({steps}) {verb} the mean test accuracy of "
+                f"{names(done)} {at_most(done, most['budget_gain'])}{which}, less than the "
+                f"threshold of {threshold}: by that criterion "
+                f"{'their' if len(done) > 1 else 'its'} training had converged. "
             )
         else:
             worst = unconverged["budget_gain"].idxmax()
@@ -380,12 +444,22 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
             if not converged.empty:
                 rose = converged["budget_gain"].max()
                 text += (
-                    f"That of {names(converged)} rose by at most {gain(rose)} points: by that "
-                    f"criterion {'its' if len(converged) == 1 else 'their'} training had "
-                    "converged. "
+                    f"That of {names(converged)} {'rose' if rose > 0 else 'changed'} "
+                    f"{at_most(converged, rose)}: by that criterion "
+                    f"{'its' if len(converged) == 1 else 'their'} training had converged. "
                 )
-    if not unchecked.empty:
-        text += f"Convergence was not checked for {names(unchecked)} (no runs at half the budget). "
+    # seeds run at both budgets, too few to decide (regime tables before analyze said so: none)
+    few = unchecked.get("budget_n", pd.Series(0, index=unchecked.index)).fillna(0) > 0
+    if few.any():
+        text += (
+            f"Convergence was not checked for {names(unchecked[few])} (fewer than {MIN_SEEDS} "
+            "seeds run at both budgets). "
+        )
+    if not few.all():
+        text += (
+            f"Convergence was not checked for {names(unchecked[~few])} (no runs at half the "
+            "budget). "
+        )
     return text + "\n\n"
 
 
@@ -395,9 +469,14 @@ def budget_checked(row) -> bool:
 
 
 def stable_under_budget(row) -> bool:
-    """Whether doubling the training budget was shown to move the contrast ``row`` by less
-    than its margin (``stats.budget_change``)."""
-    return str(row.stable_under_budget) == "True"
+    """Whether doubling the training budget was shown to leave what the contrast ``row``
+    shows as it was (``stats.budget_change``): its change shown to lie within the margin, and
+    its interval at half the budget on the same side of zero as at the full budget (both
+    above, both below, or both holding zero). A row without that interval (a table written
+    before ``analyze`` recorded it: no ``half_budget_ci_low``) checked only the change, so
+    it is not."""
+    half = getattr(row, "half_budget_ci_low", math.nan)
+    return str(row.stable_under_budget) == "True" and not pd.isna(half)
 
 
 def budget_change_text(row, confidence_text: str) -> str:
@@ -406,18 +485,23 @@ def budget_change_text(row, confidence_text: str) -> str:
     values = (row.budget_change, row.budget_change_ci_low, row.budget_change_ci_high)
     if stable_under_budget(row):
         change = equivalence_text(*values, row.budget_n, row.margin, confidence_text)
+        ends = equivalence_ends(*values, row.budget_n, row.margin, confidence_text)
     else:
         change = interval_text(*values[1:], row.budget_n, confidence_text)
-    return f"moved {contrast_label(row)} by {fmt_signed(row.budget_change)} points ({change})"
+        ends = () if math.isnan(values[1]) else fmt_ends(*values[1:])
+    moved = fmt_estimate(row.budget_change, *ends)
+    return f"moved {contrast_label(row)} by {moved} points ({change})"
 
 
 def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str, run: str) -> str:
     """Why the primary regime cannot carry the answer of the deciding contrasts ``rows``
     (empty when it can): a network on a side of those contrasts that may overfit, or whose
-    convergence was not checked; or one whose training had not
-    converged, unless doubling the budget was shown to move every deciding contrast by less
-    than its margin (the answer then does not depend on the budget, though the accuracies
-    still do). ``run``: how the text names the run."""
+    overfitting or convergence was not checked (no runs at half the budget, or fewer than
+    ``MIN_SEEDS`` seeds: ``analyze`` leaves the check empty); or one whose training had not
+    converged, unless doubling the budget was shown to leave every deciding contrast as it
+    was (``stable_under_budget``: moved by less than its margin, and on the same side of zero
+    at half the budget as at the full; the answer then does not depend on the budget, though
+    the accuracies still do). ``run``: how the text names the run."""
     if regime is None or regime.empty:
         return f"{run} has no primary regime to check"
     reasons = []
@@ -428,26 +512,62 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     ]
     # only the networks these contrasts compare: the regime also holds others (the compute
     # conditions, the other contrasts' networks), whose overfitting decides nothing here
-    if not deciding["free_of_overfitting"].astype(str).eq("True").all():
+    free = deciding["free_of_overfitting"].astype(str)
+    if free.eq("False").any():
         reasons.append("a compared network may overfit")
+    if not free.isin(["True", "False"]).all():  # too few seeds to decide (analyze leaves it empty)
+        unshown = deciding[~free.isin(["True", "False"])]
+        reasons.append(
+            f"whether {network_names(unshown, regime, conjunction=True)} "
+            f"{'overfits' if len(unshown) == 1 else 'overfit'} was not checked (fewer than "
+            f"{MIN_SEEDS} seeds)"
+        )
     unconverged = deciding[deciding["converged"].astype(str).eq("False")]
     unchecked = deciding[~checked(deciding)]
     learning = []
     if not unconverged.empty and not all(stable_under_budget(row) for row in rows):
+
+        def within(row) -> bool:  # the change shown within the margin (older tables: stable)
+            return str(getattr(row, "budget_change_within_margin", row.stable_under_budget)) == (
+                "True"
+            )
+
+        def recorded(row) -> bool:  # the contrast's interval at half the budget
+            return not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
+
+        checked_rows = [row for row in rows if budget_checked(row)]
         moved = [
-            budget_change_text(row, confidence_text)
-            for row in rows
-            if budget_checked(row) and not stable_under_budget(row)
+            budget_change_text(row, confidence_text) for row in checked_rows if not within(row)
         ]
+        changed = [
+            f"{contrast_label(row)} shows, from {fmt_signed(row.half_budget_mean)} points ("
+            + interval_text(
+                row.half_budget_ci_low, row.half_budget_ci_high, row.budget_n, confidence_text
+            )
+            + f") at half the budget to {fmt_signed(row.mean)} points "
+            f"({interval(row, confidence_text)}) at the full budget"
+            for row in checked_rows
+            if within(row) and recorded(row) and not stable_under_budget(row)
+        ]
+        unrecorded = [
+            contrast_label(row) for row in checked_rows if within(row) and not recorded(row)
+        ]
+        clauses = []
+        if moved:
+            clauses.append(
+                f"{'; '.join(moved)}, not shown to stay within "
+                f"$\\pm${fmt_exact(rows[0].margin)} points"
+            )
+        if changed:
+            clauses.append(f"changed what {'; and what '.join(changed)}")
+        if unrecorded:
+            clauses.append(
+                f"whether it left {listed(unrecorded)} on the same side of zero was not recorded"
+            )
         learning.append(
             "doubling the training budget still raised the accuracy of "
             + network_names(unconverged, regime, conjunction=True)
-            + (
-                f", and {'; '.join(moved)}, not shown to stay within "
-                f"$\\pm${fmt_exact(rows[0].margin)} points"
-                if moved
-                else ""
-            )
+            + "".join(f", and {clause}" for clause in clauses)
         )
     if deciding.empty:
         learning.append(
@@ -455,10 +575,17 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             "primary regime)"
         )
     elif not unchecked.empty:
-        learning.append(
-            f"the convergence of {network_names(unchecked, regime, conjunction=True)} was not "
-            "checked (no runs at half the budget)"
-        )
+        # runs at half the budget, but fewer seeds with both budgets than a check takes
+        paired = pd.to_numeric(unchecked.get("budget_n", pd.Series(0, unchecked.index)))
+        for rows_of, why in (
+            (unchecked[~(paired > 0)], "no runs at half the budget"),
+            (unchecked[paired > 0], f"fewer than {MIN_SEEDS} seeds run at both budgets"),
+        ):
+            if not rows_of.empty:
+                learning.append(
+                    f"the convergence of {network_names(rows_of, regime, conjunction=True)} "
+                    f"was not checked ({why})"
+                )
     if learning:
         reasons.append(
             " and ".join(learning) + ", so a difference may be one of how fast they learn "
@@ -468,24 +595,71 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
 
 
 def budget_tex(rows: list, confidence_text: str) -> str:
-    """What doubling the training budget did to each deciding contrast that was checked."""
+    """What doubling the training budget did to each deciding contrast that was checked: how
+    much it moved, whether that was shown to lie within the margin, and the contrast at half
+    the budget, which the sentence's conclusion rests on too: the answer does not depend on
+    the budget only where the change lies within the margin and the contrast lies on the same
+    side of zero at both budgets (``stable_under_budget``); where the change lies within the
+    margin but the side differs, the budget changed the answer's contrast."""
     checked_rows = [row for row in rows if budget_checked(row)]
     if not checked_rows:
         return ""
     alpha = significance(confidence_text)
+
+    def side(low: float, high: float) -> str:
+        return "above zero" if low > 0 else "below zero" if high < 0 else "across zero"
+
     parts = []
     for row in checked_rows:
+        margin = f"$\\pm${fmt_exact(row.margin)} points"
+        tests = f"two one-sided tests, {p_text(row.budget_change_p_equivalence, alpha)}"
+        within = getattr(row, "budget_change_within_margin", row.stable_under_budget)
+        # the contrast's interval at half the budget (tables written before had none)
+        recorded = not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
+        half = ""
+        if not pd.isna(getattr(row, "half_budget_mean", math.nan)):
+            half = (
+                f"{fmt_signed(row.half_budget_mean)} points ("
+                + interval_text(
+                    row.half_budget_ci_low, row.half_budget_ci_high, row.budget_n, confidence_text
+                )
+                + ")"
+            )
+        full = interval(row, confidence_text)
         if stable_under_budget(row):
             ending = (
-                f", shown to lie within $\\pm${fmt_exact(row.margin)} points (two one-sided "
-                f"tests, {p_text(row.budget_change_p_equivalence, alpha)}): over this range the "
-                "answer does not depend on the budget"
+                f", shown to lie within {margin} ({tests}), and at half the budget it was "
+                f"{half}, {side(row.half_budget_ci_low, row.half_budget_ci_high)} as at the "
+                f"full budget ({full}): over this range the answer does not depend on the budget"
             )
+        elif str(within) == "True":
+            inside = equivalence_text(
+                row.budget_change,
+                row.budget_change_ci_low,
+                row.budget_change_ci_high,
+                row.budget_n,
+                row.margin,
+                confidence_text,
+            )
+            shown = f", shown to lie within {margin} (two one-sided tests, {inside}, "
+            shown += f"{p_text(row.budget_change_p_equivalence, alpha)}), but "
+            if recorded:
+                ending = (
+                    f"{shown}at half the budget it was {half}, "
+                    f"{side(row.half_budget_ci_low, row.half_budget_ci_high)}, where at the "
+                    f"full budget it is {side(row.ci_low, row.ci_high)} ({full}): the budget "
+                    "changed the answer's contrast, so over this range the budget check does "
+                    "not settle the answer"
+                )
+            else:
+                ending = (
+                    f"{shown}the contrast at half the budget was not recorded, so whether the "
+                    "budget changed the answer's contrast was not checked"
+                )
         else:
-            ending = (
-                f", not shown to lie within $\\pm${fmt_exact(row.margin)} points (two one-sided "
-                f"tests, {p_text(row.budget_change_p_equivalence, alpha)})"
-            )
+            ending = f", not shown to lie within {margin} ({tests})"
+            if half:
+                ending += f", and at half the budget it was {half}"
         parts.append(budget_change_text(row, confidence_text) + ending)
     return "Doubling the training budget " + "; it ".join(parts) + ".\n\n"
 
@@ -506,7 +680,7 @@ def verdict_sentence(
         return f"{run.capitalize()} declares no deciding contrast, so it gives no answer. "
     verdicts = {row.verdict for row in rows}
     quoted = "; ".join(
-        f"{contrast_label(row)}: {fmt_signed(row.mean)} points "
+        f"{contrast_label(row)}: {mean_text(row, confidence_text)} points "
         f"({verdict_interval(row, confidence_text)})"
         for row in rows
     )
@@ -566,7 +740,7 @@ def mechanisms_sentence(
         return ""
     clauses = [
         f"\\emph{{{latex_escape(mechanism)}}} {mechanism_effect(row)} ({contrast_label(row)}: "
-        f"{fmt_signed(row.mean)} points, {verdict_interval(row, confidence_text)})"
+        f"{mean_text(row, confidence_text)} points, {verdict_interval(row, confidence_text)})"
         for mechanism, row in pairs
     ]
     failure = regime_failure(regime, [row for _, row in pairs], confidence_text, run)

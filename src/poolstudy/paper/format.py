@@ -148,22 +148,67 @@ def too_few_seeds(n) -> str:
 
 
 def fmt_signed(value: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(value) else f"{value:+.{digits}f}"
+    """``value`` as ``fmt`` prints it, with a plus sign where that text is above zero: +0.03,
+    not +0.0; -0.03, not -0.0; float noise 0.0 without a sign."""
+    text = fmt(value, digits)
+    if text != "n/a" and float(text) > 0:
+        return "+" + text
+    return text
 
 
-def ci_text(low: float, high: float, confidence_text: str | int) -> str:
+def fmt_against(value: float, threshold: float) -> str:
+    """A signed value beside the ``threshold`` it was compared with (a gap, a budget gain):
+    on its side of the threshold and of zero (``fmt_beside``), so -0.03 prints as -0.03, not
+    -0.0; float noise that ``fmt`` prints as zero is zero, without a sign."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    if float(fmt(value)) == 0:
+        return fmt_beside(0.0, threshold)
+    return fmt_beside(value, (0.0, threshold), signed=True)
+
+
+def places(text: str) -> int:
+    """The decimal places of a printed number (0 for one without, or for ``n/a``)."""
+    return len(text.partition(".")[2])
+
+
+def fmt_estimate(value: float, *ends: str) -> str:
+    """A mean beside the printed ends of its interval (``fmt_ends``; of several, each
+    interval's two in turn), signed (``fmt_signed``): one place, or as many more, up to those
+    of the end that needed the most, as it takes to print inside every one of them:
+    +0.97 [+0.96, +0.98], not +1.0 [+0.96, +0.98]; still +0.3 [+0.04, +0.6]."""
+    pairs = [(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
+    bounds = [(float(low), float(high)) for low, high in pairs if "n/a" not in (low, high)]
+    most = max([1, *(places(end) for end in ends)])
+    for digits in range(1, most + 1):
+        text = fmt_signed(value, digits)
+        if text == "n/a" or all(low <= float(text) <= high for low, high in bounds):
+            return text
+    return fmt_signed(value, most)
+
+
+def fmt_ends(low: float, high: float, marks: float | tuple = 0.0) -> tuple[str, str]:
+    """The ends of an interval, signed, each printed on its side of zero, or of each of
+    ``marks`` (``fmt_beside``)."""
+    return fmt_beside(low, marks, signed=True), fmt_beside(high, marks, signed=True)
+
+
+def ci_text(low: float, high: float, confidence_text: str | int, marks: float | tuple = 0.0) -> str:
     """``95 % CI [-0.8, +1.4]``, each end printed on the side of zero it lies on (``+0.04``,
-    not ``+0.0``), since whether it excludes zero is what a reader reads an interval for."""
-    ends = f"{fmt_beside(low, 0, signed=True)}, {fmt_beside(high, 0, signed=True)}"
+    not ``+0.0``), since whether it excludes zero is what a reader reads an interval for; and
+    on its side of each of ``marks`` too, where another point (a margin's ends) matters."""
+    ends = ", ".join(fmt_ends(low, high, marks))
     return f"{confidence_text}\\,\\% CI [{ends}]"
 
 
-def interval_text(low: float, high: float, n, confidence_text: str) -> str:
-    """``95 % CI [-0.8, +1.4]``, or ``2 seeds, too few for an interval`` where ``n`` seeds
-    gave none."""
+def interval_text(
+    low: float, high: float, n, confidence_text: str, marks: float | tuple = 0.0
+) -> str:
+    """``95 % CI [-0.8, +1.4]`` (``ci_text``), or ``2 seeds, too few for an interval`` where
+    ``n`` seeds gave none."""
     if math.isnan(low):
         return too_few_seeds(n)
-    return ci_text(low, high, confidence_text)
+    return ci_text(low, high, confidence_text, marks)
 
 
 def present_operators(frame: pd.DataFrame) -> list[str]:

@@ -61,12 +61,14 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
             entries[f"{prefix}.parameters"] = f"{int(run['parameters'].iloc[0]):,}"
             entries[f"{prefix}.mflops"] = fmt(run["flops"].iloc[0] / 1e6)
             entries[f"{prefix}.receptive_field"] = str(int(run["receptive_field"].iloc[0]))
-    primary, condition = datasets[0], ordered(summary, "condition")[0]
+    primary, condition = primary_cell(summary, settings)
     test = summary[
         (summary["dataset"] == primary)
         & (summary["condition"] == condition)
         & (summary["metric"] == "accuracy_test")
     ]
+    if test.empty:
+        raise KeyError(f"the summary table has no test accuracy of {primary}/{condition}")
     best = test.loc[test["mean"].idxmax()]
     worst = test.loc[test["mean"].idxmin()]
     entries["primary.dataset"] = latex_escape(primary)
@@ -83,6 +85,16 @@ def number_entries(tables: dict[str, pd.DataFrame], settings: dict) -> dict[str,
     entries["primary.worst_operator"] = op_tex(worst["operator"])
     entries["primary.worst_accuracy"] = fmt(worst["mean"])
     return entries
+
+
+def primary_cell(summary: pd.DataFrame, settings: dict) -> tuple[str, str]:
+    """The primary dataset and condition: the config's (``primary.dataset`` and
+    ``primary.condition``, which the workflow passes in the figures' settings, as the contrasts
+    use them), each else the summary table's first, as where none is configured."""
+    configured = settings.get("figures") or {}
+    dataset = configured.get("dataset") or ordered(summary, "dataset")[0]
+    condition = configured.get("condition") or ordered(summary, "condition")[0]
+    return str(dataset), str(condition)
 
 
 def numbers_tex(entries: dict[str, str]) -> str:
