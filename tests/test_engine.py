@@ -627,7 +627,7 @@ def test_the_check_times_the_engine_loop_over_more_steps_than_the_bare_step(monk
     monkeypatch.setattr(
         devicebench,
         "engine_loop",
-        lambda spec, batch, steps, device: calls.append(steps) or LOOP_FIGURES,
+        lambda spec, batch, steps, device, augment_shift: calls.append(steps) or LOOP_FIGURES,
     )
     monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
     monkeypatch.setattr(devicebench, "predicted_hours", lambda report: 1.0)

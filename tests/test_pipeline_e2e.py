@@ -435,7 +435,7 @@ def test_every_number_in_the_answer_equals_its_row_of_the_tables(snakemake_proje
     quoted |= {f"{int(v):,}" for v in regime[["steps", "half_budget_steps"]].stack().dropna()}
     quoted |= {f"{v:.1f}" for v in regime["plateau_points"]}
     quoted |= {f"{v:.1f}" for v in regime["gap_sampling_se"]}
-    quoted |= {"0.001", str(len(regime))}
+    quoted |= {"0.001", str(len(regime)), str(MIN_SEEDS)}  # a check's fewest seeds, named
     numbers = re.findall(NUMBER, answer)
     stray = [n for n in numbers if n not in quoted and n != confidence]
     assert stray == [], stray
