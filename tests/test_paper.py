@@ -1728,6 +1728,35 @@ def analysed_study(folder) -> Path:
     return out
 
 
+def test_the_paper_inputs_take_the_configured_primary_condition(tmp_path):
+    """Where the config's primary condition is not the summary's first, the numbers, the
+    stability tables and the controls are those of the configured one (the workflow passes
+    it in the figures' settings)."""
+    from poolstudy import paper
+    from poolstudy.paper import write_paper_inputs
+    from poolstudy.paper.format import latex_escape
+
+    tables = analysed_study(tmp_path)
+    t = read_back(tables)
+    summary = t["summary"]
+    conditions = list(dict.fromkeys(summary.loc[summary["dataset"] == "glyphs", "condition"]))
+    other = next(c for c in conditions[1:] if paper.stability_table(summary, "glyphs", c) != (
+        paper.stability_table(summary, "glyphs", conditions[0])))  # fmt: skip
+    settings = {"figures": {"dataset": "glyphs", "condition": other}}
+    out = tmp_path / "generated"
+    write_paper_inputs(tables, out, settings, "../results/figures/")
+    stability = (out / "stability_table.tex").read_text()
+    assert stability.startswith(
+        paper.typeset_minus(paper.stability_table(summary, "glyphs", other))
+    )
+    appendix = paper.stability_appendix(summary, "glyphs", other, "95")
+    assert (out / "stability_appendix.tex").read_text() == paper.typeset_minus(appendix)
+    controls = paper.controls_tex(t["contrasts"], t["paired"], t["models"], "glyphs", "95", other)
+    assert (out / "controls.tex").read_text() == paper.typeset_minus(controls)
+    numbers = (out / "numbers.tex").read_text()
+    assert f"\\psset{{primary.condition}}{{{latex_escape(other)}}}" in numbers
+
+
 def read_back(tables: Path) -> dict[str, pd.DataFrame]:
     """The tables the paper reads, as ``write_csv`` wrote them."""
     from poolstudy.atomic import read_csv

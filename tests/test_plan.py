@@ -160,6 +160,18 @@ def test_the_paper_quotes_the_training_and_evaluation_of_the_primary_condition()
     assert settings["data_options"] == {"digits": config["data"]["options"]["digits"]}
 
 
+def test_the_paper_quotes_the_configured_primary_condition_where_it_is_not_the_first():
+    config = copy.deepcopy(DEFAULT) | {"sweep": None}
+    config["conditions"] = {
+        "first": {"evaluate": {"max_shift": 1}},
+        "main": {"train": {"lr": 0.3}, "evaluate": {"max_shift": 3, "protocols": ["crop"]}},
+    }
+    config["primary"] = {"condition": "main", "contrasts": ["max - none"]}
+    settings = paper_settings(validate_config(config))
+    assert (settings["lr"], settings["max_shift"], settings["protocols"]) == (0.3, 3, "crop")
+    assert settings["conditions"] == "first, main"
+
+
 def known_study(sweep_steps: int | None) -> dict:
     """A study whose every setting the paper quotes has its own value, none the default's."""
     config = copy.deepcopy(DEFAULT)

@@ -126,10 +126,10 @@ def confidence_percent(level: float) -> str:
 
 def paper_settings(config: dict) -> dict:
     """Settings the paper's text quotes, taken from the config (never typed into the text):
-    training and evaluation as the primary (first) condition resolves them, and every
-    condition's own in ``conditions_table``."""
+    training and evaluation as the primary condition (``primary_condition``) resolves them,
+    and every condition's own in ``conditions_table``."""
     conditions = list(config["conditions"])
-    primary = condition_settings(config, conditions[0])
+    primary = condition_settings(config, primary_condition(config))
     train, evaluate, model = primary["train"], primary["evaluate"], primary["model"]
     stats, contrasts = config["stats"], config.get("primary") or {}
     return {

@@ -27,7 +27,7 @@ from poolstudy.paper.format import (
     ordered,
     typeset_minus,
 )
-from poolstudy.paper.numbers import number_entries, numbers_tex
+from poolstudy.paper.numbers import number_entries, numbers_tex, primary_cell
 from poolstudy.paper.provenance import drawn_tex, provenance, provenance_tex
 from poolstudy.paper.recorded import recorded_tex
 from poolstudy.paper.tables import (
@@ -126,8 +126,7 @@ def write_paper_inputs(
         return settings.get(f"sweep_{name}", schema_default("sweep", name))
 
     datasets = ordered(tables["summary"], "dataset")
-    primary = datasets[0]
-    condition = ordered(tables["summary"], "condition")[0]
+    primary, condition = primary_cell(tables["summary"], settings)
     models = tables["models"][tables["models"]["dataset"] == primary]
     shown = stability_protocol(tables["summary"], primary, condition)
     outputs = {
@@ -149,7 +148,7 @@ def write_paper_inputs(
             tables["summary"], tables["paired"], tables["models"], primary, confidence
         ),
         "controls": controls_tex(
-            contrasts, tables["paired"], tables["models"], primary, confidence
+            contrasts, tables["paired"], tables["models"], primary, confidence, condition
         ),
         "sweep": sweep_tex(
             tables["sweep"],
