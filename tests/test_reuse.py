@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from poolstudy import cli, reuse
 from poolstudy.phases import module_path, phase_modules
 
@@ -174,3 +176,43 @@ def test_an_evaluation_needs_one_table_and_record_per_seed(capsys, data_path, tm
     assert capsys.readouterr().err == (
         "poolstudy evaluate: 2 seeds but 1 --out tables and 2 --correct-out records\n"
     )
+
+
+@pytest.mark.parametrize("marker", [None, "other code", "this code"])
+def test_a_checkpoint_is_resumed_only_by_the_training_code_that_wrote_it(
+    data_path, tmp_path, monkeypatch, marker
+):
+    """A checkpoint holds no trace of the code that wrote it: resumed after an edit to the
+    training code, it would finish a seed that its receipt then ascribes to the new code."""
+    import poolstudy.train
+
+    folder = tmp_path / "m" / "0"
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.pt").write_bytes(b"a checkpoint")
+    if marker is not None:
+        code = reuse.code_sha256("train") if marker == "this code" else marker
+        (folder / reuse.CHECKPOINT_CODE).write_text(code)
+    seen = []
+
+    def train_cell(data, operator, seeds, *args, **kwargs):
+        seen.append((folder / "checkpoint.pt").exists())
+        assert (folder / reuse.CHECKPOINT_CODE).read_text() == reuse.code_sha256("train")
+        raise RuntimeError("stopped")  # as a failed run: the checkpoint and its mark stay
+
+    monkeypatch.setattr(poolstudy.train, "train_cell", train_cell)
+    with pytest.raises(RuntimeError, match="stopped"):
+        cli.main(train_command(data_path, tmp_path, [0]))
+    assert seen == [marker == "this code"]
+    assert (folder / reuse.CHECKPOINT_CODE).exists()
+
+
+def test_a_finished_cell_leaves_no_checkpoint_mark_and_its_receipt_names_the_device(
+    data_path, tmp_path, monkeypatch
+):
+    trained(monkeypatch)
+    assert cli.main(train_command(data_path, tmp_path, [0])) == 0
+    folder = tmp_path / "m" / "0"
+    assert not (folder / reuse.CHECKPOINT_CODE).exists()
+    receipt = json.loads((folder / "receipt.json").read_text())
+    assert receipt["made_by"]["arguments"]["device"] == "cpu"
+    assert receipt["made_by"]["code"] == reuse.code_sha256("train")

@@ -143,8 +143,10 @@ def cmd_train(args) -> int:
     from pathlib import Path
 
     from poolstudy import reuse
+    from poolstudy.checkpoint import CHECKPOINT_NAME, remove_checkpoint
     from poolstudy.config import ConfigError
-    from poolstudy.train import train_cell
+    from poolstudy.device import resolve_device
+    from poolstudy.train import TrainConfig, train_cell
 
     check_registered("operator", args.operator)
     if len(args.seeds) != len(args.out_dir):
@@ -155,6 +157,8 @@ def cmd_train(args) -> int:
     arguments = {
         key: getattr(args, key) for key in ("operator", "condition", "model", "train", "placement")
     }
+    # the device a setting of "auto" resolves to here: a seed trained on another is not kept
+    arguments["device"] = str(resolve_device(TrainConfig.from_dict(args.train).device))
     stale, makers = seeds_to_make(
         args,
         "train",
@@ -165,6 +169,13 @@ def cmd_train(args) -> int:
     )
     if not stale:
         return 0
+    code = makers[stale[0]]["code"]
+    for seed in stale:
+        # a checkpoint holds no trace of the code that wrote it: resumed by other code, it
+        # would make a seed that its receipt then ascribes to this code
+        if not reuse.checkpoint_code_matches(folders[seed], code):
+            remove_checkpoint(folders[seed] / CHECKPOINT_NAME)
+        reuse.mark_checkpoint_code(folders[seed], code)
     for result in train_cell(
         args.data,
         args.operator,
@@ -183,6 +194,8 @@ def cmd_train(args) -> int:
             f"{args.operator} seed {seed}: {meta['parameters']:,} parameters, "
             f"{meta['wall_seconds']:.1f}s on {meta['device']}"
         )
+    for seed in stale:  # train_cell removed their checkpoints
+        (folders[seed] / reuse.CHECKPOINT_CODE).unlink(missing_ok=True)
     return 0
 
 
@@ -218,6 +231,8 @@ def cmd_evaluate(args) -> int:
 
     from poolstudy import reuse
     from poolstudy.config import ConfigError
+    from poolstudy.device import resolve_device
+    from poolstudy.evaluate import DEFAULTS as EVALUATE_DEFAULTS
     from poolstudy.evaluate import evaluate_cell
 
     check_registered("operator", args.operator)  # the dataset is a label: the data are --data
@@ -251,6 +266,7 @@ def cmd_evaluate(args) -> int:
         "evaluate": args.evaluate,
         "placement": args.placement,
         "n_train": args.n_train,
+        "device": str(resolve_device(args.evaluate.get("device", EVALUATE_DEFAULTS["device"]))),
     }
 
     def inputs(seed):

@@ -15,16 +15,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
-from poolstudy.atomic import write_json
+from poolstudy.atomic import write_json, write_text
 from poolstudy.phases import module_path, phase_modules
 
 RECEIPT_FORMAT = 1
 
 
 def file_sha256(path: str | Path) -> str:
+    stat = os.stat(path)
+    return _sha256(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    """The hash of a file as it is at this modification time and size: the data file that
+    every seed of a command reads is read once."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         while chunk := file.read(1 << 20):
@@ -82,6 +92,26 @@ def write_receipt(receipt: str | Path, maker: dict, outputs: Iterable[str | Path
         receipt,
         {"made_by": maker, "outputs": {str(path): file_sha256(path) for path in outputs}},
     )
+
+
+CHECKPOINT_CODE = "checkpoint.code"
+"""Beside a run's checkpoint: the hash of the training code that started writing it."""
+
+
+def checkpoint_code_matches(folder: str | Path, code: str) -> bool:
+    """Whether a checkpoint in ``folder`` may be resumed by training ``code``: the training
+    code's identity, which the checkpoint's own does not hold, written beside it when the
+    seed's training started (``mark_checkpoint_code``). A checkpoint without it is not."""
+    try:
+        return (Path(folder) / CHECKPOINT_CODE).read_text() == code
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def mark_checkpoint_code(folder: str | Path, code: str) -> None:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / CHECKPOINT_CODE, code)
 
 
 def stale_seeds(
