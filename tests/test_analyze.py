@@ -301,11 +301,29 @@ def test_regime_checks_convergence_by_doubling_the_budget_paired_by_seed():
     assert unchecked["converged"].isna().all() and (unchecked["budget_n"] == 0).all()
 
 
+def budget_regime(full: dict, half: dict, n_test: int) -> pd.DataFrame:
+    """``regime.csv`` (by operator) of networks whose test accuracies by seed are ``full``
+    under "primary" and ``half`` under its half budget (training 0.3 points higher)."""
+    from poolstudy.analyze import regime_table
+
+    rows = [
+        ("e", "glyphs", condition, operator, seed, metric, "", NAN, NAN, value, n_test)
+        for condition, table in (("primary", full), ("primary_half", half))
+        for operator, values in table.items()
+        for seed, test in enumerate(values)
+        for metric, value in (("accuracy_train", test + 0.3), ("accuracy_test", test))
+    ]
+    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
+    curves = pd.DataFrame(columns=["dataset", "condition", "operator", "seed", "step"])
+    return regime_table(
+        observations, curves, "glyphs", ["primary"], 1.0, 1.0, 0.95, {"primary": "primary_half"}
+    ).set_index("operator")
+
+
 def test_regime_decides_nothing_from_fewer_seeds_than_a_contrast_takes():
     """Convergence and overfitting, like a contrast, need ``stats.MIN_SEEDS`` seeds: one
     half-budget seed beside five full-budget ones checks no convergence, and two seeds
     decide no overfitting; the table keeps what was measured."""
-    from poolstudy.analyze import regime_table
 
     assert stats.MIN_SEEDS == 3
     # "many": five seeds at the full budget, one of them also at half (a gain of 0.1 point);
@@ -316,18 +334,7 @@ def test_regime_decides_nothing_from_fewer_seeds_than_a_contrast_takes():
         "three": [90.0, 91.0, 92.0],
     }
     half = {"many": [94.9], "two": [92.9, 91.9], "three": [89.9, 90.9, 91.9]}
-    rows = [
-        ("e", "glyphs", condition, operator, seed, metric, "", NAN, NAN, value, 2000)
-        for condition, table in (("primary", full), ("primary_half", half))
-        for operator, values in table.items()
-        for seed, test in enumerate(values)
-        for metric, value in (("accuracy_train", test + 0.3), ("accuracy_test", test))
-    ]
-    observations = pd.DataFrame(rows, columns=[*MODEL_KEYS, *COLUMNS])
-    curves = pd.DataFrame(columns=["dataset", "condition", "operator", "seed", "step"])
-    regime = regime_table(
-        observations, curves, "glyphs", ["primary"], 1.0, 1.0, 0.95, {"primary": "primary_half"}
-    ).set_index("operator")
+    regime = budget_regime(full, half, 2000)
     # measured, and reported, but not decided
     assert regime.loc["many", "budget_n"] == 1
     assert regime.loc["many", "budget_gain"] == pytest.approx(0.1)
@@ -1396,3 +1403,17 @@ def test_the_analyze_command_refuses_a_bad_input_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 1
     assert f"{meta}: not a run's metadata (no key dataset, condition" in err
     assert "Traceback" not in err
+
+
+def test_a_mean_gain_on_the_threshold_up_to_float_noise_is_not_below_it():
+    """Gains of 0.95, 1.00 and 1.05 points average to 0.9999999999999952 in floats: on the
+    threshold of 1, so the network has not converged (and the paper prints +1.0)."""
+    from poolstudy.analyze import shown_below
+
+    full = [90.96, 91.04, 91.02]
+    half = [90.01, 90.04, 89.97]
+    gains = np.array(full) - np.array(half)
+    assert gains.mean() < 1.0  # the float noise this is about
+    regime = budget_regime({"max": full}, {"max": half}, 10000)
+    assert bool(regime.loc["max", "converged"]) is False
+    assert shown_below(0.999, 3, 1.0) is True and shown_below(1.0 - 1e-12, 3, 1.0) is False

@@ -115,8 +115,11 @@ def test_a_setting_prints_as_written(value, expected):
         (0.4, 1.0, True, "+0.4"),  # far from it: the usual digit
         (94.96, 95.0, False, "94.96"),
         (95.0, 95.0, False, "95.0"),  # on it: stays on it
-        (0.9999999999, 1.0, False, "0.9999999999"),  # as many digits as it takes
-        (1 - 2**-52, 1.0, False, "0.9999999999999998"),
+        (0.99999, 1.0, False, "0.99999"),  # as many digits as it takes
+        (1.0000003, 1.0, True, "+1.0000003"),
+        # float noise of a mean on the threshold is on it, as analyze decides (stats.on_threshold)
+        (0.9999999999999952, 1.0, True, "+1.0"),
+        (1 - 2**-52, 1.0, False, "1.0"),
         (NAN, 1.0, False, "n/a"),
     ],
 )

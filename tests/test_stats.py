@@ -628,3 +628,21 @@ def test_an_intervals_side_of_zero(low, high, side):
     from poolstudy.stats import interval_side
 
     assert interval_side(low, high) == side
+
+
+@pytest.mark.parametrize(("low", "high"), [(NAN, -1.0), (NAN, 1.0), (1.0, NAN), (-1.0, NAN)])
+def test_an_interval_missing_either_end_has_no_side_of_zero(low, high):
+    from poolstudy.stats import interval_side
+
+    assert interval_side(low, high) is None
+
+
+def test_a_study_without_primary_contrasts_gets_an_empty_contrasts_table_with_its_columns():
+    """``analyze`` passes an empty family where the config declares no primary contrasts:
+    the table has no rows, but its columns all the same."""
+    from poolstudy.stats import CONTRAST_COLUMNS, contrast_table
+
+    observations = frame(clean_rows("max", [80.0, 81.0, 79.0]))
+    for half_budget in (None, {"gap": "half"}):
+        table = contrast_table(observations, [], 1.0, 0.95, half_budget)
+        assert table.empty and list(table.columns) == CONTRAST_COLUMNS

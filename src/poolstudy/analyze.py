@@ -330,8 +330,12 @@ def regime_table(
 
 def shown_below(mean: float, n: int, threshold: float):
     """Whether a mean over ``n`` seeds is below ``threshold``: NA (not checked) with fewer
-    than ``stats.MIN_SEEDS`` seeds, the fewest an interval or a test is computed from."""
-    return bool(mean < threshold) if n >= stats.MIN_SEEDS else pd.NA
+    than ``stats.MIN_SEEDS`` seeds, the fewest an interval or a test is computed from. A mean
+    within float noise of the threshold (``stats.ON_THRESHOLD``) is on it, not below: gains
+    of 0.95, 1.00 and 1.05 average to 0.9999999999999952."""
+    if n < stats.MIN_SEEDS:
+        return pd.NA
+    return bool(mean < threshold and not stats.on_threshold(mean, threshold))
 
 
 def last_step(curves: pd.DataFrame, dataset: str, condition: str | None, operator: str) -> float:

@@ -322,6 +322,15 @@ def contrast_by_seed(selected: pd.DataFrame, first: dict, second: dict) -> pd.Se
     return (sides[0] - sides[1]).dropna()
 
 
+ON_THRESHOLD = 1e-9
+"""Points of accuracy closer than this to a threshold are on it: float noise of a mean
+(``analyze``'s checks decide so, and the paper prints such a mean as the threshold)."""
+
+
+def on_threshold(value: float, threshold: float) -> bool:
+    return math.isclose(value, threshold, rel_tol=0.0, abs_tol=ON_THRESHOLD)
+
+
 def interval_side(low: float, high: float) -> int | None:
     """Where an interval lies against zero: 1 above it, -1 below it, 0 where it holds zero
     (an end on zero included); None without an interval (NaN ends)."""
@@ -356,8 +365,11 @@ def budget_change(
     so ``stable_under_budget`` asks for both: the change shown inside the margin, and the
     half-budget interval on the same side of zero as the full-budget one (``full``: the
     contrast's ``paired_contrast`` at the full budget, over all its seeds): both above zero,
-    both below it, or both holding it (``interval_side``). Empty (n = 0, the truth values
-    NA) where a side has no half-budget condition or runs."""
+    both below it, or both holding it (``interval_side``), and then both shown within the
+    margin by the two one-sided tests or neither (an equivalence at the full budget and
+    nothing shown at half is not the same answer). Empty (n = 0) where a side has no
+    half-budget condition or runs; the truth values NA where fewer than ``MIN_SEEDS`` seeds
+    have both budgets."""
     halves = [half_budget.get(side["condition"]) for side in (first, second)]
     change = pd.Series(dtype=float)
     at_half = pd.Series(dtype=float)
@@ -372,9 +384,13 @@ def budget_change(
     half = paired_contrast(at_half.reindex(change.index).to_numpy(), margin, confidence)
     n = result["n"]
     alpha = significance_level(confidence)
-    within = (n >= MIN_SEEDS and result["p_equivalence"] < alpha) if n else pd.NA
+    # from fewer seeds than a test takes, nothing is shown either way
+    within = bool(result["p_equivalence"] < alpha) if n >= MIN_SEEDS else pd.NA
     side = interval_side(full["ci_low"], full["ci_high"])
     same_side = side is not None and side == interval_side(half["ci_low"], half["ci_high"])
+    if same_side and side == 0:
+        # holding zero, a contrast shows equivalence or nothing: the same at both budgets
+        same_side = (full["p_equivalence"] < alpha) == (half["p_equivalence"] < alpha)
     return {
         "budget_n": n,
         "budget_change": result["mean"],
@@ -385,7 +401,7 @@ def budget_change(
         "half_budget_mean": half["mean"],
         "half_budget_ci_low": half["ci_low"],
         "half_budget_ci_high": half["ci_high"],
-        "stable_under_budget": (within and same_side) if n else pd.NA,
+        "stable_under_budget": (within and same_side) if n >= MIN_SEEDS else pd.NA,
     }
 
 

@@ -410,14 +410,21 @@ def convergence_tex(regime: pd.DataFrame, names) -> str:
             return fmt_against(value, plateau)
 
         def at_most(rows: pd.DataFrame, value: float) -> str:
-            """``by at most +0.3 points`` (``by +0.3 points`` for one network)."""
-            return f"by {'at most ' if len(rows) > 1 else ''}{gain(value)} points"
+            """``by at most +0.3 points`` (``by +0.3 points`` for one network); where no gain
+            is above zero, their range: ``by -1.5 to -0.2 points``."""
+            if len(rows) == 1:
+                return f"by {gain(value)} points"
+            if value > 0:
+                return f"by at most {gain(value)} points"
+            return f"by {gain(rows['budget_gain'].min())} to {gain(value)} points"
 
         steps = f"from {whole(most['half_budget_steps'])} to {whole(most['steps'])} optimiser steps"
         if unconverged.empty:
             # a largest gain of zero or below raised no network's accuracy: it changed them
             verb = "raised" if most["budget_gain"] > 0 else "changed"
-            which = f" ({names(done.loc[[most.name]])})" if len(done) > 1 else ""
+            which = (
+                f" ({names(done.loc[[most.name]])})" if len(done) > 1 and verb == "raised" else ""
+            )
             text += (
                 f"Doubling the training budget ({steps}) {verb} the mean test accuracy of "
                 f"{names(done)} {at_most(done, most['budget_gain'])}{which}, less than the "
@@ -479,16 +486,29 @@ def stable_under_budget(row) -> bool:
     return str(row.stable_under_budget) == "True" and not pd.isna(half)
 
 
+def half_budget_text(row, confidence_text: str) -> str:
+    """``-0.4 points (95 % CI [-0.7, -0.1])``: the contrast ``row`` at half the budget, its
+    mean to the places that put it inside its printed interval (``fmt_estimate``)."""
+    low, high = row.half_budget_ci_low, row.half_budget_ci_high
+    ends = () if math.isnan(low) else fmt_ends(low, high)
+    interval_part = interval_text(low, high, row.budget_n, confidence_text)
+    return f"{fmt_estimate(row.half_budget_mean, *ends)} points ({interval_part})"
+
+
 def budget_change_text(row, confidence_text: str) -> str:
     """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``; where the change was
     shown to lie within the margin, the interval that check rests on (``equivalence_text``)."""
     values = (row.budget_change, row.budget_change_ci_low, row.budget_change_ci_high)
+    within = str(getattr(row, "budget_change_within_margin", row.stable_under_budget)) == "True"
     if stable_under_budget(row):
         change = equivalence_text(*values, row.budget_n, row.margin, confidence_text)
         ends = equivalence_ends(*values, row.budget_n, row.margin, confidence_text)
     else:
-        change = interval_text(*values[1:], row.budget_n, confidence_text)
-        ends = () if math.isnan(values[1]) else fmt_ends(*values[1:])
+        marks = margin_marks(row.margin)
+        change = interval_text(*values[1:], row.budget_n, confidence_text, marks)
+        ends = () if math.isnan(values[1]) else fmt_ends(*values[1:], marks)
+        if within:  # the sentence quotes the interval the margin check rests on too
+            ends += equivalence_ends(*values, row.budget_n, row.margin, confidence_text)
     moved = fmt_estimate(row.budget_change, *ends)
     return f"moved {contrast_label(row)} by {moved} points ({change})"
 
@@ -540,11 +560,8 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             budget_change_text(row, confidence_text) for row in checked_rows if not within(row)
         ]
         changed = [
-            f"{contrast_label(row)} shows, from {fmt_signed(row.half_budget_mean)} points ("
-            + interval_text(
-                row.half_budget_ci_low, row.half_budget_ci_high, row.budget_n, confidence_text
-            )
-            + f") at half the budget to {fmt_signed(row.mean)} points "
+            f"{contrast_label(row)} shows, from {half_budget_text(row, confidence_text)} at half "
+            f"the budget to {mean_text(row, confidence_text)} points "
             f"({interval(row, confidence_text)}) at the full budget"
             for row in checked_rows
             if within(row) and recorded(row) and not stable_under_budget(row)
@@ -618,13 +635,7 @@ def budget_tex(rows: list, confidence_text: str) -> str:
         recorded = not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
         half = ""
         if not pd.isna(getattr(row, "half_budget_mean", math.nan)):
-            half = (
-                f"{fmt_signed(row.half_budget_mean)} points ("
-                + interval_text(
-                    row.half_budget_ci_low, row.half_budget_ci_high, row.budget_n, confidence_text
-                )
-                + ")"
-            )
+            half = half_budget_text(row, confidence_text)
         full = interval(row, confidence_text)
         if stable_under_budget(row):
             ending = (

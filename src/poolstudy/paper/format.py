@@ -9,6 +9,7 @@ import re
 import pandas as pd
 
 from poolstudy.pooling import OPERATORS
+from poolstudy.stats import on_threshold
 
 BASELINE = "none"
 
@@ -91,6 +92,8 @@ def fmt_beside(
         return "n/a"
     value = float(value)
     thresholds = [float(t) for t in (threshold if isinstance(threshold, tuple) else (threshold,))]
+    # float noise of a mean on a threshold is on it, as analyze's checks decide
+    value = next((t for t in thresholds if on_threshold(value, t)), value)
     sign = "+" if signed else ""
 
     def sides(number: float) -> list[int]:
