@@ -471,3 +471,50 @@ def test_an_interval_keeps_each_end_on_its_side_of_the_marks_it_is_given():
 
     assert ci_text(0.961, 0.979, "95") == "95\\,\\% CI [+1.0, +1.0]"
     assert ci_text(0.961, 0.979, "95", (-1.0, 0.0, 1.0)) == "95\\,\\% CI [+0.96, +0.98]"
+
+
+def test_fmt_shows_the_sign_of_a_value_that_rounds_to_zero_in_at_most_most_digits_places():
+    from poolstudy.paper.format import MOST_DIGITS
+
+    assert MOST_DIGITS == 6
+    assert fmt(-6e-7) == "-0.000001"  # the sixth place shows it
+    assert (fmt(-4e-7), fmt(4e-7, 2)) == ("0.0", "0.00")  # it takes a seventh: noise, 0
+
+
+def test_a_value_beside_a_threshold_gets_the_digits_asked_for_even_past_every_digit():
+    from poolstudy.paper.format import EVERY_DIGIT
+
+    for digits in (EVERY_DIGIT - 1, EVERY_DIGIT, EVERY_DIGIT + 1):
+        assert fmt_beside(0.25, 1.0, digits) == f"{0.25:.{digits}f}"
+
+
+@pytest.mark.parametrize(
+    ("mean", "ends", "expected"),
+    [
+        # a mean that rounds onto an end of its interval prints as that end, which is inside
+        (0.31, ("+0.3", "+0.65"), "+0.3"),
+        (0.59, ("+0.25", "+0.6"), "+0.6"),
+        # an interval without ends (n/a: too few seeds) bounds nothing; the others still do
+        (0.97, ("+0.96", "+0.98", "n/a", "n/a"), "+0.97"),
+        (0.97, ("n/a", "n/a", "+0.96", "+0.98"), "+0.97"),
+        (0.97, ("n/a", "n/a"), "+1.0"),
+        (NAN, ("+0.96", "+0.98"), "n/a"),
+        # a mean that no places put inside an interval: the places of its ends, no more
+        (0.5, ("+0.9", "+1.0"), "+0.5"),
+        (0.5, ("+0.90", "+1.00"), "+0.50"),
+    ],
+)
+def test_a_mean_prints_on_the_ends_of_its_interval_and_ignores_intervals_without_ends(
+    mean, ends, expected
+):
+    from poolstudy.paper.format import fmt_estimate
+
+    assert fmt_estimate(mean, *ends) == expected
+
+
+def test_an_interval_keeps_its_ends_on_their_side_of_zero_unless_given_other_marks():
+    from poolstudy.paper.format import interval_text
+
+    assert interval_text(-0.03, 0.97, 5, "95") == "95\\,\\% CI [-0.03, +1.0]"
+    assert interval_text(-0.03, 0.97, 5, "95", (0.0, 1.0)) == "95\\,\\% CI [-0.03, +0.97]"
+    assert interval_text(NAN, NAN, 2, "95") == "2 seeds, too few for an interval"

@@ -560,3 +560,14 @@ def test_zero_fill_keeps_the_images_dtype(dtype, protocol):
     assert moved.dtype == dtype
     assert (moved[0, :, :, :2] == 0).all() and (moved[1, :, :3, :] == 0).all()
     assert torch.equal(moved[0, :, :, 2:], x[0, :, :, :3])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_subpixel_returns_half_precision_images_in_their_dtype(dtype):
+    # the offsets reach the interpolation in float32 (_offset_dtype); the weights, and so the
+    # result, are in the images' dtype
+    x = images(dtype)
+    moved = shift(x, 0.5, -0.25, "subpixel")
+    assert moved.dtype == dtype
+    expected = shift(x.float(), 0.5, -0.25, "subpixel").to(dtype)
+    torch.testing.assert_close(moved, expected)
