@@ -1417,3 +1417,72 @@ def test_a_mean_gain_on_the_threshold_up_to_float_noise_is_not_below_it():
     regime = budget_regime({"max": full}, {"max": half}, 10000)
     assert bool(regime.loc["max", "converged"]) is False
     assert shown_below(0.999, 3, 1.0) is True and shown_below(1.0 - 1e-12, 3, 1.0) is False
+
+
+def test_read_correct_refuses_an_evaluation_file_in_one_line_naming_it(tmp_path):
+    """read_correct reads the evaluation files itself: one of a single accuracy_test row is
+    one, one that is not CSV or has no accuracy_test row is refused naming the file."""
+    from poolstudy.atomic import CorruptFile
+
+    path, _ = write_run(tmp_path, "gap", "max", 4, 90.0, 99.0)
+    record = tmp_path / "record.npy"
+    np.save(record, np.ones(10, dtype=np.uint8))
+    frame = pd.read_csv(path)
+    frame[frame["metric"] == "accuracy_test"].to_csv(path, index=False)  # its only row
+    (row,) = read_correct([path], [record]).to_dict("records")
+    assert row["seed"] == 4 and row["correct"].tolist() == [1] * 10
+    again = "; run the step that writes it again"
+    frame[frame["metric"] == "accuracy_train"].to_csv(path, index=False)
+    with pytest.raises(CorruptFile) as info:
+        read_correct([path], [record])
+    assert str(info.value) == f"{path}: not an evaluation file (no accuracy_test row){again}"
+    path.write_text("")
+    with pytest.raises(CorruptFile) as info:
+        read_correct([path], [record])
+    assert str(info.value) == (
+        f"{path}: not an evaluation file (not CSV: No columns to parse from file){again}"
+    )
+
+
+def test_read_input_table_words_the_parsers_error_and_every_missing_column(tmp_path):
+    from poolstudy.analyze import EVALUATION_COLUMNS, read_input_table
+    from poolstudy.atomic import CorruptFile
+
+    path, _ = write_run(tmp_path, "gap", "max", 4, 90.0, 99.0)
+    pd.read_csv(path).drop(columns=["value", "n"]).to_csv(path, index=False)
+    with pytest.raises(CorruptFile) as info:
+        read_input_table(path, EVALUATION_COLUMNS, "a table")
+    assert str(info.value) == (
+        f"{path}: not a table (no column value, n); run the step that writes it again"
+    )
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    with pytest.raises(CorruptFile) as info:
+        read_input_table(path, EVALUATION_COLUMNS, "a table")
+    assert str(info.value) == (
+        f"{path}: not a table (not CSV: 'utf-8' codec can't decode byte 0x89 in position 0: "
+        "invalid start byte); run the step that writes it again"
+    )
+
+
+def test_a_per_image_record_numpy_cannot_read_is_refused_with_numpys_reason(tmp_path):
+    """A pickled (object) array is never unpickled: numpy refuses it, and so does the
+    record's reader, with numpy's reason; so is a file cut short."""
+    from poolstudy.analyze import read_image_record
+    from poolstudy.atomic import CorruptFile
+
+    path = tmp_path / "record.npy"
+    np.save(path, np.array([1, None, 0], dtype=object), allow_pickle=True)
+    with pytest.raises(CorruptFile) as info:
+        read_image_record(path, 3)
+    assert str(info.value) == (
+        f"{path}: not a per-image record (Object arrays cannot be loaded when "
+        "allow_pickle=False); run the step that writes it again"
+    )
+    np.save(path, np.ones(10, dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(CorruptFile) as info:
+        read_image_record(path, 10)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a per-image record (")
+    assert "could only read 7 elements" in message
+    assert message.endswith("); run the step that writes it again")
