@@ -25,7 +25,7 @@ from poolstudy.paper.format import (
     op_tex,
     plural,
 )
-from poolstudy.stats import MIN_SEEDS, VERDICTS, significance_level
+from poolstudy.stats import MIN_SEEDS, VERDICTS, interval_side, significance_level
 
 
 def side_tex(condition: str, operator: str, shared_condition: str | None) -> str:
@@ -482,8 +482,24 @@ def stable_under_budget(row) -> bool:
     above, both below, or both holding zero). A row without that interval (a table written
     before ``analyze`` recorded it: no ``half_budget_ci_low``) checked only the change, so
     it is not."""
-    half = getattr(row, "half_budget_ci_low", math.nan)
-    return str(row.stable_under_budget) == "True" and not pd.isna(half)
+    return str(row.stable_under_budget) == "True" and half_budget_recorded(row)
+
+
+def half_budget_recorded(row) -> bool:
+    """Whether the table holds the contrast ``row``'s interval at half the budget (tables
+    written before ``analyze`` recorded it have none)."""
+    return not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
+
+
+def change_within_margin(row) -> bool:
+    """Whether the budget change of the contrast ``row`` was shown to lie within the margin
+    (in tables written before ``analyze`` recorded that apart, ``stable_under_budget``
+    meant just that)."""
+    return str(getattr(row, "budget_change_within_margin", row.stable_under_budget)) == "True"
+
+
+SIDE_WORDS = {1: "above zero", -1: "below zero", 0: "across zero"}
+"""An interval's place against zero (``stats.interval_side``), in words."""
 
 
 def half_budget_text(row, confidence_text: str) -> str:
@@ -499,7 +515,6 @@ def budget_change_text(row, confidence_text: str) -> str:
     """``moved max - none_rf by +0.3 points (95 % CI [-0.8, +1.4])``; where the change was
     shown to lie within the margin, the interval that check rests on (``equivalence_text``)."""
     values = (row.budget_change, row.budget_change_ci_low, row.budget_change_ci_high)
-    within = str(getattr(row, "budget_change_within_margin", row.stable_under_budget)) == "True"
     if stable_under_budget(row):
         change = equivalence_text(*values, row.budget_n, row.margin, confidence_text)
         ends = equivalence_ends(*values, row.budget_n, row.margin, confidence_text)
@@ -507,7 +522,7 @@ def budget_change_text(row, confidence_text: str) -> str:
         marks = margin_marks(row.margin)
         change = interval_text(*values[1:], row.budget_n, confidence_text, marks)
         ends = () if math.isnan(values[1]) else fmt_ends(*values[1:], marks)
-        if within:  # the sentence quotes the interval the margin check rests on too
+        if change_within_margin(row):  # the sentence quotes the margin check's interval too
             ends += equivalence_ends(*values, row.budget_n, row.margin, confidence_text)
     moved = fmt_estimate(row.budget_change, *ends)
     return f"moved {contrast_label(row)} by {moved} points ({change})"
@@ -546,28 +561,25 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     unchecked = deciding[~checked(deciding)]
     learning = []
     if not unconverged.empty and not all(stable_under_budget(row) for row in rows):
-
-        def within(row) -> bool:  # the change shown within the margin (older tables: stable)
-            return str(getattr(row, "budget_change_within_margin", row.stable_under_budget)) == (
-                "True"
-            )
-
-        def recorded(row) -> bool:  # the contrast's interval at half the budget
-            return not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
-
         checked_rows = [row for row in rows if budget_checked(row)]
         moved = [
-            budget_change_text(row, confidence_text) for row in checked_rows if not within(row)
+            budget_change_text(row, confidence_text)
+            for row in checked_rows
+            if not change_within_margin(row)
         ]
         changed = [
             f"{contrast_label(row)} shows, from {half_budget_text(row, confidence_text)} at half "
             f"the budget to {mean_text(row, confidence_text)} points "
             f"({interval(row, confidence_text)}) at the full budget"
             for row in checked_rows
-            if within(row) and recorded(row) and not stable_under_budget(row)
+            if change_within_margin(row)
+            and half_budget_recorded(row)
+            and not stable_under_budget(row)
         ]
         unrecorded = [
-            contrast_label(row) for row in checked_rows if within(row) and not recorded(row)
+            contrast_label(row)
+            for row in checked_rows
+            if change_within_margin(row) and not half_budget_recorded(row)
         ]
         clauses = []
         if moved:
@@ -624,15 +636,12 @@ def budget_tex(rows: list, confidence_text: str) -> str:
     alpha = significance(confidence_text)
 
     def side(low: float, high: float) -> str:
-        return "above zero" if low > 0 else "below zero" if high < 0 else "across zero"
+        return SIDE_WORDS[interval_side(low, high)]
 
     parts = []
     for row in checked_rows:
         margin = f"$\\pm${fmt_exact(row.margin)} points"
         tests = f"two one-sided tests, {p_text(row.budget_change_p_equivalence, alpha)}"
-        within = getattr(row, "budget_change_within_margin", row.stable_under_budget)
-        # the contrast's interval at half the budget (tables written before had none)
-        recorded = not pd.isna(getattr(row, "half_budget_ci_low", math.nan))
         half = ""
         if not pd.isna(getattr(row, "half_budget_mean", math.nan)):
             half = half_budget_text(row, confidence_text)
@@ -643,7 +652,7 @@ def budget_tex(rows: list, confidence_text: str) -> str:
                 f"{half}, {side(row.half_budget_ci_low, row.half_budget_ci_high)} as at the "
                 f"full budget ({full}): over this range the answer does not depend on the budget"
             )
-        elif str(within) == "True":
+        elif change_within_margin(row):
             inside = equivalence_text(
                 row.budget_change,
                 row.budget_change_ci_low,
@@ -654,7 +663,7 @@ def budget_tex(rows: list, confidence_text: str) -> str:
             )
             shown = f", shown to lie within {margin} (two one-sided tests, {inside}, "
             shown += f"{p_text(row.budget_change_p_equivalence, alpha)}), but "
-            if recorded:
+            if half_budget_recorded(row):
                 ending = (
                     f"{shown}at half the budget it was {half}, "
                     f"{side(row.half_budget_ci_low, row.half_budget_ci_high)}, where at the "
