@@ -44,6 +44,19 @@ def imports_after(code: str, module: str) -> bool:
     return result.stdout.strip().splitlines()[-1] == "True"
 
 
+def local_rules(project: Path = REPO) -> set[str]:
+    """The rules the Snakefile's `localrules` directive names: they run where Snakemake runs,
+    also under a cluster's profile."""
+    import re
+
+    text = (project / "Snakefile").read_text()
+    return {
+        name
+        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.MULTILINE)
+        for name in re.findall(r"\w+", block)
+    }
+
+
 def copy_project(dest: Path, config: Path | None = TINY_CONFIG) -> Path:
     """Copy the project's source files (no outputs) to ``dest``; use ``config`` as default."""
     copy_sources(dest)

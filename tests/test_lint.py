@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import local_rules
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "tests/data/tiny.yaml"
@@ -19,6 +20,19 @@ def tool(name: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; run `make setup`")
     return path
+
+
+def workflow_rules() -> set[str]:
+    """Every rule of the workflow, as `snakemake --list-rules` names them for the tiny config
+    (which has a sweep, so every seed group's rules)."""
+    result = subprocess.run(
+        [tool("snakemake"), "--list-rules", "--configfile", TINY, "--replace-workflow-config"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return set(result.stdout.split())
 
 
 def test_ruff_is_clean():
@@ -87,14 +101,7 @@ def test_the_slurm_profile_names_rules_of_the_workflow():
     import yaml
 
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
-    result = subprocess.run(
-        [tool("snakemake"), "--list-rules", "--configfile", TINY, "--replace-workflow-config"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    rules = set(result.stdout.split())
+    rules = workflow_rules()
     assert {"train_main", "evaluate_main", "train_sweep", "evaluate_sweep"} <= rules
     assert set(profile["set-resources"]) <= rules
     assert set(profile["set-threads"]) <= rules
@@ -401,31 +408,15 @@ def test_the_snakemake_floor_has_the_flags_the_docs_use():
         assert tuple(map(int, floor.split("."))) >= (9, 0)
 
 
-def local_rules() -> set[str]:
-    """The rules the Snakefile's `localrules` directive names."""
-    import re
-
-    [block] = re.findall(
-        r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (REPO / "Snakefile").read_text(), re.M
-    )
-    return set(re.findall(r"\w+", block))
-
-
 def test_the_rules_that_need_tex_or_run_briefly_stay_off_the_cluster():
     """The paper needs TeX, which `make setup` installs only where it ran (the login node of a
     cluster): it is a local rule, as are the short steps before it; the rules the SLURM profile
     sizes for compute nodes (training, evaluation) are not."""
     import yaml
 
+    assert (REPO / "Snakefile").read_text().count("\nlocalrules:") == 1  # one directive
     local = local_rules()
     assert {"paper", "paper_inputs", "figures", "analyze"} <= local
-    result = subprocess.run(
-        [tool("snakemake"), "--list-rules", "--configfile", TINY, "--replace-workflow-config"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert local <= set(result.stdout.split())
+    assert local <= workflow_rules()
     profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
     assert not local & set(profile["set-resources"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import run
+from conftest import local_rules, run
 from slurm_cluster import PARTITION, LocalSlurm, conf_in_the_way, install, missing_requirement
 from small_study import small_local_run, small_project  # noqa: F401 (a fixture)
 
@@ -77,16 +77,6 @@ def planned_jobs(project: Path) -> Counter:
         if len(parts) == 2 and parts[1].isdigit() and parts[0] != "all":
             counts[parts[0]] = int(parts[1])
     return counts
-
-
-def local_rules(project: Path) -> set[str]:
-    """The rules the Snakefile's `localrules` directive names: they run where Snakemake runs."""
-    text = (project / "Snakefile").read_text()
-    return {
-        name
-        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", text, re.MULTILINE)
-        for name in re.findall(r"\w+", block)
-    }
 
 
 def slurm_jobs(cluster: LocalSlurm) -> list[dict[str, str]]:
