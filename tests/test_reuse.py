@@ -178,32 +178,95 @@ def test_an_evaluation_needs_one_table_and_record_per_seed(capsys, data_path, tm
     )
 
 
-@pytest.mark.parametrize("marker", [None, "other code", "this code"])
-def test_a_checkpoint_is_resumed_only_by_the_training_code_that_wrote_it(
+def writer(code: str, threads: int | None) -> str:
+    return reuse.checkpoint_writer({"code": code, "arguments": {"threads": threads}})
+
+
+@pytest.mark.parametrize(
+    "marker", [None, "other code", "this code, other threads", "this code, its threads"]
+)
+def test_a_checkpoint_is_resumed_only_by_the_training_code_and_threads_that_wrote_it(
     data_path, tmp_path, monkeypatch, marker
 ):
-    """A checkpoint holds no trace of the code that wrote it: resumed after an edit to the
-    training code, it would finish a seed that its receipt then ascribes to the new code."""
+    """A checkpoint holds no trace of the code or thread count that wrote it: resumed after an
+    edit to the training code, or with another thread count on the CPU, it would finish a seed
+    that its receipt then ascribes to the new code or count."""
     import poolstudy.train
 
     folder = tmp_path / "m" / "0"
     folder.mkdir(parents=True)
     (folder / "checkpoint.pt").write_bytes(b"a checkpoint")
+    code = reuse.code_sha256("train")
+    marks = {
+        "other code": writer("other code", 1),
+        "this code, other threads": writer(code, 2),
+        "this code, its threads": writer(code, 1),  # the command's --threads 1
+    }
     if marker is not None:
-        code = reuse.code_sha256("train") if marker == "this code" else marker
-        (folder / reuse.CHECKPOINT_CODE).write_text(code)
+        (folder / reuse.CHECKPOINT_WRITER).write_text(marks[marker])
     seen = []
 
     def train_cell(data, operator, seeds, *args, **kwargs):
         seen.append((folder / "checkpoint.pt").exists())
-        assert (folder / reuse.CHECKPOINT_CODE).read_text() == reuse.code_sha256("train")
+        assert (folder / reuse.CHECKPOINT_WRITER).read_text() == writer(code, 1)
         raise RuntimeError("stopped")  # as a failed run: the checkpoint and its mark stay
 
     monkeypatch.setattr(poolstudy.train, "train_cell", train_cell)
     with pytest.raises(RuntimeError, match="stopped"):
         cli.main(train_command(data_path, tmp_path, [0]))
-    assert seen == [marker == "this code"]
-    assert (folder / reuse.CHECKPOINT_CODE).exists()
+    assert seen == [marker == "this code, its threads"]
+    assert (folder / reuse.CHECKPOINT_WRITER).exists()
+
+
+def test_a_seed_trained_on_the_cpu_with_another_thread_count_is_trained_again(
+    data_path, tmp_path, monkeypatch
+):
+    """oneDNN sums a weight's gradient in per-thread parts, so the thread count is part of
+    what makes a seed's bytes on the CPU; a command without ``--threads`` runs PyTorch's."""
+    import torch
+
+    calls = trained(monkeypatch)
+    assert cli.main(train_command(data_path, tmp_path, [0])) == 0
+    assert cli.main(train_command(data_path, tmp_path, [0])) == 0
+    assert calls == [[0]]
+    without_threads = train_command(data_path, tmp_path, [0])[:-2]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert cli.main(without_threads) == 0
+    assert calls == [[0]]  # PyTorch's count is the one it was trained with
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert cli.main(without_threads) == 0
+    assert calls == [[0], [0]]
+    receipt = json.loads((tmp_path / "m" / "0" / "receipt.json").read_text())
+    assert receipt["made_by"]["arguments"]["threads"] == 2
+
+
+def test_an_evaluations_forward_pass_is_the_same_with_any_thread_count():
+    """Why an evaluation's receipt names no thread count: on the CPU the network's outputs
+    (the evaluation's only arithmetic besides counting) are the same bytes with 1 and with 2
+    threads, also for the batch-norm-folded network the evaluation runs."""
+    import torch
+
+    from poolstudy.inference import fold_batchnorm
+    from poolstudy.models import ModelSpec, build_model
+
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    outputs = []
+    try:
+        for operator in ("max", "none_rf"):
+            model = build_model(ModelSpec(operator, 1, 10, 16)).eval()
+            for module in model.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.running_var.uniform_(0.5, 2.0)
+            model = fold_batchnorm(model).to(memory_format=torch.channels_last)
+            images = torch.rand(300, 1, 16, 16).contiguous(memory_format=torch.channels_last)
+            for count in (1, 2):
+                torch.set_num_threads(count)
+                with torch.no_grad():
+                    outputs.append(model(images))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(outputs[i], outputs[i + 1]) for i in (0, 2))
 
 
 def test_a_finished_cell_leaves_no_checkpoint_mark_and_its_receipt_names_the_device(
@@ -212,7 +275,8 @@ def test_a_finished_cell_leaves_no_checkpoint_mark_and_its_receipt_names_the_dev
     trained(monkeypatch)
     assert cli.main(train_command(data_path, tmp_path, [0])) == 0
     folder = tmp_path / "m" / "0"
-    assert not (folder / reuse.CHECKPOINT_CODE).exists()
+    assert not (folder / reuse.CHECKPOINT_WRITER).exists()
     receipt = json.loads((folder / "receipt.json").read_text())
     assert receipt["made_by"]["arguments"]["device"] == "cpu"
+    assert receipt["made_by"]["arguments"]["threads"] == 1
     assert receipt["made_by"]["code"] == reuse.code_sha256("train")

@@ -142,6 +142,8 @@ AGAIN_HELP = (
 def cmd_train(args) -> int:
     from pathlib import Path
 
+    import torch
+
     from poolstudy import reuse
     from poolstudy.checkpoint import CHECKPOINT_NAME, remove_checkpoint
     from poolstudy.config import ConfigError
@@ -158,7 +160,12 @@ def cmd_train(args) -> int:
         key: getattr(args, key) for key in ("operator", "condition", "model", "train", "placement")
     }
     # the device a setting of "auto" resolves to here: a seed trained on another is not kept
-    arguments["device"] = str(resolve_device(TrainConfig.from_dict(args.train).device))
+    device = resolve_device(TrainConfig.from_dict(args.train).device)
+    arguments["device"] = str(device)
+    if device.type == "cpu":
+        # oneDNN's weight gradients sum over the batch in per-thread parts: trained with another
+        # thread count, a seed's bytes differ (its forward passes do not)
+        arguments["threads"] = args.threads or torch.get_num_threads()
     stale, makers = seeds_to_make(
         args,
         "train",
@@ -169,13 +176,13 @@ def cmd_train(args) -> int:
     )
     if not stale:
         return 0
-    code = makers[stale[0]]["code"]
+    writer = reuse.checkpoint_writer(makers[stale[0]])
     for seed in stale:
-        # a checkpoint holds no trace of the code that wrote it: resumed by other code, it
-        # would make a seed that its receipt then ascribes to this code
-        if not reuse.checkpoint_code_matches(folders[seed], code):
+        # a checkpoint holds no trace of the code or thread count that wrote it: resumed by
+        # others, it would make a seed that its receipt then ascribes to these
+        if not reuse.checkpoint_writer_matches(folders[seed], writer):
             remove_checkpoint(folders[seed] / CHECKPOINT_NAME)
-        reuse.mark_checkpoint_code(folders[seed], code)
+        reuse.mark_checkpoint_writer(folders[seed], writer)
     for result in train_cell(
         args.data,
         args.operator,
@@ -195,7 +202,7 @@ def cmd_train(args) -> int:
             f"{meta['wall_seconds']:.1f}s on {meta['device']}"
         )
     for seed in stale:  # train_cell removed their checkpoints
-        (folders[seed] / reuse.CHECKPOINT_CODE).unlink(missing_ok=True)
+        (folders[seed] / reuse.CHECKPOINT_WRITER).unlink(missing_ok=True)
     return 0
 
 

@@ -94,24 +94,30 @@ def write_receipt(receipt: str | Path, maker: dict, outputs: Iterable[str | Path
     )
 
 
-CHECKPOINT_CODE = "checkpoint.code"
-"""Beside a run's checkpoint: the hash of the training code that started writing it."""
+CHECKPOINT_WRITER = "checkpoint.code"
+"""Beside a run's checkpoint: what started writing it (``checkpoint_writer``)."""
 
 
-def checkpoint_code_matches(folder: str | Path, code: str) -> bool:
-    """Whether a checkpoint in ``folder`` may be resumed by training ``code``: the training
-    code's identity, which the checkpoint's own does not hold, written beside it when the
-    seed's training started (``mark_checkpoint_code``). A checkpoint without it is not."""
+def checkpoint_writer(maker: dict) -> str:
+    """What a checkpoint's bytes depend on beyond what it holds itself: the hash of the
+    training code and, on the CPU, the thread count (``maker``, a seed's ``made_by``)."""
+    return json.dumps({"code": maker["code"], "threads": maker["arguments"].get("threads")})
+
+
+def checkpoint_writer_matches(folder: str | Path, writer: str) -> bool:
+    """Whether a checkpoint in ``folder`` may be resumed by ``writer`` (``checkpoint_writer``):
+    the checkpoint's own identity does not hold it, so it is written beside the checkpoint when
+    the seed's training starts (``mark_checkpoint_writer``). A checkpoint without it is not."""
     try:
-        return (Path(folder) / CHECKPOINT_CODE).read_text() == code
+        return (Path(folder) / CHECKPOINT_WRITER).read_text() == writer
     except (OSError, UnicodeDecodeError):
         return False
 
 
-def mark_checkpoint_code(folder: str | Path, code: str) -> None:
+def mark_checkpoint_writer(folder: str | Path, writer: str) -> None:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_text(folder / CHECKPOINT_CODE, code)
+    write_text(folder / CHECKPOINT_WRITER, writer)
 
 
 def stale_seeds(
