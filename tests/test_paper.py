@@ -225,7 +225,7 @@ def models_frame(operators, conditions=("gap",)) -> pd.DataFrame:
 
 def test_operators_table_rows_in_registry_order():
     present = list(reversed(OPERATORS))
-    table = operators_table(models_frame(present))
+    table = operators_table(models_frame(present), "gap")
     rows = body_rows(table)
     assert len(rows) == len(OPERATORS)
     for row, name in zip(rows, OPERATORS, strict=True):
@@ -238,7 +238,7 @@ def test_operators_table_rows_in_registry_order():
 
 
 def test_operators_table_subset_and_values():
-    table = operators_table(models_frame(["max"]))
+    table = operators_table(models_frame(["max"]), "gap")
     rows = body_rows(table)
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].removesuffix(r"\\").split("&")]
@@ -1755,6 +1755,11 @@ def test_the_paper_inputs_take_the_configured_primary_condition(tmp_path):
     assert (out / "controls.tex").read_text() == paper.typeset_minus(controls)
     numbers = (out / "numbers.tex").read_text()
     assert f"\\psset{{primary.condition}}{{{latex_escape(other)}}}" in numbers
+    operators = (out / "operators_table.tex").read_text()
+    assert operators == paper.typeset_minus(paper.operators_table(t["models"][
+        t["models"]["dataset"] == "glyphs"], other))  # fmt: skip
+    assert operators != paper.typeset_minus(paper.operators_table(t["models"][
+        t["models"]["dataset"] == "glyphs"], conditions[0]))  # fmt: skip
 
 
 def read_back(tables: Path) -> dict[str, pd.DataFrame]:
@@ -1808,7 +1813,7 @@ def test_every_paper_input_is_written_from_the_tables_with_the_settings(tmp_path
     level = "90"
     expected = {
         "numbers": paper.numbers_tex(paper.number_entries(t, settings)),
-        "operators_table": paper.operators_table(primary),
+        "operators_table": paper.operators_table(primary, "primary"),
         "parameters_table": paper.parameters_table(primary),
         "datasets_table": paper.datasets_table(["glyphs"], settings["data_options"]),
         "conditions_table": paper.conditions_table(settings["conditions_table"], models),

@@ -319,7 +319,7 @@ def test_the_operators_and_parameters_tables_in_full():
         else OPERATORS[name].summary
         for name in ("none", "max")
     }
-    assert tables.operators_table(models) == (
+    assert tables.operators_table(models, "gap") == (
         "\\begin{tabular}{lp{8.2cm}rrr}\n"
         "\\toprule\n"
         "operator & what it does & MFLOPs & RF & final map \\\\\n"
@@ -329,6 +329,14 @@ def test_the_operators_and_parameters_tables_in_full():
         "\\bottomrule\n"
         "\\end{tabular}\n"
     )
+    # the accounting under the condition named, an operator it did not train under the first
+    # that did, named in its row
+    flat = models[(models["condition"] == "flat") | (models["operator"] == "none")]
+    assert tables.operators_table(flat, "flat").splitlines()[4:6] == [
+        f"\\texttt{{none}} & {described['none']} (under \\texttt{{gap}}) & 12.35 & 7 & "
+        "32$\\times$32 \\\\",
+        f"\\texttt{{max}} & {described['max']} & 2.60 & 18 & 4$\\times$4 \\\\",
+    ]
     assert tables.parameters_table(models) == (
         "\\begin{tabular}{lrr}\n"
         "\\toprule\n"

@@ -131,7 +131,7 @@ def write_paper_inputs(
     shown = stability_protocol(tables["summary"], primary, condition)
     outputs = {
         "numbers": numbers_tex(number_entries(tables, settings)),
-        "operators_table": operators_table(models),
+        "operators_table": operators_table(models, condition),
         "parameters_table": parameters_table(models),
         "datasets_table": datasets_table(datasets, settings.get("data_options")),
         "conditions_table": conditions_table(

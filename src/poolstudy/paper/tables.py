@@ -23,25 +23,29 @@ from poolstudy.paper.format import (
 from poolstudy.pooling import OPERATORS
 
 
-def operators_table(models: pd.DataFrame) -> str:
+def operators_table(models: pd.DataFrame, condition: str) -> str:
     """Every operator that was run: what it is, its source, and the accounting of its network
-    under the first condition (forward MFLOPs per image, receptive field of the last stage,
-    final feature-map size). Parameters per condition are ``parameters_table``'s."""
-    conditions = ordered(models, "condition")
-    first = models[models["condition"] == conditions[0]]
+    (forward MFLOPs per image, receptive field of the last stage, final feature-map size) under
+    ``condition`` (the primary one), or, for an operator that condition did not train, under
+    the first condition that did, named in its row. Parameters per condition are
+    ``parameters_table``'s."""
+    order = [condition, *ordered(models, "condition")]
     lines = [
         r"\begin{tabular}{lp{8.2cm}rrr}",
         r"\toprule",
         r"operator & what it does & MFLOPs & RF & final map \\",
         r"\midrule",
     ]
-    for operator in present_operators(first):
-        run = first[first["operator"] == operator].iloc[0]
+    for operator in present_operators(models):
+        runs = models[models["operator"] == operator]
+        shown = next(c for c in order if (runs["condition"] == c).any())
+        run = runs[runs["condition"] == shown].iloc[0]
         cls = OPERATORS[operator]
         source = f" \\cite{{{cls.source}}}" if cls.source else ""
+        under = "" if shown == condition else f" (under \\texttt{{{latex_escape(shown)}}})"
         size = int(run["final_feature_map"])
         lines.append(
-            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source} & "
+            f"{op_tex(operator)} & {latex_escape(cls.summary)}{source}{under} & "
             f"{fmt(run['flops'] / 1e6, 2)} & "
             f"{int(run['receptive_field'])} & {size}$\\times${size} \\\\"
         )
