@@ -3,8 +3,8 @@
 #   1. a virtual environment (.venv, or $VENV) with exactly the versions in requirements.lock
 #      (hash-checked; installed by uv, itself at the version and hashes the lock gives) and the
 #      project; synced again only when requirements.lock or pyproject.toml changes;
-#   2. TeX for the paper, from Debian's packages when it is missing and we are root;
-#      otherwise a message that says what to install.
+#   2. TeX for the paper, and Python's venv module and git where they are missing, from
+#      Debian's packages when we are root; otherwise a message that says what to install.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -15,6 +15,35 @@ TEX_PACKAGES="texlive-latex-base texlive-latex-recommended texlive-fonts-recomme
 TEX_FILES="booktabs.sty natbib.sty hyperref.sty microtype.sty lmodern.sty plainnat.bst"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+can_apt() { [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; }
+
+apt_install() {
+    step "Installing from Debian's packages: $*"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Debian's Python leaves out venv (python3-venv); git names the commit in the paper's footer and
+# the tests run it.
+setup_system() {
+    local missing=()
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    command -v git >/dev/null || missing+=(git)
+    [[ ${#missing[@]} == 0 ]] && return
+    if can_apt; then
+        apt_install "${missing[@]}"
+        return
+    fi
+    if [[ " ${missing[*]} " == *" python3-venv "* ]]; then
+        echo "$PYTHON cannot make a virtual environment (no venv/ensurepip module)." >&2
+        echo "Install: sudo apt-get install ${missing[*]} (or set PYTHON), then run again." >&2
+        exit 1
+    fi
+    echo "git is missing: the paper will not name its commit, and the tests need it" \
+        "(sudo apt-get install git)." >&2
+}
 
 setup_python() {
     if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
@@ -59,12 +88,9 @@ setup_tex() {
         echo "TeX is ready."
         return
     fi
-    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-        step "Installing TeX from Debian's packages: $TEX_PACKAGES"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
+    if can_apt; then
         # shellcheck disable=SC2086
-        apt-get install -y -qq --no-install-recommends $TEX_PACKAGES >/dev/null
+        apt_install $TEX_PACKAGES
         tex_ready && return
     fi
     cat >&2 <<MSG
@@ -76,5 +102,6 @@ MSG
     exit 1
 }
 
+setup_system
 setup_python
 setup_tex
