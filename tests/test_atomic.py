@@ -113,6 +113,40 @@ def test_success_replaces_the_file_with_the_permissions_of_a_new_one(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
 
 
+def test_the_file_reaches_the_disk_before_its_rename_and_the_folder_after(
+    tmp_path, monkeypatch
+):
+    """A rename can reach the disk before the data it names: after a power cut the finished
+    name would hold nothing. So the temporary is flushed before it is renamed, and the folder
+    (its new entry) after; a file system that refuses to flush a folder is no error."""
+    import poolstudy.atomic as atomic
+
+    target = tmp_path / "table.csv"
+    events, real_replace = [], os.replace
+
+    def fsync(fd):
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        events.append(("fsync", path.name, path.read_bytes() if path.is_file() else None))
+        if path.is_dir():
+            raise OSError("folders cannot be flushed here")
+
+    def replace(source, destination):
+        events.append(("replace", Path(destination).name, None))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    with atomic_path(target) as tmp:
+        tmp.write_text("a,b\n")
+    assert [(kind, name.startswith(".table.csv.") if kind == "fsync" and data else name, data)
+            for kind, name, data in events] == [  # fmt: skip
+        ("fsync", True, b"a,b\n"),
+        ("replace", "table.csv", None),
+        ("fsync", tmp_path.name, None),
+    ]
+    assert target.read_text() == "a,b\n"
+
+
 def test_writers_round_trip(tmp_path):
     frame = pd.DataFrame({"operator": ["none", "max"], "value": [1.5, 2.0]})
     write_csv(tmp_path / "t.csv", frame)

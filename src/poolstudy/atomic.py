@@ -1,6 +1,9 @@
-"""Atomic file outputs: write to a temporary name in the same folder, then rename.
+"""Atomic file outputs: write to a temporary name in the same folder, flush it to the disk,
+then rename (and flush the folder's entry).
 
-An interrupted job therefore never leaves a file that looks finished. Files of tensors (the
+An interrupted job therefore never leaves a file that looks finished, nor does a machine that
+loses power after the job said it was done (a rename may reach the disk before the data it
+names). Files of tensors (the
 prepared datasets, the models) also record a content hash (:func:`tensor_digest`), checked
 when they are read back, so a file damaged later (truncated by a full disk, altered by hand or
 by a bad copy) is refused with the command that rebuilds it instead of a pickle or zip error.
@@ -36,10 +39,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_current_umask())
+        _flush(tmp, os.O_RDONLY)
         os.replace(tmp, target)
+        _flush(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _flush(path: Path, flags: int) -> None:
+    """``fsync`` a file or folder; where the file system cannot (some refuse it for folders),
+    what the rename promised is all there is."""
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _current_umask() -> int:
