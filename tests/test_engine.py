@@ -584,6 +584,115 @@ LOOP_FIGURES = {"images_per_s": 1.0, "over_bare_step": 1.0, "host_waits_per_step
 """What a stand-in for the check's engine loop returns."""
 
 
+def test_the_tiny_run_gets_what_the_time_limit_leaves_after_a_reserve():
+    from poolstudy.devicebench import MIN_TINY_S, PRECISION_RESERVE_S, TINY_TIMEOUT_S, tiny_timeout
+
+    assert tiny_timeout(None, 10_000.0) == TINY_TIMEOUT_S
+    assert tiny_timeout(2_000.0, 100.0) == TINY_TIMEOUT_S
+    assert tiny_timeout(400.0, 100.0) == 300.0 - PRECISION_RESERVE_S
+    just = 100.0 + PRECISION_RESERVE_S + MIN_TINY_S
+    assert tiny_timeout(just, 100.0) == MIN_TINY_S
+    assert tiny_timeout(just - 0.5, 100.0) is None
+
+
+@pytest.mark.parametrize("time_limit", [1.0, 3_600.0])
+def test_the_device_check_keeps_to_its_time_limit(monkeypatch, time_limit, capsys):
+    """A check that must end within its limit gives the tiny run what is left (less the
+    reserve for checking its networks), or skips it, saying so, where too little is."""
+    from poolstudy import devicebench
+
+    given = []
+    monkeypatch.setattr(devicebench, "engine_loop", lambda *args: LOOP_FIGURES)
+    monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
+    monkeypatch.setattr(devicebench, "predicted_hours", lambda report: 1.0)
+    monkeypatch.setattr(
+        devicebench,
+        "run_tiny_pipeline",
+        lambda device, timeout: given.append(timeout) or {"skipped": "stand-in"},
+    )
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, time_limit=time_limit
+    )
+    if time_limit == 1.0:
+        assert given == []
+        skipped = report["tiny_pipeline"]["skipped"]
+        assert skipped.endswith(" s left of the time limit, 60 s needed")
+        assert f"tiny_pipeline skipped: {skipped}" in devicebench.check_problems(report)
+        assert f"tiny config end to end: skipped ({skipped})" in capsys.readouterr().out
+    else:
+        assert given == [devicebench.TINY_TIMEOUT_S]
+
+
+def test_the_device_check_command_passes_its_time_limit_and_stops_on_sigterm(monkeypatch):
+    import signal
+
+    from poolstudy import cli, devicebench
+
+    calls = []
+
+    def run_device_check(*args, **kwargs):
+        calls.append((kwargs["time_limit"], signal.getsignal(signal.SIGTERM)))
+        return {}
+
+    monkeypatch.setattr(devicebench, "run_device_check", run_device_check)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["bench", "--device", "cpu", "--time-limit", "500"]) == 0
+    assert calls == [(500.0, devicebench._exit_on_sigterm)]
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_stops_the_tiny_runs_jobs_with_the_check(tmp_path):
+    """``timeout`` or a scheduler ends the check with SIGTERM: its running tiny run is stopped
+    with every process it started (their own session would outlive the check otherwise)."""
+    import signal
+    import threading
+
+    from poolstudy.devicebench import run_within, stopped_by_sigterm
+
+    pids = tmp_path / "pids"
+    script = f"sleep 60 & echo $! > {pids}; sleep 60"
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, stopped_by_sigterm():
+        run_within(["sh", "-c", script], tmp_path, dict(os.environ), timeout=30)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+    child = Path(f"/proc/{int(pids.read_text())}/stat")
+    for _ in range(50):  # killed at once; gone once reaped (a zombie until then)
+        try:
+            if child.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the tiny run's job {child.parent.name} outlived the check")
+
+
+def test_a_module_that_is_found_but_cannot_be_imported_is_missing(tmp_path, monkeypatch):
+    from poolstudy import devicebench
+
+    (tmp_path / "broken_extension.py").write_text("import a_compiled_part_that_is_not_there\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert devicebench.missing_modules(("json", "broken_extension", "no_such_module")) == [
+        "broken_extension",
+        "no_such_module",
+    ]
+
+
+def test_the_device_check_times_each_operator_with_the_predicted_studys_options(monkeypatch):
+    from poolstudy import devicebench
+
+    specs = []
+    monkeypatch.setattr(devicebench, "bench_operator", lambda spec, *args: specs.append(spec))
+    monkeypatch.setattr(devicebench, "missing_modules", lambda: ["pandas"])
+    devicebench.run_device_check("cpu", ["fracmax", "max"], widths=(4,), image_size=8, batch=4,
+                                 steps=1, pipeline=False)  # fmt: skip
+    options = devicebench.study_operator_options()
+    assert options["fracmax"]  # config/paper.yaml sets fractional pooling's own
+    assert [spec.operator_options for spec in specs] == [options["fracmax"], {}]
+
+
 def test_an_operator_that_fails_is_recorded_and_the_others_are_measured_and_kept(
     monkeypatch, tmp_path, capsys
 ):
@@ -898,7 +1007,7 @@ def test_the_device_check_skips_the_pipeline_without_snakemake_and_keeps_its_fig
     }
     out = tmp_path / "check.json"
 
-    def pipeline(device):
+    def pipeline(device, timeout):
         written = json.loads(out.read_text())  # the operators' figures, before the pipeline
         assert [row["operator"] for row in written["operators"]] == ["max"]
         return {"skipped": "no snakemake here"}
@@ -1296,6 +1405,7 @@ def test_an_interrupted_check_stops_the_command_it_was_waiting_for(monkeypatch, 
         (["--pipeline", "--steps", "5"], "--steps only with --device"),
         (["--device", "cpu", "--networks", "3"], "--networks only with --precision"),
         (["--no-pipeline"], "--no-pipeline only with --device"),
+        (["--time-limit", "500"], "--time-limit only with --device"),
     ],
 )  # fmt: skip
 def test_bench_refuses_options_that_would_be_ignored(monkeypatch, capsys, arguments, message):

@@ -382,7 +382,7 @@ def device_problem(name: str) -> str | None:
 
 BENCH_MODES = {
     "--pipeline": ("--keep", "--study", "--cores", "--against"),
-    "--device": ("--steps", "--no-pipeline", "--out"),
+    "--device": ("--steps", "--no-pipeline", "--out", "--time-limit"),
     "--compiled": (),
     "--glyphs": (),
     "--precision": ("--networks",),
@@ -432,18 +432,20 @@ def cmd_bench(args) -> int:
             return 2
         return 0
     if args.device is not None:
-        from poolstudy.devicebench import check_problems, run_device_check
+        from poolstudy.devicebench import check_problems, run_device_check, stopped_by_sigterm
 
         if problem := device_problem(args.device):
             print(f"poolstudy bench: --device {args.device}: {problem}", file=sys.stderr)
             return 2
-        report = run_device_check(
-            args.device,
-            args.operators,
-            steps=args.steps,
-            pipeline=not args.no_pipeline,
-            out=args.out,
-        )
+        with stopped_by_sigterm():
+            report = run_device_check(
+                args.device,
+                args.operators,
+                steps=args.steps,
+                pipeline=not args.no_pipeline,
+                out=args.out,
+                time_limit=args.time_limit,
+            )
         problems = check_problems(report)
         for problem in problems:
             print(f"poolstudy bench: {problem}", file=sys.stderr)
@@ -685,6 +687,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
     p.add_argument("--out", default=None, help="with --device: also write the figures as JSON")
+    p.add_argument(
+        "--time-limit",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --device: end the check within this many seconds of its start (the tiny "
+        "run gets what is left, less a reserve for the check of its networks; none left: "
+        "skipped)",
+    )
     p.add_argument(
         "--glyphs",
         type=positive_int,

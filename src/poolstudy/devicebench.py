@@ -14,6 +14,7 @@ in place of the stored GPU assumptions (``poolstudy.estimate.gpu_check``).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -293,6 +294,13 @@ PREDICTED_STUDY = REPO / "config" / "paper.yaml"
 H100)."""
 
 
+def study_operator_options(config_path: Path = PREDICTED_STUDY) -> dict[str, dict]:
+    """The options the predicted study gives its operators (``model.operator_options``; e.g.
+    fractional max pooling's window and test-time draws), so that each is timed as it runs."""
+    model = yaml.safe_load(config_path.read_text()).get("model") or {}
+    return model.get("operator_options") or {}
+
+
 def study_augment_shift(config_path: Path = PREDICTED_STUDY) -> int:
     """The shift augmentation the predicted study trains with (its ``train`` section): the
     engine loop measures the steps the study runs."""
@@ -304,7 +312,15 @@ STUDY_MODULES = ("pandas", "jsonschema")
 
 
 def missing_modules(names=STUDY_MODULES) -> list[str]:
-    return [name for name in names if importlib.util.find_spec(name) is None]
+    """The modules of ``names`` this Python cannot import: found is not enough (a package
+    whose compiled dependency does not load is found, and fails every job)."""
+    missing = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - any failure to import is what is asked
+            missing.append(name)
+    return missing
 
 
 def job_start_seconds(device: torch.device) -> float:
@@ -387,6 +403,38 @@ stopped, with its jobs, and recorded as failed, rather than spending the rest of
 device's time."""
 
 
+PRECISION_RESERVE_S = 60.0
+"""Of a ``time_limit``, what the tiny run leaves for the check of its networks' evaluation
+precision (on a GPU, seconds: six small networks evaluated twice)."""
+MIN_TINY_S = 60.0
+"""A tiny run given less than this is skipped instead: it would be stopped half-way."""
+
+
+def tiny_timeout(time_limit: float | None, elapsed: float) -> float | None:
+    """How long the tiny run may take after ``elapsed`` seconds of a check that must end within
+    ``time_limit`` (None: no limit but ``TINY_TIMEOUT_S``); None where too little is left."""
+    if time_limit is None:
+        return TINY_TIMEOUT_S
+    left = time_limit - elapsed - PRECISION_RESERVE_S
+    return min(TINY_TIMEOUT_S, left) if left >= MIN_TINY_S else None
+
+
+@contextmanager
+def stopped_by_sigterm():
+    """SIGTERM (``timeout``'s, a scheduler's at the end of its allocation) raises
+    ``SystemExit`` here, so that a tiny run in progress is stopped with its jobs
+    (``run_within``) instead of leaving them on the GPU, and the figures saved so far stay."""
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def run_within(command: list[str], cwd: Path, env: dict, timeout: float) -> tuple[int, str, bool]:
     """(exit status, stdout and stderr together, whether it was stopped) of ``command``,
     stopped after ``timeout`` seconds together with every process it started (its own
@@ -466,7 +514,8 @@ def evaluation_precision(project: Path, device: torch.device) -> dict:
     ``{"precision_error": traceback}`` where that raised."""
     try:
         models, data = project / "models", project / "data" / "prepared"
-        return {"precision": precision_effect(models, data, device)}
+        with evaluation_settings(device):  # as the evaluation jobs compute the metrics
+            return {"precision": precision_effect(models, data, device)}
     except Exception as error:  # noqa: BLE001 - recorded and reported; the exit code says so
         return {"precision_error": "".join(traceback.format_exception(error))[-3000:]}
 
@@ -524,8 +573,11 @@ def run_device_check(
     seeds: int = 3,
     pipeline: bool = True,
     out: str | None = None,
+    time_limit: float | None = None,
 ) -> dict:
-    """Every check in order; prints a table and returns (and optionally writes) the figures."""
+    """Every check in order; prints a table and returns (and optionally writes) the figures.
+    With ``time_limit``, the tiny run gets what is left of it (``tiny_timeout``)."""
+    start = time.perf_counter()
     device = devices.resolve_device(device_name)
     devices.configure(device, None, deterministic=False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -536,6 +588,7 @@ def run_device_check(
     )
     print(header)
     operators = operators or list(OPERATORS)
+    options = study_operator_options()
 
     def spec_of(operator: str) -> ModelSpec:
         return ModelSpec(
@@ -545,6 +598,7 @@ def run_device_check(
             image_size=image_size,
             widths=widths,
             convs_per_stage=2,
+            operator_options=dict(options.get(operator, {})),
         )
 
     report = {
@@ -622,7 +676,13 @@ def run_device_check(
             )
         save(report, out)
     if pipeline:
-        report["tiny_pipeline"] = tiny = run_tiny_pipeline(device)
+        timeout = tiny_timeout(time_limit, time.perf_counter() - start)
+        if timeout is None:
+            left = f"{time_limit - (time.perf_counter() - start):.0f}"
+            tiny = {"skipped": f"{left} s left of the time limit, {MIN_TINY_S:g} s needed"}
+        else:
+            tiny = run_tiny_pipeline(device, timeout=timeout)
+        report["tiny_pipeline"] = tiny
         if "skipped" in tiny:
             print(f"tiny config end to end: skipped ({tiny['skipped']})")
         else:
