@@ -1439,9 +1439,8 @@ def test_read_correct_refuses_an_evaluation_file_in_one_line_naming_it(tmp_path)
     path.write_text("")
     with pytest.raises(CorruptFile) as info:
         read_correct([path], [record])
-    assert str(info.value) == (
-        f"{path}: not an evaluation file (not CSV: No columns to parse from file){again}"
-    )
+    reason = library_error(pd.read_csv, path)  # pandas' words, whichever version
+    assert str(info.value) == f"{path}: not an evaluation file (not CSV: {reason}){again}"
 
 
 def test_read_input_table_words_the_parsers_error_and_every_missing_column(tmp_path):
@@ -1458,9 +1457,10 @@ def test_read_input_table_words_the_parsers_error_and_every_missing_column(tmp_p
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     with pytest.raises(CorruptFile) as info:
         read_input_table(path, EVALUATION_COLUMNS, "a table")
+    reason = library_error(pd.read_csv, path)
+    assert "codec can't decode byte 0x89" in reason
     assert str(info.value) == (
-        f"{path}: not a table (not CSV: 'utf-8' codec can't decode byte 0x89 in position 0: "
-        "invalid start byte); run the step that writes it again"
+        f"{path}: not a table (not CSV: {reason}); run the step that writes it again"
     )
 
 
@@ -1474,15 +1474,26 @@ def test_a_per_image_record_numpy_cannot_read_is_refused_with_numpys_reason(tmp_
     np.save(path, np.array([1, None, 0], dtype=object), allow_pickle=True)
     with pytest.raises(CorruptFile) as info:
         read_image_record(path, 3)
+    reason = library_error(np.load, path)  # numpy's words, whichever version
+    assert "allow_pickle" in reason
     assert str(info.value) == (
-        f"{path}: not a per-image record (Object arrays cannot be loaded when "
-        "allow_pickle=False); run the step that writes it again"
+        f"{path}: not a per-image record ({reason}); run the step that writes it again"
     )
     np.save(path, np.ones(10, dtype=np.uint8))
     path.write_bytes(path.read_bytes()[:-3])
     with pytest.raises(CorruptFile) as info:
         read_image_record(path, 10)
-    message = str(info.value)
-    assert message.startswith(f"{path}: not a per-image record (")
-    assert "could only read 7 elements" in message
-    assert message.endswith("); run the step that writes it again")
+    reason = library_error(np.load, path)
+    assert str(info.value) == (
+        f"{path}: not a per-image record ({reason}); run the step that writes it again"
+    )
+
+
+def library_error(read, path) -> str:
+    """The words of the error that a library's ``read`` raises on ``path``: what a refusal that
+    quotes the library's reason holds, worded as the installed version words it."""
+    try:
+        read(path)
+    except Exception as error:  # noqa: BLE001 - any of the library's errors is what is asked
+        return str(error)
+    raise AssertionError(f"{read.__name__} read {path}")
