@@ -113,9 +113,7 @@ def test_success_replaces_the_file_with_the_permissions_of_a_new_one(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
 
 
-def test_the_file_reaches_the_disk_before_its_rename_and_the_folder_after(
-    tmp_path, monkeypatch
-):
+def test_the_file_reaches_the_disk_before_its_rename_and_the_folder_after(tmp_path, monkeypatch):
     """A rename can reach the disk before the data it names: after a power cut the finished
     name would hold nothing. So the temporary is flushed before it is renamed, and the folder
     (its new entry) after; a file system that refuses to flush a folder is no error."""
@@ -138,8 +136,10 @@ def test_the_file_reaches_the_disk_before_its_rename_and_the_folder_after(
     monkeypatch.setattr(atomic.os, "replace", replace)
     with atomic_path(target) as tmp:
         tmp.write_text("a,b\n")
-    assert [(kind, name.startswith(".table.csv.") if kind == "fsync" and data else name, data)
-            for kind, name, data in events] == [  # fmt: skip
+    assert [
+        (kind, name.startswith(".table.csv.") if kind == "fsync" and data else name, data)
+        for kind, name, data in events
+    ] == [  # fmt: skip
         ("fsync", True, b"a,b\n"),
         ("replace", "table.csv", None),
         ("fsync", tmp_path.name, None),
