@@ -7,7 +7,9 @@ import pytest
 import torch
 from conftest import nearest_class_mean_accuracy
 
+from poolstudy import cli
 from poolstudy.atomic import CorruptFile, tensor_digest
+from poolstudy.config import ConfigError, section_problems
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawDataset, RawShape
 from poolstudy.data.prepare import (
@@ -183,6 +185,22 @@ def test_a_raw_dataset_refuses_images_and_labels_of_the_wrong_kind(images, label
         RawDataset(images, labels, ["a", "b"])
 
 
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([0, 2], r"^labels must lie in \[0, 2\) for the 2 classes, not in \[0, 2\]$"),
+        ([-1, 1], r"^labels must lie in \[0, 2\) for the 2 classes, not in \[-1, 1\]$"),
+    ],
+    ids=["one-past-the-classes", "negative"],
+)
+def test_a_raw_dataset_refuses_labels_outside_its_classes(labels, message):
+    images = torch.zeros(2, 1, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=message):
+        RawDataset(images, torch.tensor(labels), ["a", "b"])
+    empty = RawDataset(images[:0], torch.zeros(0), ["a"])  # no label, none out of range
+    assert empty.labels.dtype == torch.int64
+
+
 def test_a_raw_dataset_holds_its_labels_as_int64():
     images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)
     raw = RawDataset(images, torch.tensor([2, 0, 1], dtype=torch.int32), ["a", "b", "c"])
@@ -191,9 +209,90 @@ def test_a_raw_dataset_holds_its_labels_as_int64():
 
 def test_place_on_canvas_too_small_raises():
     images = torch.ones(2, 1, 8, 6, dtype=torch.uint8)
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ConfigError) as caught:
         place_on_canvas(images, 7)
     assert str(caught.value) == "canvas 7 is smaller than the images (8x6)"
+    with pytest.raises(ConfigError) as caught:
+        place_on_canvas(images, 9.5)
+    assert str(caught.value) == "canvas must be a whole number of pixels or null, not 9.5"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sizee": 12}, "unknown digits options: sizee; the digits options are: size, canvas"),
+        ({"size": 9.5}, "digits size must be a whole number of pixels (at least 1), not 9.5"),
+        ({"size": 12.0}, "digits size must be a whole number of pixels (at least 1), not 12.0"),
+        ({"size": True}, "digits size must be a whole number of pixels (at least 1), not True"),
+        ({"size": 0}, "digits size must be a whole number of pixels (at least 1), not 0"),
+    ],
+    ids=["misspelt", "fraction", "float", "bool", "zero"],
+)
+def test_bad_digits_options_are_refused_by_shape_and_load(options, message):
+    for call in (
+        lambda: DATASETS["digits"].shape(options),
+        lambda: DATASETS["digits"].load(None, None, options),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            call()
+        assert str(caught.value) == message
+
+
+def test_the_schema_lets_a_fractional_size_through_for_digits_to_refuse():
+    """The options' ``size`` is a number (glyphs' is 18.0 by default); digits, whose size is
+    a whole number of pixels, refuse 9.5 themselves."""
+    assert section_problems({"size": 9.5}, ("data", "options", "(dataset)")) == []
+    with pytest.raises(ConfigError, match="whole number of pixels"):
+        prepare_dataset("digits", "unused.pt", options={"size": 9.5})
+
+
+def run_prepare(tmp_path, capsys, *arguments: str) -> tuple[int, list[str]]:
+    """``poolstudy prepare`` of digits: its exit code and the lines it wrote to stderr."""
+    out = tmp_path / "d.pt"
+    command = ["prepare", "--dataset", "digits", "--out", str(out), "--raw-dir", str(tmp_path)]
+    code = cli.main([*command, *arguments])
+    return code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--options", '{"canvas": 10}'],
+            "data.options.digits.canvas: 10 is smaller than the 24-pixel images of digits; "
+            "choose at least 24, or null for no canvas",
+        ),
+        (
+            ["--options", '{"sizee": 12}'],
+            "unknown digits options: sizee; the digits options are: size, canvas",
+        ),
+        (
+            ["--split", '{"val_fraction": 0.9999, "test_fraction": 0.9999}'],
+            "digits: the train and val split would be empty (train 0, val 0, test 1797) with "
+            "data.split's val_fraction 0.9999 and test_fraction 0.9999; choose fractions that "
+            "leave every split at least one image",
+        ),
+        (
+            ["--split", '{"val_fraction": 0.0001}'],
+            "digits: the val split would be empty (train 1348, val 0, test 449) with "
+            "data.split's val_fraction 0.0001 and test_fraction 0.25; choose fractions that "
+            "leave every split at least one image",
+        ),
+    ],
+    ids=["canvas-too-small", "misspelt-option", "empty-train-and-val", "empty-val"],
+)
+def test_prepare_refuses_bad_options_and_empty_splits_in_one_line(
+    tmp_path, capsys, arguments, message
+):
+    code, lines = run_prepare(tmp_path, capsys, *arguments)
+    assert (code, lines) == (2, [f"poolstudy prepare: {message}"])
+    assert list(tmp_path.iterdir()) == []  # no prepared file, no raw file
+
+
+def test_prepare_with_a_canvas_of_null_keeps_the_digits_as_they_are(tmp_path, capsys):
+    code, lines = run_prepare(tmp_path, capsys, "--options", '{"size": 12, "canvas": null}')
+    assert (code, lines) == (0, [])
+    assert load_prepared(tmp_path / "d.pt").images.shape == (N_DIGITS, 1, 12, 12)
 
 
 def test_a_prepared_file_without_its_hash_is_refused(tmp_path, prepared):
@@ -395,6 +494,22 @@ def test_damaged_prepared_files_are_refused_with_the_rebuild_command(prepared_pa
         f"{foreign} is damaged (it holds epoch, weights, not a dataset); "
         + REBUILD.format(path=foreign)
     )
+
+    for field, value, kind, described in (
+        ("images", payload["images"][:2].tolist(), "list", "a tensor"),
+        ("split", None, "NoneType", "a tensor"),
+        ("classes", ("0", "1"), "tuple", "a list"),
+        ("sha256", 7, "int", "a string"),
+        ("name", None, "NoneType", "a string"),
+    ):
+        wrong = tmp_path / f"wrong-{field}.pt"
+        torch.save({**payload, field: value}, wrong)
+        with pytest.raises(CorruptFile) as caught:
+            load_prepared(wrong)
+        assert str(caught.value) == (
+            f"{wrong} is damaged (its {field} is a {kind}, not {described}); "
+            + REBUILD.format(path=wrong)
+        )
 
     altered = tmp_path / "altered.pt"
     torch.save({**payload, "labels": payload["labels"].flip(0)}, altered)

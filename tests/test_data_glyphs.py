@@ -14,6 +14,7 @@ from conftest import nearest_class_mean_accuracy
 
 import poolstudy.data.glyphs as glyphs_module
 from poolstudy import bench, cli
+from poolstudy.config import ConfigError, section_problems
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawShape
 from poolstudy.data.glyphs import (
@@ -355,12 +356,28 @@ SHAPE = "glyphs size must be > 0 and scale in [0, 1)"
 ROTATION = "glyphs rotation must lie in [0, 90] degrees"
 DISTORTION = "glyphs shear, stroke, elastic and jitter must be >= 0"
 GREY = "glyphs background and noise must lie in [0, 1]"
+NAMES = (
+    "classes, n_train, n_val, n_test, seed, canvas, size, scale, rotation, shear, stroke, "
+    "elastic, jitter, background, noise"
+)
 
 
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ({"colour": 1, "hue": 2}, "unknown glyphs options: colour, hue"),
+        (
+            {"colour": 1, "hue": 2},
+            f"unknown glyphs options: colour, hue; the glyphs options are: {NAMES}",
+        ),
+        ({"n_train": 1.7}, "glyphs n_train must be a whole number, not 1.7"),
+        ({"n_val": 999.9}, "glyphs n_val must be a whole number, not 999.9"),
+        ({"n_test": 2000.0}, "glyphs n_test must be a whole number, not 2000.0"),
+        ({"seed": True}, "glyphs seed must be a whole number, not True"),
+        ({"canvas": "32"}, "glyphs canvas must be a whole number, not '32'"),
+        ({"n_train": None}, "glyphs n_train must be a whole number, not None"),
+        ({"size": False}, "glyphs size must be a number, not False"),
+        ({"noise": "0.1"}, "glyphs noise must be a number, not '0.1'"),
+        ({"classes": 3}, "glyphs classes must be a string, not 3"),
         ({"classes": "greek"}, "glyphs classes must be one of digits, letters"),
         ({"n_train": -5}, SIZES),
         ({"n_val": -1}, SIZES),
@@ -385,9 +402,66 @@ GREY = "glyphs background and noise must lie in [0, 1]"
     ],
 )
 def test_bad_options_are_refused_with_what_is_wrong(option, message):
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ConfigError) as caught:
         GlyphOptions.from_dict(option)
     assert str(caught.value) == message
+
+
+def test_a_canvas_of_null_is_the_default_and_whole_numbers_are_numbers():
+    """The schema allows ``canvas: null`` for every dataset: for glyphs it is the default
+    canvas. A float option given as a whole number is that float."""
+    assert GlyphOptions.from_dict({"canvas": None}) == GlyphOptions()
+    assert glyphs_shape({"canvas": None, **SMALL}).size == 32
+    options = GlyphOptions.from_dict({"size": 10, "rotation": 10, "noise": 0})
+    assert (options.size, options.rotation, options.noise) == (10.0, 10.0, 0.0)
+    assert all(isinstance(v, float) for v in (options.size, options.rotation, options.noise))
+
+
+def test_the_schema_accepts_a_fractional_glyph_size():
+    assert section_problems({"size": 9.5}, ("data", "options", "(dataset)")) == []
+    assert GlyphOptions.from_dict({"size": 9.5}).size == 9.5
+
+
+def run_prepare(tmp_path, capsys, options: str) -> tuple[int, list[str]]:
+    """``poolstudy prepare`` of glyphs: its exit code and the lines it wrote to stderr."""
+    out = tmp_path / "g.pt"
+    command = ["prepare", "--dataset", "glyphs", "--out", str(out), "--raw-dir", str(tmp_path)]
+    code = cli.main([*command, "--options", options])
+    return code, capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('{"classes": "greek"}', "glyphs classes must be one of digits, letters"),
+        ('{"n_train": 1.7}', "glyphs n_train must be a whole number, not 1.7"),
+        (
+            '{"n_val": 0, "n_test": 10}',
+            "glyphs: the val split would be empty (train 20000, "
+            "val 0, test 10); choose data.options.glyphs that give every split an image",
+        ),
+    ],
+    ids=["classes", "fractional-count", "no-validation-stream"],
+)
+def test_prepare_refuses_bad_options_in_one_line(tmp_path, capsys, monkeypatch, options, message):
+    monkeypatch.setattr(glyphs_module, "generate", fake_generate)
+    code, lines = run_prepare(tmp_path, capsys, options)
+    assert (code, lines) == (2, [f"poolstudy prepare: {message}"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def fake_generate(options, stream, n):
+    """Blank images and labels of the right shapes: the refusals need no rendering."""
+    blank = torch.zeros(n, 1, options.canvas, options.canvas, dtype=torch.uint8)
+    return blank, torch.arange(n) % len(options.chars)
+
+
+def test_prepare_with_a_canvas_of_null_makes_the_default_canvas(tmp_path, capsys):
+    code, lines = run_prepare(
+        tmp_path, capsys, '{"canvas": null, "n_train": 20, "n_val": 10, "n_test": 10}'
+    )
+    assert (code, lines) == (0, [])
+    assert load_prepared(tmp_path / "g.pt").images.shape == (40, 1, 32, 32)
 
 
 def test_options_at_the_ends_of_their_ranges_are_accepted():

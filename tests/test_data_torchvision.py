@@ -1,9 +1,12 @@
 """MNIST (LeCun et al. 1998), Fashion-MNIST (Xiao et al. 2017), CIFAR-10 (Krizhevsky 2009) and
 SVHN (Netzer et al. 2011) through torchvision, offline: tiny archives in the real formats stand in
-for the real ones, torchvision's checksums are pointed at them, and every network call fails."""
+for the real ones, torchvision's checksums and the published counts are pointed at them, and
+every network call fails."""
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +23,7 @@ from fake_archives import (
     CIFAR_CLASSES,
     IDX_FILES,
     SVHN_FILES,
+    idx_labels,
     patch_cifar10_checksums,
     patch_mnist_checksums,
     patch_svhn_checksums,
@@ -28,7 +32,9 @@ from fake_archives import (
     write_svhn,
 )
 
-from poolstudy.data import DATASETS, DatasetUnavailable
+from poolstudy import cli
+from poolstudy.config import ConfigError
+from poolstudy.data import DATASETS, DatasetUnavailable, torchvision_sets
 from poolstudy.data.base import RawShape
 from poolstudy.data.prepare import MIRROR_ENV, load_prepared, prepare_dataset
 
@@ -53,21 +59,42 @@ def offline(monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
 
 
+SOURCES = {"MNIST": "_MNIST", "FashionMNIST": "_FASHION_MNIST", "CIFAR10": "_CIFAR10"}
+SOURCES["SVHN"] = "_SVHN"
+"""The module attribute of each torchvision class's source."""
+
+
+def expect_counts(monkeypatch, class_name: str, n_train: int, n_test: int) -> None:
+    """Make the loader expect ``n_train`` and ``n_test`` images instead of the published
+    counts (the shape the registry reports is left as it is)."""
+    attribute = SOURCES[class_name]
+    source = getattr(torchvision_sets, attribute)
+    shape = dataclasses.replace(source.shape, images=n_train + n_test, official_test=n_test)
+    monkeypatch.setattr(torchvision_sets, attribute, dataclasses.replace(source, shape=shape))
+
+
+def expect_fake_counts(monkeypatch, class_name: str, fake) -> None:
+    expect_counts(monkeypatch, class_name, fake.n_train, len(fake.labels) - fake.n_train)
+
+
 def mnist_mirror(monkeypatch, folder: Path, class_name: str, **sizes):
     fake = write_mnist_like(folder, **sizes)
     patch_mnist_checksums(monkeypatch, getattr(tv_datasets, class_name), fake)
+    expect_fake_counts(monkeypatch, class_name, fake)
     return fake
 
 
 def cifar_mirror(monkeypatch, folder: Path, **sizes):
     fake = write_cifar10(folder, **sizes)
     patch_cifar10_checksums(monkeypatch, fake)
+    expect_fake_counts(monkeypatch, "CIFAR10", fake)
     return fake
 
 
 def svhn_mirror(monkeypatch, folder: Path, **sizes):
     fake = write_svhn(folder, **sizes)
     patch_svhn_checksums(monkeypatch, fake)
+    expect_fake_counts(monkeypatch, "SVHN", fake)
     return fake
 
 
@@ -391,3 +418,109 @@ def test_failure_after_extraction_removes_the_extracted_folder(monkeypatch, tmp_
     with pytest.raises(DatasetUnavailable):
         prepare("cifar10", tmp_path, tmp_path / "mirror")
     assert [p.name for p in (tmp_path / "raw").iterdir()] == [CIFAR_ARCHIVE]
+
+
+@pytest.mark.parametrize("options", [{"size": 14}, {"colour": True, "canvas": 32}])
+def test_options_other_than_canvas_are_refused_before_any_file_is_touched(tmp_path, options):
+    """A misspelt option would be ignored, and its default used without a word."""
+    for name in REQUIRED:
+        unknown = ", ".join(sorted(set(options) - {"canvas"}))
+        message = f"unknown {name} options: {unknown}; the {name} options are: canvas"
+        with pytest.raises(ConfigError) as caught:
+            DATASETS[name].shape(options)
+        assert str(caught.value) == message
+        with pytest.raises(ConfigError) as caught:
+            DATASETS[name].load(tmp_path / "raw", None, options)
+        assert str(caught.value) == message
+        with pytest.raises(ConfigError):
+            prepare_dataset(name, tmp_path / "p.pt", raw_dir=tmp_path / "raw", options=options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def extract_in_place(archives: Path, folder: Path) -> None:
+    """The MNIST-like archives under ``archives`` decompressed into ``folder`` under the names
+    torchvision extracts them to, without the archives themselves."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in IDX_FILES:
+        (folder / name.removesuffix(".gz")).write_bytes(
+            gzip.decompress((archives / name).read_bytes())
+        )
+
+
+def test_extracted_files_are_made_afresh_from_the_verified_archives(monkeypatch, tmp_path):
+    """torchvision's MNIST reads the extracted files it finds without checking them: a
+    truncated one and a foreign one (a valid file of other labels) give way to what the
+    verified archives hold."""
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    first = prepare("mnist", tmp_path, tmp_path / "mirror")
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    images = folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100])
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_labels(np.zeros(4, dtype=np.uint8)))
+    again = prepare("mnist", tmp_path, None)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    for name in IDX_FILES:
+        extracted = (folder / name.removesuffix(".gz")).read_bytes()
+        assert extracted == gzip.decompress((folder / name).read_bytes())
+
+
+def test_extracted_files_without_archives_must_hold_the_published_counts(tmp_path, capsys):
+    """A 10-image fake extracted where MNIST belongs (no archive to verify it against) is not
+    prepared as MNIST: the error says what to delete, in one line."""
+    write_mnist_like(tmp_path / "fake")
+    extract_in_place(tmp_path / "fake", tmp_path / "raw" / "MNIST" / "raw")
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path, None)
+    raw = tmp_path / "raw"
+    assert str(caught.value) == (
+        f"MNIST (LeCun et al. 1998): the files under {raw} are not the dataset (6 train images, "
+        f"not 60000); delete them (`rm -r {raw / 'MNIST'}`) and prepare again, to download them "
+        "or copy them from the mirror afresh"
+    )
+    out = tmp_path / "prepared" / "mnist.pt"
+    command = ["prepare", "--dataset", "mnist", "--out", str(out), "--raw-dir", str(raw)]
+    assert cli.main(command) == 2
+    assert capsys.readouterr().err.splitlines() == [f"poolstudy prepare: {caught.value}"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "labels", "problem"),
+    [
+        ("train-labels-idx1-ubyte", np.arange(5) % 10, "6 train images but 5 labels"),
+        (
+            "t10k-labels-idx1-ubyte",
+            np.array([0, 1, 200, 3]),
+            "labels must lie in [0, 10) for the 10 classes, not in [0, 200]",
+        ),
+    ],
+    ids=["a-label-missing", "label-200"],
+)
+def test_labels_that_are_not_the_images_are_refused(monkeypatch, tmp_path, file, labels, problem):
+    write_mnist_like(tmp_path / "fake")
+    expect_counts(monkeypatch, "MNIST", 6, 4)
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    extract_in_place(tmp_path / "fake", folder)
+    (folder / file).write_bytes(idx_labels(labels.astype(np.uint8)))
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare("mnist", tmp_path, None)
+    assert f"the files under {tmp_path / 'raw'} are not the dataset ({problem}); " in str(
+        caught.value
+    )
+
+
+def test_a_failure_removes_extracted_files_that_no_verified_archive_vouches_for(tmp_path):
+    """A truncated extracted file without its archive fails to open; it goes, with the other
+    unverified extracted files, so that the next attempt downloads the archives instead of
+    failing the same way for ever."""
+    write_mnist_like(tmp_path / "fake")
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    extract_in_place(tmp_path / "fake", folder)
+    images = folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100])
+    (folder / "notes.txt").write_text("kept")
+    with pytest.raises(DatasetUnavailable, match=r"\(RuntimeError: shape '\[6, 28, 28\]'"):
+        prepare("mnist", tmp_path, None)
+    assert files_under(tmp_path / "raw") == [folder / "notes.txt"]
+    with pytest.raises(DatasetUnavailable, match="Error downloading train-images-idx3-ubyte.gz"):
+        prepare("mnist", tmp_path, None)

@@ -3,22 +3,38 @@ and the error raised when its files cannot be had."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from poolstudy.config import ConfigError
+
 
 class DatasetUnavailable(RuntimeError):
-    """The raw files of a dataset are missing and could not be downloaded."""
+    """The raw files of a dataset are missing and could not be downloaded, or are not the
+    dataset's."""
+
+
+def check_option_names(dataset: str, options: dict, accepted: Iterable[str]) -> None:
+    """ConfigError naming the options of ``dataset`` that are none of ``accepted`` (a misspelt
+    option would otherwise be ignored, and its default used without a word)."""
+    accepted = list(accepted)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"unknown {dataset} options: {', '.join(unknown)}; the {dataset} options are: "
+            f"{', '.join(accepted) or 'none'}"
+        )
 
 
 @dataclass
 class RawDataset:
     """A whole dataset before splitting.
 
-    images: uint8 tensor [N, C, H, W]; labels: int64 tensor [N];
+    images: uint8 tensor [N, C, H, W]; labels: int64 tensor [N], each the index of its class
+    in ``classes``;
     official_test: bool tensor [N] marking the source's own test split, or None when the
     source has none (the split is then drawn at random);
     official_val: the same for a validation split of the source's own (e.g. a generator's
@@ -37,6 +53,14 @@ class RawDataset:
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError("labels must be a tensor [N] matching the images")
         self.labels = self.labels.to(torch.int64)
+        if self.labels.numel() == 0:
+            return
+        low, high, n_classes = int(self.labels.min()), int(self.labels.max()), len(self.classes)
+        if low < 0 or high >= n_classes:
+            raise ValueError(
+                f"labels must lie in [0, {n_classes}) for the {n_classes} classes, not in "
+                f"[{low}, {high}]"
+            )
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,24 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from poolstudy.data.base import DatasetEntry, RawDataset, RawShape
+from poolstudy.config import ConfigError
+from poolstudy.data.base import DatasetEntry, RawDataset, RawShape, check_option_names
 
 N_IMAGES = 1797
 DEFAULT_SIZE = 24  # side of the upsampled digit when ``options`` has no ``size``
+OPTIONS = ("size", "canvas")  # ``canvas`` is the preparation's (``prepare.place_on_canvas``)
 
 
 def digit_size(options: dict) -> int:
-    return int(options.get("size", DEFAULT_SIZE))
+    """The side of the upsampled digits: ``options["size"]``, a whole number of pixels (at
+    least 1), else :data:`DEFAULT_SIZE`. Options other than :data:`OPTIONS` are refused."""
+    check_option_names("digits", options, OPTIONS)
+    size = options.get("size", DEFAULT_SIZE)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ConfigError(
+            f"digits size must be a whole number of pixels (at least 1), not {size!r}"
+        )
+    return size
 
 
 def centre_ink(images: torch.Tensor) -> torch.Tensor:

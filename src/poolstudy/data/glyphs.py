@@ -19,7 +19,7 @@ Options (``data.options.glyphs``), every range drawn uniformly per image:
 - ``n_train`` (20000), ``n_val`` (2000), ``n_test`` (5000): images per stream.
 - ``seed`` (0): 0 <= seed <= 2**30; the train, validation and test streams use the generator
   seeds ``STREAM_BASE + 3 * seed + {0, 1, 2}``, distinct for every (seed, stream).
-- ``canvas`` (32): side of the square image.
+- ``canvas`` (32; null: 32): side of the square image.
 - ``size`` (18.0): longer side of each glyph's bounding box, in pixels, before ``scale``.
 - ``scale`` (0.1): the size is multiplied by a factor in ``[1 - scale, 1 + scale]``.
 - ``rotation`` (6.0): rotation in ``[-rotation, rotation]`` degrees (at most 90).
@@ -39,11 +39,12 @@ shifts of 4 pixels do not cut it; each pixel of jitter uses one pixel of that ma
 as wide as they are tall (M, W) reach about one pixel further.
 
 Splits: the loader returns the train images, then the validation images, then the test images,
-and marks the test images as the official test split. :func:`poolstudy.data.prepare.split_codes`
-keeps that test split and carves its validation set (``val_fraction``) at random from the other
-``n_train + n_val`` images, so the validation stream only enlarges the non-test pool. Labels
-are ``arange(n) % n_classes`` shuffled, so every class has the same count when ``n`` is a
-multiple of the number of classes (and counts differ by at most one otherwise).
+and marks the validation and the test images as the source's own validation and test splits.
+:func:`poolstudy.data.prepare.split_codes` keeps both, so the three streams are the three
+splits (``n_train``, ``n_val`` and ``n_test`` images) and ``data.split`` (``val_fraction``,
+``test_fraction``) draws nothing from them. Labels are ``arange(n) % n_classes`` shuffled, so
+every class has the same count when ``n`` is a multiple of the number of classes (and counts
+differ by at most one otherwise).
 
 Determinism across machines: all randomness comes from a ``torch.Generator`` on the CPU through
 ``torch.rand``, ``torch.randint`` and ``torch.randperm`` (serial kernels: the same numbers on
@@ -69,7 +70,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from poolstudy.data.base import DatasetEntry, RawDataset, RawShape
+from poolstudy.config import ConfigError
+from poolstudy.data.base import DatasetEntry, RawDataset, RawShape, check_option_names
 
 CLASSES = {"digits": "0123456789", "letters": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 FONT_FILES = (
@@ -104,6 +106,7 @@ FIELD_LIMIT = 16.0  # and lie in [-FIELD_LIMIT, FIELD_LIMIT]
 COORD_STEP = 64  # sampling positions are multiples of 1/COORD_STEP field pixel
 CURVE_STEPS = 8  # line segments per Bezier curve of an outline
 CONTROL = 4  # control points per side of the elastic and background fields
+NULL_MEANS_DEFAULT = ("canvas",)  # options the config may set to null, meaning their default
 
 
 @dataclass(frozen=True)
@@ -128,41 +131,58 @@ class GlyphOptions:
 
     @classmethod
     def from_dict(cls, options: dict | None) -> GlyphOptions:
-        """Options from a mapping; unknown keys and values out of range raise ValueError."""
+        """Options from a mapping; unknown keys, values of the wrong type and values out of
+        range raise ConfigError (a ValueError). None, where the config allows null
+        (:data:`NULL_MEANS_DEFAULT`), is the option's default."""
         options = dict(options or {})
         known = {field.name: field.type for field in fields(cls)}
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ValueError(f"unknown glyphs options: {', '.join(unknown)}")
-        values = {}
-        for name, value in options.items():
-            kind = {"str": str, "int": int, "float": float}[known[name]]
-            values[name] = kind(value)
+        check_option_names("glyphs", options, known)
+        values = {
+            name: option_value(name, value, known[name])
+            for name, value in options.items()
+            if not (value is None and name in NULL_MEANS_DEFAULT)
+        }
         result = cls(**values)
         result.check()
         return result
 
     def check(self) -> None:
+        """ConfigError unless every option lies in its range."""
         if self.classes not in CLASSES:
-            raise ValueError(f"glyphs classes must be one of {', '.join(CLASSES)}")
+            raise ConfigError(f"glyphs classes must be one of {', '.join(CLASSES)}")
         if min(self.n_train, self.n_val, self.n_test) < 0:
-            raise ValueError("glyphs n_train, n_val and n_test must be >= 0")
+            raise ConfigError("glyphs n_train, n_val and n_test must be >= 0")
         if not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"glyphs seed must lie in [0, {MAX_SEED}]")
+            raise ConfigError(f"glyphs seed must lie in [0, {MAX_SEED}]")
         if self.canvas < 4:
-            raise ValueError("glyphs canvas must be >= 4")
+            raise ConfigError("glyphs canvas must be >= 4")
         if self.size <= 0 or not 0 <= self.scale < 1:
-            raise ValueError("glyphs size must be > 0 and scale in [0, 1)")
+            raise ConfigError("glyphs size must be > 0 and scale in [0, 1)")
         if not 0 <= self.rotation <= 90:
-            raise ValueError("glyphs rotation must lie in [0, 90] degrees")
+            raise ConfigError("glyphs rotation must lie in [0, 90] degrees")
         if min(self.shear, self.stroke, self.elastic, self.jitter) < 0:
-            raise ValueError("glyphs shear, stroke, elastic and jitter must be >= 0")
+            raise ConfigError("glyphs shear, stroke, elastic and jitter must be >= 0")
         if not (0 <= self.background <= 1 and 0 <= self.noise <= 1):
-            raise ValueError("glyphs background and noise must lie in [0, 1]")
+            raise ConfigError("glyphs background and noise must lie in [0, 1]")
 
     @property
     def chars(self) -> str:
         return CLASSES[self.classes]
+
+
+def option_value(name: str, value, kind: str):
+    """``value`` as the option ``name`` of type ``kind`` ("str", "int" or "float") holds it: a
+    string, a whole number (not a bool: ``True`` is no count or seed, and 1.7 is not rounded),
+    or a number (a whole one becomes a float); ConfigError for any other value."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "str" and isinstance(value, str):
+        return value
+    if kind == "int" and number and isinstance(value, int):
+        return value
+    if kind == "float" and number:
+        return float(value)
+    wanted = {"str": "a string", "int": "a whole number", "float": "a number"}[kind]
+    raise ConfigError(f"glyphs {name} must be {wanted}, not {value!r}")
 
 
 def font_dir() -> Path:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.atomic import atomic_path, check_digest, damaged, load_torch_file, tensor_digest
-from poolstudy.config import section_defaults
+from poolstudy.config import ConfigError, section_defaults
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawDataset, RawShape
 
@@ -63,12 +63,15 @@ def resolve_mirror(configured: str | None) -> Path | None:
 
 
 def place_on_canvas(images: torch.Tensor, canvas: int | None) -> torch.Tensor:
-    """Centre uint8 images on a zero canvas of side ``canvas`` (None keeps them as they are)."""
+    """Centre uint8 images on a zero canvas of side ``canvas`` (None keeps them as they are);
+    a canvas that is no whole number or smaller than the images raises ConfigError."""
     if canvas is None:
         return images
+    if not isinstance(canvas, int) or isinstance(canvas, bool):
+        raise ConfigError(f"canvas must be a whole number of pixels or null, not {canvas!r}")
     height, width = images.shape[-2:]
     if canvas < max(height, width):
-        raise ValueError(f"canvas {canvas} is smaller than the images ({height}x{width})")
+        raise ConfigError(f"canvas {canvas} is smaller than the images ({height}x{width})")
     top, left = (canvas - height) // 2, (canvas - width) // 2
     return F.pad(images, (left, canvas - width - left, top, canvas - height - top))
 
@@ -139,6 +142,46 @@ def prepared_shape(raw: RawShape, val_fraction: float, test_fraction: float, can
     )
 
 
+def check_canvas(name: str, raw: RawShape, canvas) -> None:
+    """ConfigError, naming the option, where ``canvas`` cannot hold the images of ``raw``, as
+    :func:`place_on_canvas` would refuse it (checked on the shape, before any file is
+    downloaded or image made)."""
+    if canvas is None:
+        return
+    if not isinstance(canvas, int) or isinstance(canvas, bool):
+        problem = f"{canvas!r} is no whole number of pixels"
+    elif canvas < raw.size:
+        problem = f"{canvas} is smaller than the {raw.size}-pixel images of {name}"
+    else:
+        return
+    raise ConfigError(
+        f"data.options.{name}.canvas: {problem}; choose at least {raw.size}, or null for no canvas"
+    )
+
+
+def check_splits(name: str, raw: RawDataset, codes: torch.Tensor, split: dict) -> None:
+    """ConfigError where a split would hold no image (training, validation and evaluation
+    each need theirs), naming what sizes it: the dataset's options where the source has that
+    split of its own (and the training split where it has both), else the fractions."""
+    counts = codes.bincount(minlength=len(SPLITS)).tolist()
+    empty = [part for part, count in zip(SPLITS, counts, strict=True) if count == 0]
+    if not empty:
+        return
+    sizes = ", ".join(f"{part} {count}" for part, count in zip(SPLITS, counts, strict=True))
+    own = {"test": raw.official_test is not None, "val": raw.official_val is not None}
+    own["train"] = own["test"] and own["val"]
+    if all(own[part] for part in empty):
+        cause, remedy = "", f"choose data.options.{name} that give every split an image"
+    else:
+        cause = (
+            f" with data.split's val_fraction {split['val_fraction']} and test_fraction "
+            f"{split['test_fraction']}"
+        )
+        remedy = "choose fractions that leave every split at least one image"
+    parts = " and ".join(empty)
+    raise ConfigError(f"{name}: the {parts} split would be empty ({sizes}){cause}; {remedy}")
+
+
 def prepare_dataset(
     name: str,
     out_path: str | os.PathLike,
@@ -156,6 +199,7 @@ def prepare_dataset(
     split = {**defaults["split"], **(split or {})}
     options = dict(options or {})
     raw_dir = Path(defaults["raw_dir"] if raw_dir is None else raw_dir)
+    check_canvas(name, DATASETS[name].shape(options), options.get("canvas"))
     raw = DATASETS[name].load(raw_dir, resolve_mirror(mirror), options)
     prepared = PreparedDataset(
         name=name,
@@ -169,6 +213,7 @@ def prepare_dataset(
         ),
         classes=list(raw.classes),
     )
+    check_splits(name, raw, prepared.split, split)
     save_prepared(prepared, out_path)
     return prepared
 
@@ -205,6 +250,28 @@ def load_prepared(path: str | os.PathLike) -> PreparedDataset:
     fields = {"name", "images", "labels", "split", "classes", "sha256"}
     if not {"name", "images", "labels", "split", "classes"} <= set(payload) <= fields:
         raise damaged(path, f"it holds {', '.join(sorted(payload))}, not a dataset", remedy)
+    check_field_types(path, payload, remedy)
     prepared = PreparedDataset(**payload)
     check_digest(path, prepared.sha256, prepared.content_digest(), remedy)
     return prepared
+
+
+FIELD_TYPES = {
+    "name": (str, "a string"),
+    "images": (torch.Tensor, "a tensor"),
+    "labels": (torch.Tensor, "a tensor"),
+    "split": (torch.Tensor, "a tensor"),
+    "classes": (list, "a list"),
+    "sha256": (str, "a string"),
+}
+"""What each entry of a prepared file must be (``sha256`` may be absent: an older file)."""
+
+
+def check_field_types(path, payload: dict, remedy: str) -> None:
+    """``atomic.CorruptFile`` where an entry of the file is not of its type (the content hash
+    could not even be computed)."""
+    for field, (kind, described) in FIELD_TYPES.items():
+        value = payload.get(field)
+        if field in payload and not isinstance(value, kind):
+            detail = f"its {field} is a {type(value).__name__}, not {described}"
+            raise damaged(path, detail, remedy)

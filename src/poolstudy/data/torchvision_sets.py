@@ -20,10 +20,17 @@ copied atomically into place and checked against torchvision's checksum, so no n
 needed. When the files can be had neither way, :class:`DatasetUnavailable` says which files
 to fetch, from where, and where to put them. A failed attempt leaves no half-written or
 unverified file behind.
+
+torchvision's MNIST-like classes read the files extracted from the archives and, when those
+exist, check nothing (not even their archives' md5): so every verified archive is extracted
+again before they open (:func:`extract_verified_archives`), and what they read is checked
+against the published counts of images and labels (:func:`check_counts`).
 """
 
 from __future__ import annotations
 
+import gzip
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +39,21 @@ from typing import Literal
 import torch
 
 from poolstudy.atomic import atomic_path
-from poolstudy.data.base import DatasetEntry, DatasetUnavailable, RawDataset, RawShape
+from poolstudy.data.base import (
+    DatasetEntry,
+    DatasetUnavailable,
+    RawDataset,
+    RawShape,
+    check_option_names,
+)
+
+OPTIONS = ("canvas",)  # the preparation's (``prepare.place_on_canvas``); none change the source
 
 
 @dataclass(frozen=True)
 class _Source:
-    """A torchvision dataset class (by name), how the paper cites it, and how it is laid out.
+    """A torchvision dataset class (by name), how the paper cites it, its name in the registry
+    (and so in ``data.options``), and how it is laid out.
 
     ``layout`` says how the class lists its files: ``"resources"`` (MNIST-like: ``resources``
     and ``mirrors``, kept in ``raw_dir/<class>/raw/``), ``"tarball"`` (CIFAR: one archive
@@ -53,6 +69,7 @@ class _Source:
     class_name: str
     title: str
     shape: RawShape
+    name: str
     layout: Literal["resources", "tarball", "per_split"] = "resources"
     split_keyword: str = "train"
     split_values: tuple[object, object] = (True, False)
@@ -60,7 +77,9 @@ class _Source:
     classes: tuple[str, ...] = ()
 
     def raw_shape(self, options: dict) -> RawShape:
-        """The dataset's shape (no options change it)."""
+        """The dataset's shape (no options change it; options other than :data:`OPTIONS` are
+        refused)."""
+        check_option_names(self.name, options, OPTIONS)
         return self.shape
 
     def dataset_class(self) -> type:
@@ -74,17 +93,25 @@ def _shape(n_train: int, n_test: int, channels: int, size: int) -> RawShape:
     return RawShape(n_train + n_test, n_test, channels, size, classes=10)
 
 
-_MNIST = _Source("MNIST", "MNIST (LeCun et al. 1998)", _shape(60000, 10000, 1, 28))
+_MNIST = _Source("MNIST", "MNIST (LeCun et al. 1998)", _shape(60000, 10000, 1, 28), "mnist")
 _FASHION_MNIST = _Source(
-    "FashionMNIST", "Fashion-MNIST (Xiao et al. 2017)", _shape(60000, 10000, 1, 28)
+    "FashionMNIST",
+    "Fashion-MNIST (Xiao et al. 2017)",
+    _shape(60000, 10000, 1, 28),
+    "fashion_mnist",
 )
 _CIFAR10 = _Source(
-    "CIFAR10", "CIFAR-10 (Krizhevsky 2009)", _shape(50000, 10000, 3, 32), layout="tarball"
+    "CIFAR10",
+    "CIFAR-10 (Krizhevsky 2009)",
+    _shape(50000, 10000, 3, 32),
+    "cifar10",
+    layout="tarball",
 )
 _SVHN = _Source(
     "SVHN",
     "SVHN (Netzer et al. 2011)",
     _shape(73257, 26032, 3, 32),
+    "svhn",
     layout="per_split",
     split_keyword="split",
     split_values=("train", "test"),
@@ -134,6 +161,33 @@ def owned_paths(source: _Source, raw_dir: Path) -> list[Path]:
     return paths
 
 
+def extracted_files(source: _Source, raw_dir: Path) -> dict[Path, tuple[Path, str]]:
+    """Each file torchvision extracts from an archive (MNIST-like layout only: the archive's
+    name less its ``.gz``, beside it, as ``MNIST._check_exists`` looks for it) -> (the
+    archive, its md5)."""
+    if source.layout != "resources":
+        return {}
+    folder = archive_dir(source, raw_dir)
+    return {
+        folder / os.path.splitext(filename)[0]: (folder / filename, md5)
+        for filename, md5 in required_archives(source)
+    }
+
+
+def extract_verified_archives(source: _Source, raw_dir: Path) -> None:
+    """Decompress every archive in place that passes its md5 over its extracted file, atomically
+    (MNIST-like layout only). torchvision's MNIST opens extracted files it finds without
+    checking them or their archives, so a truncated or foreign file would be read as the
+    dataset; extracting afresh makes it read what the verified archives hold."""
+    from torchvision.datasets.utils import check_integrity
+
+    for extracted, (archive, md5) in extracted_files(source, raw_dir).items():
+        if not check_integrity(str(archive), md5):
+            continue
+        with atomic_path(extracted) as tmp, gzip.open(archive) as packed, open(tmp, "wb") as out:
+            shutil.copyfileobj(packed, out)
+
+
 def _walk(roots: list[Path]) -> tuple[set[Path], set[Path]]:
     """(files, folders) under ``roots``; a root that is a file counts as a file."""
     files: set[Path] = set()
@@ -179,15 +233,19 @@ def remove_leftovers(
     source: _Source, raw_dir: Path, files_before: set[Path], folders_before: set[Path]
 ) -> None:
     """Remove what a failed attempt left: new files other than verified archives, archives
-    failing their checksum, and folders it created that are now empty."""
+    failing their checksum, extracted files whose archive is not in place and verified (the
+    next attempt would read them unchecked), and folders it created that are now empty."""
     from torchvision.datasets.utils import check_integrity
 
     target_dir = archive_dir(source, raw_dir)
     archives = {target_dir / name: md5 for name, md5 in required_archives(source)}
+    extracted = extracted_files(source, raw_dir)
     files, folders = _walk(owned_paths(source, raw_dir))
     for path in files:
         verified = path in archives and check_integrity(str(path), archives[path])
-        if not verified and (path not in files_before or path in archives):
+        archive, md5 = extracted.get(path, (None, None))
+        unchecked = archive is not None and not check_integrity(str(archive), md5)
+        if unchecked or (not verified and (path not in files_before or path in archives)):
             path.unlink(missing_ok=True)
     for folder in sorted(folders - folders_before, key=lambda p: len(p.parts), reverse=True):
         if folder.is_dir() and not any(folder.iterdir()):
@@ -231,6 +289,7 @@ def open_splits(source: _Source, raw_dir: Path, mirror: Path | None) -> tuple[ob
     files_before, folders_before = _walk(owned_paths(source, raw_dir))
     try:
         copy_from_mirror(source, raw_dir, mirror)
+        extract_verified_archives(source, raw_dir)
         train, test = (
             cls(root=str(raw_dir), download=True, **{source.split_keyword: value})
             for value in source.split_values
@@ -274,29 +333,64 @@ def concatenate(source: _Source, train, test, to_images) -> RawDataset:
     return RawDataset(images=images, labels=labels, classes=classes, official_test=official_test)
 
 
-def load_source(source: _Source, raw_dir: Path, mirror: Path | None, to_images) -> RawDataset:
-    """The source's train and official test splits as one dataset."""
-    return concatenate(source, *open_splits(source, raw_dir, mirror), to_images)
+def not_the_dataset(source: _Source, raw_dir: Path, problem: str) -> DatasetUnavailable:
+    """The one-line error for raw files that open but are not the dataset: what is wrong,
+    and what to delete so that the next attempt fetches the files afresh."""
+    paths = " ".join(str(path) for path in owned_paths(source, raw_dir))
+    return DatasetUnavailable(
+        f"{source.title}: the files under {raw_dir} are not the dataset ({problem}); delete "
+        f"them (`rm -r {paths}`) and prepare again, to download them or copy them from the "
+        "mirror afresh"
+    )
+
+
+def check_counts(source: _Source, raw_dir: Path, train, test) -> None:
+    """DatasetUnavailable unless each split holds as many labels as images, and as many
+    images as the published dataset (``source.shape``)."""
+    n_test = source.shape.official_test
+    expected = {"train": source.shape.images - n_test, "test": n_test}
+    for (split, count), data in zip(expected.items(), (train, test), strict=True):
+        images, labels = len(data.data), len(getattr(data, source.labels_attribute))
+        if images != labels:
+            raise not_the_dataset(source, raw_dir, f"{images} {split} images but {labels} labels")
+        if images != count:
+            raise not_the_dataset(source, raw_dir, f"{images} {split} images, not {count}")
+
+
+def load_source(
+    source: _Source, raw_dir: Path, mirror: Path | None, options: dict, to_images
+) -> RawDataset:
+    """The source's train and official test splits as one dataset, checked against the
+    published counts; options other than :data:`OPTIONS` are refused before any file is
+    touched."""
+    source.raw_shape(options)
+    raw_dir = Path(raw_dir)
+    train, test = open_splits(source, raw_dir, mirror)
+    check_counts(source, raw_dir, train, test)
+    try:
+        return concatenate(source, train, test, to_images)
+    except ValueError as error:  # labels outside the classes
+        raise not_the_dataset(source, raw_dir, str(error)) from error
 
 
 def load_mnist(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """MNIST (LeCun et al. 1998): 60,000 train + 10,000 official test digits, 1x28x28."""
-    return load_source(_MNIST, raw_dir, mirror, greyscale_images)
+    return load_source(_MNIST, raw_dir, mirror, options, greyscale_images)
 
 
 def load_fashion_mnist(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """Fashion-MNIST (Xiao et al. 2017): 60,000 train + 10,000 official test, 1x28x28."""
-    return load_source(_FASHION_MNIST, raw_dir, mirror, greyscale_images)
+    return load_source(_FASHION_MNIST, raw_dir, mirror, options, greyscale_images)
 
 
 def load_cifar10(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """CIFAR-10 (Krizhevsky 2009): 50,000 train + 10,000 official test images, 3x32x32."""
-    return load_source(_CIFAR10, raw_dir, mirror, colour_images)
+    return load_source(_CIFAR10, raw_dir, mirror, options, colour_images)
 
 
 def load_svhn(raw_dir: Path, mirror: Path | None, options: dict) -> RawDataset:
     """SVHN (Netzer et al. 2011): 73,257 train + 26,032 official test digits, 3x32x32."""
-    return load_source(_SVHN, raw_dir, mirror, channel_first_images)
+    return load_source(_SVHN, raw_dir, mirror, options, channel_first_images)
 
 
 MNIST = DatasetEntry(
