@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -145,6 +146,33 @@ def test_the_file_reaches_the_disk_before_its_rename_and_the_folder_after(tmp_pa
         ("fsync", tmp_path.name, None),
     ]
     assert target.read_text() == "a,b\n"
+
+
+@pytest.mark.parametrize("error", [errno.EIO, errno.ENOSPC, errno.EINVAL])
+def test_a_file_the_disk_did_not_take_is_not_renamed_into_place(tmp_path, monkeypatch, error):
+    """An error that fsync reports on the file (a network file system may say only then that
+    the disk is full) leaves the old file and no temporary; a file system that cannot flush at
+    all (EINVAL) is no error."""
+    import poolstudy.atomic as atomic
+
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"old")
+
+    def fsync(fd):
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).is_file():
+            raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    if error == errno.EINVAL:
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+        assert target.read_bytes() == b"new"
+    else:
+        with pytest.raises(OSError) as raised, atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+        assert raised.value.errno == error
+        assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
 def test_writers_round_trip(tmp_path):

@@ -11,6 +11,7 @@ by a bad copy) is refused with the command that rebuilds it instead of a pickle 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -39,25 +40,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_current_umask())
-        _flush(tmp, os.O_RDONLY)
+        _flush(tmp, os.O_RDONLY, folder=False)
         os.replace(tmp, target)
-        _flush(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        _flush(target.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0), folder=True)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _flush(path: Path, flags: int) -> None:
-    """``fsync`` a file or folder; where the file system cannot (some refuse it for folders),
-    what the rename promised is all there is."""
+def _flush(path: Path, flags: int, folder: bool) -> None:
+    """``fsync`` a file or folder. A file that cannot be written to the disk (an I/O error, a
+    full disk or quota, as a network file system may report only here) is an error, and is
+    not renamed into place; a file system that cannot flush at all (EINVAL, ENOTSUP) or
+    refuses it for folders leaves what the rename promised."""
     try:
         fd = os.open(path, flags)
     except OSError:
-        return
+        if folder:
+            return
+        raise
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as error:
+        if not folder and error.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
     finally:
         os.close(fd)
 
