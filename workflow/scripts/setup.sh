@@ -25,24 +25,27 @@ apt_install() {
     apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# Debian's Python leaves out venv (python3-venv); git names the commit in the paper's footer and
-# the tests run it.
-setup_system() {
-    local missing=()
-    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-    command -v git >/dev/null || missing+=(git)
-    [[ ${#missing[@]} == 0 ]] && return
+# git names the commit in the paper's footer, and the tests run it.
+setup_git() {
+    command -v git >/dev/null && return
     if can_apt; then
-        apt_install "${missing[@]}"
+        apt_install git
         return
-    fi
-    if [[ " ${missing[*]} " == *" python3-venv "* ]]; then
-        echo "$PYTHON cannot make a virtual environment (no venv/ensurepip module)." >&2
-        echo "Install: sudo apt-get install ${missing[*]} (or set PYTHON), then run again." >&2
-        exit 1
     fi
     echo "git is missing: the paper will not name its commit, and the tests need it" \
         "(sudo apt-get install git)." >&2
+}
+
+# Debian's Python leaves out venv (python3-venv), needed once, to make the environment.
+ensure_venv_module() {
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null && return
+    if can_apt && [[ "$("$PYTHON" -c 'import sys; print(sys.executable)')" == /usr/bin/python3* ]]; then
+        apt_install python3-venv
+        "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null && return
+    fi
+    echo "$PYTHON cannot make a virtual environment (no venv/ensurepip module)." >&2
+    echo "Install Debian's python3-venv (or your Python's venv), or set PYTHON, then run again." >&2
+    exit 1
 }
 
 setup_python() {
@@ -59,7 +62,10 @@ setup_python() {
         return
     fi
     step "Installing $LOCK into $VENV (torch, torchvision, snakemake, dvc, ...)"
-    [[ -x "$VENV/bin/python" ]] || "$PYTHON" -m venv "$VENV"
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        ensure_venv_module
+        "$PYTHON" -m venv "$VENV"
+    fi
     # the installer first: uv at the version and hashes the lock gives
     local uv_lock
     uv_lock="$(mktemp)"
@@ -102,6 +108,6 @@ MSG
     exit 1
 }
 
-setup_system
 setup_python
 setup_tex
+setup_git
