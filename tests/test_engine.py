@@ -616,7 +616,7 @@ def test_the_device_check_keeps_to_its_time_limit(monkeypatch, time_limit, capsy
     if time_limit == 1.0:
         assert given == []
         skipped = report["tiny_pipeline"]["skipped"]
-        assert skipped.endswith(" s left of the time limit, 60 s needed")
+        assert skipped.endswith(" s left of the time limit, 120 s needed")  # run and its check
         assert f"tiny_pipeline skipped: {skipped}" in devicebench.check_problems(report)
         assert f"tiny config end to end: skipped ({skipped})" in capsys.readouterr().out
     else:
