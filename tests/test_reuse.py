@@ -240,33 +240,50 @@ def test_a_seed_trained_on_the_cpu_with_another_thread_count_is_trained_again(
     assert receipt["made_by"]["arguments"]["threads"] == 2
 
 
-def test_an_evaluations_forward_pass_is_the_same_with_any_thread_count():
-    """Why an evaluation's receipt names no thread count: on the CPU the network's outputs
-    (the evaluation's only arithmetic besides counting) are the same bytes with 1 and with 2
-    threads, also for the batch-norm-folded network the evaluation runs."""
+def test_what_a_seeds_files_depend_on_names_the_cpus_thread_count_alone(monkeypatch):
+    """On the CPU, oneDNN's weight gradients and PyTorch's large float means (the mean
+    absolute change over every image and shift) sum in per-thread parts: the count is part of
+    what makes a seed's files there, given (``--threads``) or PyTorch's own. On a GPU it is
+    not."""
     import torch
 
-    from poolstudy.inference import fold_batchnorm
-    from poolstudy.models import ModelSpec, build_model
+    from poolstudy import device as devices
 
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    assert cli.device_arguments("cpu", 1) == {"device": "cpu", "threads": 1}
+    assert cli.device_arguments("cpu", None) == {"device": "cpu", "threads": 6}
+    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda", 0))
+    assert cli.device_arguments("auto", 8) == {"device": "cuda:0"}
+
+
+def test_a_seed_evaluated_on_the_cpu_with_another_thread_count_is_evaluated_again(
+    data_path, tmp_path, monkeypatch
+):
+    import torch
+
+    import poolstudy.evaluate
+
+    trained(monkeypatch)
+    assert cli.main(train_command(data_path, tmp_path, [0])) == 0
+    calls, real = [], poolstudy.evaluate.evaluate_cell
+
+    def evaluate_cell(data, models, seeds, *args, **kwargs):
+        calls.append(list(seeds))
+        return real(data, models, seeds, *args, **kwargs, log=lambda _: None)
+
+    monkeypatch.setattr(poolstudy.evaluate, "evaluate_cell", evaluate_cell)
+    command = evaluate_command(data_path, tmp_path, [0])
+    assert cli.main(command) == 0
+    assert cli.main(command) == 0
+    assert calls == [[0]]
     threads = torch.get_num_threads()
-    torch.manual_seed(0)
-    outputs = []
     try:
-        for operator in ("max", "none_rf"):
-            model = build_model(ModelSpec(operator, 1, 10, 16)).eval()
-            for module in model.modules():
-                if isinstance(module, torch.nn.BatchNorm2d):
-                    module.running_var.uniform_(0.5, 2.0)
-            model = fold_batchnorm(model).to(memory_format=torch.channels_last)
-            images = torch.rand(300, 1, 16, 16).contiguous(memory_format=torch.channels_last)
-            for count in (1, 2):
-                torch.set_num_threads(count)
-                with torch.no_grad():
-                    outputs.append(model(images))
+        assert cli.main(command[:-1] + ["2"]) == 0  # --threads 2
     finally:
-        torch.set_num_threads(threads)
-    assert all(torch.equal(outputs[i], outputs[i + 1]) for i in (0, 2))
+        torch.set_num_threads(threads)  # the process's count, for the tests after this one
+    assert calls == [[0], [0]]
+    receipt = json.loads((tmp_path / "e" / "0.receipt.json").read_text())
+    assert receipt["made_by"]["arguments"]["threads"] == 2
 
 
 def test_a_finished_cell_leaves_no_checkpoint_mark_and_its_receipt_names_the_device(

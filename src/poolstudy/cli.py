@@ -133,6 +133,22 @@ def seeds_to_make(
     return stale, makers
 
 
+def device_arguments(device_setting: str, threads: int | None) -> dict:
+    """What a seed's files depend on beyond the command's settings: the device the setting
+    resolves to here (a seed made on another is not kept) and, on the CPU, the thread count
+    (``threads``, else PyTorch's): oneDNN sums a weight's gradient, and PyTorch a large float
+    mean (the mean absolute change over every image and shift), in per-thread parts, so
+    another count gives other bytes."""
+    import torch
+
+    from poolstudy.device import resolve_device
+
+    device = resolve_device(device_setting)
+    if device.type != "cpu":
+        return {"device": str(device)}
+    return {"device": str(device), "threads": threads or torch.get_num_threads()}
+
+
 AGAIN_HELP = (
     "make every seed's files again, also those whose receipt says they are current (by "
     "default such seeds are kept)"
@@ -142,12 +158,9 @@ AGAIN_HELP = (
 def cmd_train(args) -> int:
     from pathlib import Path
 
-    import torch
-
     from poolstudy import reuse
     from poolstudy.checkpoint import CHECKPOINT_NAME, remove_checkpoint
     from poolstudy.config import ConfigError
-    from poolstudy.device import resolve_device
     from poolstudy.train import TrainConfig, train_cell
 
     check_registered("operator", args.operator)
@@ -160,12 +173,7 @@ def cmd_train(args) -> int:
         key: getattr(args, key) for key in ("operator", "condition", "model", "train", "placement")
     }
     # the device a setting of "auto" resolves to here: a seed trained on another is not kept
-    device = resolve_device(TrainConfig.from_dict(args.train).device)
-    arguments["device"] = str(device)
-    if device.type == "cpu":
-        # oneDNN's weight gradients sum over the batch in per-thread parts: trained with another
-        # thread count, a seed's bytes differ (its forward passes do not)
-        arguments["threads"] = args.threads or torch.get_num_threads()
+    arguments.update(device_arguments(TrainConfig.from_dict(args.train).device, args.threads))
     stale, makers = seeds_to_make(
         args,
         "train",
@@ -238,7 +246,6 @@ def cmd_evaluate(args) -> int:
 
     from poolstudy import reuse
     from poolstudy.config import ConfigError
-    from poolstudy.device import resolve_device
     from poolstudy.evaluate import DEFAULTS as EVALUATE_DEFAULTS
     from poolstudy.evaluate import evaluate_cell
 
@@ -273,7 +280,7 @@ def cmd_evaluate(args) -> int:
         "evaluate": args.evaluate,
         "placement": args.placement,
         "n_train": args.n_train,
-        "device": str(resolve_device(args.evaluate.get("device", EVALUATE_DEFAULTS["device"]))),
+        **device_arguments(args.evaluate.get("device", EVALUATE_DEFAULTS["device"]), args.threads),
     }
 
     def inputs(seed):
@@ -692,9 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=seconds,
         default=None,
         metavar="SECONDS",
-        help="with --device: end the check within this many seconds of its start (the tiny "
-        "run gets what is left, less a reserve for the check of its networks; none left: "
-        "skipped)",
+        help="with --device: stop the tiny run so that the check ends within this many seconds "
+        "of its start (it gets what the parts before it left, less a reserve for the check of "
+        "its networks; too little left: skipped); the parts before it are not limited",
     )
     p.add_argument(
         "--glyphs",
