@@ -29,6 +29,19 @@ def check_option_names(dataset: str, options: dict, accepted: Iterable[str]) -> 
         )
 
 
+def whole_number(value) -> int | None:
+    """``value`` as an int where it is a whole number: an int (not a bool: ``True`` is no
+    count), or a float without a fraction (``24.0``, which JSON Schema's "integer" takes too);
+    None for anything else (1.7 is not rounded)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 @dataclass
 class RawDataset:
     """A whole dataset before splitting.

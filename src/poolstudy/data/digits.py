@@ -22,7 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.config import ConfigError
-from poolstudy.data.base import DatasetEntry, RawDataset, RawShape, check_option_names
+from poolstudy.data.base import (
+    DatasetEntry,
+    RawDataset,
+    RawShape,
+    check_option_names,
+    whole_number,
+)
 
 N_IMAGES = 1797
 DEFAULT_SIZE = 24  # side of the upsampled digit when ``options`` has no ``size``
@@ -33,10 +39,11 @@ def digit_size(options: dict) -> int:
     """The side of the upsampled digits: ``options["size"]``, a whole number of pixels (at
     least 1), else :data:`DEFAULT_SIZE`. Options other than :data:`OPTIONS` are refused."""
     check_option_names("digits", options, OPTIONS)
-    size = options.get("size", DEFAULT_SIZE)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+    given = options.get("size", DEFAULT_SIZE)
+    size = whole_number(given)
+    if size is None or size < 1:
         raise ConfigError(
-            f"digits size must be a whole number of pixels (at least 1), not {size!r}"
+            f"digits size must be a whole number of pixels (at least 1), not {given!r}"
         )
     return size
 

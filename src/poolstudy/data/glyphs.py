@@ -71,7 +71,13 @@ import torch
 import torch.nn.functional as F
 
 from poolstudy.config import ConfigError
-from poolstudy.data.base import DatasetEntry, RawDataset, RawShape, check_option_names
+from poolstudy.data.base import (
+    DatasetEntry,
+    RawDataset,
+    RawShape,
+    check_option_names,
+    whole_number,
+)
 
 CLASSES = {"digits": "0123456789", "letters": "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 FONT_FILES = (
@@ -172,13 +178,13 @@ class GlyphOptions:
 
 def option_value(name: str, value, kind: str):
     """``value`` as the option ``name`` of type ``kind`` ("str", "int" or "float") holds it: a
-    string, a whole number (not a bool: ``True`` is no count or seed, and 1.7 is not rounded),
-    or a number (a whole one becomes a float); ConfigError for any other value."""
+    string, a whole number (``base.whole_number``: not a bool, and 1.7 is not rounded), or a
+    number (a whole one becomes a float); ConfigError for any other value."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if kind == "str" and isinstance(value, str):
         return value
-    if kind == "int" and number and isinstance(value, int):
-        return value
+    if kind == "int" and whole_number(value) is not None:
+        return whole_number(value)
     if kind == "float" and number:
         return float(value)
     wanted = {"str": "a string", "int": "a whole number", "float": "a number"}[kind]
