@@ -504,6 +504,31 @@ def test_device_check_runs_on_the_cpu(capsys):
     assert f"config/paper.yaml predicted at these rates: {report['paper_hours']:.2f} h" in out
 
 
+def test_the_engine_loops_time_is_the_median_of_its_pairs_of_runs(monkeypatch):
+    """One pair of runs whose set-up stalled (a difference of 99 s) does not decide the loop's
+    time per step: the median of the pairs' differences does."""
+    from poolstudy import devicebench
+
+    clock = [0.0]
+    durations = iter([1.0, 100.0, 1.0, 2.0, 1.0, 2.5])  # (steps, 2 * steps) per pair
+
+    def host_waits(function, device):
+        clock[0] += next(durations)
+        return None
+
+    monkeypatch.setattr(devicebench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(devicebench, "host_waits", host_waits)
+    monkeypatch.setattr(devicebench, "time_steps", lambda trainees, steps, concurrent: 0.5)
+    import poolstudy.train
+
+    monkeypatch.setattr(poolstudy.train, "train_model", lambda *args, **kwargs: None)
+    assert devicebench.LOOP_PAIRS == 3
+    spec = ModelSpec(operator="max", in_channels=3, num_classes=10, image_size=8, widths=(4,))
+    loop = devicebench.engine_loop(spec, 4, 10, torch.device("cpu"), 0)
+    assert loop["step_seconds"] == pytest.approx(1.5 / 10)
+    assert loop["bare_step_seconds"] == pytest.approx(0.5 / 10)
+
+
 def test_the_device_check_trains_with_the_predicted_studys_shift_augmentation(tmp_path):
     import yaml
 

@@ -21,6 +21,7 @@ import os
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -240,7 +241,8 @@ def engine_loop(
     deterministic mode, as ``config/paper.yaml`` trains on a GPU) on ``device``: its time and
     host waits per step, from runs of ``steps`` and
     ``2 * steps`` steps that differ by nothing else (set-up and the one validation, at the
-    last step, cancel out), against the bare step of ``Trainee`` on the same network."""
+    last step, cancel out; the median of ``LOOP_PAIRS`` such pairs, so that one pair's set-up
+    jitter does not decide it), against the bare step of ``Trainee`` on the same network."""
     from poolstudy.train import TrainConfig, train_model  # pandas: not for the steps above
 
     data = random_dataset(4 * batch, spec)
@@ -265,14 +267,17 @@ def engine_loop(
         return lambda: train_model(data, options, spec.operator, 0, config, log=lambda _: None)
 
     run(2)()  # warm-up: kernel choice, allocator
-    waits, seconds = {}, {}
-    for n_steps in (steps, 2 * steps):
-        synchronize(device)
-        start = time.perf_counter()
-        waits[n_steps] = host_waits(run(n_steps), device)
-        synchronize(device)
-        seconds[n_steps] = time.perf_counter() - start
-    step_seconds = max(seconds[2 * steps] - seconds[steps], 1e-9) / steps
+    differences, waits = [], {}
+    for _ in range(LOOP_PAIRS):
+        seconds = {}
+        for n_steps in (steps, 2 * steps):
+            synchronize(device)
+            start = time.perf_counter()
+            waits[n_steps] = host_waits(run(n_steps), device)
+            synchronize(device)
+            seconds[n_steps] = time.perf_counter() - start
+        differences.append(seconds[2 * steps] - seconds[steps])
+    step_seconds = max(statistics.median(differences), 1e-9) / steps
     bare = Trainee(spec, batch, 0, device)
     time_steps([bare], 2, concurrent=False)
     bare_seconds = time_steps([bare], steps, concurrent=False) / steps
@@ -556,6 +561,8 @@ def run_stage(report: dict, key: str, function, describe) -> None:
         print(describe(value))
 
 
+LOOP_PAIRS = 3
+"""Pairs of engine-loop runs timed; their median difference is the loop's time."""
 LOOP_STEPS = 10
 """The engine loop's runs take this many times the check's timed steps: each run repeats its
 set-up (the network, its FLOP count, a validation; on a GPU the evaluation batch's probe),
