@@ -646,3 +646,43 @@ def test_a_study_without_primary_contrasts_gets_an_empty_contrasts_table_with_it
     for half_budget in (None, {"gap": "half"}):
         table = contrast_table(observations, [], 1.0, 0.95, half_budget)
         assert table.empty and list(table.columns) == CONTRAST_COLUMNS
+
+
+def test_a_value_within_float_noise_of_a_threshold_is_on_it_at_any_scale():
+    """``on_threshold``: an absolute tolerance of float noise, the same at 1 and at 100 points
+    (a relative one would put 100 + 5e-8 on 100)."""
+    from poolstudy.stats import on_threshold
+
+    assert on_threshold(0.9999999999999952, 1.0) and on_threshold(1.0, 1.0)
+    assert on_threshold(100.0 + 5e-10, 100.0)
+    assert not on_threshold(1.0 - 1e-6, 1.0)
+    assert not on_threshold(100.0 + 5e-8, 100.0)
+
+
+def test_an_equivalence_p_value_on_the_level_shows_nothing_at_either_budget():
+    """Holding zero at both budgets, a contrast is stable only where both or neither show
+    equivalence; a p-value equal to the level shows nothing, as everywhere (``verdict``)."""
+    from poolstudy.stats import budget_change, paired_contrast
+
+    at_half = {0: -1.0, 1: 1.5, 2: 0.2}  # holds zero, too spread to be shown within 2 points
+    rows = []
+    for seed, value in at_half.items():
+        rows += [("gap", "max", seed, 50.0 + value + 0.1), ("gap", "none", seed, 50.0)]
+        rows += [("half", "max", seed, 50.0 + value), ("half", "none", seed, 50.0)]
+    selected = pd.DataFrame(rows, columns=["condition", "operator", "seed", "value"])
+    paired = pd.Series({seed: value + 0.1 for seed, value in at_half.items()})
+    half = paired_contrast(np.array(list(at_half.values())), 2.0, 0.95)
+    assert half["ci_low"] < 0 < half["ci_high"] and half["p_equivalence"] > 0.05
+
+    def stable(p_equivalence):
+        full = {"ci_low": -0.5, "ci_high": 0.5, "p_equivalence": p_equivalence}
+        first, second = (
+            {"condition": "gap", "operator": "max"},
+            {"condition": "gap", "operator": "none"},
+        )
+        row = budget_change(selected, first, second, paired, {"gap": "half"}, 2.0, 0.95, full)
+        assert bool(row["budget_change_within_margin"]) is True  # the change is 0.1 every seed
+        return bool(row["stable_under_budget"])
+
+    assert stable(0.05) is True  # nothing shown at either budget
+    assert stable(0.049) is False  # equivalence at the full budget only
