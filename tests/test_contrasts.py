@@ -1805,3 +1805,126 @@ def test_a_budget_change_within_the_margin_prints_inside_both_intervals_it_is_qu
     # the 95 % interval's upper end keeps its side of the margin, and the mean prints inside
     # the 90 % interval the margin check rests on ([+0.92, +0.99])
     assert text == f"moved {LABEL} by +0.96 points (95\\,\\% CI [+0.9, +1.01])"
+
+
+def test_budget_gains_of_exactly_zero_and_networks_left_unchecked_in_full():
+    """A largest gain of exactly zero raised nothing: "changed", and over several networks
+    their range, not "at most"; a network with one seed at both budgets was run at half the
+    budget (too few seeds), one whose count is missing was not."""
+    from functools import partial
+
+    from poolstudy.paper.contrasts import convergence_tex, network_names
+
+    regime = regime_rows(
+        ("gap", "max", 0.2, -0.3, True, True),
+        ("gap", "none", 0.2, 0.0, True, True),
+        ("gap", "avg", 0.2, None, True, None),
+        ("gap", "stride", 0.2, None, True, None),
+    )
+    regime["budget_n"] = [5, 5, 1, NAN]
+    assert convergence_tex(regime, partial(network_names, regime=regime)) == (
+        "Doubling the training budget (from 500 to 1,000 optimiser steps) changed the mean test "
+        "accuracy of \\texttt{max}, \\texttt{none} by -0.3 to 0.0 points, less than the "
+        "threshold of 1.0 points: by that criterion their training had converged. Convergence "
+        "was not checked for \\texttt{avg} (fewer than 3 seeds run at both budgets). "
+        "Convergence was not checked for \\texttt{stride} (no runs at half the budget). \n\n"
+    )
+    # beside a network still learning, a converged one whose gain is exactly zero
+    regime = regime_rows(
+        ("gap", "max", 0.2, 2.0, True, False), ("gap", "none", 0.2, 0.0, True, True)
+    )
+    assert convergence_tex(regime, partial(network_names, regime=regime)) == (
+        "Doubling the training budget (from 500 to 1,000 optimiser steps) still raised the mean "
+        "test accuracy of \\texttt{max} by +2.0 points, more than the threshold of 1.0 points: "
+        "its training had not converged, and the comparisons involving it are provisional. "
+        "That of \\texttt{none} changed by 0.0 points: by that criterion its training had "
+        "converged. \n\n"
+    )
+
+
+def test_a_regime_paragraph_whose_overfitting_check_two_networks_lacked_in_full():
+    from poolstudy.paper.contrasts import regime_tex
+
+    regime = regime_rows(
+        ("gap", "max", 0.2, 0.1, pd.NA, True), ("gap", "none", 0.4, 0.3, pd.NA, True)
+    )
+    assert regime_tex(regime) == (
+        "The primary regime trains 2 networks on glyphs (condition gap; "
+        "Figure~\\ref{fig:learning}). Whether \\texttt{max} and \\texttt{none} overfit was not "
+        "checked (fewer than 3 seeds). Doubling the training budget (from 500 to 1,000 "
+        "optimiser steps) raised the mean test accuracy of \\texttt{max}, \\texttt{none} by at "
+        "most +0.3 points (\\texttt{none}), less than the threshold of 1.0 points: by that "
+        "criterion their training had converged. \n\n"
+    )
+
+
+def test_the_unsettled_answer_names_each_unchecked_network_and_each_contrast_that_moved():
+    from poolstudy.paper.contrasts import verdict_sentence
+
+    (row,) = contrast_rows({}).itertuples()
+    measured = NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0"))
+    # overfitting that too few seeds measured, in both networks: both named, in the plural
+    unshown = regime_rows(
+        ("gap", "max", 0.2, 0.1, pd.NA, True), ("gap", "none", 0.4, 0.3, pd.NA, True)
+    )
+    assert verdict_sentence([row], unshown, "90") == (
+        measured + ", but whether \\texttt{max} and \\texttt{none} overfit was not checked "
+        "(fewer than 3 seeds). "
+    )
+    # one network that may overfit beside one not checked: only the second is unchecked
+    unshown["free_of_overfitting"] = [False, pd.NA]
+    assert verdict_sentence([row], unshown, "90") == (
+        measured + ", but a compared network may overfit; whether \\texttt{none} overfits was "
+        "not checked (fewer than 3 seeds). "
+    )
+    # still learning: one contrast moved beyond the margin, two others reversed within it
+    reversed_change = {
+        **STABLE,
+        "mean": -0.4,
+        "ci_low": -0.6,
+        "ci_high": -0.2,
+        "budget_change": -0.9,
+        "budget_change_ci_low": -0.95,
+        "budget_change_ci_high": -0.85,
+        "half_budget_mean": 0.5,
+        "half_budget_ci_low": 0.3,
+        "half_budget_ci_high": 0.7,
+        "stable_under_budget": False,
+    }
+    rows = list(
+        contrast_rows(
+            MOVED,
+            {**reversed_change, "first_operator": "avg"},
+            {
+                **reversed_change,
+                "first_operator": "stride",
+                "mean": -0.5,
+                "ci_low": -0.8,
+                "half_budget_mean": 0.6,
+                "half_budget_ci_low": 0.2,
+                "half_budget_ci_high": 1.0,
+            },
+        ).itertuples()
+    )
+    regime = regime_rows(
+        ("gap", "max", 0.2, 1.8, True, False),
+        ("gap", "none", 0.2, 1.6, True, False),
+        ("gap", "avg", 0.2, 0.1, True, True),
+        ("gap", "stride", 0.2, 0.1, True, True),
+    )
+    avg, stride = (f"\\texttt{{{op}}} $-$ \\texttt{{none}}" for op in ("avg", "stride"))
+    assert verdict_sentence(rows, regime, "90") == (
+        NOT_SETTLED
+        + quoted(
+            ("max", "+2.0", "+1.0", "+3.0"),
+            ("avg", "-0.4", "-0.6", "-0.2"),
+            ("stride", "-0.5", "-0.8", "-0.2"),
+        )
+        + ", but doubling the training budget still raised the accuracy of \\texttt{max} and "
+        "\\texttt{none}, and moved " + LABEL + " by +1.5 points (90\\,\\% CI [+0.5, +2.5]), not "
+        "shown to stay within $\\pm$1.0 points, and changed what " + avg + " shows, from +0.5 "
+        "points (90\\,\\% CI [+0.3, +0.7]) at half the budget to -0.4 points (90\\,\\% CI "
+        "[-0.6, -0.2]) at the full budget; and what " + stride + " shows, from +0.6 points "
+        "(90\\,\\% CI [+0.2, +1.0]) at half the budget to -0.5 points (90\\,\\% CI [-0.8, "
+        "-0.2]) at the full budget" + HOW_FAST + ". "
+    )
