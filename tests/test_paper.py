@@ -1982,3 +1982,132 @@ def test_the_controls_compare_within_the_primary_condition_they_are_given():
     # flatten - gap is declared, gap - flatten is not; within flatten, the paired table's
     assert "\\texttt{max} (flatten) $-$ \\texttt{max} (gap)" not in flatten
     assert "the dilated network without pooling, 23" in flatten
+
+
+def test_a_significant_difference_too_small_for_six_places_prints_inside_its_interval():
+    """``fmt`` prints a value below its sixth place as zero (float noise), but a mean whose
+    interval excludes zero is quoted to the places its printed ends needed (``mean_places``),
+    in the table's cell and in both sentences: +0.0000002, not 0.0, beside [+0.0000001,
+    +0.0000003]."""
+    from poolstudy.paper.claims import difference_sentence, paired_cell
+
+    row = paired_row(mean=2e-7, low=1e-7, high=3e-7)
+    assert paired_cell(row) == "+0.0000002 [+0.0000001, +0.0000003]$^{*}$"
+    assert comparison_sentence(row, "clean test accuracy", "95") == (
+        r"\texttt{max} raises clean test accuracy by 0.0000002 points relative to no pooling "
+        r"(95\,\% CI [+0.0000001, +0.0000003])."
+    )
+    assert difference_sentence(row, "Dilating", "clean test accuracy", "95") == (
+        r"Dilating raises clean test accuracy by 0.0000002 points "
+        r"(95\,\% CI [+0.0000001, +0.0000003])."
+    )
+    row = paired_row(mean=-2e-7, low=-3e-7, high=-1e-7)
+    assert paired_cell(row) == "-0.0000002 [-0.0000003, -0.0000001]$^{*}$"
+
+
+def test_a_contrasts_mean_prints_inside_each_interval_its_sentence_quotes():
+    """The mean of a contrast takes the places that the 90 % interval quoted with it needs
+    (an equivalence; a difference within the margin; Holm's adjustment can leave a difference
+    whose 95 % interval excludes zero unshown), but not those of an interval the sentence
+    does not quote (a difference beyond the margin); each end keeps its side of both of the
+    margin's ends, the lower one too."""
+    from test_contrasts import LABEL, contrast_row
+
+    from poolstudy.paper.contrasts import contrast_sentence
+
+    near = {"mean": 0.97, "ci_low": 0.935, "ci_high": 1.005, "p_equivalence_holm": 0.01}
+    equivalent = contrast_row(**near, verdict="equivalent", p_difference_holm=0.08)
+    assert contrast_sentence(equivalent, "95") == (
+        LABEL + r": +0.97 points (90\,\% CI [+0.9, +0.997]); equivalent within $\pm$1.0 points "
+        r"(two one-sided tests, Holm-adjusted $p = 0.010$)."
+    )
+    within = contrast_row(**near, p_difference_holm=0.0004, within_margin=True)
+    assert contrast_sentence(within, "95") == (
+        LABEL + r": +0.97 points (95\,\% CI [+0.9, +1.005]); the first is higher "
+        r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin "
+        r"(90\,\% CI [+0.9, +0.997])."
+    )
+    beyond = contrast_row(
+        mean=1.03, ci_low=0.995, ci_high=1.065, p_difference_holm=0.0004, p_equivalence_holm=0.9
+    )
+    assert contrast_sentence(beyond, "95") == (
+        LABEL + r": +1.0 points (95\,\% CI [+0.99, +1.1]); the first is higher "
+        r"(Holm-adjusted $p < 0.001$)."
+    )
+    below = contrast_row(
+        mean=-0.97,
+        ci_low=-0.979,
+        ci_high=-0.961,
+        p_difference_holm=0.0004,
+        p_equivalence_holm=0.01,
+        within_margin=True,
+    )
+    assert contrast_sentence(below, "95") == (
+        LABEL + r": -0.97 points (95\,\% CI [-0.98, -0.96]); the first is lower "
+        r"(Holm-adjusted $p < 0.001$), a difference smaller than the 1.0-point margin "
+        r"(90\,\% CI [-0.98, -0.96])."
+    )
+
+
+def test_the_budget_paragraph_prints_each_change_and_half_budget_contrast_as_recorded():
+    """A change beyond the margin prints each end on its side of the margin and its mean
+    inside them; a check without the half-budget contrast says nothing of it; one from two
+    seeds names them for both intervals; a half-budget mean prints inside its interval."""
+    from test_contrasts import LABEL, contrast_row
+
+    from poolstudy.paper.contrasts import budget_tex, half_budget_text
+
+    beyond = contrast_row(
+        budget_n=5,
+        budget_change=1.03,
+        budget_change_ci_low=1.021,
+        budget_change_ci_high=1.039,
+        budget_change_p_equivalence=0.9,
+        budget_change_within_margin=False,
+        stable_under_budget=False,
+    )
+    assert budget_tex([beyond], "95") == (
+        f"Doubling the training budget moved {LABEL} by +1.03 points (95\\,\\% CI [+1.02, "
+        "+1.04]), not shown to lie within $\\pm$1.0 points (two one-sided tests, "
+        "$p = 0.900$).\n\n"
+    )
+    two_seeds = contrast_row(
+        budget_n=2,
+        budget_change=0.3,
+        budget_change_ci_low=NAN,
+        budget_change_ci_high=NAN,
+        half_budget_mean=0.5,
+        half_budget_ci_low=NAN,
+        half_budget_ci_high=NAN,
+    )
+    assert budget_tex([two_seeds], "95") == (
+        f"Doubling the training budget moved {LABEL} by +0.3 points (2 seeds, too few for an "
+        "interval), not shown to lie within $\\pm$1.0 points (two one-sided tests, $p$ n/a), "
+        "and at half the budget it was +0.5 points (2 seeds, too few for an interval).\n\n"
+    )
+    tiny = contrast_row(
+        budget_n=5, half_budget_mean=2e-7, half_budget_ci_low=1e-7, half_budget_ci_high=3e-7
+    )
+    assert half_budget_text(tiny, "95") == (
+        r"+0.0000002 points (95\,\% CI [+0.0000001, +0.0000003])"
+    )
+
+
+def test_the_primary_numbers_follow_a_configured_dataset_that_is_not_the_first():
+    """``primary.dataset`` of the figures' settings picks the dataset, not only the
+    condition; a configured cell the summary lacks is named in the error."""
+    from poolstudy.paper import number_entries
+
+    tables = two_operators(5, half_width=1.0)  # digits: max 90 %, none 80 %
+    glyphs = tables["summary"].assign(dataset="glyphs")
+    glyphs.loc[glyphs["operator"] == "none", "mean"] += 20.0  # glyphs: none 100 %, max 90 %
+    tables["summary"] = pd.concat([tables["summary"], glyphs], ignore_index=True)
+    tables["models"] = pd.concat(
+        [tables["models"], tables["models"].assign(dataset="glyphs")], ignore_index=True
+    )
+    entries = number_entries(tables, {"figures": {"dataset": "glyphs", "condition": "gap"}})
+    assert entries["primary.dataset"] == "glyphs"
+    assert entries["primary.best_operator"] == r"\texttt{none}"
+    assert entries["primary.best_accuracy"] == "100.0"
+    with pytest.raises(KeyError, match="the summary table has no test accuracy of glyphs/absent"):
+        number_entries(tables, {"figures": {"dataset": "glyphs", "condition": "absent"}})
