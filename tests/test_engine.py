@@ -900,7 +900,7 @@ def test_a_jobs_start_up_is_timed_in_a_new_process_on_the_device(monkeypatch):
 
 def test_the_engine_loop_of_the_check_trains_as_the_predicted_study_does(monkeypatch):
     """Not deterministic where ``config/paper.yaml`` is not, the shifts it is given, one
-    validation, runs of ``steps`` and twice as many, after a warm-up."""
+    validation, pairs of runs of ``steps`` and twice as many, after a warm-up."""
     import yaml
 
     import poolstudy.train
@@ -915,7 +915,7 @@ def test_the_engine_loop_of_the_check_trains_as_the_predicted_study_does(monkeyp
     spec = ModelSpec(operator="max", in_channels=3, num_classes=10, image_size=8, widths=(4,))
     devicebench.engine_loop(spec, batch=4, steps=3, device=torch.device("cpu"), augment_shift=3)
     paper = yaml.safe_load(devicebench.PREDICTED_STUDY.read_text())
-    assert [config.steps for config in configs] == [2, 3, 6]
+    assert [config.steps for config in configs] == [2] + [3, 6] * devicebench.LOOP_PAIRS
     for config in configs:
         assert config.deterministic == paper["train"]["deterministic"]
         assert config.augment_shift == 3 and config.val_points == 1 and config.batch_size == 4
