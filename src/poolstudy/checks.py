@@ -5,11 +5,11 @@ that would fail in some job is refused before any job starts (by ``check-config`
 Snakefile, and so by ``dvc repro``). Each check asks the code that would fail instead of
 keeping a second list of rules: the dataset registry's ``shape(options)`` and
 ``prepare.prepared_shape`` give every split's size and every image's side without any data;
-``prepare.place_on_canvas`` and ``PlacementConfig.reach`` are called as preparing and training
-would call them; the network of every (dataset, condition, operator) cell is built as training
-builds it (one channel per stage: the widths do not change a map's size) and run on a zero
-image; an operator's options are matched against its constructor's
-signature. Every problem names the config key, its value and what would be valid.
+``prepare.canvas_problem``, ``prepare.empty_splits`` and ``PlacementConfig.reach`` are called
+as preparing and training would call them; the network of every (dataset, condition,
+operator) cell is built as training builds it (one channel per stage: the widths do not change
+a map's size) and run on a zero image; an operator's options are matched against its
+constructor's signature. Every problem names the config key, its value and what would be valid.
 """
 
 from __future__ import annotations
@@ -133,42 +133,31 @@ def dataset_option_problems(study: Study, problems: Problems) -> None:
 
 
 def canvas_problems(study: Study, problems: Problems) -> None:
-    """A dataset canvas must hold its images (``prepare.place_on_canvas`` refuses it)."""
-    import torch
-
-    from poolstudy.data.prepare import place_on_canvas
+    """A dataset canvas must hold its images (``prepare.canvas_problem``, as preparing it
+    checks)."""
+    from poolstudy.data.prepare import canvas_problem
 
     for name, raw in study.raw.items():
         canvas = study.config["data"]["options"].get(name, {}).get("canvas")
-        empty = torch.zeros((0, raw.channels, raw.size, raw.size), dtype=torch.uint8)
-        try:
-            place_on_canvas(empty, canvas)
-        except ValueError:
-            problems.add(
-                f"data.options.{name}.canvas",
-                f"{canvas} is smaller than the {raw.size}-pixel images of {name}; choose at "
-                f"least {raw.size}, or null for no canvas",
-            )
+        if problem := canvas_problem(name, raw, canvas):
+            problems.add(f"data.options.{name}.canvas", problem)
 
 
 def split_problems(study: Study, problems: Problems) -> None:
     """Every split of every dataset trained on must hold images: training needs a training
     split, validation a validation split, evaluation a test split."""
+    from poolstudy.data.prepare import empty_splits
+
     split = study.config["data"]["split"]
     for name in dict.fromkeys(d for d, _, _ in study.cells):
         if name not in study.prepared:
             continue
         sizes = study.prepared[name].splits
-        empty = [part for part, count in sizes.items() if count < 1]
+        empty, by_options = empty_splits(study.raw[name], sizes)
         if not empty:
             continue
         counts = ", ".join(f"{part} {count}" for part, count in sizes.items())
-        raw = study.raw[name]
-        # a split the dataset's own options size (its official test or validation split, and
-        # the training split where both are), not the fractions
-        own = {"test": raw.official_test is not None, "val": raw.official_val is not None}
-        own["train"] = own["test"] and own["val"]
-        if all(own[part] for part in empty):
+        if by_options:
             problems.add(
                 f"data.options.{name}",
                 f"{name} has no {' or '.join(empty)} images ({counts}); give it a "

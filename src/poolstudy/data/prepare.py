@@ -142,35 +142,49 @@ def prepared_shape(raw: RawShape, val_fraction: float, test_fraction: float, can
     )
 
 
-def check_canvas(name: str, raw: RawShape, canvas) -> None:
-    """ConfigError, naming the option, where ``canvas`` cannot hold the images of ``raw``, as
-    :func:`place_on_canvas` would refuse it (checked on the shape, before any file is
-    downloaded or image made)."""
+def canvas_problem(name: str, raw: RawShape, canvas) -> str | None:
+    """Why ``canvas`` cannot hold the images of ``raw``, as :func:`place_on_canvas` would
+    refuse it (known from the shape, before any file is downloaded or image made); None where
+    it can. ``check_canvas`` here and the config's check (``checks.canvas_problems``) say it."""
     if canvas is None:
-        return
+        return None
     if not isinstance(canvas, int) or isinstance(canvas, bool):
         problem = f"{canvas!r} is no whole number of pixels"
     elif canvas < raw.size:
         problem = f"{canvas} is smaller than the {raw.size}-pixel images of {name}"
     else:
-        return
-    raise ConfigError(
-        f"data.options.{name}.canvas: {problem}; choose at least {raw.size}, or null for no canvas"
-    )
+        return None
+    return f"{problem}; choose at least {raw.size}, or null for no canvas"
+
+
+def check_canvas(name: str, raw: RawShape, canvas) -> None:
+    """ConfigError, naming the option, where ``canvas`` cannot hold the images of ``raw``
+    (``canvas_problem``)."""
+    if problem := canvas_problem(name, raw, canvas):
+        raise ConfigError(f"data.options.{name}.canvas: {problem}")
+
+
+def empty_splits(raw: RawShape | RawDataset, counts: dict[str, int]) -> tuple[list[str], bool]:
+    """The splits of ``counts`` that hold no image, and whether the dataset's own options size
+    them all (its own test or validation split, and the training split where it has both:
+    ``raw``'s ``official_test`` and ``official_val``), rather than ``data.split``'s fractions.
+    ``check_splits`` here and the config's check (``checks.split_problems``) word it."""
+    empty = [part for part, count in counts.items() if count < 1]
+    own = {"test": raw.official_test is not None, "val": raw.official_val is not None}
+    own["train"] = own["test"] and own["val"]
+    return empty, all(own[part] for part in empty)
 
 
 def check_splits(name: str, raw: RawDataset, codes: torch.Tensor, split: dict) -> None:
     """ConfigError where a split would hold no image (training, validation and evaluation
-    each need theirs), naming what sizes it: the dataset's options where the source has that
-    split of its own (and the training split where it has both), else the fractions."""
-    counts = codes.bincount(minlength=len(SPLITS)).tolist()
-    empty = [part for part, count in zip(SPLITS, counts, strict=True) if count == 0]
+    each need theirs), naming what sizes it: the dataset's options or the fractions
+    (``empty_splits``)."""
+    counts = dict(zip(SPLITS, codes.bincount(minlength=len(SPLITS)).tolist(), strict=True))
+    empty, by_options = empty_splits(raw, counts)
     if not empty:
         return
-    sizes = ", ".join(f"{part} {count}" for part, count in zip(SPLITS, counts, strict=True))
-    own = {"test": raw.official_test is not None, "val": raw.official_val is not None}
-    own["train"] = own["test"] and own["val"]
-    if all(own[part] for part in empty):
+    sizes = ", ".join(f"{part} {count}" for part, count in counts.items())
+    if by_options:
         cause, remedy = "", f"choose data.options.{name} that give every split an image"
     else:
         cause = (
