@@ -473,11 +473,12 @@ def test_device_check_runs_on_the_cpu(capsys):
     from poolstudy import devicebench
 
     report = devicebench.run_device_check(
-        "cpu", ["max", "none"], widths=(4, 8), image_size=16, batch=8, steps=2, pipeline=False
-    )
+        "cpu", ["max", "none"], widths=(4, 8), image_size=16, batch=8, steps=2, pipeline=False,
+        networks=0,
+    )  # fmt: skip
     rows = {row["operator"]: row for row in report["operators"]}
     assert set(rows) == {"max", "none"}
-    assert report["format"] == devicebench.CHECK_FORMAT == 2  # what `estimate --gpu-check` takes
+    assert report["format"] == devicebench.CHECK_FORMAT == 3  # what `estimate --gpu-check` takes
     assert rows["none"]["forward_flops"] > rows["max"]["forward_flops"] > 0
     assert all(row["images_per_s"] > 0 and row["mfu"] is None for row in rows.values())
     for row in rows.values():
@@ -502,6 +503,125 @@ def test_device_check_runs_on_the_cpu(capsys):
         "pixels, as config/paper.yaml trains)" in out
     )
     assert f"config/paper.yaml predicted at these rates: {report['paper_hours']:.2f} h" in out
+    assert report["networks"] == [] and "networks of config/paper.yaml" not in out
+
+
+def tiny_as_predicted_study(monkeypatch) -> Path:
+    """The tiny config in place of config/paper.yaml as the study whose networks the device
+    check times (their steps take milliseconds on the CPU), each for a moment."""
+    from poolstudy import devicebench
+
+    tiny = devicebench.REPO / "tests" / "data" / "tiny.yaml"
+    monkeypatch.setattr(devicebench, "PREDICTED_STUDY", tiny)
+    monkeypatch.setattr(devicebench, "NETWORK_SECONDS", 0.01)
+    return tiny
+
+
+def test_the_device_check_times_the_predicted_studys_heaviest_networks(
+    monkeypatch, tmp_path, capsys
+):
+    from poolstudy import devicebench
+    from poolstudy.config import load_config
+    from poolstudy.estimate import check_rates, networks_by_weight, spec_key, study_cost
+    from poolstudy.estimate.cost import TRAIN_FACTOR, forward_flops, training_pass_flops
+    from poolstudy.inference import fold_batchnorm
+    from poolstudy.plan import condition_settings
+
+    config = load_config(tiny_as_predicted_study(monkeypatch))
+    out = tmp_path / "check.json"
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, pipeline=False,
+        out=str(out), networks=2,
+    )  # fmt: skip
+    heaviest = networks_by_weight(study_cost(config))[:2]
+    rows = report["networks"]
+    assert [row["network"] for row in rows] == [spec_key(cost.spec) for cost in heaviest]
+    cpu = torch.device("cpu")
+    for row, cost in zip(rows, heaviest, strict=True):
+        settings = condition_settings(config, cost.cell.condition)
+        cell = (cost.spec.operator, cost.cell.dataset, cost.cell.condition)
+        assert (row["operator"], row["dataset"], row["condition"]) == cell
+        assert row["batch"] == settings["train"]["batch_size"]
+        folded = fold_batchnorm(build_model(cost.spec).eval())
+        assert row["eval_batch"] == devices.eval_batch_size(
+            cpu, settings["evaluate"]["batch_size"], folded
+        )
+        # in the FLOPs that `estimate` counts for the network's jobs
+        assert row["train_tflops"] == pytest.approx(
+            TRAIN_FACTOR * training_pass_flops(cost.spec) * row["images_per_s"] / 1e12
+        )
+        assert row["eval_tflops"] == pytest.approx(
+            forward_flops(cost.spec) * row["eval_images_per_s"] / 1e12
+        )
+    assert json.loads(out.read_text())["networks"] == rows
+    rates = check_rates(report)
+    assert rates.for_network(heaviest[0].spec) == (
+        rows[0]["train_tflops"] * 1e12,
+        rows[0]["eval_tflops"] * 1e12,
+    )
+    printed = capsys.readouterr().out
+    assert "the 2 networks of tests/data/tiny.yaml with most training FLOPs" in printed
+    spec = heaviest[1].spec
+    assert (
+        f"  {spec.operator} ({heaviest[1].cell.dataset}/{heaviest[1].cell.condition}, "
+        f"{spec.image_size}px, widths {'/'.join(map(str, spec.widths))}): training "
+        f"{rows[1]['images_per_s']:.0f} img/s at batch {rows[1]['batch']}"
+    ) in printed
+
+
+def test_a_network_that_fails_is_recorded_and_the_others_are_timed(monkeypatch, tmp_path):
+    from poolstudy import devicebench
+    from poolstudy.estimate import CheckError, read_check, spec_key
+
+    tiny_as_predicted_study(monkeypatch)
+    timed = devicebench.study_network
+
+    def study_network(cost, settings, device, seconds):
+        if not calls:
+            calls.append(cost)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return timed(cost, settings, device, seconds)
+
+    calls = []
+    monkeypatch.setattr(devicebench, "study_network", study_network)
+    out = tmp_path / "check.json"
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, pipeline=False,
+        out=str(out), networks=2,
+    )  # fmt: skip
+    (failed,) = report["errors"]
+    spec = calls[0].spec
+    assert failed == (
+        f"network {spec.operator} ({calls[0].cell.dataset}/{calls[0].cell.condition}, "
+        f"{spec.image_size}px, widths {'/'.join(map(str, spec.widths))})"
+    )
+    (row,) = report["networks"]
+    assert row["network"] != spec_key(spec) and row["condition"]
+    assert "paper_hours" not in report  # no prediction from part of the study's networks
+    assert devicebench.check_problems(report) == [f"{failed} failed"]
+    # the file keeps what was timed, and `estimate --gpu-check` refuses it (as if from a GPU)
+    check = json.loads(out.read_text()) | {"device": "cuda:0"}
+    assert check["networks"] == [row]
+    out.write_text(json.dumps(check))
+    with pytest.raises(CheckError, match="the check failed for some operators or networks"):
+        read_check(out)
+
+
+def test_a_predicted_study_that_cannot_be_read_fails_the_networks_part(monkeypatch, tmp_path):
+    from poolstudy import devicebench
+    from poolstudy.config import ConfigError, load_config
+
+    broken = tmp_path / "paper.yaml"
+    broken.write_text("datasets: [glyphs\n")
+    read = devicebench.predicted_networks
+    monkeypatch.setattr(devicebench, "predicted_networks", lambda count: read(count, broken))
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, pipeline=False, networks=2
+    )
+    assert "networks" not in report and "paper_hours" not in report
+    with pytest.raises(ConfigError) as refused:
+        load_config(broken)
+    assert report["errors"]["networks"].strip().endswith(str(refused.value))
 
 
 def test_the_engine_loops_time_is_the_median_of_its_pairs_of_runs(monkeypatch):
@@ -549,7 +669,7 @@ def test_what_the_device_check_writes_is_what_estimate_reads(tmp_path):
 
     out = tmp_path / "check.json"
     run_device_check("cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2,
-                     pipeline=False, out=str(out))  # fmt: skip
+                     pipeline=False, out=str(out), networks=0)  # fmt: skip
     check = json.loads(out.read_text())
     row = check["operators"][0]
     out.write_text(json.dumps(check | {"device": "cuda:0", "device_name": "NVIDIA H200"}))
@@ -566,7 +686,7 @@ def test_the_device_check_without_pandas_keeps_its_steps_and_says_what_it_skippe
     monkeypatch.setattr(devicebench, "missing_modules", lambda: ["pandas"])
     monkeypatch.setattr(devicebench, "engine_loop", None)  # not called
     report = devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, networks=0
     )
     assert report["engine_loop"] == {"skipped": "needs pandas: install them (README.md)"}
     assert "job_start_seconds" not in report and "paper_hours" not in report
@@ -589,8 +709,9 @@ def test_a_failing_stage_of_the_device_check_is_recorded_and_the_check_goes_on(
     monkeypatch.setattr(devicebench, "predicted_hours", None)  # not without the loop's figures
     out = tmp_path / "check.json"
     report = devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, out=str(out)
-    )
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, out=str(out),
+        networks=0,
+    )  # fmt: skip
     assert "engine_loop" not in report and report["job_start_seconds"] == 2.0
     assert (
         report["errors"]["engine_loop"]
@@ -636,8 +757,9 @@ def test_the_device_check_keeps_to_its_time_limit(monkeypatch, time_limit, capsy
         lambda device, timeout: given.append(timeout) or {"skipped": "stand-in"},
     )
     report = devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, time_limit=time_limit
-    )
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, time_limit=time_limit,
+        networks=0,
+    )  # fmt: skip
     if time_limit == 1.0:
         assert given == []
         skipped = report["tiny_pipeline"]["skipped"]
@@ -712,7 +834,7 @@ def test_the_device_check_times_each_operator_with_the_predicted_studys_options(
     monkeypatch.setattr(devicebench, "bench_operator", lambda spec, *args: specs.append(spec))
     monkeypatch.setattr(devicebench, "missing_modules", lambda: ["pandas"])
     devicebench.run_device_check("cpu", ["fracmax", "max"], widths=(4,), image_size=8, batch=4,
-                                 steps=1, pipeline=False)  # fmt: skip
+                                 steps=1, pipeline=False, networks=0)  # fmt: skip
     options = devicebench.study_operator_options()
     assert options["fracmax"]  # config/paper.yaml sets fractional pooling's own
     assert [spec.operator_options for spec in specs] == [options["fracmax"], {}]
@@ -739,7 +861,7 @@ def test_an_operator_that_fails_is_recorded_and_the_others_are_measured_and_kept
     monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
     report = devicebench.run_device_check(
         "cpu", ["max", "stride", "none"], widths=(4,), image_size=8, batch=4, steps=1,
-        pipeline=False, out=str(out),
+        pipeline=False, out=str(out), networks=0,
     )  # fmt: skip
     assert [row["operator"] for row in report["operators"]] == ["max", "none"]
     assert list(report["errors"]) == ["operator stride"]
@@ -766,7 +888,7 @@ def test_the_check_times_the_engine_loop_over_more_steps_than_the_bare_step(monk
     monkeypatch.setattr(devicebench, "job_start_seconds", lambda device: 1.0)
     monkeypatch.setattr(devicebench, "predicted_hours", lambda report: 1.0)
     devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=3, pipeline=False
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=3, pipeline=False, networks=0
     )
     assert calls == [devicebench.LOOP_STEPS * 3] and devicebench.LOOP_STEPS > 1
 
@@ -1039,7 +1161,7 @@ def test_the_device_check_skips_the_pipeline_without_snakemake_and_keeps_its_fig
 
     monkeypatch.setattr(devicebench, "run_tiny_pipeline", pipeline)
     report = devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, out=str(out)
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, out=str(out), networks=0
     )
     assert report["tiny_pipeline"] == {"skipped": "no snakemake here"}
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))

@@ -806,18 +806,36 @@ def test_a_network_has_one_key_whatever_the_order_of_its_options():
 # --- a GPU's rates from the device check's figures ----------------------------------------
 
 
+TIMED_NETWORK = ModelSpec(operator="max", in_channels=1, num_classes=26, image_size=24)
+"""The network of the study that ``gpu_check``'s figures timed."""
+
+
+def network_row(**changes) -> dict:
+    """A row of the check's ``networks``: one of the study's networks timed on the GPU."""
+    row = {
+        "network": spec_key(TIMED_NETWORK),
+        "operator": "max",
+        "dataset": "glyphs",
+        "condition": "primary",
+        "train_tflops": 30.0,
+        "eval_tflops": 50.0,
+    }
+    return row | changes
+
+
 def gpu_check(**changes) -> dict:
     """A device check's figures as ``bench --device cuda --out FILE`` writes them."""
     check = {
         "device": "cuda:0",
         "device_name": "NVIDIA H100 80GB HBM3",
         "torch": "2.9.0",
-        "format": 2,
+        "format": 3,
         "operators": [
             {"operator": "max", "train_tflops": 2.0, "eval_tflops": 6.0},
             {"operator": "none", "train_tflops": 4.0, "eval_tflops": 10.0},
             {"operator": "stride", "train_tflops": 9.0, "eval_tflops": 9.0},
         ],
+        "networks": [network_row()],
         "engine_loop": {"step_seconds": 0.012, "bare_step_seconds": 0.010},
         "job_start_seconds": 3.5,
     }
@@ -829,6 +847,9 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
 
     rates = check_rates(gpu_check(), source="check.json")
     assert rates.name == "H100 measured" and rates.parallel == 1
+    # a network of the study that the check timed: at its own rates
+    assert rates.for_network(TIMED_NETWORK) == (30e12, 50e12)
+    # another network of the same operator: at the rates of the check's network of it
     spec = ModelSpec(operator="max", in_channels=1, num_classes=2, image_size=8)
     assert rates.for_network(spec) == (2e12, 6e12)
     assert rates.for_network(dataclasses.replace(spec, operator="none")) == (4e12, 10e12)
@@ -839,9 +860,11 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
     assert rates.step_seconds == pytest.approx(0.002)
     assert rates.job_seconds == 3.5 + CPU_JOB_EXTRA_SECONDS
     assert rates.source == (
-        "measured by check.json on NVIDIA H100 80GB HBM3 (torch 2.9.0): each of its 3 operators "
-        "at its own rates (training from 2 TFLOP/s to 9 TFLOP/s; other operators at the "
-        "medians shown); per step, the engine loop's time beyond the bare step's (2.0 ms); per "
+        "measured by check.json on NVIDIA H100 80GB HBM3 (torch 2.9.0): 1 of the study's "
+        "networks at their own measured rates (training at 30 TFLOP/s); each of its 3 "
+        "operators at its own rates for the other networks (training from 2 TFLOP/s to 9 "
+        "TFLOP/s; other operators at the medians shown); per step, the engine loop's time "
+        "beyond the bare step's (2.0 ms); per "
         "job, a new process's start-up on the GPU measured (3.5 s) + 1 s assumed; jobs run one "
         "at a time"
     )
@@ -849,7 +872,13 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
         {k: v for k, v in gpu_check().items() if k not in ("torch", "device_name")}
     )
     assert unnamed.name == "GPU measured"
-    assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): each")
+    assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): 1 of")
+    untimed = check_rates(gpu_check(networks=[]))
+    assert untimed.per_network == {} and untimed.for_network(TIMED_NETWORK) == (2e12, 6e12)
+    assert ": none of the study's own networks timed; each of its 3 operators" in untimed.source
+    two = check_rates(gpu_check(networks=[network_row(), network_row(network="x", train_tflops=8)]))
+    assert ("2 of the study's networks at their own measured rates (training from 8 TFLOP/s to "
+            "30 TFLOP/s)") in two.source  # fmt: skip
     faster = gpu_check(engine_loop={"step_seconds": 0.009, "bare_step_seconds": 0.010})
     assert check_rates(faster).step_seconds == 0.0
     slower = gpu_check(engine_loop={"step_seconds": 0.3, "bare_step_seconds": 0.1})
@@ -928,8 +957,9 @@ REFUSALS = [
     (without("device"), "not a device check run on a GPU (its device: None)"),
     ([1, 2], "not a device check run on a GPU (its device: None)"),
     (gpu_check(operators=[]), NO_OPERATORS),
-    (without("format"), "written by an older device check (format 1, not 2); run it again"),
-    (gpu_check(format="2"), "written by an older device check (format '2', not 2); run it again"),
+    (without("format"), "written by an older device check (format 1, not 3); run it again"),
+    (gpu_check(format=2), "written by an older device check (format 2, not 3); run it again"),
+    (gpu_check(format="3"), "written by an older device check (format '3', not 3); run it again"),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 1.0}]), NO_OPERATORS),
     (gpu_check(operators=[{"operator": "max", "train_tflops": 0.0, "eval_tflops": 1.0}]),
      BAD_RATES.format("0.0", "1.0")),
@@ -946,8 +976,25 @@ REFUSALS = [
     (gpu_check(engine_loop={}, errors=["not", "a mapping"]), NO_LOOP),
     (gpu_check(errors={"operator stride": "Traceback\nOutOfMemoryError: 2 GiB\n",
                        "job_start_seconds": "Traceback\nError\n", "operator lp": 3}),
-     "the check failed for some operators (operator stride: OutOfMemoryError: 2 GiB; "
-     "operator lp: ?)"),
+     "the check failed for some operators or networks (operator stride: OutOfMemoryError: 2 "
+     "GiB; operator lp: ?)"),
+    (gpu_check(errors={"network none (cifar10/placement)": "Traceback\nOutOfMemoryError\n"}),
+     "the check failed for some operators or networks (network none (cifar10/placement): "
+     "OutOfMemoryError)"),
+    (without("networks"), f"the check did not time the study's networks ({NO_FIGURES})"),
+    (gpu_check(networks=None), f"the check did not time the study's networks ({NO_FIGURES})"),
+    (without("networks", errors={"networks": "Traceback\nValidationError: bad config\n"}),
+     "the check did not time the study's networks (ValidationError: bad config)"),
+    (gpu_check(networks=[network_row(network=3)]),
+     f"the check did not time the study's networks ({NO_FIGURES})"),
+    (gpu_check(networks=[{"network": "x", "train_tflops": 1.0}]),
+     f"the check did not time the study's networks ({NO_FIGURES})"),
+    (gpu_check(networks=[network_row(eval_tflops=-1.0)]),
+     "the network max (glyphs/primary)'s training and evaluation rates must be positive finite "
+     "numbers, not 30.0 and -1.0 TFLOP/s"),
+    (gpu_check(networks=[{"network": "x", "train_tflops": math.inf, "eval_tflops": 1.0}]),
+     "the network ? (?/?)'s training and evaluation rates must be positive finite numbers, not "
+     "inf and 1.0 TFLOP/s"),
     (gpu_check(engine_loop={}, errors={"engine_loop": 3}), NO_LOOP),
     (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
      "the check did not time a job's start-up (CalledProcessError: 1)"),
@@ -1048,6 +1095,8 @@ def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, cap
     assert set(report["machines"]) == {"H100", "H100 measured"}
     assert report["total"]["H100 measured_hours"] > 0
     assert report["machines"]["H100 measured"]["per_operator"]["max"] == [2e12, 6e12]
+    timed = report["machines"]["H100 measured"]["per_network"]
+    assert timed == {spec_key(TIMED_NETWORK): [30e12, 50e12]}
     assert cli.main([*args, "--gpu-check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "H100 measured h" in out and f"measured by {path}" in out

@@ -1,9 +1,11 @@
 """The accelerator check (``python -m poolstudy bench --device cuda``): in a few minutes on one
 GPU, a training step of every operator in the engine's settings (bf16 autocast and
 channels_last on CUDA), solo against concurrent seeds, images per second, model FLOP
-utilisation (MFU) and peak memory, and the engine's evaluation forward pass; the engine's own
-training loop against that bare step, with the times it makes the host wait for the GPU; a
-job's start-up; ``config/paper.yaml``'s wall time predicted from these figures; then the tiny
+utilisation (MFU) and peak memory, and the engine's evaluation forward pass; the networks of
+``config/paper.yaml`` that do most of its work, each at its own shape, widths and batches; the
+engine's own training loop against that bare step, with the times it makes the host wait for
+the GPU; a job's start-up; ``config/paper.yaml``'s wall time predicted from these figures;
+then the tiny
 config end to end on that device, and what evaluating its networks under the device's
 autocast does to their metrics against full precision (``precisioncheck``).
 
@@ -127,17 +129,20 @@ def evaluation_settings(device: torch.device):
         yield
 
 
-def eval_throughput(spec: ModelSpec, passes: int, device: torch.device) -> tuple[int, float]:
+def eval_throughput(
+    spec: ModelSpec, passes: int, device: torch.device, configured: int | str = "auto"
+) -> tuple[int, float]:
     """(batch, images per second) of the engine's evaluation forward pass as an evaluation
     job runs it (``evaluation_settings``): batch norm folded into the convolutions, the
-    device's precision and memory format, at the batch it sizes for this network
-    (``device.eval_batch_size``: on a GPU from its free memory)."""
+    device's precision and memory format, at the batch it sizes for this network from
+    ``configured`` (``evaluate.batch_size``; ``device.eval_batch_size``: ``auto`` on a GPU
+    from its free memory)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()  # the training steps' cached blocks are free memory here
     fmt = devices.memory_format(device)
     with evaluation_settings(device):
         model = fold_batchnorm(build_model(spec).eval()).to(device=device, memory_format=fmt)
-        batch = devices.eval_batch_size(device, "auto", model)
+        batch = devices.eval_batch_size(device, configured, model)
         shape = (batch, spec.in_channels, spec.image_size, spec.image_size)
         x = torch.rand(shape, device=device).contiguous(memory_format=fmt)
 
@@ -191,10 +196,11 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
     }
 
 
-CHECK_FORMAT = 2
+CHECK_FORMAT = 3
 """The version of the file the check writes (``format``), which ``estimate --gpu-check``
-requires: 2 counts an operator's training TFLOP/s at one forward pass per image (1 counted
-every test-time draw, twelve times too many for ``fracmax`` as the configs set it)."""
+requires: 3 adds the predicted study's own networks (``networks``); 2 counts an operator's
+training TFLOP/s at one forward pass per image (1 counted every test-time draw, twelve times
+too many for ``fracmax`` as the configs set it)."""
 
 SYNC_WARNING = "called a synchronizing CUDA operation"
 """What PyTorch's sync debug mode (``torch.cuda.set_sync_debug_mode``) warns at each wait."""
@@ -310,6 +316,78 @@ def study_augment_shift(config_path: Path = PREDICTED_STUDY) -> int:
     """The shift augmentation the predicted study trains with (its ``train`` section): the
     engine loop measures the steps the study runs."""
     return int(yaml.safe_load(config_path.read_text())["train"]["augment_shift"])
+
+
+NETWORK_SECONDS = 1.0
+"""Seconds of training steps timed per network of the predicted study (``study_network``),
+after their warm-up."""
+NETWORK_EVAL_PASSES = 3
+"""Evaluation passes timed per network of the predicted study, after one warm-up pass: on a GPU
+a pass at the batch sized from its free memory takes up to a second."""
+
+
+def calls_per_second(function, seconds: float, device: torch.device) -> float:
+    """How often ``function()`` runs per second, repeated for about ``seconds`` (at least
+    twice) after two warm-up calls (kernel choice, the allocator), the GPU's queue drained
+    before the clock stops."""
+    function()
+    function()
+    synchronize(device)
+    count, start = 0, time.perf_counter()
+    while count < 2 or time.perf_counter() - start < seconds:
+        function()
+        count += 1
+    synchronize(device)
+    return count / (time.perf_counter() - start)
+
+
+def predicted_networks(count: int, config_path: Path | None = None) -> list[tuple]:
+    """(cost, settings) of the ``count`` networks of ``config_path`` (None:
+    ``PREDICTED_STUDY``) that do most of its training FLOPs
+    (``estimate.calibrate.networks_by_weight``, whose count the CPU's calibration times too):
+    each network's first cell and that cell's condition's settings."""
+    from poolstudy.config import load_config  # jsonschema: not for the operators' steps
+    from poolstudy.estimate.calibrate import networks_by_weight
+    from poolstudy.estimate.cost import study_cost
+    from poolstudy.plan import condition_settings
+
+    config = load_config(config_path or PREDICTED_STUDY)
+    chosen = networks_by_weight(study_cost(config))[:count]
+    return [(cost, condition_settings(config, cost.cell.condition)) for cost in chosen]
+
+
+def study_network(cost, settings: dict, device: torch.device, seconds: float) -> dict:
+    """One of the predicted study's networks timed as its jobs run it: training steps at its
+    condition's batch (bf16 autocast and channels_last on CUDA, as ``Trainee``), evaluation
+    passes at the batch its condition sizes (``eval_throughput``); rates in the FLOPs that
+    ``estimate`` counts for its jobs (``TRAIN_FACTOR`` training passes, every test-time
+    draw)."""
+    from poolstudy.estimate.cost import (
+        TRAIN_FACTOR,
+        forward_flops,
+        spec_key,
+        training_pass_flops,
+    )
+
+    spec, batch = cost.spec, settings["train"]["batch_size"]
+    trainee = Trainee(spec, batch, 0, device)
+    steps_per_s = calls_per_second(trainee.step, seconds, device)
+    del trainee
+    eval_batch, eval_per_s = eval_throughput(
+        spec, NETWORK_EVAL_PASSES, device, settings["evaluate"]["batch_size"]
+    )
+    return {
+        "network": spec_key(spec),
+        "operator": spec.operator,
+        "dataset": cost.cell.dataset,
+        "condition": cost.cell.condition,
+        "batch": batch,
+        "images_per_s": steps_per_s * batch,
+        "train_tflops": TRAIN_FACTOR * training_pass_flops(spec) * steps_per_s * batch / 1e12,
+        "eval_batch": eval_batch,
+        "eval_images_per_s": eval_per_s,
+        "eval_tflops": forward_flops(spec) * eval_per_s / 1e12,
+    }
 
 
 STUDY_MODULES = ("pandas", "jsonschema")
@@ -561,6 +639,54 @@ def run_stage(report: dict, key: str, function, describe) -> None:
         print(describe(value))
 
 
+def time_study_networks(
+    report: dict, device: torch.device, count: int | None, out: str | None
+) -> None:
+    """``report["networks"]``: the predicted study's ``count`` heaviest networks, each timed as
+    its jobs run it (``study_network``; None: ``estimate.calibrate.CALIBRATED_NETWORKS``), so
+    that the prediction prices them at their own shapes, widths and batches rather than at
+    the rates of the operators' networks above; each printed and saved as it is timed."""
+    from poolstudy.estimate.calibrate import CALIBRATED_NETWORKS
+
+    if count == 0:
+        report["networks"] = []
+        return
+    chosen = guarded(
+        report,
+        "networks",
+        lambda: predicted_networks(CALIBRATED_NETWORKS if count is None else count),
+    )
+    if chosen is None:
+        return
+    report["networks"] = rows = []
+    print(
+        f"the {len(chosen)} networks of {PREDICTED_STUDY.relative_to(REPO)} with most training "
+        "FLOPs, each at its condition's batches:"
+    )
+    for cost, settings in chosen:
+        spec = cost.spec
+        label = (
+            f"{spec.operator} ({cost.cell.dataset}/{cost.cell.condition}, {spec.image_size}px, "
+            f"widths {'/'.join(map(str, spec.widths))})"
+        )
+        row = guarded(
+            report,
+            f"network {label}",
+            lambda cost=cost, settings=settings: study_network(
+                cost, settings, device, NETWORK_SECONDS
+            ),
+        )
+        if row is None:
+            continue
+        rows.append(row)
+        save(report, out)
+        print(
+            f"  {label}: training {row['images_per_s']:.0f} img/s at batch {row['batch']}, "
+            f"{row['train_tflops']:.2f} TFLOP/s; evaluation {row['eval_tflops']:.2f} TFLOP/s at "
+            f"batch {row['eval_batch']}"
+        )
+
+
 LOOP_PAIRS = 3
 """Pairs of engine-loop runs timed; their median difference is the loop's time."""
 LOOP_STEPS = 10
@@ -581,9 +707,12 @@ def run_device_check(
     pipeline: bool = True,
     out: str | None = None,
     time_limit: float | None = None,
+    networks: int | None = None,
 ) -> dict:
     """Every check in order; prints a table and returns (and optionally writes) the figures.
-    With ``time_limit``, the tiny run gets what is left of it (``tiny_timeout``)."""
+    With ``time_limit``, the tiny run gets what is left of it (``tiny_timeout``). ``networks``:
+    how many of the predicted study's networks are timed (``time_study_networks``; None: as
+    many as ``estimate`` times on the CPU)."""
     start = time.perf_counter()
     device = devices.resolve_device(device_name)
     devices.configure(device, None, deterministic=False)
@@ -645,6 +774,7 @@ def run_device_check(
         report["engine_loop"] = {"skipped": skipped}
         print(f"the engine's training loop, a job's start-up, the prediction: skipped ({skipped})")
     else:
+        time_study_networks(report, device, networks, out)
         loop_operator = "max" if "max" in operators else operators[0]
         augment_shift = study_augment_shift()
         run_stage(

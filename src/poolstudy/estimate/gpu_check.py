@@ -13,6 +13,7 @@ from poolstudy.estimate.calibrate import CPU_JOB_EXTRA_SECONDS
 from poolstudy.estimate.rates import Rates, si
 
 OPERATOR_KEYS = ("operator", "train_tflops", "eval_tflops")
+NETWORK_KEYS = ("network", "train_tflops", "eval_tflops")
 LOOP_KEYS = ("step_seconds", "bare_step_seconds")
 
 
@@ -63,16 +64,20 @@ def read_check(path: str | os.PathLike) -> dict:
             f"{path}: the check has no operators' training and evaluation "
             "figures (written by an older check? run it again)"
         )
-    for row in rows:
-        if not all(is_number(row[k]) and 0 < row[k] < math.inf for k in OPERATOR_KEYS[1:]):
-            raise CheckError(
-                f"{path}: {row['operator']}'s training and evaluation rates must be positive "
-                f"finite numbers, not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
-            )
     errors = mapping(check.get("errors"))
-    if failed := [key for key in errors if str(key).startswith("operator ")]:
+    networks = check.get("networks")
+    if not isinstance(networks, list) or not all(
+        has_keys(row, NETWORK_KEYS, "network") for row in networks
+    ):
+        why = last_line(errors.get("networks")) or NO_FIGURES
+        raise CheckError(f"{path}: the check did not time the study's networks ({why})")
+    for row in rows:
+        check_rate_pair(path, row, row["operator"])
+    for row in networks:
+        check_rate_pair(path, row, f"the network {network_label(row)}")
+    if failed := [key for key in errors if str(key).startswith(("operator ", "network"))]:
         reasons = "; ".join(f"{key}: {last_line(errors[key]) or '?'}" for key in failed)
-        raise CheckError(f"{path}: the check failed for some operators ({reasons})")
+        raise CheckError(f"{path}: the check failed for some operators or networks ({reasons})")
     loop = mapping(check.get("engine_loop"))
     if not all(is_number(loop.get(key)) for key in LOOP_KEYS):  # a skipped or failed loop has none
         why = loop.get("skipped") or last_line(errors.get("engine_loop")) or NO_FIGURES
@@ -104,11 +109,26 @@ def mapping(value) -> dict:
 
 def has_operator_keys(row) -> bool:
     """A row with every key of ``OPERATOR_KEYS``, its operator named by a string."""
-    return (
-        isinstance(row, dict)
-        and all(key in row for key in OPERATOR_KEYS)
-        and isinstance(row["operator"], str)
-    )
+    return has_keys(row, OPERATOR_KEYS, "operator")
+
+
+def has_keys(row, keys: tuple[str, ...], name: str) -> bool:
+    """A mapping with every key of ``keys``, its ``name`` a string."""
+    return isinstance(row, dict) and all(key in row for key in keys) and isinstance(row[name], str)
+
+
+def network_label(row: dict) -> str:
+    """'none_rf (glyphs/primary)': a timed network's operator, dataset and condition."""
+    return f"{row.get('operator', '?')} ({row.get('dataset', '?')}/{row.get('condition', '?')})"
+
+
+def check_rate_pair(path: Path, row: dict, what: str) -> None:
+    """Refuse a row whose training and evaluation rates are not positive finite numbers."""
+    if not all(is_number(row[k]) and 0 < row[k] < math.inf for k in OPERATOR_KEYS[1:]):
+        raise CheckError(
+            f"{path}: {what}'s training and evaluation rates must be positive finite numbers, "
+            f"not {row['train_tflops']!r} and {row['eval_tflops']!r} TFLOP/s"
+        )
 
 
 def last_line(text) -> str | None:
@@ -117,14 +137,20 @@ def last_line(text) -> str | None:
 
 
 def check_rates(check: dict, source: str = "the device check") -> Rates:
-    """The rates of the GPU the check ran on: each operator's training and evaluation FLOP/s as
-    measured on the check's network of that operator (a study's networks of other operators
-    run at the median over the check's); per step, the engine loop's time beyond the bare
+    """The rates of the GPU the check ran on: the training and evaluation FLOP/s of each of the
+    study's networks that the check timed (``networks``: the heaviest of the predicted study,
+    at their own shapes, widths and batches); a network it did not time at those of the
+    check's network of its operator (a network of another operator at the median over the
+    check's operators); per step, the engine loop's time beyond the bare
     step's (which the training rate already holds); per job, the measured start-up (imports,
     CUDA context) and ``CPU_JOB_EXTRA_SECONDS``; one job at a time (``resources: gpu=1``)."""
     rows = check["operators"]
     per_operator = {
         row["operator"]: (row["train_tflops"] * 1e12, row["eval_tflops"] * 1e12) for row in rows
+    }
+    per_network = {
+        row["network"]: (row["train_tflops"] * 1e12, row["eval_tflops"] * 1e12)
+        for row in check["networks"]
     }
     train = statistics.median(rates[0] for rates in per_operator.values())
     evaluate = statistics.median(rates[1] for rates in per_operator.values())
@@ -141,13 +167,30 @@ def check_rates(check: dict, source: str = "the device check") -> Rates:
         parallel=1,
         source=(
             f"measured by {source} on {check.get('device_name', 'a GPU')} (torch "
-            f"{check.get('torch', '?')}): each of its {len(per_operator)} operators at its own "
-            f"rates (training from {si(min(r[0] for r in per_operator.values()))}FLOP/s to "
-            f"{si(max(r[0] for r in per_operator.values()))}FLOP/s; other operators at the "
-            f"medians shown); per step, the engine loop's time beyond the bare step's "
-            f"({step_seconds * 1e3:.1f} ms); per job, a new process's start-up on the GPU "
-            f"measured ({start_up:.1f} s) + {CPU_JOB_EXTRA_SECONDS:.0f} s assumed; jobs run one "
-            "at a time"
+            f"{check.get('torch', '?')}): {timed_networks(per_network)}; each of its "
+            f"{len(per_operator)} operators at its own rates for the other networks (training "
+            f"{training_range(per_operator)}; other operators at the medians shown); per "
+            f"step, the engine loop's time beyond the bare step's ({step_seconds * 1e3:.1f} "
+            f"ms); per job, a new process's start-up on the GPU measured ({start_up:.1f} s) + "
+            f"{CPU_JOB_EXTRA_SECONDS:.0f} s assumed; jobs run one at a time"
         ),
+        per_network=per_network,
         per_operator=per_operator,
     )
+
+
+def timed_networks(per_network: dict) -> str:
+    """What the check's timed networks give the prediction, in words."""
+    if not per_network:
+        return "none of the study's own networks timed"
+    return (
+        f"{len(per_network)} of the study's networks at their own measured rates (training "
+        f"{training_range(per_network)})"
+    )
+
+
+def training_range(rates: dict) -> str:
+    """'from 2 TFLOP/s to 9 TFLOP/s' over the training rates of ``rates``' values; 'at 2
+    TFLOP/s' where they are all the same."""
+    low, high = (si(f(pair[0] for pair in rates.values())) for f in (min, max))
+    return f"at {low}FLOP/s" if low == high else f"from {low}FLOP/s to {high}FLOP/s"
