@@ -522,13 +522,26 @@ def test_the_device_check_times_the_predicted_studys_heaviest_networks(
 ):
     from poolstudy import devicebench
     from poolstudy.config import load_config
-    from poolstudy.estimate import check_rates, networks_by_weight, spec_key, study_cost
+    from poolstudy.estimate import (
+        check_rates,
+        networks_by_weight,
+        read_check,
+        spec_key,
+        study_cost,
+    )
     from poolstudy.estimate.cost import TRAIN_FACTOR, forward_flops, training_pass_flops
     from poolstudy.inference import fold_batchnorm
     from poolstudy.plan import condition_settings
 
     config = load_config(tiny_as_predicted_study(monkeypatch))
     out = tmp_path / "check.json"
+    timed, saved = devicebench.study_network, []
+
+    def study_network(*args):  # what the file holds as each network starts
+        saved.append(len(json.loads(out.read_text()).get("networks", [])))
+        return timed(*args)
+
+    monkeypatch.setattr(devicebench, "study_network", study_network)
     report = devicebench.run_device_check(
         "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, pipeline=False,
         out=str(out), networks=2,
@@ -553,8 +566,10 @@ def test_the_device_check_times_the_predicted_studys_heaviest_networks(
         assert row["eval_tflops"] == pytest.approx(
             forward_flops(cost.spec) * row["eval_images_per_s"] / 1e12
         )
-    assert json.loads(out.read_text())["networks"] == rows
-    rates = check_rates(report)
+    assert json.loads(out.read_text())["networks"] == rows and saved == [0, 1]
+    # what estimate --gpu-check reads from the file (as if a GPU's) prices them at their rates
+    out.write_text(json.dumps(json.loads(out.read_text()) | {"device": "cuda:0"}))
+    rates = check_rates(read_check(out))
     assert rates.for_network(heaviest[0].spec) == (
         rows[0]["train_tflops"] * 1e12,
         rows[0]["eval_tflops"] * 1e12,
@@ -567,6 +582,62 @@ def test_the_device_check_times_the_predicted_studys_heaviest_networks(
         f"{spec.image_size}px, widths {'/'.join(map(str, spec.widths))}): training "
         f"{rows[1]['images_per_s']:.0f} img/s at batch {rows[1]['batch']}"
     ) in printed
+
+
+def test_a_study_network_is_timed_in_the_flops_that_its_jobs_are_priced_at():
+    """Training at one pass per image, evaluation at every test-time draw: fractional max
+    pooling with three draws makes them differ. The evaluation runs at the condition's batch."""
+    from types import SimpleNamespace
+
+    from poolstudy import devicebench
+    from poolstudy.estimate import Cell
+    from poolstudy.estimate.cost import TRAIN_FACTOR
+
+    spec = ModelSpec(operator="fracmax", in_channels=1, num_classes=3, image_size=8, widths=(2,),
+                     operator_options={"test_draws": 3})  # fmt: skip
+    one_pass, every_draw = flop_counts(build_model(spec))[1], flop_counts(build_model(spec))[0]
+    assert every_draw > one_pass
+    cost = SimpleNamespace(spec=spec, cell=Cell("digits", "gap", "fracmax", (0,)))
+    settings = {"train": {"batch_size": 4}, "evaluate": {"batch_size": 48}}
+    row = devicebench.study_network(cost, settings, torch.device("cpu"), 0.0)
+    assert (row["batch"], row["eval_batch"]) == (4, 48)
+    assert row["train_tflops"] == pytest.approx(
+        TRAIN_FACTOR * one_pass * row["images_per_s"] / 1e12
+    )
+    assert row["eval_tflops"] == pytest.approx(every_draw * row["eval_images_per_s"] / 1e12)
+    assert (row["operator"], row["dataset"], row["condition"]) == ("fracmax", "digits", "gap")
+
+
+def test_calls_are_timed_after_their_warm_up_and_until_the_gpu_is_done(monkeypatch):
+    from poolstudy import devicebench
+
+    events, clock = [], [0.0]
+
+    def call():
+        events.append("call")
+        clock[0] += 0.25
+
+    monkeypatch.setattr(devicebench, "synchronize", lambda device: events.append("wait"))
+    monkeypatch.setattr(devicebench.time, "perf_counter", lambda: clock[0])
+    rate = devicebench.calls_per_second(call, 1.0, torch.device("cpu"))
+    # two warm-up calls, the queue drained, then calls until a second has passed, drained again
+    assert events == ["call", "call", "wait", "call", "call", "call", "call", "wait"]
+    assert rate == pytest.approx(4 / 1.0)
+    events.clear()
+    devicebench.calls_per_second(call, 0.0, torch.device("cpu"))
+    assert events.count("call") == 4  # at least two timed calls
+
+
+def test_the_device_check_times_as_many_networks_as_estimate_calibrates_by_default(monkeypatch):
+    from poolstudy import devicebench
+    from poolstudy.estimate.calibrate import CALIBRATED_NETWORKS
+
+    asked = []
+    monkeypatch.setattr(devicebench, "predicted_networks", lambda count: asked.append(count) or [])
+    report = devicebench.run_device_check(
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=1, pipeline=False
+    )
+    assert asked == [CALIBRATED_NETWORKS] and report["networks"] == []
 
 
 def test_a_network_that_fails_is_recorded_and_the_others_are_timed(monkeypatch, tmp_path):
@@ -679,19 +750,37 @@ def test_what_the_device_check_writes_is_what_estimate_reads(tmp_path):
 
 
 def test_the_device_check_without_pandas_keeps_its_steps_and_says_what_it_skipped(
-    monkeypatch, capsys
+    monkeypatch, capsys, tmp_path
 ):
     from poolstudy import devicebench
+    from poolstudy.estimate import CheckError, read_check
 
     monkeypatch.setattr(devicebench, "missing_modules", lambda: ["pandas"])
     monkeypatch.setattr(devicebench, "engine_loop", None)  # not called
+    monkeypatch.setattr(devicebench, "time_study_networks", None)
+    out = tmp_path / "check.json"
     report = devicebench.run_device_check(
-        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, networks=0
+        "cpu", ["max"], widths=(4,), image_size=8, batch=4, steps=2, pipeline=False, out=str(out)
     )
-    assert report["engine_loop"] == {"skipped": "needs pandas: install them (README.md)"}
+    skipped = {"skipped": "needs pandas: install them (README.md)"}
+    assert report["engine_loop"] == report["networks"] == skipped
     assert "job_start_seconds" not in report and "paper_hours" not in report
     assert report["operators"][0]["images_per_s"] > 0
-    assert "the prediction: skipped (needs pandas" in capsys.readouterr().out
+    assert (
+        "the study's networks, the engine's training loop, a job's start-up, the prediction: "
+        "skipped (needs pandas"
+    ) in capsys.readouterr().out
+    assert devicebench.check_problems(report) == [
+        f"networks skipped: {skipped['skipped']}",
+        f"engine_loop skipped: {skipped['skipped']}",
+    ]
+    # the file says so (saved without the tiny run too), and estimate gives that reason
+    out.write_text(json.dumps(json.loads(out.read_text()) | {"device": "cuda:0"}))
+    with pytest.raises(CheckError) as refused:
+        read_check(out)
+    assert str(refused.value) == (
+        f"{out}: the check did not time the study's networks ({skipped['skipped']})"
+    )
 
 
 def test_a_failing_stage_of_the_device_check_is_recorded_and_the_check_goes_on(
@@ -916,6 +1005,10 @@ def test_a_check_does_not_pass_where_a_part_failed_was_stopped_or_was_skipped():
             "tiny_pipeline": {"skipped": "no snakemake here"},
         }
     ) == ["engine_loop skipped: needs pandas", "tiny_pipeline skipped: no snakemake here"]
+    assert check_problems({"networks": {"skipped": "needs jsonschema"}, "engine_loop": {}}) == [
+        "networks skipped: needs jsonschema"
+    ]
+    assert check_problems({"networks": [{"network": "x"}]}) == []  # timed: a list
     assert check_failed({"tiny_pipeline": {"skipped": "no snakemake here"}})
 
 
@@ -966,7 +1059,7 @@ def test_evaluation_is_timed_in_the_evaluation_jobs_settings_and_they_are_put_ba
         monkeypatch.setattr(devicebench.devices, "eval_batch_size", eval_batch_size)
         torch._C._set_deterministic_algorithms(False)
         spec = ModelSpec(operator="max", in_channels=1, num_classes=3, image_size=8, widths=[2])
-        devicebench.eval_throughput(spec, 1, torch.device("cpu"))
+        devicebench.eval_throughput(spec, 0.0, torch.device("cpu"))
         assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
     finally:
         enabled, warn_only, fill, benchmark = before

@@ -860,11 +860,11 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
     assert rates.step_seconds == pytest.approx(0.002)
     assert rates.job_seconds == 3.5 + CPU_JOB_EXTRA_SECONDS
     assert rates.source == (
-        "measured by check.json on NVIDIA H100 80GB HBM3 (torch 2.9.0): 1 of the study's "
-        "networks at their own measured rates (training at 30 TFLOP/s); each of its 3 "
-        "operators at its own rates for the other networks (training from 2 TFLOP/s to 9 "
-        "TFLOP/s; other operators at the medians shown); per step, the engine loop's time "
-        "beyond the bare step's (2.0 ms); per "
+        "measured by check.json on NVIDIA H100 80GB HBM3 (torch 2.9.0): 1 network timed "
+        "(training at 30 TFLOP/s), each at its own measured rates; each of its 3 operators at "
+        "its own rates for the other networks (training from 2 TFLOP/s to 9 TFLOP/s; other "
+        "operators at the medians shown); per step, the engine loop's time beyond the bare "
+        "step's (2.0 ms); per "
         "job, a new process's start-up on the GPU measured (3.5 s) + 1 s assumed; jobs run one "
         "at a time"
     )
@@ -872,13 +872,40 @@ def test_a_checked_gpu_runs_each_operator_at_its_measured_rates():
         {k: v for k, v in gpu_check().items() if k not in ("torch", "device_name")}
     )
     assert unnamed.name == "GPU measured"
-    assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): 1 of")
+    assert unnamed.source.startswith("measured by the device check on a GPU (torch ?): 1 net")
     untimed = check_rates(gpu_check(networks=[]))
     assert untimed.per_network == {} and untimed.for_network(TIMED_NETWORK) == (2e12, 6e12)
-    assert ": none of the study's own networks timed; each of its 3 operators" in untimed.source
-    two = check_rates(gpu_check(networks=[network_row(), network_row(network="x", train_tflops=8)]))
-    assert ("2 of the study's networks at their own measured rates (training from 8 TFLOP/s to "
-            "30 TFLOP/s)") in two.source  # fmt: skip
+    assert ": no networks timed; each of its 3 operators" in untimed.source
+
+
+def test_a_checks_rates_say_how_much_of_the_study_they_timed():
+    """The check times config/paper.yaml's networks: another study may have some of them, or
+    none, and the rates' description says which (``hand_study``: a `max` network of 16 pixels
+    with 11 of its 13 GFLOP of training, a `none` network of 20 pixels with 2)."""
+    from poolstudy.estimate import check_rates
+
+    study = hand_study()
+    ours = spec_key(study.cells[0].spec)
+    two = gpu_check(networks=[network_row(network=ours), network_row(network="x", train_tflops=8)])
+    assert check_rates(two, study=study).source.startswith(
+        "measured by the device check on NVIDIA H100 80GB HBM3 (torch 2.9.0): 2 networks timed "
+        "(training from 8 TFLOP/s to 30 TFLOP/s), 1 of this study's 2 networks among them (85% "
+        "of its training FLOPs) at their own measured rates; each of its 3 operators"
+    )
+    assert "2 networks timed (training from 8 TFLOP/s to 30 TFLOP/s), each at its own" in (
+        check_rates(two).source
+    )
+    others = check_rates(gpu_check(), study=study)
+    assert "1 network timed (training at 30 TFLOP/s), none of them this study's; each" in (
+        others.source
+    )
+    assert others.for_network(study.cells[0].spec) == (2e12, 6e12)  # its operator's
+    both = gpu_check(
+        networks=[network_row(network=spec_key(cost.spec)) for cost in study.cells[:2]]
+    )
+    assert "2 of this study's 2 networks among them (100% of its training FLOPs)" in (
+        check_rates(both, study=study).source
+    )
     faster = gpu_check(engine_loop={"step_seconds": 0.009, "bare_step_seconds": 0.010})
     assert check_rates(faster).step_seconds == 0.0
     slower = gpu_check(engine_loop={"step_seconds": 0.3, "bare_step_seconds": 0.1})
@@ -995,6 +1022,13 @@ REFUSALS = [
     (gpu_check(networks=[{"network": "x", "train_tflops": math.inf, "eval_tflops": 1.0}]),
      "the network ? (?/?)'s training and evaluation rates must be positive finite numbers, not "
      "inf and 1.0 TFLOP/s"),
+    (gpu_check(networks={"skipped": "needs jsonschema: install them (README.md)"}),
+     "the check did not time the study's networks (needs jsonschema: install them (README.md))"),
+    (gpu_check(networks=[network_row(train_tflops=10**400)]),
+     "the network max (glyphs/primary)'s training and evaluation rates must be positive finite "
+     f"numbers, not {10**400!r} and 50.0 TFLOP/s"),
+    (gpu_check(job_start_seconds=10**400),
+     f"the check did not time a job's start-up ({NO_FIGURES})"),
     (gpu_check(engine_loop={}, errors={"engine_loop": 3}), NO_LOOP),
     (without("job_start_seconds", errors={"job_start_seconds": "Traceback\nCalledProcessError: 1"}),
      "the check did not time a job's start-up (CalledProcessError: 1)"),
@@ -1100,6 +1134,7 @@ def test_command_predicts_with_a_checked_gpu_beside_the_stored_one(tmp_path, cap
     assert cli.main([*args, "--gpu-check", str(path)]) == 0
     out = capsys.readouterr().out
     assert "H100 measured h" in out and f"measured by {path}" in out
+    assert "1 network timed (training at 30 TFLOP/s), none of them this study's" in out
     path.write_text(json.dumps(gpu_check(device="cpu")))
     assert cli.main([*args, "--gpu-check", str(path)]) == 2
     assert "not a device check run on a GPU" in capsys.readouterr().err

@@ -480,14 +480,14 @@ def cmd_estimate(args) -> int:
 
     try:
         machines = [estimate.gpu_rates(args.gpu)]
-        if args.gpu_check:
-            check = estimate.read_check(args.gpu_check)
-            machines.append(estimate.check_rates(check, source=args.gpu_check))
+        check = estimate.read_check(args.gpu_check) if args.gpu_check else None
     except ValueError as error:
         print(f"poolstudy estimate: {error}", file=sys.stderr)
         return 2
     config = load_config(args.configfile)
     study = estimate.study_cost(config)
+    if check is not None:
+        machines.append(estimate.check_rates(check, source=args.gpu_check, study=study))
     if args.calibration_seconds > 0:
         cpu = estimate.calibrate_cpu(study, config, args.cores, args.calibration_seconds)
         machines.insert(0, cpu)

@@ -129,14 +129,19 @@ def evaluation_settings(device: torch.device):
         yield
 
 
+EVAL_SECONDS = 0.5
+"""Seconds of evaluation passes timed per network (``eval_throughput``), after their warm-up:
+at the batches the engine sizes, a pass takes tens of milliseconds on a GPU."""
+
+
 def eval_throughput(
-    spec: ModelSpec, passes: int, device: torch.device, configured: int | str = "auto"
+    spec: ModelSpec, seconds: float, device: torch.device, configured: int | str = "auto"
 ) -> tuple[int, float]:
     """(batch, images per second) of the engine's evaluation forward pass as an evaluation
     job runs it (``evaluation_settings``): batch norm folded into the convolutions, the
     device's precision and memory format, at the batch it sizes for this network from
     ``configured`` (``evaluate.batch_size``; ``device.eval_batch_size``: ``auto`` on a GPU
-    from its free memory)."""
+    from its free memory); passes repeated for about ``seconds`` (``calls_per_second``)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()  # the training steps' cached blocks are free memory here
     fmt = devices.memory_format(device)
@@ -151,14 +156,8 @@ def eval_throughput(
             with devices.autocast(device):
                 model(x)
 
-        forward()  # warm-up
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in range(passes):
-            forward()
-        synchronize(device)
-        seconds = time.perf_counter() - start
-    return batch, passes * batch / seconds
+        passes_per_s = calls_per_second(forward, seconds, device)
+    return batch, passes_per_s * batch
 
 
 def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) -> dict:
@@ -179,7 +178,7 @@ def bench_operator(spec: ModelSpec, batch: int, steps: int, seeds: int, device) 
     images_per_s = steps * batch / solo_seconds
     peak = peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
     del solo, group
-    eval_batch, eval_per_s = eval_throughput(spec, max(2, steps // 4), device)
+    eval_batch, eval_per_s = eval_throughput(spec, EVAL_SECONDS, device)
     return {
         "operator": spec.operator,
         "forward_flops": flops,
@@ -320,10 +319,7 @@ def study_augment_shift(config_path: Path = PREDICTED_STUDY) -> int:
 
 NETWORK_SECONDS = 1.0
 """Seconds of training steps timed per network of the predicted study (``study_network``),
-after their warm-up."""
-NETWORK_EVAL_PASSES = 3
-"""Evaluation passes timed per network of the predicted study, after one warm-up pass: on a GPU
-a pass at the batch sized from its free memory takes up to a second."""
+after their warm-up (its evaluation passes: ``EVAL_SECONDS``)."""
 
 
 def calls_per_second(function, seconds: float, device: torch.device) -> float:
@@ -358,10 +354,10 @@ def predicted_networks(count: int, config_path: Path | None = None) -> list[tupl
 
 def study_network(cost, settings: dict, device: torch.device, seconds: float) -> dict:
     """One of the predicted study's networks timed as its jobs run it: training steps at its
-    condition's batch (bf16 autocast and channels_last on CUDA, as ``Trainee``), evaluation
-    passes at the batch its condition sizes (``eval_throughput``); rates in the FLOPs that
-    ``estimate`` counts for its jobs (``TRAIN_FACTOR`` training passes, every test-time
-    draw)."""
+    condition's batch for ``seconds`` (bf16 autocast and channels_last on CUDA, as
+    ``Trainee``), evaluation passes at the batch its condition sizes (``eval_throughput``);
+    rates in the FLOPs that ``estimate`` counts for its jobs (``TRAIN_FACTOR`` training
+    passes, every test-time draw)."""
     from poolstudy.estimate.cost import (
         TRAIN_FACTOR,
         forward_flops,
@@ -374,7 +370,7 @@ def study_network(cost, settings: dict, device: torch.device, seconds: float) ->
     steps_per_s = calls_per_second(trainee.step, seconds, device)
     del trainee
     eval_batch, eval_per_s = eval_throughput(
-        spec, NETWORK_EVAL_PASSES, device, settings["evaluate"]["batch_size"]
+        spec, EVAL_SECONDS, device, settings["evaluate"]["batch_size"]
     )
     return {
         "network": spec_key(spec),
@@ -420,7 +416,8 @@ def predicted_hours(report: dict, config_path: Path = PREDICTED_STUDY) -> float:
     from poolstudy.config import load_config
     from poolstudy.estimate import check_rates, study_cost, wall_seconds
 
-    return wall_seconds(study_cost(load_config(config_path)), check_rates(report)) / 3600
+    study = study_cost(load_config(config_path))
+    return wall_seconds(study, check_rates(report, study=study)) / 3600
 
 
 def tiny_config_on(device: torch.device, path: Path) -> Path:
@@ -771,8 +768,11 @@ def run_device_check(
     save(report, out)
     if missing := missing_modules():
         skipped = f"needs {', '.join(missing)}: install them (README.md)"
-        report["engine_loop"] = {"skipped": skipped}
-        print(f"the engine's training loop, a job's start-up, the prediction: skipped ({skipped})")
+        report["networks"] = report["engine_loop"] = {"skipped": skipped}
+        print(
+            f"the study's networks, the engine's training loop, a job's start-up, the "
+            f"prediction: skipped ({skipped})"
+        )
     else:
         time_study_networks(report, device, networks, out)
         loop_operator = "max" if "max" in operators else operators[0]
@@ -811,7 +811,7 @@ def run_device_check(
                     "says more)"
                 ),
             )
-        save(report, out)
+    save(report, out)
     if pipeline:
         timeout = tiny_timeout(time_limit, time.perf_counter() - start)
         if timeout is None:
@@ -851,8 +851,9 @@ def check_problems(report: dict) -> list[str]:
         problems.append(f"the tiny run was {tiny['timed_out']}")
     if "precision_error" in tiny:
         problems.append("the check of evaluation precision failed")
-    for key, part in (("engine_loop", report.get("engine_loop", {})), ("tiny_pipeline", tiny)):
-        if "skipped" in part:
+    parts = {key: report.get(key) for key in ("networks", "engine_loop")} | {"tiny_pipeline": tiny}
+    for key, part in parts.items():
+        if isinstance(part, dict) and "skipped" in part:
             problems.append(f"{key} skipped: {part['skipped']}")
     return problems
 

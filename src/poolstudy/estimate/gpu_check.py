@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 from poolstudy.estimate.calibrate import CPU_JOB_EXTRA_SECONDS
+from poolstudy.estimate.cost import StudyCost, spec_key
 from poolstudy.estimate.rates import Rates, si
 
 OPERATOR_KEYS = ("operator", "train_tflops", "eval_tflops")
@@ -69,13 +70,13 @@ def read_check(path: str | os.PathLike) -> dict:
     if not isinstance(networks, list) or not all(
         has_keys(row, NETWORK_KEYS, "network") for row in networks
     ):
-        why = last_line(errors.get("networks")) or NO_FIGURES
+        why = mapping(networks).get("skipped") or last_line(errors.get("networks")) or NO_FIGURES
         raise CheckError(f"{path}: the check did not time the study's networks ({why})")
     for row in rows:
         check_rate_pair(path, row, row["operator"])
     for row in networks:
         check_rate_pair(path, row, f"the network {network_label(row)}")
-    if failed := [key for key in errors if str(key).startswith(("operator ", "network"))]:
+    if failed := [key for key in errors if str(key).startswith(("operator ", "network "))]:
         reasons = "; ".join(f"{key}: {last_line(errors[key]) or '?'}" for key in failed)
         raise CheckError(f"{path}: the check failed for some operators or networks ({reasons})")
     loop = mapping(check.get("engine_loop"))
@@ -97,9 +98,16 @@ NO_FIGURES = "no such figures in the file: an older check?"
 
 
 def is_number(value) -> bool:
-    """An int or float of JSON (``true``, read as a bool, is not one). ``Infinity`` and
+    """An int or float of JSON that a float can hold (``true``, read as a bool, is not one,
+    nor an integer of 400 digits, which would overflow the arithmetic). ``Infinity`` and
     ``NaN``, which Python's ``json`` reads, are: the callers bound them."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def mapping(value) -> dict:
@@ -136,14 +144,17 @@ def last_line(text) -> str | None:
     return text.strip().splitlines()[-1] if isinstance(text, str) and text.strip() else None
 
 
-def check_rates(check: dict, source: str = "the device check") -> Rates:
+def check_rates(
+    check: dict, source: str = "the device check", study: StudyCost | None = None
+) -> Rates:
     """The rates of the GPU the check ran on: the training and evaluation FLOP/s of each of the
     study's networks that the check timed (``networks``: the heaviest of the predicted study,
     at their own shapes, widths and batches); a network it did not time at those of the
     check's network of its operator (a network of another operator at the median over the
     check's operators); per step, the engine loop's time beyond the bare
     step's (which the training rate already holds); per job, the measured start-up (imports,
-    CUDA context) and ``CPU_JOB_EXTRA_SECONDS``; one job at a time (``resources: gpu=1``)."""
+    CUDA context) and ``CPU_JOB_EXTRA_SECONDS``; one job at a time (``resources: gpu=1``).
+    With ``study``, the rates' description says how many of its networks the check timed."""
     rows = check["operators"]
     per_operator = {
         row["operator"]: (row["train_tflops"] * 1e12, row["eval_tflops"] * 1e12) for row in rows
@@ -167,7 +178,7 @@ def check_rates(check: dict, source: str = "the device check") -> Rates:
         parallel=1,
         source=(
             f"measured by {source} on {check.get('device_name', 'a GPU')} (torch "
-            f"{check.get('torch', '?')}): {timed_networks(per_network)}; each of its "
+            f"{check.get('torch', '?')}): {timed_networks(per_network, study)}; each of its "
             f"{len(per_operator)} operators at its own rates for the other networks (training "
             f"{training_range(per_operator)}; other operators at the medians shown); per "
             f"step, the engine loop's time beyond the bare step's ({step_seconds * 1e3:.1f} "
@@ -179,13 +190,24 @@ def check_rates(check: dict, source: str = "the device check") -> Rates:
     )
 
 
-def timed_networks(per_network: dict) -> str:
-    """What the check's timed networks give the prediction, in words."""
+def timed_networks(per_network: dict, study: StudyCost | None) -> str:
+    """The networks the check timed and, with ``study``, how many of them (and how much of its
+    training) are that study's, in words."""
     if not per_network:
-        return "none of the study's own networks timed"
+        return "no networks timed"
+    count = len(per_network)
+    timed = f"{count} network{'s' * (count > 1)} timed (training {training_range(per_network)})"
+    if study is None:
+        return f"{timed}, each at its own measured rates"
+    keys = {spec_key(cost.spec) for cost in study.cells}
+    ours = [key for key in per_network if key in keys]
+    if not ours:
+        return f"{timed}, none of them this study's"
+    total = sum(cost.train_flops for cost in study.cells)
+    share = sum(cost.train_flops for cost in study.cells if spec_key(cost.spec) in per_network)
     return (
-        f"{len(per_network)} of the study's networks at their own measured rates (training "
-        f"{training_range(per_network)})"
+        f"{timed}, {len(ours)} of this study's {len(keys)} networks among them "
+        f"({share / max(total, 1.0):.0%} of its training FLOPs) at their own measured rates"
     )
 
 
