@@ -71,6 +71,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_train.py",
             "tests/test_placement.py",
             "tests/test_engine.py",
+            "tests/test_device_check.py",
             "tests/test_faults.py",
         ],
     ),
@@ -107,6 +108,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_train.py",
             "tests/test_metrics.py",
             "tests/test_engine.py",
+            "tests/test_device_check.py",
         ],
     ),
     "placement": (["src/poolstudy/placement.py"], ["tests/test_placement.py"]),
@@ -118,6 +120,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
             "tests/test_contrasts.py",
             "tests/test_bad_configs.py",
             "tests/test_engine.py",
+            "tests/test_device_check.py",
         ],
     ),
     "equivalence": (
@@ -143,7 +146,10 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["tests/test_estimate.py"],
     ),
-    "device": (["src/poolstudy/device.py"], ["tests/test_engine.py", "tests/test_config.py"]),
+    "device": (
+        ["src/poolstudy/device.py"],
+        ["tests/test_engine.py", "tests/test_device_check.py", "tests/test_config.py"],
+    ),
     "checks": (
         ["src/poolstudy/config.py", "src/poolstudy/checks.py"],
         ["tests/test_config.py", "tests/test_bad_configs.py", "tests/test_plan.py"],

@@ -131,10 +131,10 @@ def test_no_network_to_check_is_an_error(tmp_path):
 
 
 def test_a_failing_precision_check_is_recorded_and_fails_the_device_check(tmp_path):
-    from poolstudy import devicebench
+    from poolstudy import devicebench, tinyrun
 
     (tmp_path / "models").mkdir()
-    result = devicebench.evaluation_precision(tmp_path, CPU)
+    result = tinyrun.evaluation_precision(tmp_path, CPU)
     assert "no trained network" in result["precision_error"]
     assert devicebench.check_problems({"tiny_pipeline": {"returncode": 0, **result}}) == [
         "the check of evaluation precision failed"

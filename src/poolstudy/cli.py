@@ -439,7 +439,8 @@ def cmd_bench(args) -> int:
             return 2
         return 0
     if args.device is not None:
-        from poolstudy.devicebench import check_problems, run_device_check, stopped_by_sigterm
+        from poolstudy.devicebench import check_problems, run_device_check
+        from poolstudy.tinyrun import stopped_by_sigterm
 
         if problem := device_problem(args.device):
             print(f"poolstudy bench: --device {args.device}: {problem}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The process-wide settings of PyTorch that ``device.configure`` sets (deterministic mode,
 filling uninitialised memory, cuDNN's benchmarking, cuBLAS's workspace), kept across a block
-that changes them: the benchmarks run parts of their work in other settings than the rest."""
+that changes them: the benchmarks run parts of their work in other settings than the rest
+(``evaluation_settings``: those of an evaluation job)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 from contextlib import contextmanager
 
 import torch
+
+from poolstudy import device as devices
 
 
 @contextmanager
@@ -32,3 +35,14 @@ def kept_settings():
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
         else:
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = workspace
+
+
+@contextmanager
+def evaluation_settings(device: torch.device):
+    """The process's determinism settings as an evaluation job sets them (``evaluate_cell``
+    runs deterministic on every device: on CUDA, cuDNN's deterministic algorithms and no
+    benchmarking), put back as they were on leaving: the check trains as
+    ``config/paper.yaml`` does, without deterministic mode."""
+    with kept_settings():
+        devices.configure(device, None, deterministic=True)
+        yield
