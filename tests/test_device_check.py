@@ -431,6 +431,25 @@ def test_the_device_check_command_passes_its_time_limit_and_stops_on_sigterm(mon
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_the_device_check_command_times_the_study_networks_it_is_told(monkeypatch, capsys):
+    from poolstudy import cli, devicebench
+
+    asked = []
+    monkeypatch.setattr(
+        devicebench, "run_device_check", lambda *a, **k: asked.append(k["networks"]) or {}
+    )
+    assert cli.main(["bench", "--device", "cpu"]) == 0
+    assert cli.main(["bench", "--device", "cpu", "--study-networks", "0"]) == 0
+    assert cli.main(["bench", "--device", "cpu", "--study-networks", "3"]) == 0
+    assert asked == [None, 0, 3]  # None: run_device_check's default, estimate's count
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--device", "cpu", "--study-networks", "-1"])
+    refused = "argument --study-networks: must be at least 0, not -1\n"
+    assert capsys.readouterr().err.endswith(refused)
+    assert cli.main(["bench", "--study-networks", "2"]) == 2
+    assert capsys.readouterr().err == "poolstudy bench: --study-networks only with --device\n"
+
+
 def test_sigterm_stops_the_tiny_runs_jobs_with_the_check(tmp_path):
     """``timeout`` or a scheduler ends the check with SIGTERM: its running tiny run is stopped
     with every process it started (their own session would outlive the check otherwise)."""

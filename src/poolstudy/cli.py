@@ -49,6 +49,14 @@ def seed_arg(text: str) -> int:
     return value
 
 
+def count(text: str) -> int:
+    """A number of things to do, none allowed: a whole number of at least 0."""
+    value = whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A count of threads, jobs, repeats or steps: a whole number of at least 1."""
     value = whole_number(text)
@@ -389,7 +397,7 @@ def device_problem(name: str) -> str | None:
 
 BENCH_MODES = {
     "--pipeline": ("--keep", "--study", "--cores", "--against"),
-    "--device": ("--steps", "--no-pipeline", "--out", "--time-limit"),
+    "--device": ("--steps", "--no-pipeline", "--out", "--time-limit", "--study-networks"),
     "--compiled": (),
     "--glyphs": (),
     "--precision": ("--networks",),
@@ -453,6 +461,7 @@ def cmd_bench(args) -> int:
                 pipeline=not args.no_pipeline,
                 out=args.out,
                 time_limit=args.time_limit,
+                networks=args.study_networks,
             )
         problems = check_problems(report)
         for problem in problems:
@@ -695,6 +704,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-pipeline", action="store_true", help="with --device: skip the tiny run")
     p.add_argument("--out", default=None, help="with --device: also write the figures as JSON")
+    p.add_argument(
+        "--study-networks",
+        type=count,
+        default=None,
+        metavar="N",
+        help="with --device: time this many of config/paper.yaml's networks, those with most "
+        "training FLOPs, for estimate --gpu-check (default: as many as estimate times on the "
+        "CPU, 12; 0: none, and the prediction prices every network at its operator's rates)",
+    )
     p.add_argument(
         "--time-limit",
         type=seconds,
