@@ -16,6 +16,7 @@ from poolstudy.data.prepare import (
     MIRROR_ENV,
     SPLITS,
     PreparedShape,
+    check_splits,
     load_prepared,
     place_on_canvas,
     prepare_dataset,
@@ -154,6 +155,56 @@ def test_split_codes_keep_official_test():
     assert codes.dtype == torch.uint8  # as a prepared file stores them
 
 
+def test_the_drawn_split_depends_on_its_seed_alone():
+    """The test and validation images are drawn with the split's own seed: whatever torch's
+    global generator holds (another seed, or draws made before), the split is the same."""
+    n = 100
+    raw = RawDataset(
+        images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
+        labels=torch.zeros(n, dtype=torch.int64),
+        classes=["a"],
+    )
+    drawn = []
+    with torch.random.fork_rng():
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)
+            drawn.append(split_codes(raw, val_fraction=0.2, test_fraction=0.3, seed=0))
+    assert torch.equal(drawn[0], drawn[1])
+
+
+def test_an_empty_training_split_is_blamed_on_what_sized_it():
+    """The training split is what the others leave: the dataset's options size it where the
+    source has its own test and its own validation split; where only the test split is the
+    source's, the drawn validation split (its fraction) is what emptied it."""
+    official_test = torch.tensor([False, False, False, True, True, True])
+    n = official_test.numel()
+    split = {"val_fraction": 1.0, "test_fraction": 0.25, "seed": 0}
+
+    def refusal(official_val):
+        raw = RawDataset(
+            images=torch.zeros(n, 1, 2, 2, dtype=torch.uint8),
+            labels=torch.zeros(n, dtype=torch.int64),
+            classes=["a"],
+            official_test=official_test,
+            official_val=official_val,
+        )
+        codes = split_codes(raw, split["val_fraction"], split["test_fraction"], split["seed"])
+        with pytest.raises(ConfigError) as caught:
+            check_splits("toy", raw, codes, split)
+        return str(caught.value)
+
+    assert refusal(~official_test) == (
+        "toy: the train split would be empty (train 0, val 3, test 3); choose "
+        "data.options.toy that give every split an image"
+    )
+    # no validation split of its own: val_fraction 1.0 takes all 3 images the test leaves
+    assert refusal(None) == (
+        "toy: the train split would be empty (train 0, val 3, test 3) with data.split's "
+        "val_fraction 1.0 and test_fraction 0.25; choose fractions that leave every split at "
+        "least one image"
+    )
+
+
 def test_unknown_dataset_raises(tmp_path):
     with pytest.raises(ValueError) as caught:
         prepare_dataset("no-such-dataset", tmp_path / "x.pt")
@@ -237,6 +288,17 @@ def test_bad_digits_options_are_refused_by_shape_and_load(options, message):
         assert str(caught.value) == message
 
 
+def test_the_smallest_digit_size_is_one_pixel(tmp_path):
+    """A size must be at least 1 pixel (0 is refused above), and 1 itself is taken: every
+    digit becomes a single grey pixel."""
+    from poolstudy.data.digits import digit_size
+
+    assert digit_size({"size": 1}) == 1
+    assert DATASETS["digits"].shape({"size": 1}).size == 1
+    raw = DATASETS["digits"].load(tmp_path, None, {"size": 1})
+    assert raw.images.shape == (N_DIGITS, 1, 1, 1)
+
+
 def test_a_whole_size_written_as_a_float_is_that_many_pixels():
     """JSON Schema's "integer" takes 24.0, and so do the digits (1.7 is refused above)."""
     from poolstudy.data.digits import digit_size
@@ -285,8 +347,21 @@ def run_prepare(tmp_path, capsys, *arguments: str) -> tuple[int, list[str]]:
             "data.split's val_fraction 0.0001 and test_fraction 0.25; choose fractions that "
             "leave every split at least one image",
         ),
+        (
+            # 0.0001 of 1797 rounds to no test image; 15 % of all 1797 is 269.55, so 270 val
+            ["--split", '{"test_fraction": 0.0001}'],
+            "digits: the test split would be empty (train 1527, val 270, test 0) with "
+            "data.split's val_fraction 0.15 and test_fraction 0.0001; choose fractions that "
+            "leave every split at least one image",
+        ),
     ],
-    ids=["canvas-too-small", "misspelt-option", "empty-train-and-val", "empty-val"],
+    ids=[
+        "canvas-too-small",
+        "misspelt-option",
+        "empty-train-and-val",
+        "empty-val",
+        "empty-test",
+    ],
 )
 def test_prepare_refuses_bad_options_and_empty_splits_in_one_line(
     tmp_path, capsys, arguments, message
@@ -294,6 +369,31 @@ def test_prepare_refuses_bad_options_and_empty_splits_in_one_line(
     code, lines = run_prepare(tmp_path, capsys, *arguments)
     assert (code, lines) == (2, [f"poolstudy prepare: {message}"])
     assert list(tmp_path.iterdir()) == []  # no prepared file, no raw file
+
+
+@pytest.mark.parametrize(
+    ("canvas", "message"),
+    [
+        (
+            30.5,
+            "data.options.digits.canvas: 30.5 is no whole number of pixels; choose at least 24, "
+            "or null for no canvas",
+        ),
+        (
+            True,
+            "data.options.digits.canvas: True is no whole number of pixels; choose at least 24, "
+            "or null for no canvas",
+        ),
+    ],
+    ids=["fraction", "bool"],
+)
+def test_prepare_refuses_a_canvas_that_is_no_whole_number(tmp_path, canvas, message):
+    """The command line's schema refuses such a canvas before preparing; called from Python,
+    preparing refuses it itself, naming the option and what would do, and writes nothing."""
+    with pytest.raises(ConfigError) as caught:
+        prepare_dataset("digits", tmp_path / "d.pt", options={"canvas": canvas})
+    assert str(caught.value) == message
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_prepare_with_a_canvas_of_null_keeps_the_digits_as_they_are(tmp_path, capsys):

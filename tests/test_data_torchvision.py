@@ -21,6 +21,7 @@ from conftest import nearest_class_mean_accuracy
 from fake_archives import (
     CIFAR_ARCHIVE,
     CIFAR_CLASSES,
+    CIFAR_FOLDER,
     IDX_FILES,
     SVHN_FILES,
     idx_labels,
@@ -524,3 +525,76 @@ def test_a_failure_removes_extracted_files_that_no_verified_archive_vouches_for(
     assert files_under(tmp_path / "raw") == [folder / "notes.txt"]
     with pytest.raises(DatasetUnavailable, match="Error downloading train-images-idx3-ubyte.gz"):
         prepare("mnist", tmp_path, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "class_name", "title", "owned"),
+    [
+        ("cifar10", "CIFAR10", "CIFAR-10 (Krizhevsky 2009)", (CIFAR_ARCHIVE, CIFAR_FOLDER)),
+        ("svhn", "SVHN", "SVHN (Netzer et al. 2011)", SVHN_FILES),
+    ],
+)
+def test_an_official_test_split_short_of_the_published_count_is_refused(
+    monkeypatch, tmp_path, name, class_name, title, owned
+):
+    """Three official test images where four are published: the error names the test split and
+    every file and folder to delete, and deletes nothing itself."""
+    fake = MIRRORS[name](monkeypatch, tmp_path / "mirror")
+    expect_counts(monkeypatch, class_name, fake.n_train, 4)
+    with pytest.raises(DatasetUnavailable) as caught:
+        prepare(name, tmp_path, tmp_path / "mirror")
+    raw = tmp_path / "raw"
+    assert str(caught.value) == (
+        f"{title}: the files under {raw} are not the dataset (3 test images, not 4); delete "
+        f"them (`rm -r {raw / owned[0]} {raw / owned[1]}`) and prepare again, to download them "
+        "or copy them from the mirror afresh"
+    )
+    assert sorted(p.name for p in raw.iterdir()) == sorted(owned)
+
+
+def test_an_archive_failing_its_checksum_is_not_decompressed_nor_stops_the_others(
+    monkeypatch, tmp_path
+):
+    """After a good preparation the first archive is damaged in place and the extracted test
+    labels are replaced by foreign ones: the damaged archive is skipped (not decompressed), the
+    three verified archives after it are still extracted afresh, and the dataset reads as
+    before."""
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    first = prepare("mnist", tmp_path, tmp_path / "mirror")
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    (folder / IDX_FILES[0]).write_bytes(b"a damaged download")
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(idx_labels(np.zeros(4, dtype=np.uint8)))
+    again = prepare("mnist", tmp_path, None)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    for name in IDX_FILES[1:]:
+        extracted = (folder / name.removesuffix(".gz")).read_bytes()
+        assert extracted == gzip.decompress((folder / name).read_bytes())
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["extracted-first", "archives-first"])
+def test_a_failure_removes_a_damaged_archive_with_its_extracted_file_and_keeps_the_rest(
+    monkeypatch, tmp_path, reverse
+):
+    """After a good preparation the first archive is damaged in place and the next attempt
+    fails: the damaged archive goes and so does the file extracted from it (the attempt after
+    would read it unchecked), whichever of the two is looked at first; the three verified
+    archives and their extracted files stay."""
+    mnist_mirror(monkeypatch, tmp_path / "mirror", "MNIST")
+    prepare("mnist", tmp_path, tmp_path / "mirror")
+    folder = tmp_path / "raw" / "MNIST" / "raw"
+    (folder / IDX_FILES[0]).write_bytes(b"a damaged download")
+    walk = torchvision_sets._walk
+
+    def walk_in_order(roots):
+        """The files in name order (each extracted file just before its archive), or reversed."""
+        files, folders = walk(roots)
+        return sorted(files, reverse=reverse), folders
+
+    monkeypatch.setattr(torchvision_sets, "_walk", walk_in_order)
+    monkeypatch.setattr(tv_datasets, "MNIST", FailingMNIST)
+    with pytest.raises(
+        DatasetUnavailable, match=r"\(OSError: disk full; while writing the index\)"
+    ):
+        prepare("mnist", tmp_path, None)
+    kept = [name for archive in IDX_FILES[1:] for name in (archive.removesuffix(".gz"), archive)]
+    assert files_under(tmp_path / "raw") == sorted(folder / name for name in kept)
