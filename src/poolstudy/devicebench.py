@@ -367,7 +367,8 @@ def study_network(cost, settings: dict, device: torch.device, seconds: float) ->
 
 
 STUDY_MODULES = ("pandas", "jsonschema")
-"""What the engine loop, the start-up probe and the prediction need beyond PyTorch and PyYAML."""
+"""What the study's networks, the engine loop, the start-up probe and the prediction need
+beyond PyTorch and PyYAML."""
 
 
 def missing_modules(names=STUDY_MODULES) -> list[str]:
