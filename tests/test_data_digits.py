@@ -11,7 +11,7 @@ from poolstudy import cli
 from poolstudy.atomic import CorruptFile, tensor_digest
 from poolstudy.config import ConfigError, section_problems
 from poolstudy.data import DATASETS
-from poolstudy.data.base import RawDataset, RawShape
+from poolstudy.data.base import RawDataset, RawShape, check_option_names
 from poolstudy.data.prepare import (
     MIRROR_ENV,
     SPLITS,
@@ -286,6 +286,18 @@ def test_bad_digits_options_are_refused_by_shape_and_load(options, message):
         with pytest.raises(ConfigError) as caught:
             call()
         assert str(caught.value) == message
+
+
+def test_options_given_to_a_dataset_that_takes_none_are_refused_saying_so():
+    """A misspelt option is named with the options the dataset takes; a dataset without any
+    says it has none."""
+    with pytest.raises(ConfigError) as caught:
+        check_option_names("toy", {"sise": 3, "canvas": 4}, [])
+    assert str(caught.value) == "unknown toy options: canvas, sise; the toy options are: none"
+    with pytest.raises(ConfigError) as caught:
+        check_option_names("toy", {"sise": 3}, ["size", "canvas"])
+    assert str(caught.value) == "unknown toy options: sise; the toy options are: size, canvas"
+    check_option_names("toy", {"size": 3}, ["size", "canvas"])  # known: nothing to say
 
 
 def test_the_smallest_digit_size_is_one_pixel(tmp_path):
