@@ -222,12 +222,17 @@ def reviewed() -> dict[str, str]:
 
 
 def run(group: str, folder: Path, max_children: int) -> None:
-    """mutmut on one group; mutants that escaped an earlier run are tried again (mutmut keeps
-    a result until the function changes, and the tests may have changed since)."""
+    """mutmut on one group, its tests mapped to the functions they run afresh; mutants that
+    escaped an earlier run are tried again (mutmut keeps a result until the function changes,
+    and the tests may have changed since)."""
     # one thread per child: with one child per core, more threads only contend for the cores
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
     escaped = [name for name, status in statuses(folder).items() if status in ESCAPED]
+    # mutmut maps each test to the functions it runs once, when it first sees the test: a test
+    # older than a function it reaches (or than a change that makes it reach one) would never
+    # run against that function's mutants, which would escape. Mapped afresh every run.
+    (folder / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     print(f"== {group}: {' '.join(GROUPS[group][0])}", flush=True)
     subprocess.run(command, cwd=folder, env=env, check=True)

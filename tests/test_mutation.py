@@ -117,3 +117,29 @@ def test_reviews_of_mutants_that_no_longer_survive_are_named_stale(tmp_path, rev
         "from survivors.txt)",
     ]
     assert code == 0  # stale lines excuse nothing, so they fail nothing
+
+
+def test_a_run_maps_the_tests_afresh_and_tries_escaped_mutants_again(tmp_path, monkeypatch):
+    """mutmut maps a test to the functions it runs only when it first sees the test: the map
+    is removed before each run, so that a test older than a function still meets its
+    mutants; the mutants that survived before are run again after the first pass."""
+    write_results(tmp_path, "paper", PAPER)
+    folder = tmp_path / "paper"
+    stats = folder / "mutants" / "mutmut-stats.json"
+    stats.write_text("{}")
+    calls = []
+
+    def run(command, cwd, env, check):
+        calls.append((command[3:], stats.exists()))
+
+    monkeypatch.setattr(mutation.subprocess, "run", run)
+    mutation.run("paper", folder, max_children=2)
+    survived = [
+        "poolstudy.paper.numbers.xǁTableǁcell__mutmut_1",
+        "poolstudy.paper.claims.x_verdict__mutmut_2",
+    ]
+    assert [(command[:3], present) for command, present in calls] == [
+        (["run", "--max-children", "2"], False),
+        (["run", "--max-children", "2"], False),
+    ]
+    assert calls[0][0][3:] == [] and sorted(calls[1][0][3:]) == sorted(survived)
