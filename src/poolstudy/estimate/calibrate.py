@@ -19,6 +19,7 @@ from poolstudy.estimate.cost import (
     StudyCost,
     forward_flops,
     spec_key,
+    training_by_network,
     training_pass_flops,
 )
 from poolstudy.estimate.rates import Rates, si
@@ -47,12 +48,10 @@ part of the per-job cost on the CPU."""
 def networks_by_weight(study: StudyCost) -> list[CellCost]:
     """The first cell of each network of the study, the network that does most of the study's
     training FLOPs (summed over the cells that train it) first."""
-    by_spec: dict[str, float] = {}
+    by_spec = training_by_network(study)
     first: dict[str, CellCost] = {}
     for cost in study.cells:
-        key = spec_key(cost.spec)
-        by_spec[key] = by_spec.get(key, 0.0) + cost.train_flops
-        first.setdefault(key, cost)
+        first.setdefault(spec_key(cost.spec), cost)
     return [first[key] for key in sorted(by_spec, key=by_spec.get, reverse=True)]
 
 

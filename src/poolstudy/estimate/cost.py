@@ -129,6 +129,16 @@ def spec_key(spec: ModelSpec) -> str:
     return json.dumps(spec.to_dict(), sort_keys=True)
 
 
+def training_by_network(study: StudyCost) -> dict[str, float]:
+    """Training FLOPs of each of the study's networks (``spec_key``), summed over the cells that
+    train it, in the order its cells first name them."""
+    flops: dict[str, float] = {}
+    for cost in study.cells:
+        key = spec_key(cost.spec)
+        flops[key] = flops.get(key, 0.0) + cost.train_flops
+    return flops
+
+
 def forward_flops(spec: ModelSpec) -> int:
     """Forward FLOPs per image of the network ``spec`` builds at test time, every test-time
     draw counted (``models.count_flops``; cached by spec)."""

@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 
 from poolstudy.estimate.calibrate import CPU_JOB_EXTRA_SECONDS
-from poolstudy.estimate.cost import StudyCost, spec_key
+from poolstudy.estimate.cost import StudyCost, training_by_network
 from poolstudy.estimate.rates import Rates, si
 
 OPERATOR_KEYS = ("operator", "train_tflops", "eval_tflops")
@@ -199,14 +199,13 @@ def timed_networks(per_network: dict, study: StudyCost | None) -> str:
     timed = f"{count} network{'s' * (count > 1)} timed (training {training_range(per_network)})"
     if study is None:
         return f"{timed}, each at its own measured rates"
-    keys = {spec_key(cost.spec) for cost in study.cells}
-    ours = [key for key in per_network if key in keys]
+    flops = training_by_network(study)
+    ours = [key for key in per_network if key in flops]
     if not ours:
         return f"{timed}, none of them this study's"
-    total = sum(cost.train_flops for cost in study.cells)
-    share = sum(cost.train_flops for cost in study.cells if spec_key(cost.spec) in per_network)
+    total, share = sum(flops.values()), sum(flops[key] for key in ours)
     return (
-        f"{timed}, {len(ours)} of this study's {len(keys)} networks among them "
+        f"{timed}, {len(ours)} of this study's {len(flops)} networks among them "
         f"({share / max(total, 1.0):.0%} of its training FLOPs) at their own measured rates"
     )
 
