@@ -363,8 +363,8 @@ def regime_tex(
         text += (
             f"Every one of them has a mean train$-$test gap below {threshold} (largest: "
             f"{largest} points, {names(regime.loc[[worst.name]])}, against a "
-            f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so a "
-            "difference between them is not a difference in overfitting. "
+            f"test-set sampling error of {fmt(worst['gap_sampling_se'])} points), so by that "
+            "criterion none of them overfits. "
         )
     text += convergence_tex(regime, names)
     return text
@@ -502,6 +502,18 @@ SIDE_WORDS = {1: "above zero", -1: "below zero", 0: "across zero"}
 """An interval's place against zero (``stats.interval_side``), in words."""
 
 
+def reversed_by_budget(row) -> bool:
+    """Whether doubling the training budget was seen to move the contrast ``row`` to another
+    side of zero: its interval at half the budget above, below or across zero where the
+    full budget's is not (both recorded, from ``MIN_SEEDS`` seeds or more, the fewest a budget
+    check takes)."""
+    if not (budget_checked(row) and row.budget_n >= MIN_SEEDS and half_budget_recorded(row)):
+        return False
+    half = interval_side(row.half_budget_ci_low, row.half_budget_ci_high)
+    full = interval_side(row.ci_low, row.ci_high)
+    return None not in (half, full) and half != full
+
+
 def half_budget_text(row, confidence_text: str) -> str:
     """``-0.4 points (95 % CI [-0.7, -0.1])``: the contrast ``row`` at half the budget, its
     mean to the places that put it inside its printed interval (``fmt_estimate``)."""
@@ -536,7 +548,10 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     converged, unless doubling the budget was shown to leave every deciding contrast as it
     was (``stable_under_budget``: moved by less than its margin, and on the same side of zero
     at half the budget as at the full; the answer then does not depend on the budget, though
-    the accuracies still do). ``run``: how the text names the run."""
+    the accuracies still do). Networks that each count as converged (a mean gain below the
+    plateau, a point estimate) do not settle it where doubling the budget moved a deciding
+    contrast to another side of zero (``reversed_by_budget``): the answer then depends on the
+    budget whatever each network's gain. ``run``: how the text names the run."""
     if regime is None or regime.empty:
         return f"{run} has no primary regime to check"
     reasons = []
@@ -560,7 +575,10 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     unconverged = deciding[deciding["converged"].astype(str).eq("False")]
     unchecked = deciding[~checked(deciding)]
     learning = []
-    if not unconverged.empty and not all(stable_under_budget(row) for row in rows):
+    reversed_rows = any(reversed_by_budget(row) for row in rows)
+    if (not unconverged.empty or reversed_rows) and not all(
+        stable_under_budget(row) for row in rows
+    ):
         checked_rows = [row for row in rows if budget_checked(row)]
         moved = [
             budget_change_text(row, confidence_text)
@@ -572,9 +590,7 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             f"the budget to {mean_text(row, confidence_text)} points "
             f"({interval(row, confidence_text)}) at the full budget"
             for row in checked_rows
-            if change_within_margin(row)
-            and half_budget_recorded(row)
-            and not stable_under_budget(row)
+            if change_within_margin(row) and reversed_by_budget(row)
         ]
         unrecorded = [
             contrast_label(row)
@@ -593,11 +609,14 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             clauses.append(
                 f"whether it left {listed(unrecorded)} on the same side of zero was not recorded"
             )
-        learning.append(
-            "doubling the training budget still raised the accuracy of "
-            + network_names(unconverged, regime, conjunction=True)
-            + "".join(f", and {clause}" for clause in clauses)
-        )
+        if unconverged.empty:  # converged each, but the budget reversed a contrast
+            learning.append("doubling the training budget " + ", and ".join(clauses))
+        else:
+            learning.append(
+                "doubling the training budget still raised the accuracy of "
+                + network_names(unconverged, regime, conjunction=True)
+                + "".join(f", and {clause}" for clause in clauses)
+            )
     if deciding.empty:
         learning.append(
             "the convergence of the compared networks was not checked (they are not in the "
@@ -715,17 +734,19 @@ def verdict_sentence(
         return f"Yes: where no compared network overfits, pooling raised accuracy ({quoted}). "
     if all(lowered(row) for row in rows):
         return f"No: where no compared network overfits, pooling lowered accuracy ({quoted}). "
+    # an equivalence bounds the change by the margin; it does not rule out a smaller rise
+    # (its interval may lie above zero), so the answer is not a plain "no"
     if verdicts == {"equivalent"}:
         margin = fmt_exact(rows[0].margin)
         return (
-            "No: where no compared network overfits, pooling changed accuracy by less "
-            f"than $\\pm${margin} points ({quoted}). "
+            f"Not by more than {margin} points: where no compared network overfits, pooling "
+            f"changed accuracy by less than $\\pm${margin} points ({quoted}). "
         )
     if all(row.verdict == "equivalent" or lowered(row) for row in rows):
         margin = fmt_exact(rows[0].margin)
         return (
-            "No: where no compared network overfits, pooling lowered accuracy or changed it "
-            f"by less than $\\pm${margin} points ({quoted}). "
+            f"Not by more than {margin} points: where no compared network overfits, pooling "
+            f"lowered accuracy or changed it by less than $\\pm${margin} points ({quoted}). "
         )
     where = "Section~\\ref{sec:answer}" if refer else "the verdicts below"
     if verdicts == {"difference"}:  # shown in both directions
