@@ -585,6 +585,29 @@ def test_a_check_does_not_pass_where_a_part_failed_was_stopped_or_was_skipped():
     assert check_failed({"tiny_pipeline": {"skipped": "no snakemake here"}})
 
 
+def test_cublas_workspace_is_set_before_the_checks_first_matrix_product(monkeypatch):
+    """cuBLAS reads ``CUBLAS_WORKSPACE_CONFIG`` once, at a process's first matrix product
+    (the first operator's training): set only by the evaluation settings later, its
+    deterministic products would never hold in the check."""
+    from poolstudy import devicebench
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    seen = []
+
+    def bench_operator(*args):
+        seen.append(os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(devicebench, "bench_operator", bench_operator)
+    monkeypatch.setattr(devicebench, "missing_modules", lambda: ["stop"])  # no later stages
+    devicebench.run_device_check("cpu", ["max"], pipeline=False)
+    assert seen == [":4096:8"]
+    # a value the user set is kept
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    devicebench.run_device_check("cpu", ["max"], pipeline=False)
+    assert seen == [":4096:8", ":16:8"]
+
+
 def test_evaluation_is_timed_in_the_evaluation_jobs_settings_and_they_are_put_back(monkeypatch):
     """``evaluate_cell`` runs deterministic (on CUDA: no cuDNN benchmarking); the check's
     training does not, and gets its settings back after each evaluation."""

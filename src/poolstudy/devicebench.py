@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import statistics
 import time
 import traceback
@@ -512,6 +513,9 @@ def run_device_check(
     how many of the predicted study's networks are timed (``time_study_networks``; None: as
     many as ``estimate`` times on the CPU)."""
     start = time.perf_counter()
+    # cuBLAS reads this once, at the process's first matrix product: set after the first
+    # operator's steps, the evaluation settings' deterministic products would not hold
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     device = devices.resolve_device(device_name)
     devices.configure(device, None, deterministic=False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
