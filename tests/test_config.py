@@ -622,10 +622,12 @@ def test_the_options_the_rules_pass_are_accepted(path):
     from poolstudy.plan import (
         condition_settings,
         datasets_used,
+        job_placement,
         primary_contrasts,
         primary_regime,
         seed_groups,
         sweep_points,
+        training_settings,
     )
 
     def as_arg(value) -> str:
@@ -638,14 +640,17 @@ def test_the_options_the_rules_pass_are_accepted(path):
         for condition in conditions:
             settings = condition_settings(config, condition)
             seed_list = " ".join(map(str, seeds))
-            commands.append(
-                f"train --data d --operator max --seeds {seed_list} --condition {condition} "
-                f"--model {as_arg(settings['model'])} --train {as_arg(settings['train'])} "
-                f"--placement {as_arg(settings['placement'])} --out-dir o"
-            )
+            for operator in config["operators"]:
+                training = training_settings(config, condition, operator)
+                commands.append(
+                    f"train --data d --operator {operator} --seeds {seed_list} "
+                    f"--condition {condition} --model {as_arg(training['model'])} "
+                    f"--train {as_arg(training['train'])} "
+                    f"--placement {as_arg(training['placement'])} --out-dir o"
+                )
             commands.append(
                 f"evaluate --data d --model m --evaluate {as_arg(settings['evaluate'])} "
-                f"--placement {as_arg(settings['placement'])} "
+                f"--placement {as_arg(job_placement(settings['placement']))} "
                 f"--n-train {as_arg(settings['train']['n_train'])} --experiment e "
                 f"--dataset digits --condition {condition} --operator max --seeds {seed_list} "
                 "--out x"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -321,6 +322,33 @@ def test_each_dvc_stage_tracks_every_config_key_its_rules_read(tmp_path):
             ):
                 missing.append(f"{stage}: {key}")
     assert missing == [], "Snakemake reruns these stages' jobs, DVC would skip them"
+
+
+def test_settings_a_network_does_not_read_retrain_none_of_it(tmp_path):
+    """Snakemake reruns a job whose params change: a training or evaluation job takes only
+    its own operator's options and, of a placement that is off, only that it is off, so
+    editing another operator's options or the grid of an unused placement changes none of
+    the default study's training or evaluation jobs."""
+    import yaml
+
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert "fracmax" not in base["operators"] and base["placement"]["canvas"] is None
+    changes = [
+        with_setting(base, "model.operator_options", {"fracmax": {"test_draws": 8}}),
+        with_setting(base, "placement", {"canvas": None, "region": "centre", "step": 4}),
+    ]
+    studies = planned_jobs([base, *changes], tmp_path)
+
+    def runs(jobs):
+        return sorted(
+            json.dumps(job, sort_keys=True)
+            for job in jobs
+            if job["rule"].startswith(("train_", "evaluate_"))
+        )
+
+    assert runs(studies[0])  # the study trains and evaluates
+    for changed in studies[1:]:
+        assert runs(changed) == runs(studies[0])
 
 
 def test_every_dvc_stage_depends_on_the_schema_and_the_common_rules():

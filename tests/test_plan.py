@@ -15,9 +15,11 @@ from poolstudy.plan import (
     condition_settings,
     conditions_summary,
     datasets_used,
+    job_placement,
     paper_settings,
     planned_runs,
     sweep_points,
+    training_settings,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -598,3 +600,27 @@ def test_deep_merge_shares_nothing_with_its_inputs():
     merged["train"]["steps"].append(20)
     assert base == {"model": {"widths": [4, 8], "head": "gap"}, "seeds": [0]}
     assert overrides == {"model": {"head": "flatten"}, "train": {"steps": [10]}}
+
+
+def test_a_training_job_takes_only_its_own_operators_options_and_a_placement_that_is_on():
+    """What a training job's parameters (and receipts) hold: its operator's options alone,
+    and of a placement that is off only that it is off, so that editing another operator's
+    options, or the region or grid of a placement no condition uses, retrains nothing."""
+    config = copy.deepcopy(DEFAULT)
+    config["model"]["operator_options"] = {"fracmax": {"test_draws": 8}, "blur": {"filter_size": 5}}
+    config["placement"] = {"canvas": None, "region": "centre", "step": 4}
+    config["conditions"]["placed"] = {"placement": {"canvas": 36}}
+    config = validate_config(config)
+    whole = condition_settings(config, "gap")
+    fracmax = training_settings(config, "gap", "fracmax")
+    own = {"fracmax": {"test_draws": 8}}
+    assert fracmax["model"] == {**whole["model"], "operator_options": own}
+    assert fracmax["train"] == whole["train"]
+    assert fracmax["placement"] == {"canvas": None}
+    assert training_settings(config, "gap", "max")["model"]["operator_options"] == {}
+    # a placement that is on reaches the job whole: its region and grid
+    placed = training_settings(config, "placed", "max")["placement"]
+    assert placed == condition_settings(config, "placed")["placement"]
+    assert placed == {"canvas": 36, "region": "centre", "step": 4}
+    assert job_placement({"canvas": None, "region": "left", "step": 2}) == {"canvas": None}
+    assert job_placement(placed) is placed

@@ -76,6 +76,30 @@ def condition_settings(config: dict, condition: str) -> dict[str, dict]:
     }
 
 
+def job_placement(placement: dict) -> dict:
+    """A condition's ``placement`` as its jobs take it: whole where it places the images on a
+    canvas, else only that it does not (``canvas: None``), so that editing the region or grid
+    of a placement that is off reruns no job."""
+    return placement if placement.get("canvas") is not None else {"canvas": None}
+
+
+def training_settings(config: dict, condition: str, operator: str) -> dict[str, dict]:
+    """The ``model``, ``train`` and ``placement`` sections as a training job of ``operator``
+    in ``condition`` takes them (its rule's parameters, which its receipts record): the
+    condition's, with ``model.operator_options`` cut to this operator's own (the network
+    reads no other's: ``train.spec_options_for``) and the placement as ``job_placement``
+    gives it; so that editing another operator's options retrains none of this one's runs."""
+    settings = condition_settings(config, condition)
+    model = dict(settings["model"])
+    options = model.get("operator_options") or {}
+    model["operator_options"] = {operator: options[operator]} if operator in options else {}
+    return {
+        "model": model,
+        "train": settings["train"],
+        "placement": job_placement(settings["placement"]),
+    }
+
+
 def condition_operators(config: dict, condition: str) -> list[str]:
     """The operators a main condition trains: its own ``operators`` list, else all of them."""
     return config["conditions"][condition].get("operators") or config["operators"]

@@ -14,12 +14,14 @@ from poolstudy.record import record_folders, record_inputs
 from poolstudy.plan import (
     condition_settings,
     datasets_used,
+    job_placement,
     paper_settings,
     planned_runs,
     primary_contrasts,
     primary_regime,
     seed_groups,
     sweep_points,
+    training_settings,
 )
 
 EXPERIMENT = config["experiment"]
@@ -118,6 +120,17 @@ def cell_files(pattern, seeds):
 def condition_arg(section):
     """The condition's view of config[section] as a shell argument (a params function)."""
     return lambda w: as_arg(condition_settings(config, w.condition)[section])
+
+
+def training_arg(section):
+    """A training job's view of config[section] (``plan.training_settings``: another
+    operator's options or a placement that is off leave it as it is) as a shell argument."""
+    return lambda w: as_arg(training_settings(config, w.condition, w.operator)[section])
+
+
+def placement_arg():
+    """The condition's placement as its evaluation jobs take it (``plan.job_placement``)."""
+    return lambda w: as_arg(job_placement(condition_settings(config, w.condition)["placement"]))
 
 
 def figure_settings():

@@ -18,9 +18,9 @@ for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
         wildcard_constraints:
             condition=one_of(group_conditions),
         params:
-            model=condition_arg("model"),
-            train=condition_arg("train"),
-            placement=condition_arg("placement"),
+            model=training_arg("model"),
+            train=training_arg("train"),
+            placement=training_arg("placement"),
             seeds=" ".join(map(str, group_seeds)),
             out_dirs=lambda w, output: " ".join(os.path.dirname(p) for p in output.models),
         threads: 1
