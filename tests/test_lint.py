@@ -351,6 +351,19 @@ def test_settings_a_network_does_not_read_retrain_none_of_it(tmp_path):
         assert runs(changed) == runs(studies[0])
 
 
+def test_a_raw_folder_with_a_space_reaches_prepare_as_one_argument(tmp_path):
+    import shlex
+
+    import yaml
+
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    [jobs] = planned_jobs([with_setting(base, "data.raw_dir", "data/raw files")], tmp_path)
+    prepares = [shlex.split(job["shell"]) for job in jobs if job["rule"] == "prepare"]
+    assert prepares
+    for words in prepares:
+        assert words[words.index("--raw-dir") + 1] == "data/raw files"
+
+
 def test_every_dvc_stage_depends_on_the_schema_and_the_common_rules():
     """The schema's defaults and workflow/rules/common.smk's functions reach every stage's
     jobs (their params, their list of runs)."""

@@ -16,7 +16,7 @@ rule prepare:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy prepare --dataset {wildcards.dataset} --out {output}"
-        " --raw-dir {params.raw_dir} {params.mirror}"
+        " --raw-dir {params.raw_dir:q} {params.mirror}"
         " --split {params.split} --options {params.options} 2>&1 | tee {log}"
 
 
