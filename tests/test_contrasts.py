@@ -1136,6 +1136,15 @@ def test_a_budget_that_does_not_move_the_answer_settles_it_while_accuracy_still_
             + quoted(("max", "+2.0", "+1.0", "+3.0"))
             + "). ",
         ),
+        # the fewest seeds a budget check takes show it
+        (
+            {**MOVED, "budget_n": 3},
+            NOT_SETTLED + quoted(("max", "+2.0", "+1.0", "+3.0")) + ", but doubling the "
+            "training budget moved "
+            + LABEL
+            + " by +1.5 points (90\\,\\% CI [+0.5, +2.5]), not shown to stay within $\\pm$1.0 "
+            "points" + HOW_FAST + ". ",
+        ),
         # a reversal seen on fewer seeds than a budget check takes shows nothing
         (
             {**MOVED, "budget_n": 2},
@@ -1158,6 +1167,30 @@ def test_converged_networks_settle_the_answer_unless_the_budget_reversed_its_con
     )
     rows = list(contrast_rows(change).itertuples())
     assert verdict_sentence(rows, converged, "90") == expected_verdict
+
+
+def test_converged_networks_name_each_contrast_the_budget_moved_or_reversed():
+    """One deciding contrast reversed within the margin, another moved by more than it shows
+    on the same side: both reasons, in one clause each."""
+    from poolstudy.paper.contrasts import verdict_sentence
+
+    converged = regime_rows(
+        ("gap", "max", 0.2, 0.4, True, True),
+        ("gap", "avg", 0.2, 0.3, True, True),
+        ("gap", "none", 0.2, 0.3, True, True),
+    )
+    across = {"half_budget_mean": 0.1, "half_budget_ci_low": -0.4, "half_budget_ci_high": 0.6}
+    reversed_within = {**STABLE, **across, "stable_under_budget": False}
+    moved = {**MOVED, "name": "avg - none", "first_operator": "avg", "half_budget_ci_low": 0.1}
+    rows = list(contrast_rows(reversed_within, moved).itertuples())
+    assert verdict_sentence(rows, converged, "90") == (
+        NOT_SETTLED
+        + quoted(("max", "+2.0", "+1.0", "+3.0"), ("avg", "+2.0", "+1.0", "+3.0"))
+        + ", but doubling the training budget moved \\texttt{avg} $-$ \\texttt{none} by +1.5 "
+        "points (90\\,\\% CI [+0.5, +2.5]), not shown to stay within $\\pm$1.0 points, and "
+        f"changed what {LABEL} shows, from +0.1 points (90\\,\\% CI [-0.4, +0.6]) at half "
+        "the budget to +2.0 points (90\\,\\% CI [+1.0, +3.0]) at the full budget" + HOW_FAST + ". "
+    )
 
 
 @pytest.mark.parametrize(
