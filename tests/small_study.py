@@ -21,6 +21,8 @@ def small_config() -> dict:
         sweep=None,
         primary={"contrasts": ["max - none"], "answer": ["max - none"]},
     )
+    # named, not auto: the SLURM test sends it to a cluster (plan.cluster_device_problems)
+    config["train"]["device"] = config["evaluate"]["device"] = "cpu"
     return config
 
 

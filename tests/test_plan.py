@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from poolstudy.config import ConfigError, validate_config
+from poolstudy.config import ConfigError, load_config, validate_config
 from poolstudy.plan import (
     Run,
     all_conditions,
+    cluster_device_problem,
     condition_settings,
     conditions_summary,
     datasets_used,
@@ -624,3 +625,25 @@ def test_a_training_job_takes_only_its_own_operators_options_and_a_placement_tha
     assert placed == {"canvas": 36, "region": "centre", "step": 4}
     assert job_placement({"canvas": None, "region": "left", "step": 2}) == {"canvas": None}
     assert job_placement(placed) is placed
+
+
+def test_a_study_sent_to_a_cluster_names_its_devices():
+    """On a cluster the host that submits the jobs is not where they run: ``auto`` there
+    would decide by the login node's GPUs, so it is refused, naming the sections and the
+    conditions; a study that names its devices (config/paper.yaml: cuda) is not."""
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"]["gap"] = {"train": {"device": "cpu"}}
+    config = validate_config(config)
+    assert cluster_device_problem(config) == (
+        "train.device (condition flatten) and evaluate.device (conditions gap, flatten) are "
+        "auto: on a cluster the host that submits the jobs cannot tell whether the nodes "
+        "that run them have a GPU; name the device, cuda (as config/paper.yaml does) or cpu"
+    )
+    config["train"]["device"] = "cuda"
+    assert cluster_device_problem(config).startswith(
+        "evaluate.device (conditions gap, flatten) is auto: "
+    )
+    config["evaluate"]["device"] = "cpu"
+    assert cluster_device_problem(config) == ""
+    paper = load_config(REPO / "config" / "paper.yaml")
+    assert cluster_device_problem(paper) == ""

@@ -100,6 +100,31 @@ def training_settings(config: dict, condition: str, operator: str) -> dict[str, 
     }
 
 
+def cluster_device_problem(config: dict) -> str:
+    """Why the study cannot be sent to a cluster as it is (empty if it can): a condition whose
+    training or evaluation device is ``auto``, which the host that submits the jobs would
+    decide for nodes it cannot see (a login node without a GPU would send GPU nodes jobs
+    that ask for none and train on their CPUs)."""
+    automatic = []
+    for section in ("train", "evaluate"):
+        names = [
+            name
+            for name in all_conditions(config)
+            if condition_settings(config, name)[section]["device"] == "auto"
+        ]
+        if names:
+            automatic.append(
+                f"{section}.device (condition{'s' * (len(names) > 1)} {', '.join(names)})"
+            )
+    if not automatic:
+        return ""
+    return (
+        f"{' and '.join(automatic)} {'is' if len(automatic) == 1 else 'are'} auto: on a "
+        "cluster the host that submits the jobs cannot tell whether the nodes that run them "
+        "have a GPU; name the device, cuda (as config/paper.yaml does) or cpu"
+    )
+
+
 def condition_operators(config: dict, condition: str) -> list[str]:
     """The operators a main condition trains: its own ``operators`` list, else all of them."""
     return config["conditions"][condition].get("operators") or config["operators"]

@@ -9,9 +9,11 @@ from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
 from poolstudy.phases import ENTRIES as PHASES
 from poolstudy.phases import phase_code
+from poolstudy.config import ConfigError
 from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
 from poolstudy.plan import (
+    cluster_device_problem,
     condition_settings,
     datasets_used,
     job_placement,
@@ -35,7 +37,8 @@ SEED_GROUPS = seed_groups(config)
 
 # Jobs that run on a GPU take one unit of the `gpu` resource, so that a local run never
 # starts more of them at once than there are GPUs. Without `--resources gpu=N` the count is
-# what torch would see (CUDA_VISIBLE_DEVICES, else the driver's list).
+# what torch would see (CUDA_VISIBLE_DEVICES, else the driver's list); the SLURM profile
+# gives its own, since there this host's GPUs are not where the jobs run.
 GPUS = visible_gpus()
 if GPUS and "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", GPUS)
@@ -110,6 +113,13 @@ def gpus_for(section):
     return lambda w: int(
         uses_cuda(condition_settings(config, w.condition)[section]["device"], GPUS)
     )
+
+
+# Sent to a cluster (known only once the run starts, after this file is read), the jobs run
+# on nodes this host cannot see, so a device of `auto` is refused before any job is submitted.
+onstart:
+    if workflow.non_local_exec and (problem := cluster_device_problem(config)):
+        raise ConfigError(problem)
 
 
 def cell_files(pattern, seeds):
