@@ -1,6 +1,17 @@
 # poolstudy: can pooling raise a CNN's accuracy when overfitting is not the reason?
 # Thin on purpose: the logic lives in src/poolstudy and every rule calls `python -m poolstudy`.
+import os
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
+
+# This copy's library, not the one the environment installed (an editable install points at
+# one checkout, while `dvc exp run --temp` and `--queue` run the pipeline in copies of it):
+# for the imports below and, through PYTHONPATH, for every job's `python -m poolstudy`.
+SOURCES = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SOURCES)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SOURCES, os.getenv("PYTHONPATH")])))
 
 from poolstudy.config import check_config_files, validate_config
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import local_rules
+from conftest import copy_project, local_rules, tool_env
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "tests/data/tiny.yaml"
@@ -362,6 +363,38 @@ def test_a_raw_folder_with_a_space_reaches_prepare_as_one_argument(tmp_path):
     assert prepares
     for words in prepares:
         assert words[words.index("--raw-dir") + 1] == "data/raw files"
+
+
+@pytest.mark.child
+def test_a_copy_of_the_project_plans_and_runs_with_its_own_library(tmp_path):
+    """An editable install points at one checkout, while `dvc exp run --temp` and `--queue`
+    run the pipeline in copies: the Snakefile puts the copy's ``src`` first, for its own
+    imports and (through PYTHONPATH) for its jobs', whatever the environment installed."""
+    project = copy_project(tmp_path / "copy")
+    package = project / "src" / "poolstudy"
+    ran, planned = tmp_path / "ran.txt", tmp_path / "planned.txt"
+
+    def mark(marker: Path) -> str:  # which file ran, and the PYTHONPATH it ran under
+        return (
+            f"\nimport os, pathlib\npathlib.Path({str(marker)!r}).write_text("
+            "__file__ + ' ' + os.environ['PYTHONPATH'])\n"
+        )
+
+    main, plan = package / "__main__.py", package / "plan.py"
+    main.write_text(mark(ran) + main.read_text())  # first: it ends by raising SystemExit
+    plan.write_text(plan.read_text() + mark(planned))  # last: after its __future__ import
+    env = {**tool_env(), "PYTHONPATH": str(tmp_path / "elsewhere")}
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "data/prepared/digits.pt"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    search = f"{project / 'src'}{os.pathsep}{tmp_path / 'elsewhere'}"
+    assert ran.read_text() == f"{main} {search}"
+    assert planned.read_text() == f"{plan} {search}"
 
 
 def test_every_dvc_stage_depends_on_the_schema_and_the_common_rules():
