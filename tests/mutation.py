@@ -130,6 +130,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "record": (["src/poolstudy/record.py"], ["tests/test_record.py"]),
     "table_files": (["src/poolstudy/table_files.py"], ["tests/test_table_files.py"]),
     "phases": (["src/poolstudy/phases.py"], ["tests/test_phases.py"]),
+    "jobs": (["src/poolstudy/jobs.py"], ["tests/test_jobs.py"]),
     # the figures' shared logic and registry; the drawing functions' mutants (answer, regime,
     # shift: some 1,500) are mostly sizes, colours and type sizes that no test should pin
     "figures": (

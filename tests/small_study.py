@@ -21,7 +21,7 @@ def small_config() -> dict:
         sweep=None,
         primary={"contrasts": ["max - none"], "answer": ["max - none"]},
     )
-    # named, not auto: the SLURM test sends it to a cluster (plan.cluster_device_problems)
+    # named, not auto: the SLURM test sends it to a cluster (jobs.cluster_device_problem)
     config["train"]["device"] = config["evaluate"]["device"] = "cpu"
     return config
 

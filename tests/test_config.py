@@ -619,15 +619,14 @@ def test_the_options_the_rules_pass_are_accepted(path):
     import shlex
 
     from poolstudy import cli
+    from poolstudy.jobs import job_placement, training_settings
     from poolstudy.plan import (
         condition_settings,
         datasets_used,
-        job_placement,
         primary_contrasts,
         primary_regime,
         seed_groups,
         sweep_points,
-        training_settings,
     )
 
     def as_arg(value) -> str:

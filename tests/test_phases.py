@@ -100,7 +100,12 @@ DVC_STAGE_PHASES = {
 """Each stage of dvc.yaml and the phase (``poolstudy.phases``) whose Snakemake rule it runs."""
 
 
-WORKFLOW_CODE = ["src/poolstudy/config.py", "src/poolstudy/plan.py", "src/poolstudy/phases.py"]
+WORKFLOW_CODE = [
+    "src/poolstudy/config.py",
+    "src/poolstudy/jobs.py",
+    "src/poolstudy/plan.py",
+    "src/poolstudy/phases.py",
+]
 """The library modules the workflow itself runs to plan every stage's jobs (the Snakefile's
 validation, ``workflow/rules/common.smk``'s runs, settings and code inputs): a stage that
 did not depend on them would keep its outputs in ``dvc.lock`` while Snakemake, run by a

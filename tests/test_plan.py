@@ -8,19 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from poolstudy.config import ConfigError, load_config, validate_config
+from poolstudy.config import ConfigError, validate_config
 from poolstudy.plan import (
     Run,
     all_conditions,
-    cluster_device_problem,
     condition_settings,
     conditions_summary,
     datasets_used,
-    job_placement,
     paper_settings,
     planned_runs,
     sweep_points,
-    training_settings,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -601,49 +598,3 @@ def test_deep_merge_shares_nothing_with_its_inputs():
     merged["train"]["steps"].append(20)
     assert base == {"model": {"widths": [4, 8], "head": "gap"}, "seeds": [0]}
     assert overrides == {"model": {"head": "flatten"}, "train": {"steps": [10]}}
-
-
-def test_a_training_job_takes_only_its_own_operators_options_and_a_placement_that_is_on():
-    """What a training job's parameters (and receipts) hold: its operator's options alone,
-    and of a placement that is off only that it is off, so that editing another operator's
-    options, or the region or grid of a placement no condition uses, retrains nothing."""
-    config = copy.deepcopy(DEFAULT)
-    config["model"]["operator_options"] = {"fracmax": {"test_draws": 8}, "blur": {"filter_size": 5}}
-    config["placement"] = {"canvas": None, "region": "centre", "step": 4}
-    config["conditions"]["placed"] = {"placement": {"canvas": 36}}
-    config = validate_config(config)
-    whole = condition_settings(config, "gap")
-    fracmax = training_settings(config, "gap", "fracmax")
-    own = {"fracmax": {"test_draws": 8}}
-    assert fracmax["model"] == {**whole["model"], "operator_options": own}
-    assert fracmax["train"] == whole["train"]
-    assert fracmax["placement"] == {"canvas": None}
-    assert training_settings(config, "gap", "max")["model"]["operator_options"] == {}
-    # a placement that is on reaches the job whole: its region and grid
-    placed = training_settings(config, "placed", "max")["placement"]
-    assert placed == condition_settings(config, "placed")["placement"]
-    assert placed == {"canvas": 36, "region": "centre", "step": 4}
-    assert job_placement({"canvas": None, "region": "left", "step": 2}) == {"canvas": None}
-    assert job_placement(placed) is placed
-
-
-def test_a_study_sent_to_a_cluster_names_its_devices():
-    """On a cluster the host that submits the jobs is not where they run: ``auto`` there
-    would decide by the login node's GPUs, so it is refused, naming the sections and the
-    conditions; a study that names its devices (config/paper.yaml: cuda) is not."""
-    config = copy.deepcopy(DEFAULT)
-    config["conditions"]["gap"] = {"train": {"device": "cpu"}}
-    config = validate_config(config)
-    assert cluster_device_problem(config) == (
-        "train.device (condition flatten) and evaluate.device (conditions gap, flatten) are "
-        "auto: on a cluster the host that submits the jobs cannot tell whether the nodes "
-        "that run them have a GPU; name the device, cuda (as config/paper.yaml does) or cpu"
-    )
-    config["train"]["device"] = "cuda"
-    assert cluster_device_problem(config).startswith(
-        "evaluate.device (conditions gap, flatten) is auto: "
-    )
-    config["evaluate"]["device"] = "cpu"
-    assert cluster_device_problem(config) == ""
-    paper = load_config(REPO / "config" / "paper.yaml")
-    assert cluster_device_problem(paper) == ""

@@ -12,18 +12,16 @@ from poolstudy.phases import phase_code
 from poolstudy.config import ConfigError
 from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
+from poolstudy.jobs import cluster_device_problem, job_placement, training_settings
 from poolstudy.plan import (
-    cluster_device_problem,
     condition_settings,
     datasets_used,
-    job_placement,
     paper_settings,
     planned_runs,
     primary_contrasts,
     primary_regime,
     seed_groups,
     sweep_points,
-    training_settings,
 )
 
 EXPERIMENT = config["experiment"]
@@ -133,13 +131,13 @@ def condition_arg(section):
 
 
 def training_arg(section):
-    """A training job's view of config[section] (``plan.training_settings``: another
+    """A training job's view of config[section] (``jobs.training_settings``: another
     operator's options or a placement that is off leave it as it is) as a shell argument."""
     return lambda w: as_arg(training_settings(config, w.condition, w.operator)[section])
 
 
 def placement_arg():
-    """The condition's placement as its evaluation jobs take it (``plan.job_placement``)."""
+    """The condition's placement as its evaluation jobs take it (``jobs.job_placement``)."""
     return lambda w: as_arg(job_placement(condition_settings(config, w.condition)["placement"]))
 
 
