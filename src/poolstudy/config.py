@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from poolstudy.plan import all_conditions, condition_settings
+from poolstudy.plan import SWEEP_PREFIX, all_conditions, condition_settings
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -236,6 +236,13 @@ def check_names(config: dict) -> dict:
             problems.append(
                 f"config key sweep.base: unknown condition {sweep['base']!r}; "
                 f"choose one of: {', '.join(config['conditions'])}"
+            )
+    for name in config["conditions"]:
+        if name.startswith(SWEEP_PREFIX):
+            problems.append(
+                f"config key conditions.{name}: names that begin with {SWEEP_PREFIX!r} are the "
+                f"data-size sweep's own conditions ({SWEEP_PREFIX}n<size>-aug<shift>); choose "
+                "another name"
             )
     check("protocol", "evaluate.protocols", config["evaluate"]["protocols"])
     check(
