@@ -21,7 +21,7 @@ import pytest
 import yaml
 from conftest import local_rules, run
 from slurm_cluster import PARTITION, LocalSlurm, conf_in_the_way, install, missing_requirement
-from small_study import small_local_run, small_project  # noqa: F401 (a fixture)
+from small_study import small_config, small_local_run, small_project  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
@@ -162,3 +162,28 @@ def test_the_slurm_profile_runs_the_study_through_sbatch(slurm, small_local_run,
     for name in ours:
         pd.testing.assert_frame_equal(ours[name], theirs[name], obj=name)
     print(f"SLURM run: {len(jobs)} jobs in {cluster_seconds:.0f} s")
+
+
+def test_a_study_with_devices_left_to_auto_is_refused_before_any_job_is_sent(slurm, tmp_path):
+    """On a cluster `auto` would be decided by the GPUs of the host that submits the jobs, not
+    of the nodes that run them: the run stops before anything reaches SLURM."""
+    config = small_config()
+    config["train"]["device"] = "auto"
+    project = small_project(tmp_path / "auto", config)
+    set_site(project)
+    env_before = dict(os.environ)
+    os.environ.update(slurm.env)
+    try:
+        before = slurm_jobs(slurm)
+        result = run(["snakemake", "--workflow-profile", str(PROFILE)], cwd=project, check=False)
+        after = slurm_jobs(slurm)
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        "train.device (condition gap) is auto: on a cluster the host that submits the jobs "
+        "cannot tell whether the nodes that run them have a GPU" in output
+    ), output[-3000:]
+    assert after == before and not (project / "data" / "prepared").exists()
