@@ -374,15 +374,17 @@ def test_a_copy_of_the_project_plans_and_runs_with_its_own_library(tmp_path):
     package = project / "src" / "poolstudy"
     ran, planned = tmp_path / "ran.txt", tmp_path / "planned.txt"
 
-    def mark(marker: Path) -> str:  # which file ran, and the PYTHONPATH it ran under
+    def mark(marker: Path, process: str) -> str:  # which file ran, under which PYTHONPATH
         return (
-            f"\nimport os, pathlib\npathlib.Path({str(marker)!r}).write_text("
+            f"\nimport os, pathlib, sys\nif {process!r} in sys.modules:\n"
+            f"    pathlib.Path({str(marker)!r}).write_text("
             "__file__ + ' ' + os.environ['PYTHONPATH'])\n"
         )
 
     main, plan = package / "__main__.py", package / "plan.py"
-    main.write_text(mark(ran) + main.read_text())  # first: it ends by raising SystemExit
-    plan.write_text(plan.read_text() + mark(planned))  # last: after its __future__ import
+    # the job's own Python; Snakemake's process (a job imports plan.py too)
+    main.write_text(mark(ran, "poolstudy") + main.read_text())  # first: it ends in exit
+    plan.write_text(plan.read_text() + mark(planned, "snakemake"))  # after __future__
     env = {**tool_env(), "PYTHONPATH": str(tmp_path / "elsewhere")}
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "data/prepared/digits.pt"],

@@ -502,16 +502,30 @@ SIDE_WORDS = {1: "above zero", -1: "below zero", 0: "across zero"}
 """An interval's place against zero (``stats.interval_side``), in words."""
 
 
-def reversed_by_budget(row) -> bool:
-    """Whether doubling the training budget was seen to move the contrast ``row`` to another
-    side of zero: its interval at half the budget above, below or across zero where the
-    full budget's is not (both recorded, from ``MIN_SEEDS`` seeds or more, the fewest a budget
-    check takes)."""
+def changed_by_budget(row) -> bool:
+    """Whether doubling the training budget was seen to change what the contrast ``row``
+    shows (from ``MIN_SEEDS`` seeds or more, the fewest a budget check takes, with the
+    contrast at half the budget recorded): its interval at half the budget above, below or
+    across zero where the full budget's is not; or, both across zero, an equivalence shown at
+    one budget only, which ``analyze`` records as not ``stable_under_budget`` though the change
+    lies within the margin (the table keeps no test of the half budget's own)."""
     if not (budget_checked(row) and row.budget_n >= MIN_SEEDS and half_budget_recorded(row)):
         return False
     half = interval_side(row.half_budget_ci_low, row.half_budget_ci_high)
     full = interval_side(row.ci_low, row.ci_high)
-    return None not in (half, full) and half != full
+    if None in (half, full):
+        return False
+    return half != full or (change_within_margin(row) and not stable_under_budget(row))
+
+
+def change_of_answer_text(row, confidence_text: str) -> str:
+    """``max - none shows, from +0.5 points (...) at half the budget to -0.4 points (...) at
+    the full budget``: what the contrast ``row`` shows at both budgets."""
+    return (
+        f"{contrast_label(row)} shows, from {half_budget_text(row, confidence_text)} at half "
+        f"the budget to {mean_text(row, confidence_text)} points "
+        f"({interval(row, confidence_text)}) at the full budget"
+    )
 
 
 def half_budget_text(row, confidence_text: str) -> str:
@@ -550,8 +564,9 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     at half the budget as at the full; the answer then does not depend on the budget, though
     the accuracies still do). Networks that each count as converged (a mean gain below the
     plateau, a point estimate) do not settle it where doubling the budget moved a deciding
-    contrast to another side of zero (``reversed_by_budget``): the answer then depends on the
-    budget whatever each network's gain. ``run``: how the text names the run."""
+    contrast to another side of zero, or changed whether it shows equivalence
+    (``changed_by_budget``): the answer then depends on the budget whatever each network's
+    gain. ``run``: how the text names the run."""
     if regime is None or regime.empty:
         return f"{run} has no primary regime to check"
     reasons = []
@@ -575,10 +590,17 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
     unconverged = deciding[deciding["converged"].astype(str).eq("False")]
     unchecked = deciding[~checked(deciding)]
     learning = []
-    reversed_rows = any(reversed_by_budget(row) for row in rows)
-    if (not unconverged.empty or reversed_rows) and not all(
-        stable_under_budget(row) for row in rows
-    ):
+    changed_rows = [row for row in rows if changed_by_budget(row)]
+    if unconverged.empty and changed_rows:
+        # each network counts as converged, but the budget changed what a contrast shows
+        reasons.append(
+            "doubling the training budget changed what "
+            + "; and what ".join(
+                change_of_answer_text(row, confidence_text) for row in changed_rows
+            )
+            + ", so the answer depends on the training budget"
+        )
+    if not unconverged.empty and not all(stable_under_budget(row) for row in rows):
         checked_rows = [row for row in rows if budget_checked(row)]
         moved = [
             budget_change_text(row, confidence_text)
@@ -586,11 +608,9 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             if not change_within_margin(row)
         ]
         changed = [
-            f"{contrast_label(row)} shows, from {half_budget_text(row, confidence_text)} at half "
-            f"the budget to {mean_text(row, confidence_text)} points "
-            f"({interval(row, confidence_text)}) at the full budget"
+            change_of_answer_text(row, confidence_text)
             for row in checked_rows
-            if change_within_margin(row) and reversed_by_budget(row)
+            if change_within_margin(row) and changed_by_budget(row)
         ]
         unrecorded = [
             contrast_label(row)
@@ -609,14 +629,11 @@ def regime_failure(regime: pd.DataFrame | None, rows: list, confidence_text: str
             clauses.append(
                 f"whether it left {listed(unrecorded)} on the same side of zero was not recorded"
             )
-        if unconverged.empty:  # converged each, but the budget reversed a contrast
-            learning.append("doubling the training budget " + ", and ".join(clauses))
-        else:
-            learning.append(
-                "doubling the training budget still raised the accuracy of "
-                + network_names(unconverged, regime, conjunction=True)
-                + "".join(f", and {clause}" for clause in clauses)
-            )
+        learning.append(
+            "doubling the training budget still raised the accuracy of "
+            + network_names(unconverged, regime, conjunction=True)
+            + "".join(f", and {clause}" for clause in clauses)
+        )
     if deciding.empty:
         learning.append(
             "the convergence of the compared networks was not checked (they are not in the "
