@@ -1180,6 +1180,16 @@ def test_converged_networks_settle_the_answer_unless_the_budget_reversed_its_con
     assert verdict_sentence(rows, converged, "90") == expected_verdict
 
 
+def test_a_contrast_without_an_interval_at_a_budget_shows_no_change_of_answer():
+    from poolstudy.paper.contrasts import changed_by_budget
+
+    (row,) = contrast_rows(MOVED).itertuples()
+    assert changed_by_budget(row)  # across zero at half the budget, above it at the full
+    for ends in ({"ci_low": math.nan}, {"half_budget_ci_high": math.nan}):
+        (row,) = contrast_rows({**MOVED, **ends}).itertuples()
+        assert not changed_by_budget(row), ends
+
+
 def test_converged_networks_name_each_contrast_whose_answer_the_budget_changed():
     """Of the deciding contrasts, only those whose answer the budget changed are reasons: one
     reversed within the margin, one equivalent at one budget only (both intervals across
