@@ -1059,15 +1059,21 @@ MOVED = {
 }
 
 
+RAISED = (
+    "Yes: where no compared network overfits, pooling raised accuracy ("
+    + quoted(("max", "+2.0", "+1.0", "+3.0"))
+    + "). "
+)
+"""The answer where max - none (+2.0 [+1.0, +3.0], ``contrast_rows``) settles it."""
+
+
 @pytest.mark.parametrize(
     ("change", "expected_verdict", "expected_budget"),
     [
         # still learning, but the contrast is shown not to move: the answer stands
         (
             STABLE,
-            "Yes: where no compared network overfits, pooling raised accuracy ("
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + "). ",
+            RAISED,
             "Doubling the training budget moved " + LABEL + " by +0.2 points (80\\,\\% CI "
             "[-0.2, +0.6]), shown to lie within $\\pm$1.0 points (two one-sided tests, "
             "$p = 0.010$), and at half the budget it was +1.8 points (90\\,\\% CI [+0.9, "
@@ -1120,6 +1126,16 @@ def changed_reason(half: str, full: str = "+2.0 points (90\\,\\% CI [+1.0, +3.0]
     )
 
 
+CHANGED = (
+    NOT_SETTLED
+    + quoted(("max", "+2.0", "+1.0", "+3.0"))
+    + ", but "
+    + changed_reason("+0.5 points (90\\,\\% CI [-0.4, +1.4])")
+    + DEPENDS
+)
+"""The answer where ``MOVED`` changed what max - none shows and both networks converged."""
+
+
 @pytest.mark.parametrize(
     ("change", "expected_verdict"),
     [
@@ -1127,41 +1143,27 @@ def changed_reason(half: str, full: str = "+2.0 points (90\\,\\% CI [+1.0, +3.0]
         # full budget's interval lies above it: what the contrast shows changed
         (
             MOVED,
-            NOT_SETTLED
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + ", but "
-            + changed_reason("+0.5 points (90\\,\\% CI [-0.4, +1.4])")
-            + DEPENDS,
+            CHANGED,
         ),
         # the same move, the half budget's interval above zero too: the networks' convergence
         # carries the answer, as where the move is shown within the margin
         (
             {**MOVED, "half_budget_ci_low": 0.1},
-            "Yes: where no compared network overfits, pooling raised accuracy ("
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + "). ",
+            RAISED,
         ),
         (
             STABLE,
-            "Yes: where no compared network overfits, pooling raised accuracy ("
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + "). ",
+            RAISED,
         ),
         # the fewest seeds a budget check takes show it
         (
             {**MOVED, "budget_n": 3},
-            NOT_SETTLED
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + ", but "
-            + changed_reason("+0.5 points (90\\,\\% CI [-0.4, +1.4])")
-            + DEPENDS,
+            CHANGED,
         ),
         # a reversal seen on fewer seeds than a budget check takes shows nothing
         (
             {**MOVED, "budget_n": 2},
-            "Yes: where no compared network overfits, pooling raised accuracy ("
-            + quoted(("max", "+2.0", "+1.0", "+3.0"))
-            + "). ",
+            RAISED,
         ),
     ],
 )
