@@ -14,6 +14,7 @@ import os
 import re
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,19 @@ def set_site(project: Path) -> None:
     path.write_text(yaml.safe_dump(profile, sort_keys=False))
 
 
+@contextmanager
+def slurm_environment(cluster: LocalSlurm):
+    """The cluster's variables (SLURM_CONF for sbatch/squeue/srun) in this process's
+    environment, which run() passes on; the environment as it was afterwards."""
+    before = dict(os.environ)
+    os.environ.update(cluster.env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 def planned_jobs(project: Path) -> Counter:
     """Jobs per rule that a dry run plans (the target rule `all` runs no command)."""
     output = run(["snakemake", "--cores", "1", "--dry-run"], cwd=project).stdout
@@ -107,9 +121,7 @@ def test_the_slurm_profile_runs_the_study_through_sbatch(slurm, small_local_run,
     planned = planned_jobs(project)
     assert {"prepare", "train_main", "evaluate_main", "analyze", "paper"} <= set(planned)
 
-    env_before = dict(os.environ)
-    os.environ.update(slurm.env)  # SLURM_CONF for sbatch/squeue/srun, inherited by run()
-    try:
+    with slurm_environment(slurm):
         result = run(
             [
                 "snakemake",
@@ -126,9 +138,6 @@ def test_the_slurm_profile_runs_the_study_through_sbatch(slurm, small_local_run,
             check=False,
         )
         jobs = slurm_jobs(slurm)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n" + slurm.logs()
     assert (project / "paper" / "build" / "paper.pdf").read_bytes()[:5] == b"%PDF-"
@@ -171,15 +180,10 @@ def test_a_study_with_devices_left_to_auto_is_refused_before_any_job_is_sent(slu
     config["train"]["device"] = "auto"
     project = small_project(tmp_path / "auto", config)
     set_site(project)
-    env_before = dict(os.environ)
-    os.environ.update(slurm.env)
-    try:
+    with slurm_environment(slurm):
         before = slurm_jobs(slurm)
         result = run(["snakemake", "--workflow-profile", str(PROFILE)], cwd=project, check=False)
         after = slurm_jobs(slurm)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert (
