@@ -39,13 +39,10 @@ def cluster_device_problem(config: dict) -> str:
     training or evaluation device is ``auto``, which the host that submits the jobs would
     decide for nodes it cannot see (a login node without a GPU would send GPU nodes jobs
     that ask for none and train on their CPUs)."""
+    settings = {name: condition_settings(config, name) for name in all_conditions(config)}
     automatic = []
     for section in ("train", "evaluate"):
-        names = [
-            name
-            for name in all_conditions(config)
-            if condition_settings(config, name)[section]["device"] == "auto"
-        ]
+        names = [name for name, own in settings.items() if own[section]["device"] == "auto"]
         if names:
             automatic.append(
                 f"{section}.device (condition{'s' * (len(names) > 1)} {', '.join(names)})"
