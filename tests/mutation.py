@@ -94,7 +94,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "shifts": (
-        ["src/poolstudy/shifts.py"],
+        ["src/poolstudy/shifts.py", "src/poolstudy/translate.py"],
         [
             "tests/test_shifts.py",
             "tests/test_metrics.py",

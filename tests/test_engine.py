@@ -27,7 +27,6 @@ from poolstudy.placement import PlacementConfig, region_offsets
 from poolstudy.plan import seed_groups
 from poolstudy.pooling import OPERATORS
 from poolstudy.run_files import load_model, run_identity
-from poolstudy.shifts import random_offsets
 from poolstudy.train import (
     TrainConfig,
     TrainingDiverged,
@@ -37,6 +36,7 @@ from poolstudy.train import (
     train_model,
     validation_steps,
 )
+from poolstudy.translate import random_offsets
 
 MODEL_OPTIONS = {"widths": [4, 8], "operator_options": {}}
 TRAIN_OPTIONS = {"epochs": 2, "batch_size": 16, "device": "cpu", "val_points": 3}

@@ -14,9 +14,9 @@ from poolstudy.shifts import (
     PROTOCOLS,
     _phase_shift,
     context_scenes,
-    random_offsets,
     shift,
 )
+from poolstudy.translate import random_offsets
 
 SHIFTS = [(0, 0), (1, 0), (0, 1), (2, -3), (-1, -1), (3, 2)]
 FRACTIONAL_SHIFTS = [

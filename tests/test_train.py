@@ -218,23 +218,22 @@ def test_augment_shift_runs_and_changes_training():
 @pytest.mark.parametrize("augment_shift", [0, 1, 2])
 def test_augment_shift_shifts_training_batches(monkeypatch, augment_shift):
     calls = []
-    original = train_module.shift
+    original = train_module.shift_zero
 
-    def recording_shift(images, dx, dy, protocol):
-        calls.append((images.shape[0], dx.clone(), dy.clone(), protocol))
-        return original(images, dx, dy, protocol)
+    def recording_shift(images, dx, dy):
+        calls.append((images.shape[0], dx.clone(), dy.clone()))
+        return original(images, dx, dy)
 
-    monkeypatch.setattr(train_module, "shift", recording_shift)
+    monkeypatch.setattr(train_module, "shift_zero", recording_shift)
     train(augment_shift=augment_shift)
     if augment_shift == 0:
         assert calls == []
         return
     assert len(calls) == 2 * math.ceil(40 / 16)
     assert sum(count for count, *_ in calls) == 2 * 40
-    offsets = torch.cat([torch.cat([dx, dy]) for _, dx, dy, _ in calls])
+    offsets = torch.cat([torch.cat([dx, dy]) for _, dx, dy in calls])
     assert offsets.abs().max() <= augment_shift
     assert offsets.abs().max() > 0
-    assert {protocol for *_, protocol in calls} == {"zero"}
 
 
 def test_n_train_subset():

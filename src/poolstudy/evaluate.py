@@ -40,7 +40,8 @@ from poolstudy.placement import (
     position_grid,
     to_canvas,
 )
-from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, random_offsets, shift
+from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, shift
+from poolstudy.translate import random_offsets
 
 COLUMNS = ["metric", "protocol", "dx", "dy", "value", "n"]
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from poolstudy.config import section_defaults
 from poolstudy.device import to_device
-from poolstudy.shifts import shift
+from poolstudy.translate import shift_zero
 
 DEFAULTS = section_defaults("placement")
 
@@ -112,4 +112,4 @@ def placed_in_region(
     generator = torch.Generator().manual_seed(seed)
     count = canvas_images.shape[0]
     dx, dy = region_offsets(placement.region, reach, count, generator, canvas_images.device)
-    return shift(canvas_images, dx, dy, "zero")
+    return shift_zero(canvas_images, dx, dy)

@@ -59,24 +59,7 @@ from collections.abc import Callable
 
 import torch
 
-from poolstudy.device import to_device
-
-
-def _source_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
-    """For each image, the source coordinate of every output coordinate: [B, size]."""
-    return torch.arange(size, device=offset.device).unsqueeze(0) - offset.unsqueeze(1)
-
-
-def _gather(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``images[b, :, rows[b, i], cols[b, j]]`` for every image b and output pixel (i, j):
-    [B, C, len(rows[b]), len(cols[b])], contiguous. One ``torch.gather`` over the flattened
-    pixels (3-4x faster on the CPU than advanced indexing, the same values)."""
-    batch, channels, width = images.shape[0], images.shape[1], images.shape[-1]
-    out_rows, out_cols = rows.shape[1], cols.shape[1]
-    index = (rows[:, :, None] * width + cols[:, None, :]).view(batch, 1, out_rows * out_cols)
-    flat = images.reshape(batch, channels, images.shape[-2] * width)
-    picked = flat.gather(2, index.expand(batch, channels, out_rows * out_cols))
-    return picked.view(batch, channels, out_rows, out_cols)
+from poolstudy.translate import gather_pixels, shift_zero, source_indices
 
 
 def _float_dtype(images: torch.Tensor) -> torch.dtype:
@@ -94,31 +77,21 @@ def _offset_dtype(images: torch.Tensor) -> torch.dtype:
 
 def shift_circular(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
     height, width = images.shape[-2:]
-    rows = _source_indices(height, dy) % height
-    cols = _source_indices(width, dx) % width
-    return _gather(images, rows, cols)
-
-
-def shift_zero(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    height, width = images.shape[-2:]
-    rows = _source_indices(height, dy)
-    cols = _source_indices(width, dx)
-    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None]
-    shifted = _gather(images, rows.clamp(0, height - 1), cols.clamp(0, width - 1))
-    # a Python zero, not a CPU tensor: on CUDA a CPU tensor would be copied over, with a wait
-    return torch.where(inside.unsqueeze(1), shifted, 0)
+    rows = source_indices(height, dy) % height
+    cols = source_indices(width, dx) % width
+    return gather_pixels(images, rows, cols)
 
 
 def _reflect_indices(size: int, offset: torch.Tensor) -> torch.Tensor:
     """Source coordinates with mirror reflection about the border pixels: [B, size]."""
     last = size - 1
-    source = _source_indices(size, offset.clamp(-last, last)).abs()
+    source = source_indices(size, offset.clamp(-last, last)).abs()
     return torch.where(source > last, 2 * last - source, source)
 
 
 def shift_reflect(images: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
     height, width = images.shape[-2:]
-    return _gather(images, _reflect_indices(height, dy), _reflect_indices(width, dx))
+    return gather_pixels(images, _reflect_indices(height, dy), _reflect_indices(width, dx))
 
 
 def shift_crop(
@@ -132,9 +105,9 @@ def shift_crop(
     largest = int(max(dx.abs().max(), dy.abs().max())) if dx.numel() else 0
     if largest > margin:
         raise ValueError(f"crop shift of {largest} px exceeds the scene's margin of {margin} px")
-    rows = _source_indices(height, dy) + margin
-    cols = _source_indices(width, dx) + margin
-    return _gather(scenes, rows, cols)
+    rows = source_indices(height, dy) + margin
+    cols = source_indices(width, dx) + margin
+    return gather_pixels(scenes, rows, cols)
 
 
 def context_scenes(images: torch.Tensor, margin: int, seed: int = 0) -> torch.Tensor:
@@ -176,7 +149,7 @@ def _linear_along(images: torch.Tensor, offset: torch.Tensor, dim: int) -> torch
     fraction = (offset - whole).to(images.dtype).view(-1, 1, 1, 1)
     shape = [images.shape[0], 1, 1, 1]
     shape[dim] = size
-    near = _source_indices(size, whole.to(torch.long))
+    near = source_indices(size, whole.to(torch.long))
     taps = []
     for source in (near, near - 1):
         inside = ((source >= 0) & (source < size)).view(shape)
@@ -269,12 +242,3 @@ def shift(images: torch.Tensor, dx, dy, protocol: str, margin: int = 0) -> torch
     if protocol in IN_CONTEXT:
         return function(images, *offsets, margin)
     return function(images, *offsets)
-
-
-def random_offsets(
-    count: int, max_shift: int, generator: torch.Generator, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Independent integer offsets (dx, dy), each uniform in {-max_shift..max_shift}."""
-    offsets = torch.randint(-max_shift, max_shift + 1, (2, count), generator=generator)
-    offsets = to_device(offsets, device)
-    return offsets[0], offsets[1]

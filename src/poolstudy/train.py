@@ -42,7 +42,7 @@ from poolstudy.placement import (
     to_canvas,
 )
 from poolstudy.run_files import TrainResult, run_identity, run_metadata, save_run
-from poolstudy.shifts import random_offsets, shift
+from poolstudy.translate import random_offsets, shift_zero
 
 __all__ = [
     "TrainConfig",
@@ -207,10 +207,10 @@ def augmented(inputs, config, placement, reach, generator, device):
     translation of up to ``augment_shift`` pixels; unchanged otherwise."""
     if placement.active:
         dx, dy = region_offsets(placement.region, reach, len(inputs), generator, device)
-        return shift(inputs, dx, dy, "zero")
+        return shift_zero(inputs, dx, dy)
     if config.augment_shift > 0:
         dx, dy = random_offsets(len(inputs), config.augment_shift, generator, device)
-        return shift(inputs, dx, dy, "zero")
+        return shift_zero(inputs, dx, dy)
     return inputs
 
 
