@@ -18,11 +18,13 @@ from poolstudy.cli import main
 from poolstudy.config import config_digest, load_config
 from poolstudy.paper.recorded import recorded_tex
 from poolstudy.record import (
+    RECORD_TABLES,
     RecordError,
     read_record,
     read_records,
     record_folders,
     record_inputs,
+    rehash_record,
     run_digest,
     write_record,
 )
@@ -563,6 +565,67 @@ def test_a_record_keeps_the_hash_of_each_module_its_tables_come_from(project, tm
 
     assert changed_modules({"a.py": "1"}, {"a.py": "1", "b.py": "2"}) == ("b.py",)
     assert changed_modules({"a.py": "1", "b.py": "2"}, {"b.py": "3"}) == ("a.py", "b.py")
+
+
+def test_rehashing_renews_only_a_records_commit_and_code_and_refuses_a_stale_one(project, tmp_path):
+    """A change of code that the tables do not depend on (a function moved between modules)
+    renews the hashes, so the paper names no module; tables, config hash, answer and the
+    rest stay byte for byte. A record the paper would not quote is not renewed."""
+    import shutil
+
+    from poolstudy.phases import imports_of
+
+    package = Path(shutil.copytree(REPO / "src" / "poolstudy", tmp_path / "src" / "poolstudy"))
+    out = write_record(
+        finished_run(project / "t"), "config/convergence.yaml", "rec/c", "a" * 40, package
+    )
+    tables = {name: (out / f"{name}.csv").read_bytes() for name in RECORD_TABLES}
+    before = json.loads((out / "record.json").read_text())
+    (package / "moved.py").write_text("")  # a new module the training imports
+    with (package / "train.py").open("a") as handle:
+        handle.write("\nfrom poolstudy import moved  # noqa\n")
+    imports_of.cache_clear()  # each file is parsed once per process
+    assert read_record(out, package).changed_code == ("moved.py", "train.py")
+
+    assert rehash_record(out, "b" * 40, package) == out
+    after = json.loads((out / "record.json").read_text())
+    assert read_record(out, package).changed_code == ()
+    assert after["commit"] == "b" * 40
+    assert set(after["code_sha256"]) == set(before["code_sha256"]) | {"moved.py"}
+    assert after["code_sha256"]["train.py"] != before["code_sha256"]["train.py"]
+    assert {k: v for k, v in after.items() if k not in ("commit", "code_sha256")} == {
+        k: v for k, v in before.items() if k not in ("commit", "code_sha256")
+    }
+    assert tables == {name: (out / f"{name}.csv").read_bytes() for name in RECORD_TABLES}
+
+    config = yaml.safe_load((project / "config" / "convergence.yaml").read_text())
+    config["seeds"] = [0]
+    (project / "config" / "convergence.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(RecordError, match=r"rec/c: not rehashed: config/convergence.yaml has "):
+        rehash_record(out, "c" * 40, package)
+    assert json.loads((out / "record.json").read_text()) == after
+
+
+def test_the_record_command_rehashes_with_code_only_and_refuses_mixed_arguments(project, capsys):
+    write_record(finished_run(project / "t"), "config/convergence.yaml", "r", "a" * 40)
+    meta = json.loads((project / "r" / "record.json").read_text())
+    meta["code_sha256"]["train.py"] = "0" * 64
+    (project / "r" / "record.json").write_text(json.dumps(meta))
+    assert read_record("r").changed_code == ("train.py",)
+    assert main(["record", "--out", "r", "--code-only", "--tables", "t"]) == 2
+    assert capsys.readouterr().err == (
+        "poolstudy record: --code-only keeps the record's tables and config: it takes no --tables\n"
+    )
+    assert main(["record", "--out", "r", "--tables", "t"]) == 2
+    assert capsys.readouterr().err == (
+        "poolstudy record: record needs --tables and --configfile (a finished run's), or "
+        "--code-only\n"
+    )
+    assert read_record("r").changed_code == ("train.py",)
+    assert main(["record", "--out", "r", "--code-only", "--commit", "f00"]) == 0
+    assert "r: its tables kept, its code's hashes those of commit f00" in capsys.readouterr().out
+    record = read_record("r")
+    assert record.changed_code == () and record.commit == "f00" and record.current
 
 
 def test_a_record_keeps_its_confidence_level_and_its_paragraphs_quote_it(project):

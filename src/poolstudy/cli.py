@@ -363,14 +363,28 @@ def cmd_paper(args) -> int:
 
 def cmd_record(args) -> int:
     from poolstudy.paper.provenance import commit_of
-    from poolstudy.record import write_record
+    from poolstudy.record import RecordError, rehash_record, write_record
 
+    given = [name for name in ("tables", "configfile") if getattr(args, name)]
+    if args.code_only and given:
+        raise RecordError(
+            "--code-only keeps the record's tables and config: it takes no "
+            + ", ".join(f"--{name}" for name in given)
+        )
+    if not args.code_only and len(given) < 2:
+        raise RecordError(
+            "record needs --tables and --configfile (a finished run's), or --code-only"
+        )
     commit = args.commit
     if commit is None:
         head, dirty = commit_of()
         if head and dirty:
             print(f"note: the working tree differs from {head[:12]}; recording that commit")
         commit = head
+    if args.code_only:
+        out = rehash_record(args.out, commit)
+        print(f"{out}: its tables kept, its code's hashes those of commit {commit}")
+        return 0
     out = write_record(args.tables, args.configfile, args.out, commit)
     print(f"{args.tables} ({args.configfile}) recorded in {out}")
     return 0
@@ -645,11 +659,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep a finished run's tables in paper/recorded/ for papers to quote "
         "(primary.recorded)",
     )
-    p.add_argument("--tables", required=True, help="the run's results/tables")
-    p.add_argument("--configfile", required=True, help="the config file the run ran")
+    p.add_argument("--tables", help="the run's results/tables")
+    p.add_argument("--configfile", help="the config file the run ran")
     p.add_argument("--out", required=True, help="e.g. paper/recorded/convergence")
     p.add_argument(
         "--commit", default=None, help="the code's commit (default: the checked-out one)"
+    )
+    p.add_argument(
+        "--code-only",
+        action="store_true",
+        help="keep the record in --out as it is but for its code: its commit and its "
+        "modules' hashes become the checkout's (for a change of code its tables do not "
+        "depend on, shown so by a study run before and after it)",
     )
     p.set_defaults(func=cmd_record)
 

@@ -119,6 +119,27 @@ def write_record(
     return out_dir
 
 
+def rehash_record(
+    folder: str | os.PathLike, commit: str | None, package_dir: str | os.PathLike | None = None
+) -> Path:
+    """Keep the record in ``folder`` as it is but for its code: its commit becomes ``commit``
+    and its modules' SHA-256 those of the code now (in the package's sources at
+    ``package_dir``, by default the installed one's). For a change of code that its tables
+    do not depend on, such as a function moved from one module to another, shown so by the
+    same study run before and after it; a change that may move a number is recorded by
+    running the study again (``write_record``). Refuses a record that the paper would not
+    quote (its config file changed or gone, its tables unreadable)."""
+    folder = Path(folder)
+    record = read_record(folder, package_dir)
+    if not record.current:
+        raise RecordError(f"{folder}: not rehashed: {record.problem}")
+    meta = json.loads((folder / RECORD_FILE).read_text())
+    meta["commit"] = commit
+    meta["code_sha256"] = code_digests(package_dir)
+    write_text(folder / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
 @dataclass(frozen=True)
 class Record:
     """One recorded run, read back; ``current`` is False where its config file has changed
