@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, imports_after
 
-from poolstudy.phases import ENTRIES, PLUMBING, imported_modules, phase_code, phase_modules
+from poolstudy.phases import (
+    ENTRIES,
+    PLUMBING,
+    imported_modules,
+    phase_code,
+    phase_modules,
+    prepare_job_code,
+)
 
 
 def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
@@ -25,6 +32,11 @@ def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
     # editing evaluation code reruns the evaluations, never the training: the shift
     # protocols too, though training shifts its batches with the translations they share
     assert not set(train) & {"poolstudy.evaluate", "poolstudy.metrics", "poolstudy.shifts"}
+    # nor editing a dataset's source: training reads the prepared file alone
+    assert [name for name in train if name.startswith("poolstudy.data.")] == [
+        "poolstudy.data.base",
+        "poolstudy.data.prepare",
+    ]
     # the paper names the modules a recorded run's tables come from that changed since
     assert {"poolstudy.train", "poolstudy.optim", "poolstudy.analyze"} <= set(
         phase_modules("paper_inputs")
@@ -35,6 +47,68 @@ def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
     evaluate = set(phase_modules("evaluate"))
     assert {"poolstudy.evaluate", "poolstudy.run_files", "poolstudy.maxima"} <= evaluate
     assert not evaluate & {"poolstudy.train", "poolstudy.optim", "poolstudy.checkpoint"}
+
+
+SOURCES = {
+    "digits": "data/digits.py",
+    "glyphs": "data/glyphs.py",
+    "mnist": "data/torchvision_sets.py",
+    "fashion_mnist": "data/torchvision_sets.py",
+    "cifar10": "data/torchvision_sets.py",
+    "svhn": "data/torchvision_sets.py",
+}
+
+
+def test_a_prepare_job_runs_its_own_datasets_source_and_the_phase_every_ones():
+    from poolstudy.data import DATASETS
+
+    package = REPO / "src" / "poolstudy"
+    shared = {"data/__init__.py", "data/base.py", "data/prepare.py"}
+    assert list(DATASETS) == list(SOURCES)
+    jobs = {}
+    for dataset, source in SOURCES.items():
+        assert DATASETS[dataset].name == dataset
+        jobs[dataset] = {
+            Path(path).relative_to(package).as_posix()
+            for path in prepare_job_code(dataset, package)
+        }
+        assert jobs[dataset] == shared | {source}, dataset
+    phase = {Path(path).relative_to(package).as_posix() for path in phase_code("prepare", package)}
+    assert phase == set().union(*jobs.values())
+    with pytest.raises(KeyError, match="unknown dataset 'emnist'; datasets: digits, glyphs"):
+        prepare_job_code("emnist", package)
+
+
+def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
+    from poolstudy.phases import dataset_modules
+
+    data = tmp_path / "poolstudy" / "data"
+    data.mkdir(parents=True)
+    (data / "base.py").write_text("")
+    (data / "toy.py").write_text("from poolstudy.data.base import X\n")
+    (data / "__init__.py").write_text(
+        'X = 1\nDATASET_SOURCES: dict = {"toy": ("poolstudy.data.toy", "TOY")}\n'
+    )
+    assert dataset_modules("toy", tmp_path / "poolstudy") == (
+        "poolstudy.data.base",
+        "poolstudy.data.toy",
+    )
+    with pytest.raises(KeyError, match="unknown dataset 'digits'; datasets: toy"):
+        dataset_modules("digits", tmp_path / "poolstudy")
+    (data / "__init__.py").write_text('DATASET_SOURCES = {"toy": ("poolstudy.data.toy", "T")}\n')
+    assert dataset_modules("toy", tmp_path / "poolstudy")[-1] == "poolstudy.data.toy"
+    (data / "__init__.py").write_text("SOURCES = {}\n")
+    with pytest.raises(ValueError, match=r"data/__init__.py assigns no DATASET_SOURCES"):
+        dataset_modules("toy", tmp_path / "poolstudy")
+
+
+def test_the_registry_imports_a_datasets_source_when_its_entry_is_first_asked_for():
+    prepared = "import poolstudy.data.prepare, poolstudy.train, poolstudy.evaluate"
+    assert not imports_after(prepared, "poolstudy.data.glyphs")
+    assert not imports_after(prepared, "poolstudy.data.torchvision_sets")
+    asked = "from poolstudy.data import DATASETS; DATASETS['glyphs']"
+    assert imports_after(asked, "poolstudy.data.glyphs")
+    assert not imports_after(asked, "poolstudy.data.digits")
 
 
 def test_plumbing_is_in_no_phase_and_every_entry_in_its_own():

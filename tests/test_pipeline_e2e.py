@@ -289,6 +289,36 @@ def test_rerun_with_nothing_changed_does_nothing(snakemake_project):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def planned_jobs(project: Path) -> dict[str, int]:
+    """The jobs a dry run of ``project`` would run, by rule."""
+    out = run(["snakemake", "--cores", "1", "--dry-run", "--quiet", "rules"], cwd=project)
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M)}
+
+
+def test_an_edit_reruns_the_jobs_whose_code_it_changes_and_no_other(snakemake_project, tmp_path):
+    """A dataset's source is code of its own prepare job only, and the shift protocols are
+    evaluation code: editing another dataset's source remakes no data, network or evaluation,
+    editing this one's remakes its data (and what follows), editing a protocol re-evaluates
+    and trains nothing."""
+    project = Path(shutil.copytree(snakemake_project, tmp_path / "project", symlinks=True))
+    package = project / "src" / "poolstudy"
+
+    def edit(module: str) -> None:
+        with (package / module).open("a") as handle:
+            handle.write("\n# an edit\n")
+
+    edit("data/glyphs.py")  # the tiny study trains on digits only
+    edit("data/torchvision_sets.py")
+    # only the paper, which names the modules changed since the run it quotes was recorded
+    assert set(planned_jobs(project)) == {"paper_inputs", "paper", "all", "total"}
+    edit("shifts.py")
+    jobs = planned_jobs(project)
+    assert jobs["evaluate_main"] > 0 and not {"prepare", "train_main", "train_sweep"} & set(jobs)
+    edit("data/digits.py")
+    jobs = planned_jobs(project)
+    assert jobs["prepare"] == 1 and jobs["train_main"] > 0
+
+
 def test_invalid_config_stops_before_any_job(tmp_path):
     project = copy_project(tmp_path / "project")
     config = yaml.safe_load((project / "config" / "config.yaml").read_text())

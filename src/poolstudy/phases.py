@@ -68,12 +68,48 @@ imports_of = cache(imported_modules)
 
 def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
     """Every module that ``phase`` runs (``ENTRIES``, and what they import, less
-    ``PLUMBING``) or reads (the modules of the phases in ``READS``), by name, sorted."""
+    ``PLUMBING``) or reads (the modules of the phases in ``READS``), by name, sorted. A
+    dataset's module is imported by name when its data are made (``poolstudy.data``): the
+    ``prepare`` phase holds every dataset's (``dataset_modules``), each of its jobs only its
+    own dataset's (``prepare_job_code``)."""
     if phase not in ENTRIES:
         raise KeyError(f"unknown phase {phase!r}; phases: {', '.join(ENTRIES)}")
     read = {name for other in READS.get(phase, ()) for name in phase_modules(other, package_dir)}
+    runs = imported_closure(ENTRIES[phase], package_dir)
+    if phase == "prepare":
+        for dataset in dataset_sources(package_dir):
+            runs |= set(dataset_modules(dataset, package_dir))
+    return tuple(sorted(runs | read))
+
+
+def dataset_sources(package_dir: Path = PACKAGE_DIR) -> dict[str, tuple[str, str]]:
+    """``poolstudy.data.DATASET_SOURCES`` as the package's sources at ``package_dir`` write
+    it (read, not imported: a literal)."""
+    path = package_dir / "data" / "__init__.py"
+    for node in ast.parse(path.read_text(), filename=str(path)).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(getattr(target, "id", None) == "DATASET_SOURCES" for target in targets):
+                return {
+                    name: tuple(source) for name, source in ast.literal_eval(node.value).items()
+                }
+    raise ValueError(f"{path} assigns no DATASET_SOURCES")
+
+
+def dataset_modules(dataset: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...]:
+    """The modules that make ``dataset``'s raw data: its source's module and what it imports,
+    less ``PLUMBING``, by name, sorted."""
+    sources = dataset_sources(package_dir)
+    if dataset not in sources:
+        raise KeyError(f"unknown dataset {dataset!r}; datasets: {', '.join(sources)}")
+    return tuple(sorted(imported_closure((sources[dataset][0],), package_dir)))
+
+
+def imported_closure(entries, package_dir: Path = PACKAGE_DIR) -> set[str]:
+    """The modules ``entries`` and every module of the package they import, less
+    ``PLUMBING``."""
     seen: set[str] = set()
-    todo = list(ENTRIES[phase])
+    todo = list(entries)
     while todo:
         name = todo.pop()
         if name in seen or name in PLUMBING:
@@ -83,7 +119,7 @@ def phase_modules(phase: str, package_dir: Path = PACKAGE_DIR) -> tuple[str, ...
             raise ValueError(f"{name} is not a module of {package_dir}")
         seen.add(name)
         todo += sorted(imports_of(path, package_dir) - seen)
-    return tuple(sorted(seen | read))
+    return seen
 
 
 def phase_code(phase: str, package_dir: str | Path) -> list[str]:
@@ -91,6 +127,17 @@ def phase_code(phase: str, package_dir: str | Path) -> list[str]:
     (``src/poolstudy`` from the project's root gives them as the Snakemake rules name
     their inputs)."""
     package_dir = Path(package_dir)
-    return sorted(
-        module_path(name, package_dir).as_posix() for name in phase_modules(phase, package_dir)
-    )
+    return module_files(phase_modules(phase, package_dir), package_dir)
+
+
+def prepare_job_code(dataset: str, package_dir: str | Path) -> list[str]:
+    """The code inputs of the job that prepares ``dataset``, as ``phase_code`` gives a
+    phase's: the ``prepare`` phase's modules but the other datasets' own, so that editing one
+    dataset's source remakes that dataset's data alone."""
+    package_dir = Path(package_dir)
+    names = imported_closure(ENTRIES["prepare"], package_dir)
+    return module_files(names | set(dataset_modules(dataset, package_dir)), package_dir)
+
+
+def module_files(names, package_dir: Path) -> list[str]:
+    return sorted(module_path(name, package_dir).as_posix() for name in names)

@@ -8,7 +8,7 @@ from poolstudy.figures import FIGURE_TABLES
 from poolstudy.figures import FIGURES as FIGURE_REGISTRY
 from poolstudy.paper import GENERATED as GENERATED_FILES
 from poolstudy.phases import ENTRIES as PHASES
-from poolstudy.phases import phase_code
+from poolstudy.phases import phase_code, prepare_job_code
 from poolstudy.config import ConfigError
 from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs

@@ -1,6 +1,7 @@
 rule prepare:
     input:
-        code=CODE["prepare"],
+        # one dataset's source: editing another's remakes none of this one's data
+        code=lambda w: prepare_job_code(w.dataset, "src/poolstudy"),
     output:
         PREPARED,
     params:
