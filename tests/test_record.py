@@ -580,7 +580,10 @@ def test_rehashing_renews_only_a_records_commit_and_code_and_refuses_a_stale_one
         finished_run(project / "t"), "config/convergence.yaml", "rec/c", "a" * 40, package
     )
     tables = {name: (out / f"{name}.csv").read_bytes() for name in RECORD_TABLES}
-    before = json.loads((out / "record.json").read_text())
+    written = (out / "record.json").read_bytes()
+    rehash_record(out, "a" * 40, package)  # nothing changed: the file as write_record wrote it
+    assert (out / "record.json").read_bytes() == written
+    before = json.loads(written)
     (package / "moved.py").write_text("")  # a new module the training imports
     with (package / "train.py").open("a") as handle:
         handle.write("\nfrom poolstudy import moved  # noqa\n")

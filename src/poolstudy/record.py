@@ -115,7 +115,7 @@ def write_record(
         "confidence": config["stats"]["confidence"],  # the schema's default filled in
         "code_sha256": code_digests(package_dir),
     }
-    write_text(out_dir / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
+    write_meta(out_dir, meta)
     return out_dir
 
 
@@ -130,14 +130,18 @@ def rehash_record(
     running the study again (``write_record``). Refuses a record that the paper would not
     quote (its config file changed or gone, its tables unreadable)."""
     folder = Path(folder)
-    record = read_record(folder, package_dir)
+    record = read_record(folder)
     if not record.current:
         raise RecordError(f"{folder}: not rehashed: {record.problem}")
     meta = json.loads((folder / RECORD_FILE).read_text())
     meta["commit"] = commit
     meta["code_sha256"] = code_digests(package_dir)
-    write_text(folder / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
+    write_meta(folder, meta)
     return folder
+
+
+def write_meta(folder: Path, meta: dict) -> None:
+    write_text(folder / RECORD_FILE, json.dumps(meta, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
