@@ -141,6 +141,8 @@ def test_entries_cite_the_dataset_papers():
         "svhn": "netzer2011reading",
     }
     assert all(DATASETS[name].summary for name in REQUIRED)
+    # each reads raw files, so its prepare job takes data.raw_dir and data.mirror
+    assert all(DATASETS[name].downloads for name in REQUIRED)
 
 
 @pytest.mark.parametrize("name, class_name", MNIST_LIKE)

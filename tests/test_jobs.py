@@ -8,7 +8,12 @@ from pathlib import Path
 import yaml
 
 from poolstudy.config import load_config, validate_config
-from poolstudy.jobs import cluster_device_problem, job_placement, training_settings
+from poolstudy.jobs import (
+    cluster_device_problem,
+    job_placement,
+    raw_data_args,
+    training_settings,
+)
 from poolstudy.plan import condition_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,3 +69,13 @@ def test_a_study_sent_to_a_cluster_names_its_devices():
     assert cluster_device_problem(config) == ""
     paper = load_config(REPO / "config" / "paper.yaml")
     assert cluster_device_problem(paper) == ""
+
+
+def test_only_a_dataset_that_downloads_takes_the_raw_files_settings():
+    data = {"raw_dir": "raw data/here", "mirror": None}
+    for dataset in ("glyphs", "digits"):
+        assert raw_data_args(data, dataset) == ""
+    assert raw_data_args(data, "mnist") == "--raw-dir 'raw data/here'"
+    mirrored = {"raw_dir": "data/raw", "mirror": "/mnt/my mirror"}
+    assert raw_data_args(mirrored, "svhn") == "--raw-dir data/raw --mirror '/mnt/my mirror'"
+    assert raw_data_args(mirrored, "glyphs") == ""

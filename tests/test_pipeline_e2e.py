@@ -299,7 +299,8 @@ def test_an_edit_reruns_the_jobs_whose_code_it_changes_and_no_other(snakemake_pr
     """A dataset's source is code of its own prepare job only, and the shift protocols are
     evaluation code: editing another dataset's source remakes no data, network or evaluation,
     editing this one's remakes its data (and what follows), editing a protocol re-evaluates
-    and trains nothing."""
+    and trains nothing; nor does moving the raw files of a dataset the study does not
+    download."""
     project = Path(shutil.copytree(snakemake_project, tmp_path / "project", symlinks=True))
     package = project / "src" / "poolstudy"
 
@@ -310,6 +311,12 @@ def test_an_edit_reruns_the_jobs_whose_code_it_changes_and_no_other(snakemake_pr
     edit("data/glyphs.py")  # the tiny study trains on digits only
     edit("data/torchvision_sets.py")
     # only the paper, which names the modules changed since the run it quotes was recorded
+    assert set(planned_jobs(project)) == {"paper_inputs", "paper", "all", "total"}
+    config = yaml.safe_load((project / "config" / "config.yaml").read_text())
+    (project / "elsewhere" / "mirror").mkdir(parents=True)
+    config["data"] |= {"raw_dir": "elsewhere/raw", "mirror": "elsewhere/mirror"}
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    # digits are made, not downloaded: where raw files live is none of their data's settings
     assert set(planned_jobs(project)) == {"paper_inputs", "paper", "all", "total"}
     edit("shifts.py")
     jobs = planned_jobs(project)

@@ -534,8 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="download (if needed) and prepare one dataset")
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--raw-dir", required=True, help="config['data']['raw_dir']")
-    p.add_argument("--mirror", default=None)
+    p.add_argument(
+        "--raw-dir",
+        default=None,
+        help="config['data']['raw_dir'] (default: the schema's), for a dataset that downloads",
+    )
+    p.add_argument("--mirror", default=None, help="config['data']['mirror'], likewise")
     p.add_argument("--split", type=section_arg("data", "split"), default={})
     p.add_argument("--options", type=section_arg("data", "options", "(dataset)"), default={})
     p.set_defaults(func=cmd_prepare)

@@ -7,7 +7,24 @@ plan its jobs; the phases do not.
 
 from __future__ import annotations
 
+import shlex
+
 from poolstudy.plan import all_conditions, condition_settings
+
+
+def raw_data_args(data: dict, dataset: str) -> str:
+    """The raw files' arguments of the job that prepares ``dataset`` (config ``data``):
+    ``--raw-dir`` and, where one is set, ``--mirror`` for a dataset that downloads; none for
+    one that makes its data itself, so that editing where raw files live remakes no data but
+    theirs."""
+    from poolstudy.data import DATASETS
+
+    if not DATASETS[dataset].downloads:
+        return ""
+    args = f"--raw-dir {shlex.quote(str(data['raw_dir']))}"
+    if data.get("mirror"):
+        args += f" --mirror {shlex.quote(str(data['mirror']))}"
+    return args
 
 
 def job_placement(placement: dict) -> dict:

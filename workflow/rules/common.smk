@@ -12,7 +12,12 @@ from poolstudy.phases import phase_code, prepare_job_code
 from poolstudy.config import ConfigError
 from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
-from poolstudy.jobs import cluster_device_problem, job_placement, training_settings
+from poolstudy.jobs import (
+    cluster_device_problem,
+    job_placement,
+    raw_data_args,
+    training_settings,
+)
 from poolstudy.plan import (
     condition_settings,
     datasets_used,

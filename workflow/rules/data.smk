@@ -5,10 +5,8 @@ rule prepare:
     output:
         PREPARED,
     params:
-        raw_dir=config["data"]["raw_dir"],
-        mirror=lambda w: (
-            f"--mirror {shlex.quote(config['data']['mirror'])}" if config["data"]["mirror"] else ""
-        ),
+        # only a dataset that downloads reads them: editing them remakes no other's data
+        raw=lambda w: raw_data_args(config["data"], w.dataset),
         split=as_arg(config["data"]["split"]),
         options=lambda w: as_arg(config["data"]["options"].get(w.dataset, {})),
     log:
@@ -17,7 +15,7 @@ rule prepare:
         "../envs/poolstudy.yaml"
     shell:
         "python -m poolstudy prepare --dataset {wildcards.dataset} --out {output}"
-        " --raw-dir {params.raw_dir:q} {params.mirror}"
+        " {params.raw}"
         " --split {params.split} --options {params.options} 2>&1 | tee {log}"
 
 

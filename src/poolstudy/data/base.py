@@ -94,10 +94,13 @@ class RawShape:
 @dataclass(frozen=True)
 class DatasetEntry:
     """A registered dataset: ``load(raw_dir, mirror, options) -> RawDataset``, and
-    ``shape(options) -> RawShape``, the shape of what ``load`` returns for those options."""
+    ``shape(options) -> RawShape``, the shape of what ``load`` returns for those options.
+    ``downloads``: whether ``load`` reads files under ``raw_dir`` or from a mirror; the others
+    make their data without either, so their prepare jobs do not take those settings."""
 
     name: str
     summary: str
     source: str  # BibTeX key in paper/references.bib, or ""
     load: Callable[[Path, Path | None, dict], RawDataset]
     shape: Callable[[dict], RawShape]
+    downloads: bool = False

@@ -399,6 +399,7 @@ MNIST = DatasetEntry(
     source="lecun1998gradient",
     load=load_mnist,
     shape=_MNIST.raw_shape,
+    downloads=True,
 )
 FASHION_MNIST = DatasetEntry(
     name="fashion_mnist",
@@ -406,6 +407,7 @@ FASHION_MNIST = DatasetEntry(
     source="xiao2017fashion",
     load=load_fashion_mnist,
     shape=_FASHION_MNIST.raw_shape,
+    downloads=True,
 )
 CIFAR10 = DatasetEntry(
     name="cifar10",
@@ -413,6 +415,7 @@ CIFAR10 = DatasetEntry(
     source="krizhevsky2009learning",
     load=load_cifar10,
     shape=_CIFAR10.raw_shape,
+    downloads=True,
 )
 SVHN = DatasetEntry(
     name="svhn",
@@ -420,6 +423,7 @@ SVHN = DatasetEntry(
     source="netzer2011reading",
     load=load_svhn,
     shape=_SVHN.raw_shape,
+    downloads=True,
 )
 
 __all__ = ["CIFAR10", "FASHION_MNIST", "MNIST", "SVHN"]
