@@ -86,13 +86,18 @@ def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
     data.mkdir(parents=True)
     (data / "base.py").write_text("")
     (data / "toy.py").write_text("from poolstudy.data.base import X\n")
-    (data / "__init__.py").write_text(
-        'X = 1\nDATASET_SOURCES: dict = {"toy": ("poolstudy.data.toy", "TOY")}\n'
+    (data / "prepare.py").write_text("from poolstudy.data import DATASETS\n")
+    (data / "__init__.py").write_text(  # read, never run: X.y is no target with a name
+        'X.y = 1\nDATASET_SOURCES: dict = {"toy": ("poolstudy.data.toy", "TOY")}\n'
     )
     assert dataset_modules("toy", tmp_path / "poolstudy") == (
         "poolstudy.data.base",
         "poolstudy.data.toy",
     )
+    assert prepare_job_code("toy", tmp_path / "poolstudy") == [
+        (data / name).as_posix() for name in ("__init__.py", "base.py", "prepare.py", "toy.py")
+    ]
+    assert "poolstudy.data.toy" in phase_modules("prepare", tmp_path / "poolstudy")
     with pytest.raises(KeyError, match="unknown dataset 'digits'; datasets: toy"):
         dataset_modules("digits", tmp_path / "poolstudy")
     (data / "__init__.py").write_text('DATASET_SOURCES = {"toy": ("poolstudy.data.toy", "T")}\n')
@@ -100,6 +105,10 @@ def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
     (data / "__init__.py").write_text("SOURCES = {}\n")
     with pytest.raises(ValueError, match=r"data/__init__.py assigns no DATASET_SOURCES"):
         dataset_modules("toy", tmp_path / "poolstudy")
+    (data / "__init__.py").write_text("DATASET_SOURCES = {\n")
+    with pytest.raises(SyntaxError) as broken:
+        dataset_modules("toy", tmp_path / "poolstudy")
+    assert broken.value.filename == str(data / "__init__.py")
 
 
 def test_the_registry_imports_a_datasets_source_when_its_entry_is_first_asked_for():
