@@ -9,7 +9,9 @@ import yaml
 
 from poolstudy.config import load_config, validate_config
 from poolstudy.jobs import (
+    PROTOCOL_SETTINGS,
     cluster_device_problem,
+    evaluation_settings,
     job_placement,
     raw_data_args,
     training_settings,
@@ -79,3 +81,38 @@ def test_only_a_dataset_that_downloads_takes_the_raw_files_settings():
     mirrored = {"raw_dir": "data/raw", "mirror": "/mnt/my mirror"}
     assert raw_data_args(mirrored, "svhn") == "--raw-dir data/raw --mirror '/mnt/my mirror'"
     assert raw_data_args(mirrored, "glyphs") == ""
+
+
+def test_an_evaluation_without_shift_protocols_takes_none_of_their_settings():
+    config = copy.deepcopy(DEFAULT)
+    config["conditions"]["clean"] = {"evaluate": {"protocols": [], "max_shift": 2}}
+    config = validate_config(config)
+    whole = condition_settings(config, "gap")["evaluate"]
+    assert set(PROTOCOL_SETTINGS) < set(whole)
+    assert evaluation_settings(config, "gap") == whole
+    clean = condition_settings(config, "clean")["evaluate"]
+    assert evaluation_settings(config, "clean") == {
+        key: value for key, value in clean.items() if key not in PROTOCOL_SETTINGS
+    }
+
+
+def test_the_settings_an_evaluation_without_protocols_is_not_given_change_nothing_it_reports():
+    """What justifies leaving ``PROTOCOL_SETTINGS`` out: evaluated with no shift protocol, a
+    network gives the same table whatever they are (and with one, they matter)."""
+    import torch
+    from conftest import quiet
+    from test_train import synthetic_dataset, train
+
+    from poolstudy.evaluate import EvalConfig, evaluate_model
+
+    data, model = synthetic_dataset(), train().model
+    ones = {"max_shift": 1, "consistency_shift": 1, "subpixel_step": 0.5, "shift_images": None}
+    others = {"max_shift": 3, "consistency_shift": 2, "subpixel_step": 0.25, "shift_images": 5}
+    assert set(ones) == set(others) == set(PROTOCOL_SETTINGS)
+
+    def table(protocols, settings):
+        config = EvalConfig.from_dict({"protocols": protocols, **settings})
+        return evaluate_model(copy.deepcopy(model), data, config, torch.device("cpu"), quiet).table
+
+    assert table([], ones).equals(table([], others))
+    assert not table(["circular"], ones).equals(table(["circular"], others))

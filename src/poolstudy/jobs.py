@@ -51,6 +51,22 @@ def training_settings(config: dict, condition: str, operator: str) -> dict[str, 
     }
 
 
+PROTOCOL_SETTINGS = ("max_shift", "consistency_shift", "subpixel_step", "shift_images")
+"""The ``evaluate`` settings that only the shift protocols read (``poolstudy.evaluate``)."""
+
+
+def evaluation_settings(config: dict, condition: str) -> dict:
+    """The ``evaluate`` section as an evaluation job of ``condition`` takes it (its rule's
+    parameter, which its receipts record): the condition's, less ``PROTOCOL_SETTINGS`` where
+    it evaluates no shift protocol (clean accuracy alone, as a half-budget check does), so that
+    editing them re-evaluates none of its networks."""
+    settings = dict(condition_settings(config, condition)["evaluate"])
+    if not settings["protocols"]:
+        for key in PROTOCOL_SETTINGS:
+            settings.pop(key, None)
+    return settings
+
+
 def cluster_device_problem(config: dict) -> str:
     """Why the study cannot be sent to a cluster as it is (empty if it can): a condition whose
     training or evaluation device is ``auto``, which the host that submits the jobs would

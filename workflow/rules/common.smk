@@ -14,6 +14,7 @@ from poolstudy.config import config_digest as digest_of_config
 from poolstudy.record import record_folders, record_inputs
 from poolstudy.jobs import (
     cluster_device_problem,
+    evaluation_settings,
     job_placement,
     raw_data_args,
     training_settings,
@@ -130,9 +131,10 @@ def cell_files(pattern, seeds):
     return expand(pattern, seed=seeds, allow_missing=True)
 
 
-def condition_arg(section):
-    """The condition's view of config[section] as a shell argument (a params function)."""
-    return lambda w: as_arg(condition_settings(config, w.condition)[section])
+def evaluation_arg():
+    """An evaluation job's view of config["evaluate"] (``jobs.evaluation_settings``: the
+    protocols' settings leave a condition that evaluates none as it is) as a shell argument."""
+    return lambda w: as_arg(evaluation_settings(config, w.condition))
 
 
 def training_arg(section):

@@ -15,7 +15,7 @@ for group, (group_conditions, group_seeds) in SEED_GROUPS.items():
         wildcard_constraints:
             condition=one_of(group_conditions),
         params:
-            evaluate=condition_arg("evaluate"),
+            evaluate=evaluation_arg(),
             placement=placement_arg(),
             n_train=lambda w: as_arg(condition_settings(config, w.condition)["train"]["n_train"]),
             seeds=" ".join(map(str, group_seeds)),
