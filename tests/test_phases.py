@@ -86,7 +86,8 @@ def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
     data.mkdir(parents=True)
     (data / "base.py").write_text("")
     (data / "toy.py").write_text("from poolstudy.data.base import X\n")
-    (data / "prepare.py").write_text("from poolstudy.data import DATASETS\n")
+    (data / "prepare.py").write_text("from poolstudy.data import DATASETS, splits\n")
+    (data / "splits.py").write_text("")  # a module the installed package does not have
     (data / "__init__.py").write_text(  # read, never run: X.y is no target with a name
         'X.y = 1\nDATASET_SOURCES: dict = {"toy": ("poolstudy.data.toy", "TOY")}\n'
     )
@@ -95,7 +96,8 @@ def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
         "poolstudy.data.toy",
     )
     assert prepare_job_code("toy", tmp_path / "poolstudy") == [
-        (data / name).as_posix() for name in ("__init__.py", "base.py", "prepare.py", "toy.py")
+        (data / name).as_posix()
+        for name in ("__init__.py", "base.py", "prepare.py", "splits.py", "toy.py")
     ]
     assert "poolstudy.data.toy" in phase_modules("prepare", tmp_path / "poolstudy")
     with pytest.raises(KeyError, match="unknown dataset 'digits'; datasets: toy"):

@@ -60,11 +60,10 @@ def evaluation_settings(config: dict, condition: str) -> dict:
     parameter, which its receipts record): the condition's, less ``PROTOCOL_SETTINGS`` where
     it evaluates no shift protocol (clean accuracy alone, as a half-budget check does), so that
     editing them re-evaluates none of its networks."""
-    settings = dict(condition_settings(config, condition)["evaluate"])
-    if not settings["protocols"]:
-        for key in PROTOCOL_SETTINGS:
-            settings.pop(key, None)
-    return settings
+    settings = condition_settings(config, condition)["evaluate"]
+    if settings["protocols"]:
+        return settings
+    return {key: value for key, value in settings.items() if key not in PROTOCOL_SETTINGS}
 
 
 def cluster_device_problem(config: dict) -> str:
