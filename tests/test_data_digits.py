@@ -17,12 +17,12 @@ from poolstudy.data.prepare import (
     SPLITS,
     PreparedShape,
     check_splits,
-    load_prepared,
     place_on_canvas,
     prepare_dataset,
     prepared_shape,
     split_codes,
 )
+from poolstudy.data.prepared import load_prepared
 
 N_DIGITS = 1797
 OPTIONS = {"size": 24, "canvas": 32}

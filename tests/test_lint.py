@@ -353,16 +353,27 @@ def test_settings_a_network_does_not_read_retrain_none_of_it(tmp_path):
 
 
 def test_a_raw_folder_with_a_space_reaches_prepare_as_one_argument(tmp_path):
+    """And only the prepare job of a dataset that downloads takes it."""
     import shlex
 
     import yaml
 
     base = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    [jobs] = planned_jobs([with_setting(base, "data.raw_dir", "data/raw files")], tmp_path)
-    prepares = [shlex.split(job["shell"]) for job in jobs if job["rule"] == "prepare"]
-    assert prepares
-    for words in prepares:
-        assert words[words.index("--raw-dir") + 1] == "data/raw files"
+    study = with_setting(base, "data.raw_dir", "data/raw files")
+    study = with_setting(study, "datasets", lambda old: [*old, "mnist"])
+    [jobs] = planned_jobs(
+        [with_setting(study, "conditions.real", {"datasets": ["mnist"]})], tmp_path
+    )
+    prepares = {
+        Path(job["output"][0]).stem: shlex.split(job["shell"])
+        for job in jobs
+        if job["rule"] == "prepare"
+    }
+    assert set(prepares) == {"glyphs", "digits", "mnist"}
+    words = prepares.pop("mnist")
+    assert words[words.index("--raw-dir") + 1] == "data/raw files"
+    for words in prepares.values():
+        assert "--raw-dir" not in words and "--mirror" not in words
 
 
 @pytest.mark.child

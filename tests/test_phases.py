@@ -32,10 +32,9 @@ def test_training_runs_its_optimiser_and_the_maxima_and_never_the_evaluation():
     # editing evaluation code reruns the evaluations, never the training: the shift
     # protocols too, though training shifts its batches with the translations they share
     assert not set(train) & {"poolstudy.evaluate", "poolstudy.metrics", "poolstudy.shifts"}
-    # nor editing a dataset's source: training reads the prepared file alone
-    assert [name for name in train if name.startswith("poolstudy.data.")] == [
-        "poolstudy.data.base",
-        "poolstudy.data.prepare",
+    # nor editing a dataset's source or how it is prepared: training reads the prepared file
+    assert [name for name in train if name.startswith("poolstudy.data")] == [
+        "poolstudy.data.prepared"
     ]
     # the paper names the modules a recorded run's tables come from that changed since
     assert {"poolstudy.train", "poolstudy.optim", "poolstudy.analyze"} <= set(
@@ -60,10 +59,12 @@ SOURCES = {
 
 
 def test_a_prepare_job_runs_its_own_datasets_source_and_the_phase_every_ones():
-    from poolstudy.data import DATASETS
+    from poolstudy.data import DATASET_SOURCES, DATASETS
+    from poolstudy.phases import dataset_sources
 
     package = REPO / "src" / "poolstudy"
-    shared = {"data/__init__.py", "data/base.py", "data/prepare.py"}
+    assert dataset_sources(package) == DATASET_SOURCES  # read as the registry has it
+    shared = {"data/__init__.py", "data/base.py", "data/prepare.py", "data/prepared.py"}
     assert list(DATASETS) == list(SOURCES)
     jobs = {}
     for dataset, source in SOURCES.items():
@@ -89,7 +90,7 @@ def test_the_datasets_sources_are_read_from_the_package_given(tmp_path):
     (data / "prepare.py").write_text("from poolstudy.data import DATASETS, splits\n")
     (data / "splits.py").write_text("")  # a module the installed package does not have
     (data / "__init__.py").write_text(  # read, never run: X.y is no target with a name
-        'X.y = 1\nDATASET_SOURCES: dict = {"toy": ("poolstudy.data.toy", "TOY")}\n'
+        'X.y = 1\nDATASET_SOURCES: dict\nDATASET_SOURCES = {"toy": ("poolstudy.data.toy", "T")}\n'
     )
     assert dataset_modules("toy", tmp_path / "poolstudy") == (
         "poolstudy.data.base",
@@ -117,6 +118,10 @@ def test_the_registry_imports_a_datasets_source_when_its_entry_is_first_asked_fo
     prepared = "import poolstudy.data.prepare, poolstudy.train, poolstudy.evaluate"
     assert not imports_after(prepared, "poolstudy.data.glyphs")
     assert not imports_after(prepared, "poolstudy.data.torchvision_sets")
+    known = (
+        "from poolstudy.data import DATASETS; assert 'glyphs' in DATASETS and 'x' not in DATASETS"
+    )
+    assert not imports_after(known, "poolstudy.data.glyphs")
     asked = "from poolstudy.data import DATASETS; DATASETS['glyphs']"
     assert imports_after(asked, "poolstudy.data.glyphs")
     assert not imports_after(asked, "poolstudy.data.digits")
@@ -127,7 +132,7 @@ def test_plumbing_is_in_no_phase_and_every_entry_in_its_own():
         modules = set(phase_modules(phase))
         assert set(entries) <= modules, phase
         assert not modules & PLUMBING, phase
-    data = ("base", "digits", "glyphs", "prepare", "torchvision_sets")
+    data = ("base", "digits", "glyphs", "prepare", "prepared", "torchvision_sets")
     assert phase_modules("prepare") == ("poolstudy.data", *(f"poolstudy.data.{m}" for m in data))
 
 
@@ -217,6 +222,9 @@ def test_each_dvc_stage_depends_on_exactly_the_code_its_phase_runs():
             return path == dep or path.startswith(dep + "/")
 
         assert [p for p in code if not any(covers(d, p) for d in deps)] == [], stage
+        # a folder stands for every module in it: each must be code of the phase
+        named = [p.relative_to(REPO).as_posix() for d in deps for p in (REPO / d).rglob("*.py")]
+        assert [p for p in named if p not in code] == [], stage
         assert [d for d in deps if not any(covers(d, p) for p in code)] == [], stage
 
 

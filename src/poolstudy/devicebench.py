@@ -31,7 +31,7 @@ import yaml
 
 from poolstudy import device as devices
 from poolstudy.atomic import atomic_path
-from poolstudy.data.prepare import PreparedDataset
+from poolstudy.data.prepared import PreparedDataset
 from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, flop_counts
 from poolstudy.optim import NesterovSGD

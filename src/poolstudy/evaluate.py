@@ -18,7 +18,7 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.config import section_defaults
-from poolstudy.data.prepare import SPLITS, PreparedDataset
+from poolstudy.data.prepared import SPLITS, PreparedDataset
 from poolstudy.inference import (
     fold_batchnorm,
     predict,
@@ -353,7 +353,7 @@ def evaluate_cell(
     table (with ``keys``: experiment, dataset, condition, operator) and per-image record as
     soon as it is done. The test set is loaded once."""
     from poolstudy.atomic import write_csv, write_npy
-    from poolstudy.data.prepare import load_prepared
+    from poolstudy.data.prepared import load_prepared
     from poolstudy.run_files import load_model
 
     correct_paths = correct_paths or [None] * len(seeds)

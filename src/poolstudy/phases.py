@@ -87,7 +87,7 @@ def dataset_sources(package_dir: Path = PACKAGE_DIR) -> dict[str, tuple[str, str
     it (read, not imported: a literal)."""
     path = package_dir / "data" / "__init__.py"
     for node in ast.parse(path.read_text(), filename=str(path)).body:
-        if isinstance(node, ast.AnnAssign | ast.Assign):
+        if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
             targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
             if any(getattr(target, "id", None) == "DATASET_SOURCES" for target in targets):
                 return {

@@ -130,7 +130,7 @@ def rehash_record(
     running the study again (``write_record``). Refuses a record that the paper would not
     quote (its config file changed or gone, its tables unreadable)."""
     folder = Path(folder)
-    record = read_record(folder)
+    record = read_record(folder, package_dir)
     if not record.current:
         raise RecordError(f"{folder}: not rehashed: {record.problem}")
     meta = json.loads((folder / RECORD_FILE).read_text())

@@ -27,7 +27,7 @@ from poolstudy.atomic import (
     write_csv,
     write_json,
 )
-from poolstudy.data.prepare import PreparedDataset
+from poolstudy.data.prepared import PreparedDataset
 from poolstudy.models import ModelSpec, build_model
 
 

@@ -31,7 +31,7 @@ from poolstudy.checkpoint import (
     remove_checkpoint,
 )
 from poolstudy.config import section_defaults
-from poolstudy.data.prepare import PreparedDataset, load_prepared
+from poolstudy.data.prepared import PreparedDataset, load_prepared
 from poolstudy.inference import accuracy_on, predict, select_training_subset, to_unit_float
 from poolstudy.models import ModelSpec, build_model, describe
 from poolstudy.optim import NesterovSGD

@@ -3,7 +3,8 @@
 ``DATASETS`` maps a name to a :class:`DatasetEntry` whose ``load`` returns a
 :class:`RawDataset` (uint8 images, labels, the source's own test split when it has one).
 :func:`poolstudy.data.prepare.prepare_dataset` turns that into ``data/prepared/<name>.pt``.
-Adding a dataset is one module with a ``load`` function and one line in ``DATASET_SOURCES``.
+Adding a dataset is one module with a ``load`` function and its ``DatasetEntry`` (which says
+whether it downloads), and one line in ``DATASET_SOURCES``.
 
 A dataset's module is imported when its entry is first asked for, not with this package: the
 job that prepares one dataset runs that dataset's code alone, and the jobs that read a prepared
@@ -34,6 +35,9 @@ class Registry(Mapping[str, DatasetEntry]):
     def __getitem__(self, name: str) -> DatasetEntry:
         module, attribute = DATASET_SOURCES[name]
         return getattr(importlib.import_module(module), attribute)
+
+    def __contains__(self, name: object) -> bool:  # without importing the module
+        return name in DATASET_SOURCES
 
     def __iter__(self) -> Iterator[str]:
         return iter(DATASET_SOURCES)

@@ -103,4 +103,4 @@ class DatasetEntry:
     source: str  # BibTeX key in paper/references.bib, or ""
     load: Callable[[Path, Path | None, dict], RawDataset]
     shape: Callable[[dict], RawShape]
-    downloads: bool = False
+    downloads: bool

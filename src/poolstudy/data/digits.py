@@ -91,4 +91,5 @@ DIGITS = DatasetEntry(
     source="alpaydin1998digits",
     load=load_digits,
     shape=digits_shape,
+    downloads=False,  # scikit-learn's own copy
 )

@@ -482,4 +482,5 @@ GLYPHS = DatasetEntry(
     source="",
     load=load_glyphs,
     shape=glyphs_shape,
+    downloads=False,  # drawn here
 )
