@@ -143,3 +143,21 @@ def test_a_run_maps_the_tests_afresh_and_tries_escaped_mutants_again(tmp_path, m
         (["run", "--max-children", "2"], False),
     ]
     assert calls[0][0][3:] == [] and sorted(calls[1][0][3:]) == sorted(survived)
+
+
+def test_an_escaped_mutant_that_the_code_no_longer_has_is_not_asked_for(tmp_path, monkeypatch):
+    """A change of code can take a mutant away; mutmut stops on a name it does not know."""
+    write_results(tmp_path, "paper", PAPER)
+    folder = tmp_path / "paper"
+    calls = []
+
+    def run(command, cwd, env, check):
+        calls.append(command[3:])
+        if len(calls) == 1:  # the first pass: the function of cell changed, its mutant went
+            meta = folder / "mutants" / "src" / "poolstudy" / "paper" / "numbers.py.meta"
+            codes = {k: v for k, v in PAPER["numbers"].items() if "cell" not in k}
+            meta.write_text(json.dumps({"exit_code_by_key": codes}))
+
+    monkeypatch.setattr(mutation.subprocess, "run", run)
+    mutation.run("paper", folder, max_children=2)
+    assert calls[1][3:] == ["poolstudy.paper.claims.x_verdict__mutmut_2"]
