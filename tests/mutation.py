@@ -156,7 +156,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_config.py", "tests/test_bad_configs.py", "tests/test_plan.py"],
     ),
     "data": (
-        ["src/poolstudy/data/*.py"],
+        ["src/poolstudy/data/*.py", "src/poolstudy/prepared.py"],
         [
             "tests/test_data_digits.py",
             "tests/test_data_glyphs.py",
@@ -224,9 +224,9 @@ def reviewed() -> dict[str, str]:
 
 def run(group: str, folder: Path, max_children: int) -> None:
     """mutmut on one group, its tests mapped to the functions they run afresh; mutants that
-    escaped an earlier run are tried again (mutmut keeps a result until the function changes,
-    and the tests may have changed since), those that the code still has: a change of code
-    can take a mutant away, and mutmut refuses a name it does not know)."""
+    escaped an earlier run and that the code still has are tried again (mutmut keeps a result
+    until the function changes, and the tests may have changed since; a change of code can
+    take a mutant away, and mutmut refuses a name it does not know)."""
     # one thread per child: with one child per core, more threads only contend for the cores
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
     env.pop("PYTHONPATH", None)
@@ -238,7 +238,8 @@ def run(group: str, folder: Path, max_children: int) -> None:
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
     print(f"== {group}: {' '.join(GROUPS[group][0])}", flush=True)
     subprocess.run(command, cwd=folder, env=env, check=True)
-    escaped = [name for name in escaped if name in statuses(folder)]
+    known = statuses(folder)
+    escaped = [name for name in escaped if name in known]
     if escaped:
         print(f"== {group}: {len(escaped)} mutants that escaped before, again", flush=True)
         subprocess.run([*command, *escaped], cwd=folder, env=env, check=True)

@@ -22,7 +22,7 @@ from poolstudy.data.prepare import (
     prepared_shape,
     split_codes,
 )
-from poolstudy.data.prepared import load_prepared
+from poolstudy.prepared import load_prepared
 
 N_DIGITS = 1797
 OPTIONS = {"size": 24, "canvas": 32}

@@ -43,7 +43,7 @@ from poolstudy.data.glyphs import (
     stream_seed,
 )
 from poolstudy.data.prepare import MIRROR_ENV, prepare_dataset, prepared_shape
-from poolstudy.data.prepared import load_prepared
+from poolstudy.prepared import load_prepared
 
 SMALL = {"n_train": 200, "n_val": 50, "n_test": 100}
 CLEAN = {**SMALL, "jitter": 0.0, "noise": 0.0, "background": 0.0}

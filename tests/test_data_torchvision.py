@@ -38,7 +38,7 @@ from poolstudy.config import ConfigError
 from poolstudy.data import DATASETS, DatasetUnavailable, torchvision_sets
 from poolstudy.data.base import RawShape
 from poolstudy.data.prepare import MIRROR_ENV, prepare_dataset
-from poolstudy.data.prepared import load_prepared
+from poolstudy.prepared import load_prepared
 
 MNIST_LIKE = [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")]
 REQUIRED = {

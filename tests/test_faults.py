@@ -29,7 +29,7 @@ import poolstudy.checkpoint as checkpoint_module
 import poolstudy.train as train_module
 from poolstudy.atomic import CorruptFile, atomic_path, leftover_temporaries
 from poolstudy.checkpoint import CHECKPOINT_ENV, CHECKPOINT_NAME
-from poolstudy.data.prepared import load_prepared, save_prepared
+from poolstudy.prepared import load_prepared, save_prepared
 from poolstudy.run_files import load_model
 from poolstudy.train import TrainingDiverged, make_optimizer, train_cell
 

@@ -31,12 +31,12 @@ import yaml
 
 from poolstudy import device as devices
 from poolstudy.atomic import atomic_path
-from poolstudy.data.prepared import PreparedDataset
 from poolstudy.inference import fold_batchnorm
 from poolstudy.models import ModelSpec, build_model, flop_counts
 from poolstudy.optim import NesterovSGD
 from poolstudy.pooling import OPERATORS
 from poolstudy.precisioncheck import describe as describe_precision
+from poolstudy.prepared import PreparedDataset
 from poolstudy.tinyrun import MIN_TINY_S, PRECISION_RESERVE_S, run_tiny_pipeline, tiny_timeout
 from poolstudy.torch_settings import evaluation_settings
 from poolstudy.workspace import REPO

@@ -18,7 +18,6 @@ import torch
 
 from poolstudy import device as devices
 from poolstudy.config import section_defaults
-from poolstudy.data.prepared import SPLITS, PreparedDataset
 from poolstudy.inference import (
     fold_batchnorm,
     predict,
@@ -40,6 +39,7 @@ from poolstudy.placement import (
     position_grid,
     to_canvas,
 )
+from poolstudy.prepared import SPLITS, PreparedDataset
 from poolstudy.shifts import FRACTIONAL, IN_CONTEXT, context_scenes, shift
 from poolstudy.translate import random_offsets
 
@@ -353,7 +353,7 @@ def evaluate_cell(
     table (with ``keys``: experiment, dataset, condition, operator) and per-image record as
     soon as it is done. The test set is loaded once."""
     from poolstudy.atomic import write_csv, write_npy
-    from poolstudy.data.prepared import load_prepared
+    from poolstudy.prepared import load_prepared
     from poolstudy.run_files import load_model
 
     correct_paths = correct_paths or [None] * len(seeds)

@@ -106,7 +106,8 @@ def dataset_modules(dataset: str, package_dir: Path = PACKAGE_DIR) -> tuple[str,
 
 
 def imported_closure(entries, package_dir: Path = PACKAGE_DIR) -> set[str]:
-    """The modules ``entries`` and every module of the package they import, less
+    """The modules ``entries`` and every module of the package they import, and the packages
+    that hold them (Python runs a package's ``__init__.py`` before any module in it), less
     ``PLUMBING``."""
     seen: set[str] = set()
     todo = list(entries)
@@ -118,7 +119,8 @@ def imported_closure(entries, package_dir: Path = PACKAGE_DIR) -> set[str]:
         if path is None:
             raise ValueError(f"{name} is not a module of {package_dir}")
         seen.add(name)
-        todo += sorted(imports_of(path, package_dir) - seen)
+        parent = name.rpartition(".")[0]
+        todo += sorted((imports_of(path, package_dir) | {parent}) - seen)
     return seen
 
 

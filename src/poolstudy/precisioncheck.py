@@ -85,7 +85,7 @@ def precision_effect(
     ``networks`` unplaced networks under ``models_dir``, their datasets read from
     ``data_dir`` (``<dataset>.pt``). On the CPU, whose evaluation is in full precision, every
     difference is 0 unless ``reduced`` says otherwise. ``log`` gets a line per network."""
-    from poolstudy.data.prepared import load_prepared
+    from poolstudy.prepared import load_prepared
 
     reduced = reduced or devices.autocast
     found = unplaced_networks(models_dir, networks)

@@ -27,8 +27,8 @@ from poolstudy.atomic import (
     write_csv,
     write_json,
 )
-from poolstudy.data.prepared import PreparedDataset
 from poolstudy.models import ModelSpec, build_model
+from poolstudy.prepared import PreparedDataset
 
 
 @dataclass

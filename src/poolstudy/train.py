@@ -31,7 +31,6 @@ from poolstudy.checkpoint import (
     remove_checkpoint,
 )
 from poolstudy.config import section_defaults
-from poolstudy.data.prepared import PreparedDataset, load_prepared
 from poolstudy.inference import accuracy_on, predict, select_training_subset, to_unit_float
 from poolstudy.models import ModelSpec, build_model, describe
 from poolstudy.optim import NesterovSGD
@@ -41,6 +40,7 @@ from poolstudy.placement import (
     region_offsets,
     to_canvas,
 )
+from poolstudy.prepared import PreparedDataset, load_prepared
 from poolstudy.run_files import TrainResult, run_identity, run_metadata, save_run
 from poolstudy.translate import random_offsets, shift_zero
 

@@ -1,4 +1,4 @@
-"""Turn a registered dataset into its one canonical prepared file (``poolstudy.data.prepared``
+"""Turn a registered dataset into its one canonical prepared file (``poolstudy.prepared``
 says what it holds): placed on the configured canvas and split with a fixed seed, so every
 run of every operator sees the same split.
 """
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from poolstudy.config import ConfigError, section_defaults
 from poolstudy.data import DATASETS
 from poolstudy.data.base import RawDataset, RawShape
-from poolstudy.data.prepared import SPLITS, PreparedDataset, save_prepared
+from poolstudy.prepared import SPLITS, PreparedDataset, save_prepared
 
 MIRROR_ENV = "POOLSTUDY_DATA_MIRROR"
 

@@ -7,9 +7,10 @@ seed, so every run of every operator sees the same split. It also records the sh
 content (``atomic.tensor_digest``), checked on load: a truncated or altered file is refused
 with the command that rebuilds it.
 
-Kept apart from the preparing and the dataset registry: training and evaluation read this
-file alone, so editing how a dataset is made reruns them only where the file it makes changes
-(``poolstudy.phases``).
+Kept apart from the preparing and the dataset registry, outside the ``data`` package (whose
+``__init__`` holds the registry and would run on the import of any module in it): training
+and evaluation run this module alone of them, so editing how a dataset is made reruns them
+only where the file it makes changes (``poolstudy.phases``).
 """
 
 from __future__ import annotations
