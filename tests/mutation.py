@@ -201,11 +201,14 @@ def prepare(group: str, workdir: Path) -> Path:
 
 
 def statuses(folder: Path) -> dict[str, str]:
-    """mutant name -> status (killed, survived, no tests, timeout, ...) of the last run."""
+    """mutant name -> status (killed, survived, no tests, timeout, ...) of the last run, of
+    the modules the project still has (the copy keeps a module moved or deleted since)."""
     from mutmut.stats import status_by_exit_code
 
     found = {}
     for meta in sorted((folder / "mutants").rglob("*.py.meta")):
+        if not (REPO / meta.relative_to(folder / "mutants").with_suffix("")).is_file():
+            continue
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         found.update({name: status_by_exit_code[code] for name, code in codes.items()})
     return found

@@ -23,8 +23,12 @@ PAPER = {
 }
 
 
-def write_results(workdir, group: str, modules: dict) -> None:
-    folder = workdir / group / "mutants" / "src" / "poolstudy" / group
+def write_results(workdir, group: str, modules: dict, package: str | None = None) -> None:
+    """Results as mutmut leaves them, for modules of ``src/poolstudy/<package>`` (the group's
+    name by default)."""
+    folder = (
+        workdir / group / "mutants" / "src" / "poolstudy" / (group if package is None else package)
+    )
     folder.mkdir(parents=True)
     for module, codes in modules.items():
         meta = {"exit_code_by_key": codes, "hash_by_function_name": {}}
@@ -74,7 +78,7 @@ def test_a_run_whose_every_survivor_is_reviewed_passes(tmp_path, reviewed, capsy
 
 def test_a_mutant_not_yet_checked_is_neither_killed_nor_excused(tmp_path, reviewed, capsys):
     reviewed.write_text("")
-    write_results(tmp_path, "train", {"train": {"poolstudy.train.x_step__mutmut_1": None}})
+    write_results(tmp_path, "train", {"train": {"poolstudy.train.x_step__mutmut_1": None}}, "")
     code, rows = report_lines(capsys, ["train"], tmp_path)
     # one module: no row of its own
     assert rows["train"] == ["1", "0", "0", "0.0%"] and "train.train" not in rows
@@ -143,6 +147,13 @@ def test_a_run_maps_the_tests_afresh_and_tries_escaped_mutants_again(tmp_path, m
         (["run", "--max-children", "2"], False),
     ]
     assert calls[0][0][3:] == [] and sorted(calls[1][0][3:]) == sorted(survived)
+
+
+def test_a_module_the_project_no_longer_has_is_not_counted(tmp_path, reviewed, capsys):
+    """The group's copy keeps a module that was moved or deleted since, and its results."""
+    write_results(tmp_path, "paper", {**PAPER, "gone": {"poolstudy.paper.gone.x_f__mutmut_1": 0}})
+    assert "poolstudy.paper.gone.x_f__mutmut_1" not in mutation.statuses(tmp_path / "paper")
+    assert len(mutation.statuses(tmp_path / "paper")) == 6
 
 
 def test_an_escaped_mutant_that_the_code_no_longer_has_is_not_asked_for(tmp_path, monkeypatch):
