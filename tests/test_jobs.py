@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
-import yaml
+from conftest import REPO
+from test_plan import DEFAULT
 
 from poolstudy.config import load_config, validate_config
 from poolstudy.jobs import (
@@ -17,14 +17,6 @@ from poolstudy.jobs import (
     training_settings,
 )
 from poolstudy.plan import condition_settings
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text()) | {
-    # one dataset and two conditions over every operator
-    "datasets": ["digits"],
-    "conditions": {"gap": {}, "flatten": {"model": {"head": "flatten"}}},
-    "primary": None,
-}
 
 
 def test_a_training_job_takes_only_its_own_operators_options_and_a_placement_that_is_on():

@@ -85,8 +85,8 @@ RECORDED = (config.get("primary") or {}).get("recorded") or []
 # The library modules each phase runs, found from its imports (poolstudy.phases), as inputs:
 # editing one reruns every phase that runs it and what follows (the `deps` of the stages in
 # dvc.yaml name the same files; tests/test_phases.py holds them to it). A prepare job takes
-# its phase's modules but the other datasets' sources (phases.prepare_job_code).
-CODE = {phase: phase_code(phase, "src/poolstudy") for phase in PHASES}
+# its phase's modules but the other datasets' sources (phases.prepare_job_code), not these.
+CODE = {phase: phase_code(phase, "src/poolstudy") for phase in PHASES if phase != "prepare"}
 
 
 def as_arg(value):
