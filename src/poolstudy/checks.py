@@ -116,9 +116,15 @@ def origin(config: dict, condition: str, section: str, *keys: str) -> str:
 
 
 def mirror_problems(study: Study, problems: Problems) -> None:
-    """``data.mirror`` must be a folder: preparing copies the raw archives from it."""
+    """``data.mirror`` must be a folder where a dataset the plan trains on downloads:
+    preparing it copies the raw archives from there. A study that downloads nothing never
+    reads the mirror (``jobs.raw_data_args``), so a shared config's mirror that this machine
+    lacks does not stop it."""
+    from poolstudy.data import DATASETS
+
     mirror = study.config["data"].get("mirror")
-    if mirror and not Path(mirror).is_dir():
+    downloading = [d for d in dict.fromkeys(d for d, _, _ in study.cells) if DATASETS[d].downloads]
+    if mirror and downloading and not Path(mirror).is_dir():
         problems.add(
             "data.mirror",
             f"the folder {mirror!r} does not exist; give an existing folder holding the raw "
