@@ -184,6 +184,18 @@ def test_the_consistency_table_in_full():
     )
 
 
+def test_the_consistency_table_leaves_out_a_condition_that_evaluated_no_protocol():
+    clean_only = summary_rows(
+        clean("half", "max", "accuracy_train", 80.0, 79.0, 81.0),
+        clean("half", "max", "accuracy_test", 79.0, 78.0, 80.0),
+    )
+    with_half = pd.concat([SUMMARY, clean_only], ignore_index=True)
+    assert "condition half" in tables.results_table(with_half, "digits")
+    assert tables.consistency_table(with_half, "digits") == tables.consistency_table(
+        SUMMARY, "digits"
+    )
+
+
 def stability_summary() -> pd.DataFrame:
     """Every stability measure of max and none under three protocols: consistency and MAC
     equal under circular and zero, P(change) equal under all three, the rest apart; none

@@ -148,13 +148,16 @@ def shift_protocols(in_dataset: pd.DataFrame) -> list[str]:
 
 def consistency_table(summary: pd.DataFrame, dataset: str) -> str:
     """Consistency per shift protocol (mean $\\pm$ half-width over seeds), one block of rows
-    per condition, ``--`` where a condition did not evaluate a protocol."""
+    per condition that evaluated one (a condition of clean accuracy alone, such as a run at
+    half the budget, would be a block of dashes), ``--`` where a condition did not evaluate a
+    protocol."""
     summary = clean_table(summary)
     in_dataset = summary[summary["dataset"] == dataset]
     protocols = shift_protocols(in_dataset)
     if not protocols:
         return "\\emph{No shift protocol was evaluated on this dataset.}\n"
     consistency = in_dataset[in_dataset["metric"] == "consistency"]
+    in_dataset = in_dataset[in_dataset["condition"].isin(set(consistency["condition"]))]
 
     def row(condition, operator):
         values = [op_tex(operator)]
