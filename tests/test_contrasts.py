@@ -277,7 +277,8 @@ def test_the_answer_is_not_settled_where_the_regime_fails_its_own_checks():
 
     # a network on a side of the answer ("base") still gaining from twice the budget
     unconverged = verdict(regime_of(["big", "base", "other"], [True, False, True]))
-    assert "\\psanswer}{Not settled by this run: " in unconverged and "Yes" not in unconverged
+    assert "\\psanswer}{Not settled: at this run's budget, " in unconverged
+    assert "Yes" not in unconverged
     assert "still raised the accuracy" in unconverged and "how fast they learn" in unconverged
     assert "+5.6 points" in unconverged  # the measured contrast is still quoted
     assert "may overfit" not in unconverged and "not checked" not in unconverged
@@ -760,7 +761,7 @@ SIDES_CONVERGED = regime_rows(
     ("gap", "avg", 0.2, 0.1, True, True),
     ("gap", "none", 0.2, 0.1, True, True),
 )
-NOT_SETTLED = "Not settled by this run: at its budget, pooling against no pooling measured "
+NOT_SETTLED = "Not settled: at this run's budget, pooling against no pooling measured "
 HOW_FAST = (
     ", so a difference may be one of how fast they learn rather than of the accuracy they reach"
 )

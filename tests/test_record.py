@@ -311,7 +311,7 @@ def test_a_record_that_fails_its_own_checks_is_quoted_as_not_settled_by_that_run
     as_written("regime", regime).to_csv(tables / "regime.csv", index=False)
     write_record(tables, "config/convergence.yaml", "rec/convergence", None)
     tex = recorded_tex(read_records("rec"), "default", "95")
-    assert "answers: Not settled by that run: at its budget" in tex
+    assert "answers: Not settled: at that run's budget" in tex
     assert "no commit recorded" in tex
 
 

@@ -744,7 +744,7 @@ def verdict_sentence(
     if failure:
         where = " (Section~\\ref{sec:answer})" if refer else ""
         return (
-            f"Not settled by {run}: at its budget, pooling against no pooling measured "
+            f"Not settled: at {run}'s budget, pooling against no pooling measured "
             f"{quoted}, but {failure}{where}. "
         )
     if verdicts == {"difference"} and all(row.mean > 0 for row in rows):
