@@ -662,27 +662,65 @@ def test_a_value_within_float_noise_of_a_threshold_is_on_it_at_any_scale():
 def test_an_equivalence_p_value_on_the_level_shows_nothing_at_either_budget():
     """Holding zero at both budgets, a contrast is stable only where both or neither show
     equivalence; a p-value equal to the level shows nothing, as everywhere (``verdict``)."""
-    from poolstudy.stats import budget_change, paired_contrast
+    from poolstudy.stats import budget_stability
 
-    at_half = {0: -1.0, 1: 1.5, 2: 0.2}  # holds zero, too spread to be shown within 2 points
-    rows = []
-    for seed, value in at_half.items():
-        rows += [("gap", "max", seed, 50.0 + value + 0.1), ("gap", "none", seed, 50.0)]
-        rows += [("half", "max", seed, 50.0 + value), ("half", "none", seed, 50.0)]
-    selected = pd.DataFrame(rows, columns=["condition", "operator", "seed", "value"])
-    paired = pd.Series({seed: value + 0.1 for seed, value in at_half.items()})
-    half = paired_contrast(np.array(list(at_half.values())), 2.0, 0.95)
-    assert half["ci_low"] < 0 < half["ci_high"] and half["p_equivalence"] > 0.05
+    row = {"budget_n": 3, "budget_change_within_margin": True, "ci_low": -0.5, "ci_high": 0.5}
+    row |= {"half_budget_ci_low": -1.0, "half_budget_ci_high": 1.5}
 
-    def stable(p_equivalence):
-        full = {"ci_low": -0.5, "ci_high": 0.5, "p_equivalence": p_equivalence}
-        first, second = (
-            {"condition": "gap", "operator": "max"},
-            {"condition": "gap", "operator": "none"},
+    def stable(p_equivalence_holm, half_equivalent=False, **changes):
+        return budget_stability(
+            {**row, "p_equivalence_holm": p_equivalence_holm, **changes}, half_equivalent, 0.05
         )
-        row = budget_change(selected, first, second, paired, {"gap": "half"}, 2.0, 0.95, full)
-        assert bool(row["budget_change_within_margin"]) is True  # the change is 0.1 every seed
-        return bool(row["stable_under_budget"])
 
     assert stable(0.05) is True  # nothing shown at either budget
     assert stable(0.049) is False  # equivalence at the full budget only
+    assert stable(0.05, half_equivalent=True) is False  # at half the budget only
+    assert stable(0.049, half_equivalent=True) is True
+    assert stable(0.05, budget_change_within_margin=False) is False
+    assert stable(0.05, half_budget_ci_low=0.1) is False  # above zero at half, across at full
+    assert stable(0.05, ci_low=0.1, half_budget_ci_low=0.2) is True  # above zero at both
+    assert stable(0.05, budget_n=2) is pd.NA  # fewer seeds than a test takes
+
+
+def test_what_each_budget_shows_is_read_from_the_holm_adjusted_tests_of_the_family():
+    """Two contrasts holding zero, each shown within a point before Holm's adjustment at the
+    full budget (p 0.025 and 0.030) and neither after it (0.050): nothing is shown at the full
+    budget, as at half (p 0.14), so the budget changed nothing. Alone in its family the first
+    is shown equivalent at the full budget and not at half: the budget changed its answer."""
+    from poolstudy.stats import contrast_table
+
+    def rows(condition, operator, differences):
+        table = frame(clean_rows(operator, [80.0 + d for d in differences]))
+        table["condition"] = condition
+        return table
+
+    first = (-0.9, 0.9, 0.0, 0.7, -0.7)
+    second = (-0.95, 0.95, 0.0, 0.75, -0.75)
+    observations = pd.concat(
+        [
+            rows("gap", "none", [0.0] * 5),
+            rows("gap", "max", first),
+            rows("gap", "avg", second),
+            rows("half", "none", [0.0] * 5),
+            rows("half", "max", (-2.0, 2.0, 0.0, 1.6, -1.6)),
+            rows("half", "avg", second),
+        ],
+        ignore_index=True,
+    )
+    against_none = {"dataset": "digits", "metric": "accuracy_test"}
+    against_none["second"] = {"condition": "gap", "operator": "none"}
+    contrasts = [
+        {**against_none, "name": name, "first": {"condition": "gap", "operator": name}}
+        for name in ("max", "avg")
+    ]
+    family = contrast_table(observations, contrasts, 1.0, 0.95, {"gap": "half"})
+    assert (family["p_equivalence"] < 0.05).all()
+    assert list(family["verdict"]) == ["inconclusive", "inconclusive"]
+    assert list(family["stable_under_budget"]) == [True, True]
+    alone = contrast_table(observations, contrasts[:1], 1.0, 0.95, {"gap": "half"}).iloc[0]
+    assert alone["verdict"] == "equivalent" and alone["stable_under_budget"] is False
+    # at half the budget too, what a contrast shows is read after the family's adjustment:
+    # the second contrast's half-budget runs shown within a point (p 0.030) only before it
+    swapped = observations.replace({"condition": {"gap": "half", "half": "gap"}})
+    family = contrast_table(swapped, contrasts, 1.0, 0.95, {"gap": "half"})
+    assert list(family["stable_under_budget"]) == [True, True]

@@ -347,7 +347,6 @@ def budget_change(
     half_budget: dict[str, str],
     margin: float,
     confidence: float,
-    full: dict,
 ) -> dict:
     """How much a contrast moved when its networks' training budget was doubled, and what it
     showed at half the budget.
@@ -360,16 +359,11 @@ def budget_change(
     its mean and t-interval at ``confidence`` (``half_budget_mean``, ``half_budget_ci_low``,
     ``half_budget_ci_high``).
 
-    A change smaller than the margin can still reverse what the contrast shows (-0.4
-    [-0.5, -0.3] at the full budget against +0.5 [+0.4, +0.6] at half is a change of -0.9),
-    so ``stable_under_budget`` asks for both: the change shown inside the margin, and the
-    half-budget interval on the same side of zero as the full-budget one (``full``: the
-    contrast's ``paired_contrast`` at the full budget, over all its seeds): both above zero,
-    both below it, or both holding it (``interval_side``), and then both shown within the
-    margin by the two one-sided tests or neither (an equivalence at the full budget and
-    nothing shown at half is not the same answer). Empty (n = 0) where a side has no
-    half-budget condition or runs; the truth values NA where fewer than ``MIN_SEEDS`` seeds
-    have both budgets."""
+    Also the half-budget contrast's equivalence p-value (``half_budget_p_equivalence``,
+    NaN from fewer than ``MIN_SEEDS`` seeds), which ``contrast_table`` adjusts across the
+    family as it adjusts the full budget's before ``budget_stability`` compares them. Empty
+    (n = 0) where a side has no half-budget condition or runs; the truth value NA where
+    fewer than ``MIN_SEEDS`` seeds have both budgets."""
     halves = [half_budget.get(side["condition"]) for side in (first, second)]
     change = pd.Series(dtype=float)
     at_half = pd.Series(dtype=float)
@@ -386,11 +380,6 @@ def budget_change(
     alpha = significance_level(confidence)
     # from fewer seeds than a test takes, nothing is shown either way
     within = bool(result["p_equivalence"] < alpha) if n >= MIN_SEEDS else pd.NA
-    side = interval_side(full["ci_low"], full["ci_high"])
-    same_side = side is not None and side == interval_side(half["ci_low"], half["ci_high"])
-    if same_side and side == 0:
-        # holding zero, a contrast shows equivalence or nothing: the same at both budgets
-        same_side = (full["p_equivalence"] < alpha) == (half["p_equivalence"] < alpha)
     return {
         "budget_n": n,
         "budget_change": result["mean"],
@@ -401,8 +390,33 @@ def budget_change(
         "half_budget_mean": half["mean"],
         "half_budget_ci_low": half["ci_low"],
         "half_budget_ci_high": half["ci_high"],
-        "stable_under_budget": (within and same_side) if n >= MIN_SEEDS else pd.NA,
+        "half_budget_p_equivalence": half["p_equivalence"] if n >= MIN_SEEDS else math.nan,
     }
+
+
+def budget_stability(row: dict, half_equivalent: bool, alpha: float):
+    """``stable_under_budget`` of a contrast (``row``: its line of ``contrast_table``, the
+    full budget's Holm-adjusted tests included; ``half_equivalent``: whether its contrast at
+    half the budget is shown within the margin by the same adjusted tests).
+
+    A change smaller than the margin can still reverse what the contrast shows (-0.4
+    [-0.5, -0.3] at the full budget against +0.5 [+0.4, +0.6] at half is a change of -0.9),
+    so a contrast is stable where both hold: the change shown inside the margin, and the
+    half-budget interval on the same side of zero as the full-budget one: both above zero,
+    both below it, or both holding it (``interval_side``), and then both shown within the
+    margin or neither (an equivalence at the full budget and nothing shown at half is not
+    the same answer). What each budget shows is what its verdict would say: the two
+    one-sided tests Holm-adjusted across the family, as ``verdict`` reads them. NA where
+    fewer than ``MIN_SEEDS`` seeds have both budgets."""
+    if row["budget_n"] < MIN_SEEDS:
+        return pd.NA
+    side = interval_side(row["ci_low"], row["ci_high"])
+    half_side = interval_side(row["half_budget_ci_low"], row["half_budget_ci_high"])
+    same_side = side is not None and side == half_side
+    if same_side and side == 0:
+        # holding zero, a contrast shows equivalence or nothing: the same at both budgets
+        same_side = bool(row["p_equivalence_holm"] < alpha) == half_equivalent
+    return bool(row["budget_change_within_margin"]) and same_side
 
 
 def contrast_table(
@@ -419,8 +433,10 @@ def contrast_table(
     were not trained gets n = 0 and stays out of the family. With ``half_budget`` (condition
     -> the condition that trains its networks with half the steps), each contrast also gets
     how much it moved when the budget doubled and what it showed at half the budget
-    (``budget_change``): a check, not a claim, so it is not in the family and not
-    Holm-adjusted."""
+    (``budget_change``): a check, not a claim, so the change's own test is not in the family
+    and not Holm-adjusted; whether the contrast shows the same at both budgets
+    (``budget_stability``) reads each budget's equivalence tests Holm-adjusted across the
+    family, as the verdict reads them."""
     rows = []
     for item in contrasts:
         first, second = item["first"], item["second"]
@@ -432,7 +448,7 @@ def contrast_table(
         paired = contrast_by_seed(selected, first, second)
         result = paired_contrast(paired.to_numpy(), margin, confidence)
         budget = budget_change(
-            selected, first, second, paired, half_budget or {}, margin, confidence, result
+            selected, first, second, paired, half_budget or {}, margin, confidence
         )
         rows.append(
             {
@@ -449,12 +465,20 @@ def contrast_table(
                 **budget,
             }
         )
-    table = pd.DataFrame(
-        rows, columns=[c for c in CONTRAST_COLUMNS if "holm" not in c and c != "within_margin"]
-    )
+    after_family = ("within_margin", "stable_under_budget")
+    columns = [c for c in CONTRAST_COLUMNS if "holm" not in c and c not in after_family]
+    table = pd.DataFrame(rows, columns=[*columns, "half_budget_p_equivalence"])
     table["p_difference_holm"] = holm(table["p_difference"])
     table["p_equivalence_holm"] = holm(table["p_equivalence"])
     alpha = significance_level(confidence)
+    half_equivalent = holm(table["half_budget_p_equivalence"]) < alpha
+    table["stable_under_budget"] = pd.Series(
+        [
+            budget_stability(row, bool(equivalent), alpha)
+            for row, equivalent in zip(table.to_dict("records"), half_equivalent, strict=True)
+        ],
+        dtype=object,
+    )
     table["verdict"] = [
         verdict(p, q, alpha) if n >= MIN_SEEDS else "not trained" if n == 0 else "inconclusive"
         for p, q, n in zip(
