@@ -434,6 +434,23 @@ def test_subpixel_fourier_shifts_a_cosine_exactly():
     torch.testing.assert_close(mean, images(torch.float64).mean(dim=(2, 3)))
 
 
+@pytest.mark.parametrize("dx, dy", [(0.25, 0.0), (0.25, 0.25), (0.25, -0.25), (0.5, 0.125)])
+def test_subpixel_fourier_scales_the_nyquist_frequencies_as_documented(dx, dy):
+    """An even size's highest frequency along an axis is scaled by cos(pi f), f the shift's
+    fraction along that axis; the checkerboard, highest along both, by cos(pi (fx + fy))."""
+    n = 8
+    parity = torch.arange(n, dtype=torch.float64) % 2 * -2 + 1  # 1, -1, 1, ...
+    columns = parity.view(1, 1, 1, n).expand(1, 1, n, n)
+    board = parity.view(n, 1) * parity.view(1, n)
+    for pattern, scale in (
+        (columns, math.cos(math.pi * dx)),
+        (columns.transpose(-1, -2), math.cos(math.pi * dy)),
+        (board.view(1, 1, n, n), math.cos(math.pi * (dx + dy))),
+    ):
+        moved = shift(pattern, dx, dy, "subpixel_fourier")
+        torch.testing.assert_close(moved, scale * pattern, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
 def test_device_is_kept(protocol, device):

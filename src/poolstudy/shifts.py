@@ -47,9 +47,11 @@ Fractional protocols (sub-pixel extensions of the two integer ones above):
   integer part of each shift is applied as an exact ``circular`` roll, the fractional part as a
   phase ramp, so integer shifts give exactly the ``circular`` protocol. For an even size the
   Nyquist row/column of the spectrum cannot be shifted by a fraction and stay real: it is
-  scaled by ``cos(pi * fraction)`` (as taking the real part after ``scipy.ndimage.
-  fourier_shift`` does), so a fractional shift followed by its inverse returns the input exactly
-  only when that component is zero; for odd sizes the shift is exactly invertible.
+  scaled by ``cos(pi * fraction)``, the fraction along its axis (as taking the real part after
+  ``scipy.ndimage.fourier_shift`` does), and the one coefficient that is Nyquist along both
+  axes by ``cos(pi * (fraction_x + fraction_y))``; so a fractional shift followed by its
+  inverse returns the input exactly only when those components are zero; for odd sizes the
+  shift is exactly invertible.
 """
 
 from __future__ import annotations
