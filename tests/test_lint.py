@@ -209,6 +209,26 @@ def dvc_stages() -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 
 
+def test_every_dvc_output_is_kept_by_dvc_or_by_git():
+    """An output that DVC does not cache (``cache: false``) is versioned by git, so git must
+    not ignore it: else a clone and ``dvc pull`` lack it and DVC reruns its stage."""
+    import subprocess
+
+    outputs = [
+        out
+        for stage in dvc_stages().values()
+        for kind in ("outs", "metrics", "plots")
+        for out in stage.get(kind, [])
+    ]
+    assert outputs
+    for out in outputs:
+        if isinstance(out, dict):
+            [(path, options)] = out.items()
+            if options.get("cache", True) is False:
+                ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+                assert ignored.returncode == 1, f"{path}: cache: false, but git ignores it"
+
+
 def stage_params(stage: dict) -> list[str] | None:
     """The keys of config/config.yaml a stage names as params; None where it tracks the whole
     file (DVC: a params file with no keys)."""
