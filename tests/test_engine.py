@@ -141,6 +141,26 @@ def test_a_runs_identity_names_everything_that_makes_it_that_run():
     assert identity == json.dumps(expected, sort_keys=True)
 
 
+def test_a_checkpoint_made_on_one_gpu_is_the_same_run_on_another_of_its_model(monkeypatch):
+    data = synthetic_dataset()
+    config = TrainConfig.from_dict({"device": "cuda"})
+    spec = ModelSpec.from_dict({"operator": "max", "widths": [4], "in_channels": 1,
+                                "num_classes": 3, "image_size": 16})  # fmt: skip
+    model = build_model(spec)
+    names = {0: "NVIDIA H100", 1: "NVIDIA H100", 2: "NVIDIA A100"}
+    monkeypatch.setattr(
+        torch.cuda, "get_device_name", lambda device: names[torch.device(device).index]
+    )
+
+    def device_of(identity: str) -> str:
+        return json.loads(identity)["device"]
+
+    on = {i: run_identity(data, model, 0, config, PlacementConfig(), torch.device("cuda", i))
+          for i in names}  # fmt: skip
+    assert on[0] == on[1] and device_of(on[0]) == "cuda (NVIDIA H100)"
+    assert device_of(on[2]) == "cuda (NVIDIA A100)"
+
+
 def test_a_cell_needs_one_folder_per_seed(data_path, tmp_path):
     with pytest.raises(ValueError, match="2 seeds but 1 output"):
         train_cell(data_path, "max", [0, 1], MODEL_OPTIONS, TRAIN_OPTIONS, [tmp_path])

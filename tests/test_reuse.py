@@ -252,8 +252,14 @@ def test_what_a_seeds_files_depend_on_names_the_cpus_thread_count_alone(monkeypa
     monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
     assert cli.device_arguments("cpu", 1) == {"device": "cpu", "threads": 1}
     assert cli.device_arguments("cpu", None) == {"device": "cpu", "threads": 6}
-    monkeypatch.setattr(devices, "resolve_device", lambda name: torch.device("cuda", 0))
-    assert cli.device_arguments("auto", 8) == {"device": "cuda:0"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
+    for claimed in (torch.device("cuda"), torch.device("cuda", 0), torch.device("cuda", 1)):
+        # a seed made on one GPU is kept on another of the same model: which one a job
+        # claims (one of a host's GPUs, or the only one) changes no byte
+        monkeypatch.setattr(devices, "resolve_device", lambda name, claimed=claimed: claimed)
+        assert cli.device_arguments("auto", 8) == {"device": "cuda (NVIDIA H100)"}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA A100")
+    assert cli.device_arguments("auto", 8) == {"device": "cuda (NVIDIA A100)"}
 
 
 def test_a_seed_evaluated_on_the_cpu_with_another_thread_count_is_evaluated_again(
@@ -284,6 +290,26 @@ def test_a_seed_evaluated_on_the_cpu_with_another_thread_count_is_evaluated_agai
     assert calls == [[0], [0]]
     receipt = json.loads((tmp_path / "e" / "0.receipt.json").read_text())
     assert receipt["made_by"]["arguments"]["threads"] == 2
+
+
+def test_a_kept_seed_leaves_no_checkpoint_of_an_interrupted_run_beside_its_files(
+    data_path, tmp_path, monkeypatch, capsys
+):
+    """A run of other settings, interrupted, then the settings put back: the seeds are current
+    and kept, and their folders hold their finished runs alone (no checkpoint, no mark of
+    its writer, no temporary file of one)."""
+    from poolstudy.checkpoint import CHECKPOINT_NAME
+
+    calls = trained(monkeypatch)
+    assert cli.main(train_command(data_path, tmp_path, [0, 1])) == 0
+    folders = [tmp_path / "m" / str(seed) for seed in (0, 1)]
+    finished = {folder: sorted(p.name for p in folder.iterdir()) for folder in folders}
+    for folder in folders:  # what a killed run of other settings leaves
+        for name in (CHECKPOINT_NAME, reuse.CHECKPOINT_WRITER, f".{CHECKPOINT_NAME}.x.tmp.pt"):
+            (folder / name).write_bytes(b"interrupted")
+    assert cli.main(train_command(data_path, tmp_path, [0, 1])) == 0
+    assert calls == [[0, 1]] and "seed 1: current" in capsys.readouterr().out
+    assert {folder: sorted(p.name for p in folder.iterdir()) for folder in folders} == finished
 
 
 def test_a_finished_cell_leaves_no_checkpoint_mark_and_its_receipt_names_the_device(

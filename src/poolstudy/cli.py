@@ -143,18 +143,20 @@ def seeds_to_make(
 
 def device_arguments(device_setting: str, threads: int | None) -> dict:
     """What a seed's files depend on beyond the command's settings: the device the setting
-    resolves to here (a seed made on another is not kept) and, on the CPU, the thread count
+    resolves to here, by kind (``device.device_kind``: a seed made on the CPU, or on a GPU of
+    another model, is not kept; one made on another GPU of the same model is) and, on the
+    CPU, the thread count
     (``threads``, else PyTorch's): oneDNN sums a weight's gradient, and PyTorch a large float
     mean (the mean absolute change over every image and shift), in per-thread parts, so
     another count gives other bytes."""
     import torch
 
-    from poolstudy.device import resolve_device
+    from poolstudy.device import device_kind, resolve_device
 
     device = resolve_device(device_setting)
     if device.type != "cpu":
-        return {"device": str(device)}
-    return {"device": str(device), "threads": threads or torch.get_num_threads()}
+        return {"device": device_kind(device)}
+    return {"device": device_kind(device), "threads": threads or torch.get_num_threads()}
 
 
 AGAIN_HELP = (
@@ -190,6 +192,11 @@ def cmd_train(args) -> int:
         outputs,
         receipts,
     )
+    for seed in set(args.seeds) - set(stale):
+        # a kept seed's folder holds its finished run alone: a checkpoint of an interrupted
+        # run of other settings (settings then put back) is not part of it
+        remove_checkpoint(folders[seed] / CHECKPOINT_NAME)
+        (folders[seed] / reuse.CHECKPOINT_WRITER).unlink(missing_ok=True)
     if not stale:
         return 0
     writer = reuse.checkpoint_writer(makers[stale[0]])

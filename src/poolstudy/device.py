@@ -46,6 +46,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def device_kind(device: torch.device) -> str:
+    """What of ``device`` a run's files depend on: the CPU (``cpu``), or a GPU by its model
+    (``cuda (NVIDIA H100 80GB HBM3)``), never by its index: which of a host's GPUs a job
+    claimed (``claim_gpu``) changes no result, so a seed made on one is kept, and its
+    checkpoint resumed, on another of the same model."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 def gpu_lock_dir() -> Path:
     default = Path(tempfile.gettempdir()) / f"poolstudy-gpus-{os.getuid()}"
     return Path(os.environ.get(GPU_LOCKS_ENV, default))

@@ -55,7 +55,7 @@ def run_identity(data, model, seed, config, placement, device) -> str:
             "spec": model.spec.to_dict(),
             "train_config": dataclasses.asdict(config),
             "placement": dataclasses.asdict(placement),
-            "device": str(device),
+            "device": devices.device_kind(device),
             "torch": torch.__version__,
         },
         sort_keys=True,
