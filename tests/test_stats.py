@@ -682,6 +682,34 @@ def test_an_equivalence_p_value_on_the_level_shows_nothing_at_either_budget():
     assert stable(0.05, budget_n=2) is pd.NA  # fewer seeds than a test takes
 
 
+def test_three_seeds_show_an_equivalence_at_both_budgets():
+    """The fewest seeds a test takes (``MIN_SEEDS``) show an equivalence at half the budget
+    as at the full one: the contrast holds zero and is shown within the margin at both."""
+    from poolstudy.stats import MIN_SEEDS, contrast_table
+
+    def rows(condition, operator, values):
+        table = frame(clean_rows(operator, values))
+        table["condition"] = condition
+        return table
+
+    observations = pd.concat(
+        [
+            rows("gap", "none", [80.0] * 3),
+            rows("gap", "max", [80.1, 79.9, 80.05]),
+            rows("half", "none", [80.0] * 3),
+            rows("half", "max", [80.2, 79.8, 80.1]),
+        ],
+        ignore_index=True,
+    )
+    contrast = {"name": "max", "dataset": "digits", "metric": "accuracy_test"}
+    contrast["first"] = {"condition": "gap", "operator": "max"}
+    contrast["second"] = {"condition": "gap", "operator": "none"}
+    row = contrast_table(observations, [contrast], 1.0, 0.95, {"gap": "half"}).iloc[0]
+    assert row["budget_n"] == MIN_SEEDS == 3 and row["verdict"] == "equivalent"
+    assert row["half_budget_ci_low"] < 0 < row["half_budget_ci_high"]
+    assert row["stable_under_budget"] is True
+
+
 def test_what_each_budget_shows_is_read_from_the_holm_adjusted_tests_of_the_family():
     """Two contrasts holding zero, each shown within a point before Holm's adjustment at the
     full budget (p 0.025 and 0.030) and neither after it (0.050): nothing is shown at the full
