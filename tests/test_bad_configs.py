@@ -92,7 +92,7 @@ def snakemake_dry_run(tmp_path, overrides: dict) -> tuple[int, str]:
 def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     status, output = snakemake_dry_run(tmp_path, {"seeds": [0, 0]})
     assert status != 0
-    assert "config key seeds" in output
+    assert "config key seeds: [0, 0] has non-unique elements" in output
     assert "Job stats" not in output and "Traceback" not in output
 
 
